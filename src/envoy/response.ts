@@ -1,0 +1,111 @@
+/**
+ * Decision -> CheckResponse. The decision always travels inside a successful RPC:
+ * deny = non-OK status + denied_response with an explicit HTTP status and JSON body;
+ * allow = OK + header mutations with the OVERWRITE action.
+ */
+import type { ApiKind } from '../config/schema.ts';
+import type { ProviderRuntime } from '../config/runtime.ts';
+import { REASONS, type ReasonCode } from '../pipeline/reasons.ts';
+import { errorBody } from './error-body.ts';
+import { toProtoStruct, type JsonValue, type ProtoStruct } from './struct.ts';
+
+export const DECISION_ID_HEADER = 'x-llm-authz-decision-id';
+export const REASON_HEADER = 'x-llm-authz-reason';
+
+/** Every header through which a client could hand a provider key upstream. */
+const PROVIDER_CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const;
+
+// google.rpc.Code values
+const GRPC_OK = 0;
+const GRPC_INVALID_ARGUMENT = 3;
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_INTERNAL = 13;
+const GRPC_UNAVAILABLE = 14;
+const GRPC_UNAUTHENTICATED = 16;
+
+interface HeaderValueOption {
+  header: { key: string; value: string };
+  append_action: 'OVERWRITE_IF_EXISTS_OR_ADD';
+}
+
+export interface CheckResponse {
+  status: { code: number; message?: string };
+  denied_response?: { status: { code: number }; headers: HeaderValueOption[]; body: string };
+  ok_response?: {
+    headers: HeaderValueOption[];
+    headers_to_remove: string[];
+    response_headers_to_add: HeaderValueOption[];
+  };
+  dynamic_metadata: ProtoStruct;
+}
+
+function overwrite(key: string, value: string): HeaderValueOption {
+  return { header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+}
+
+function grpcCodeFor(status: number): number {
+  if (status === 401) return GRPC_UNAUTHENTICATED;
+  if (status === 403) return GRPC_PERMISSION_DENIED;
+  if (status === 503) return GRPC_UNAVAILABLE;
+  if (status >= 500) return GRPC_INTERNAL;
+  return GRPC_INVALID_ARGUMENT;
+}
+
+export interface DenyInput {
+  readonly decisionId: string;
+  readonly reason: Exclude<ReasonCode, 'allowed'>;
+  readonly detail: string | undefined;
+  readonly api: ApiKind | undefined;
+  readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
+}
+
+export function denyResponse(d: DenyInput): CheckResponse {
+  const { status, message } = REASONS[d.reason];
+  const headers = [
+    overwrite('content-type', 'application/json'),
+    overwrite(DECISION_ID_HEADER, d.decisionId),
+    overwrite(REASON_HEADER, d.reason),
+  ];
+  if (status === 401) {
+    const error = d.reason === 'no_credentials' ? '' : ', error="invalid_token"';
+    headers.push(overwrite('www-authenticate', `Bearer realm="llm-authz"${error}`));
+  }
+  return {
+    status: { code: grpcCodeFor(status), message: d.reason },
+    denied_response: {
+      status: { code: status },
+      headers,
+      body: errorBody({ api: d.api, status, reason: d.reason, message: d.detail ? `${message}: ${d.detail}` : message, decisionId: d.decisionId }),
+    },
+    dynamic_metadata: toProtoStruct(d.metadata),
+  };
+}
+
+export interface AllowInput {
+  readonly decisionId: string;
+  readonly routingHeader: string;
+  readonly provider: ProviderRuntime;
+  readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
+}
+
+/** The provider's credential in the provider's own form; every other credential header removed. */
+function credentialHeaders(provider: ProviderRuntime): { set: HeaderValueOption[]; remove: string[] } {
+  const key = provider.credential?.reveal();
+  if (key === undefined) return { set: [], remove: [...PROVIDER_CREDENTIAL_HEADERS] };
+  const header = provider.api === 'anthropic' ? 'x-api-key' : 'authorization';
+  const value = provider.api === 'anthropic' ? key : `Bearer ${key}`;
+  return { set: [overwrite(header, value)], remove: PROVIDER_CREDENTIAL_HEADERS.filter((h) => h !== header) };
+}
+
+export function allowResponse(a: AllowInput): CheckResponse {
+  const cred = credentialHeaders(a.provider);
+  return {
+    status: { code: GRPC_OK },
+    ok_response: {
+      headers: [overwrite(a.routingHeader, a.provider.route), ...cred.set],
+      headers_to_remove: cred.remove,
+      response_headers_to_add: [overwrite(DECISION_ID_HEADER, a.decisionId)],
+    },
+    dynamic_metadata: toProtoStruct(a.metadata),
+  };
+}

@@ -1,0 +1,44 @@
+/** Anthropic messages: POST /v1/messages. */
+import type { RequestContext } from '../envoy/request-context.ts';
+import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
+import { readArrayLength, readJsonObject, readModel, readOptionalBool, readOptionalPositiveInt, type JsonObject } from './json-body.ts';
+import type { LlmRequest } from './types.ts';
+
+function toolNames(body: JsonObject): Outcome<string[]> {
+  const tools = body['tools'];
+  if (tools === undefined || tools === null) return ok([]);
+  if (!Array.isArray(tools)) return fail('invalid_field', "'tools' must be an array");
+  const names: string[] = [];
+  for (const t of tools) {
+    const name = typeof t === 'object' && t !== null ? (t as JsonObject)['name'] : undefined;
+    if (typeof name !== 'string' || name === '') return fail('invalid_field', "'tools[].name' must be a string");
+    names.push(name);
+  }
+  return ok(names);
+}
+
+export function parseAnthropicMessages(ctx: RequestContext): Outcome<LlmRequest> {
+  const body = readJsonObject(ctx);
+  if (!body.ok) return body;
+  const model = readModel(body.value);
+  if (!model.ok) return model;
+  const stream = readOptionalBool(body.value, 'stream');
+  if (!stream.ok) return stream;
+  const maxTokens = readOptionalPositiveInt(body.value, 'max_tokens');
+  if (!maxTokens.ok) return maxTokens;
+  const messages = readArrayLength(body.value, 'messages', true);
+  if (!messages.ok) return messages;
+  const tools = toolNames(body.value);
+  if (!tools.ok) return tools;
+  return ok({
+    api: 'anthropic',
+    schema: 'anthropic.messages',
+    operation: 'messages',
+    model: model.value,
+    stream: stream.value ?? false,
+    maxTokens: maxTokens.value,
+    tools: tools.value,
+    messageCount: messages.value,
+    inputBytes: ctx.body.bytes.length,
+  });
+}

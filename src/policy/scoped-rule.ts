@@ -1,0 +1,44 @@
+/**
+ * The decision, for now one fixed rule: the credential's scopes must cover the model and the
+ * provider. Default deny: anything not covered is denied.
+ */
+import type { Runtime } from '../config/runtime.ts';
+import type { Identity } from '../identity/types.ts';
+import type { LlmRequest } from '../llm/types.ts';
+import type { Decision } from './types.ts';
+
+export const SCOPED_RULE_ID = 'credential-scopes';
+
+/** `*` matches any run of characters; everything else is literal. */
+export function globMatch(pattern: string, value: string): boolean {
+  if (!pattern.includes('*')) return pattern === value;
+  const parts = pattern.split('*');
+  const first = parts[0] ?? '';
+  const last = parts[parts.length - 1] ?? '';
+  if (!value.startsWith(first) || value.length < first.length + last.length || !value.endsWith(last)) return false;
+  let pos = first.length;
+  const end = value.length - last.length;
+  for (let i = 1; i < parts.length - 1; i++) {
+    const part = parts[i] ?? '';
+    const at = value.indexOf(part, pos);
+    if (at === -1 || at + part.length > end) return false;
+    pos = at + part.length;
+  }
+  return true;
+}
+
+export function decide(identity: Identity, llm: LlmRequest, runtime: Runtime): Decision {
+  const base = { policyVersion: runtime.version, rule: SCOPED_RULE_ID, detail: undefined };
+  const provider = runtime.defaultProviderByApi.get(llm.api);
+  if (provider === undefined) {
+    return { ...base, effect: 'deny', reason: 'provider_unavailable', matchedRules: [], obligations: undefined, detail: `no provider serves the ${llm.api} API` };
+  }
+  const { models, providers } = identity.scopes;
+  if (providers !== undefined && !providers.includes(provider.name)) {
+    return { ...base, effect: 'deny', reason: 'provider_not_allowed', matchedRules: [], obligations: undefined, detail: `provider '${provider.name}' is not in this credential's scope` };
+  }
+  if (models !== undefined && !models.some((m) => globMatch(m, llm.model))) {
+    return { ...base, effect: 'deny', reason: 'model_not_allowed', matchedRules: [], obligations: undefined, detail: `model '${llm.model}' is not in this credential's scope` };
+  }
+  return { ...base, effect: 'allow', reason: 'allowed', matchedRules: [SCOPED_RULE_ID], obligations: { provider } };
+}

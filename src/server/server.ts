@@ -1,0 +1,81 @@
+/**
+ * The gRPC server: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health.
+ * Health is SERVING once a config is loaded and NOT_SERVING while draining.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { authorizationService } from '../envoy/proto.ts';
+import { denyResponse } from '../envoy/response.ts';
+import type { Check } from '../pipeline/check.ts';
+import type { Logger } from '../telemetry/log.ts';
+import { safeError } from '../telemetry/log.ts';
+import { randomUUID } from 'node:crypto';
+
+/** Health service names answered: '' (the whole server) and the Authorization service. */
+export const HEALTH_SERVICES = ['', 'envoy.service.auth.v3.Authorization'] as const;
+
+export interface AuthzServer {
+  readonly address: string;
+  readonly port: number;
+  setServing(serving: boolean): void;
+  /** In-flight Check calls. */
+  readonly inFlight: number;
+  /** Stops taking new calls and resolves when in-flight calls are done (or forces after timeoutMs). */
+  shutdown(timeoutMs: number): Promise<'graceful' | 'forced'>;
+}
+
+export async function startServer(opts: { listen: string; check: Check; log: Logger }): Promise<AuthzServer> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])));
+  health.addToServer(server);
+
+  let inFlight = 0;
+  server.addService(authorizationService(), {
+    Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
+      inFlight++;
+      opts
+        .check(call.request)
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => {
+            // createCheck already fails closed; this is the last line of defence.
+            opts.log.error({ reason: 'internal_error', ...safeError(err) }, 'check failed');
+            callback(null, denyResponse({ decisionId: randomUUID(), reason: 'internal_error', detail: undefined, api: undefined, metadata: {} }));
+          },
+        )
+        .finally(() => {
+          inFlight--;
+        });
+    },
+  });
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+  });
+
+  return {
+    address: opts.listen,
+    port,
+    setServing(serving) {
+      for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    shutdown(timeoutMs) {
+      return new Promise((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve('forced');
+        }, timeoutMs);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve('graceful');
+        });
+      });
+    },
+  };
+}

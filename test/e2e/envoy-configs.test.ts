@@ -1,0 +1,67 @@
+/** Every Envoy config the project ships passes the real Envoy's `--mode validate`. */
+import { execFile } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { renderTemplate } from '../../src/devstack/envoy.ts';
+import { envoyBin, ROOT } from '../../src/devstack/tools.ts';
+import { newWorkDir } from '../helpers/stack.ts';
+
+const run = promisify(execFile);
+
+/** Parameters for rendering templates; the quickstart values (see examples/quickstart/README.md). */
+export const QUICKSTART_ENVOY_PARAMS = {
+  LISTEN_ADDRESS: '127.0.0.1',
+  LISTEN_PORT: 10000,
+  ADMIN_ADDRESS: '127.0.0.1',
+  ADMIN_PORT: 9901,
+  AUTHZ_ADDRESS: '127.0.0.1',
+  AUTHZ_PORT: 9001,
+  OPENAI_ADDRESS: '127.0.0.1',
+  OPENAI_PORT: 8081,
+  ANTHROPIC_ADDRESS: '127.0.0.1',
+  ANTHROPIC_PORT: 8082,
+  MAX_REQUEST_BYTES: 1048576,
+  ACCESS_LOG_PATH: '/tmp/llm-authz-quickstart-access.log',
+};
+
+const templates = readdirSync(path.join(ROOT, 'envoy')).filter((f) => f.endsWith('.yaml')).map((f) => `envoy/${f}`);
+const rendered = ['examples/quickstart/envoy.yaml'];
+
+async function validate(text: string, name: string): Promise<string> {
+  const dir = newWorkDir('validate');
+  const file = path.join(dir, path.basename(name));
+  writeFileSync(file, text);
+  const { stdout } = await run(envoyBin(), ['--mode', 'validate', '-c', file, '--log-level', 'warn']);
+  return stdout;
+}
+
+describe('Envoy configs', () => {
+  it('ships at least one template', () => {
+    expect(templates.length).toBeGreaterThan(0);
+  });
+
+  it.each(templates)('%s renders and passes envoy --mode validate', async (file) => {
+    const text = renderTemplate(readFileSync(path.join(ROOT, file), 'utf8'), QUICKSTART_ENVOY_PARAMS);
+    expect(text).not.toMatch(/\$\{/);
+    expect(await validate(text, file)).toContain('OK');
+  });
+
+  it.each(rendered)('%s passes envoy --mode validate', async (file) => {
+    expect(await validate(readFileSync(path.join(ROOT, file), 'utf8'), file)).toContain('OK');
+  });
+
+  it('examples/quickstart/envoy.yaml is envoy/gateway.yaml rendered with the quickstart values', () => {
+    const expected = renderTemplate(readFileSync(path.join(ROOT, 'envoy/gateway.yaml'), 'utf8'), QUICKSTART_ENVOY_PARAMS);
+    expect(readFileSync(path.join(ROOT, 'examples/quickstart/envoy.yaml'), 'utf8')).toBe(expected);
+  });
+
+  it('rejects a config with an unknown field (the validation is real)', async () => {
+    const text = renderTemplate(readFileSync(path.join(ROOT, 'envoy/gateway.yaml'), 'utf8'), QUICKSTART_ENVOY_PARAMS).replace(
+      'clear_route_cache: true',
+      'clear_route_cache: true\n              no_such_field: 1',
+    );
+    await expect(validate(text, 'broken.yaml')).rejects.toThrow(/no_such_field/);
+  });
+});

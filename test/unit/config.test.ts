@@ -1,0 +1,98 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, defaultConfig, loadConfigFile, parseConfigText } from '../../src/config/load.ts';
+import { buildRuntime } from '../../src/config/runtime.ts';
+
+function problems(text: string): readonly string[] {
+  try {
+    parseConfigText(text, 'cfg.yaml');
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const key = (id: string, models = '["gpt-4o-mini"]') => `    - id: ${id}\n      hash: sha256:${'a'.repeat(64)}\n      workload: w-${id}\n      models: ${models}\n`;
+
+describe('config', () => {
+  it('has a built-in default with no providers and no keys (denies everything)', () => {
+    const c = defaultConfig();
+    expect(c.providers).toEqual([]);
+    expect(c.identity.api_keys).toEqual([]);
+    expect(c.server.listen).toBe('127.0.0.1:9001');
+  });
+
+  it('names the path, the line and the column of each bad key, all at once', () => {
+    const text = `identity:\n  api_keys:\n${key('aaaa')}${key('bbbb')}${key('cccc', 'gpt-4o')}server:\n  listen: nowhere\n`;
+    const p = problems(text);
+    expect(p).toContain('identity.api_keys[2].models: expected array (cfg.yaml:14:15)');
+    expect(p.some((x) => x.startsWith('server.listen: expected HOST:PORT (cfg.yaml:16:11)'))).toBe(true);
+    expect(p).toHaveLength(2);
+  });
+
+  it('rejects unknown keys by name', () => {
+    expect(problems('server:\n  listn: 1.2.3.4:5\n')).toEqual(["server: unknown key 'listn' (cfg.yaml:2:3)"]);
+  });
+
+  it('reports YAML syntax errors with their position', () => {
+    const p = problems('server:\n  listen: [unclosed\n');
+    expect(p[0]).toMatch(/^cfg\.yaml:\d+:\d+: /);
+  });
+
+  it('rejects duplicate keys in the YAML itself', () => {
+    expect(problems('log:\n  level: info\n  level: debug\n')[0]).toMatch(/cfg\.yaml:3:3: .*[Uu]nique/);
+  });
+
+  it('cross-checks providers and key ids', () => {
+    const text = `providers:\n  - {name: openai, api: openai}\n  - {name: openai, api: anthropic}\nidentity:\n  api_keys:\n${key('aaaa')}${key('aaaa')}      providers: [nope]\n`;
+    const p = problems(text);
+    expect(p).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^providers\[1\]\.name: duplicate provider 'openai'/),
+        expect.stringMatching(/^identity\.api_keys\[1\]\.id: duplicate key id 'aaaa'/),
+        expect.stringMatching(/^identity\.api_keys\[1\]\.providers\[0\]: unknown provider 'nope'/),
+      ]),
+    );
+  });
+
+  it('requires exactly one credential source per provider', () => {
+    const p = problems('providers:\n  - name: openai\n    api: openai\n    credential: {file: a, env: B}\n');
+    expect(p[0]).toMatch(/^providers\[0\]\.credential: set exactly one of file or env/);
+  });
+
+  it('a missing file is a ConfigError, not a crash', () => {
+    expect(() => loadConfigFile('/nonexistent/llm-authz.yaml')).toThrow(/cannot read the file: ENOENT/);
+  });
+
+  it('loads provider credentials from files relative to the config, and never prints them', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+    writeFileSync(path.join(dir, 'key'), 'sk-unit-secret-123\n');
+    const cfg = parseConfigText('providers:\n  - name: openai\n    api: openai\n    credential: {file: key}\n', 'x');
+    const rt = buildRuntime(cfg, { source: 'x', version: 'v', baseDir: dir });
+    const p = rt.providers.get('openai');
+    expect(p?.credential?.reveal()).toBe('sk-unit-secret-123');
+    expect(JSON.stringify(p)).not.toContain('sk-unit-secret-123');
+    expect(String(p?.credential)).toBe('[redacted]');
+  });
+
+  it('a provider credential from an unset environment variable stops the load', () => {
+    const cfg = parseConfigText('providers:\n  - name: openai\n    api: openai\n    credential: {env: LLM_AUTHZ_TEST_UNSET_VAR}\n', 'x');
+    expect(() => buildRuntime(cfg, { source: 'x', version: 'v', baseDir: '/' })).toThrow(/LLM_AUTHZ_TEST_UNSET_VAR is not set/);
+  });
+});
+
+describe('shipped configs', () => {
+  it('examples/quickstart/llm-authz.yaml and the Kubernetes ConfigMap are valid configs', async () => {
+    const { parse, parseAllDocuments } = await import('yaml');
+    const root = path.resolve(import.meta.dirname, '../..');
+    expect(() => loadConfigFile(path.join(root, 'examples/quickstart/llm-authz.yaml'))).not.toThrow();
+    const docs = parseAllDocuments(readFileSync(path.join(root, 'deploy/kubernetes/llm-authz.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; data?: Record<string, string> });
+    const cm = docs.find((d) => d.kind === 'ConfigMap');
+    const text = cm?.data?.['llm-authz.yaml'] ?? '';
+    expect(parse(text)).toBeTruthy();
+    expect(() => parseConfigText(text, 'configmap')).not.toThrow();
+  });
+});

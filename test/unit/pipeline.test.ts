@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import type { AuditRecord } from '../../src/audit/record.ts';
+import type { Runtime } from '../../src/config/runtime.ts';
+import { checkRequest } from '../../src/devstack/grpc-client.ts';
+import type { CheckResponse } from '../../src/envoy/response.ts';
+import { createCheck } from '../../src/pipeline/check.ts';
+import { ANTHROPIC_SECRET, OPENAI_SECRET, UNIT_KEY, UNIT_KEY_2, unitRuntime } from '../helpers/runtime.ts';
+
+function harness(rt: Runtime = unitRuntime()) {
+  const records: AuditRecord[] = [];
+  const errors: string[] = [];
+  const check = createCheck(() => rt, { onDecision: (r) => records.push(r), onError: (reason) => errors.push(reason) });
+  return { check, records, errors };
+}
+
+const PROMPT = 'please summarise the merger memo';
+const chat = (model: string, key = UNIT_KEY) =>
+  checkRequest({ headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: PROMPT }] }) });
+
+function headerMap(res: CheckResponse): Record<string, string> {
+  const list = res.ok_response?.headers ?? res.denied_response?.headers ?? [];
+  return Object.fromEntries(list.map((h) => [h.header.key, h.header.value]));
+}
+
+describe('the Check pipeline', () => {
+  it('allows within scope: routes, swaps the credential with OVERWRITE, removes the others', async () => {
+    const { check, records } = harness();
+    const res = await check(chat('gpt-4o-mini'));
+    expect(res.status.code).toBe(0);
+    expect(headerMap(res)).toEqual({ 'x-llm-authz-route': 'openai', authorization: `Bearer ${OPENAI_SECRET}` });
+    expect(res.ok_response?.headers.every((h) => h.append_action === 'OVERWRITE_IF_EXISTS_OR_ADD')).toBe(true);
+    expect(res.ok_response?.headers_to_remove).toEqual(['x-api-key', 'api-key', 'x-goog-api-key']);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ 'decision.effect': 'allow', 'identity.workload': 'wl-one', 'gen_ai.request.model': 'gpt-4o-mini', 'policy.version': 'unitv1' });
+  });
+
+  it('attaches the Anthropic credential as x-api-key and removes authorization', async () => {
+    const { check } = harness();
+    const res = await check(checkRequest({ path: '/v1/messages', headers: { 'x-api-key': UNIT_KEY, 'content-type': 'application/json' }, body: '{"model":"claude-x","max_tokens":5,"messages":[]}' }));
+    expect(headerMap(res)).toEqual({ 'x-llm-authz-route': 'anthropic', 'x-api-key': ANTHROPIC_SECRET });
+    expect(res.ok_response?.headers_to_remove).toContain('authorization');
+  });
+
+  it('denies out of scope with an explicit status and a JSON body', async () => {
+    const { check, records } = harness();
+    const res = await check(chat('o3'));
+    expect(res.status.code).toBe(7);
+    expect(res.denied_response?.status.code).toBe(403);
+    expect(headerMap(res)['content-type']).toBe('application/json');
+    expect(JSON.parse(res.denied_response?.body ?? '')).toMatchObject({ error: { code: 'model_not_allowed', type: 'permission_error' } });
+    expect(records[0]).toMatchObject({ 'decision.effect': 'deny', 'decision.reason': 'model_not_allowed', 'decision.phase': 'policy' });
+  });
+
+  it('denies a provider outside the key scope', async () => {
+    const { check } = harness();
+    const res = await check(checkRequest({ path: '/v1/messages', headers: { 'x-api-key': UNIT_KEY_2, 'content-type': 'application/json' }, body: '{"model":"claude-x","messages":[]}' }));
+    expect(JSON.parse(res.denied_response?.body ?? '')).toMatchObject({ type: 'error', error: { type: 'permission_error' } });
+  });
+
+  it('fails closed when a phase throws: deny internal_error, one record, the error reported', async () => {
+    const rt = unitRuntime();
+    const broken: Runtime = { ...rt, identify: () => Promise.reject(new Error(`boom ${UNIT_KEY}`)) };
+    const { check, records, errors } = harness(broken);
+    const res = await check(chat('gpt-4o-mini'));
+    expect(res.status.code).not.toBe(0);
+    expect(res.ok_response).toBeUndefined();
+    expect(res.denied_response?.status.code).toBe(500);
+    expect(records.map((r) => r['decision.reason'])).toEqual(['internal_error']);
+    expect(errors).toEqual(['internal_error']);
+    expect(res.denied_response?.body).not.toContain(UNIT_KEY);
+  });
+
+  it('fails closed when a phase hangs: deny timeout within check_timeout_ms', async () => {
+    const rt = unitRuntime('server:\n  check_timeout_ms: 30\n');
+    const hung: Runtime = { ...rt, identify: () => new Promise(() => {}) };
+    const { check, records } = harness(hung);
+    const res = await check(chat('gpt-4o-mini'));
+    expect(res.denied_response?.status.code).toBe(503);
+    expect(records.map((r) => r['decision.reason'])).toEqual(['timeout']);
+  });
+
+  it('puts no credential, provider key or prompt into the audit record or the metadata', async () => {
+    const { check, records } = harness();
+    const responses = [await check(chat('gpt-4o-mini')), await check(chat('o3')), await check(chat('gpt-4o', 'lla_unit0001_wrongwrongwrongwrongwrong'))];
+    const audit = JSON.stringify(records) + JSON.stringify(responses.map((r) => r.dynamic_metadata)) + JSON.stringify(responses.map((r) => r.denied_response?.body ?? ''));
+    for (const secret of [UNIT_KEY, UNIT_KEY_2, 'lla_unit0001_wrongwrongwrongwrongwrong', OPENAI_SECRET, ANTHROPIC_SECRET, PROMPT]) expect(audit).not.toContain(secret);
+    expect(records).toHaveLength(3);
+  });
+
+  it('gives every decision its own id, in the response and the record', async () => {
+    const { check, records } = harness();
+    const a = await check(chat('gpt-4o-mini'));
+    const b = await check(chat('o3'));
+    const idA = a.ok_response?.response_headers_to_add[0]?.header.value;
+    const idB = headerMap(b)['x-llm-authz-decision-id'];
+    expect(idA).not.toBe(idB);
+    expect(records.map((r) => r['decision.id'])).toEqual([idA, idB]);
+  });
+});
