@@ -6,7 +6,8 @@
 #   source scripts/tools.sh --env                         only set PATH/ENVOY_BIN/JAEGER_BIN
 #
 # Node: a user with their own Node 22.15+ or 24 can set LLM_AUTHZ_SYSTEM_NODE=1 to skip it.
-set -euo pipefail
+# Strict mode only when run, not when sourced into someone's shell.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then set -euo pipefail; fi
 
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=versions.env

@@ -1,33 +1,32 @@
-/** The llm-authz command line. */
-import { parseArgs } from 'node:util';
-import { serve } from './serve.ts';
+/** The llm-authz command line: one file per command, registered here. */
+import { serveCommand } from './serve.ts';
 
-const USAGE = `usage: llm-authz <command> [options]
+export interface Command {
+  /** One usage line, e.g. `serve [--config FILE] [--listen HOST:PORT]`. */
+  readonly usage: string;
+  readonly summary: string;
+  run(args: string[]): Promise<number>;
+}
 
-commands:
-  serve [--config FILE] [--listen HOST:PORT]   run the ext_authz gRPC server (default 127.0.0.1:9001)
-  help                                         this text
-`;
+const COMMANDS: Readonly<Record<string, Command>> = {
+  serve: serveCommand,
+};
+
+function usage(): string {
+  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(48)} ${c.summary}`);
+  return `usage: llm-authz <command> [options]\n\ncommands:\n${lines.join('\n')}\n  ${'help'.padEnd(48)} this text\n`;
+}
 
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'serve': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l' } },
-        strict: true,
-      });
-      return serve({ config: values.config, listen: values.listen });
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      process.stderr.write(`llm-authz: unknown command '${command}'\n${USAGE}`);
-      return 2;
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
   }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    process.stderr.write(`llm-authz: unknown command '${name}'\n${usage()}`);
+    return 2;
+  }
+  return command.run(rest);
 }

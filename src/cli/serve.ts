@@ -1,4 +1,5 @@
 /** `llm-authz serve`: load config, start the gRPC server, drain on SIGTERM/SIGINT. */
+import { parseArgs } from 'node:util';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -56,7 +57,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const server = await startServer({ listen, check, log });
   server.setServing(true);
   log.info(
-    { listen, port: server.port, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.keys()], api_keys: runtime.config.identity.api_keys.length },
+    { listen, port: server.port, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length },
     'llm-authz serving',
   );
 
@@ -81,3 +82,16 @@ export async function serve(opts: ServeOptions): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
   });
 }
+
+export const serveCommand = {
+  usage: 'serve [--config FILE] [--listen HOST:PORT]',
+  summary: 'run the ext_authz gRPC server (default 127.0.0.1:9001)',
+  async run(args: string[]): Promise<number> {
+    const { values } = parseArgs({
+      args,
+      options: { config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l' } },
+      strict: true,
+    });
+    return serve({ config: values.config, listen: values.listen });
+  },
+};

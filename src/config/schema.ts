@@ -1,49 +1,12 @@
 /**
- * The config file's schema. Parsed once, at start (and on reload), into typed objects;
- * nothing on the request path reads YAML.
+ * The config file's schema, composed from each area's section. Parsed once, at start (and
+ * on reload), into typed objects; nothing on the request path reads YAML.
  */
 import { z } from 'zod';
+import { identitySchema } from '../identity/schema.ts';
+import { providersSchema } from '../providers/schema.ts';
 
-const hostPort = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT');
-
-const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a lowercase name ([a-z0-9_-], max 63)');
-
-export const API_KINDS = ['openai', 'anthropic'] as const;
-export type ApiKind = (typeof API_KINDS)[number];
-
-const credentialSource = z
-  .strictObject({
-    /** A file holding the provider key (e.g. a Kubernetes Secret mount). */
-    file: z.string().min(1).optional(),
-    /** An environment variable holding the provider key. */
-    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
-  })
-  .refine((c) => (c.file === undefined) !== (c.env === undefined), { message: 'set exactly one of file or env' });
-
-const provider = z.strictObject({
-  name,
-  /** Which wire format the provider speaks: decides how requests are read and how its key is attached. */
-  api: z.enum(API_KINDS),
-  /** The value llm-authz writes into the routing header; the Envoy config maps it to a cluster. Defaults to name. */
-  route: name.optional(),
-  credential: credentialSource.optional(),
-});
-
-const apiKey = z.strictObject({
-  /** Public key id: the part between the prefix and the secret in `lla_<id>_<secret>`. */
-  id: z.string().regex(/^[A-Za-z0-9]{4,32}$/, 'expected 4-32 letters or digits'),
-  /** SHA-256 of the whole key, as `sha256:<64 hex>`. The key itself is never stored. */
-  hash: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 lowercase hex digits>'),
-  /** The workload (service, agent, automation) this key is issued to. */
-  workload: z.string().min(1).max(512),
-  agent: z.string().min(1).max(512).optional(),
-  /** Model names or globs (`gpt-4o*`, `*`). */
-  models: z.array(z.string().min(1).max(256)),
-  /** Provider names this key may reach; all when absent. */
-  providers: z.array(name).optional(),
-});
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT');
 
 export const configSchema = z.strictObject({
   server: z
@@ -66,12 +29,8 @@ export const configSchema = z.strictObject({
         .default('x-llm-authz-route'),
     })
     .prefault({}),
-  providers: z.array(provider).default([]),
-  identity: z
-    .strictObject({
-      api_keys: z.array(apiKey).default([]),
-    })
-    .prefault({}),
+  providers: providersSchema,
+  identity: identitySchema,
   log: z
     .strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -86,5 +45,6 @@ export const configSchema = z.strictObject({
 });
 
 export type Config = z.infer<typeof configSchema>;
-export type ProviderConfig = z.infer<typeof provider>;
-export type ApiKeyConfig = z.infer<typeof apiKey>;
+export type { ApiKind, ProviderConfig } from '../providers/schema.ts';
+export { API_KINDS } from '../providers/schema.ts';
+export type { ApiKeyConfig } from '../identity/schema.ts';

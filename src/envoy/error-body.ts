@@ -2,7 +2,7 @@
  * Deny bodies in the wire format of the API that was called, so official SDKs raise their
  * usual typed errors with a readable message that names the reason code.
  */
-import type { ApiKind } from '../config/schema.ts';
+import type { ApiKind } from '../providers/schema.ts';
 import type { ReasonCode } from '../pipeline/reasons.ts';
 
 function openAiType(status: number): string {

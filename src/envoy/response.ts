@@ -3,8 +3,8 @@
  * deny = non-OK status + denied_response with an explicit HTTP status and JSON body;
  * allow = OK + header mutations with the OVERWRITE action.
  */
-import type { ApiKind } from '../config/schema.ts';
-import type { ProviderRuntime } from '../config/runtime.ts';
+import type { ApiKind } from '../providers/schema.ts';
+import type { ProviderRuntime } from '../providers/runtime.ts';
 import { REASONS, type ReasonCode } from '../pipeline/reasons.ts';
 import { errorBody } from './error-body.ts';
 import { toProtoStruct, type JsonValue, type ProtoStruct } from './struct.ts';

@@ -3,7 +3,7 @@
  * the id finds the record, and the hash is compared in constant time.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ApiKeyConfig } from '../config/schema.ts';
+import type { ApiKeyConfig } from './schema.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
 import { presentedCredential } from './credentials.ts';
 import type { IdentityMethod, IdentityResult } from './types.ts';

@@ -6,6 +6,9 @@ import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
 import { presentedCredential } from './credentials.ts';
 import type { Identity, IdentityMethod } from './types.ts';
+import type { IdentityConfig } from './schema.ts';
+import type { BuildContext } from '../config/runtime.ts';
+import { createApiKeyMethod } from './api-key.ts';
 
 export type Identify = (ctx: RequestContext) => Promise<Outcome<Identity>>;
 
@@ -28,3 +31,8 @@ export function createIdentifier(methods: readonly IdentityMethod[]): Identify {
 }
 
 export type { Identity, IdentityMethod } from './types.ts';
+
+/** The identity phase for a config: every configured method, in precedence order. */
+export function createIdentifierFromConfig(config: IdentityConfig, _ctx: BuildContext): Identify {
+  return createIdentifier([createApiKeyMethod(config.api_keys)]);
+}

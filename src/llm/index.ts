@@ -1,7 +1,8 @@
 /**
  * The LLM request phase: the path picks the API schema, the schema's parser reads the body.
  */
-import type { ApiKind } from '../config/schema.ts';
+import type { ApiKind } from '../providers/schema.ts';
+import type { Providers } from '../providers/runtime.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
 import { fail, type Outcome } from '../pipeline/reasons.ts';
 import { parseAnthropicMessages } from './anthropic-messages.ts';
@@ -22,6 +23,13 @@ const ENDPOINTS: ReadonlyMap<string, Endpoint> = new Map([
 /** Which API a path belongs to, known before the body is read (used to shape error bodies). */
 export function apiOfPath(path: string): ApiKind | undefined {
   return ENDPOINTS.get(path)?.api;
+}
+
+export type Understand = (ctx: RequestContext) => Outcome<LlmRequest>;
+
+/** The LLM request phase for a set of providers. */
+export function createUnderstander(_providers: Providers): Understand {
+  return understand;
 }
 
 export function understand(ctx: RequestContext): Outcome<LlmRequest> {

@@ -1,4 +1,4 @@
-import type { ApiKind } from '../config/schema.ts';
+import type { ApiKind } from '../providers/schema.ts';
 
 export type Operation = 'chat' | 'messages';
 

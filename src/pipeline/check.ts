@@ -11,8 +11,7 @@ import { auditRecord, envoyMetadata, type AuditInput, type AuditRecord } from '.
 import { parseCheckRequest, type RequestContext } from '../envoy/request-context.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../envoy/response.ts';
 import type { Identity } from '../identity/types.ts';
-import { apiOfPath, understand, type LlmRequest } from '../llm/index.ts';
-import { decide } from '../policy/scoped-rule.ts';
+import { apiOfPath, type LlmRequest } from '../llm/index.ts';
 import type { Decision } from '../policy/types.ts';
 import type { DenyReason } from './reasons.ts';
 
@@ -42,11 +41,11 @@ async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
   if (!who.ok) return { phase: 'identity', ctx, denyReason: who.reason, detail: who.detail };
   const identity = who.value;
 
-  const what = understand(ctx);
+  const what = rt.understand(ctx);
   if (!what.ok) return { phase: 'llm', ctx, identity, denyReason: what.reason, detail: what.detail };
   const llm = what.value;
 
-  const decision = decide(identity, llm, rt);
+  const decision = rt.decide({ ctx, identity, llm });
   return { phase: 'policy', ctx, identity, llm, decision };
 }
 
@@ -82,14 +81,20 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
   });
 }
 
-export type Check = (raw: unknown) => Promise<CheckResponse>;
+/** What the gRPC call carries besides the CheckRequest (W3C trace context from Envoy's metadata). */
+export interface CallMeta {
+  readonly traceparent?: string | undefined;
+  readonly tracestate?: string | undefined;
+}
+
+export type Check = (raw: unknown, meta?: CallMeta) => Promise<CheckResponse>;
 
 /**
  * Builds the Check function over a runtime getter (read once per Check, so a reload swaps
  * atomically between Checks) and a timeout after which the answer is a deny.
  */
 export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks): Check {
-  return async (raw) => {
+  return async (raw, _meta) => {
     const started = performance.now();
     const decisionId = randomUUID();
     const rt = getRuntime();

@@ -2,10 +2,8 @@
  * The decision, for now one fixed rule: the credential's scopes must cover the model and the
  * provider. Default deny: anything not covered is denied.
  */
-import type { Runtime } from '../config/runtime.ts';
-import type { Identity } from '../identity/types.ts';
-import type { LlmRequest } from '../llm/types.ts';
-import type { Decision } from './types.ts';
+import type { Providers } from '../providers/runtime.ts';
+import type { Decide, Decision, DecisionInput } from './types.ts';
 
 export const SCOPED_RULE_ID = 'credential-scopes';
 
@@ -27,9 +25,13 @@ export function globMatch(pattern: string, value: string): boolean {
   return true;
 }
 
-export function decide(identity: Identity, llm: LlmRequest, runtime: Runtime): Decision {
-  const base = { policyVersion: runtime.version, rule: SCOPED_RULE_ID, detail: undefined };
-  const provider = runtime.defaultProviderByApi.get(llm.api);
+export function createScopedRule(providers: Providers, version: string): Decide {
+  return (input) => decide(input, providers, version);
+}
+
+function decide({ identity, llm }: DecisionInput, all: Providers, version: string): Decision {
+  const base = { policyVersion: version, rule: SCOPED_RULE_ID, detail: undefined };
+  const provider = all.defaultByApi.get(llm.api);
   if (provider === undefined) {
     return { ...base, effect: 'deny', reason: 'provider_unavailable', matchedRules: [], obligations: undefined, detail: `no provider serves the ${llm.api} API` };
   }

@@ -1,4 +1,7 @@
-import type { ProviderRuntime } from '../config/runtime.ts';
+import type { ProviderRuntime } from '../providers/runtime.ts';
+import type { RequestContext } from '../envoy/request-context.ts';
+import type { Identity } from '../identity/types.ts';
+import type { LlmRequest } from '../llm/types.ts';
 import type { ReasonCode } from '../pipeline/reasons.ts';
 
 /** What an allow obliges Envoy to do: where to route, which provider credential to attach. */
@@ -18,3 +21,12 @@ export interface Decision {
   readonly matchedRules: readonly string[];
   readonly obligations: Obligations | undefined;
 }
+
+/** What the policy phase decides on. */
+export interface DecisionInput {
+  readonly ctx: RequestContext;
+  readonly identity: Identity;
+  readonly llm: LlmRequest;
+}
+
+export type Decide = (input: DecisionInput) => Decision;

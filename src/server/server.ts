@@ -11,6 +11,11 @@ import type { Logger } from '../telemetry/log.ts';
 import { safeError } from '../telemetry/log.ts';
 import { randomUUID } from 'node:crypto';
 
+function firstString(values: grpc.MetadataValue[]): string | undefined {
+  const v = values[0];
+  return typeof v === 'string' ? v : undefined;
+}
+
 /** Health service names answered: '' (the whole server) and the Authorization service. */
 export const HEALTH_SERVICES = ['', 'envoy.service.auth.v3.Authorization'] as const;
 
@@ -37,7 +42,10 @@ export async function startServer(opts: { listen: string; check: Check; log: Log
     Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       inFlight++;
       opts
-        .check(call.request)
+        .check(call.request, {
+          traceparent: firstString(call.metadata.get('traceparent')),
+          tracestate: firstString(call.metadata.get('tracestate')),
+        })
         .then(
           (res) => callback(null, res),
           (err: unknown) => {

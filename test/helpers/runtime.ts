@@ -25,8 +25,8 @@ ${extra}`,
   );
   const rt = buildRuntime(cfg, { source: 'unit.yaml', version: 'unitv1', baseDir: '/' });
   // Attach credentials without touching the environment.
-  const openai = rt.providers.get('openai');
-  const anthropic = rt.providers.get('anthropic');
+  const openai = rt.providers.byName.get('openai');
+  const anthropic = rt.providers.byName.get('anthropic');
   if (openai && anthropic) {
     (openai as { credential: Secret | undefined }).credential = new Secret(OPENAI_SECRET);
     (anthropic as { credential: Secret | undefined }).credential = new Secret(ANTHROPIC_SECRET);

@@ -72,7 +72,7 @@ describe('config', () => {
     writeFileSync(path.join(dir, 'key'), 'sk-unit-secret-123\n');
     const cfg = parseConfigText('providers:\n  - name: openai\n    api: openai\n    credential: {file: key}\n', 'x');
     const rt = buildRuntime(cfg, { source: 'x', version: 'v', baseDir: dir });
-    const p = rt.providers.get('openai');
+    const p = rt.providers.byName.get('openai');
     expect(p?.credential?.reveal()).toBe('sk-unit-secret-123');
     expect(JSON.stringify(p)).not.toContain('sk-unit-secret-123');
     expect(String(p?.credential)).toBe('[redacted]');

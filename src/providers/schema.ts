@@ -1,0 +1,30 @@
+/** The `providers:` section of the config: where model calls go and with which credential. */
+import { z } from 'zod';
+
+export const providerName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a lowercase name ([a-z0-9_-], max 63)');
+
+export const API_KINDS = ['openai', 'anthropic'] as const;
+export type ApiKind = (typeof API_KINDS)[number];
+
+const credentialSource = z
+  .strictObject({
+    /** A file holding the provider key (e.g. a Kubernetes Secret mount). */
+    file: z.string().min(1).optional(),
+    /** An environment variable holding the provider key. */
+    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+  })
+  .refine((c) => (c.file === undefined) !== (c.env === undefined), { message: 'set exactly one of file or env' });
+
+export const providerSchema = z.strictObject({
+  name: providerName,
+  /** Which wire format the provider speaks: decides how requests are read and how its key is attached. */
+  api: z.enum(API_KINDS),
+  /** The value llm-authz writes into the routing header; the Envoy config maps it to a cluster. Defaults to name. */
+  route: providerName.optional(),
+  credential: credentialSource.optional(),
+});
+
+export const providersSchema = z.array(providerSchema).default([]);
+
+export type ProviderConfig = z.infer<typeof providerSchema>;
+export type CredentialSource = z.infer<typeof credentialSource>;
