@@ -8,6 +8,7 @@ import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
 import type { LlmRequest } from '../llm/types.ts';
 import { statusOf, type ReasonCode } from '../pipeline/reasons.ts';
+import type { ShadowResult } from '../policy/types.ts';
 
 export interface AuditInput {
   readonly decisionId: string;
@@ -22,6 +23,7 @@ export interface AuditInput {
   readonly rule: string | undefined;
   readonly matchedRules: readonly string[];
   readonly provider: string | undefined;
+  readonly shadow?: ShadowResult | undefined;
   readonly durationMs: number;
 }
 
@@ -66,6 +68,13 @@ export function auditRecord(a: AuditInput): AuditRecord {
   put('policy.version', a.policyVersion);
   put('policy.rule', a.rule);
   if (a.matchedRules.length > 0) r['policy.matched_rules'] = a.matchedRules.slice(0, MAX_LIST).map(clip);
+  if (a.shadow) {
+    r['policy.shadow.effect'] = a.shadow.effect;
+    r['policy.shadow.reason'] = a.shadow.reason;
+    put('policy.shadow.rule', a.shadow.rule);
+    put('policy.shadow.version', a.shadow.policyVersion);
+    r['policy.shadow.disagrees'] = a.shadow.disagrees;
+  }
   put('gen_ai.provider.name', a.provider);
   if (a.llm) {
     put('gen_ai.operation.name', a.llm.operation);

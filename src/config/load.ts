@@ -51,6 +51,11 @@ function crossCheck(cfg: Config): { path: PropertyKey[]; message: string }[] {
     if (providerNames.has(p.name)) problems.push({ path: ['providers', i, 'name'], message: `duplicate provider '${p.name}'` });
     providerNames.add(p.name);
   });
+  cfg.providers.forEach((p, i) => {
+    if (typeof p.credential === 'string' && !Object.hasOwn(cfg.credentials, p.credential)) {
+      problems.push({ path: ['providers', i, 'credential'], message: `unknown credential '${p.credential}'` });
+    }
+  });
   const keyIds = new Set<string>();
   cfg.identity.api_keys.forEach((k, i) => {
     if (keyIds.has(k.id)) problems.push({ path: ['identity', 'api_keys', i, 'id'], message: `duplicate key id '${k.id}'` });

@@ -35,7 +35,7 @@ export interface Runtime {
 }
 
 export function buildRuntime(config: Config, ctx: BuildContext): Runtime {
-  const providers = buildProviders(config.providers, ctx.baseDir, ctx.source);
+  const providers = buildProviders(config.providers, config.credentials, ctx.baseDir, ctx.source);
   const closers: (() => Promise<void> | void)[] = [];
   return {
     config,

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { identitySchema } from '../identity/schema.ts';
-import { providersSchema } from '../providers/schema.ts';
+import { credentialsSchema, providersSchema } from '../providers/schema.ts';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT');
 
@@ -29,6 +29,8 @@ export const configSchema = z.strictObject({
         .default('x-llm-authz-route'),
     })
     .prefault({}),
+  /** Named provider credentials (files or environment variables), loaded at start. */
+  credentials: credentialsSchema,
   providers: providersSchema,
   identity: identitySchema,
   log: z

@@ -5,6 +5,8 @@
  */
 import type { ApiKind } from '../providers/schema.ts';
 import type { ProviderRuntime } from '../providers/runtime.ts';
+import type { Secret } from '../config/secret.ts';
+import type { Obligations } from '../policy/types.ts';
 import { REASONS, type ReasonCode } from '../pipeline/reasons.ts';
 import { errorBody } from './error-body.ts';
 import { toProtoStruct, type JsonValue, type ProtoStruct } from './struct.ts';
@@ -84,13 +86,13 @@ export function denyResponse(d: DenyInput): CheckResponse {
 export interface AllowInput {
   readonly decisionId: string;
   readonly routingHeader: string;
-  readonly provider: ProviderRuntime;
+  readonly obligations: Obligations;
   readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
 }
 
 /** The provider's credential in the provider's own form; every other credential header removed. */
-function credentialHeaders(provider: ProviderRuntime): { set: HeaderValueOption[]; remove: string[] } {
-  const key = provider.credential?.reveal();
+function credentialHeaders(provider: ProviderRuntime, credential: Secret | undefined): { set: HeaderValueOption[]; remove: string[] } {
+  const key = credential?.reveal();
   if (key === undefined) return { set: [], remove: [...PROVIDER_CREDENTIAL_HEADERS] };
   const header = provider.api === 'anthropic' ? 'x-api-key' : 'authorization';
   const value = provider.api === 'anthropic' ? key : `Bearer ${key}`;
@@ -98,11 +100,12 @@ function credentialHeaders(provider: ProviderRuntime): { set: HeaderValueOption[
 }
 
 export function allowResponse(a: AllowInput): CheckResponse {
-  const cred = credentialHeaders(a.provider);
+  const { provider, credential, headers = [] } = a.obligations;
+  const cred = credentialHeaders(provider, credential ?? provider.credential);
   return {
     status: { code: GRPC_OK },
     ok_response: {
-      headers: [overwrite(a.routingHeader, a.provider.route), ...cred.set],
+      headers: [overwrite(a.routingHeader, provider.route), ...cred.set, ...headers.map(([k, v]) => overwrite(k, v))],
       headers_to_remove: cred.remove,
       response_headers_to_add: [overwrite(DECISION_ID_HEADER, a.decisionId)],
     },

@@ -65,12 +65,13 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
     rule: d?.rule,
     matchedRules: d?.matchedRules ?? [],
     provider: d?.obligations?.provider.name,
+    shadow: d?.shadow,
     durationMs: performance.now() - started,
   });
   sinks.onDecision(record);
   const metadata = envoyMetadata(record);
   if (effect === 'allow' && d?.obligations) {
-    return allowResponse({ decisionId, routingHeader: rt.routingHeader, provider: d.obligations.provider, metadata });
+    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, metadata });
   }
   return denyResponse({
     decisionId,

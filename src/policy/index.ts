@@ -9,4 +9,4 @@ export function createDecider(_config: Config, ctx: BuildContext, providers: Pro
   return createScopedRule(providers, ctx.version);
 }
 
-export type { Decide, Decision, DecisionInput, Obligations } from './types.ts';
+export type { Decide, Decision, DecisionInput, Obligations, ShadowResult } from './types.ts';

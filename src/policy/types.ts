@@ -1,4 +1,5 @@
 import type { ProviderRuntime } from '../providers/runtime.ts';
+import type { Secret } from '../config/secret.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
 import type { LlmRequest } from '../llm/types.ts';
@@ -7,6 +8,20 @@ import type { ReasonCode } from '../pipeline/reasons.ts';
 /** What an allow obliges Envoy to do: where to route, which provider credential to attach. */
 export interface Obligations {
   readonly provider: ProviderRuntime;
+  /** The credential to attach, when a rule names one; else the provider's own. */
+  readonly credential?: Secret | undefined;
+  /** Extra request headers to set upstream (OVERWRITE). */
+  readonly headers?: readonly (readonly [string, string])[] | undefined;
+}
+
+/** What a shadow policy set would have decided (never changes the answer). */
+export interface ShadowResult {
+  readonly effect: 'allow' | 'deny';
+  readonly reason: ReasonCode;
+  readonly rule: string | undefined;
+  readonly policyVersion: string;
+  /** True when the shadow effect differs from the enforced one. */
+  readonly disagrees: boolean;
 }
 
 export interface Decision {
@@ -20,6 +35,7 @@ export interface Decision {
   readonly rule: string | undefined;
   readonly matchedRules: readonly string[];
   readonly obligations: Obligations | undefined;
+  readonly shadow?: ShadowResult | undefined;
 }
 
 /** What the policy phase decides on. */

@@ -15,6 +15,8 @@ export interface ProviderRuntime {
 
 export interface Providers {
   readonly byName: ReadonlyMap<string, ProviderRuntime>;
+  /** Named credentials from `credentials:`. */
+  readonly credentials: ReadonlyMap<string, Secret>;
   /** The provider serving each API when no rule says otherwise (the first one configured). */
   readonly defaultByApi: ReadonlyMap<ApiKind, ProviderRuntime>;
 }
@@ -36,7 +38,14 @@ export function readCredential(c: CredentialSource, baseDir: string, where: stri
   return new Secret(v);
 }
 
-export function buildProviders(configs: readonly ProviderConfig[], baseDir: string, source: string): Providers {
+export function buildProviders(
+  configs: readonly ProviderConfig[],
+  named: Readonly<Record<string, CredentialSource>>,
+  baseDir: string,
+  source: string,
+): Providers {
+  const credentials = new Map<string, Secret>();
+  for (const [name, c] of Object.entries(named)) credentials.set(name, readCredential(c, baseDir, `${source}: credentials.${name}`));
   const byName = new Map<string, ProviderRuntime>();
   const defaultByApi = new Map<ApiKind, ProviderRuntime>();
   configs.forEach((p, i) => {
@@ -44,10 +53,15 @@ export function buildProviders(configs: readonly ProviderConfig[], baseDir: stri
       name: p.name,
       api: p.api,
       route: p.route ?? p.name,
-      credential: p.credential ? readCredential(p.credential, baseDir, `${source}: providers[${i}].credential`) : undefined,
+      credential:
+        p.credential === undefined
+          ? undefined
+          : typeof p.credential === 'string'
+            ? credentials.get(p.credential)
+            : readCredential(p.credential, baseDir, `${source}: providers[${i}].credential`),
     };
     byName.set(p.name, rt);
     if (!defaultByApi.has(p.api)) defaultByApi.set(p.api, rt);
   });
-  return { byName, defaultByApi };
+  return { byName, credentials, defaultByApi };
 }

@@ -15,13 +15,17 @@ const credentialSource = z
   })
   .refine((c) => (c.file === undefined) !== (c.env === undefined), { message: 'set exactly one of file or env' });
 
+/** A named credential (top-level `credentials:` map), referenced by providers and policy obligations. */
+export const credentialsSchema = z.record(providerName, credentialSource).default({});
+
 export const providerSchema = z.strictObject({
   name: providerName,
   /** Which wire format the provider speaks: decides how requests are read and how its key is attached. */
   api: z.enum(API_KINDS),
   /** The value llm-authz writes into the routing header; the Envoy config maps it to a cluster. Defaults to name. */
   route: providerName.optional(),
-  credential: credentialSource.optional(),
+  /** The provider's default credential: inline, or the name of an entry in `credentials:`. */
+  credential: z.union([providerName, credentialSource]).optional(),
 });
 
 export const providersSchema = z.array(providerSchema).default([]);

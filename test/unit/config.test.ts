@@ -96,3 +96,18 @@ describe('shipped configs', () => {
     expect(() => parseConfigText(text, 'configmap')).not.toThrow();
   });
 });
+
+describe('named credentials', () => {
+  it('a provider can name an entry of credentials:, loaded once', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+    writeFileSync(path.join(dir, 'shared'), 'sk-shared-secret\n');
+    const cfg = parseConfigText('credentials:\n  team-a: {file: shared}\nproviders:\n  - {name: openai, api: openai, credential: team-a}\n', 'x');
+    const rt = buildRuntime(cfg, { source: 'x', version: 'v', baseDir: dir });
+    expect(rt.providers.byName.get('openai')?.credential?.reveal()).toBe('sk-shared-secret');
+    expect(rt.providers.credentials.get('team-a')).toBe(rt.providers.byName.get('openai')?.credential);
+  });
+
+  it('an unknown credential name is a load error at its position', () => {
+    expect(problems('providers:\n  - {name: openai, api: openai, credential: nope}\n')).toEqual(["providers[0].credential: unknown credential 'nope' (cfg.yaml:2:46)"]);
+  });
+});
