@@ -108,6 +108,6 @@ describe('named credentials', () => {
   });
 
   it('an unknown credential name is a load error at its position', () => {
-    expect(problems('providers:\n  - {name: openai, api: openai, credential: nope}\n')).toEqual(["providers[0].credential: unknown credential 'nope' (cfg.yaml:2:46)"]);
+    expect(problems('providers:\n  - {name: openai, api: openai, credential: nope}\n')).toEqual(["providers[0].credential: unknown credential 'nope' (cfg.yaml:2:45)"]);
   });
 });
