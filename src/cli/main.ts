@@ -1,5 +1,6 @@
 /** The llm-authz command line: one file per command, registered here. */
 import { serveCommand } from './serve.ts';
+import { keysCommand } from './keys.ts';
 
 export interface Command {
   /** One usage line, e.g. `serve [--config FILE] [--listen HOST:PORT]`. */
@@ -10,6 +11,7 @@ export interface Command {
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   serve: serveCommand,
+  keys: keysCommand,
 };
 
 function usage(): string {

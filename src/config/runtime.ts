@@ -37,11 +37,13 @@ export interface Runtime {
 export function buildRuntime(config: Config, ctx: BuildContext): Runtime {
   const providers = buildProviders(config.providers, config.credentials, ctx.baseDir, ctx.source);
   const closers: (() => Promise<void> | void)[] = [];
+  const identify = createIdentifierFromConfig(config.identity, ctx);
+  closers.push(() => identify.close?.());
   return {
     config,
     source: ctx.source,
     version: ctx.version,
-    identify: createIdentifierFromConfig(config.identity, ctx),
+    identify,
     understand: createUnderstander(providers),
     decide: createDecider(config, ctx, providers),
     providers,
