@@ -8,7 +8,10 @@ import { findingFromPayload } from './claims.ts';
 import type { EnvoyJwtConfig } from './schema.ts';
 import type { IdentityMethod, IdentityResult } from './types.ts';
 
-export function createEnvoyJwtMethod(config: EnvoyJwtConfig, claims: readonly string[]): IdentityMethod {
+/** Envoy checked `exp`; it is checked again here (cheap), in case the payload outlived the request that verified it. */
+const SKEW_S = 60;
+
+export function createEnvoyJwtMethod(config: EnvoyJwtConfig, claims: readonly string[], now: () => number = Date.now): IdentityMethod {
   const issuers = new Map(config.issuers.map((i) => [i.issuer, i]));
   return {
     name: 'envoy_jwt',
@@ -22,6 +25,8 @@ export function createEnvoyJwtMethod(config: EnvoyJwtConfig, claims: readonly st
       const iss = payload['iss'];
       const issuer = typeof iss === 'string' ? issuers.get(iss) : undefined;
       if (issuer === undefined) return { kind: 'rejected', reason: 'unknown_issuer', detail: 'the Envoy-verified token issuer is not accepted' };
+      const exp = payload['exp'];
+      if (typeof exp === 'number' && exp + SKEW_S <= now() / 1000) return { kind: 'rejected', reason: 'expired_credentials', detail: 'the Envoy-verified token has expired' };
       const r = findingFromPayload('envoy_jwt', payload, issuer.issuer, issuer, claims);
       return r.ok ? { kind: 'authenticated', identity: r.finding } : { kind: 'rejected', reason: r.reason, detail: r.detail };
     },

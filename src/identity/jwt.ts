@@ -15,7 +15,7 @@ import type { JwtConfig, JwtIssuerConfig } from './schema.ts';
 import { TokenCache } from './token-cache.ts';
 import type { Finding, IdentityMethod, IdentityResult } from './types.ts';
 
-const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const MAX_KID_LENGTH = 256;
 
 /** Three base64url parts: a JWS in compact form (JWE has five). */
@@ -32,6 +32,8 @@ export type Verified = { ok: true; finding: Finding } | { ok: false; reason: Den
 
 export interface JwtVerifier {
   verify(token: string): Promise<Verified>;
+  /** Signature verifications run and answers served from the verified-token cache. */
+  stats(): { verifications: number; cacheHits: number };
   close(): void;
 }
 
@@ -61,6 +63,8 @@ export function createJwtVerifier(config: JwtConfig, claims: readonly string[], 
   const issuers = new Map<string, Issuer>();
   for (const c of config.issuers) issuers.set(c.issuer, { config: c, keys: keySetFor(c, baseDir, source) });
   const cache = new TokenCache<Finding>(config.cache_entries);
+  let verifications = 0;
+  let cacheHits = 0;
 
   async function verify(token: string): Promise<Verified> {
     if (Buffer.byteLength(token, 'utf8') > config.max_token_bytes) return reject('token_too_large', `the token is larger than ${config.max_token_bytes} bytes`);
@@ -78,7 +82,10 @@ export function createJwtVerifier(config: JwtConfig, claims: readonly string[], 
     const issuer = issuers.get(iss);
     if (issuer === undefined) return reject('unknown_issuer', 'the token issuer is not trusted');
     const hit = cache.get(cacheKey, now(), issuer.keys.generation());
-    if (hit !== undefined) return { ok: true, finding: hit };
+    if (hit !== undefined) {
+      cacheHits++;
+      return { ok: true, finding: hit };
+    }
 
     const alg = header.alg;
     if (typeof alg !== 'string' || !(issuer.config.algorithms as readonly string[]).includes(alg)) {
@@ -88,6 +95,7 @@ export function createJwtVerifier(config: JwtConfig, claims: readonly string[], 
       return reject('malformed_credentials', 'the token key id is not acceptable');
     }
     let payload: Record<string, unknown>;
+    verifications++;
     try {
       const r = await jwtVerify(token, issuer.keys.getKey, {
         issuer: issuer.config.issuer,
@@ -113,6 +121,7 @@ export function createJwtVerifier(config: JwtConfig, claims: readonly string[], 
 
   return {
     verify,
+    stats: () => ({ verifications, cacheHits }),
     close() {
       for (const i of issuers.values()) i.keys.close();
     },

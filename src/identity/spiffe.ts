@@ -13,19 +13,21 @@ import type { IdentityMethod, IdentityResult } from './types.ts';
 const MAX_CERT_LENGTH = 64 * 1024;
 const MAX_XFCC_LENGTH = 64 * 1024;
 
-type Source = { kind: 'none' } | { kind: 'bad'; detail: string } | { kind: 'id'; id: string };
+type Source = { kind: 'none' } | { kind: 'bad'; detail: string } | { kind: 'expired' } | { kind: 'id'; id: string };
 
 function fromPrincipal(principal: string): Source {
   return principal.startsWith('spiffe://') ? { kind: 'id', id: principal } : { kind: 'none' };
 }
 
 /** The URI SANs of a URL-encoded PEM certificate. An X509-SVID has exactly one. */
-function fromCertificate(encoded: string): Source {
+function fromCertificate(encoded: string, now: number): Source {
   if (encoded === '') return { kind: 'none' };
   if (encoded.length > MAX_CERT_LENGTH) return { kind: 'bad', detail: 'the peer certificate is too large' };
   let sans: string;
   try {
-    sans = new X509Certificate(decodeURIComponent(encoded)).subjectAltName ?? '';
+    const cert = new X509Certificate(decodeURIComponent(encoded));
+    if (Date.parse(cert.validTo) <= now || Date.parse(cert.validFrom) > now) return { kind: 'expired' };
+    sans = cert.subjectAltName ?? '';
   } catch {
     return { kind: 'bad', detail: 'the peer certificate cannot be parsed' };
   }
@@ -56,18 +58,19 @@ function fromXfcc(header: string | undefined): Source {
   return { kind: 'none' };
 }
 
-export function createSpiffeMethod(config: SpiffeConfig): IdentityMethod {
+export function createSpiffeMethod(config: SpiffeConfig, now: () => number = Date.now): IdentityMethod {
   const domains = new Set(config.trust_domains);
   return {
     name: 'spiffe',
     authenticate(ctx: RequestContext): IdentityResult {
       const sources: Source[] = [];
       if (config.from_principal) sources.push(fromPrincipal(ctx.source.principal));
-      if (config.from_certificate) sources.push(fromCertificate(ctx.source.certificate));
+      if (config.from_certificate) sources.push(fromCertificate(ctx.source.certificate, now()));
       if (config.trust_xfcc) sources.push(fromXfcc(ctx.headers.get('x-forwarded-client-cert')));
       let found: string | undefined;
       for (const s of sources) {
         if (s.kind === 'bad') return { kind: 'rejected', reason: 'malformed_credentials', detail: s.detail };
+        if (s.kind === 'expired') return { kind: 'rejected', reason: 'expired_credentials', detail: 'the peer certificate is outside its validity period' };
         if (s.kind !== 'id') continue;
         if (found !== undefined && found !== s.id) return { kind: 'rejected', reason: 'conflicting_credentials', detail: 'the SPIFFE IDs of the connection disagree' };
         found = s.id;
