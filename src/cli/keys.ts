@@ -138,10 +138,10 @@ export async function keys(args: string[], out: NodeJS.WritableStream = process.
     }
     case 'rotate': {
       if (v.id === undefined) throw new UsageError('rotate needs --id');
+      const overlapEnd = now() + parseDuration(v.overlap ?? '1h');
       const store = load(file, false);
       const old = find(store, v.id);
       if (old.revoked) throw new UsageError(`key '${old.id}' is revoked; create a new one instead`);
-      const overlapEnd = now() + parseDuration(v.overlap ?? '1h');
       const { id, key } = newApiKey();
       const entry: StoredKey = {
         ...old,

@@ -26,7 +26,7 @@ export function identityCtx(p: CtxParams): RequestContext {
 
 export interface SigningKey {
   readonly kid: string;
-  readonly privateKey: CryptoKey;
+  readonly privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   readonly publicJwk: JWK;
   /** The public key in PEM-less raw form, for the HS256-with-public-key attack. */
   readonly publicJwkText: string;

@@ -1,7 +1,7 @@
 /** JWT bearer tokens: the attack set, the verified-token cache, and a JWKS URL that rotates and goes down. */
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SignJWT } from 'jose';
+import { SignJWT, type JWTPayload } from 'jose';
 import { createJwtVerifier, type JwtVerifier } from '../../src/identity/jwt.ts';
 import { jwtSchema } from '../../src/identity/schema.ts';
 import { nowS, signingKey, signToken, unsignedToken, type SigningKey } from '../helpers/identity.ts';
@@ -22,7 +22,7 @@ describe('JWT attack set', () => {
   let attacker: SigningKey;
   let attackerServer: JwksServer;
   let v: JwtVerifier;
-  const claims = (extra: object = {}): object => ({ iss: ISS, aud: AUD, sub: 'wl', ...extra });
+  const claims = (extra: JWTPayload = {}): JWTPayload => ({ iss: ISS, aud: AUD, sub: 'wl', ...extra });
 
   beforeAll(async () => {
     k1 = await signingKey('k1');
