@@ -8,8 +8,9 @@
  *  3. the first authenticated method in `precedence` names the identity (method, issuer,
  *     credential id, scopes); workload, agent and user are merged from all of them, plus the
  *     user of an on-behalf-of token;
- *  4. nothing authenticated: `unknown_credentials` when something was presented, else
- *     `no_credentials`.
+ *  4. a credential in `authorization`/`x-api-key` that no method accepts is
+ *     `unknown_credentials`, even when another method (mTLS) authenticated the request;
+ *  5. nothing authenticated and nothing presented: `no_credentials`.
  */
 import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
@@ -35,6 +36,9 @@ export interface IdentifierOptions {
 }
 
 type Field = 'workload' | 'agent' | 'user';
+
+/** The methods that read the credential headers (authorization, x-api-key). */
+const BEARER_METHODS: ReadonlySet<IdentityMethodName> = new Set(['api_key', 'jwt']);
 
 function merge(findings: readonly Finding[], extraUser: string | undefined): Outcome<Identity> {
   const primary = findings[0];
@@ -83,6 +87,10 @@ export function createIdentifier(methods: readonly IdentityMethod[], opts: Ident
       if (r.kind === 'rejected') return fail(r.reason, r.detail);
       if (r.kind === 'authenticated') findings.push(r.identity);
     }
+    // A bearer/x-api-key credential that no method accepted is never ignored, even when
+    // another method (e.g. mTLS) authenticated the request.
+    const bearerUsed = findings.some((f) => BEARER_METHODS.has(f.method));
+    if (!bearerUsed && presentedCredential(ctx).kind !== 'none') return fail('unknown_credentials', 'no identity method accepts this credential');
     let extraUser: string | undefined;
     if (opts.onBehalfOf !== undefined) {
       const obo = await opts.onBehalfOf.user(ctx);
@@ -90,8 +98,6 @@ export function createIdentifier(methods: readonly IdentityMethod[], opts: Ident
       extraUser = obo.value;
     }
     if (findings.length > 0) return merge(findings, extraUser);
-    // Something was presented that no configured method understands.
-    if (presentedCredential(ctx).kind !== 'none') return fail('unknown_credentials', 'no identity method accepts this credential');
     return fail('no_credentials');
   };
   identify.close = () => {

@@ -147,3 +147,10 @@ describe('SPIFFE sources', () => {
     expect(() => parseConfigText(`identity:\n  jwt:\n    issuers:\n      - {issuer: x, audiences: [a], jwks: {url: "http://127.0.0.1/j", keys: []}}\n`, 'cfg.yaml')).toThrow(/identity\.jwt\.issuers\[0\]\.jwks: expected exactly one of url, file, keys/);
   });
 });
+
+describe('a credential nobody accepts', () => {
+  it('is not ignored when mTLS authenticates the request', async () => {
+    expect(await identify(identityCtx({ principal: CHAT, headers: { authorization: 'Bearer some-garbage' } }))).toMatchObject({ ok: false, reason: 'unknown_credentials' });
+    expect(await identify(identityCtx({ principal: CHAT, headers: { 'x-api-key': 'sk-not-ours' } }))).toMatchObject({ ok: false, reason: 'unknown_credentials' });
+  });
+});
