@@ -219,16 +219,22 @@ describe('workload identity through the real Envoy (mTLS sidecar)', () => {
     track();
     jwks.setDown(true);
     try {
-      const unseen = await signToken(k2, { iss: ISS, aud: 'llm-authz', sub: GOOD, jti: 'while-down' });
-      expect((await call(good, { authorization: `Bearer ${unseen}` })).status).toBe(200);
+      // Let the cool-down pass, so that the flood below does make llm-authz try the (failing) URL.
+      await new Promise((r) => setTimeout(r, COOLDOWN_S * 1000 + 100));
       const hitsBefore = jwks.hits('/jwks.json');
       const started = Date.now();
       const k3 = await signingKey('k3');
       const replies = await Promise.all(Array.from({ length: 40 }, async (_, i) => call(good, { authorization: `Bearer ${await signToken(k3, { iss: ISS, aud: 'llm-authz', sub: GOOD }, { kid: `flood-${i}` })}` })));
       for (const r of replies) expect401(r, 'unknown_key');
       const elapsedS = (Date.now() - started) / 1000;
+      const fetches = jwks.hits('/jwks.json') - hitsBefore;
+      expect(fetches).toBeGreaterThanOrEqual(1);
       // At most one fetch per cool-down, however many unknown kids arrive.
-      expect(jwks.hits('/jwks.json') - hitsBefore).toBeLessThanOrEqual(1 + Math.ceil(elapsedS / COOLDOWN_S));
+      expect(fetches).toBeLessThanOrEqual(1 + Math.ceil(elapsedS / COOLDOWN_S));
+      // After the failed refresh, a token never seen before, signed by a cached key, is still accepted.
+      const unseen = await signToken(k2, { iss: ISS, aud: 'llm-authz', sub: GOOD, jti: 'while-down' });
+      expect((await call(good, { authorization: `Bearer ${unseen}` })).status).toBe(200);
+      expect(authz.logs().some((l) => l['msg'] === 'jwks refresh failed' && l['serving_cached'] === true)).toBe(true);
     } finally {
       jwks.setDown(false);
     }
