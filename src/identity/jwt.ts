@@ -62,7 +62,8 @@ function reasonOf(err: unknown): Verified {
 export function createJwtVerifier(config: JwtConfig, claims: readonly string[], baseDir: string, source: string, now: () => number = Date.now): JwtVerifier {
   const issuers = new Map<string, Issuer>();
   for (const c of config.issuers) issuers.set(c.issuer, { config: c, keys: keySetFor(c, baseDir, source) });
-  const cache = new TokenCache<Finding>(config.cache_entries);
+  const cache = new TokenCache<{ finding: Finding; issuer: Issuer }>(config.cache_entries);
+  const generationOf = (v: { issuer: Issuer }): number => v.issuer.keys.generation();
   let verifications = 0;
   let cacheHits = 0;
 
@@ -70,6 +71,11 @@ export function createJwtVerifier(config: JwtConfig, claims: readonly string[], 
     if (Buffer.byteLength(token, 'utf8') > config.max_token_bytes) return reject('token_too_large', `the token is larger than ${config.max_token_bytes} bytes`);
     if (!JWS_COMPACT.test(token)) return reject('malformed_credentials', 'the token is not a compact JWS');
     const cacheKey = TokenCache.keyOf(token);
+    const hit = cache.get(cacheKey, now(), generationOf);
+    if (hit !== undefined) {
+      cacheHits++;
+      return { ok: true, finding: hit.finding };
+    }
     let header: ReturnType<typeof decodeProtectedHeader>;
     let iss: unknown;
     try {
@@ -81,11 +87,6 @@ export function createJwtVerifier(config: JwtConfig, claims: readonly string[], 
     if (typeof iss !== 'string') return reject('missing_claim', "the token has no 'iss' claim");
     const issuer = issuers.get(iss);
     if (issuer === undefined) return reject('unknown_issuer', 'the token issuer is not trusted');
-    const hit = cache.get(cacheKey, now(), issuer.keys.generation());
-    if (hit !== undefined) {
-      cacheHits++;
-      return { ok: true, finding: hit };
-    }
 
     const alg = header.alg;
     if (typeof alg !== 'string' || !(issuer.config.algorithms as readonly string[]).includes(alg)) {
@@ -114,7 +115,7 @@ export function createJwtVerifier(config: JwtConfig, claims: readonly string[], 
     const exp = payload['exp'];
     if (typeof exp === 'number') {
       // Read after verifying: a refresh triggered by this token's kid has already been applied.
-      cache.set(cacheKey, { value: mapped.finding, expiresAt: exp * 1000, generation: issuer.keys.generation() });
+      cache.set(cacheKey, { value: { finding: mapped.finding, issuer }, expiresAt: exp * 1000, generation: issuer.keys.generation() });
     }
     return { ok: true, finding: mapped.finding };
   }

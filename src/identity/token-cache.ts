@@ -21,11 +21,12 @@ export class TokenCache<T> {
     return createHash('sha256').update(token).digest('base64url');
   }
 
-  get(key: string, now: number, generation: number): T | undefined {
+  /** The entry, unless expired or verified against another key-set generation than `generationOf` says. */
+  get(key: string, now: number, generationOf: (value: T) => number): T | undefined {
     const e = this.#map.get(key);
     if (e === undefined) return undefined;
     this.#map.delete(key);
-    if (now >= e.expiresAt || e.generation !== generation) return undefined;
+    if (now >= e.expiresAt || e.generation !== generationOf(e.value)) return undefined;
     this.#map.set(key, e); // most recently used last
     return e.value;
   }

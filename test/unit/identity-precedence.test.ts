@@ -154,3 +154,22 @@ describe('a credential nobody accepts', () => {
     expect(await identify(identityCtx({ principal: CHAT, headers: { 'x-api-key': 'sk-not-ours' } }))).toMatchObject({ ok: false, reason: 'unknown_credentials' });
   });
 });
+
+describe('token profiles', () => {
+  it('a Kubernetes projected service-account token maps its namespace/name claims', async () => {
+    const k8s = build({ jwt: { issuers: [{ issuer: 'https://kubernetes.default.svc', audiences: ['llm-authz'], jwks: { keys: [k1.publicJwk] }, workload_claim: 'sub', agent_claim: 'kubernetes.io.serviceaccount.name' }] }, claims: ['kubernetes.io.namespace'] });
+    const token = await signToken(k1, { iss: 'https://kubernetes.default.svc', aud: ['llm-authz', 'other'], sub: 'system:serviceaccount:apps:chat', 'kubernetes.io': { namespace: 'apps', serviceaccount: { name: 'chat', uid: 'u1' } } });
+    expect(await k8s(identityCtx({ headers: { authorization: `Bearer ${token}` } }))).toMatchObject({
+      ok: true,
+      value: { method: 'jwt', workload: 'system:serviceaccount:apps:chat', agent: 'chat', claims: { 'kubernetes.io.namespace': 'apps' } },
+    });
+  });
+
+  it('a JWT-SVID must name a SPIFFE ID in a trusted domain', async () => {
+    const svid = build({ jwt: { issuers: [{ issuer: 'spiffe://good.test', audiences: ['llm-authz'], jwks: { keys: [k1.publicJwk] }, spiffe_trust_domains: ['good.test'] }] } });
+    const tok = (sub: string): Promise<string> => signToken(k1, { iss: 'spiffe://good.test', aud: 'llm-authz', sub });
+    expect(await svid(identityCtx({ headers: { authorization: `Bearer ${await tok(CHAT)}` } }))).toMatchObject({ ok: true, value: { workload: CHAT } });
+    expect(await svid(identityCtx({ headers: { authorization: `Bearer ${await tok('spiffe://evil.test/x')}` } }))).toMatchObject({ ok: false, reason: 'untrusted_domain' });
+    expect(await svid(identityCtx({ headers: { authorization: `Bearer ${await tok('not-a-spiffe-id')}` } }))).toMatchObject({ ok: false, reason: 'malformed_credentials' });
+  });
+});
