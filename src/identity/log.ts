@@ -4,6 +4,6 @@ import { createLogger, type Logger } from '../telemetry/log.ts';
 let log: Logger | undefined;
 
 export function identityLog(): Logger {
-  log ??= createLogger(process.env['LLM_AUTHZ_LOG_LEVEL'] ?? 'info');
+  log ??= createLogger('info');
   return log;
 }
