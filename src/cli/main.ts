@@ -1,5 +1,7 @@
 /** The llm-authz command line: one file per command, registered here. */
+import { checkCommand } from './check.ts';
 import { serveCommand } from './serve.ts';
+import { testCommand } from './test.ts';
 
 export interface Command {
   /** One usage line, e.g. `serve [--config FILE] [--listen HOST:PORT]`. */
@@ -10,6 +12,8 @@ export interface Command {
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   serve: serveCommand,
+  check: checkCommand,
+  test: testCommand,
 };
 
 function usage(): string {

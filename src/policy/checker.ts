@@ -6,6 +6,12 @@
  */
 import type { parse, CelEnv } from '@bufbuild/cel';
 import { assignable, fromCelType, isDyn, isNumeric, join, T, typeName, type PolicyType } from './cel-types.ts';
+
+/** `a string`, `an int`. */
+function an(t: PolicyType): string {
+  const n = typeName(t);
+  return `${/^[aeiou]/.test(n) ? 'an' : 'a'} ${n}`;
+}
 import type { RegexCache } from './functions.ts';
 
 type ParsedExpr = ReturnType<typeof parse>;
@@ -102,7 +108,7 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
           if (!assignable(operand.key, T.string)) t = report(e, `cannot select '${field}' of ${typeName(operand)}`);
           else t = operand.value;
         } else if (!isDyn(operand)) {
-          t = report(e, `cannot select field '${field}' of a ${typeName(operand)}`);
+          t = report(e, `cannot select field '${field}' of ${an(operand)}`);
         }
         return k.value.testOnly ? T.bool : t;
       }
@@ -141,7 +147,7 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
         } else if (range.kind === 'object') {
           iter = T.string;
         } else if (!isDyn(range)) {
-          report(c.iterRange ?? e, `cannot iterate over a ${typeName(range)}`);
+          report(c.iterRange ?? e, `cannot iterate over ${an(range)}`);
         }
         const accu = visit(c.accuInit, scope, depth + 1);
         const inner = new Map(scope);
@@ -149,7 +155,7 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
         inner.set(c.iterVar, iter);
         if (c.iterVar2 !== '') inner.set(c.iterVar2, iter2);
         const cond = visit(c.loopCondition, inner, depth + 1);
-        if (!assignable(T.bool, cond)) report(c.loopCondition ?? e, `the loop condition is a ${typeName(cond)}, not a bool`);
+        if (!assignable(T.bool, cond)) report(c.loopCondition ?? e, `the loop condition is ${an(cond)}, not a bool`);
         const step = visit(c.loopStep, inner, depth + 1);
         inner.set(c.accuVar, accu.kind === 'list' && step.kind === 'list' ? step : join(accu, step));
         const resultScope = new Map(scope);
@@ -175,20 +181,20 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
 
     if (LOGICAL.has(name) || name === '!_') {
       args.forEach((t, i) => {
-        const a = call.args[i];
-        if (a !== undefined && !assignable(T.bool, t)) report(a, `operand of ${operatorName(name)} is a ${typeName(t)}, not a bool`);
+        const arg = call.args[i];
+        if (arg !== undefined && !assignable(T.bool, t)) report(arg, `operand of ${operatorName(name)} is ${an(t)}, not a bool`);
       });
       return T.bool;
     }
     if (name === '_?_:_') {
       const [c, a, b] = args;
-      if (c !== undefined && call.args[0] !== undefined && !assignable(T.bool, c)) report(call.args[0], `the condition is a ${typeName(c)}, not a bool`);
+      if (c !== undefined && call.args[0] !== undefined && !assignable(T.bool, c)) report(call.args[0], `the condition is ${an(c)}, not a bool`);
       return join(a ?? T.dyn, b ?? T.dyn);
     }
     if (name === '_==_' || name === '_!=_') {
       const [a, b] = args;
       if (a !== undefined && b !== undefined && !comparable(a, b)) {
-        report(e, `cannot compare a ${typeName(a)} with a ${typeName(b)}`);
+        report(e, `cannot compare ${an(a)} with ${an(b)}`);
       }
       return T.bool;
     }
@@ -196,26 +202,26 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
       const [c, i] = args;
       if (c === undefined || i === undefined) return T.dyn;
       if (c.kind === 'list') {
-        if (!assignable(T.int, i) && !isNumeric(i)) report(e, `a list index must be an int, not a ${typeName(i)}`);
+        if (!assignable(T.int, i) && !isNumeric(i)) report(e, `a list index must be an int, not ${an(i)}`);
         return c.elem;
       }
       if (c.kind === 'map') {
-        if (!assignable(c.key, i)) report(e, `a key of ${typeName(c)} cannot be a ${typeName(i)}`);
+        if (!assignable(c.key, i)) report(e, `a key of ${typeName(c)} cannot be ${an(i)}`);
         return c.value;
       }
       if (c.kind === 'object') {
-        if (!assignable(T.string, i)) report(e, `a field name must be a string, not a ${typeName(i)}`);
+        if (!assignable(T.string, i)) report(e, `a field name must be a string, not ${an(i)}`);
         return T.dyn;
       }
-      if (!isDyn(c)) report(e, `cannot index a ${typeName(c)}`);
+      if (!isDyn(c)) report(e, `cannot index ${an(c)}`);
       return T.dyn;
     }
     if (name === '@in') {
       const [v, c] = args;
       if (v !== undefined && c !== undefined) {
-        if (c.kind === 'list' && !comparable(c.elem, v)) report(e, `a ${typeName(v)} is never in a ${typeName(c)}`);
-        else if (c.kind === 'map' && !comparable(c.key, v)) report(e, `a ${typeName(v)} is never a key of ${typeName(c)}`);
-        else if (c.kind === 'scalar' && !isDyn(c)) report(e, `'in' needs a list or a map, not a ${typeName(c)}`);
+        if (c.kind === 'list' && !comparable(c.elem, v)) report(e, `${an(v)} is never in ${an(c)}`);
+        else if (c.kind === 'map' && !comparable(c.key, v)) report(e, `${an(v)} is never a key of ${typeName(c)}`);
+        else if (c.kind === 'scalar' && !isDyn(c)) report(e, `'in' needs a list or a map, not ${an(c)}`);
       }
       return T.bool;
     }
