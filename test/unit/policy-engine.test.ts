@@ -2,7 +2,10 @@
  * The CEL policy engine at request time: default deny, deny wins, obligations, evaluation
  * errors fail closed, the declared types of the variables, the custom functions, shadow mode.
  */
-import { describe, expect, it } from 'vitest';
+import { parse, plan } from '@bufbuild/cel';
+import { RE2JS } from '@bufbuild/re2';
+import { describe, expect, it, vi } from 'vitest';
+import { policyEnv, RegexCache } from '../../src/policy/functions.ts';
 import { createPolicyEngine } from '../../src/policy/engine.ts';
 import { decisionFixture, decisionInputOf } from '../../src/policy/fixture.ts';
 import { compilePolicySet } from '../../src/policy/policy-set.ts';
@@ -175,6 +178,19 @@ describe('functions', () => {
   it('constant regular expressions are compiled once, at load', () => {
     const set = setOf(`  - {id: re, effect: allow, when: 'llm.model.matches("^gpt-4o-(mini|nano)$")'}\n`);
     for (let i = 0; i < 3; i++) expect(evaluatePolicySet(set, input(), providers, NOW).decision.effect).toBe('allow');
+  });
+
+  it('matches goes through the regex cache: one compilation per pattern', () => {
+    const cache = new RegexCache();
+    const compile = vi.spyOn(RE2JS, 'compile');
+    const program = plan(policyEnv(cache), parse('s.matches(p)'));
+    for (let i = 0; i < 5; i++) {
+      expect(program({ s: 'gpt-4o-mini', p: '^gpt-4o' })).toBe(true);
+      expect(program({ s: 'claude', p: '^gpt-4o' })).toBe(false);
+    }
+    expect(compile).toHaveBeenCalledTimes(1);
+    expect(cache.size).toBe(1);
+    compile.mockRestore();
   });
 });
 
