@@ -64,6 +64,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
       log.info({ signal: 'SIGHUP' }, 'reloading the policy set');
       policy.reload();
     });
+  } else {
+    // Without a policy section there is nothing to reload; SIGHUP must not stop the server.
+    process.on('SIGHUP', () => log.warn({ signal: 'SIGHUP' }, 'no policy: section in the config; nothing to reload'));
   }
 
   const listen = opts.listen ?? runtime.config.server.listen;

@@ -94,6 +94,8 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
         return report(e, `unknown variable '${name}'`);
       }
       case 'selectExpr': {
+        const qualified = qualifiedName(e);
+        if (qualified !== undefined && QUALIFIED_TYPES.has(qualified) && !scope.has(qualified.split('.')[0] ?? '')) return T.type;
         const operand = visit(k.value.operand, scope, depth + 1);
         const field = k.value.field;
         let t: PolicyType = T.dyn;
@@ -266,6 +268,20 @@ function comparable(a: PolicyType, b: PolicyType): boolean {
   if (isNumeric(a) && isNumeric(b)) return true;
   if ((a.kind === 'scalar' && a.name === 'null') || (b.kind === 'scalar' && b.name === 'null')) return true;
   return assignable(a, b);
+}
+
+/** Type names written with their package (`type(now) == google.protobuf.Timestamp`). */
+const QUALIFIED_TYPES: ReadonlySet<string> = new Set(['google.protobuf.Timestamp', 'google.protobuf.Duration']);
+
+/** `a.b.c` for a chain of identifiers and field selections, else undefined. */
+function qualifiedName(e: Expr): string | undefined {
+  const k = e.exprKind;
+  if (k.case === 'identExpr') return k.value.name;
+  if (k.case === 'selectExpr' && !k.value.testOnly && k.value.operand !== undefined) {
+    const left = qualifiedName(k.value.operand);
+    return left === undefined ? undefined : `${left}.${k.value.field}`;
+  }
+  return undefined;
 }
 
 const TYPE_NAMES = new Set(['int', 'uint', 'double', 'bool', 'string', 'bytes', 'list', 'map', 'null_type', 'type']);

@@ -5,7 +5,7 @@
  * collected (file:line:col each) and a set with any problem is rejected as a whole.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isCelError, parse, plan, type CelResult } from '@bufbuild/cel';
 import { isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
@@ -75,9 +75,9 @@ export interface PolicyFile {
 export function readPolicyDir(dir: string): PolicyFile[] {
   let names: string[];
   try {
-    names = readdirSync(dir, { withFileTypes: true })
-      .filter((d) => d.isFile() && /\.ya?ml$/.test(d.name))
-      .map((d) => d.name)
+    // statSync follows symlinks: Kubernetes ConfigMap mounts are symlinks into a `..data` folder.
+    names = readdirSync(dir)
+      .filter((n) => /\.ya?ml$/.test(n) && !n.startsWith('.') && statSync(path.join(dir, n)).isFile())
       .sort();
   } catch (err) {
     throw new PolicyLoadError(dir, [`${dir}: cannot read the folder: ${(err as NodeJS.ErrnoException).code ?? 'error'}`]);

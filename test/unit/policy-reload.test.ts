@@ -3,6 +3,8 @@
  * good one, is reported, and never shows in a decision. Checks run through the whole pipeline
  * while the sets change under them.
  */
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/record.ts';
@@ -110,6 +112,16 @@ describe('policy reload', () => {
     expect(engine.reload().ok).toBe(true);
     expect(engine.status()).toMatchObject({ version: before, lastReloadFailed: false, reloadFailures: 1, reloads: 2 });
     void rt.close();
+  });
+
+  it('reads policy files through symlinks (a Kubernetes ConfigMap mount) and skips hidden entries', async () => {
+    const p = policyDir();
+    mkdirSync(path.join(p.dir, '..data'));
+    writeFileSync(path.join(p.dir, '..data', 'a.yaml'), GOOD_A);
+    symlinkSync(path.join('..data', 'a.yaml'), path.join(p.dir, 'a.yaml'));
+    const rt = runtimeFor(p.dir);
+    expect(rt.policy!.status()).toMatchObject({ rules: 1, version: policyVersion([{ name: 'a.yaml', text: GOOD_A }]) });
+    await rt.close();
   });
 
   it('a broken set at start is a load error (the server does not start)', () => {
