@@ -177,6 +177,11 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
     scope: ReadonlyMap<string, PolicyType>,
     depth: number,
   ): PolicyType {
+    // A namespaced function (`strings.quote(s)`) parses as a method call on an identifier.
+    const ns = call.target === undefined ? undefined : qualifiedName(call.target);
+    if (ns !== undefined && !scope.has(ns.split('.')[0] ?? '') && opts.variable(ns.split('.')[0] ?? '') === undefined && opts.env.funcs.find(`${ns}.${call.function}`) !== undefined) {
+      return visitCall(e, { function: `${ns}.${call.function}`, args: call.args }, scope, depth);
+    }
     const name = call.function;
     const target = call.target === undefined ? undefined : visit(call.target, scope, depth + 1);
     const args = call.args.map((a) => visit(a, scope, depth + 1));

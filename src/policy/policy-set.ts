@@ -150,8 +150,12 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
         ast = parse(r.when);
       } catch (err) {
         const offset = parseErrorOffset(err);
-        const message = err instanceof Error ? (err.message.replace(/^<input>:\d+:\d+: /, '').split('\n')[0] ?? 'syntax error') : 'syntax error';
-        problems.push(`${exprAt(offset)}: ${label}.when: syntax error: ${message}`);
+        if (err instanceof RangeError) {
+          problems.push(`${exprAt(0)}: ${label}.when: the expression is nested too deeply to parse`);
+        } else {
+          const message = err instanceof Error ? (err.message.replace(/^<input>:\d+:\d+: /, '').split('\n')[0] ?? 'syntax error') : 'syntax error';
+          problems.push(`${exprAt(offset)}: ${label}.when: syntax error: ${message}`);
+        }
       }
       if (ast !== undefined) {
         const checked = checkExpr(ast, { env, variable: variableType, regex, maxDepth: MAX_EXPRESSION_DEPTH });

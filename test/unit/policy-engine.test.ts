@@ -169,7 +169,7 @@ describe('functions', () => {
       && llm.model.glob("gpt-4o*") && !llm.model.glob("gpt-4")
       && llm.model.globAny(["claude-*", "gpt-*-mini"])
       && llm.model.upperAscii() == "GPT-4O-MINI" && llm.model.split("-").size() == 3
-      && llm.model.matches("^gpt-4o")
+      && llm.model.matches("^gpt-4o") && strings.quote(llm.model) == '"gpt-4o-mini"'
 `,
     );
     expect(decision).toMatchObject({ effect: 'allow', rule: 'fns' });
