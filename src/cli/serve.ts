@@ -7,6 +7,7 @@ import { createDecisionLog } from '../audit/decision-log.ts';
 import { ConfigError, defaultConfig, parseConfigText } from '../config/load.ts';
 import { buildRuntime, type Runtime } from '../config/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
+import { PolicyLoadError } from '../policy/index.ts';
 import { startServer } from '../server/server.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
 
@@ -37,8 +38,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   try {
     runtime = loadRuntime(opts.config, bootLog);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      bootLog.fatal({ config: opts.config, problems: err.problems }, 'invalid config; not starting');
+    if (err instanceof ConfigError || err instanceof PolicyLoadError) {
+      bootLog.fatal({ config: opts.config, problems: err.problems }, err instanceof PolicyLoadError ? 'invalid policy set; not starting' : 'invalid config; not starting');
       process.stderr.write(`${err.message}\n`);
       bootLog.flush();
       return 2;
@@ -53,11 +54,26 @@ export async function serve(opts: ServeOptions): Promise<number> {
     onError: (reason, err, decisionId) => log.error({ reason, decision_id: decisionId, ...safeError(err) }, 'check failed; denied'),
   });
 
+  const policy = runtime.policy;
+  if (policy !== undefined) {
+    policy.onReload((o) => {
+      if (o.ok) log.info({ policy_version: o.version, policy_shadow_version: o.shadowVersion }, 'policy set reloaded');
+      else log.error({ policy_version: o.version, problems: o.problems }, 'policy set rejected; the last good set stays in force');
+    });
+    process.on('SIGHUP', () => {
+      log.info({ signal: 'SIGHUP' }, 'reloading the policy set');
+      policy.reload();
+    });
+  } else {
+    // Without a policy section there is nothing to reload; SIGHUP must not stop the server.
+    process.on('SIGHUP', () => log.warn({ signal: 'SIGHUP' }, 'no policy: section in the config; nothing to reload'));
+  }
+
   const listen = opts.listen ?? runtime.config.server.listen;
   const server = await startServer({ listen, check, log });
   server.setServing(true);
   log.info(
-    { listen, port: server.port, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length },
+    { listen, port: server.port, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length, policy_version: policy?.status().version, policy_shadow_version: policy?.status().shadowVersion },
     'llm-authz serving',
   );
 
@@ -72,6 +88,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       setTimeout(() => {
         void server.shutdown(timeout).then(async (how) => {
           await decisionLog.close();
+          await runtime.close();
           log.info({ how, decisions_dropped: decisionLog.dropped }, 'stopped');
           log.flush();
           resolve(0);

@@ -6,7 +6,7 @@
 import type { Identify } from '../identity/index.ts';
 import { createIdentifierFromConfig } from '../identity/index.ts';
 import { createUnderstander, type Understand } from '../llm/index.ts';
-import { createDecider, type Decide } from '../policy/index.ts';
+import { createPolicy, type Decide, type PolicyEngine } from '../policy/index.ts';
 import { buildProviders, type Providers } from '../providers/runtime.ts';
 import type { Config } from './schema.ts';
 
@@ -30,24 +30,29 @@ export interface Runtime {
   readonly decide: Decide;
   readonly providers: Providers;
   readonly routingHeader: string;
+  /** The CEL policy engine (reload, status), when the config has a `policy:` section. */
+  readonly policy: PolicyEngine | undefined;
   /** Releases what the runtime holds (watchers, timers). */
   close(): Promise<void>;
 }
 
-export function buildRuntime(config: Config, ctx: BuildContext): Runtime {
+export function buildRuntime(config: Config, ctx: BuildContext, opts: { watchPolicies?: boolean } = {}): Runtime {
   const providers = buildProviders(config.providers, config.credentials, ctx.baseDir, ctx.source);
   const closers: (() => Promise<void> | void)[] = [];
   const identify = createIdentifierFromConfig(config.identity, ctx);
   closers.push(() => identify.close?.());
+  const policy = createPolicy(config, ctx, providers, { watch: opts.watchPolicies });
+  if (policy.engine !== undefined) closers.push(policy.engine.close);
   return {
     config,
     source: ctx.source,
     version: ctx.version,
     identify,
     understand: createUnderstander(providers),
-    decide: createDecider(config, ctx, providers),
+    decide: policy.decide,
     providers,
     routingHeader: config.routing.header,
+    policy: policy.engine,
     async close() {
       for (const c of closers) await c();
     },

@@ -33,6 +33,7 @@ export const REASONS = {
   denied_by_policy: { status: 403, message: 'a policy denies this request' },
   model_not_allowed: { status: 403, message: 'the model is not allowed for this caller' },
   provider_not_allowed: { status: 403, message: 'the provider is not allowed for this caller' },
+  max_tokens_exceeded: { status: 403, message: 'the requested max_tokens is above the limit for this caller, or unset' },
   // 404/405: not an API llm-authz knows
   unknown_api: { status: 404, message: 'this path is not a known model API' },
   method_not_allowed: { status: 405, message: 'this method is not allowed on this API' },
@@ -43,6 +44,7 @@ export const REASONS = {
   provider_unavailable: { status: 503, message: 'no route to a provider for this request' },
   timeout: { status: 503, message: 'the authorization decision timed out' },
   internal_error: { status: 500, message: 'the authorizer failed; the request is denied' },
+  policy_error: { status: 500, message: 'a policy failed to evaluate; the request is denied' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ReasonCode = keyof typeof REASONS;

@@ -1,6 +1,7 @@
 /**
- * The decision, for now one fixed rule: the credential's scopes must cover the model and the
- * provider. Default deny: anything not covered is denied.
+ * The built-in rule used when the config has no `policy:` section: the credential's scopes must
+ * cover the model and the provider. Default deny: anything not covered is denied.
+ * (examples/policies/rules/00-credential-scopes.yaml is the same rule in CEL.)
  */
 import type { Providers } from '../providers/runtime.ts';
 import type { Decide, Decision, DecisionInput } from './types.ts';
