@@ -33,6 +33,7 @@ export const REASONS = {
   denied_by_policy: { status: 403, message: 'a policy denies this request' },
   model_not_allowed: { status: 403, message: 'the model is not allowed for this caller' },
   provider_not_allowed: { status: 403, message: 'the provider is not allowed for this caller' },
+  tool_not_allowed: { status: 403, message: 'a tool offered to the model is not allowed for this caller' },
   max_tokens_exceeded: { status: 403, message: 'the requested max_tokens is above the limit for this caller, or unset' },
   // 404/405: not an API llm-authz knows
   unknown_api: { status: 404, message: 'this path is not a known model API' },

@@ -36,12 +36,19 @@ function decide({ identity, llm }: DecisionInput, all: Providers, version: strin
   if (provider === undefined) {
     return { ...base, effect: 'deny', reason: 'provider_unavailable', matchedRules: [], obligations: undefined, detail: `no provider serves the ${llm.api} API` };
   }
-  const { models, providers } = identity.scopes;
+  const { models, providers, tools, maxTokens } = identity.scopes;
   if (providers !== undefined && !providers.includes(provider.name)) {
     return { ...base, effect: 'deny', reason: 'provider_not_allowed', matchedRules: [], obligations: undefined, detail: `provider '${provider.name}' is not in this credential's scope` };
   }
   if (models !== undefined && !models.some((m) => globMatch(m, llm.model))) {
     return { ...base, effect: 'deny', reason: 'model_not_allowed', matchedRules: [], obligations: undefined, detail: `model '${llm.model}' is not in this credential's scope` };
+  }
+  const tool = tools === undefined ? undefined : llm.tools.find((t) => !tools.some((p) => globMatch(p, t)));
+  if (tool !== undefined) {
+    return { ...base, effect: 'deny', reason: 'tool_not_allowed', matchedRules: [], obligations: undefined, detail: `tool '${tool}' is not in this credential's scope` };
+  }
+  if (maxTokens !== undefined && (llm.maxTokens === undefined || llm.maxTokens > maxTokens)) {
+    return { ...base, effect: 'deny', reason: 'max_tokens_exceeded', matchedRules: [], obligations: undefined, detail: `this credential allows at most ${maxTokens} output tokens; set max_tokens` };
   }
   return { ...base, effect: 'allow', reason: 'allowed', matchedRules: [SCOPED_RULE_ID], obligations: { provider } };
 }

@@ -8,6 +8,7 @@ import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import type { CelInput } from '@bufbuild/cel';
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
+import type { JsonValue } from '../envoy/struct.ts';
 import type { LlmRequest } from '../llm/types.ts';
 import { T, type FieldDecl, type PolicyType } from './cel-types.ts';
 
@@ -32,10 +33,13 @@ const IDENTITY_FIELDS: Record<string, FieldDecl> = {
     type: T.object('identity.scopes', {
       models: { type: T.list(T.string), doc: 'model names or globs the credential is scoped to', optional: true },
       providers: { type: T.list(T.string), doc: 'provider names the credential is scoped to', optional: true },
+      tools: { type: T.list(T.string), doc: 'tool names (or globs) the model may be offered', optional: true },
+      max_tokens: { type: T.int, doc: 'the largest max_tokens the credential allows', optional: true },
     }),
     doc: 'the credential scopes; a scope is absent (has() is false) when the credential does not restrict it',
   },
-  claims: { type: T.map(T.string, T.dyn), doc: 'allowlisted claims of the credential (empty for API keys)' },
+  methods: { type: T.list(T.string), doc: 'every method that authenticated the request, in precedence order' },
+  claims: { type: T.map(T.string, T.dyn), doc: 'claims of the credential reduced to the configured allowlist (empty for API keys)' },
 };
 
 const REQUEST_FIELDS: Record<string, FieldDecl> = {
@@ -101,10 +105,32 @@ const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'x-api
 
 export type CelObject = Record<string, CelInput>;
 
+/** Allowlisted claims -> a CEL map; JSON numbers become doubles (the map is dyn), depth and size bounded. */
+function jsonToCel(v: JsonValue, depth: number): CelInput {
+  if (v === null || depth > 8) return null;
+  if (typeof v === 'string') return clip(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return v;
+  if (Array.isArray(v)) return v.slice(0, LIMITS.maxList).map((x) => jsonToCel(x, depth + 1));
+  const m = new Map<string, CelInput>();
+  for (const [k, x] of Object.entries(v)) {
+    if (m.size >= LIMITS.maxMapEntries) break;
+    m.set(clip(k), jsonToCel(x, depth + 1));
+  }
+  return m;
+}
+
+function claimsToCel(claims: Readonly<Record<string, JsonValue>> | undefined): Map<string, CelInput> {
+  const m = new Map<string, CelInput>();
+  if (claims !== undefined) for (const [k, v] of Object.entries(claims)) if (m.size < LIMITS.maxMapEntries) m.set(clip(k), jsonToCel(v, 0));
+  return m;
+}
+
 export function identityActivation(id: Identity): CelObject {
   const scopes: CelObject = {};
   if (id.scopes.models !== undefined) scopes['models'] = clipList(id.scopes.models);
   if (id.scopes.providers !== undefined) scopes['providers'] = clipList(id.scopes.providers);
+  if (id.scopes.tools !== undefined) scopes['tools'] = clipList(id.scopes.tools);
+  if (id.scopes.maxTokens !== undefined) scopes['max_tokens'] = BigInt(id.scopes.maxTokens);
   return {
     workload: clip(id.workload),
     agent: clip(id.agent ?? ''),
@@ -113,7 +139,8 @@ export function identityActivation(id: Identity): CelObject {
     issuer: clip(id.issuer ?? ''),
     credential_id: clip(id.credentialId ?? ''),
     scopes,
-    claims: new Map<string, CelInput>(),
+    methods: clipList(id.methods ?? [id.method]),
+    claims: claimsToCel(id.claims),
   };
 }
 
