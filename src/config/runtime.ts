@@ -37,6 +37,7 @@ export interface Runtime {
 export function buildRuntime(config: Config, ctx: BuildContext): Runtime {
   const providers = buildProviders(config.providers, config.credentials, ctx.baseDir, ctx.source);
   const closers: (() => Promise<void> | void)[] = [];
+  closers.push(() => providers.close());
   return {
     config,
     source: ctx.source,
