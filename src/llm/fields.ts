@@ -26,16 +26,16 @@ export function countOf(body: JsonView, key: string, required: boolean): Outcome
   const span = body.span(key);
   if (span === undefined) return required ? fail('invalid_field', `'${key}' is required`) : ok(0);
   if (kindOf(body.text, span) === 'string') return ok(1);
-  const els = body.array(key);
-  if (!els.ok) return fail('invalid_field', `'${key}' must be a string or an array`);
-  return ok(els.value?.length ?? 0);
+  const n = body.length(key);
+  if (!n.ok) return fail('invalid_field', `'${key}' must be a string or an array`);
+  return ok(n.value ?? 0);
 }
 
 export function arrayLength(body: JsonView, key: string, required: boolean): Outcome<number> {
-  const els = body.array(key);
-  if (!els.ok) return els;
-  if (els.value === undefined) return required ? fail('invalid_field', `'${body.name(key)}' is required`) : ok(0);
-  return ok(els.value.length);
+  const n = body.length(key);
+  if (!n.ok) return n;
+  if (n.value === undefined) return required ? fail('invalid_field', `'${body.name(key)}' is required`) : ok(0);
+  return ok(n.value);
 }
 
 /** A string member that must be non-empty. */

@@ -94,10 +94,10 @@ function generationFields(body: JsonView): Outcome<{ maxTokens: number | undefin
 }
 
 function countContents(body: JsonView, required: boolean): Outcome<number> {
-  const c = body.array('contents');
+  const c = body.length('contents');
   if (!c.ok) return c;
   if (c.value === undefined) return required ? fail('invalid_field', "'contents' is required") : ok(0);
-  return ok(c.value.length);
+  return ok(c.value);
 }
 
 /** generateContent and streamGenerateContent (streaming comes from the path). */

@@ -8,7 +8,6 @@ import type { Providers } from '../providers/runtime.ts';
 import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
 import { matchEndpoint, type Endpoint } from './endpoints.ts';
 import { checkModel } from './fields.ts';
-import { wholeValue } from './json-scan.ts';
 import { JsonView } from './json-view.ts';
 import { createProviderSelector, type SelectProvider } from './provider-select.ts';
 import { NO_BODY_FIELDS, type BodyFields, type LlmRequest, type WireApi } from './types.ts';
@@ -44,10 +43,7 @@ function readBody(ctx: RequestContext, ep: Endpoint): Outcome<{ fields: BodyFiel
   } catch {
     return fail('malformed_body', 'the body is not valid UTF-8');
   }
-  const whole = wholeValue(text);
-  if (!whole.ok) return fail('malformed_body', whole.error);
-  if (text.charCodeAt(whole.value.start) !== 0x7b) return fail('invalid_field', 'the body must be a JSON object');
-  const view = JsonView.open(text, whole.value, '');
+  const view = JsonView.body(text);
   if (!view.ok) return view;
   const fields = ep.parse(view.value);
   if (!fields.ok) return fields;

@@ -12,6 +12,8 @@
 export interface Span {
   readonly start: number;
   readonly end: number;
+  /** For arrays and objects found by objectMembers: the number of direct elements (members). */
+  readonly count?: number;
 }
 
 export interface Member {
@@ -46,10 +48,13 @@ function err<T>(error: string): ScanResult<T> {
 export function skipSpace(s: string, i: number): number {
   for (;;) {
     const c = s.charCodeAt(i);
-    if (c !== SPACE && c !== LF && c !== CR && c !== TAB) return i;
+    if (c > SPACE || (c !== SPACE && c !== LF && c !== CR && c !== TAB)) return i;
     i++;
   }
 }
+
+/** The open containers of the value being skipped; one buffer, reused (scans are synchronous). */
+const STACK = new Uint8Array(MAX_DEPTH);
 
 /** End (exclusive) of the string starting at i (s[i] is a quote), or -1. */
 export function skipString(s: string, i: number): number {
@@ -65,19 +70,26 @@ export function skipString(s: string, i: number): number {
 
 /** End (exclusive) of the JSON value starting at i (after any space), checking its structure. */
 export function skipValue(s: string, i: number): ScanResult<number> {
-  const stack: number[] = [];
+  const r = skipValueCounting(s, i);
+  return r.ok ? { ok: true, value: r.value.end } : r;
+}
+
+/** skipValue, also counting the direct elements of the value when it is an array or object. */
+export function skipValueCounting(s: string, i: number): ScanResult<{ end: number; count: number }> {
+  let depth = 0;
+  let count = 0;
   i = skipSpace(s, i);
   for (;;) {
     // A value is expected at i.
     const c = s.charCodeAt(i);
     if (c === LBRACE || c === LBRACKET) {
-      if (stack.length >= MAX_DEPTH) return err(`nesting deeper than ${MAX_DEPTH}`);
+      if (depth >= MAX_DEPTH) return err(`nesting deeper than ${MAX_DEPTH}`);
       i = skipSpace(s, i + 1);
       const close = c === LBRACE ? RBRACE : RBRACKET;
       if (s.charCodeAt(i) === close) {
         i++;
       } else {
-        stack.push(c);
+        STACK[depth++] = c;
         if (c === LBRACE) {
           const k = member(s, i);
           if (k < 0) return err('expected a string key and a colon');
@@ -94,9 +106,10 @@ export function skipValue(s: string, i: number): ScanResult<number> {
       i = NUMBER_OR_LITERAL.lastIndex;
     }
     // After a value: close containers or move to the next element.
+    if (depth === 1) count++;
     for (;;) {
-      const top = stack[stack.length - 1];
-      if (top === undefined) return { ok: true, value: i };
+      if (depth === 0) return { ok: true, value: { end: i, count } };
+      const top = STACK[depth - 1];
       i = skipSpace(s, i);
       const d = s.charCodeAt(i);
       if (d === COMMA) {
@@ -109,8 +122,9 @@ export function skipValue(s: string, i: number): ScanResult<number> {
         break;
       }
       if ((top === LBRACE && d === RBRACE) || (top === LBRACKET && d === RBRACKET)) {
-        stack.pop();
+        depth--;
         i++;
+        if (depth === 1) count++;
         continue;
       }
       return err(Number.isNaN(d) ? 'unexpected end of data' : `unexpected character at offset ${i}`);
@@ -142,13 +156,13 @@ function decodeKey(s: string, start: number, end: number): string | undefined {
  * The members of the object at span (or, with the whole text, the top-level object), in order.
  * Keys are decoded (`"mod\u0065l"` is `model`); a key given twice is reported as `duplicate`.
  */
-export function objectMembers(s: string, span: Span): ScanResult<{ members: Map<string, Span>; duplicate: string | undefined }> {
+export function objectMembers(s: string, span: Span): ScanResult<{ members: Map<string, Span>; duplicate: string | undefined; end: number }> {
   let i = skipSpace(s, span.start);
   if (s.charCodeAt(i) !== LBRACE) return err('expected an object');
   const members = new Map<string, Span>();
   let duplicate: string | undefined;
   i = skipSpace(s, i + 1);
-  if (s.charCodeAt(i) === RBRACE) return { ok: true, value: { members, duplicate } };
+  if (s.charCodeAt(i) === RBRACE) return { ok: true, value: { members, duplicate, end: i + 1 } };
   for (;;) {
     if (s.charCodeAt(i) !== QUOTE) return err('expected a string key');
     const keyEnd = skipString(s, i);
@@ -158,13 +172,13 @@ export function objectMembers(s: string, span: Span): ScanResult<{ members: Map<
     i = skipSpace(s, keyEnd);
     if (s.charCodeAt(i) !== COLON) return err('expected a colon');
     const start = skipSpace(s, i + 1);
-    const end = skipValue(s, start);
+    const end = skipValueCounting(s, start);
     if (!end.ok) return end;
     if (members.has(key)) duplicate ??= key;
-    else members.set(key, { start, end: end.value });
-    i = skipSpace(s, end.value);
+    else members.set(key, { start, end: end.value.end, count: end.value.count });
+    i = skipSpace(s, end.value.end);
     const d = s.charCodeAt(i);
-    if (d === RBRACE) return { ok: true, value: { members, duplicate } };
+    if (d === RBRACE) return { ok: true, value: { members, duplicate, end: i + 1 } };
     if (d !== COMMA) return err(Number.isNaN(d) ? 'unexpected end of data' : `unexpected character at offset ${i}`);
     i = skipSpace(s, i + 1);
   }

@@ -4,7 +4,7 @@
  * refused when the object is opened, so every field has exactly one value.
  */
 import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
-import { arrayElements, decode, kindOf, objectMembers, type Span } from './json-scan.ts';
+import { arrayElements, decode, kindOf, objectMembers, skipSpace, wholeValue, type Span } from './json-scan.ts';
 
 /** Longest string value read from a request field (model names, tool names, user ids). */
 export const MAX_FIELD_STRING = 512;
@@ -21,16 +21,37 @@ export class JsonView {
     this.members = members;
   }
 
+  /**
+   * Opens a whole request body: one JSON object and nothing after it. The structure of the
+   * whole text is checked in the same pass that finds the top-level members.
+   */
+  static body(text: string): Outcome<JsonView> {
+    const start = skipSpace(text, 0);
+    const c = text.charCodeAt(start);
+    if (c !== 0x7b) {
+      const whole = wholeValue(text);
+      return whole.ok ? fail('invalid_field', 'the body must be a JSON object') : fail('malformed_body', whole.error);
+    }
+    const scanned = objectMembers(text, { start, end: text.length });
+    if (!scanned.ok) return fail('malformed_body', scanned.error);
+    if (skipSpace(text, scanned.value.end) !== text.length) return fail('malformed_body', `unexpected data after the JSON value at offset ${scanned.value.end}`);
+    return JsonView.checked(text, '', scanned.value);
+  }
+
   /** Opens the object at span; a repeated key is `ambiguous_model` for `model`, else `ambiguous_field`. */
   static open(text: string, span: Span, path: string): Outcome<JsonView> {
     const scanned = objectMembers(text, span);
     if (!scanned.ok) return fail('invalid_field', `'${path || 'body'}' must be an object`);
-    const dup = scanned.value.duplicate;
+    return JsonView.checked(text, path, scanned.value);
+  }
+
+  private static checked(text: string, path: string, scanned: { members: Map<string, Span>; duplicate: string | undefined }): Outcome<JsonView> {
+    const dup = scanned.duplicate;
     if (dup !== undefined) {
       const name = fieldName(path, dup);
       return fail(path === '' && dup === 'model' ? 'ambiguous_model' : 'ambiguous_field', `'${name}' appears more than once`);
     }
-    return ok(new JsonView(text, path, scanned.value.members));
+    return ok(new JsonView(text, path, scanned.members));
   }
 
   name(key: string): string {
@@ -87,6 +108,16 @@ export class JsonView {
     if (span === undefined) return ok(undefined);
     if (kindOf(this.text, span) !== 'object') return fail('invalid_field', `'${this.name(key)}' must be an object`);
     return JsonView.open(this.text, span, this.name(key));
+  }
+
+  /** The number of elements of an array member, counted during the scan (no second pass). */
+  length(key: string): Outcome<number | undefined> {
+    const span = this.span(key);
+    if (span === undefined) return ok(undefined);
+    if (kindOf(this.text, span) !== 'array') return fail('invalid_field', `'${this.name(key)}' must be an array`);
+    if (span.count !== undefined) return ok(span.count);
+    const els = this.array(key);
+    return els.ok ? ok(els.value?.length) : els;
   }
 
   /** The elements of an array member (spans only; nothing decoded). */

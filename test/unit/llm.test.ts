@@ -43,6 +43,13 @@ describe('JSON scanner', () => {
     expect(r.ok && r.value.length).toBe(4);
   });
 
+  it('counts direct elements during the scan, empty containers included', () => {
+    const s = '{"messages":[[],{},[1,[2]],"x",{"a":[]}],"e":[]}';
+    const r = objectMembers(s, { start: 0, end: s.length });
+    expect(r.ok && r.value.members.get('messages')?.count).toBe(5);
+    expect(r.ok && r.value.members.get('e')?.count).toBe(0);
+  });
+
   it('refuses nesting deeper than the limit, without recursion', () => {
     const deep = `${'['.repeat(MAX_DEPTH + 1)}${']'.repeat(MAX_DEPTH + 1)}`;
     expect(skipValue(deep, 0)).toMatchObject({ ok: false });
