@@ -8,6 +8,7 @@ import { createIdentifierFromConfig } from '../identity/index.ts';
 import { createUnderstander, type Understand } from '../llm/index.ts';
 import { createDecider, type Decide } from '../policy/index.ts';
 import { buildProviders, type Providers } from '../providers/runtime.ts';
+import type { CredentialReloadListener } from '../providers/credential-file.ts';
 import type { Config } from './schema.ts';
 
 export type { ProviderRuntime } from '../providers/runtime.ts';
@@ -19,6 +20,8 @@ export interface BuildContext {
   readonly version: string;
   /** Relative paths in the config are resolved against this folder. */
   readonly baseDir: string;
+  /** Told when a provider credential file is reloaded (or kept after a bad change). */
+  readonly onCredentialReload?: CredentialReloadListener | undefined;
 }
 
 export interface Runtime {
@@ -35,7 +38,7 @@ export interface Runtime {
 }
 
 export function buildRuntime(config: Config, ctx: BuildContext): Runtime {
-  const providers = buildProviders(config.providers, config.credentials, ctx.baseDir, ctx.source);
+  const providers = buildProviders(config.providers, config.credentials, ctx.baseDir, ctx.source, ctx.onCredentialReload);
   const closers: (() => Promise<void> | void)[] = [];
   closers.push(() => providers.close());
   return {

@@ -7,9 +7,10 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { AzureOpenAI } from 'openai';
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../../src/devstack/ports.ts';
 import { ROOT } from '../../src/devstack/tools.ts';
 import { newWorkDir, useStack } from '../helpers/stack.ts';
 import { ANTHROPIC_PROVIDER_KEY, BATCH_KEY, CHAT_KEY, OPENAI_PROVIDER_KEY, quickstartConfigWith } from '../helpers/demo-keys.ts';
@@ -267,5 +268,30 @@ describe('official SDKs through the real Envoy', () => {
       expect(seen.headers['x-goog-api-key']).toBeUndefined();
       expect(allSeen(s.openai, s.anthropic, s.gemini, s.azureOpenai)).not.toContain(ATTACKER_KEY);
     });
+  });
+});
+
+describe('a provider credential file changed while serving', () => {
+  const dir = newWorkDir('llm-cred-reload');
+  const keyFile = path.join(dir, 'openai-key');
+  writeFileSync(keyFile, 'sk-before-rotation\n');
+  const cfg = quickstartConfigWith(dir, (c) => {
+    (c['providers'] as { name: string; credential: { file: string } }[])[0]!.credential = { file: keyFile };
+  });
+  const stack = useStack('llm-cred-reload', { config: cfg });
+
+  it('attaches the new key to the next calls, without a restart', async () => {
+    const s = stack();
+    const client = new OpenAI({ apiKey: CHAT_KEY, baseURL: `${s.url}/v1`, maxRetries: 0 });
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    expect(s.openai.requests.at(-1)!.headers['authorization']).toBe('Bearer sk-before-rotation');
+    writeFileSync(`${keyFile}.tmp`, 'sk-after-rotation\n');
+    renameSync(`${keyFile}.tmp`, keyFile);
+    await waitFor('the rotated key upstream', async () => {
+      await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+      return s.openai.requests.at(-1)!.headers['authorization'] === 'Bearer sk-after-rotation' ? true : undefined;
+    });
+    expect(s.authz.logs().some((l) => l['msg'] === 'provider credential reloaded')).toBe(true);
+    expect(JSON.stringify(s.authz.logs())).not.toContain('sk-after-rotation');
   });
 });
