@@ -94,7 +94,8 @@ export type Match =
 function pathSegment(raw: string): string | undefined {
   try {
     const v = decodeURIComponent(raw);
-    return v.includes('/') ? undefined : v;
+    // A segment that a server or proxy could resolve to another path is not a model name.
+    return v.includes('/') || v.includes('\\') || v === '.' || v === '..' ? undefined : v;
   } catch {
     return undefined;
   }

@@ -32,6 +32,10 @@ export function isJsonContentType(ct: string | undefined): boolean {
 function readBody(ctx: RequestContext, ep: Endpoint): Outcome<{ fields: BodyFields; complete: boolean }> {
   if (ep.parse === undefined) return ok({ fields: NO_BODY_FIELDS, complete: true });
   if (!isJsonContentType(ctx.headers.get('content-type'))) return fail('unsupported_media_type');
+  const encoding = ctx.headers.get('content-encoding');
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    return fail('unsupported_media_type', 'a compressed request body cannot be read');
+  }
   if (ctx.body.truncated) {
     if (ep.partialBody) return ok({ fields: NO_BODY_FIELDS, complete: false });
     return fail('body_too_large', 'only part of the body was received, and it decides this request');

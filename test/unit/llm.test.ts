@@ -130,6 +130,18 @@ describe('LLM request phase', () => {
     expect(understand(ctxOf({ headers: json, body: `{"model":"${'m'.repeat(300)}","messages":[]}` }))).toMatchObject({ ok: false, reason: 'invalid_field' });
   });
 
+  it('refuses path models that a server could resolve to another path', () => {
+    for (const m of ['..', '%2e%2e', '.', 'a%5Cb', 'a%2Fb', '%E0%A4%A']) {
+      expect(understand(ctxOf({ path: `/openai/deployments/${m}/chat/completions?api-version=1`, headers: json, body: '{"messages":[]}' }))).toMatchObject({ ok: false, reason: 'invalid_field' });
+      expect(understand(ctxOf({ path: `/v1beta/models/${m}:generateContent`, headers: json, body: '{"contents":[]}' }))).toMatchObject({ ok: false, reason: 'invalid_field' });
+    }
+  });
+
+  it('refuses a compressed body (415): it cannot be read', () => {
+    expect(understand(ctxOf({ headers: { ...json, 'content-encoding': 'gzip' }, body: '{"model":"m","messages":[]}' }))).toMatchObject({ ok: false, reason: 'unsupported_media_type' });
+    expect(understand(ctxOf({ headers: { ...json, 'content-encoding': 'identity' }, body: '{"model":"m","messages":[]}' }))).toMatchObject({ ok: true });
+  });
+
   it('knows the API of a path before the body is read (error formats)', () => {
     expect(apiOfPath('/v1/messages')).toBe('anthropic');
     expect(apiOfPath('/v1beta/models/x:generateContent')).toBe('gemini');
