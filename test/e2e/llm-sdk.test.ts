@@ -185,6 +185,21 @@ describe('official SDKs through the real Envoy', () => {
       expect(allSeen(s.gemini)).not.toContain(ATTACKER_KEY);
     });
 
+    it("shows the route and the identity in Envoy's access log", async () => {
+      const s = stack();
+      const requestId = `gemini-${Date.now()}`;
+      const res = await gemini('/v1beta/models/gemini-2.5-flash:generateContent', { contents }, { 'x-request-id': requestId });
+      expect(res.status).toBe(200);
+      const line = await waitFor('the access log line', () =>
+        readFileSync(s.accessLog, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((l) => l['request_id'] === requestId),
+      );
+      expect(line).toMatchObject({ route: 'gemini', upstream_cluster: 'gemini', provider: 'gemini', model: 'gemini-2.5-flash', workload: 'spiffe://demo.example/ns/apps/sa/chat-app', decision: 'allow' });
+    });
+
     it('streams (streamGenerateContent?alt=sse)', async () => {
       const res = await gemini('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse', { contents });
       expect(res.status).toBe(200);
