@@ -4,7 +4,10 @@ import { arrayLength, bodyModel, choiceString, name, temperature } from './field
 import type { JsonView } from './json-view.ts';
 import type { BodyFields } from './types.ts';
 
-/** Every tool has a name (client tools and server tools such as web_search alike). */
+/**
+ * Every tool has a name (client tools and server tools such as web_search alike); MCP servers
+ * the model may call (`mcp_servers`) count as `mcp:<name>`.
+ */
 function toolNames(body: JsonView): Outcome<string[]> {
   const tools = body.objects('tools');
   if (!tools.ok) return tools;
@@ -13,6 +16,13 @@ function toolNames(body: JsonView): Outcome<string[]> {
     const n = name(t, 'name');
     if (!n.ok) return n;
     names.push(n.value);
+  }
+  const servers = body.objects('mcp_servers');
+  if (!servers.ok) return servers;
+  for (const m of servers.value ?? []) {
+    const n = name(m, 'name');
+    if (!n.ok) return n;
+    names.push(`mcp:${n.value}`);
   }
   return ok(names);
 }

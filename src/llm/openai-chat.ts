@@ -78,6 +78,42 @@ export function openAiEndUser(body: JsonView): Outcome<string | undefined> {
   return ok(s.value ?? u.value);
 }
 
+/**
+ * Tools given outside `tools` in chat completions, which the provider honours as well: the
+ * deprecated `functions` list, Azure OpenAI `data_sources` (retrieval), and `web_search_options`.
+ */
+function otherChatTools(body: JsonView): Outcome<string[]> {
+  const names: string[] = [];
+  const fns = body.objects('functions');
+  if (!fns.ok) return fns;
+  for (const f of fns.value ?? []) {
+    const n = name(f, 'name');
+    if (!n.ok) return n;
+    names.push(n.value);
+  }
+  const sources = body.objects('data_sources');
+  if (!sources.ok) return sources;
+  for (const d of sources.value ?? []) {
+    const t = name(d, 'type');
+    if (!t.ok) return t;
+    names.push(`data_source:${t.value}`);
+  }
+  if (body.has('web_search_options')) names.push('web_search');
+  return ok(names);
+}
+
+/** The deprecated `function_call`: `none`, `auto`, or `{name}`. */
+function functionCall(body: JsonView): Outcome<string | undefined> {
+  const span = body.span('function_call');
+  if (span === undefined) return ok(undefined);
+  if (kindOf(body.text, span) === 'string') return choiceString(body, 'function_call', { none: 'none', auto: 'auto' });
+  const c = body.object('function_call');
+  if (!c.ok) return c;
+  if (c.value === undefined) return ok(undefined);
+  const n = name(c.value, 'name');
+  return n.ok ? ok(`tool:${n.value}`) : n;
+}
+
 export function parseOpenAiChat(body: JsonView): Outcome<BodyFields> {
   const model = bodyModel(body);
   if (!model.ok) return model;
@@ -94,8 +130,13 @@ export function parseOpenAiChat(body: JsonView): Outcome<BodyFields> {
   if (!messages.ok) return messages;
   const tools = openAiToolNames(body, true);
   if (!tools.ok) return tools;
+  const other = otherChatTools(body);
+  if (!other.ok) return other;
   const choice = openAiToolChoice(body, true);
   if (!choice.ok) return choice;
+  const fc = functionCall(body);
+  if (!fc.ok) return fc;
+  if (choice.value !== undefined && fc.value !== undefined) return fail('ambiguous_field', "'tool_choice' and 'function_call' are both given");
   const user = openAiEndUser(body);
   if (!user.ok) return user;
   return ok({
@@ -103,8 +144,8 @@ export function parseOpenAiChat(body: JsonView): Outcome<BodyFields> {
     stream: stream.value,
     maxTokens: maxOf(mct.value, mt.value),
     temperature: temp.value,
-    tools: tools.value,
-    toolChoice: choice.value,
+    tools: [...tools.value, ...other.value],
+    toolChoice: choice.value ?? fc.value,
     endUser: user.value,
     messageCount: messages.value,
   });

@@ -105,6 +105,19 @@ describe('LLM request phase', () => {
     expect(understand(ctxOf({ headers: json, body }))).toMatchObject({ ok: false, reason: 'ambiguous_field', detail: expect.stringContaining('tools[0].function.name') });
   });
 
+  it('sees tools given outside tools: deprecated functions, Azure data_sources, web_search_options', () => {
+    const body = JSON.stringify({ model: 'm', messages: [], tools: [{ type: 'function', function: { name: 'a' } }], functions: [{ name: 'legacy_fn' }], function_call: { name: 'legacy_fn' }, data_sources: [{ type: 'azure_search', parameters: {} }], web_search_options: {} });
+    expect(understand(ctxOf({ headers: json, body }))).toMatchObject({ ok: true, value: { tools: ['a', 'legacy_fn', 'data_source:azure_search', 'web_search'], toolChoice: 'tool:legacy_fn' } });
+    const both = JSON.stringify({ model: 'm', messages: [], functions: [{ name: 'f' }], function_call: 'auto', tool_choice: 'none' });
+    expect(understand(ctxOf({ headers: json, body: both }))).toMatchObject({ ok: false, reason: 'ambiguous_field' });
+    expect(understand(ctxOf({ headers: json, body: '{"model":"m","messages":[],"functions":[{}]}' }))).toMatchObject({ ok: false, reason: 'invalid_field', detail: expect.stringContaining('functions[0].name') });
+  });
+
+  it('counts Anthropic MCP servers as tools', () => {
+    const body = JSON.stringify({ model: 'c', max_tokens: 5, messages: [], mcp_servers: [{ type: 'url', url: 'https://mcp.example', name: 'crm' }] });
+    expect(understand(ctxOf({ path: '/v1/messages', headers: json, body }))).toMatchObject({ ok: true, value: { tools: ['mcp:crm'] } });
+  });
+
   it('takes the larger of max_tokens and max_completion_tokens', () => {
     const body = '{"model":"m","messages":[],"max_tokens":10,"max_completion_tokens":5000}';
     expect(understand(ctxOf({ headers: json, body }))).toMatchObject({ ok: true, value: { maxTokens: 5000 } });
