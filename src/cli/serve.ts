@@ -29,7 +29,13 @@ function loadRuntime(file: string | undefined, log: Logger): Runtime {
   }
   const config = parseConfigText(text, file);
   const version = createHash('sha256').update(text).digest('hex').slice(0, 12);
-  return buildRuntime(config, { source: file, version, baseDir: path.dirname(path.resolve(file)) });
+  return buildRuntime(config, {
+    source: file,
+    version,
+    baseDir: path.dirname(path.resolve(file)),
+    onCredentialReload: (e) =>
+      e.outcome === 'reloaded' ? log.info({ file: e.file }, 'provider credential reloaded') : log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value'),
+  });
 }
 
 export async function serve(opts: ServeOptions): Promise<number> {

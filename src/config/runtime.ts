@@ -8,6 +8,7 @@ import { createIdentifierFromConfig } from '../identity/index.ts';
 import { createUnderstander, type Understand } from '../llm/index.ts';
 import { createPolicy, type Decide, type PolicyEngine } from '../policy/index.ts';
 import { buildProviders, type Providers } from '../providers/runtime.ts';
+import type { CredentialReloadListener } from '../providers/credential-file.ts';
 import type { Config } from './schema.ts';
 
 export type { ProviderRuntime } from '../providers/runtime.ts';
@@ -19,6 +20,8 @@ export interface BuildContext {
   readonly version: string;
   /** Relative paths in the config are resolved against this folder. */
   readonly baseDir: string;
+  /** Told when a provider credential file is reloaded (or kept after a bad change). */
+  readonly onCredentialReload?: CredentialReloadListener | undefined;
 }
 
 export interface Runtime {
@@ -37,8 +40,9 @@ export interface Runtime {
 }
 
 export function buildRuntime(config: Config, ctx: BuildContext, opts: { watchPolicies?: boolean } = {}): Runtime {
-  const providers = buildProviders(config.providers, config.credentials, ctx.baseDir, ctx.source);
+  const providers = buildProviders(config.providers, config.credentials, ctx.baseDir, ctx.source, ctx.onCredentialReload);
   const closers: (() => Promise<void> | void)[] = [];
+  closers.push(() => providers.close());
   const identify = createIdentifierFromConfig(config.identity, ctx);
   closers.push(() => identify.close?.());
   const policy = createPolicy(config, ctx, providers, { watch: opts.watchPolicies });

@@ -14,6 +14,8 @@ export interface Stack {
   readonly workDir: string;
   readonly openai: MockProvider;
   readonly anthropic: MockProvider;
+  readonly gemini: MockProvider;
+  readonly azureOpenai: MockProvider;
   readonly authz: AuthzProcess;
   readonly envoy: EnvoyProcess;
   /** Base URL applications use (Envoy's listener). */
@@ -41,6 +43,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     started.push({ stop: () => openai.close() });
     const anthropic = await startMockProvider('anthropic');
     started.push({ stop: () => anthropic.close() });
+    const gemini = await startMockProvider('gemini');
+    started.push({ stop: () => gemini.close() });
+    const azureOpenai = await startMockProvider('azure-openai');
+    started.push({ stop: () => azureOpenai.close() });
     const authz = await startAuthz({ ...(opts.config !== undefined ? { config: opts.config } : {}), workDir, env: opts.env ?? {} });
     started.push({ stop: () => authz.stop() });
     const adminPort = await freePort();
@@ -57,6 +63,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       OPENAI_PORT: openai.port,
       ANTHROPIC_ADDRESS: '127.0.0.1',
       ANTHROPIC_PORT: anthropic.port,
+      GEMINI_ADDRESS: '127.0.0.1',
+      GEMINI_PORT: gemini.port,
+      AZURE_OPENAI_ADDRESS: '127.0.0.1',
+      AZURE_OPENAI_PORT: azureOpenai.port,
       MAX_REQUEST_BYTES: opts.maxRequestBytes ?? 1024 * 1024,
       ACCESS_LOG_PATH: accessLog,
     });
@@ -66,6 +76,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       workDir,
       openai,
       anthropic,
+      gemini,
+      azureOpenai,
       authz,
       envoy,
       url: `http://127.0.0.1:${listenPort}`,

@@ -11,6 +11,7 @@ export const REASONS = {
   invalid_field: { status: 400, message: 'a request field has the wrong type or value' },
   missing_model: { status: 400, message: 'the request names no model' },
   ambiguous_model: { status: 400, message: 'the request names more than one model' },
+  ambiguous_field: { status: 400, message: 'a request field has more than one value' },
   // 401: who is calling could not be established
   no_credentials: { status: 401, message: 'no credentials were presented' },
   malformed_credentials: { status: 401, message: 'the credentials are malformed' },

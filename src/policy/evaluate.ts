@@ -5,6 +5,7 @@
  */
 import { isCelError } from '@bufbuild/cel';
 import type { Providers } from '../providers/runtime.ts';
+import { speaks } from '../llm/provider-select.ts';
 import type { CompiledRule, PolicySet } from './policy-set.ts';
 import type { Decision, DecisionInput } from './types.ts';
 import { activation, type Activation } from './vars.ts';
@@ -48,10 +49,11 @@ export function evaluatePolicySet(set: PolicySet, input: DecisionInput, provider
     matchedRules: matched,
     obligations: undefined,
   });
-  const byDefault = providers.defaultByApi.get(input.llm.api);
+  // The provider the LLM phase selected for this API and model, unless a rule names another.
+  const byDefault = input.llm.provider === undefined ? undefined : providers.byName.get(input.llm.provider);
   let vars: Activation;
   try {
-    vars = activation(input, byDefault?.name ?? '', nowMs);
+    vars = activation(input, nowMs);
   } catch {
     return { decision: deny('policy_error', undefined, [], 'the request could not be presented to the policies'), results: [] };
   }
@@ -78,7 +80,7 @@ export function evaluatePolicySet(set: PolicySet, input: DecisionInput, provider
   if (provider === undefined) {
     return { decision: deny('provider_unavailable', allowRule.id, matched, `no provider serves the ${input.llm.api} API`), results };
   }
-  if (provider.api !== input.llm.api) {
+  if (!speaks(provider.api, input.llm.api)) {
     return {
       decision: deny('provider_unavailable', allowRule.id, matched, `provider '${provider.name}' does not speak the ${input.llm.api} API`),
       results,

@@ -6,7 +6,9 @@ import { z } from 'zod';
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
 import type { LlmRequest } from '../llm/types.ts';
-import { API_KINDS } from '../providers/schema.ts';
+import type { Operation, WireApi } from '../llm/types.ts';
+import { createProviderSelector } from '../llm/provider-select.ts';
+import type { Providers } from '../providers/runtime.ts';
 import type { DecisionInput } from './types.ts';
 
 const count = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -38,7 +40,12 @@ export const requestFixture = z
   .prefault({});
 
 export const llmFixture = z.strictObject({
-  api: z.enum(API_KINDS).default('openai'),
+  api: z.enum(['openai', 'azure-openai', 'anthropic', 'gemini']).default('openai'),
+  /** The provider the LLM phase would select; absent = none configured for the API. */
+  provider: z.string().min(1).optional(),
+  temperature: z.number().optional(),
+  tool_choice: z.string().min(1).optional(),
+  end_user: z.string().min(1).optional(),
   model: z.string().min(1),
   stream: z.boolean().default(false),
   max_tokens: count.optional(),
@@ -55,12 +62,18 @@ export const decisionFixture = z.strictObject({
 
 export type DecisionFixture = z.infer<typeof decisionFixture>;
 
-const API_SHAPE = {
-  openai: { schema: 'openai.chat_completions', operation: 'chat', path: '/v1/chat/completions' },
-  anthropic: { schema: 'anthropic.messages', operation: 'messages', path: '/v1/messages' },
-} as const;
+const API_SHAPE: Readonly<Record<WireApi, { schema: string; operation: Operation; path: (model: string) => string }>> = {
+  openai: { schema: 'openai.chat_completions', operation: 'chat', path: () => '/v1/chat/completions' },
+  'azure-openai': { schema: 'azure_openai.chat_completions', operation: 'chat', path: (m) => `/openai/deployments/${m}/chat/completions` },
+  anthropic: { schema: 'anthropic.messages', operation: 'chat', path: () => '/v1/messages' },
+  gemini: { schema: 'gemini.generate_content', operation: 'generate_content', path: (m) => `/v1beta/models/${m}:generateContent` },
+};
 
-export function decisionInputOf(f: DecisionFixture): DecisionInput {
+/**
+ * A fixture as the engine sees it. Without `llm.provider`, the provider is the one the LLM phase
+ * would select from `providers` for the fixture's API and model (none when not given).
+ */
+export function decisionInputOf(f: DecisionFixture, providers?: Pick<Providers, 'list'>): DecisionInput {
   const shape = API_SHAPE[f.llm.api];
   const identity: Identity = {
     method: f.identity.method,
@@ -74,7 +87,7 @@ export function decisionInputOf(f: DecisionFixture): DecisionInput {
   const headers = new Map(Object.entries(f.request.headers).map(([k, v]) => [k.toLowerCase(), v] as const));
   const ctx: RequestContext = {
     method: f.request.method.toUpperCase(),
-    path: f.request.path ?? shape.path,
+    path: f.request.path ?? shape.path(f.llm.model),
     query: '',
     host: f.request.host,
     scheme: 'https',
@@ -92,12 +105,17 @@ export function decisionInputOf(f: DecisionFixture): DecisionInput {
     api: f.llm.api,
     schema: shape.schema,
     operation: shape.operation,
+    provider: f.llm.provider ?? (providers ? createProviderSelector(providers)(f.llm.api, f.llm.model)?.name : undefined),
     model: f.llm.model,
     stream: f.llm.stream,
     maxTokens: f.llm.max_tokens,
+    temperature: f.llm.temperature,
     tools: f.llm.tools,
+    toolChoice: f.llm.tool_choice,
+    endUser: f.llm.end_user,
     messageCount: f.llm.message_count,
     inputBytes: f.llm.input_bytes,
+    bodyComplete: true,
   };
   return { ctx, identity, llm };
 }

@@ -32,7 +32,10 @@ export function createScopedRule(providers: Providers, version: string): Decide 
 
 function decide({ identity, llm }: DecisionInput, all: Providers, version: string): Decision {
   const base = { policyVersion: version, rule: SCOPED_RULE_ID, detail: undefined };
-  const provider = all.defaultByApi.get(llm.api);
+  if (llm.operation === 'unknown') {
+    return { ...base, effect: 'deny', reason: 'unknown_api', matchedRules: [], obligations: undefined, detail: undefined };
+  }
+  const provider = llm.provider === undefined ? undefined : all.byName.get(llm.provider);
   if (provider === undefined) {
     return { ...base, effect: 'deny', reason: 'provider_unavailable', matchedRules: [], obligations: undefined, detail: `no provider serves the ${llm.api} API` };
   }
@@ -40,7 +43,7 @@ function decide({ identity, llm }: DecisionInput, all: Providers, version: strin
   if (providers !== undefined && !providers.includes(provider.name)) {
     return { ...base, effect: 'deny', reason: 'provider_not_allowed', matchedRules: [], obligations: undefined, detail: `provider '${provider.name}' is not in this credential's scope` };
   }
-  if (models !== undefined && !models.some((m) => globMatch(m, llm.model))) {
+  if (models !== undefined && llm.model !== undefined && !models.some((m) => globMatch(m, llm.model ?? ''))) {
     return { ...base, effect: 'deny', reason: 'model_not_allowed', matchedRules: [], obligations: undefined, detail: `model '${llm.model}' is not in this credential's scope` };
   }
   const tool = tools === undefined ? undefined : llm.tools.find((t) => !tools.some((p) => globMatch(p, t)));

@@ -67,7 +67,7 @@ export interface TestTarget {
  */
 export function openTestTarget(dir: string, configFile?: string): TestTarget {
   const cfgFile = configFile ?? (existsSync(path.join(dir, 'llm-authz.yaml')) ? path.join(dir, 'llm-authz.yaml') : undefined);
-  let providers: Providers = { byName: new Map(), credentials: new Map(), defaultByApi: new Map() };
+  let providers: Providers = { byName: new Map(), credentials: new Map(), defaultByApi: new Map(), list: [], close: () => undefined };
   let policyDir = dir;
   let reserved: string[] = [];
   if (cfgFile !== undefined) {
@@ -120,7 +120,7 @@ export function runSuite(file: string, target: TestTarget): CaseResult[] {
   const suite = parsed.data;
   return suite.cases.map((c, i) => {
     const nowMs = Date.parse(c.now ?? suite.now ?? DEFAULT_TEST_NOW);
-    const { decision } = target.engine.explain(decisionInputOf(c), nowMs);
+    const { decision } = target.engine.explain(decisionInputOf(c, target.providers), nowMs);
     const failures: string[] = [];
     const e = c.expect;
     const got = (what: string, want: unknown, have: unknown): void => {

@@ -61,11 +61,15 @@ const REQUEST_FIELDS: Record<string, FieldDecl> = {
 
 /** The `llm` fields. A new LlmRequest field is one line here and one line in llmActivation(). */
 const LLM_FIELDS: Record<string, FieldDecl> = {
-  provider: { type: T.string, doc: "the provider serving the request's API by default ('' when none is configured)" },
-  api: { type: T.string, doc: 'the wire format: `openai` or `anthropic`' },
-  schema: { type: T.string, doc: 'the API schema, e.g. `openai.chat_completions`' },
-  operation: { type: T.string, doc: 'the GenAI operation: `chat` or `messages`' },
-  model: { type: T.string, doc: 'the model asked for' },
+  provider: { type: T.string, doc: "the provider selected for the request's API and model ('' when none is configured); a rule's provider obligation overrides it" },
+  api: { type: T.string, doc: 'the wire format: `openai`, `azure-openai`, `anthropic` or `gemini`' },
+  schema: { type: T.string, doc: 'the API schema, e.g. `openai.chat_completions`; `unknown` for a path llm-authz does not know' },
+  operation: { type: T.string, doc: 'the GenAI operation: `chat`, `text_completion`, `embeddings`, `generate_content`, `count_tokens`, `models` or `unknown`' },
+  model: { type: T.string, doc: "the one model the provider will use ('' for model listings)" },
+  temperature: { type: T.double, doc: 'the sampling temperature asked for; absent when the request sets none', optional: true },
+  tool_choice: { type: T.string, doc: "`auto`, `none`, `required` or `tool:NAME`, normalised across APIs; '' when unset" },
+  end_user: { type: T.string, doc: "the API's end-user field (OpenAI `user`, Anthropic `metadata.user_id`); '' when unset" },
+  body_complete: { type: T.bool, doc: 'false when only part of the body reached llm-authz and the endpoint decides without it' },
   stream: { type: T.bool, doc: 'whether a streamed response is asked for' },
   max_tokens: { type: T.int, doc: 'the output token limit asked for; absent when the request sets none', optional: true },
   tools: { type: T.list(T.string), doc: 'names of the tools the model may call' },
@@ -157,19 +161,23 @@ export function requestActivation(ctx: RequestContext): CelObject {
 }
 
 /** LlmRequest -> the `llm` variable: the one mapping; ints are bigint (CEL int). */
-export function llmActivation(llm: LlmRequest, provider: string): CelObject {
+export function llmActivation(llm: LlmRequest): CelObject {
   const o: CelObject = {
-    provider,
+    provider: llm.provider ?? '',
     api: llm.api,
     schema: llm.schema,
     operation: llm.operation,
-    model: clip(llm.model),
+    model: clip(llm.model ?? ''),
+    tool_choice: clip(llm.toolChoice ?? ''),
+    end_user: clip(llm.endUser ?? ''),
+    body_complete: llm.bodyComplete,
     stream: llm.stream,
     tools: clipList(llm.tools),
     message_count: BigInt(llm.messageCount),
     input_bytes: BigInt(llm.inputBytes),
   };
   if (llm.maxTokens !== undefined) o['max_tokens'] = BigInt(llm.maxTokens);
+  if (llm.temperature !== undefined) o['temperature'] = llm.temperature;
   return o;
 }
 
@@ -180,11 +188,11 @@ export interface Activation {
   readonly now: CelInput;
 }
 
-export function activation(input: { ctx: RequestContext; identity: Identity; llm: LlmRequest }, provider: string, nowMs: number): Activation {
+export function activation(input: { ctx: RequestContext; identity: Identity; llm: LlmRequest }, nowMs: number): Activation {
   return {
     identity: identityActivation(input.identity),
     request: requestActivation(input.ctx),
-    llm: llmActivation(input.llm, provider),
+    llm: llmActivation(input.llm),
     now: timestampFromMs(nowMs),
   };
 }

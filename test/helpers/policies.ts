@@ -14,7 +14,7 @@ export const SECRETS = {
 };
 
 export function unitProviders(): Providers {
-  const p = (name: string, api: 'openai' | 'anthropic', credential: Secret): ProviderRuntime => ({ name, api, route: name, credential });
+  const p = (name: string, api: 'openai' | 'anthropic', credential: Secret): ProviderRuntime => ({ name, api, route: name, credential, serves: () => true });
   const openai = p('openai', 'openai', SECRETS.openai);
   const anthropic = p('anthropic', 'anthropic', SECRETS.anthropic);
   const team = p('openai-team', 'openai', SECRETS.team);
@@ -34,6 +34,8 @@ export function unitProviders(): Providers {
       ['openai', openai],
       ['anthropic', anthropic],
     ]),
+    list: [openai, anthropic, team],
+    close: () => undefined,
   };
 }
 

@@ -27,6 +27,7 @@ function input(o: { identity?: Record<string, unknown>; request?: Record<string,
       request: o.request ?? {},
       llm: { model: 'gpt-4o-mini', ...o.llm },
     }),
+    providers,
   );
 }
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { compilePolicySet, loadPolicySet, PolicyLoadError } from '../../src/policy/policy-set.ts';
 
 const BASE = 'test/fixtures/policies/broken';
-const providers = { byName: new Map(), credentials: new Map(), defaultByApi: new Map() };
+const providers = { byName: new Map(), credentials: new Map(), defaultByApi: new Map(), list: [], close: () => undefined };
 
 describe('policy sets with mistakes are rejected whole, every problem with file:line:col', () => {
   const cases = readdirSync(BASE).sort();
