@@ -6,6 +6,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { AuditRecord } from './record.ts';
+import { countDecisionLogDropped } from '../telemetry/metrics.ts';
 
 export interface DecisionLog {
   write(record: AuditRecord, trace?: { traceId: string; spanId: string }): void;
@@ -33,6 +34,7 @@ export function createDecisionLog(sink: string, maxBufferedBytes = 8 * 1024 * 10
     write(record, trace) {
       if (failed || stream.writableLength > maxBufferedBytes) {
         dropped++;
+        countDecisionLogDropped();
         return;
       }
       const line = JSON.stringify({ time: new Date().toISOString(), ...record, ...(trace ? { trace_id: trace.traceId, span_id: trace.spanId } : {}) });

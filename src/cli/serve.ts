@@ -9,6 +9,8 @@ import { buildRuntime, type Runtime } from '../config/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
 import { startServer } from '../server/server.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
+import { startTelemetry } from '../telemetry/otel.ts';
+import { SERVICE_VERSION } from '../telemetry/version.ts';
 
 export interface ServeOptions {
   config?: string | undefined;
@@ -47,17 +49,22 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
   const log = runtime.config.log.level === 'info' ? bootLog : createLogger(runtime.config.log.level);
   const decisionLog = createDecisionLog(runtime.config.decision_log.sink);
+  const telemetry = await startTelemetry(runtime.config.telemetry, { version: SERVICE_VERSION });
 
-  const check = createCheck(() => runtime, {
-    onDecision: (record) => decisionLog.write(record),
-    onError: (reason, err, decisionId) => log.error({ reason, decision_id: decisionId, ...safeError(err) }, 'check failed; denied'),
-  });
+  const check = createCheck(
+    () => runtime,
+    {
+      onDecision: (record, trace) => decisionLog.write(record, trace),
+      onError: (reason, err, decisionId) => log.error({ reason, decision_id: decisionId, ...safeError(err) }, 'check failed; denied'),
+    },
+    telemetry.tracer,
+  );
 
   const listen = opts.listen ?? runtime.config.server.listen;
   const server = await startServer({ listen, check, log });
   server.setServing(true);
   log.info(
-    { listen, port: server.port, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length },
+    { listen, port: server.port, traces: telemetry.tracesTo, metrics: telemetry.metricsTo, metrics_port: telemetry.prometheusPort, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length },
     'llm-authz serving',
   );
 
@@ -72,6 +79,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       setTimeout(() => {
         void server.shutdown(timeout).then(async (how) => {
           await decisionLog.close();
+          await telemetry.shutdown();
           log.info({ how, decisions_dropped: decisionLog.dropped }, 'stopped');
           log.flush();
           resolve(0);

@@ -30,6 +30,8 @@ export interface StackOptions {
   envoyTemplate?: string;
   maxRequestBytes?: number;
   workDir?: string;
+  /** Where Envoy sends its spans (OTLP/gRPC); default: a closed port (spans are dropped). */
+  otlp?: { address: string; port: number };
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -59,6 +61,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       ANTHROPIC_PORT: anthropic.port,
       MAX_REQUEST_BYTES: opts.maxRequestBytes ?? 1024 * 1024,
       ACCESS_LOG_PATH: accessLog,
+      OTLP_ADDRESS: opts.otlp?.address ?? '127.0.0.1',
+      OTLP_PORT: opts.otlp?.port ?? 9,
     });
     const envoy = await startEnvoy({ configText, workDir, adminPort });
     started.push({ stop: () => envoy.stop() });

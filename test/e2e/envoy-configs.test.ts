@@ -24,6 +24,8 @@ export const QUICKSTART_ENVOY_PARAMS = {
   ANTHROPIC_PORT: 8082,
   MAX_REQUEST_BYTES: 1048576,
   ACCESS_LOG_PATH: '/tmp/llm-authz-quickstart-access.log',
+  OTLP_ADDRESS: '127.0.0.1',
+  OTLP_PORT: 4317,
 };
 
 const templates = readdirSync(path.join(ROOT, 'envoy')).filter((f) => f.endsWith('.yaml')).map((f) => `envoy/${f}`);
