@@ -47,6 +47,8 @@ extensions:
         memory:
           max_traces: ${maxTraces}
   jaeger_query:
+    # Jaeger's own tracing of its queries would export to localhost:4317.
+    enable_tracing: false
     storage:
       traces: memstore
     http:
@@ -74,7 +76,9 @@ export async function startJaeger(opts: { workDir: string; name?: string }): Pro
   const name = opts.name ?? 'jaeger';
   const configFile = path.join(opts.workDir, `${name}.yaml`);
   writeFileSync(configFile, jaegerConfig(ports));
-  const child = startChild(jaegerBin(), ['--config', `file:${configFile}`], { logFile: path.join(opts.workDir, `${name}.log`) });
+  // Nothing of the caller's OpenTelemetry environment applies to Jaeger itself.
+  const env = { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: '' };
+  const child = startChild(jaegerBin(), ['--config', `file:${configFile}`], { logFile: path.join(opts.workDir, `${name}.log`), env });
   const queryUrl = `http://127.0.0.1:${ports.queryHttp}`;
   try {
     await waitFor(`Jaeger's query API on ${queryUrl}`, async () => {
