@@ -60,7 +60,9 @@ export function buildResource(serviceName: string, version: string, env: NodeJS.
     if (v !== undefined) attrs[attr] = v;
   }
   // OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME win over the config (merge: the argument wins).
-  return resourceFromAttributes(attrs).merge(detectResources({ detectors: [envDetector] }));
+  const merged = resourceFromAttributes(attrs).merge(detectResources({ detectors: [envDetector] }));
+  const name = env['OTEL_SERVICE_NAME'];
+  return name ? merged.merge(resourceFromAttributes({ 'service.name': name })) : merged;
 }
 
 interface Target {
