@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkRequest, createAuthzClient } from '../../src/devstack/grpc-client.ts';
-import { getTrace, type JaegerSpan, type JaegerTrace } from '../../src/devstack/jaeger.ts';
+import { findTraces, getTrace, type JaegerSpan, type JaegerTrace } from '../../src/devstack/jaeger.ts';
 import { waitFor } from '../../src/devstack/ports.ts';
 import { CHECK_SPAN_NAME } from '../../src/telemetry/check-span.ts';
 import { useStack } from '../helpers/stack.ts';
@@ -126,6 +126,11 @@ describe('audit spans in Jaeger, through the real Envoy', () => {
       expect(e, `event ${phase}`).toBeDefined();
       expect(typeof e!['duration_ms']).toBe('number');
     }
+    // The README walkthrough: find the request in Jaeger by decision id, and by workload + effect.
+    const byId = await findTraces(jaegerQueryUrl(), 'llm-authz', { tags: JSON.stringify({ 'decision.id': decisionId }) });
+    expect(byId.map((x) => x.traceID)).toEqual([traceId]);
+    const byWorkload = await findTraces(jaegerQueryUrl(), 'llm-authz', { operation: CHECK_SPAN_NAME, tags: JSON.stringify({ 'identity.workload': c.workload, 'decision.effect': c.effect }) });
+    expect(byWorkload.map((x) => x.traceID)).toContain(traceId);
     // Nothing secret in the trace.
     const text = JSON.stringify(t);
     for (const secret of [CHAT_KEY, BATCH_KEY, PROMPT]) expect(text).not.toContain(secret);
