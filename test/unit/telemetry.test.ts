@@ -10,6 +10,7 @@ import { CHECK_SPAN_NAME } from '../../src/telemetry/check-span.ts';
 import { countJwksFetch, countPolicyReload } from '../../src/telemetry/metrics.ts';
 import { buildResource, otlpTarget, startTelemetry, type Telemetry } from '../../src/telemetry/otel.ts';
 import { telemetrySchema } from '../../src/telemetry/schema.ts';
+import { parseConfigText } from '../../src/config/load.ts';
 import { ANTHROPIC_SECRET, OPENAI_SECRET, UNIT_KEY, UNIT_KEY_2, unitRuntime } from '../helpers/runtime.ts';
 
 class TestReader extends MetricReader {
@@ -195,5 +196,14 @@ describe('resource attributes', () => {
     } finally {
       process.env = saved;
     }
+  });
+});
+
+describe('the telemetry: config section', () => {
+  it('is optional, takes the documented keys, and rejects unknown ones with their position', () => {
+    expect(parseConfigText('{}', 'a.yaml').telemetry.traces.max_queue_size).toBe(2048);
+    const c = parseConfigText('telemetry:\n  traces: {protocol: grpc, endpoint: "http://c:4317"}\n  metrics: {prometheus: {listen: "127.0.0.1:9464"}}\n', 'b.yaml');
+    expect(c.telemetry.traces).toMatchObject({ protocol: 'grpc', endpoint: 'http://c:4317' });
+    expect(() => parseConfigText('telemetry:\n  traces:\n    exporter: zipkin\n', 'c.yaml')).toThrow(/telemetry\.traces\.exporter.*c\.yaml:3/s);
   });
 });
