@@ -64,7 +64,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       OTLP_ADDRESS: opts.otlp?.address ?? '127.0.0.1',
       OTLP_PORT: opts.otlp?.port ?? 9,
     });
-    const envoy = await startEnvoy({ configText, workDir, adminPort });
+    // Envoy's tracer batches spans (every 5 s, or 5 spans); a local stack sends them at once.
+    const flushNow = opts.otlp && !configText.includes('layered_runtime:')
+      ? '\nlayered_runtime:\n  layers:\n  - name: local_stack\n    static_layer:\n      tracing.opentelemetry.min_flush_spans: 1\n      tracing.opentelemetry.flush_interval_ms: 200\n'
+      : '';
+    const envoy = await startEnvoy({ configText: configText + flushNow, workDir, adminPort });
     started.push({ stop: () => envoy.stop() });
     return {
       workDir,
