@@ -83,6 +83,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
           log.info({ how, decisions_dropped: decisionLog.dropped }, 'stopped');
           log.flush();
           resolve(0);
+          // An OTLP exporter still retrying towards an unreachable collector must not hold the
+          // process open (the timer itself does not keep it alive).
+          setTimeout(() => process.exit(0), 1000).unref();
         });
       }, delay);
     };

@@ -45,6 +45,9 @@ export interface TelemetryOptions {
 
 type Protocol = 'grpc' | 'http/protobuf';
 
+/** At shutdown, queued spans and metrics get at most this long to leave. */
+const SHUTDOWN_LIMIT_MS = 3000;
+
 /** Kubernetes attributes from the environment (set them with the downward API). */
 const K8S_ENV: readonly [string, readonly string[]][] = [
   ['k8s.pod.name', ['K8S_POD_NAME', 'POD_NAME']],
@@ -253,8 +256,15 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
       await meterProvider.forceFlush().catch(() => undefined);
     },
     async shutdown() {
-      await tracerProvider.shutdown().catch(() => undefined);
-      await meterProvider.shutdown().catch(() => undefined);
+      // Bounded: with the collector down, the last spans get a short, fixed time, not one timeout per batch.
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Math.min(cfg.traces.export_timeout_ms, SHUTDOWN_LIMIT_MS));
+        timer.unref();
+      });
+      const all = Promise.all([tracerProvider.shutdown().catch(() => undefined), meterProvider.shutdown().catch(() => undefined)]).then(() => undefined);
+      await Promise.race([all, limit]);
+      clearTimeout(timer);
     },
   };
 }

@@ -96,6 +96,12 @@ describe('OTLP endpoint down', () => {
       // The decision metrics count the same checks.
       expect(sample(await metrics(), 'llm_authz_decisions_total', 'effect="allow"')).toBe(CHECKS + 50);
 
+      // SIGTERM still ends the process cleanly: exporters retrying towards the dead endpoint do not hold it.
+      client.close();
+      const stopAt = performance.now();
+      expect(await authz.stop('SIGTERM')).toBe(0);
+      const exitMs = performance.now() - stopAt;
+
       latencies.sort((a, b) => a - b);
       const report = {
         protocol,
@@ -104,6 +110,7 @@ describe('OTLP endpoint down', () => {
         latency_ms: { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) },
         rss_kb_per_round: rss,
         spans_dropped: dropped,
+        exit_after_sigterm_ms: Math.round(exitMs),
         max_queue_size: 256,
       };
       writeFileSync(path.join(ROOT, 'test-results', `otlp-down-report-${protocol.replace('/', '-')}.json`), `${JSON.stringify(report, null, 2)}\n`);
