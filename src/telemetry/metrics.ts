@@ -48,6 +48,10 @@ let current: Instruments = instruments(otelMetrics.getMeterProvider().getMeter('
 /** Points every metric at this meter (called once at start by the telemetry setup). */
 export function installMeter(meter: Meter): void {
   current = instruments(meter);
+  // Loss counters exist from the start (at 0), so an alert on them needs no special case.
+  current.exporterDropped.add(0, { signal: 'traces' });
+  current.exporterDropped.add(0, { signal: 'metrics' });
+  current.decisionLogDropped.add(0);
 }
 
 /** Attribute objects are cached per label combination so the hot path allocates nothing. */
