@@ -62,4 +62,17 @@ describe('decision log', () => {
     expect(log.dropped).toBeGreaterThan(0);
     expect(log.written + log.dropped).toBe(100);
   });
+
+  it('keeps going when the sink fails: lines are dropped and counted, nothing throws', async () => {
+    const broken = new Writable({
+      write(_chunk, _enc, cb) {
+        cb(new Error('EIO'));
+      },
+    });
+    const log = createDecisionLog(broken);
+    log.write(auditRecord(input()));
+    await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 10; i++) expect(() => log.write(auditRecord(input()))).not.toThrow();
+    expect(log.dropped).toBe(10);
+  });
 });
