@@ -10,6 +10,8 @@ import { createCheck } from '../pipeline/check.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer } from '../server/server.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
+import { startTelemetry } from '../telemetry/otel.ts';
+import { SERVICE_VERSION } from '../telemetry/version.ts';
 
 export interface ServeOptions {
   config?: string | undefined;
@@ -54,11 +56,16 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
   const log = runtime.config.log.level === 'info' ? bootLog : createLogger(runtime.config.log.level);
   const decisionLog = createDecisionLog(runtime.config.decision_log.sink);
+  const telemetry = await startTelemetry(runtime.config.telemetry, { version: SERVICE_VERSION });
 
-  const check = createCheck(() => runtime, {
-    onDecision: (record) => decisionLog.write(record),
-    onError: (reason, err, decisionId) => log.error({ reason, decision_id: decisionId, ...safeError(err) }, 'check failed; denied'),
-  });
+  const check = createCheck(
+    () => runtime,
+    {
+      onDecision: (record, trace) => decisionLog.write(record, trace),
+      onError: (reason, err, decisionId) => log.error({ reason, decision_id: decisionId, ...safeError(err) }, 'check failed; denied'),
+    },
+    telemetry.tracer,
+  );
 
   const policy = runtime.policy;
   if (policy !== undefined) {
@@ -79,7 +86,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const server = await startServer({ listen, check, log });
   server.setServing(true);
   log.info(
-    { listen, port: server.port, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length, policy_version: policy?.status().version, policy_shadow_version: policy?.status().shadowVersion },
+    { listen, port: server.port, traces: telemetry.tracesTo, metrics: telemetry.metricsTo, metrics_port: telemetry.prometheusPort, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length, policy_version: policy?.status().version, policy_shadow_version: policy?.status().shadowVersion },
     'llm-authz serving',
   );
 
@@ -95,9 +102,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
         void server.shutdown(timeout).then(async (how) => {
           await decisionLog.close();
           await runtime.close();
+          await telemetry.shutdown();
           log.info({ how, decisions_dropped: decisionLog.dropped }, 'stopped');
           log.flush();
           resolve(0);
+          // An OTLP exporter still retrying towards an unreachable collector must not hold the
+          // process open (the timer itself does not keep it alive).
+          setTimeout(() => process.exit(0), 1000).unref();
         });
       }, delay);
     };

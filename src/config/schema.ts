@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { identitySchema } from '../identity/schema.ts';
 import { policySchema } from '../policy/schema.ts';
 import { credentialsSchema, providersSchema } from '../providers/schema.ts';
+import { telemetrySchema } from '../telemetry/schema.ts';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT');
 
@@ -47,6 +48,8 @@ export const configSchema = z.strictObject({
       sink: z.string().min(1).default('stdout'),
     })
     .prefault({}),
+  /** OpenTelemetry traces and metrics (src/telemetry/schema.ts). */
+  telemetry: telemetrySchema,
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -32,6 +32,8 @@ export interface StackOptions {
   envoyTemplate?: string;
   maxRequestBytes?: number;
   workDir?: string;
+  /** Where Envoy sends its spans (OTLP/gRPC); default: a closed port (spans are dropped). */
+  otlp?: { address: string; port: number };
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -69,8 +71,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       AZURE_OPENAI_PORT: azureOpenai.port,
       MAX_REQUEST_BYTES: opts.maxRequestBytes ?? 1024 * 1024,
       ACCESS_LOG_PATH: accessLog,
+      OTLP_ADDRESS: opts.otlp?.address ?? '127.0.0.1',
+      OTLP_PORT: opts.otlp?.port ?? 9,
     });
-    const envoy = await startEnvoy({ configText, workDir, adminPort });
+    // Envoy's tracer batches spans (every 5 s, or 5 spans); a local stack sends them at once.
+    const flushNow = opts.otlp && !configText.includes('layered_runtime:')
+      ? '\nlayered_runtime:\n  layers:\n  - name: local_stack\n    static_layer:\n      tracing.opentelemetry.min_flush_spans: 1\n      tracing.opentelemetry.flush_interval_ms: 200\n'
+      : '';
+    const envoy = await startEnvoy({ configText: configText + flushNow, workDir, adminPort });
     started.push({ stop: () => envoy.stop() });
     return {
       workDir,

@@ -29,6 +29,8 @@ export const QUICKSTART_ENVOY_PARAMS = {
   AZURE_OPENAI_PORT: 8084,
   MAX_REQUEST_BYTES: 1048576,
   ACCESS_LOG_PATH: '/tmp/llm-authz-quickstart-access.log',
+  OTLP_ADDRESS: '127.0.0.1',
+  OTLP_PORT: 4317,
 };
 
 /** Extra parameters of envoy/sidecar-mtls.yaml; the certificate files are written by beforeAll. */
