@@ -15,9 +15,11 @@ import { startMockProvider, type MockProvider } from '../../src/devstack/mock-pr
 import { freePort, waitFor } from '../../src/devstack/ports.ts';
 import { cliEntry, ROOT } from '../../src/devstack/tools.ts';
 import { createPki, type Pki } from '../helpers/identity-pki.ts';
-import { signingKey, signToken, type SigningKey } from '../helpers/identity.ts';
+import { exportJWK } from 'jose';
+import { signingKey as makeSigningKey, signToken as makeToken, type SigningKey } from '../helpers/identity.ts';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.ts';
 import { newWorkDir } from '../helpers/stack.ts';
+import { rememberPrivateKeyPem, rememberSecret, suiteSecrets } from '../helpers/suite-secrets.ts';
 
 const GOOD = 'spiffe://good.test/ns/apps/sa/chat';
 const EVIL = 'spiffe://evil.test/ns/apps/sa/chat';
@@ -51,6 +53,30 @@ let store: string;
 let firstKey: { id: string; key: string };
 let failed = false;
 
+/** Every secret this file makes is registered with the suite-wide secret scan. */
+const made: string[] = [];
+function remember(label: string, value: string): void {
+  rememberSecret(label, value);
+  made.push(value);
+}
+async function signingKey(kid: string): Promise<SigningKey> {
+  const k = await makeSigningKey(kid);
+  const d = (await exportJWK(k.privateKey)).d;
+  if (!d) throw new Error('the signing key has no private part');
+  remember(`identity-envoy signing key ${kid} (private d)`, d);
+  return k;
+}
+async function signToken(...args: Parameters<typeof makeToken>): Promise<string> {
+  const token = await makeToken(...args);
+  remember(`identity-envoy JWT #${made.length + 1}`, token);
+  return token;
+}
+function clientCert(p: Pki, name: string, spiffeId: string): { cert: string; key: string } {
+  const c = p.client(name, spiffeId);
+  rememberPrivateKeyPem(`identity-envoy client key ${name}`, readFileSync(c.key, 'utf8'));
+  return c;
+}
+
 function keysCli(args: string[]): string {
   return execFileSync(process.execPath, [cliEntry(), 'keys', ...args, '--store', store], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
@@ -58,6 +84,7 @@ function createdKey(out: string): { id: string; key: string } {
   const id = /^id: (\S+)$/m.exec(out)?.[1];
   const key = /^key: (\S+)$/m.exec(out)?.[1];
   if (!id || !key) throw new Error('keys printed no key');
+  remember(`identity-envoy API key ${id}`, key);
   return { id, key };
 }
 
@@ -114,8 +141,9 @@ async function storeGeneration(n: number): Promise<void> {
 beforeAll(async () => {
   dir = newWorkDir('identity-envoy');
   pki = createPki(path.join(dir, 'pki'));
-  good = pki.client('good', GOOD);
-  evil = pki.client('evil', EVIL);
+  rememberPrivateKeyPem('identity-envoy server key', readFileSync(pki.serverKey, 'utf8'));
+  good = clientCert(pki, 'good', GOOD);
+  evil = clientCert(pki, 'evil', EVIL);
   k1 = await signingKey('k1');
   k2 = await signingKey('k2');
   e1 = await signingKey('e1');
@@ -195,7 +223,7 @@ describe('workload identity through the real Envoy (mTLS sidecar)', () => {
     track();
     const decided = authz.decisions().length;
     await expect(call(undefined)).rejects.toThrow();
-    const rogue = createPki(path.join(dir, 'rogue-pki')).client('rogue', GOOD);
+    const rogue = clientCert(createPki(path.join(dir, 'rogue-pki')), 'rogue', GOOD);
     await expect(call(rogue)).rejects.toThrow();
     expect(authz.decisions().length).toBe(decided);
   });
@@ -285,5 +313,13 @@ describe('workload identity through the real Envoy (mTLS sidecar)', () => {
     const conflict = await call(good, { authorization: `Bearer ${firstKey.key}`, 'x-api-key': 'lla_other0001_abcdefghijklmnopqrstuvwx' });
     expect401(conflict, 'conflicting_credentials', firstKey.key);
     expect401(await call(good, { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2lzc3Vlci50ZXN0In0.' }), 'unsupported_algorithm');
+  });
+
+  it('registers every JWT, API key and private key it made with the suite-wide secret scan', () => {
+    const scanned = new Set(suiteSecrets().map((x) => x.value));
+    expect(made.length).toBeGreaterThan(10);
+    expect(made.filter((v) => !scanned.has(v))).toEqual([]);
+    const labels = suiteSecrets().map((x) => x.label).join('\n');
+    for (const kind of ['JWT #', 'API key ', 'signing key k1', 'client key good', 'server key']) expect(labels).toContain(`identity-envoy ${kind}`);
   });
 });

@@ -1,9 +1,10 @@
 /** The suite-wide secret scan really finds secrets: in log files and in Jaeger's traces. */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../../src/devstack/tools.ts';
 import { checkSecrets, formatHits, scanJaeger, scanLogFiles, scanText } from '../helpers/secret-scan.ts';
 import { suiteSecrets } from '../helpers/suite-secrets.ts';
 
@@ -41,6 +42,24 @@ describe('secret scan', () => {
     expect(labels).toContain('openai-api-key');
     expect(labels).toContain('prompt #1');
     expect(() => checkSecrets(suiteSecrets())).not.toThrow();
+  });
+
+  it('the suite list holds every provider key file of the examples (policies, Gemini, Azure)', () => {
+    const labels = suiteSecrets().map((s) => s.label);
+    for (const f of [
+      'quickstart/secrets/openai-api-key',
+      'quickstart/secrets/anthropic-api-key',
+      'quickstart/secrets/gemini-api-key',
+      'quickstart/secrets/azure-openai-api-key',
+      'policies/secrets/openai-batch-api-key',
+      'policies/secrets/openai-team-api-key',
+    ]) {
+      expect(labels).toContain(`provider key examples/${f}`);
+    }
+    const values = new Set(suiteSecrets().map((s) => s.value));
+    for (const f of readdirSync(path.join(ROOT, 'examples/policies/secrets'))) {
+      expect(values.has(readFileSync(path.join(ROOT, 'examples/policies/secrets', f), 'utf8').trim())).toBe(true);
+    }
   });
 
   describe('in Jaeger (through its query API)', () => {
