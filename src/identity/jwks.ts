@@ -13,6 +13,7 @@ import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } f
 import { ConfigError } from '../config/load.ts';
 import type { JwtIssuerConfig } from './schema.ts';
 import { identityLog } from './log.ts';
+import { countJwksFetch } from '../telemetry/metrics.ts';
 
 export interface KeySet {
   /** The key for a token's protected header (jose's key-resolver shape). */
@@ -71,6 +72,7 @@ export function remoteKeySet(o: RemoteOptions): KeySet & { refreshes(): number }
       const jwks = parseJwks(text);
       const d = createHash('sha256').update(text).digest('hex');
       fetchedAt = now();
+      countJwksFetch('ok');
       if (d !== digest) {
         local = createLocalJWKSet(jwks);
         digest = d;
@@ -78,6 +80,7 @@ export function remoteKeySet(o: RemoteOptions): KeySet & { refreshes(): number }
         identityLog().info({ issuer: o.issuer, keys: jwks.keys.length, generation }, 'jwks refreshed');
       }
     } catch (err) {
+      countJwksFetch('failed');
       identityLog().warn({ issuer: o.issuer, error: err instanceof Error ? err.name : 'error', cause: err instanceof Error && !(err instanceof SyntaxError) ? err.message.slice(0, 200) : undefined, serving_cached: local !== undefined }, 'jwks refresh failed');
     }
   };

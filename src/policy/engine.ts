@@ -9,6 +9,7 @@ import type { Providers } from '../providers/runtime.ts';
 import { evaluatePolicySet, type Evaluation, type RuleResult } from './evaluate.ts';
 import { loadPolicySet, PolicyLoadError, type PolicySet } from './policy-set.ts';
 import type { Decision, DecisionInput, ShadowResult } from './types.ts';
+import { countPolicyReload } from '../telemetry/metrics.ts';
 
 export interface PolicyEngineOptions {
   readonly dir: string;
@@ -88,7 +89,14 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
   };
 
   // The first load throws: a server does not start on a broken policy set.
-  let sets: Sets = load();
+  let sets: Sets;
+  try {
+    sets = load();
+  } catch (err) {
+    countPolicyReload('failed');
+    throw err;
+  }
+  countPolicyReload('ok');
   let reloads = 0;
   let reloadFailures = 0;
   let lastReloadFailed = false;
@@ -119,8 +127,10 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
       lastReloadFailed = false;
       lastProblems = [];
       outcome = { ok: true, version: next.enforced.version, shadowVersion: next.shadow?.version, problems: [] };
+      countPolicyReload('ok');
     } catch (err) {
       reloadFailures++;
+      countPolicyReload('failed');
       lastReloadFailed = true;
       lastProblems = err instanceof PolicyLoadError ? err.problems : [err instanceof Error ? err.message : String(err)];
       outcome = { ok: false, version: sets.enforced.version, shadowVersion: sets.shadow?.version, problems: lastProblems };

@@ -11,6 +11,12 @@ import { countJwksFetch, countPolicyReload } from '../../src/telemetry/metrics.t
 import { buildResource, otlpTarget, startTelemetry, type Telemetry } from '../../src/telemetry/otel.ts';
 import { telemetrySchema } from '../../src/telemetry/schema.ts';
 import { parseConfigText } from '../../src/config/load.ts';
+import { waitFor } from '../../src/devstack/ports.ts';
+import { remoteKeySet } from '../../src/identity/jwks.ts';
+import { createPolicyEngine } from '../../src/policy/engine.ts';
+import { signingKey } from '../helpers/identity.ts';
+import { startJwksServer } from '../helpers/jwks-server.ts';
+import { policyDir, unitProviders } from '../helpers/policies.ts';
 import { ANTHROPIC_SECRET, OPENAI_SECRET, UNIT_KEY, UNIT_KEY_2, unitRuntime } from '../helpers/runtime.ts';
 
 class TestReader extends MetricReader {
@@ -157,6 +163,45 @@ describe('telemetry: the Check span, metrics and decision fields', () => {
     expect(total(after, 'llm_authz.identity.methods', { method: 'api_key' })).toBe(b.apiKey + 2);
     expect(total(after, 'llm_authz.policy.reloads', { outcome: 'failed' })).toBeGreaterThanOrEqual(1);
     expect(total(after, 'llm_authz.jwks.fetches', { outcome: 'failed' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('counts policy (re)loads by outcome from the policy engine', async () => {
+    const count = async (outcome: string) => total((await reader.collect()).resourceMetrics, 'llm_authz.policy.reloads', { outcome });
+    const ok0 = await count('ok');
+    const failed0 = await count('failed');
+    const dir = policyDir();
+    dir.write({ 'p.yaml': `rules:\n  - {id: allow-all, effect: allow, when: "true"}\n` });
+    const engine = createPolicyEngine({ dir: dir.dir, providers: unitProviders(), watch: false });
+    expect(await count('ok')).toBe(ok0 + 1); // the first load
+    expect(engine.reload().ok).toBe(true);
+    expect(await count('ok')).toBe(ok0 + 2);
+    dir.write({ 'p.yaml': `rules:\n  - {id: broken, effect: allow, when: "nope("}\n` });
+    expect(engine.reload().ok).toBe(false);
+    expect(await count('failed')).toBe(failed0 + 1);
+    expect(await count('ok')).toBe(ok0 + 2);
+    engine.close();
+  });
+
+  it('counts JWKS fetches by outcome from the identity key sets', async () => {
+    const count = async (outcome: string) => total((await reader.collect()).resourceMetrics, 'llm_authz.jwks.fetches', { outcome });
+    const ok0 = await count('ok');
+    const failed0 = await count('failed');
+    const k1 = await signingKey('k1');
+    const server = await startJwksServer([k1.publicJwk]);
+    let clock = 1_000_000;
+    const ks = remoteKeySet({ url: server.url, issuer: 'i', maxAgeMs: 60_000, cooldownMs: 1000, timeoutMs: 2000, now: () => clock });
+    try {
+      await waitFor('the first fetch', () => (ks.generation() === 1 ? true : undefined), 5000);
+      expect(await count('ok')).toBe(ok0 + 1);
+      await server.close();
+      clock += 61_000;
+      const header = { alg: 'RS256', kid: 'k1' };
+      await ks.getKey(header, { payload: '', signature: '' } as never); // cached key served, refresh fails in the background
+      await waitFor('the failed refresh', async () => ((await count('failed')) === failed0 + 1 ? true : undefined), 5000);
+      expect(await count('ok')).toBe(ok0 + 1);
+    } finally {
+      ks.close();
+    }
   });
 });
 
