@@ -1,6 +1,8 @@
 /**
  * Request time: evaluates a compiled PolicySet. Default deny; any matching deny wins over the
  * allows; the first matching rule of the winning effect (file order, then rule order) decides;
+ * with no matching rule, an unknown API path is denied as `unknown_api`, anything else as
+ * `denied_by_default`;
  * an evaluation error in any rule is a deny with reason `policy_error` (fail closed).
  */
 import { isCelError } from '@bufbuild/cel';
@@ -73,6 +75,8 @@ export function evaluatePolicySet(set: PolicySet, input: DecisionInput, provider
   const allowIdx = results.findIndex((r) => r.outcome === 'matched' && r.effect === 'allow');
   const allowRule = set.rules[allowIdx];
   if (allowRule === undefined) {
+    // A path llm-authz does not know on a provider API: say so (404), as without policies.
+    if (input.llm.operation === 'unknown') return { decision: deny('unknown_api', undefined, matched, 'no policy rule allows this unknown API path'), results };
     return { decision: deny('denied_by_default', undefined, matched, 'no policy rule allows this request'), results };
   }
   const o = allowRule.obligations;

@@ -42,6 +42,16 @@ describe('combining rules', () => {
     expect(decision).toMatchObject({ effect: 'deny', reason: 'denied_by_default', rule: undefined, matchedRules: [], policyVersion: set.version });
   });
 
+  it('denies an unknown API path no rule allows as unknown_api (404), and lets a rule allow or deny it', () => {
+    const base = input({ request: { path: '/v1/assistants' } });
+    const unknown = { ...base, llm: { ...base.llm, operation: 'unknown' as const, schema: 'unknown' } };
+    const run = (rules: string) => evaluatePolicySet(setOf(rules), unknown, providers, NOW).decision;
+    expect(run(`  - {id: other, effect: allow, when: 'llm.operation == "chat"'}\n`)).toMatchObject({ effect: 'deny', reason: 'unknown_api', rule: undefined });
+    expect(evaluatePolicySet(compilePolicySet('mem', [], { providers }), unknown, providers, NOW).decision).toMatchObject({ effect: 'deny', reason: 'unknown_api' });
+    expect(run(`  - {id: d, effect: deny, reason: model_not_allowed, when: "true"}\n`)).toMatchObject({ effect: 'deny', reason: 'model_not_allowed', rule: 'd' });
+    expect(run(`  - {id: a, effect: allow, when: 'llm.operation == "unknown"'}\n`)).toMatchObject({ effect: 'allow', rule: 'a' });
+  });
+
   it('an empty policy set denies everything', () => {
     const set = compilePolicySet('mem', [], { providers });
     expect(evaluatePolicySet(set, input(), providers, NOW).decision).toMatchObject({ effect: 'deny', reason: 'denied_by_default' });
