@@ -1,7 +1,12 @@
 import type { RequestContext } from '../envoy/request-context.ts';
 
-/** Headers where SDKs put an API key: OpenAI-style bearer, Anthropic-style x-api-key. */
-export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key'] as const;
+/**
+ * Headers where SDKs put an API key: OpenAI-style bearer, Anthropic-style x-api-key, the Azure
+ * OpenAI SDK's api-key and the Gemini SDK's x-goog-api-key. On allow, Envoy removes all of them
+ * before forwarding (src/envoy/response.ts), so an llm-authz key never reaches a provider.
+ * Gemini's `?key=` query parameter is not read: a key in the URL lands in access logs and traces.
+ */
+export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const;
 
 /** Longer credential headers are refused before any parsing (`token_too_large`). */
 export const MAX_CREDENTIAL_LENGTH = 65_536;
@@ -14,8 +19,9 @@ export type PresentedCredential =
   | { kind: 'token'; token: string; header: (typeof CREDENTIAL_HEADERS)[number] };
 
 /**
- * The one credential a request presents in the API-key headers. Two different values
- * (e.g. a bearer token and an x-api-key) are a conflict, never a choice.
+ * The one credential a request presents in the API-key headers. Two different values across
+ * them (e.g. a bearer token and an x-api-key, or an api-key and an x-goog-api-key) are a
+ * conflict, never a choice; the same value in several of them is one credential.
  */
 export function presentedCredential(ctx: RequestContext): PresentedCredential {
   let found: { token: string; header: (typeof CREDENTIAL_HEADERS)[number] } | undefined;

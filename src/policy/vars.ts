@@ -11,6 +11,7 @@ import type { Identity } from '../identity/types.ts';
 import type { JsonValue } from '../envoy/struct.ts';
 import type { LlmRequest } from '../llm/types.ts';
 import { T, type FieldDecl, type PolicyType } from './cel-types.ts';
+import { CREDENTIAL_HEADERS as IDENTITY_CREDENTIAL_HEADERS } from '../identity/credentials.ts';
 
 /** Bounds applied to request-controlled values before evaluation. */
 export const LIMITS = {
@@ -105,7 +106,7 @@ function clipMap(m: ReadonlyMap<string, string>, drop?: ReadonlySet<string>): Ma
 }
 
 /** Headers that carry the caller's credential: never handed to policies. */
-const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'x-api-key', 'api-key', 'proxy-authorization', 'cookie']);
+const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([...IDENTITY_CREDENTIAL_HEADERS, 'proxy-authorization', 'cookie']);
 
 export type CelObject = Record<string, CelInput>;
 

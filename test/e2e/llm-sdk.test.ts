@@ -1,5 +1,6 @@
 /**
- * The official `openai` and `@anthropic-ai/sdk` clients (and plain HTTP for Gemini) pointed at
+ * The official `openai` and `@anthropic-ai/sdk` clients (and plain HTTP for Gemini, with the key in
+ * x-goog-api-key as the Gemini SDK sends it) pointed at
  * the real Envoy: allowed calls reach the mock provider with the provider's credential, denied
  * calls raise the SDK's own typed errors naming the reason, streams are decided before any byte
  * is forwarded, and the bypasses (model disagreement, duplicate keys, client routing header,
@@ -102,19 +103,21 @@ describe('official SDKs through the real Envoy', () => {
   describe('Azure OpenAI (openai AzureOpenAI client)', () => {
     it('routes a deployment call to the Azure provider with its api-key', async () => {
       const s = stack();
-      const client = new AzureOpenAI({ baseURL: `${s.url}/openai`, apiVersion: '2024-10-21', deployment: 'chat-deploy', azureADTokenProvider: async () => CHAT_KEY, maxRetries: 0 });
+      // The SDK's default key placement: the llm-authz key in the api-key header.
+      const client = new AzureOpenAI({ baseURL: `${s.url}/openai`, apiVersion: '2024-10-21', deployment: 'chat-deploy', apiKey: CHAT_KEY, maxRetries: 0 });
       const r = await client.chat.completions.create({ model: 'chat-deploy', messages: hello });
       expect(r.choices[0]?.message.content).toBe('Hello from the mock OpenAI provider.');
       const seen = s.azureOpenai.requests.at(-1)!;
       expect(seen.path).toBe('/openai/deployments/chat-deploy/chat/completions?api-version=2024-10-21');
       expect(seen.headers['api-key']).toBe(AZURE_PROVIDER_KEY);
       expect(seen.headers['authorization']).toBeUndefined();
+      expect(allSeen(s.azureOpenai)).not.toContain(CHAT_KEY);
     });
 
     it('denies a body model that differs from the deployment in the path (ambiguous_model)', async () => {
       const s = stack();
       const before = s.azureOpenai.started();
-      const client = new AzureOpenAI({ baseURL: `${s.url}/openai`, apiVersion: '2024-10-21', deployment: 'chat-deploy', azureADTokenProvider: async () => CHAT_KEY, maxRetries: 0 });
+      const client = new AzureOpenAI({ baseURL: `${s.url}/openai`, apiVersion: '2024-10-21', deployment: 'chat-deploy', apiKey: CHAT_KEY, maxRetries: 0 });
       const err = await expectRejects(client.chat.completions.create({ model: 'gpt-4.1', messages: hello }), OpenAI.BadRequestError);
       expect(err.message).toContain('ambiguous_model');
       expect(s.azureOpenai.started()).toBe(before);
@@ -169,13 +172,18 @@ describe('official SDKs through the real Envoy', () => {
   });
 
   describe('gemini (plain HTTP)', () => {
+    // The llm-authz key where the Gemini SDK puts an API key (x-goog-api-key), unless a test sends another credential.
     const gemini = (p: string, body: unknown, headers: Record<string, string> = {}) =>
-      fetch(`${stack().url}${p}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CHAT_KEY}`, ...headers }, body: JSON.stringify(body) });
+      fetch(`${stack().url}${p}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...('authorization' in headers ? {} : { 'x-goog-api-key': CHAT_KEY }), ...headers },
+        body: JSON.stringify(body),
+      });
     const contents = [{ role: 'user', parts: [{ text: 'say hello' }] }];
 
-    it('routes generateContent with x-goog-api-key set to the provider key; the client ?key= and headers are removed', async () => {
+    it('routes generateContent with x-goog-api-key set to the provider key; the client ?key= and key header are removed', async () => {
       const s = stack();
-      const ok = await gemini(`/v1beta/models/gemini-2.5-flash:generateContent?key=${ATTACKER_KEY}`, { contents }, { 'x-goog-api-key': ATTACKER_KEY });
+      const ok = await gemini(`/v1beta/models/gemini-2.5-flash:generateContent?key=${ATTACKER_KEY}`, { contents });
       expect(ok.status).toBe(200);
       expect(((await ok.json()) as { candidates: { content: { parts: { text: string }[] } }[] }).candidates[0]?.content.parts[0]?.text).toBe('Hello from the mock Gemini provider.');
       const seen = s.gemini.requests.at(-1)!;
@@ -183,6 +191,7 @@ describe('official SDKs through the real Envoy', () => {
       expect(seen.headers['x-goog-api-key']).toBe(GEMINI_PROVIDER_KEY);
       expect(seen.headers['authorization']).toBeUndefined();
       expect(allSeen(s.gemini)).not.toContain(ATTACKER_KEY);
+      expect(allSeen(s.gemini)).not.toContain(CHAT_KEY);
     });
 
     it("shows the route and the identity in Envoy's access log", async () => {
@@ -273,14 +282,26 @@ describe('official SDKs through the real Envoy', () => {
       expect(s.gemini.requests.at(-1)!.headers['x-llm-authz-route']).toBeUndefined();
     });
 
-    it('removes client-sent provider key headers and overwrites the provider credential', async () => {
+    it('removes client-sent key headers and overwrites the provider credential', async () => {
       const s = stack();
-      const res = await post('/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [] }), { 'api-key': ATTACKER_KEY, 'x-goog-api-key': ATTACKER_KEY });
+      const res = await post('/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [] }), { 'api-key': CHAT_KEY, 'x-goog-api-key': CHAT_KEY, 'x-api-key': CHAT_KEY });
       expect(res.status).toBe(200);
       const seen = s.openai.requests.at(-1)!;
       expect(seen.headers['authorization']).toBe(`Bearer ${OPENAI_PROVIDER_KEY}`);
       expect(seen.headers['api-key']).toBeUndefined();
       expect(seen.headers['x-goog-api-key']).toBeUndefined();
+      expect(seen.headers['x-api-key']).toBeUndefined();
+      expect(allSeen(s.openai, s.anthropic, s.gemini, s.azureOpenai)).not.toContain(CHAT_KEY);
+    });
+
+    it('denies a provider key sent next to the llm-authz key (conflicting_credentials); nothing reaches a provider', async () => {
+      const s = stack();
+      const counts = () => [s.openai, s.anthropic, s.gemini, s.azureOpenai].map((m) => m.started());
+      const before = counts();
+      const res = await post('/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [] }), { 'api-key': ATTACKER_KEY });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ error: { code: 'conflicting_credentials' } });
+      expect(counts()).toEqual(before);
       expect(allSeen(s.openai, s.anthropic, s.gemini, s.azureOpenai)).not.toContain(ATTACKER_KEY);
     });
   });

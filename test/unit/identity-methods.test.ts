@@ -31,6 +31,8 @@ const CASES = Object.keys(EXPECTED) as Exclude<CaseName, 'valid'>[];
 
 interface MethodUnderTest {
   readonly name: string;
+  /** The identity method it establishes (default: name). */
+  readonly method?: string;
   readonly identify: Identify;
   readonly workload: string;
   /** The secret the request carries (must never appear in the identity). */
@@ -71,6 +73,29 @@ beforeAll(async () => {
     },
     notApplicable: {},
   });
+  // The same keys in the headers the Azure OpenAI and Gemini SDKs use.
+  for (const [header, other] of [['api-key', 'x-goog-api-key'], ['x-goog-api-key', 'authorization']] as const) {
+    const inOther = (v: string): Record<string, string> => ({ [other]: other === 'authorization' ? `Bearer ${v}` : v });
+    methods.push({
+      name: `api_key in ${header}`,
+      method: 'api_key',
+      identify: apiKey,
+      workload: 'wl-key',
+      secret: key('active01'),
+      requests: {
+        valid: { headers: { [header]: key('active01'), ...inOther(key('active01')) } },
+        absent: { headers: { 'x-goog-api': key('active01') } },
+        expired: { headers: { [header]: key('expired1') } },
+        not_for_us: { headers: { [header]: key('unknown1') } },
+        revoked: { headers: { [header]: key('revoked1') } },
+        malformed: { headers: { [header]: 'lla_!!' } },
+        tampered: { headers: { [header]: `${key('active01').slice(0, -1)}y` } },
+        conflicting: { headers: { [header]: key('active01'), ...inOther(key('expired1')) } },
+        oversized: { headers: { [header]: `lla_${'a'.repeat(70_000)}` } },
+      },
+      notApplicable: {},
+    });
+  }
 
   // --- jwt: inline keys
   const k1 = await signingKey('k1');
@@ -146,7 +171,7 @@ beforeAll(async () => {
   });
 }, 60_000);
 
-describe.each(['api_key', 'jwt', 'envoy_jwt', 'spiffe'])('identity method %s (shared suite)', (name) => {
+describe.each(['api_key', 'api_key in api-key', 'api_key in x-goog-api-key', 'jwt', 'envoy_jwt', 'spiffe'])('identity method %s (shared suite)', (name) => {
   const m = (): MethodUnderTest => {
     const found = methods.find((x) => x.name === name);
     if (!found) throw new Error(`method ${name} not set up`);
@@ -164,7 +189,7 @@ describe.each(['api_key', 'jwt', 'envoy_jwt', 'spiffe'])('identity method %s (sh
     const r = await m().identify(identityCtx(m().requests.valid!));
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.value.method).toBe(name);
+    expect(r.value.method).toBe(m().method ?? name);
     expect(r.value.workload).toBe(m().workload);
     expect(JSON.stringify(r.value)).not.toContain(m().secret);
   });
