@@ -22,6 +22,16 @@ export function apiOfPath(path: string): WireApi {
   return m.kind === 'endpoint' ? m.endpoint.api : m.api;
 }
 
+/**
+ * The API a request is for from its path and headers alone (no body): the error format of the
+ * denies before the LLM phase. On paths OpenAI and Anthropic share (GET /v1/models) and on
+ * unknown paths, an Anthropic SDK's headers (`anthropic-version` or `x-api-key`) pick Anthropic.
+ */
+export function apiOfRequest(path: string, headers: ReadonlyMap<string, string>): WireApi {
+  const m = matchEndpoint('', path, headers.has('anthropic-version') || headers.has('x-api-key'));
+  return m.kind === 'endpoint' ? m.endpoint.api : m.api;
+}
+
 export function isJsonContentType(ct: string | undefined): boolean {
   if (ct === undefined) return false;
   const media = ct.split(';', 1)[0]?.trim().toLowerCase() ?? '';

@@ -11,7 +11,7 @@ import { auditRecord, envoyMetadata, type AuditInput, type AuditRecord } from '.
 import { parseCheckRequest, type RequestContext } from '../envoy/request-context.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../envoy/response.ts';
 import type { Identity } from '../identity/types.ts';
-import { apiOfPath, type LlmRequest } from '../llm/index.ts';
+import { apiOfRequest, type LlmRequest } from '../llm/index.ts';
 import type { Decision } from '../policy/types.ts';
 import type { DenyReason } from './reasons.ts';
 import { noopCheckTracer, type CheckSpan, type CheckTracer, type TraceIds } from '../telemetry/check-span.ts';
@@ -97,7 +97,7 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
     decisionId,
     reason: reason === 'allowed' ? 'internal_error' : reason,
     detail: p.detail ?? d?.detail,
-    api: p.llm?.api ?? (p.ctx ? apiOfPath(p.ctx.path) : undefined),
+    api: p.llm?.api ?? (p.ctx ? apiOfRequest(p.ctx.path, p.ctx.headers) : undefined),
     metadata,
   });
 }

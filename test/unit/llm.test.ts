@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.ts';
 import { buildProviders } from '../../src/providers/runtime.ts';
-import { apiOfPath, createUnderstander, understand } from '../../src/llm/index.ts';
+import { apiOfPath, apiOfRequest, createUnderstander, understand } from '../../src/llm/index.ts';
 import { arrayElements, MAX_DEPTH, objectMembers, skipValue, wholeValue } from '../../src/llm/json-scan.ts';
 import { globMatch } from '../../src/policy/scoped-rule.ts';
 import { ctxOf } from '../helpers/runtime.ts';
@@ -160,6 +160,13 @@ describe('LLM request phase', () => {
     expect(apiOfPath('/v1beta/models/x:generateContent')).toBe('gemini');
     expect(apiOfPath('/openai/deployments/x/embeddings')).toBe('azure-openai');
     expect(apiOfPath('/v1/whatever')).toBe('openai');
+    const h = (o: Record<string, string>) => new Map(Object.entries(o));
+    expect(apiOfRequest('/v1/models', h({}))).toBe('openai');
+    expect(apiOfRequest('/v1/models', h({ 'anthropic-version': '2023-06-01' }))).toBe('anthropic');
+    expect(apiOfRequest('/v1/models', h({ 'x-api-key': 'k' }))).toBe('anthropic');
+    expect(apiOfRequest('/v1/models/claude-x', h({ 'anthropic-version': '2023-06-01' }))).toBe('anthropic');
+    expect(apiOfRequest('/v1/chat/completions', h({ 'x-api-key': 'k' }))).toBe('openai');
+    expect(apiOfRequest('/v1beta/models/x:generateContent', h({ 'x-api-key': 'k' }))).toBe('gemini');
   });
 });
 

@@ -57,6 +57,23 @@ describe('the Check pipeline', () => {
     expect(JSON.parse(res.denied_response?.body ?? '')).toMatchObject({ type: 'error', error: { type: 'permission_error' } });
   });
 
+  it('answers identity denies before the body is read in the format of the API: Anthropic for its paths and SDK headers', async () => {
+    const { check } = harness();
+    const body = async (o: Parameters<typeof checkRequest>[0]) => {
+      const res = await check(checkRequest(o));
+      expect(res.denied_response?.status.code).toBe(401);
+      return JSON.parse(res.denied_response?.body ?? '') as Record<string, any>;
+    };
+    const anthropicStyle = { type: 'error', error: { type: 'authentication_error' } };
+    // Anthropic's GET /v1/models: anthropic-version (every Anthropic SDK sends it) or an x-api-key
+    expect(await body({ method: 'GET', path: '/v1/models', headers: { 'anthropic-version': '2023-06-01' } })).toMatchObject(anthropicStyle);
+    expect(await body({ method: 'GET', path: '/v1/models', headers: { 'x-api-key': 'lla_zzzz9999_abcdefghijklmnopqrstuvwx' } })).toMatchObject(anthropicStyle);
+    expect(await body({ method: 'GET', path: '/v1/models/claude-x', headers: { 'anthropic-version': '2023-06-01' } })).toMatchObject(anthropicStyle);
+    expect(await body({ path: '/v1/messages', headers: { 'content-type': 'application/json' }, body: '{}' })).toMatchObject(anthropicStyle);
+    // OpenAI's GET /v1/models without them stays OpenAI-style
+    expect(await body({ method: 'GET', path: '/v1/models', headers: {} })).toMatchObject({ error: { type: 'authentication_error', code: 'no_credentials' } });
+  });
+
   it('fails closed when a phase throws: deny internal_error, one record, the error reported', async () => {
     const rt = unitRuntime();
     const broken: Runtime = { ...rt, identify: () => Promise.reject(new Error(`boom ${UNIT_KEY}`)) };
