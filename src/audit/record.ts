@@ -83,8 +83,11 @@ export function auditRecord(a: AuditInput): AuditRecord {
     r['llm.stream'] = a.llm.stream;
     if (a.llm.maxTokens !== undefined) r['gen_ai.request.max_tokens'] = a.llm.maxTokens;
     if (a.llm.tools.length > 0) r['llm.tools'] = a.llm.tools.slice(0, MAX_LIST).map(clip);
+    put('llm.tool_choice', a.llm.toolChoice);
+    put('llm.end_user', a.llm.endUser);
     r['llm.message_count'] = a.llm.messageCount;
     r['llm.input_bytes'] = a.llm.inputBytes;
+    r['llm.body_complete'] = a.llm.bodyComplete;
   }
   return r;
 }
