@@ -15,10 +15,12 @@ import { waitFor } from '../../src/devstack/ports.ts';
 import { ROOT } from '../../src/devstack/tools.ts';
 import { newWorkDir, useStack } from '../helpers/stack.ts';
 import { ANTHROPIC_PROVIDER_KEY, BATCH_KEY, CHAT_KEY, OPENAI_PROVIDER_KEY, quickstartConfigWith } from '../helpers/demo-keys.ts';
+import { rememberSecret } from '../helpers/suite-secrets.ts';
 
 const GEMINI_PROVIDER_KEY = readFileSync(path.join(ROOT, 'examples/quickstart/secrets/gemini-api-key'), 'utf8').trim();
 const AZURE_PROVIDER_KEY = readFileSync(path.join(ROOT, 'examples/quickstart/secrets/azure-openai-api-key'), 'utf8').trim();
 const ATTACKER_KEY = 'sk-client-held-provider-key-0000';
+rememberSecret('llm-sdk client-held provider key', ATTACKER_KEY);
 
 const config = quickstartConfigWith(newWorkDir('llm-sdk-config'), (cfg) => {
   const chat = (cfg['identity']['api_keys'] as { id: string; models: string[] }[]).find((k) => k.id === 'chatapp01');
