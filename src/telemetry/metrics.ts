@@ -44,10 +44,20 @@ function instruments(meter: Meter): Instruments {
 }
 
 let current: Instruments = instruments(otelMetrics.getMeterProvider().getMeter('llm-authz'));
+let installed = false;
+
+/**
+ * Counts made before the meter is installed: the first policy load and the first JWKS fetches
+ * happen while the config is built, before the telemetry it configures starts. Bounded.
+ */
+const early: { counter: 'policyReloads' | 'jwksFetches'; outcome: 'ok' | 'failed' }[] = [];
+const MAX_EARLY = 256;
 
 /** Points every metric at this meter (called once at start by the telemetry setup). */
 export function installMeter(meter: Meter): void {
   current = instruments(meter);
+  installed = true;
+  for (const e of early.splice(0)) current[e.counter].add(1, { outcome: e.outcome });
   // Loss counters exist from the start (at 0), so an alert on them needs no special case.
   current.exporterDropped.add(0, { signal: 'traces' });
   current.exporterDropped.add(0, { signal: 'metrics' });
@@ -73,10 +83,12 @@ export function countIdentity(method: string): void {
 }
 
 export function countPolicyReload(outcome: 'ok' | 'failed'): void {
+  if (!installed && early.length < MAX_EARLY) early.push({ counter: 'policyReloads', outcome });
   current.policyReloads.add(1, { outcome });
 }
 
 export function countJwksFetch(outcome: 'ok' | 'failed'): void {
+  if (!installed && early.length < MAX_EARLY) early.push({ counter: 'jwksFetches', outcome });
   current.jwksFetches.add(1, { outcome });
 }
 
