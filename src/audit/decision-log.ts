@@ -6,6 +6,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { AuditRecord } from './record.ts';
+import { countDecisionLogDropped } from '../telemetry/metrics.ts';
 
 export interface DecisionLog {
   write(record: AuditRecord, trace?: { traceId: string; spanId: string }): void;
@@ -14,13 +15,15 @@ export interface DecisionLog {
   close(): Promise<void>;
 }
 
-export function createDecisionLog(sink: string, maxBufferedBytes = 8 * 1024 * 1024): DecisionLog {
+/** sink: `stdout`, `stderr`, `off`, a file path, or a stream. */
+export function createDecisionLog(sink: string | Writable, maxBufferedBytes = 8 * 1024 * 1024): DecisionLog {
   if (sink === 'off') {
     return { write() {}, dropped: 0, written: 0, close: async () => {} };
   }
   let stream: Writable;
   let own: WriteStream | undefined;
-  if (sink === 'stdout') stream = process.stdout;
+  if (typeof sink !== 'string') stream = sink;
+  else if (sink === 'stdout') stream = process.stdout;
   else if (sink === 'stderr') stream = process.stderr;
   else stream = own = createWriteStream(sink, { flags: 'a' });
   let failed = false;
@@ -33,6 +36,7 @@ export function createDecisionLog(sink: string, maxBufferedBytes = 8 * 1024 * 10
     write(record, trace) {
       if (failed || stream.writableLength > maxBufferedBytes) {
         dropped++;
+        countDecisionLogDropped();
         return;
       }
       const line = JSON.stringify({ time: new Date().toISOString(), ...record, ...(trace ? { trace_id: trace.traceId, span_id: trace.spanId } : {}) });

@@ -1,5 +1,8 @@
 /** The llm-authz command line: one file per command, registered here. */
+import { checkCommand } from './check.ts';
 import { serveCommand } from './serve.ts';
+import { keysCommand } from './keys.ts';
+import { testCommand } from './test.ts';
 
 export interface Command {
   /** One usage line, e.g. `serve [--config FILE] [--listen HOST:PORT]`. */
@@ -10,6 +13,9 @@ export interface Command {
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   serve: serveCommand,
+  keys: keysCommand,
+  check: checkCommand,
+  test: testCommand,
 };
 
 function usage(): string {

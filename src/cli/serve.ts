@@ -7,8 +7,11 @@ import { createDecisionLog } from '../audit/decision-log.ts';
 import { ConfigError, defaultConfig, parseConfigText } from '../config/load.ts';
 import { buildRuntime, type Runtime } from '../config/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
+import { PolicyLoadError } from '../policy/index.ts';
 import { startServer } from '../server/server.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
+import { startTelemetry } from '../telemetry/otel.ts';
+import { SERVICE_VERSION } from '../telemetry/version.ts';
 
 export interface ServeOptions {
   config?: string | undefined;
@@ -28,7 +31,13 @@ function loadRuntime(file: string | undefined, log: Logger): Runtime {
   }
   const config = parseConfigText(text, file);
   const version = createHash('sha256').update(text).digest('hex').slice(0, 12);
-  return buildRuntime(config, { source: file, version, baseDir: path.dirname(path.resolve(file)) });
+  return buildRuntime(config, {
+    source: file,
+    version,
+    baseDir: path.dirname(path.resolve(file)),
+    onCredentialReload: (e) =>
+      e.outcome === 'reloaded' ? log.info({ file: e.file }, 'provider credential reloaded') : log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value'),
+  });
 }
 
 export async function serve(opts: ServeOptions): Promise<number> {
@@ -37,8 +46,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   try {
     runtime = loadRuntime(opts.config, bootLog);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      bootLog.fatal({ config: opts.config, problems: err.problems }, 'invalid config; not starting');
+    if (err instanceof ConfigError || err instanceof PolicyLoadError) {
+      bootLog.fatal({ config: opts.config, problems: err.problems }, err instanceof PolicyLoadError ? 'invalid policy set; not starting' : 'invalid config; not starting');
       process.stderr.write(`${err.message}\n`);
       bootLog.flush();
       return 2;
@@ -47,17 +56,37 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
   const log = runtime.config.log.level === 'info' ? bootLog : createLogger(runtime.config.log.level);
   const decisionLog = createDecisionLog(runtime.config.decision_log.sink);
+  const telemetry = await startTelemetry(runtime.config.telemetry, { version: SERVICE_VERSION });
 
-  const check = createCheck(() => runtime, {
-    onDecision: (record) => decisionLog.write(record),
-    onError: (reason, err, decisionId) => log.error({ reason, decision_id: decisionId, ...safeError(err) }, 'check failed; denied'),
-  });
+  const check = createCheck(
+    () => runtime,
+    {
+      onDecision: (record, trace) => decisionLog.write(record, trace),
+      onError: (reason, err, decisionId) => log.error({ reason, decision_id: decisionId, ...safeError(err) }, 'check failed; denied'),
+    },
+    telemetry.tracer,
+  );
+
+  const policy = runtime.policy;
+  if (policy !== undefined) {
+    policy.onReload((o) => {
+      if (o.ok) log.info({ policy_version: o.version, policy_shadow_version: o.shadowVersion }, 'policy set reloaded');
+      else log.error({ policy_version: o.version, problems: o.problems }, 'policy set rejected; the last good set stays in force');
+    });
+    process.on('SIGHUP', () => {
+      log.info({ signal: 'SIGHUP' }, 'reloading the policy set');
+      policy.reload();
+    });
+  } else {
+    // Without a policy section there is nothing to reload; SIGHUP must not stop the server.
+    process.on('SIGHUP', () => log.warn({ signal: 'SIGHUP' }, 'no policy: section in the config; nothing to reload'));
+  }
 
   const listen = opts.listen ?? runtime.config.server.listen;
   const server = await startServer({ listen, check, log });
   server.setServing(true);
   log.info(
-    { listen, port: server.port, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length },
+    { listen, port: server.port, traces: telemetry.tracesTo, metrics: telemetry.metricsTo, metrics_port: telemetry.prometheusPort, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length, policy_version: policy?.status().version, policy_shadow_version: policy?.status().shadowVersion },
     'llm-authz serving',
   );
 
@@ -72,9 +101,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
       setTimeout(() => {
         void server.shutdown(timeout).then(async (how) => {
           await decisionLog.close();
+          await runtime.close();
+          await telemetry.shutdown();
           log.info({ how, decisions_dropped: decisionLog.dropped }, 'stopped');
           log.flush();
           resolve(0);
+          // An OTLP exporter still retrying towards an unreachable collector must not hold the
+          // process open (the timer itself does not keep it alive).
+          setTimeout(() => process.exit(0), 1000).unref();
         });
       }, delay);
     };

@@ -6,8 +6,9 @@
 import type { Identify } from '../identity/index.ts';
 import { createIdentifierFromConfig } from '../identity/index.ts';
 import { createUnderstander, type Understand } from '../llm/index.ts';
-import { createDecider, type Decide } from '../policy/index.ts';
+import { createPolicy, type Decide, type PolicyEngine } from '../policy/index.ts';
 import { buildProviders, type Providers } from '../providers/runtime.ts';
+import type { CredentialReloadListener } from '../providers/credential-file.ts';
 import type { Config } from './schema.ts';
 
 export type { ProviderRuntime } from '../providers/runtime.ts';
@@ -19,6 +20,8 @@ export interface BuildContext {
   readonly version: string;
   /** Relative paths in the config are resolved against this folder. */
   readonly baseDir: string;
+  /** Told when a provider credential file is reloaded (or kept after a bad change). */
+  readonly onCredentialReload?: CredentialReloadListener | undefined;
 }
 
 export interface Runtime {
@@ -30,22 +33,30 @@ export interface Runtime {
   readonly decide: Decide;
   readonly providers: Providers;
   readonly routingHeader: string;
+  /** The CEL policy engine (reload, status), when the config has a `policy:` section. */
+  readonly policy: PolicyEngine | undefined;
   /** Releases what the runtime holds (watchers, timers). */
   close(): Promise<void>;
 }
 
-export function buildRuntime(config: Config, ctx: BuildContext): Runtime {
-  const providers = buildProviders(config.providers, config.credentials, ctx.baseDir, ctx.source);
+export function buildRuntime(config: Config, ctx: BuildContext, opts: { watchPolicies?: boolean } = {}): Runtime {
+  const providers = buildProviders(config.providers, config.credentials, ctx.baseDir, ctx.source, ctx.onCredentialReload);
   const closers: (() => Promise<void> | void)[] = [];
+  closers.push(() => providers.close());
+  const identify = createIdentifierFromConfig(config.identity, ctx);
+  closers.push(() => identify.close?.());
+  const policy = createPolicy(config, ctx, providers, { watch: opts.watchPolicies });
+  if (policy.engine !== undefined) closers.push(policy.engine.close);
   return {
     config,
     source: ctx.source,
     version: ctx.version,
-    identify: createIdentifierFromConfig(config.identity, ctx),
+    identify,
     understand: createUnderstander(providers),
-    decide: createDecider(config, ctx, providers),
+    decide: policy.decide,
     providers,
     routingHeader: config.routing.header,
+    policy: policy.engine,
     async close() {
       for (const c of closers) await c();
     },

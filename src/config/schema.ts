@@ -4,7 +4,9 @@
  */
 import { z } from 'zod';
 import { identitySchema } from '../identity/schema.ts';
+import { policySchema } from '../policy/schema.ts';
 import { credentialsSchema, providersSchema } from '../providers/schema.ts';
+import { telemetrySchema } from '../telemetry/schema.ts';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT');
 
@@ -33,6 +35,8 @@ export const configSchema = z.strictObject({
   credentials: credentialsSchema,
   providers: providersSchema,
   identity: identitySchema,
+  /** CEL policies (see docs/policies.md); without this section the credential-scope rule decides. */
+  policy: policySchema,
   log: z
     .strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -44,6 +48,8 @@ export const configSchema = z.strictObject({
       sink: z.string().min(1).default('stdout'),
     })
     .prefault({}),
+  /** OpenTelemetry traces and metrics (src/telemetry/schema.ts). */
+  telemetry: telemetrySchema,
 });
 
 export type Config = z.infer<typeof configSchema>;

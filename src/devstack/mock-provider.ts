@@ -1,11 +1,13 @@
 /**
- * Local mock model providers speaking the OpenAI (/v1/chat/completions) and Anthropic
- * (/v1/messages) wire formats. Each records every request it receives, headers included,
- * so tests can assert exactly what reached the provider.
+ * Local mock model providers speaking the OpenAI (/v1/chat/completions, /v1/embeddings,
+ * GET /v1/models), Anthropic (/v1/messages), Gemini (/v1beta/models/{model}:generateContent
+ * and :streamGenerateContent, :countTokens) and Azure OpenAI (/openai/deployments/{deployment}/chat/completions)
+ * wire formats. Each records every request it receives, headers included, so tests can assert
+ * exactly what reached the provider.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 
-export type MockKind = 'openai' | 'anthropic';
+export type MockKind = 'openai' | 'anthropic' | 'gemini' | 'azure-openai';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -19,6 +21,8 @@ export interface MockProvider {
   readonly port: number;
   readonly url: string;
   readonly requests: RecordedRequest[];
+  /** Requests whose first bytes arrived (counted before the body is read). */
+  readonly started: () => number;
   close(): Promise<void>;
 }
 
@@ -74,33 +78,77 @@ function anthropicReply(model: string, stream: boolean): { type: string; body: s
   };
 }
 
+function geminiReply(model: string, stream: boolean, sse: boolean): { type: string; body: string } {
+  const chunk = (text: string, finish: string | undefined): object => ({
+    candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0, ...(finish ? { finishReason: finish } : {}) }],
+    usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 7, totalTokenCount: 12 },
+    modelVersion: model,
+  });
+  if (!stream) return { type: 'application/json', body: json(chunk('Hello from the mock Gemini provider.', 'STOP')) };
+  const parts = [chunk('Hello from the mock ', undefined), chunk('Gemini provider.', 'STOP')];
+  if (sse) return { type: 'text/event-stream', body: parts.map((p) => `data: ${json(p)}\r\n\r\n`).join('') };
+  return { type: 'application/json', body: json(parts) };
+}
+
+const GEMINI_PATH = /^\/v1(?:beta)?\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/;
+const AZURE_PATH = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/;
+
+function notFound(kind: MockKind): string {
+  if (kind === 'anthropic') return json({ type: 'error', error: { type: 'not_found_error', message: 'not found' } });
+  if (kind === 'gemini') return json({ error: { code: 404, message: 'not found', status: 'NOT_FOUND' } });
+  return json({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } });
+}
+
+/** The reply for a request, or undefined when the mock does not serve that path. */
+function reply(kind: MockKind, method: string, url: string, body: string): { type: string; body: string } | undefined {
+  const [path = '', query = ''] = url.split('?', 2);
+  let model = 'unknown';
+  let stream = false;
+  try {
+    const parsed = JSON.parse(body) as { model?: unknown; stream?: unknown };
+    if (typeof parsed.model === 'string') model = parsed.model;
+    stream = parsed.stream === true;
+  } catch {
+    // the mock answers anyway; tests assert on what it recorded
+  }
+  if (kind === 'openai') {
+    if (method === 'GET' && path === '/v1/models') {
+      return { type: 'application/json', body: json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1_700_000_000, owned_by: 'mock' }] }) };
+    }
+    if (method === 'POST' && path === '/v1/embeddings') {
+      return { type: 'application/json', body: json({ object: 'list', model, data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }], usage: { prompt_tokens: 3, total_tokens: 3 } }) };
+    }
+    return method === 'POST' && path === '/v1/chat/completions' ? openAiReply(model, stream) : undefined;
+  }
+  if (kind === 'anthropic') return method === 'POST' && path === '/v1/messages' ? anthropicReply(model, stream) : undefined;
+  if (kind === 'azure-openai') {
+    const m = AZURE_PATH.exec(path);
+    return method === 'POST' && m !== null && new URLSearchParams(query).has('api-version') ? openAiReply(decodeURIComponent(m[1] ?? ''), stream) : undefined;
+  }
+  const g = GEMINI_PATH.exec(path);
+  if (method !== 'POST' || g === null) return undefined;
+  if (g[2] === 'countTokens') return { type: 'application/json', body: json({ totalTokens: 5 }) };
+  return geminiReply(decodeURIComponent(g[1] ?? ''), g[2] === 'streamGenerateContent', new URLSearchParams(query).get('alt') === 'sse');
+}
+
 export async function startMockProvider(kind: MockKind, host = '127.0.0.1'): Promise<MockProvider> {
   const requests: RecordedRequest[] = [];
+  let started = 0;
   const server: Server = createServer((req, res) => {
+    started++;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
-      const path = (req.url ?? '').split('?')[0];
-      const expected = kind === 'openai' ? '/v1/chat/completions' : '/v1/messages';
-      if (req.method !== 'POST' || path !== expected) {
+      const r = reply(kind, req.method ?? '', req.url ?? '', body);
+      if (r === undefined) {
         res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(kind === 'openai' ? json({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } }) : json({ type: 'error', error: { type: 'not_found_error', message: 'not found' } }));
+        res.end(notFound(kind));
         return;
       }
-      let model = 'unknown';
-      let stream = false;
-      try {
-        const parsed = JSON.parse(body) as { model?: unknown; stream?: unknown };
-        if (typeof parsed.model === 'string') model = parsed.model;
-        stream = parsed.stream === true;
-      } catch {
-        // the mock answers anyway; tests assert on what it recorded
-      }
-      const reply = kind === 'openai' ? openAiReply(model, stream) : anthropicReply(model, stream);
-      res.writeHead(200, { 'content-type': reply.type, 'x-mock-provider': kind });
-      res.end(reply.body);
+      res.writeHead(200, { 'content-type': r.type, 'x-mock-provider': kind });
+      res.end(r.body);
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -114,6 +162,7 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1'): Pro
     port,
     url: `http://${host}:${port}`,
     requests,
+    started: () => started,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

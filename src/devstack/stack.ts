@@ -14,6 +14,8 @@ export interface Stack {
   readonly workDir: string;
   readonly openai: MockProvider;
   readonly anthropic: MockProvider;
+  readonly gemini: MockProvider;
+  readonly azureOpenai: MockProvider;
   readonly authz: AuthzProcess;
   readonly envoy: EnvoyProcess;
   /** Base URL applications use (Envoy's listener). */
@@ -30,6 +32,8 @@ export interface StackOptions {
   envoyTemplate?: string;
   maxRequestBytes?: number;
   workDir?: string;
+  /** Where Envoy sends its spans (OTLP/gRPC); default: a closed port (spans are dropped). */
+  otlp?: { address: string; port: number };
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -41,6 +45,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     started.push({ stop: () => openai.close() });
     const anthropic = await startMockProvider('anthropic');
     started.push({ stop: () => anthropic.close() });
+    const gemini = await startMockProvider('gemini');
+    started.push({ stop: () => gemini.close() });
+    const azureOpenai = await startMockProvider('azure-openai');
+    started.push({ stop: () => azureOpenai.close() });
     const authz = await startAuthz({ ...(opts.config !== undefined ? { config: opts.config } : {}), workDir, env: opts.env ?? {} });
     started.push({ stop: () => authz.stop() });
     const adminPort = await freePort();
@@ -57,15 +65,27 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       OPENAI_PORT: openai.port,
       ANTHROPIC_ADDRESS: '127.0.0.1',
       ANTHROPIC_PORT: anthropic.port,
+      GEMINI_ADDRESS: '127.0.0.1',
+      GEMINI_PORT: gemini.port,
+      AZURE_OPENAI_ADDRESS: '127.0.0.1',
+      AZURE_OPENAI_PORT: azureOpenai.port,
       MAX_REQUEST_BYTES: opts.maxRequestBytes ?? 1024 * 1024,
       ACCESS_LOG_PATH: accessLog,
+      OTLP_ADDRESS: opts.otlp?.address ?? '127.0.0.1',
+      OTLP_PORT: opts.otlp?.port ?? 9,
     });
-    const envoy = await startEnvoy({ configText, workDir, adminPort });
+    // Envoy's tracer batches spans (every 5 s, or 5 spans); a local stack sends them at once.
+    const flushNow = opts.otlp && !configText.includes('layered_runtime:')
+      ? '\nlayered_runtime:\n  layers:\n  - name: local_stack\n    static_layer:\n      tracing.opentelemetry.min_flush_spans: 1\n      tracing.opentelemetry.flush_interval_ms: 200\n'
+      : '';
+    const envoy = await startEnvoy({ configText: configText + flushNow, workDir, adminPort });
     started.push({ stop: () => envoy.stop() });
     return {
       workDir,
       openai,
       anthropic,
+      gemini,
+      azureOpenai,
       authz,
       envoy,
       url: `http://127.0.0.1:${listenPort}`,

@@ -37,6 +37,7 @@ export interface CheckResponse {
     headers: HeaderValueOption[];
     headers_to_remove: string[];
     response_headers_to_add: HeaderValueOption[];
+    query_parameters_to_remove?: string[];
   };
   dynamic_metadata: ProtoStruct;
 }
@@ -90,12 +91,29 @@ export interface AllowInput {
   readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
 }
 
-/** The provider's credential in the provider's own form; every other credential header removed. */
+/** Query parameters through which a client could hand a key upstream (Gemini `?key=`): always removed. */
+const CREDENTIAL_QUERY_PARAMETERS = ['key'] as const;
+
+/** The header and value form of each provider kind's credential. */
+function credentialForm(api: ProviderRuntime['api'], key: string): [string, string] {
+  switch (api) {
+    case 'anthropic':
+      return ['x-api-key', key];
+    case 'azure-openai':
+      return ['api-key', key];
+    case 'gemini':
+      return ['x-goog-api-key', key];
+    case 'openai':
+    case 'openai-compatible':
+      return ['authorization', `Bearer ${key}`];
+  }
+}
+
+/** The provider's credential in the provider's own form (OVERWRITE); every other credential header removed. */
 function credentialHeaders(provider: ProviderRuntime, credential: Secret | undefined): { set: HeaderValueOption[]; remove: string[] } {
   const key = credential?.reveal();
   if (key === undefined) return { set: [], remove: [...PROVIDER_CREDENTIAL_HEADERS] };
-  const header = provider.api === 'anthropic' ? 'x-api-key' : 'authorization';
-  const value = provider.api === 'anthropic' ? key : `Bearer ${key}`;
+  const [header, value] = credentialForm(provider.api, key);
   return { set: [overwrite(header, value)], remove: PROVIDER_CREDENTIAL_HEADERS.filter((h) => h !== header) };
 }
 
@@ -108,6 +126,7 @@ export function allowResponse(a: AllowInput): CheckResponse {
       headers: [overwrite(a.routingHeader, provider.route), ...cred.set, ...headers.map(([k, v]) => overwrite(k, v))],
       headers_to_remove: cred.remove,
       response_headers_to_add: [overwrite(DECISION_ID_HEADER, a.decisionId)],
+      query_parameters_to_remove: [...CREDENTIAL_QUERY_PARAMETERS],
     },
     dynamic_metadata: toProtoStruct(a.metadata),
   };

@@ -1,28 +1,38 @@
 /**
- * Scoped API keys: `lla_<id>_<secret>`. The config holds only `sha256:<hex>` of the whole key;
- * the id finds the record, and the hash is compared in constant time.
+ * Scoped API keys: `lla_<id>_<secret>` (the prefix lets secret scanners find leaked keys).
+ * Only `sha256:<hex>` of the whole key is stored, inline in the config or in a key store file;
+ * the id finds the record, the hash is compared in constant time, and only then are the
+ * record's state (revoked, expired) and binding used.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ApiKeyConfig } from './schema.ts';
+import type { ApiKeyConfig, StoredKey } from './schema.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
 import { presentedCredential } from './credentials.ts';
+import type { KeyStore } from './key-store.ts';
 import type { IdentityMethod, IdentityResult } from './types.ts';
 
 export const API_KEY_PREFIX = 'lla_';
 const KEY_RE = /^lla_([A-Za-z0-9]{4,32})_([A-Za-z0-9_-]{16,128})$/;
 
-interface KeyRecord {
-  readonly config: ApiKeyConfig;
-  readonly hash: Buffer;
-}
+type KeyRecord = ApiKeyConfig & Partial<Pick<StoredKey, 'revoked'>> & { readonly expiresAtMs?: number | undefined };
 
 export function hashApiKey(key: string): string {
   return `sha256:${createHash('sha256').update(key, 'utf8').digest('hex')}`;
 }
 
-export function createApiKeyMethod(keys: readonly ApiKeyConfig[]): IdentityMethod {
-  const byId = new Map<string, KeyRecord>();
-  for (const k of keys) byId.set(k.id, { config: k, hash: Buffer.from(k.hash.slice('sha256:'.length), 'hex') });
+function hashBytes(hash: string): Buffer {
+  return Buffer.from(hash.slice('sha256:'.length), 'hex');
+}
+
+export interface ApiKeyOptions {
+  readonly store?: KeyStore | undefined;
+  readonly now?: () => number;
+}
+
+export function createApiKeyMethod(keys: readonly ApiKeyConfig[], opts: ApiKeyOptions = {}): IdentityMethod {
+  const inline = new Map<string, KeyRecord>(keys.map((k) => [k.id, k]));
+  const now = opts.now ?? Date.now;
+  const lookup = (id: string): KeyRecord | undefined => inline.get(id) ?? opts.store?.get(id);
 
   return {
     name: 'api_key',
@@ -30,29 +40,35 @@ export function createApiKeyMethod(keys: readonly ApiKeyConfig[]): IdentityMetho
       const cred = presentedCredential(ctx);
       if (cred.kind === 'none') return { kind: 'absent' };
       if (cred.kind === 'conflict') return { kind: 'rejected', reason: 'conflicting_credentials' };
+      if (cred.kind === 'too_large') return { kind: 'rejected', reason: 'token_too_large' };
       if (cred.kind === 'malformed') return { kind: 'rejected', reason: 'malformed_credentials' };
       if (!cred.token.startsWith(API_KEY_PREFIX)) return { kind: 'absent' };
       const m = KEY_RE.exec(cred.token);
       if (m === null || m[1] === undefined) {
         return { kind: 'rejected', reason: 'malformed_credentials', detail: 'not an llm-authz API key' };
       }
-      const record = byId.get(m[1]);
+      const record = lookup(m[1]);
       const presented = createHash('sha256').update(cred.token, 'utf8').digest();
       if (record === undefined) return { kind: 'rejected', reason: 'unknown_credentials' };
-      if (!timingSafeEqual(presented, record.hash)) return { kind: 'rejected', reason: 'invalid_credentials' };
-      const c = record.config;
+      if (!timingSafeEqual(presented, hashBytes(record.hash))) return { kind: 'rejected', reason: 'invalid_credentials' };
+      if (record.revoked === true) return { kind: 'rejected', reason: 'revoked_credentials', detail: `key '${record.id}' is revoked` };
+      if (record.expiresAtMs !== undefined && record.expiresAtMs <= now()) {
+        return { kind: 'rejected', reason: 'expired_credentials', detail: `key '${record.id}' has expired` };
+      }
       return {
         kind: 'authenticated',
         identity: {
           method: 'api_key',
-          workload: c.workload,
-          agent: c.agent,
+          workload: record.workload,
+          agent: record.agent,
           user: undefined,
           issuer: undefined,
-          credentialId: c.id,
-          scopes: { models: c.models, providers: c.providers },
+          credentialId: record.id,
+          scopes: { models: record.models, providers: record.providers, tools: record.tools, maxTokens: record.max_tokens },
+          claims: undefined,
         },
       };
     },
+    close: () => opts.store?.close(),
   };
 }

@@ -3,12 +3,14 @@ import type { RequestContext } from '../envoy/request-context.ts';
 /** Headers where SDKs put an API key: OpenAI-style bearer, Anthropic-style x-api-key. */
 export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key'] as const;
 
-export const MAX_CREDENTIAL_LENGTH = 8192;
+/** Longer credential headers are refused before any parsing (`token_too_large`). */
+export const MAX_CREDENTIAL_LENGTH = 65_536;
 
 export type PresentedCredential =
   | { kind: 'none' }
   | { kind: 'conflict' }
   | { kind: 'malformed' }
+  | { kind: 'too_large' }
   | { kind: 'token'; token: string; header: (typeof CREDENTIAL_HEADERS)[number] };
 
 /**
@@ -20,7 +22,7 @@ export function presentedCredential(ctx: RequestContext): PresentedCredential {
   for (const header of CREDENTIAL_HEADERS) {
     const raw = ctx.headers.get(header);
     if (raw === undefined) continue;
-    if (raw.length > MAX_CREDENTIAL_LENGTH) return { kind: 'malformed' };
+    if (raw.length > MAX_CREDENTIAL_LENGTH) return { kind: 'too_large' };
     let token = raw.trim();
     if (header === 'authorization') {
       const m = /^bearer\s+(\S+)$/i.exec(token);

@@ -1,42 +1,142 @@
 /**
- * The LLM request phase: the path picks the API schema, the schema's parser reads the body.
+ * The LLM request phase: the path picks the API schema, the schema's parser reads the body
+ * (see endpoints.ts), the model is reconciled between body, path and query (one model, one
+ * answer), and the serving provider is selected.
  */
-import type { ApiKind } from '../providers/schema.ts';
-import type { Providers } from '../providers/runtime.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
-import { fail, type Outcome } from '../pipeline/reasons.ts';
-import { parseAnthropicMessages } from './anthropic-messages.ts';
-import { parseOpenAiChat } from './openai-chat.ts';
-import type { LlmRequest } from './types.ts';
-
-interface Endpoint {
-  readonly method: string;
-  readonly api: ApiKind;
-  readonly parse: (ctx: RequestContext) => Outcome<LlmRequest>;
-}
-
-const ENDPOINTS: ReadonlyMap<string, Endpoint> = new Map([
-  ['/v1/chat/completions', { method: 'POST', api: 'openai', parse: parseOpenAiChat }],
-  ['/v1/messages', { method: 'POST', api: 'anthropic', parse: parseAnthropicMessages }],
-]);
-
-/** Which API a path belongs to, known before the body is read (used to shape error bodies). */
-export function apiOfPath(path: string): ApiKind | undefined {
-  return ENDPOINTS.get(path)?.api;
-}
+import type { Providers } from '../providers/runtime.ts';
+import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
+import { matchEndpoint, type Endpoint } from './endpoints.ts';
+import { checkModel } from './fields.ts';
+import { JsonView } from './json-view.ts';
+import { createProviderSelector, type SelectProvider } from './provider-select.ts';
+import { NO_BODY_FIELDS, type BodyFields, type LlmRequest, type WireApi } from './types.ts';
 
 export type Understand = (ctx: RequestContext) => Outcome<LlmRequest>;
 
-/** The LLM request phase for a set of providers. */
-export function createUnderstander(_providers: Providers): Understand {
-  return understand;
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Which API a path belongs to, known before the body is read (used to shape error bodies). */
+export function apiOfPath(path: string): WireApi {
+  const m = matchEndpoint('', path, false);
+  return m.kind === 'endpoint' ? m.endpoint.api : m.api;
 }
 
-export function understand(ctx: RequestContext): Outcome<LlmRequest> {
-  const endpoint = ENDPOINTS.get(ctx.path);
-  if (endpoint === undefined) return fail('unknown_api');
-  if (ctx.method !== endpoint.method) return fail('method_not_allowed');
-  return endpoint.parse(ctx);
+export function isJsonContentType(ct: string | undefined): boolean {
+  if (ct === undefined) return false;
+  const media = ct.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  return media === 'application/json' || (media.startsWith('application/') && media.endsWith('+json'));
 }
 
-export type { LlmRequest } from './types.ts';
+/** Reads the body's fields with the endpoint's parser. */
+function readBody(ctx: RequestContext, ep: Endpoint): Outcome<{ fields: BodyFields; complete: boolean }> {
+  if (ep.parse === undefined) return ok({ fields: NO_BODY_FIELDS, complete: true });
+  if (!isJsonContentType(ctx.headers.get('content-type'))) return fail('unsupported_media_type');
+  const encoding = ctx.headers.get('content-encoding');
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    return fail('unsupported_media_type', 'a compressed request body cannot be read');
+  }
+  if (ctx.body.truncated) {
+    if (ep.partialBody) return ok({ fields: NO_BODY_FIELDS, complete: false });
+    return fail('body_too_large', 'only part of the body was received, and it decides this request');
+  }
+  if (ctx.body.bytes.length === 0) return fail('empty_body');
+  let text: string;
+  try {
+    text = decoder.decode(ctx.body.bytes);
+  } catch {
+    return fail('malformed_body', 'the body is not valid UTF-8');
+  }
+  const view = JsonView.body(text);
+  if (!view.ok) return view;
+  const fields = ep.parse(view.value);
+  if (!fields.ok) return fields;
+  return ok({ fields: fields.value, complete: true });
+}
+
+/** Strips Gemini's `models/` resource prefix for comparison with the path. */
+function sameModel(body: string, path: string, api: WireApi): boolean {
+  return body === path || (api === 'gemini' && body === `models/${path}`);
+}
+
+function queryModels(query: string): string[] {
+  if (query === '' || !query.includes('model')) return [];
+  return new URLSearchParams(query).getAll('model');
+}
+
+function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<LlmRequest> {
+  const m = matchEndpoint(ctx.method, ctx.path, ctx.headers.has('anthropic-version'));
+  if (m.kind === 'method') return fail('method_not_allowed');
+  if (m.kind === 'bad_path_model') return fail('invalid_field', 'the model in the path is not a valid name');
+  const inputBytes = ctx.body.truncated ? Math.max(ctx.body.declaredLength ?? 0, ctx.body.bytes.length) : ctx.body.bytes.length;
+  if (m.kind === 'unknown') {
+    const qm = queryModels(ctx.query);
+    const model = qm.length === 1 ? qm[0] : undefined;
+    return ok({
+      api: m.api,
+      schema: 'unknown',
+      operation: 'unknown',
+      provider: select(m.api, model)?.name,
+      model: undefined,
+      stream: false,
+      maxTokens: undefined,
+      temperature: undefined,
+      tools: [],
+      toolChoice: undefined,
+      endUser: undefined,
+      messageCount: 0,
+      inputBytes,
+      bodyComplete: false,
+    });
+  }
+  const ep = m.endpoint;
+  if (ep.apiVersion === true) {
+    const versions = new URLSearchParams(ctx.query).getAll('api-version');
+    if (versions.length !== 1 || versions[0] === '') return fail('invalid_field', "the 'api-version' query parameter is required once");
+  }
+  const body = readBody(ctx, ep);
+  if (!body.ok) return body;
+  const f = body.value.fields;
+
+  // One model, one answer: the path (Azure deployment, Gemini) or the body; all must agree.
+  if (m.pathModel !== undefined) {
+    const pm = checkModel(m.pathModel, 'path model');
+    if (!pm.ok) return pm;
+    if (f.model !== undefined && !sameModel(f.model, m.pathModel, ep.api)) {
+      return fail('ambiguous_model', 'the model in the body differs from the model in the path');
+    }
+  }
+  const model = m.pathModel ?? f.model;
+  for (const q of queryModels(ctx.query)) {
+    if (model === undefined || !sameModel(q, model, ep.api)) return fail('ambiguous_model', "the 'model' query parameter differs from the model the provider reads");
+  }
+  if (model === undefined && ep.needsModel) return fail('missing_model');
+
+  return ok({
+    api: ep.api,
+    schema: ep.schema,
+    operation: ep.operation,
+    provider: select(ep.api, model)?.name,
+    model,
+    stream: ep.stream ?? f.stream ?? false,
+    maxTokens: f.maxTokens,
+    temperature: f.temperature,
+    tools: f.tools,
+    toolChoice: f.toolChoice,
+    endUser: f.endUser,
+    messageCount: f.messageCount,
+    inputBytes,
+    bodyComplete: body.value.complete,
+  });
+}
+
+/** The LLM request phase for a set of providers (candidate lists built here, once). */
+export function createUnderstander(providers: Pick<Providers, 'list'>): Understand {
+  const select = createProviderSelector(providers);
+  return (ctx) => understandWith(ctx, select);
+}
+
+/** The phase without configured providers (`provider` is always undefined). */
+export const understand: Understand = createUnderstander({ list: [] });
+
+export type { LlmRequest, Operation, WireApi } from './types.ts';

@@ -1,18 +1,67 @@
 import type { ApiKind } from '../providers/schema.ts';
 
-export type Operation = 'chat' | 'messages';
+/** The wire format of a request: how its body and path are read and how its errors are written. */
+export type WireApi = Extract<ApiKind, 'openai' | 'azure-openai' | 'anthropic' | 'gemini'>;
 
-/** What the request asks of the model, read from where the provider reads it. Never holds prompt text. */
+/**
+ * What the request asks for, named after the OpenTelemetry GenAI `gen_ai.operation.name`
+ * values where one exists (`chat`, `text_completion`, `embeddings`, `generate_content`).
+ * `unknown`: a path on a provider API that llm-authz does not know; denied unless a policy
+ * allows it by its path.
+ */
+export type Operation = 'chat' | 'text_completion' | 'embeddings' | 'generate_content' | 'count_tokens' | 'models' | 'unknown';
+
+/**
+ * What the request asks of the model, read from where the provider reads it. Never holds
+ * prompt text. See docs/llm-requests.md for every field per API.
+ */
 export interface LlmRequest {
-  readonly api: ApiKind;
-  /** A stable name of the API schema, e.g. `openai.chat_completions`. */
+  /** Wire format of the request. */
+  readonly api: WireApi;
+  /** A stable name of the API schema, e.g. `openai.chat_completions`; `unknown` for unknown paths. */
   readonly schema: string;
   readonly operation: Operation;
-  readonly model: string;
+  /** Name of the configured provider that will serve it; undefined when none is configured for it. */
+  readonly provider: string | undefined;
+  /** The one model the provider will use (body, or path for Azure deployments and Gemini); undefined for model listings. */
+  readonly model: string | undefined;
   readonly stream: boolean;
+  /** The output token cap in the API's own field (integer), when given. */
   readonly maxTokens: number | undefined;
-  /** Names of the tools/functions the model may call: the downstream action markers. */
+  readonly temperature: number | undefined;
+  /** Names of the tools the model may call (function names; built-in tools by type): the downstream action markers. */
   readonly tools: readonly string[];
+  /** `auto`, `none`, `required` (any tool), or `tool:NAME` (that tool), normalised across APIs. */
+  readonly toolChoice: string | undefined;
+  /** The API's end-user field (OpenAI `user`/`safety_identifier`, Anthropic `metadata.user_id`). */
+  readonly endUser: string | undefined;
+  /** Number of messages / contents / inputs (integer); 0 when the body was not read whole. */
   readonly messageCount: number;
+  /** Size of the request body in bytes (the declared Content-Length when only part was received). */
   readonly inputBytes: number;
+  /** False when only part of the body was received and the endpoint decides without it. */
+  readonly bodyComplete: boolean;
 }
+
+/** The fields a schema's body parser reads. */
+export interface BodyFields {
+  readonly model: string | undefined;
+  readonly stream: boolean | undefined;
+  readonly maxTokens: number | undefined;
+  readonly temperature: number | undefined;
+  readonly tools: readonly string[];
+  readonly toolChoice: string | undefined;
+  readonly endUser: string | undefined;
+  readonly messageCount: number;
+}
+
+export const NO_BODY_FIELDS: BodyFields = {
+  model: undefined,
+  stream: undefined,
+  maxTokens: undefined,
+  temperature: undefined,
+  tools: [],
+  toolChoice: undefined,
+  endUser: undefined,
+  messageCount: 0,
+};

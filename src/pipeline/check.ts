@@ -14,10 +14,12 @@ import type { Identity } from '../identity/types.ts';
 import { apiOfPath, type LlmRequest } from '../llm/index.ts';
 import type { Decision } from '../policy/types.ts';
 import type { DenyReason } from './reasons.ts';
+import { noopCheckTracer, type CheckSpan, type CheckTracer, type TraceIds } from '../telemetry/check-span.ts';
+import { countIdentity, recordDecision } from '../telemetry/metrics.ts';
 
 export interface CheckSinks {
-  /** Called once per decision, with the redacted audit record. */
-  onDecision(record: AuditRecord): void;
+  /** Called once per decision, with the redacted audit record and the ids of the Check's span. */
+  onDecision(record: AuditRecord, trace?: TraceIds): void;
   /** Called for internal failures (already turned into a deny). */
   onError(reason: DenyReason, err: unknown, decisionId: string): void;
 }
@@ -30,6 +32,9 @@ interface Phases {
   decision?: Decision;
   denyReason?: DenyReason;
   detail?: string;
+  /** performance.now() around the identity and policy phases (span events). */
+  identityAt?: readonly [number, number];
+  policyAt?: readonly [number, number];
 }
 
 async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
@@ -37,19 +42,34 @@ async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
   if (!parsed.ok) return { phase: 'request', denyReason: parsed.reason, detail: parsed.detail };
   const ctx = parsed.value;
 
+  const identityStart = performance.now();
   const who = await rt.identify(ctx);
-  if (!who.ok) return { phase: 'identity', ctx, denyReason: who.reason, detail: who.detail };
+  const identityAt = [identityStart, performance.now()] as const;
+  if (!who.ok) return { phase: 'identity', ctx, denyReason: who.reason, detail: who.detail, identityAt };
   const identity = who.value;
 
   const what = rt.understand(ctx);
-  if (!what.ok) return { phase: 'llm', ctx, identity, denyReason: what.reason, detail: what.detail };
+  if (!what.ok) return { phase: 'llm', ctx, identity, denyReason: what.reason, detail: what.detail, identityAt };
   const llm = what.value;
 
+  const policyStart = performance.now();
   const decision = rt.decide({ ctx, identity, llm });
-  return { phase: 'policy', ctx, identity, llm, decision };
+  return { phase: 'policy', ctx, identity, llm, decision, identityAt, policyAt: [policyStart, performance.now()] };
 }
 
-function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sinks: CheckSinks): CheckResponse {
+/** The audit part of a Check: span attributes, status and events, metrics, the decision record. */
+function audit(record: AuditRecord, p: Phases, span: CheckSpan, sinks: CheckSinks, seconds: number): void {
+  const reason = record['decision.reason'] as string;
+  if (p.identityAt) span.phase('identity', p.identityAt[0], p.identityAt[1], p.phase === 'identity' ? reason : 'ok');
+  if (p.policyAt) span.phase('policy', p.policyAt[0], p.policyAt[1], p.decision?.reason ?? reason);
+  // ERROR only for failures (5xx: internal errors, timeouts, policy errors), not for ordinary denies.
+  span.end(record, (record['decision.status'] as number) >= 500 ? reason : undefined);
+  if (p.identity) countIdentity(p.identity.method);
+  recordDecision(record['decision.effect'] as string, reason, p.decision?.rule, seconds);
+  sinks.onDecision(record, span.ids);
+}
+
+function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sinks: CheckSinks, span: CheckSpan = noopCheckTracer.start(undefined)): CheckResponse {
   const d = p.decision;
   const effect = d?.effect === 'allow' && d.obligations !== undefined ? 'allow' : 'deny';
   const reason = effect === 'allow' ? 'allowed' : (p.denyReason ?? (d && d.reason !== 'allowed' ? d.reason : 'internal_error'));
@@ -68,7 +88,7 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
     shadow: d?.shadow,
     durationMs: performance.now() - started,
   });
-  sinks.onDecision(record);
+  audit(record, p, span, sinks, (performance.now() - started) / 1000);
   const metadata = envoyMetadata(record);
   if (effect === 'allow' && d?.obligations) {
     return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, metadata });
@@ -94,10 +114,11 @@ export type Check = (raw: unknown, meta?: CallMeta) => Promise<CheckResponse>;
  * Builds the Check function over a runtime getter (read once per Check, so a reload swaps
  * atomically between Checks) and a timeout after which the answer is a deny.
  */
-export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks): Check {
-  return async (raw, _meta) => {
+export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer: CheckTracer = noopCheckTracer): Check {
+  return async (raw, meta) => {
     const started = performance.now();
     const decisionId = randomUUID();
+    const span = tracer.start(meta);
     const rt = getRuntime();
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -105,11 +126,11 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks): Check
         timer = setTimeout(() => resolve({ phase: 'internal', denyReason: 'timeout' }), rt.config.server.check_timeout_ms);
       });
       const phases = await Promise.race([runPhases(raw, rt), timeout]);
-      return finish(decisionId, started, phases, rt, sinks);
+      return finish(decisionId, started, phases, rt, sinks, span);
     } catch (err) {
       sinks.onError('internal_error', err, decisionId);
       try {
-        return finish(decisionId, started, { phase: 'internal', denyReason: 'internal_error' }, rt, sinks);
+        return finish(decisionId, started, { phase: 'internal', denyReason: 'internal_error' }, rt, sinks, span);
       } catch {
         // Even the deny could not be built: a minimal deny without metadata.
         return denyResponse({ decisionId, reason: 'internal_error', detail: undefined, api: undefined, metadata: {} });

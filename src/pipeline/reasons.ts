@@ -11,6 +11,7 @@ export const REASONS = {
   invalid_field: { status: 400, message: 'a request field has the wrong type or value' },
   missing_model: { status: 400, message: 'the request names no model' },
   ambiguous_model: { status: 400, message: 'the request names more than one model' },
+  ambiguous_field: { status: 400, message: 'a request field has more than one value' },
   // 401: who is calling could not be established
   no_credentials: { status: 401, message: 'no credentials were presented' },
   malformed_credentials: { status: 401, message: 'the credentials are malformed' },
@@ -19,11 +20,22 @@ export const REASONS = {
   expired_credentials: { status: 401, message: 'the credentials have expired' },
   revoked_credentials: { status: 401, message: 'the credentials have been revoked' },
   conflicting_credentials: { status: 401, message: 'more than one credential was presented' },
+  untrusted_domain: { status: 401, message: 'the SPIFFE ID is not in a trusted domain' },
+  bad_signature: { status: 401, message: 'the token signature does not verify' },
+  unknown_issuer: { status: 401, message: 'the token issuer is not trusted' },
+  unknown_key: { status: 401, message: 'the token is signed with a key the issuer does not publish' },
+  wrong_audience: { status: 401, message: 'the token is not meant for this audience' },
+  not_yet_valid: { status: 401, message: 'the credentials are not valid yet' },
+  token_too_large: { status: 401, message: 'the token is larger than accepted' },
+  unsupported_algorithm: { status: 401, message: 'the token algorithm is not allowed' },
+  missing_claim: { status: 401, message: 'the token lacks a required claim' },
   // 403: known caller, not allowed
   denied_by_default: { status: 403, message: 'no policy allows this request' },
   denied_by_policy: { status: 403, message: 'a policy denies this request' },
   model_not_allowed: { status: 403, message: 'the model is not allowed for this caller' },
   provider_not_allowed: { status: 403, message: 'the provider is not allowed for this caller' },
+  tool_not_allowed: { status: 403, message: 'a tool offered to the model is not allowed for this caller' },
+  max_tokens_exceeded: { status: 403, message: 'the requested max_tokens is above the limit for this caller, or unset' },
   // 404/405: not an API llm-authz knows
   unknown_api: { status: 404, message: 'this path is not a known model API' },
   method_not_allowed: { status: 405, message: 'this method is not allowed on this API' },
@@ -34,6 +46,7 @@ export const REASONS = {
   provider_unavailable: { status: 503, message: 'no route to a provider for this request' },
   timeout: { status: 503, message: 'the authorization decision timed out' },
   internal_error: { status: 500, message: 'the authorizer failed; the request is denied' },
+  policy_error: { status: 500, message: 'a policy failed to evaluate; the request is denied' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ReasonCode = keyof typeof REASONS;

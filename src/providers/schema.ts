@@ -3,7 +3,12 @@ import { z } from 'zod';
 
 export const providerName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a lowercase name ([a-z0-9_-], max 63)');
 
-export const API_KINDS = ['openai', 'anthropic'] as const;
+/**
+ * Provider API kinds. `openai-compatible`: any server speaking the OpenAI API (vLLM, Ollama,
+ * ...); `azure-openai`: deployments in the path and an `api-key` header; `gemini`: the Gemini
+ * API (model in the path, `x-goog-api-key` header).
+ */
+export const API_KINDS = ['openai', 'anthropic', 'azure-openai', 'gemini', 'openai-compatible'] as const;
 export type ApiKind = (typeof API_KINDS)[number];
 
 const credentialSource = z
@@ -26,6 +31,12 @@ export const providerSchema = z.strictObject({
   route: providerName.optional(),
   /** The provider's default credential: inline, or the name of an entry in `credentials:`. */
   credential: z.union([providerName, credentialSource]).optional(),
+  /**
+   * Models (globs, `*` = any run of characters) this provider serves. A request goes to the
+   * first provider of its API whose list matches its model (Azure: the deployment name);
+   * absent = any model.
+   */
+  models: z.array(z.string().min(1).max(256)).min(1).optional(),
 });
 
 export const providersSchema = z.array(providerSchema).default([]);

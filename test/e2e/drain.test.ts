@@ -8,6 +8,7 @@ import { checkRequest, createAuthzClient } from '../../src/devstack/grpc-client.
 import { renderEnvoyConfig, startEnvoy } from '../../src/devstack/envoy.ts';
 import { freePort, waitFor } from '../../src/devstack/ports.ts';
 import { newWorkDir } from '../helpers/stack.ts';
+import { otlpParams } from '../helpers/telemetry.ts';
 import { CHAT_KEY, quickstartConfigWith } from '../helpers/demo-keys.ts';
 
 const allowedCheck = (i: number) =>
@@ -30,7 +31,9 @@ describe('graceful shutdown', () => {
       configText: renderEnvoyConfig('envoy/gateway.yaml', {
         LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: await freePort(), ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: adminPort,
         AUTHZ_ADDRESS: '127.0.0.1', AUTHZ_PORT: authz.port, OPENAI_ADDRESS: '127.0.0.1', OPENAI_PORT: 9,
-        ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: 9, MAX_REQUEST_BYTES: 65536, ACCESS_LOG_PATH: `${dir}/access.log`,
+        ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: 9, GEMINI_ADDRESS: '127.0.0.1', GEMINI_PORT: 9,
+        AZURE_OPENAI_ADDRESS: '127.0.0.1', AZURE_OPENAI_PORT: 9, MAX_REQUEST_BYTES: 65536, ACCESS_LOG_PATH: `${dir}/access.log`,
+        ...otlpParams(),
       }),
     });
     const client = createAuthzClient(`127.0.0.1:${authz.port}`);

@@ -3,10 +3,11 @@ import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { renderTemplate } from '../../src/devstack/envoy.ts';
 import { envoyBin, ROOT } from '../../src/devstack/tools.ts';
 import { newWorkDir } from '../helpers/stack.ts';
+import { createPki } from '../helpers/identity-pki.ts';
 
 const run = promisify(execFile);
 
@@ -22,8 +23,27 @@ export const QUICKSTART_ENVOY_PARAMS = {
   OPENAI_PORT: 8081,
   ANTHROPIC_ADDRESS: '127.0.0.1',
   ANTHROPIC_PORT: 8082,
+  GEMINI_ADDRESS: '127.0.0.1',
+  GEMINI_PORT: 8083,
+  AZURE_OPENAI_ADDRESS: '127.0.0.1',
+  AZURE_OPENAI_PORT: 8084,
   MAX_REQUEST_BYTES: 1048576,
   ACCESS_LOG_PATH: '/tmp/llm-authz-quickstart-access.log',
+  OTLP_ADDRESS: '127.0.0.1',
+  OTLP_PORT: 4317,
+};
+
+/** Extra parameters of envoy/sidecar-mtls.yaml; the certificate files are written by beforeAll. */
+const PKI_DIR = newWorkDir('validate-pki');
+export const SIDECAR_MTLS_PARAMS = {
+  TLS_CERT_PATH: path.join(PKI_DIR, 'server.crt'),
+  TLS_KEY_PATH: path.join(PKI_DIR, 'server.key'),
+  CLIENT_CA_PATH: path.join(PKI_DIR, 'ca.crt'),
+  JWT_ISSUER: 'https://issuer.example',
+  JWT_AUDIENCE: 'llm-authz',
+  JWKS_ADDRESS: '127.0.0.1',
+  JWKS_PORT: 8443,
+  JWKS_PATH: '/jwks.json',
 };
 
 const templates = readdirSync(path.join(ROOT, 'envoy')).filter((f) => f.endsWith('.yaml')).map((f) => `envoy/${f}`);
@@ -38,12 +58,16 @@ async function validate(text: string, name: string): Promise<string> {
 }
 
 describe('Envoy configs', () => {
+  beforeAll(() => {
+    createPki(PKI_DIR);
+  });
+
   it('ships at least one template', () => {
     expect(templates.length).toBeGreaterThan(0);
   });
 
   it.each(templates)('%s renders and passes envoy --mode validate', async (file) => {
-    const text = renderTemplate(readFileSync(path.join(ROOT, file), 'utf8'), QUICKSTART_ENVOY_PARAMS);
+    const text = renderTemplate(readFileSync(path.join(ROOT, file), 'utf8'), { ...QUICKSTART_ENVOY_PARAMS, ...SIDECAR_MTLS_PARAMS });
     expect(text).not.toMatch(/\$\{/);
     expect(await validate(text, file)).toContain('OK');
   });

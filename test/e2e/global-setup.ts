@@ -1,13 +1,63 @@
 /**
- * The e2e suite needs the real Envoy and a built llm-authz. Missing pieces fail the run with
- * a message that says what to install; nothing is skipped.
+ * The e2e suite needs the real Envoy, the real Jaeger and a built llm-authz. Missing pieces
+ * fail the run with a message that says what to install; nothing is skipped.
+ *
+ * One Jaeger runs for the whole suite: every llm-authz the tests spawn exports its spans to it
+ * (OTEL_EXPORTER_OTLP_ENDPOINT in the environment the test processes inherit) and every Envoy
+ * the tests start traces to it (test/helpers/telemetry.ts otlpParams()). After the last test,
+ * every span in it and every log file under test-results/ is scanned for the secrets the suite
+ * uses (test/helpers/suite-secrets.ts); a hit fails the run.
  */
 import { execFileSync } from 'node:child_process';
-import { cliEntry, envoyBin } from '../../src/devstack/tools.ts';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startJaeger, type JaegerProcess } from '../../src/devstack/jaeger.ts';
+import { cliEntry, envoyBin, jaegerBin, ROOT } from '../../src/devstack/tools.ts';
+import { formatHits, scanJaeger, scanLogFiles } from '../helpers/secret-scan.ts';
+import { suiteSecrets } from '../helpers/suite-secrets.ts';
+import { ENV_JAEGER_QUERY, ENV_OTLP_GRPC_PORT } from '../helpers/telemetry.ts';
 
-export default function setup(): void {
+const RESULTS = path.join(ROOT, 'test-results');
+/** What test.sh writes itself; everything else under test-results/ is from an earlier run. */
+const KEEP = new Set(['vitest.json']);
+
+export default async function setup(): Promise<() => Promise<void>> {
   const envoy = envoyBin();
   const version = execFileSync(envoy, ['--version'], { encoding: 'utf8' }).trim();
+  const jaeger = jaegerBin();
+  execFileSync(jaeger, ['version'], { stdio: 'ignore' });
   cliEntry();
-  process.stderr.write(`[e2e] ${version}\n`);
+  process.stderr.write(`[e2e] ${version}\n[e2e] jaeger: ${jaeger}\n`);
+
+  mkdirSync(RESULTS, { recursive: true });
+  for (const name of readdirSync(RESULTS)) if (!KEEP.has(name)) rmSync(path.join(RESULTS, name), { recursive: true, force: true });
+  const dir = path.join(RESULTS, 'suite-jaeger');
+  mkdirSync(dir, { recursive: true });
+  let j: JaegerProcess;
+  try {
+    j = await startJaeger({ workDir: dir });
+  } catch (err) {
+    throw new Error(`[e2e] the test Jaeger did not start: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  process.env[ENV_JAEGER_QUERY] = j.queryUrl;
+  process.env[ENV_OTLP_GRPC_PORT] = String(j.otlpGrpcPort);
+  process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = `http://127.0.0.1:${j.otlpHttpPort}`;
+  process.env['OTEL_EXPORTER_OTLP_PROTOCOL'] = 'http/protobuf';
+
+  return async () => {
+    try {
+      // Envoy flushes its spans every 5 s; the processes are stopped by now, and Jaeger batches for 100 ms.
+      await new Promise((r) => setTimeout(r, 1500));
+      const secrets = suiteSecrets();
+      const spans = await scanJaeger(j.queryUrl, secrets);
+      const logs = scanLogFiles(RESULTS, secrets);
+      const summary = `secret scan: ${secrets.length} secrets; ${spans.traces} traces / ${spans.spans} spans in Jaeger; ${logs.files} log files / ${logs.lines} lines under test-results/`;
+      writeFileSync(path.join(RESULTS, 'secret-scan.txt'), `${summary}\nhits: ${spans.hits.length + logs.hits.length}\n${formatHits([...spans.hits, ...logs.hits])}\n`);
+      process.stderr.write(`[e2e] ${summary}\n`);
+      const hits = [...spans.hits, ...logs.hits];
+      if (hits.length > 0) throw new Error(`[e2e] SECRET SCAN FAILED: ${hits.length} hit(s)\n${formatHits(hits)}`);
+    } finally {
+      await j.stop();
+    }
+  };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, onTestFailed } from 'vitest';
 import { ROOT } from '../../src/devstack/tools.ts';
 import { startStack, type Stack, type StackOptions } from '../../src/devstack/stack.ts';
+import { otlpParams } from './telemetry.ts';
 
 const RESULTS = path.join(ROOT, 'test-results');
 
@@ -12,16 +13,20 @@ export function newWorkDir(prefix: string): string {
   return mkdtempSync(path.join(RESULTS, `${prefix}-`));
 }
 
-/** Starts one stack for a describe block; its logs are kept in test-results/ if any test failed. */
+/**
+ * Starts one stack for a describe block, tracing to the suite's Jaeger. Its logs stay in
+ * test-results/ for the suite-wide secret scan; a failed test says where they are.
+ */
 export function useStack(prefix: string, opts: StackOptions = {}): () => Stack {
   let stack: Stack | undefined;
   let failed = false;
   beforeAll(async () => {
-    stack = await startStack({ ...opts, workDir: newWorkDir(prefix) });
+    const { OTLP_ADDRESS: address, OTLP_PORT: port } = otlpParams();
+    stack = await startStack({ otlp: { address, port }, ...opts, workDir: newWorkDir(prefix) });
   });
   afterAll(async () => {
     if (stack) {
-      await stack.stop({ keep: failed });
+      await stack.stop({ keep: true });
       if (failed) process.stderr.write(`[e2e] logs of the failed test kept in ${stack.workDir}\n`);
     }
   });

@@ -15,7 +15,7 @@ describe('scoped API keys', () => {
     const r = await identify(ctxOf({ headers: { authorization: `Bearer ${UNIT_KEY_2}` } }));
     expect(r).toEqual({
       ok: true,
-      value: { method: 'api_key', workload: 'wl-two', agent: 'ag', user: undefined, issuer: undefined, credentialId: 'unit0002', scopes: { models: ['gpt-4o'], providers: ['openai'] } },
+      value: { method: 'api_key', workload: 'wl-two', agent: 'ag', user: undefined, issuer: undefined, credentialId: 'unit0002', scopes: { models: ['gpt-4o'], providers: ['openai'] }, methods: ['api_key'], claims: {} },
     });
   });
 
@@ -34,7 +34,7 @@ describe('scoped API keys', () => {
     ['two different keys', { authorization: `Bearer ${UNIT_KEY}`, 'x-api-key': UNIT_KEY_2 }, 'conflicting_credentials'],
     ['a repeated header (joined by Envoy)', { 'x-api-key': `${UNIT_KEY},${UNIT_KEY_2}` }, 'conflicting_credentials'],
     ['a token of another kind', { authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.e30.x' }, 'unknown_credentials'],
-    ['a huge header', { authorization: `Bearer ${'a'.repeat(100_000)}` }, 'malformed_credentials'],
+    ['a huge header', { authorization: `Bearer ${'a'.repeat(100_000)}` }, 'token_too_large'],
   ])('denies %s', async (_what, headers, reason) => {
     expect(await identify(ctxOf({ headers }))).toMatchObject({ ok: false, reason });
   });

@@ -1,49 +1,193 @@
 import { describe, expect, it } from 'vitest';
-import { understand } from '../../src/llm/index.ts';
+import { parseConfigText } from '../../src/config/load.ts';
+import { buildProviders } from '../../src/providers/runtime.ts';
+import { apiOfPath, createUnderstander, understand } from '../../src/llm/index.ts';
+import { arrayElements, MAX_DEPTH, objectMembers, skipValue, wholeValue } from '../../src/llm/json-scan.ts';
 import { globMatch } from '../../src/policy/scoped-rule.ts';
 import { ctxOf } from '../helpers/runtime.ts';
 
 const json = { 'content-type': 'application/json' };
 
-describe('LLM request phase', () => {
-  it('reads an OpenAI chat completion', () => {
-    const body = JSON.stringify({ model: 'gpt-4o', stream: true, max_completion_tokens: 50, messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'again' }], tools: [{ type: 'function', function: { name: 'send_email' } }] });
-    const r = understand(ctxOf({ headers: json, body }));
-    expect(r).toEqual({ ok: true, value: { api: 'openai', schema: 'openai.chat_completions', operation: 'chat', model: 'gpt-4o', stream: true, maxTokens: 50, tools: ['send_email'], messageCount: 2, inputBytes: body.length } });
-  });
-
-  it('reads an Anthropic message', () => {
-    const body = JSON.stringify({ model: 'claude-x', max_tokens: 10, messages: [], tools: [{ name: 'search', input_schema: {} }] });
-    const r = understand(ctxOf({ path: '/v1/messages', headers: json, body }));
-    expect(r.ok && r.value).toMatchObject({ api: 'anthropic', model: 'claude-x', maxTokens: 10, tools: ['search'], stream: false });
-  });
-
+describe('JSON scanner', () => {
   it.each([
-    ['not JSON', '{"model":', 'malformed_body'],
-    ['a JSON array', '[1]', 'invalid_field'],
-    ['no model', '{"messages":[]}', 'missing_model'],
-    ['a numeric model', '{"model":1,"messages":[]}', 'invalid_field'],
-    ['a string stream flag', '{"model":"m","stream":"yes","messages":[]}', 'invalid_field'],
-    ['a fractional max_tokens', '{"model":"m","max_tokens":1.5,"messages":[]}', 'invalid_field'],
-    ['messages not an array', '{"model":"m","messages":"hi"}', 'invalid_field'],
-    ['a tool without a name', '{"model":"m","messages":[],"tools":[{"type":"function"}]}', 'invalid_field'],
-  ])('denies a body with %s', (_w, body, reason) => {
-    expect(understand(ctxOf({ headers: json, body }))).toMatchObject({ ok: false, reason });
+    ['{}', true],
+    ['{"a":[1,2,{"b":"c\\"d"}],"e":null,"f":true,"g":-1.5e3}', true],
+    ['  [ ]  ', true],
+    ['"a\\\\"', true],
+    ['{"a":1,}', false],
+    ['[1,]', false],
+    ['{"a" 1}', false],
+    ['{"a":1', false],
+    ['[1 2]', false],
+    ['{"a":tru}', false],
+    ['{"a":1}}', false],
+    ['{"a":"unterminated}', false],
+    ['{1:2}', false],
+    ['-', false],
+    ['.5', false],
+    ['', false],
+  ])('%s is valid: %s', (text, valid) => {
+    expect(wholeValue(text).ok).toBe(valid);
   });
 
-  it('names the bad field in the detail', () => {
-    expect(understand(ctxOf({ headers: json, body: '{"model":"m","max_tokens":-1,"messages":[]}' }))).toMatchObject({ detail: "'max_tokens' must be a positive integer" });
+  it('returns members with decoded keys and reports the first duplicate', () => {
+    const s = '{"a":1,"b":[1,2],"\\u0061":3}';
+    const r = objectMembers(s, { start: 0, end: s.length });
+    expect(r.ok && [...r.value.members.keys()]).toEqual(['a', 'b']);
+    expect(r.ok && r.value.duplicate).toBe('a');
   });
 
-  it('denies empty, truncated and non-JSON bodies by their own reasons', () => {
-    expect(understand(ctxOf({ headers: json }))).toMatchObject({ reason: 'empty_body' });
-    expect(understand(ctxOf({ headers: { ...json, 'x-envoy-auth-partial-body': 'true' }, body: '{"model":"m"' }))).toMatchObject({ reason: 'body_too_large' });
-    expect(understand(ctxOf({ headers: { 'content-type': 'text/plain' }, body: '{}' }))).toMatchObject({ reason: 'unsupported_media_type' });
+  it('counts array elements without decoding them', () => {
+    const s = '[{"x":"]"},"[",3,[[]]]';
+    const r = arrayElements(s, { start: 0, end: s.length });
+    expect(r.ok && r.value.length).toBe(4);
   });
 
-  it('denies unknown paths and methods', () => {
-    expect(understand(ctxOf({ path: '/v1/files', headers: json, body: '{}' }))).toMatchObject({ reason: 'unknown_api' });
-    expect(understand(ctxOf({ method: 'GET', headers: json }))).toMatchObject({ reason: 'method_not_allowed' });
+  it('counts direct elements during the scan, empty containers included', () => {
+    const s = '{"messages":[[],{},[1,[2]],"x",{"a":[]}],"e":[]}';
+    const r = objectMembers(s, { start: 0, end: s.length });
+    expect(r.ok && r.value.members.get('messages')?.count).toBe(5);
+    expect(r.ok && r.value.members.get('e')?.count).toBe(0);
+  });
+
+  it('refuses nesting deeper than the limit, without recursion', () => {
+    const deep = `${'['.repeat(MAX_DEPTH + 1)}${']'.repeat(MAX_DEPTH + 1)}`;
+    expect(skipValue(deep, 0)).toMatchObject({ ok: false });
+    const ok = `${'['.repeat(MAX_DEPTH)}${']'.repeat(MAX_DEPTH)}`;
+    expect(skipValue(ok, 0)).toMatchObject({ ok: true, value: ok.length });
+    const attack = '['.repeat(1_000_000);
+    expect(understand(ctxOf({ headers: json, body: `{"model":"m","messages":${attack}` }))).toMatchObject({ ok: false, reason: 'malformed_body' });
+  });
+});
+
+describe('LLM request phase', () => {
+  it('treats an unknown path as operation unknown (for the policy to deny or allow by path)', () => {
+    const r = understand(ctxOf({ path: '/v1/files', headers: json, body: '{}' }));
+    expect(r).toMatchObject({ ok: true, value: { operation: 'unknown', schema: 'unknown', api: 'openai', model: undefined } });
+    expect(understand(ctxOf({ path: '/v1/chat/completions/', headers: json, body: '{}' }))).toMatchObject({ ok: true, value: { operation: 'unknown' } });
+    expect(understand(ctxOf({ path: '/v1/chat/%63ompletions', headers: json, body: '{}' }))).toMatchObject({ ok: true, value: { operation: 'unknown' } });
+    expect(understand(ctxOf({ path: '/v1beta/models/m:predict', headers: json, body: '{}' }))).toMatchObject({ ok: true, value: { operation: 'unknown', api: 'gemini' } });
+    expect(understand(ctxOf({ path: '/v1/batches', headers: { ...json, 'anthropic-version': '2023-06-01' }, body: '{}' }))).toMatchObject({ ok: true, value: { api: 'anthropic' } });
+  });
+
+  it('denies a wrong method on a known path', () => {
+    expect(understand(ctxOf({ method: 'GET', headers: json }))).toMatchObject({ ok: false, reason: 'method_not_allowed' });
+    expect(understand(ctxOf({ method: 'POST', path: '/v1/models', headers: json, body: '{}' }))).toMatchObject({ ok: false, reason: 'method_not_allowed' });
+  });
+
+  it('reads model listings (OpenAI, Anthropic by its version header, Gemini) without a body', () => {
+    expect(understand(ctxOf({ method: 'GET', path: '/v1/models', headers: {} }))).toMatchObject({ ok: true, value: { api: 'openai', schema: 'openai.models', operation: 'models', model: undefined, bodyComplete: true } });
+    expect(understand(ctxOf({ method: 'GET', path: '/v1/models', headers: { 'anthropic-version': '2023-06-01' } }))).toMatchObject({ ok: true, value: { api: 'anthropic', schema: 'anthropic.models' } });
+    expect(understand(ctxOf({ method: 'GET', path: '/v1/models/gpt-4o', headers: {} }))).toMatchObject({ ok: true, value: { operation: 'models', model: 'gpt-4o' } });
+    expect(understand(ctxOf({ method: 'GET', path: '/v1beta/models', headers: {} }))).toMatchObject({ ok: true, value: { api: 'gemini' } });
+  });
+
+  it('requires one api-version on Azure deployment paths', () => {
+    const body = '{"messages":[]}';
+    expect(understand(ctxOf({ path: '/openai/deployments/d1/chat/completions', headers: json, body }))).toMatchObject({ ok: false, reason: 'invalid_field', detail: expect.stringContaining('api-version') });
+    expect(understand(ctxOf({ path: '/openai/deployments/d1/chat/completions?api-version=1&api-version=2', headers: json, body }))).toMatchObject({ ok: false, reason: 'invalid_field' });
+    expect(understand(ctxOf({ path: '/openai/deployments/d1/chat/completions?api-version=1', headers: json, body }))).toMatchObject({ ok: true, value: { model: 'd1' } });
+  });
+
+  it('reads Azure OpenAI v1 paths with the model in the body', () => {
+    expect(understand(ctxOf({ path: '/openai/v1/chat/completions', headers: json, body: '{"model":"gpt-4o","messages":[]}' }))).toMatchObject({ ok: true, value: { api: 'azure-openai', model: 'gpt-4o' } });
+  });
+
+  it('denies both spellings of one Gemini field', () => {
+    const body = JSON.stringify({ contents: [], generationConfig: { maxOutputTokens: 5 }, generation_config: { max_output_tokens: 50000 } });
+    expect(understand(ctxOf({ path: '/v1beta/models/g:generateContent', headers: json, body }))).toMatchObject({ ok: false, reason: 'ambiguous_field' });
+    const inner = JSON.stringify({ contents: [], generationConfig: { maxOutputTokens: 5, max_output_tokens: 50000 } });
+    expect(understand(ctxOf({ path: '/v1beta/models/g:generateContent', headers: json, body: inner }))).toMatchObject({ ok: false, reason: 'ambiguous_field' });
+  });
+
+  it('denies a key given twice inside an object it reads (a tool name)', () => {
+    const body = '{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"safe","name":"rm_rf"}}]}';
+    expect(understand(ctxOf({ headers: json, body }))).toMatchObject({ ok: false, reason: 'ambiguous_field', detail: expect.stringContaining('tools[0].function.name') });
+  });
+
+  it('sees tools given outside tools: deprecated functions, Azure data_sources, web_search_options', () => {
+    const body = JSON.stringify({ model: 'm', messages: [], tools: [{ type: 'function', function: { name: 'a' } }], functions: [{ name: 'legacy_fn' }], function_call: { name: 'legacy_fn' }, data_sources: [{ type: 'azure_search', parameters: {} }], web_search_options: {} });
+    expect(understand(ctxOf({ headers: json, body }))).toMatchObject({ ok: true, value: { tools: ['a', 'legacy_fn', 'data_source:azure_search', 'web_search'], toolChoice: 'tool:legacy_fn' } });
+    const both = JSON.stringify({ model: 'm', messages: [], functions: [{ name: 'f' }], function_call: 'auto', tool_choice: 'none' });
+    expect(understand(ctxOf({ headers: json, body: both }))).toMatchObject({ ok: false, reason: 'ambiguous_field' });
+    expect(understand(ctxOf({ headers: json, body: '{"model":"m","messages":[],"functions":[{}]}' }))).toMatchObject({ ok: false, reason: 'invalid_field', detail: expect.stringContaining('functions[0].name') });
+  });
+
+  it('counts Anthropic MCP servers as tools', () => {
+    const body = JSON.stringify({ model: 'c', max_tokens: 5, messages: [], mcp_servers: [{ type: 'url', url: 'https://mcp.example', name: 'crm' }] });
+    expect(understand(ctxOf({ path: '/v1/messages', headers: json, body }))).toMatchObject({ ok: true, value: { tools: ['mcp:crm'] } });
+  });
+
+  it('takes the larger of max_tokens and max_completion_tokens', () => {
+    const body = '{"model":"m","messages":[],"max_tokens":10,"max_completion_tokens":5000}';
+    expect(understand(ctxOf({ headers: json, body }))).toMatchObject({ ok: true, value: { maxTokens: 5000 } });
+  });
+
+  it('refuses an integer limit written as a float or exponent', () => {
+    for (const v of ['100.0', '1e3']) {
+      expect(understand(ctxOf({ headers: json, body: `{"model":"m","messages":[],"max_tokens":${v}}` }))).toMatchObject({ ok: false, reason: 'invalid_field' });
+    }
+  });
+
+  it('treats null optional fields as absent', () => {
+    expect(understand(ctxOf({ headers: json, body: '{"model":"m","messages":[],"max_tokens":null,"tools":null,"stream":null}' }))).toMatchObject({ ok: true, value: { maxTokens: undefined, tools: [], stream: false } });
+  });
+
+  it('never keeps prompt text', () => {
+    const r = understand(ctxOf({ headers: json, body: '{"model":"m","messages":[{"role":"user","content":"the launch code is 7731"}]}' }));
+    expect(JSON.stringify(r)).not.toContain('7731');
+  });
+
+  it('refuses a model with control characters or too long', () => {
+    expect(understand(ctxOf({ headers: json, body: '{"model":"m\\u0000x","messages":[]}' }))).toMatchObject({ ok: false, reason: 'invalid_field' });
+    expect(understand(ctxOf({ headers: json, body: `{"model":"${'m'.repeat(300)}","messages":[]}` }))).toMatchObject({ ok: false, reason: 'invalid_field' });
+  });
+
+  it('refuses path models that a server could resolve to another path', () => {
+    for (const m of ['..', '%2e%2e', '.', 'a%5Cb', 'a%2Fb', '%E0%A4%A']) {
+      expect(understand(ctxOf({ path: `/openai/deployments/${m}/chat/completions?api-version=1`, headers: json, body: '{"messages":[]}' }))).toMatchObject({ ok: false, reason: 'invalid_field' });
+      expect(understand(ctxOf({ path: `/v1beta/models/${m}:generateContent`, headers: json, body: '{"contents":[]}' }))).toMatchObject({ ok: false, reason: 'invalid_field' });
+    }
+  });
+
+  it('refuses a compressed body (415): it cannot be read', () => {
+    expect(understand(ctxOf({ headers: { ...json, 'content-encoding': 'gzip' }, body: '{"model":"m","messages":[]}' }))).toMatchObject({ ok: false, reason: 'unsupported_media_type' });
+    expect(understand(ctxOf({ headers: { ...json, 'content-encoding': 'identity' }, body: '{"model":"m","messages":[]}' }))).toMatchObject({ ok: true });
+  });
+
+  it('knows the API of a path before the body is read (error formats)', () => {
+    expect(apiOfPath('/v1/messages')).toBe('anthropic');
+    expect(apiOfPath('/v1beta/models/x:generateContent')).toBe('gemini');
+    expect(apiOfPath('/openai/deployments/x/embeddings')).toBe('azure-openai');
+    expect(apiOfPath('/v1/whatever')).toBe('openai');
+  });
+});
+
+describe('provider selection', () => {
+  const cfg = parseConfigText(
+    `providers:
+  - {name: local-llama, api: openai-compatible, models: ["llama-*", "qwen*"]}
+  - {name: openai, api: openai}
+  - {name: azure, api: azure-openai, models: ["prod-*"]}
+  - {name: gemini, api: gemini}
+  - {name: claude, api: anthropic}
+`,
+    't.yaml',
+  );
+  const providers = buildProviders(cfg.providers, cfg.credentials, '/', 't.yaml');
+  const u = createUnderstander(providers);
+  const chat = (model: string) => u(ctxOf({ headers: json, body: JSON.stringify({ model, messages: [] }) }));
+
+  it('picks the first provider of the API whose models match', () => {
+    expect(chat('llama-3-8b')).toMatchObject({ ok: true, value: { provider: 'local-llama' } });
+    expect(chat('gpt-4o')).toMatchObject({ ok: true, value: { provider: 'openai' } });
+    expect(u(ctxOf({ path: '/v1beta/models/gemini-2.5-flash:generateContent', headers: json, body: '{"contents":[]}' }))).toMatchObject({ ok: true, value: { provider: 'gemini' } });
+    expect(u(ctxOf({ path: '/v1/messages', headers: json, body: '{"model":"claude-x","messages":[]}' }))).toMatchObject({ ok: true, value: { provider: 'claude' } });
+  });
+
+  it('leaves the provider undefined when none serves the model', () => {
+    expect(u(ctxOf({ path: '/openai/deployments/test-1/embeddings?api-version=1', headers: json, body: '{"input":"x"}' }))).toMatchObject({ ok: true, value: { provider: undefined } });
+    expect(u(ctxOf({ path: '/openai/deployments/prod-1/embeddings?api-version=1', headers: json, body: '{"input":"x"}' }))).toMatchObject({ ok: true, value: { provider: 'azure' } });
   });
 });
 

@@ -97,3 +97,35 @@ describe('the Check pipeline', () => {
     expect(records.map((r) => r['decision.id'])).toEqual([idA, idB]);
   });
 });
+
+describe('credential scopes without a policy section', () => {
+  const scoped = (scopes: Partial<{ tools: string[]; maxTokens: number }>) => {
+    const rt = unitRuntime();
+    const identify: Runtime['identify'] = async (ctx) => {
+      const r = await rt.identify(ctx);
+      return r.ok ? { ok: true, value: { ...r.value, scopes: { ...r.value.scopes, ...scopes } } } : r;
+    };
+    return harness({ ...rt, identify });
+  };
+  const withTools = (tools: string[], maxTokens?: number) =>
+    checkRequest({
+      headers: { authorization: `Bearer ${UNIT_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [], ...(maxTokens ? { max_tokens: maxTokens } : {}), tools: tools.map((name) => ({ type: 'function', function: { name } })) }),
+    });
+
+  it('denies a tool outside the tool scope, allows the ones inside (globs)', async () => {
+    const { check, records } = scoped({ tools: ['search_*', 'calculator'] });
+    expect((await check(withTools(['search_web', 'calculator']))).status.code).toBe(0);
+    const res = await check(withTools(['search_web', 'send_email']));
+    expect(res.denied_response?.status.code).toBe(403);
+    expect(records.at(-1)).toMatchObject({ 'decision.reason': 'tool_not_allowed' });
+  });
+
+  it('requires max_tokens at most the credential limit', async () => {
+    const { check, records } = scoped({ maxTokens: 100 });
+    expect((await check(withTools([], 100))).status.code).toBe(0);
+    await check(withTools([], 101));
+    await check(withTools([]));
+    expect(records.slice(-2).map((r) => r['decision.reason'])).toEqual(['max_tokens_exceeded', 'max_tokens_exceeded']);
+  });
+});

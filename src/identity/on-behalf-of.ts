@@ -1,0 +1,28 @@
+/**
+ * On behalf of: a second header carrying the JWT of the human for whom an agent acts, verified
+ * with the `jwt` issuers. Its subject (or, for a token-exchange token, its user) becomes the
+ * identity's `user`; a presented but invalid token denies.
+ */
+import type { RequestContext } from '../envoy/request-context.ts';
+import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
+import type { JwtVerifier } from './jwt.ts';
+
+export interface OnBehalfOf {
+  user(ctx: RequestContext): Promise<Outcome<string | undefined>>;
+}
+
+export function createOnBehalfOf(header: string, verifier: JwtVerifier): OnBehalfOf {
+  return {
+    async user(ctx) {
+      const raw = ctx.headers.get(header);
+      if (raw === undefined) return ok(undefined);
+      const token = raw.trim().replace(/^bearer\s+/i, '');
+      if (token === '' || token.includes(',')) return fail('malformed_credentials', `the ${header} header must hold one JWT`);
+      const v = await verifier.verify(token);
+      if (!v.ok) return fail(v.reason, `on-behalf-of token: ${v.detail}`);
+      const user = v.finding.user ?? v.finding.workload;
+      if (user === undefined) return fail('missing_claim', 'the on-behalf-of token names no user');
+      return ok(user);
+    },
+  };
+}

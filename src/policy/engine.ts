@@ -1,0 +1,169 @@
+/**
+ * The policy engine: the enforced set (and an optional shadow set), swapped atomically on
+ * reload. A reload checks the new files fully first; a set with any problem is rejected and
+ * the last good set stays in force. Reload state is exposed through `status()` for health
+ * and metrics, and through listeners for logs.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import type { Providers } from '../providers/runtime.ts';
+import { evaluatePolicySet, type Evaluation, type RuleResult } from './evaluate.ts';
+import { loadPolicySet, PolicyLoadError, type PolicySet } from './policy-set.ts';
+import type { Decision, DecisionInput, ShadowResult } from './types.ts';
+
+export interface PolicyEngineOptions {
+  readonly dir: string;
+  readonly shadowDir?: string | undefined;
+  readonly providers: Providers;
+  readonly reservedHeaders?: readonly string[];
+  /** Watch the folders and reload on change. */
+  readonly watch: boolean;
+  /** The clock policies see as `now` (ms since the epoch). */
+  readonly now?: () => number;
+  /** Quiet period after a file change before reloading. */
+  readonly debounceMs?: number;
+}
+
+export interface ReloadOutcome {
+  readonly ok: boolean;
+  readonly version: string;
+  readonly shadowVersion: string | undefined;
+  /** Every problem of the rejected set(s), file:line:col each. */
+  readonly problems: readonly string[];
+}
+
+/** What health and metrics read. */
+export interface PolicyStatus {
+  readonly version: string;
+  readonly shadowVersion: string | undefined;
+  readonly rules: number;
+  readonly reloads: number;
+  readonly reloadFailures: number;
+  /** True when the last reload attempt was rejected (the last good set is still enforced). */
+  readonly lastReloadFailed: boolean;
+  readonly lastProblems: readonly string[];
+}
+
+export interface Explanation extends Evaluation {
+  readonly shadowResults: readonly RuleResult[] | undefined;
+}
+
+export interface PolicyEngine {
+  decide(input: DecisionInput): Decision;
+  /** The decision with every rule's result (for `llm-authz check` and `llm-authz test`). */
+  explain(input: DecisionInput, nowMs?: number): Explanation;
+  reload(): ReloadOutcome;
+  status(): PolicyStatus;
+  onReload(listener: (outcome: ReloadOutcome) => void): void;
+  close(): void;
+}
+
+interface Sets {
+  readonly enforced: PolicySet;
+  readonly shadow: PolicySet | undefined;
+}
+
+export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
+  const now = opts.now ?? Date.now;
+  const deps = { providers: opts.providers, reservedHeaders: opts.reservedHeaders };
+  const load = (): Sets => {
+    const problems: string[] = [];
+    let enforced: PolicySet | undefined;
+    let shadow: PolicySet | undefined;
+    try {
+      enforced = loadPolicySet(opts.dir, deps);
+    } catch (err) {
+      if (!(err instanceof PolicyLoadError)) throw err;
+      problems.push(...err.problems);
+    }
+    if (opts.shadowDir !== undefined) {
+      try {
+        shadow = loadPolicySet(opts.shadowDir, deps);
+      } catch (err) {
+        if (!(err instanceof PolicyLoadError)) throw err;
+        problems.push(...err.problems.map((p) => `shadow: ${p}`));
+      }
+    }
+    if (problems.length > 0 || enforced === undefined) throw new PolicyLoadError(opts.dir, problems);
+    return { enforced, shadow };
+  };
+
+  // The first load throws: a server does not start on a broken policy set.
+  let sets: Sets = load();
+  let reloads = 0;
+  let reloadFailures = 0;
+  let lastReloadFailed = false;
+  let lastProblems: readonly string[] = [];
+  const listeners: ((o: ReloadOutcome) => void)[] = [];
+
+  const explain = (input: DecisionInput, nowMs: number = now()): Explanation => {
+    const current = sets; // one read: a reload between here and the end does not mix sets
+    const main = evaluatePolicySet(current.enforced, input, opts.providers, nowMs);
+    if (current.shadow === undefined) return { ...main, shadowResults: undefined };
+    const sh = evaluatePolicySet(current.shadow, input, opts.providers, nowMs);
+    const shadow: ShadowResult = {
+      effect: sh.decision.effect,
+      reason: sh.decision.reason,
+      rule: sh.decision.rule,
+      policyVersion: sh.decision.policyVersion,
+      disagrees: sh.decision.effect !== main.decision.effect,
+    };
+    return { decision: { ...main.decision, shadow }, results: main.results, shadowResults: sh.results };
+  };
+
+  const reload = (): ReloadOutcome => {
+    reloads++;
+    let outcome: ReloadOutcome;
+    try {
+      const next = load();
+      sets = next; // the atomic swap
+      lastReloadFailed = false;
+      lastProblems = [];
+      outcome = { ok: true, version: next.enforced.version, shadowVersion: next.shadow?.version, problems: [] };
+    } catch (err) {
+      reloadFailures++;
+      lastReloadFailed = true;
+      lastProblems = err instanceof PolicyLoadError ? err.problems : [err instanceof Error ? err.message : String(err)];
+      outcome = { ok: false, version: sets.enforced.version, shadowVersion: sets.shadow?.version, problems: lastProblems };
+    }
+    for (const l of listeners) l(outcome);
+    return outcome;
+  };
+
+  const watchers: FSWatcher[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  if (opts.watch) {
+    const schedule = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(reload, opts.debounceMs ?? 200);
+      timer.unref();
+    };
+    for (const dir of [opts.dir, opts.shadowDir]) {
+      if (dir === undefined) continue;
+      const w = watch(dir, { persistent: false }, schedule);
+      w.on('error', () => undefined);
+      watchers.push(w);
+    }
+  }
+
+  return {
+    decide: (input) => explain(input).decision,
+    explain,
+    reload,
+    status: () => ({
+      version: sets.enforced.version,
+      shadowVersion: sets.shadow?.version,
+      rules: sets.enforced.rules.length,
+      reloads,
+      reloadFailures,
+      lastReloadFailed,
+      lastProblems,
+    }),
+    onReload: (l) => {
+      listeners.push(l);
+    },
+    close: () => {
+      clearTimeout(timer);
+      for (const w of watchers) w.close();
+    },
+  };
+}

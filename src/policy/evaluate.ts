@@ -1,0 +1,109 @@
+/**
+ * Request time: evaluates a compiled PolicySet. Default deny; any matching deny wins over the
+ * allows; the first matching rule of the winning effect (file order, then rule order) decides;
+ * an evaluation error in any rule is a deny with reason `policy_error` (fail closed).
+ */
+import { isCelError } from '@bufbuild/cel';
+import type { Providers } from '../providers/runtime.ts';
+import { speaks } from '../llm/provider-select.ts';
+import type { CompiledRule, PolicySet } from './policy-set.ts';
+import type { Decision, DecisionInput } from './types.ts';
+import { activation, type Activation } from './vars.ts';
+
+export type RuleOutcome = 'matched' | 'not_matched' | 'error';
+
+export interface RuleResult {
+  readonly id: string;
+  readonly effect: 'allow' | 'deny';
+  readonly outcome: RuleOutcome;
+  /** The evaluation error, for explanations and internal logs (never sent to clients). */
+  readonly error?: string;
+}
+
+export interface Evaluation {
+  readonly decision: Decision;
+  readonly results: readonly RuleResult[];
+}
+
+function evalRule(rule: CompiledRule, vars: Activation): RuleResult {
+  let v: unknown;
+  try {
+    v = rule.evaluate(vars);
+  } catch (err) {
+    return { id: rule.id, effect: rule.effect, outcome: 'error', error: err instanceof Error ? err.message : String(err) };
+  }
+  if (isCelError(v)) return { id: rule.id, effect: rule.effect, outcome: 'error', error: v.message };
+  if (v === true) return { id: rule.id, effect: rule.effect, outcome: 'matched' };
+  if (v === false) return { id: rule.id, effect: rule.effect, outcome: 'not_matched' };
+  return { id: rule.id, effect: rule.effect, outcome: 'error', error: 'the expression did not evaluate to a bool' };
+}
+
+export function evaluatePolicySet(set: PolicySet, input: DecisionInput, providers: Providers, nowMs: number): Evaluation {
+  const version = set.version;
+  const deny = (reason: Decision['reason'], rule: string | undefined, matched: readonly string[], detail: string | undefined): Decision => ({
+    effect: 'deny',
+    reason,
+    detail,
+    policyVersion: version,
+    rule,
+    matchedRules: matched,
+    obligations: undefined,
+  });
+  // The provider the LLM phase selected for this API and model, unless a rule names another.
+  const byDefault = input.llm.provider === undefined ? undefined : providers.byName.get(input.llm.provider);
+  let vars: Activation;
+  try {
+    vars = activation(input, nowMs);
+  } catch {
+    return { decision: deny('policy_error', undefined, [], 'the request could not be presented to the policies'), results: [] };
+  }
+
+  const results = set.rules.map((r) => evalRule(r, vars));
+  const matched = results.filter((r) => r.outcome === 'matched').map((r) => r.id);
+  const failed = results.find((r) => r.outcome === 'error');
+  if (failed !== undefined) {
+    return { decision: deny('policy_error', failed.id, matched, `rule '${failed.id}' failed to evaluate`), results };
+  }
+  const denyIdx = results.findIndex((r) => r.outcome === 'matched' && r.effect === 'deny');
+  const denyRule = set.rules[denyIdx];
+  if (denyRule !== undefined) {
+    const reason = denyRule.reason === 'allowed' ? 'denied_by_policy' : denyRule.reason;
+    return { decision: deny(reason, denyRule.id, matched, `denied by rule '${denyRule.id}'`), results };
+  }
+  const allowIdx = results.findIndex((r) => r.outcome === 'matched' && r.effect === 'allow');
+  const allowRule = set.rules[allowIdx];
+  if (allowRule === undefined) {
+    return { decision: deny('denied_by_default', undefined, matched, 'no policy rule allows this request'), results };
+  }
+  const o = allowRule.obligations;
+  const provider = o?.provider ?? byDefault;
+  if (provider === undefined) {
+    return { decision: deny('provider_unavailable', allowRule.id, matched, `no provider serves the ${input.llm.api} API`), results };
+  }
+  if (!speaks(provider.api, input.llm.api)) {
+    return {
+      decision: deny('provider_unavailable', allowRule.id, matched, `provider '${provider.name}' does not speak the ${input.llm.api} API`),
+      results,
+    };
+  }
+  const cap = o?.maxTokens;
+  if (cap !== undefined && (input.llm.maxTokens === undefined || input.llm.maxTokens > cap)) {
+    return { decision: deny('max_tokens_exceeded', allowRule.id, matched, `max_tokens must be set and at most ${cap}`), results };
+  }
+  return {
+    decision: {
+      effect: 'allow',
+      reason: 'allowed',
+      detail: undefined,
+      policyVersion: version,
+      rule: allowRule.id,
+      matchedRules: matched,
+      obligations: {
+        provider,
+        credential: o?.credential,
+        headers: o !== undefined && o.headers.length > 0 ? o.headers : undefined,
+      },
+    },
+    results,
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * `llm-authz test`: policy test suites as YAML. Each case gives the CEL inputs, an optional
+ * fixed clock, and the expected effect, deciding rule, reason, provider or credential.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { z } from 'zod';
+import { formatPath, loadConfigFile } from '../config/load.ts';
+import { buildProviders, type Providers } from '../providers/runtime.ts';
+import { createPolicyEngine, type PolicyEngine } from './engine.ts';
+import { decisionFixture, decisionInputOf } from './fixture.ts';
+import type { Decision } from './types.ts';
+
+/** The clock of a case that sets none (and of a suite that sets none). */
+export const DEFAULT_TEST_NOW = '2026-01-01T00:00:00Z';
+
+const isoTime = z.iso.datetime({ offset: true });
+
+const caseSchema = decisionFixture.extend({
+  name: z.string().min(1),
+  now: isoTime.optional(),
+  expect: z.strictObject({
+    effect: z.enum(['allow', 'deny']),
+    rule: z.string().nullable().optional(),
+    reason: z.string().optional(),
+    provider: z.string().optional(),
+    credential: z.string().optional(),
+    matched: z.array(z.string()).optional(),
+  }),
+});
+
+const suiteSchema = z.strictObject({
+  suite: z.string().min(1),
+  now: isoTime.optional(),
+  cases: z.array(caseSchema).min(1),
+});
+
+export interface CaseResult {
+  readonly suite: string;
+  readonly name: string;
+  /** file:line:col of the case. */
+  readonly where: string;
+  readonly failures: readonly string[];
+  readonly decision: Decision;
+}
+
+export class SuiteError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.name = 'SuiteError';
+    this.problems = problems;
+  }
+}
+
+export interface TestTarget {
+  readonly engine: PolicyEngine;
+  readonly providers: Providers;
+  readonly suites: readonly string[];
+}
+
+/**
+ * The policy set and suites of DIR: the config is `--config` or DIR/llm-authz.yaml when present
+ * (its providers and credentials resolve obligations, and its `policy.dir` is the set), else the
+ * set is DIR itself with no providers. Suites are DIR/tests/*.yaml.
+ */
+export function openTestTarget(dir: string, configFile?: string): TestTarget {
+  const cfgFile = configFile ?? (existsSync(path.join(dir, 'llm-authz.yaml')) ? path.join(dir, 'llm-authz.yaml') : undefined);
+  let providers: Providers = { byName: new Map(), credentials: new Map(), defaultByApi: new Map(), list: [], close: () => undefined };
+  let policyDir = dir;
+  let reserved: string[] = [];
+  if (cfgFile !== undefined) {
+    const cfg = loadConfigFile(cfgFile);
+    const base = path.dirname(path.resolve(cfgFile));
+    providers = buildProviders(cfg.providers, cfg.credentials, base, cfgFile);
+    if (cfg.policy !== undefined) policyDir = path.relative(process.cwd(), path.resolve(base, cfg.policy.dir)) || '.';
+    reserved = [cfg.routing.header];
+  }
+  const engine = createPolicyEngine({ dir: policyDir, providers, reservedHeaders: reserved, watch: false });
+  const testsDir = path.join(dir, 'tests');
+  const suites = existsSync(testsDir)
+    ? readdirSync(testsDir)
+        .filter((n) => /\.ya?ml$/.test(n))
+        .sort()
+        .map((n) => path.join(testsDir, n))
+    : [];
+  if (suites.length === 0) throw new SuiteError([`${testsDir}: no test suites (*.yaml) found`]);
+  return { engine, providers, suites };
+}
+
+function nodeOffset(doc: Document, p: readonly PropertyKey[]): number {
+  for (let n = p.length; n >= 0; n--) {
+    const node = doc.getIn(p.slice(0, n) as unknown[], true);
+    if (isNode(node) && node.range) return node.range[0];
+  }
+  return 0;
+}
+
+function credentialName(providers: Providers, d: Decision): string | undefined {
+  const c = d.obligations?.credential ?? d.obligations?.provider.credential;
+  if (c === undefined) return undefined;
+  for (const [name, secret] of providers.credentials) if (secret === c) return name;
+  return undefined;
+}
+
+export function runSuite(file: string, target: TestTarget): CaseResult[] {
+  const text = readFileSync(file, 'utf8');
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  const at = (offset: number): string => {
+    const { line, col } = lc.linePos(offset);
+    return `${file}:${line}:${col}`;
+  };
+  if (doc.errors.length > 0) throw new SuiteError(doc.errors.map((e) => `${at(e.pos[0])}: ${e.message.split('\n')[0] ?? e.code}`));
+  const parsed = suiteSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    throw new SuiteError(parsed.error.issues.map((i) => `${at(nodeOffset(doc, i.path))}: ${formatPath(i.path)}: ${i.message}`));
+  }
+  const suite = parsed.data;
+  return suite.cases.map((c, i) => {
+    const nowMs = Date.parse(c.now ?? suite.now ?? DEFAULT_TEST_NOW);
+    const { decision } = target.engine.explain(decisionInputOf(c, target.providers), nowMs);
+    const failures: string[] = [];
+    const e = c.expect;
+    const got = (what: string, want: unknown, have: unknown): void => {
+      if (want !== undefined && want !== have) failures.push(`expected ${what} ${JSON.stringify(want)}, got ${JSON.stringify(have ?? null)}`);
+    };
+    got('effect', e.effect, decision.effect);
+    if (e.rule !== undefined) got('rule', e.rule, decision.rule ?? null);
+    got('reason', e.reason, decision.reason);
+    got('provider', e.provider, decision.obligations?.provider.name);
+    got('credential', e.credential, credentialName(target.providers, decision));
+    if (e.matched !== undefined && JSON.stringify([...e.matched].sort()) !== JSON.stringify([...decision.matchedRules].sort())) {
+      failures.push(`expected matched rules ${JSON.stringify(e.matched)}, got ${JSON.stringify(decision.matchedRules)}`);
+    }
+    return { suite: suite.suite, name: c.name, where: at(nodeOffset(doc, ['cases', i])), failures, decision };
+  });
+}

@@ -1,0 +1,78 @@
+/** The redaction function and the decision log. */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createDecisionLog } from '../../src/audit/decision-log.ts';
+import { auditRecord, type AuditInput } from '../../src/audit/record.ts';
+import type { Identity } from '../../src/identity/types.ts';
+import type { LlmRequest } from '../../src/llm/types.ts';
+import { ctxOf, UNIT_KEY } from '../helpers/runtime.ts';
+
+const PROMPT = 'confidential: merge with ACME on friday';
+
+function input(over: Partial<AuditInput> = {}): AuditInput {
+  const ctx = ctxOf({
+    path: '/v1/chat/completions?api_key=QUERYSECRET123',
+    headers: { authorization: `Bearer ${UNIT_KEY}`, 'content-type': 'application/json', 'x-request-id': 'rid-1', cookie: 'session=COOKIESECRET' },
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }] }),
+  });
+  const identity = { method: 'api_key', workload: 'wl', credentialId: 'unit0001' } as unknown as Identity;
+  const llm = { api: 'openai', schema: 'openai.chat', operation: 'chat', model: 'gpt-4o-mini', stream: false, maxTokens: 10, tools: ['lookup'], messageCount: 1, inputBytes: 100 } as unknown as LlmRequest;
+  return {
+    decisionId: 'd-1', effect: 'allow', reason: 'allowed', phase: 'policy', ctx, identity, llm,
+    policyVersion: 'v1', rule: 'r1', matchedRules: ['r1'], provider: 'openai', durationMs: 1.23456, ...over,
+  };
+}
+
+describe('auditRecord (the one redaction function)', () => {
+  it('copies only allowlisted fields: no credential, header map, cookie, body or prompt', () => {
+    const r = auditRecord(input());
+    const text = JSON.stringify(r);
+    for (const secret of [UNIT_KEY, PROMPT, 'COOKIESECRET', 'messages']) expect(text).not.toContain(secret);
+    expect(r).toMatchObject({ 'decision.id': 'd-1', 'decision.effect': 'allow', 'decision.status': 200, 'identity.credential_id': 'unit0001', 'gen_ai.request.model': 'gpt-4o-mini', 'gen_ai.request.max_tokens': 10, 'llm.tools': ['lookup'] });
+    for (const k of Object.keys(r)) expect(k).toMatch(/^(decision|http|url|client|source|identity|policy|gen_ai|llm)\./);
+  });
+
+  it('keeps the path without query values', () => {
+    const r = auditRecord(input());
+    expect(r['url.path']).toBe('/v1/chat/completions');
+    expect(JSON.stringify(r)).not.toContain('QUERYSECRET123');
+  });
+});
+
+describe('decision log', () => {
+  it('writes one JSON line per decision with trace_id and span_id', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'dlog-')), 'decisions.jsonl');
+    const log = createDecisionLog(file);
+    log.write(auditRecord(input()), { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16) });
+    await log.close();
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ 'decision.id': 'd-1', trace_id: 'a'.repeat(32), span_id: 'b'.repeat(16) });
+  });
+
+  it('drops and counts (never blocks) when the sink falls behind its buffer bound', () => {
+    // A sink that never drains: the buffer bound is what keeps memory in check.
+    const stuck = new Writable({ highWaterMark: 1, write() {} });
+    const log = createDecisionLog(stuck, 2_000);
+    for (let i = 0; i < 100; i++) log.write(auditRecord(input()));
+    expect(log.written).toBeGreaterThan(0);
+    expect(log.dropped).toBeGreaterThan(0);
+    expect(log.written + log.dropped).toBe(100);
+  });
+
+  it('keeps going when the sink fails: lines are dropped and counted, nothing throws', async () => {
+    const broken = new Writable({
+      write(_chunk, _enc, cb) {
+        cb(new Error('EIO'));
+      },
+    });
+    const log = createDecisionLog(broken);
+    log.write(auditRecord(input()));
+    await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 10; i++) expect(() => log.write(auditRecord(input()))).not.toThrow();
+    expect(log.dropped).toBe(10);
+  });
+});

@@ -1,0 +1,185 @@
+/**
+ * One shared suite, run against every identity method: each method supplies the request for
+ * each case (valid, expired, not for us, revoked, malformed, ...), or says in writing why the
+ * case does not apply to it. The expectations are the same for all methods.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { hashApiKey } from '../../src/identity/api-key.ts';
+import { createIdentifierFromConfig, type Identify } from '../../src/identity/index.ts';
+import { identitySchema } from '../../src/identity/schema.ts';
+import type { DenyReason } from '../../src/pipeline/reasons.ts';
+import { createPki } from '../helpers/identity-pki.ts';
+import { identityCtx, nowS, signingKey, signToken, type CtxParams } from '../helpers/identity.ts';
+
+type CaseName = 'valid' | 'absent' | 'expired' | 'not_for_us' | 'revoked' | 'malformed' | 'tampered' | 'conflicting' | 'oversized';
+
+/** What every method must answer for each case. */
+const EXPECTED: Record<Exclude<CaseName, 'valid'>, DenyReason | DenyReason[]> = {
+  absent: 'no_credentials',
+  expired: 'expired_credentials',
+  not_for_us: ['wrong_audience', 'untrusted_domain', 'unknown_issuer', 'unknown_credentials'],
+  revoked: 'revoked_credentials',
+  malformed: 'malformed_credentials',
+  tampered: ['bad_signature', 'invalid_credentials'],
+  conflicting: 'conflicting_credentials',
+  oversized: ['token_too_large', 'malformed_credentials'],
+};
+const CASES = Object.keys(EXPECTED) as Exclude<CaseName, 'valid'>[];
+
+interface MethodUnderTest {
+  readonly name: string;
+  readonly identify: Identify;
+  readonly workload: string;
+  /** The secret the request carries (must never appear in the identity). */
+  readonly secret: string;
+  readonly requests: Partial<Record<CaseName, CtxParams>>;
+  readonly notApplicable: Partial<Record<CaseName, string>>;
+}
+
+const methods: MethodUnderTest[] = [];
+const build = (cfg: unknown, dir: string): Identify => createIdentifierFromConfig(identitySchema.parse(cfg), { source: 'unit.yaml', version: 'v', baseDir: dir });
+
+beforeAll(async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'identity-suite-'));
+
+  // --- api_key: a key store file with an active, an expired and a revoked key
+  const key = (id: string): string => `lla_${id}_${'s'.repeat(8)}${id}${'x'.repeat(16)}`;
+  const stored = (id: string, extra: object): object => ({ id, hash: hashApiKey(key(id)), workload: 'wl-key', models: ['*'], created_at: new Date().toISOString(), ...extra });
+  writeFileSync(
+    path.join(dir, 'keys.json'),
+    JSON.stringify({ version: 1, keys: [stored('active01', {}), stored('expired1', { expires_at: new Date(Date.now() - 1000).toISOString() }), stored('revoked1', { revoked: true })] }),
+  );
+  const apiKey = build({ key_store: { file: 'keys.json' } }, dir);
+  methods.push({
+    name: 'api_key',
+    identify: apiKey,
+    workload: 'wl-key',
+    secret: key('active01'),
+    requests: {
+      valid: { headers: { authorization: `Bearer ${key('active01')}` } },
+      absent: {},
+      expired: { headers: { authorization: `Bearer ${key('expired1')}` } },
+      not_for_us: { headers: { authorization: `Bearer ${key('unknown1')}` } },
+      revoked: { headers: { authorization: `Bearer ${key('revoked1')}` } },
+      malformed: { headers: { authorization: 'Bearer lla_!!' } },
+      tampered: { headers: { authorization: `Bearer ${key('active01').slice(0, -1)}y` } },
+      conflicting: { headers: { authorization: `Bearer ${key('active01')}`, 'x-api-key': key('expired1') } },
+      oversized: { headers: { authorization: `Bearer lla_${'a'.repeat(70_000)}` } },
+    },
+    notApplicable: {},
+  });
+
+  // --- jwt: inline keys
+  const k1 = await signingKey('k1');
+  const other = await signingKey('k1'); // same kid, another key: a forged signature
+  const iss = 'https://issuer.test';
+  const jwt = build({ jwt: { issuers: [{ issuer: iss, audiences: ['llm-authz'], jwks: { keys: [k1.publicJwk] } }] } }, dir);
+  const tok = (claims: object, k = k1): Promise<string> => signToken(k, { iss, aud: 'llm-authz', sub: 'wl-jwt', ...claims });
+  const valid = await tok({});
+  methods.push({
+    name: 'jwt',
+    identify: jwt,
+    workload: 'wl-jwt',
+    secret: valid,
+    requests: {
+      valid: { headers: { authorization: `Bearer ${valid}` } },
+      absent: {},
+      expired: { headers: { authorization: `Bearer ${await tok({ exp: nowS() - 3600 })}` } },
+      not_for_us: { headers: { authorization: `Bearer ${await tok({ aud: 'someone-else' })}` } },
+      malformed: { headers: { authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.!!!.abc' } },
+      tampered: { headers: { authorization: `Bearer ${await tok({}, other)}` } },
+      conflicting: { headers: { authorization: `Bearer ${valid}`, 'x-api-key': await tok({ sub: 'x' }) } },
+      oversized: { headers: { authorization: `Bearer ${await tok({ pad: 'p'.repeat(10_000) })}` } },
+    },
+    notApplicable: { revoked: 'JWTs are not revocable here: they are short-lived (exp) and the issuer rotates keys; a rotated-out key is tested in identity-jwt.test.ts' },
+  });
+
+  // --- envoy_jwt: payloads that Envoy verified
+  const envoy = build({ envoy_jwt: { issuers: [{ issuer: iss }] } }, dir);
+  const meta = (payload: Record<string, unknown>): CtxParams => ({ metadata: { 'envoy.filters.http.jwt_authn': { jwt_payload: payload as never } } });
+  methods.push({
+    name: 'envoy_jwt',
+    identify: envoy,
+    workload: 'wl-envoy',
+    secret: 'no-secret-reaches-llm-authz',
+    requests: {
+      valid: meta({ iss, sub: 'wl-envoy', aud: 'llm-authz', exp: nowS() + 600 }),
+      absent: {},
+      expired: meta({ iss, sub: 'wl-envoy', exp: nowS() - 3600 }),
+      not_for_us: meta({ iss: 'https://elsewhere.test', sub: 'wl-envoy', exp: nowS() + 600 }),
+      malformed: { metadata: { 'envoy.filters.http.jwt_authn': { jwt_payload: 'not-an-object' } } },
+    },
+    notApplicable: {
+      revoked: 'Envoy verified the token; revocation is the issuer key rotation Envoy sees',
+      tampered: 'the signature was verified by Envoy; llm-authz never sees an unverified payload in metadata',
+      conflicting: 'one payload per request in metadata; conflicts with other methods are tested in identity-precedence.test.ts',
+      oversized: "Envoy's header limits apply before jwt_authn",
+    },
+  });
+
+  // --- spiffe: principal and peer certificate
+  const pki = createPki(path.join(dir, 'pki'));
+  const good = pki.read(pki.client('good', 'spiffe://good.test/ns/apps/sa/chat').cert);
+  const other2 = pki.read(pki.client('other', 'spiffe://good.test/ns/apps/sa/other').cert);
+  const spiffe = build({ spiffe: { trust_domains: ['good.test'] } }, dir);
+  methods.push({
+    name: 'spiffe',
+    identify: spiffe,
+    workload: 'spiffe://good.test/ns/apps/sa/chat',
+    secret: 'no-secret-in-mtls',
+    requests: {
+      valid: { principal: 'spiffe://good.test/ns/apps/sa/chat', certificatePem: good },
+      absent: {},
+      not_for_us: { principal: 'spiffe://evil.test/ns/apps/sa/chat' },
+      malformed: { principal: 'spiffe://good.test/ns/../sa/chat' },
+      conflicting: { principal: 'spiffe://good.test/ns/apps/sa/chat', certificatePem: other2 },
+      oversized: { certificatePem: `-----BEGIN CERTIFICATE-----\n${'A'.repeat(70_000)}\n-----END CERTIFICATE-----\n` },
+    },
+    notApplicable: {
+      expired: "Envoy's TLS handshake refuses an expired client certificate; the certificate source also checks validity (identity-spiffe.test.ts)",
+      revoked: "revocation of X.509 SVIDs is Envoy's CRL check at the handshake",
+      tampered: 'a tampered certificate fails the TLS handshake in Envoy (proved in identity-envoy.test.ts)',
+    },
+  });
+}, 60_000);
+
+describe.each(['api_key', 'jwt', 'envoy_jwt', 'spiffe'])('identity method %s (shared suite)', (name) => {
+  const m = (): MethodUnderTest => {
+    const found = methods.find((x) => x.name === name);
+    if (!found) throw new Error(`method ${name} not set up`);
+    return found;
+  };
+
+  it('covers every case or says why it does not apply', () => {
+    for (const c of ['valid', ...CASES] as CaseName[]) {
+      expect(m().requests[c] !== undefined || m().notApplicable[c] !== undefined, `case ${c}`).toBe(true);
+    }
+    expect(m().requests.valid).toBeDefined();
+  });
+
+  it('authenticates a valid credential to its workload, holding no secret', async () => {
+    const r = await m().identify(identityCtx(m().requests.valid!));
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value.method).toBe(name);
+    expect(r.value.workload).toBe(m().workload);
+    expect(JSON.stringify(r.value)).not.toContain(m().secret);
+  });
+
+  it.each(CASES)('denies the case %s with the shared reason code', async (c) => {
+    const req = m().requests[c];
+    if (req === undefined) {
+      expect(m().notApplicable[c]).toMatch(/\w/);
+      return;
+    }
+    const r = await m().identify(identityCtx(req));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const expected = EXPECTED[c];
+    expect(Array.isArray(expected) ? expected : [expected]).toContain(r.reason);
+    expect(JSON.stringify(r)).not.toContain(m().secret);
+  });
+});

@@ -1,0 +1,131 @@
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfigText } from '../../src/config/load.ts';
+import { Secret } from '../../src/config/secret.ts';
+import { waitFor } from '../../src/devstack/ports.ts';
+import { errorBody } from '../../src/envoy/error-body.ts';
+import { allowResponse, denyResponse } from '../../src/envoy/response.ts';
+import type { CredentialReloadEvent } from '../../src/providers/credential-file.ts';
+import { buildProviders, type Providers } from '../../src/providers/runtime.ts';
+import type { ApiKind } from '../../src/providers/schema.ts';
+
+const dirs: string[] = [];
+const opened: Providers[] = [];
+afterEach(() => {
+  for (const p of opened.splice(0)) p.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tmp(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-cred-'));
+  dirs.push(d);
+  return d;
+}
+
+function providersFrom(yaml: string, baseDir: string, onReload?: (e: CredentialReloadEvent) => void): Providers {
+  const cfg = parseConfigText(yaml, 'p.yaml');
+  const p = buildProviders(cfg.providers, cfg.credentials, baseDir, 'p.yaml', onReload);
+  opened.push(p);
+  return p;
+}
+
+describe('provider credentials from files', () => {
+  it('loads at start and reloads when the file is replaced (as a Secret mount does)', async () => {
+    const dir = tmp();
+    writeFileSync(path.join(dir, 'key'), 'sk-first\n');
+    const events: CredentialReloadEvent[] = [];
+    const p = providersFrom('providers:\n  - {name: openai, api: openai, credential: {file: key}}\n', dir, (e) => events.push(e));
+    const cred = p.byName.get('openai')?.credential;
+    expect(cred?.reveal()).toBe('sk-first');
+    writeFileSync(path.join(dir, 'key.new'), 'sk-second\n');
+    renameSync(path.join(dir, 'key.new'), path.join(dir, 'key'));
+    await waitFor('the reloaded credential', () => (cred?.reveal() === 'sk-second' ? true : undefined), 10_000);
+    expect(events.some((e) => e.outcome === 'reloaded')).toBe(true);
+    expect(JSON.stringify(events)).not.toContain('sk-');
+  });
+
+  it('keeps the last good value when the file becomes empty, and says so', async () => {
+    const dir = tmp();
+    writeFileSync(path.join(dir, 'key'), 'sk-good');
+    const events: CredentialReloadEvent[] = [];
+    const p = providersFrom('credentials:\n  main: {file: key}\nproviders:\n  - {name: claude, api: anthropic, credential: main}\n', dir, (e) => events.push(e));
+    writeFileSync(path.join(dir, 'key'), '');
+    await waitFor('the kept-last-good event', () => (events.some((e) => e.outcome === 'kept_last_good') ? true : undefined), 10_000);
+    expect(p.credentials.get('main')?.reveal()).toBe('sk-good');
+    expect(p.byName.get('claude')?.credential?.reveal()).toBe('sk-good');
+  });
+
+  it('refuses to start without the file, naming the file and not a value', () => {
+    expect(() => providersFrom('providers:\n  - {name: openai, api: openai, credential: {file: missing}}\n', tmp())).toThrow(/cannot read credential file .*missing: ENOENT/);
+  });
+
+  it('prints a reloadable secret as [redacted]', () => {
+    const h = Secret.reloadable('sk-hidden');
+    h.set('sk-hidden-2');
+    expect(h.secret.reveal()).toBe('sk-hidden-2');
+    expect(`${String(h.secret)} ${JSON.stringify({ s: h.secret })} ${inspect(h.secret)}`).not.toContain('sk-');
+  });
+});
+
+describe('credential attachment per provider kind', () => {
+  const forms: [ApiKind, string, string][] = [
+    ['openai', 'authorization', 'Bearer sk-p'],
+    ['openai-compatible', 'authorization', 'Bearer sk-p'],
+    ['azure-openai', 'api-key', 'sk-p'],
+    ['anthropic', 'x-api-key', 'sk-p'],
+    ['gemini', 'x-goog-api-key', 'sk-p'],
+  ];
+  it.each(forms)('%s: sets %s with OVERWRITE, removes every other credential header and ?key=', (api, header, value) => {
+    const provider = { name: 'p', api, route: 'r', credential: new Secret('sk-p'), serves: () => true };
+    const res = allowResponse({ decisionId: 'd', routingHeader: 'x-llm-authz-route', obligations: { provider }, metadata: {} });
+    const set = res.ok_response?.headers ?? [];
+    expect(set.map((h) => [h.header.key, h.header.value])).toEqual([['x-llm-authz-route', 'r'], [header, value]]);
+    expect(set.every((h) => h.append_action === 'OVERWRITE_IF_EXISTS_OR_ADD')).toBe(true);
+    expect(new Set([...(res.ok_response?.headers_to_remove ?? []), header])).toEqual(new Set(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']));
+    expect(res.ok_response?.headers_to_remove).not.toContain(header);
+    expect(res.ok_response?.query_parameters_to_remove).toEqual(['key']);
+  });
+
+  it('removes every credential header when the provider has no credential', () => {
+    const provider = { name: 'p', api: 'openai-compatible' as const, route: 'r', credential: undefined, serves: () => true };
+    const res = allowResponse({ decisionId: 'd', routingHeader: 'x-llm-authz-route', obligations: { provider }, metadata: {} });
+    expect(res.ok_response?.headers_to_remove).toEqual(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']);
+  });
+});
+
+describe('native error bodies', () => {
+  const base = { reason: 'model_not_allowed' as const, message: 'the model is not allowed', decisionId: 'dec-1' };
+  it('OpenAI style for OpenAI, Azure OpenAI, OpenAI-compatible and unknown APIs', () => {
+    for (const api of ['openai', 'azure-openai', 'openai-compatible', undefined] as const) {
+      expect(JSON.parse(errorBody({ ...base, api, status: 403 }))).toEqual({ error: { message: expect.stringContaining('reason: model_not_allowed'), type: 'permission_error', param: null, code: 'model_not_allowed' } });
+    }
+  });
+  it('Anthropic style', () => {
+    expect(JSON.parse(errorBody({ ...base, api: 'anthropic', status: 413 }))).toEqual({ type: 'error', error: { type: 'request_too_large', message: expect.stringContaining('dec-1') } });
+  });
+  it.each([
+    [400, 'INVALID_ARGUMENT'],
+    [401, 'UNAUTHENTICATED'],
+    [403, 'PERMISSION_DENIED'],
+    [404, 'NOT_FOUND'],
+    [413, 'INVALID_ARGUMENT'],
+    [415, 'INVALID_ARGUMENT'],
+    [429, 'RESOURCE_EXHAUSTED'],
+    [503, 'UNAVAILABLE'],
+  ])('Gemini (Google API) style for %i: %s', (status, name) => {
+    const b = JSON.parse(errorBody({ ...base, api: 'gemini', status })) as { error: { code: number; status: string; message: string; details: { reason: string }[] } };
+    expect(b.error).toMatchObject({ code: status, status: name });
+    expect(b.error.message).toContain('model_not_allowed');
+    expect(b.error.details[0]?.reason).toBe('model_not_allowed');
+  });
+  it('denies with the status of the reason (413, 415, 404, 400)', () => {
+    for (const [reason, status] of [['body_too_large', 413], ['unsupported_media_type', 415], ['unknown_api', 404], ['ambiguous_model', 400], ['ambiguous_field', 400]] as const) {
+      const res = denyResponse({ decisionId: 'd', reason, detail: undefined, api: 'gemini', metadata: {} });
+      expect(res.denied_response?.status.code).toBe(status);
+      expect(JSON.parse(res.denied_response?.body ?? '')).toMatchObject({ error: { code: status } });
+    }
+  });
+});

@@ -1,0 +1,76 @@
+/** The suite-wide secret scan really finds secrets: in log files and in Jaeger's traces. */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkSecrets, formatHits, scanJaeger, scanLogFiles, scanText } from '../helpers/secret-scan.ts';
+import { suiteSecrets } from '../helpers/suite-secrets.ts';
+
+const SECRETS = [
+  { label: 'api key', value: 'lla_scan0001_0123456789abcdefghijklmnopqr' },
+  { label: 'prompt', value: 'a prompt nobody may log' },
+];
+
+describe('secret scan', () => {
+  it('finds a secret in text and names it by label, not by value', () => {
+    const hits = scanText(`{"msg":"x","authorization":"Bearer ${SECRETS[0]!.value}"}`, SECRETS, 'line 1');
+    expect(hits).toEqual([{ secret: 'api key', where: 'line 1' }]);
+    expect(formatHits(hits)).not.toContain(SECRETS[0]!.value);
+    expect(scanText('{"msg":"clean"}', SECRETS, 'line 2')).toEqual([]);
+  });
+
+  it('finds a secret in any *.log file below the folder, including nested ones', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'scan-'));
+    mkdirSync(path.join(dir, 'a', 'b'), { recursive: true });
+    writeFileSync(path.join(dir, 'a', 'clean.log'), '{"msg":"nothing"}\n');
+    writeFileSync(path.join(dir, 'a', 'b', 'llm-authz.log'), `{"msg":"ok"}\n{"msg":"${SECRETS[1]!.value}"}\n`);
+    const r = scanLogFiles(dir, SECRETS);
+    expect(r.files).toBe(2);
+    expect(r.hits).toEqual([{ secret: 'prompt', where: path.join('a', 'b', 'llm-authz.log') }]);
+  });
+
+  it('refuses to run without secrets or with a short one (it would prove nothing)', () => {
+    expect(() => checkSecrets([])).toThrow(/no secrets/);
+    expect(() => checkSecrets([{ label: 'x', value: 'abc' }])).toThrow(/shorter/);
+  });
+
+  it('the suite list holds the demo keys, the quickstart provider keys and the prompts', () => {
+    const labels = suiteSecrets().map((s) => s.label).join('\n');
+    expect(labels).toContain('LLM_AUTHZ_DEMO_CHAT_KEY');
+    expect(labels).toContain('openai-api-key');
+    expect(labels).toContain('prompt #1');
+    expect(() => checkSecrets(suiteSecrets())).not.toThrow();
+  });
+
+  describe('in Jaeger (through its query API)', () => {
+    let server: Server;
+    let url = '';
+    const trace = (id: string, tag: string) => ({
+      traceID: id,
+      spans: [{ traceID: id, spanID: '01', operationName: 'op', processID: 'p1', tags: [{ key: 'k', type: 'string', value: tag }] }],
+      processes: { p1: { serviceName: 'llm-authz' } },
+    });
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        res.setHeader('content-type', 'application/json');
+        let body: unknown = {};
+        if (req.url === '/api/services') body = { data: ['llm-authz', 'llm-gateway'] };
+        else if (req.url?.startsWith('/api/traces?service=llm-authz')) body = { data: [trace('t1', 'clean'), trace('t2', `leak ${SECRETS[0]!.value}`)] };
+        else if (req.url?.startsWith('/api/traces?service=llm-gateway')) body = { data: [trace('t1', 'clean')] };
+        else res.statusCode = 404;
+        res.end(JSON.stringify(body));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const a = server.address();
+      url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+    });
+    afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+    it('reads every trace of every service and reports the one with the secret', async () => {
+      const r = await scanJaeger(url, SECRETS);
+      expect(r.traces).toBe(2);
+      expect(r.hits).toEqual([{ secret: 'api key', where: 'Jaeger trace t2' }]);
+    });
+  });
+});
