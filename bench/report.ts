@@ -5,6 +5,7 @@ import path from 'node:path';
 import { ROOT, TOOLS_DIR } from '../src/devstack/tools.ts';
 import type { LoadResult } from './h2load.ts';
 import type { EnvoyPoint } from './through-envoy.ts';
+import type { ScalePoint } from './scaling.ts';
 
 type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number };
 
@@ -14,6 +15,8 @@ export interface BenchResults {
   rates: Record<string, (Measured & { rate: number })[]>;
   envoy: EnvoyPoint[];
   bodySizes: (Measured & { size: number })[];
+  rules: ScalePoint[];
+  identities: ScalePoint[];
   quick: boolean;
 }
 
@@ -37,7 +40,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
   const opa = r.check['OPA-Envoy'];
   const at1k = r.envoy.find((p) => p.rate === 1000);
   const mb = r.bodySizes.find((b) => b.size === 1024 * 1024);
-  const rss = Math.max(...Object.values(r.check).filter((m) => m === ours).map((m) => m.rssMiB));
+  const rss = ours?.rssMiB ?? Number.NaN;
   const addedP50 = at1k ? at1k.on.p50 - at1k.off.p50 : Number.NaN;
   const addedP99 = at1k ? at1k.on.p99 - at1k.off.p99 : Number.NaN;
   const v = versions();
@@ -56,10 +59,10 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w();
   w('## Method');
   w();
-  w('- All three ext_authz servers get the same pre-encoded `CheckRequest` (a 2 KB OpenAI chat-completion body, an API key in `authorization`), sent as a raw gRPC frame by h2load (one thread, 4 connections × 16 streams for maximum throughput; `--rps` for fixed rates). Each server is checked to *allow* that request before it is measured.');
+  w('- All three ext_authz servers get the same pre-encoded `CheckRequest` (a 2 KB OpenAI chat-completion body, a JWT bearer token in `authorization`; the "(API key)" rows use an llm-authz API key instead), sent as a raw gRPC frame by h2load (one thread, 4 connections × 16 streams for maximum throughput; `--rps` for fixed rates). Each server is checked to *allow* that request before it is measured.');
   w('- **floor**: a no-op grpc-js server on the same protos (`bench/floor.ts`) that allows everything: the cost of grpc-js + proto decoding alone.');
-  w('- **llm-authz**: the built CLI, `serve` with the benchmark config (`bench/setup.ts`): API-key identity (SHA-256, constant-time), request parsing, the decision, credential injection, a decision-log line per Check to a file.');
-  w('- **OPA-Envoy**: the same decision in Rego (`bench/setup.ts`): key lookup by id, `crypto.sha256` compare, model glob, route and credential headers.');
+  w('- **llm-authz**: the built CLI, `serve` with the representative config of `bench/setup.ts`: JWT (RS256, inline JWKS; verified once, then served from the verified-token cache) and API-key identities, a 20-rule CEL policy set (10 deny guards, 10 per-workload allows; every rule is evaluated), request parsing, credential injection, one span per Check exported over OTLP/gRPC to a local sink (`bench/otlp-sink.ts`), a decision-log line per Check to a file.');
+  w('- **OPA-Envoy**: the same identity checks (`io.jwt.decode_verify`, API key by id and `crypto.sha256`) and the same 20 conditions in Rego (`bench/setup.ts`), with route and credential headers; decision logs off.');
   w('- Through Envoy: the same HTTP request to Envoy (concurrency 1) at fixed rates with ext_authz disabled on the virtual host and enabled; the difference is what authorization adds.');
   w('- 2 cores are shared by the load generator, the server under test (and Envoy and the mock provider in the Envoy runs). CPU per 1k checks and RSS are read from /proc.');
   w();
@@ -95,7 +98,19 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w();
   w('![cost vs body size](bench/plots/cost-vs-body-size.png)');
   w();
-  w('Not measured yet: the number of policy rules (1 … 200) and distinct identities (1 … 100k); they need the CEL policy engine and the JWT/key-store identities in the benchmark config.');
+  w('Number of policy rules (N-1 deny guards that do not match and one allow; every rule is evaluated; 4 connections × 16 streams):');
+  w();
+  w('| rules | req/s | p50 ms | p99 ms | CPU ms / 1k checks |');
+  w('|---|---|---|---|---|');
+  for (const p of r.rules) w(`| ${p.n} | ${f(p.rps, 0)} | ${f(p.p50)} | ${f(p.p99)} | ${f(p.cpuMsPer1k, 0)} |`);
+  w();
+  w('![cost vs rules](bench/plots/cost-vs-rules.png)');
+  w();
+  w('Distinct identities (N ES256 JWTs for N workloads, cycled by a grpc-js load loop in the harness process, 32 in flight; the verified-token cache holds 10,000 tokens, so beyond that every Check verifies a signature). This load generator shares the machine with the server: compare these points with each other, not with the h2load tables.');
+  w();
+  w('| identities | req/s | p50 ms | p99 ms | CPU ms / 1k checks | RSS MiB |');
+  w('|---|---|---|---|---|---|');
+  for (const p of r.identities) w(`| ${p.n} | ${f(p.rps, 0)} | ${f(p.p50)} | ${f(p.p99)} | ${f(p.cpuMsPer1k, 0)} | ${f(p.rssMiB, 0)} |`);
   w();
   w('## Targets and where llm-authz stands');
   w();

@@ -15,7 +15,9 @@ import { cpuSeconds, rssMiB } from './procstat.ts';
 import { startFloor, startLlmAuthz, startOpa, type AuthzUnderTest } from './servers.ts';
 import { benchEnvoyScenario } from './through-envoy.ts';
 import { writeReport, type BenchResults } from './report.ts';
-import { BENCH_ENV, benchCheckRequest, prepareBenchFiles } from './setup.ts';
+import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from './setup.ts';
+import { startOtlpSink } from './servers.ts';
+import { identityScaling, rulesScaling } from './scaling.ts';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const DURATION = QUICK ? 2 : 8;
@@ -56,11 +58,15 @@ async function checkLoad(server: AuthzUnderTest, frameFile: string, workDir: str
 async function main(): Promise<void> {
   const started = Date.now();
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-bench-'));
-  const files = prepareBenchFiles(workDir);
-  const request = benchCheckRequest(2 * 1024);
+  const sink = await startOtlpSink(workDir);
+  const files = await prepareBenchFiles(workDir, sink.port);
+  const request = benchCheckRequest(2 * 1024, files.jwt);
   const frameFile = path.join(workDir, 'check-2k.bin');
   writeFileSync(frameFile, checkRequestFrame(request));
-  const results: BenchResults = { machine: {}, check: {}, rates: {}, envoy: [], bodySizes: [], quick: QUICK };
+  const keyRequest = benchCheckRequest(2 * 1024, BENCH_KEY);
+  const keyFrameFile = path.join(workDir, 'check-2k-key.bin');
+  writeFileSync(keyFrameFile, checkRequestFrame(keyRequest));
+  const results: BenchResults = { machine: {}, check: {}, rates: {}, envoy: [], bodySizes: [], rules: [], identities: [], quick: QUICK };
 
   const servers: [string, () => Promise<AuthzUnderTest>][] = [
     ['floor', () => startFloor(workDir)],
@@ -76,6 +82,11 @@ async function main(): Promise<void> {
       await checkLoad(server, frameFile, workDir, { durationS: QUICK ? 1 : 3 });
       log(`${name}: maximum throughput (4 connections x 16 streams)`);
       results.check[name] = await checkLoad(server, frameFile, workDir, {});
+      if (name !== 'floor') {
+        await verifyAllows(server, keyRequest);
+        log(`${name}: maximum throughput, API key instead of JWT`);
+        results.check[`${name} (API key)`] = await checkLoad(server, keyFrameFile, workDir, {});
+      }
       results.rates[name] = [];
       for (const rate of RATES) {
         log(`${name}: fixed rate ${rate}/s`);
@@ -91,7 +102,7 @@ async function main(): Promise<void> {
     const server = await startLlmAuthz(workDir, files.config, BENCH_ENV);
     try {
       for (const size of BODY_SIZES) {
-        const req = benchCheckRequest(size);
+        const req = benchCheckRequest(size, files.jwt);
         await verifyAllows(server, req);
         const f = path.join(workDir, `check-${size}.bin`);
         writeFileSync(f, checkRequestFrame(req));
@@ -103,8 +114,26 @@ async function main(): Promise<void> {
     }
   }
 
+  log('llm-authz: number of rules');
+  results.rules = await rulesScaling({
+    workDir,
+    baseConfig: files.config,
+    frame: checkRequestFrame(request),
+    request,
+    counts: QUICK ? [1, 50] : [1, 10, 50, 100, 200],
+    durationS: DURATION,
+    load: async (port, f) => {
+      const r = await h2load({ url: `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`, dataFile: f, headers: ['content-type: application/grpc', 'te: trailers'], clients: 4, streams: 16, durationS: DURATION, workDir });
+      return r;
+    },
+    log,
+  });
+  log('llm-authz: distinct identities');
+  results.identities = await identityScaling({ workDir, counts: QUICK ? [1, 100, 1000] : [1, 100, 10_000, 100_000], durationS: DURATION, log });
+
   log('through Envoy: ext_authz off vs on');
-  results.envoy = await benchEnvoyScenario({ workDir, config: files.config, env: BENCH_ENV, rates: [500, 1000], durationS: DURATION, log });
+  results.envoy = await benchEnvoyScenario({ workDir, config: files.config, env: BENCH_ENV, jwt: files.jwt, otlpPort: sink.port, rates: [500, 1000], durationS: DURATION, log });
+  await sink.stop();
 
   results.machine = {
     cpus: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'unknown'}`,

@@ -75,3 +75,15 @@ export async function startOpa(workDir: string, policyFile: string, dataFile: st
   await ready(port);
   return wrap('OPA-Envoy', child, port);
 }
+
+/** The local OTLP/gRPC sink that llm-authz and Envoy export spans to. */
+export async function startOtlpSink(workDir: string): Promise<{ port: number; stop(): Promise<void> }> {
+  const child = startChild(process.execPath, [path.join(ROOT, 'bench/otlp-sink.ts')], { logFile: path.join(workDir, 'otlp-sink.log') });
+  const line = await child.waitForLine('stdout', (l) => l.startsWith('{"port"'));
+  return {
+    port: (JSON.parse(line) as { port: number }).port,
+    async stop() {
+      await child.stop('SIGTERM', 5000);
+    },
+  };
+}

@@ -9,7 +9,7 @@ import { renderEnvoyConfig, startEnvoy } from '../src/devstack/envoy.ts';
 import { startMockProvider } from '../src/devstack/mock-provider.ts';
 import { freePort } from '../src/devstack/ports.ts';
 import { h2load, type LoadResult } from './h2load.ts';
-import { BENCH_KEY, benchCheckRequest } from './setup.ts';
+import { benchCheckRequest } from './setup.ts';
 
 export interface EnvoyPoint {
   readonly rate: number;
@@ -31,17 +31,19 @@ ${marker}`,
   );
 }
 
-export async function benchEnvoyScenario(o: { workDir: string; config: string; env: NodeJS.ProcessEnv; rates: readonly number[]; durationS: number; log: (m: string) => void }): Promise<EnvoyPoint[]> {
+export async function benchEnvoyScenario(o: { workDir: string; config: string; env: NodeJS.ProcessEnv; jwt: string; otlpPort: number; rates: readonly number[]; durationS: number; log: (m: string) => void }): Promise<EnvoyPoint[]> {
   const openai = await startMockProvider('openai');
   const anthropic = await startMockProvider('anthropic');
   const authz = await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-envoy' });
-  const body = (benchCheckRequest(2048)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
+  const body = (benchCheckRequest(2048, o.jwt)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
   const bodyFile = path.join(o.workDir, 'http-body-2k.json');
   writeFileSync(bodyFile, body);
   const params = async (): Promise<Record<string, string | number>> => ({
     LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: await freePort(), ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: await freePort(),
     AUTHZ_ADDRESS: '127.0.0.1', AUTHZ_PORT: authz.port, OPENAI_ADDRESS: '127.0.0.1', OPENAI_PORT: openai.port,
-    ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: anthropic.port, MAX_REQUEST_BYTES: 1048576, ACCESS_LOG_PATH: path.join(o.workDir, 'access.log'),
+    ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: anthropic.port, GEMINI_ADDRESS: '127.0.0.1', GEMINI_PORT: anthropic.port,
+    AZURE_OPENAI_ADDRESS: '127.0.0.1', AZURE_OPENAI_PORT: openai.port, OTLP_ADDRESS: '127.0.0.1', OTLP_PORT: o.otlpPort,
+    MAX_REQUEST_BYTES: 1048576, ACCESS_LOG_PATH: path.join(o.workDir, 'access.log'),
   });
   const points: EnvoyPoint[] = [];
   try {
@@ -56,7 +58,7 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
       h2load({
         url: variants[v].url,
         dataFile: bodyFile,
-        headers: ['content-type: application/json', `authorization: Bearer ${BENCH_KEY}`, 'x-llm-authz-route: openai'],
+        headers: ['content-type: application/json', `authorization: Bearer ${o.jwt}`, 'x-llm-authz-route: openai'],
         clients: 4,
         streams: 1,
         h1: true,
