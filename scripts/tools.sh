@@ -2,7 +2,8 @@
 # Installs the pinned tools the project needs into a git-ignored folder (.tools/ by default,
 # or $LLM_AUTHZ_TOOLS_DIR). Each step is skipped when the pinned version is already there.
 #
-#   bash scripts/tools.sh [node|envoy|jaeger|all]...    install (default: all)
+#   bash scripts/tools.sh [node|envoy|jaeger|loadgen|opa|plot|all]...   install (default: all
+#                                                  = what the tests need: node, envoy, jaeger)
 #   source scripts/tools.sh --env                         only set PATH/ENVOY_BIN/JAEGER_BIN
 #
 # Node: a user with their own Node 22.15+ or 24 can set LLM_AUTHZ_SYSTEM_NODE=1 to skip it.
@@ -77,6 +78,52 @@ ensure_jaeger() {
   echo "$JAEGER_VERSION" > "$stamp"
 }
 
+# h2load and wrk from Debian's packages, unpacked (with the libraries they need) into
+# $TOOLS_DIR/loadgen; small wrappers in $TOOLS_DIR/bin set LD_LIBRARY_PATH. Nothing system-wide.
+ensure_loadgen() {
+  local dir="$TOOLS_DIR/loadgen" stamp="$TOOLS_DIR/loadgen/.version" want="$NGHTTP2_CLIENT_DEB $WRK_DEB"
+  if [ -x "$TOOLS_DIR/bin/h2load" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return; fi
+  _log "installing h2load ($NGHTTP2_CLIENT_DEB) and wrk ($WRK_DEB) from Debian packages into $dir"
+  local tmp; tmp="$(mktemp -d)"; chmod 755 "$tmp"
+  (cd "$tmp" && apt-get download -q "nghttp2-client=$NGHTTP2_CLIENT_DEB" "wrk=$WRK_DEB" libjemalloc2 libev4 libluajit-5.1-2 >&2) || {
+    _log "apt-get download failed; run 'apt-get update' first"; rm -rf "$tmp"; exit 1; }
+  rm -rf "$dir"; mkdir -p "$dir"
+  for f in "$tmp"/*.deb; do dpkg -x "$f" "$dir"; done
+  rm -rf "$tmp"
+  for b in h2load wrk; do
+    printf '#!/usr/bin/env bash\nexport LD_LIBRARY_PATH="%s/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"\nexec "%s/usr/bin/%s" "$@"\n' "$dir" "$dir" "$b" > "$TOOLS_DIR/bin/$b"
+    chmod +x "$TOOLS_DIR/bin/$b"
+  done
+  echo "$want" > "$stamp"
+  "$TOOLS_DIR/bin/h2load" --version >&2
+}
+
+# OPA-Envoy (the peer in the benchmarks), built from the Go module proxy.
+ensure_opa() {
+  local stamp="$TOOLS_DIR/bin/.opa-envoy-version"
+  if [ -x "$TOOLS_DIR/bin/opa-envoy" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$OPA_ENVOY_VERSION" ]; then return; fi
+  command -v go >/dev/null || { _log "go is needed to build OPA-Envoy"; exit 1; }
+  _log "building OPA-Envoy $OPA_ENVOY_VERSION from the Go module proxy"
+  local src tmp="$TOOLS_DIR/opa-envoy-src"
+  src="$(cd "$TOOLS_DIR" && GOFLAGS=-mod=mod go mod download -json "github.com/open-policy-agent/opa-envoy-plugin@$OPA_ENVOY_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  rm -rf "$tmp"; cp -r "$src" "$tmp"; chmod -R u+w "$tmp"
+  (cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$TOOLS_DIR/bin/opa-envoy" ./cmd/opa-envoy-plugin) >&2
+  rm -rf "$tmp"
+  echo "$OPA_ENVOY_VERSION" > "$stamp"
+}
+
+# matplotlib in a venv of its own, for the benchmark report's plots.
+ensure_plot() {
+  local venv="$TOOLS_DIR/plot-venv" stamp="$TOOLS_DIR/plot-venv/.version"
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$MATPLOTLIB_VERSION" ]; then return; fi
+  _log "installing matplotlib $MATPLOTLIB_VERSION into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "matplotlib==$MATPLOTLIB_VERSION" >&2
+  echo "$MATPLOTLIB_VERSION" > "$stamp"
+}
+
 if [ "${1:-}" = "--env" ]; then
   tools_env
   return 0 2>/dev/null || exit 0
@@ -89,6 +136,9 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       node) ensure_node ;;
       envoy) ensure_envoy ;;
       jaeger) ensure_jaeger ;;
+      loadgen) ensure_loadgen ;;
+      opa) ensure_opa ;;
+      plot) ensure_plot ;;
       all) ensure_node; ensure_envoy; ensure_jaeger ;;
       *) _log "unknown tool: $t"; exit 2 ;;
     esac

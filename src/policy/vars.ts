@@ -5,7 +5,7 @@
  * LLM_FIELDS plus one line in llmActivation().
  */
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import type { CelInput } from '@bufbuild/cel';
+import { celList, celMap, type CelInput } from '@bufbuild/cel';
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
 import type { JsonValue } from '../envoy/struct.ts';
@@ -183,17 +183,36 @@ export function llmActivation(llm: LlmRequest): CelObject {
 }
 
 export interface Activation {
-  readonly identity: CelObject;
-  readonly request: CelObject;
-  readonly llm: CelObject;
+  readonly identity: CelInput;
+  readonly request: CelInput;
+  readonly llm: CelInput;
   readonly now: CelInput;
+}
+
+/**
+ * Plain objects and arrays as CEL maps and lists, converted once per Check: the evaluator
+ * otherwise converts a plain object again on every access, in every rule.
+ */
+function toCelValue(v: CelInput): CelInput {
+  if (Array.isArray(v)) return celList(v.map((x: CelInput) => toCelValue(x)));
+  if (v instanceof Map) {
+    const m = new Map<string, CelInput>();
+    for (const [k, x] of v as Map<string, CelInput>) m.set(k, toCelValue(x));
+    return celMap(m);
+  }
+  if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
+    const m = new Map<string, CelInput>();
+    for (const [k, x] of Object.entries(v as CelObject)) m.set(k, toCelValue(x));
+    return celMap(m);
+  }
+  return v;
 }
 
 export function activation(input: { ctx: RequestContext; identity: Identity; llm: LlmRequest }, nowMs: number): Activation {
   return {
-    identity: identityActivation(input.identity),
-    request: requestActivation(input.ctx),
-    llm: llmActivation(input.llm),
+    identity: toCelValue(identityActivation(input.identity)),
+    request: toCelValue(requestActivation(input.ctx)),
+    llm: toCelValue(llmActivation(input.llm)),
     now: timestampFromMs(nowMs),
   };
 }

@@ -1,0 +1,80 @@
+/** Runs h2load and reads its per-request log into latency percentiles. */
+import { execFile } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { TOOLS_DIR } from '../src/devstack/tools.ts';
+
+const run = promisify(execFile);
+
+export interface LoadResult {
+  readonly requests: number;
+  readonly succeeded: number;
+  readonly errors: number;
+  readonly seconds: number;
+  readonly rps: number;
+  /** Latency percentiles in milliseconds. */
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+export interface LoadOptions {
+  readonly url: string;
+  /** Body file sent with every request (a gRPC frame for Check calls). */
+  readonly dataFile?: string;
+  readonly headers?: readonly string[];
+  readonly clients: number;
+  readonly streams: number;
+  /** Fixed total rate (split over clients); absent = as fast as possible. */
+  readonly rate?: number;
+  readonly durationS: number;
+  readonly warmupS?: number;
+  readonly h1?: boolean;
+  readonly workDir: string;
+}
+
+function pct(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] ?? Number.NaN;
+}
+
+export async function h2load(o: LoadOptions): Promise<LoadResult> {
+  const log = path.join(o.workDir, `h2load-${process.hrtime.bigint()}.tsv`);
+  const args = ['-t', '1', '-c', String(o.clients), '-m', String(o.streams), '-D', String(o.durationS), '--log-file', log];
+  if (o.warmupS) args.push('--warm-up-time', String(o.warmupS));
+  if (o.rate !== undefined) args.push('--rps', String(Math.max(1, Math.round(o.rate / o.clients))));
+  if (o.dataFile) args.push('-d', o.dataFile);
+  if (o.h1) args.push('--h1');
+  for (const h of o.headers ?? []) args.push('-H', h);
+  args.push(o.url);
+  const { stdout } = await run(path.join(TOOLS_DIR, 'bin', 'h2load'), args, { maxBuffer: 64 * 1024 * 1024 });
+  const m = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
+  const finished = /finished in ([\d.]+)(ms|s),/.exec(stdout);
+  const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  rmSync(log, { force: true });
+  const lat: number[] = [];
+  let non200 = 0;
+  for (const l of lines) {
+    const [, status, us] = l.split('\t');
+    if (status !== '200') non200++;
+    lat.push(Number(us) / 1000);
+  }
+  lat.sort((a, b) => a - b);
+  const seconds = finished ? Number(finished[1]) / (finished[2] === 'ms' ? 1000 : 1) : o.durationS;
+  const succeeded = m ? Number(m[4]) : lines.length - non200;
+  const failed = m ? Number(m[5]) + Number(m[6]) : 0;
+  return {
+    requests: lines.length,
+    succeeded,
+    errors: failed + non200,
+    seconds,
+    rps: lines.length / o.durationS,
+    p50: pct(lat, 50),
+    p90: pct(lat, 90),
+    p99: pct(lat, 99),
+    max: lat[lat.length - 1] ?? Number.NaN,
+  };
+}

@@ -1,0 +1,89 @@
+/** The ext_authz servers under test: the floor, llm-authz, OPA-Envoy. Each on a free loopback port. */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startChild, type Child } from '../src/devstack/process.ts';
+import { freePort, waitFor } from '../src/devstack/ports.ts';
+import { cliEntry, ROOT, TOOLS_DIR } from '../src/devstack/tools.ts';
+import { createAuthzClient } from '../src/devstack/grpc-client.ts';
+
+export interface AuthzUnderTest {
+  readonly name: string;
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+async function ready(port: number): Promise<void> {
+  const client = createAuthzClient(`127.0.0.1:${port}`);
+  try {
+    await waitFor(`a Check answer on port ${port}`, async () => ((await client.check({}, { deadlineMs: 1000 })) ? true : undefined), 30_000, 200);
+  } finally {
+    client.close();
+  }
+}
+
+function wrap(name: string, child: Child, port: number): AuthzUnderTest {
+  return {
+    name,
+    port,
+    pid: child.proc.pid ?? -1,
+    async stop() {
+      await child.stop('SIGTERM', 5000);
+    },
+  };
+}
+
+export async function startFloor(workDir: string): Promise<AuthzUnderTest> {
+  const port = await freePort();
+  const child = startChild(process.execPath, [path.join(ROOT, 'bench/floor.ts'), '--listen', `127.0.0.1:${port}`], { logFile: path.join(workDir, 'floor.log') });
+  await ready(port);
+  return wrap('floor', child, port);
+}
+
+export async function startLlmAuthz(workDir: string, config: string, env: NodeJS.ProcessEnv = {}): Promise<AuthzUnderTest> {
+  const port = await freePort();
+  const child = startChild(process.execPath, [cliEntry(), 'serve', '--config', config, '--listen', `127.0.0.1:${port}`], {
+    logFile: path.join(workDir, 'llm-authz.log'),
+    env: { ...process.env, ...env },
+  });
+  await child.waitForLine('stderr', (l) => l.includes('"llm-authz serving"'));
+  await ready(port);
+  return wrap('llm-authz', child, port);
+}
+
+export async function startOpa(workDir: string, policyFile: string, dataFile: string): Promise<AuthzUnderTest> {
+  const port = await freePort();
+  const config = path.join(workDir, 'opa-config.yaml');
+  writeFileSync(
+    config,
+    [
+      'plugins:',
+      '  envoy_ext_authz_grpc:',
+      `    addr: 127.0.0.1:${port}`,
+      '    path: llmauthz/allow',
+      '    enable-reflection: false',
+      'decision_logs:',
+      '  console: false',
+      '',
+    ].join('\n'),
+  );
+  const child = startChild(
+    path.join(TOOLS_DIR, 'bin', 'opa-envoy'),
+    ['run', '--server', '--addr', `127.0.0.1:${await freePort()}`, '--diagnostic-addr', `127.0.0.1:${await freePort()}`, '--config-file', config, '--log-level', 'error', policyFile, dataFile],
+    { logFile: path.join(workDir, 'opa.log') },
+  );
+  await ready(port);
+  return wrap('OPA-Envoy', child, port);
+}
+
+/** The local OTLP/gRPC sink that llm-authz and Envoy export spans to. */
+export async function startOtlpSink(workDir: string): Promise<{ port: number; stop(): Promise<void> }> {
+  const child = startChild(process.execPath, [path.join(ROOT, 'bench/otlp-sink.ts')], { logFile: path.join(workDir, 'otlp-sink.log') });
+  const line = await child.waitForLine('stdout', (l) => l.startsWith('{"port"'));
+  return {
+    port: (JSON.parse(line) as { port: number }).port,
+    async stop() {
+      await child.stop('SIGTERM', 5000);
+    },
+  };
+}
