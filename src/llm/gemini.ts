@@ -6,7 +6,7 @@
 import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
 import { bodyModel, name } from './fields.ts';
 import { stringAt, type JsonView } from './json-view.ts';
-import type { BodyFields } from './types.ts';
+import { NO_BODY_FIELDS, type BodyFields } from './types.ts';
 
 function camel(key: string): string {
   return key.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
@@ -131,14 +131,5 @@ export function parseGeminiCount(body: JsonView): Outcome<BodyFields> {
   const contents = countContents(body, false);
   if (!contents.ok) return contents;
   const single = body.has('content') ? 1 : 0;
-  return ok({
-    model: model.value,
-    stream: undefined,
-    maxTokens: undefined,
-    temperature: undefined,
-    tools: [],
-    toolChoice: undefined,
-    endUser: undefined,
-    messageCount: contents.value + single,
-  });
+  return ok({ ...NO_BODY_FIELDS, model: model.value, messageCount: contents.value + single });
 }

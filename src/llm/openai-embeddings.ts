@@ -3,7 +3,7 @@ import { ok, type Outcome } from '../pipeline/reasons.ts';
 import { bodyModel, countOf } from './fields.ts';
 import type { JsonView } from './json-view.ts';
 import { openAiEndUser } from './openai-chat.ts';
-import type { BodyFields } from './types.ts';
+import { NO_BODY_FIELDS, type BodyFields } from './types.ts';
 
 export function parseOpenAiEmbeddings(body: JsonView): Outcome<BodyFields> {
   const model = bodyModel(body);
@@ -12,14 +12,5 @@ export function parseOpenAiEmbeddings(body: JsonView): Outcome<BodyFields> {
   if (!input.ok) return input;
   const user = openAiEndUser(body);
   if (!user.ok) return user;
-  return ok({
-    model: model.value,
-    stream: undefined,
-    maxTokens: undefined,
-    temperature: undefined,
-    tools: [],
-    toolChoice: undefined,
-    endUser: user.value,
-    messageCount: input.value,
-  });
+  return ok({ ...NO_BODY_FIELDS, model: model.value, endUser: user.value, messageCount: input.value });
 }

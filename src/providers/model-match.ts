@@ -1,12 +1,9 @@
-/** Model-name globs (`*` matches any run of characters), compiled once at load. */
+/** Model-name globs (`*` matches any run of characters) of a provider's `models` list. */
+import { globMatch } from '../pipeline/glob.ts';
 
 export type ModelMatcher = (model: string) => boolean;
 
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 export function compileModelGlobs(globs: readonly string[]): ModelMatcher {
-  const re = new RegExp(`^(?:${globs.map((g) => g.split('*').map(escape).join('.*')).join('|')})$`, 's');
-  return (model) => re.test(model);
+  const patterns = [...globs];
+  return (model) => patterns.some((g) => globMatch(g, model));
 }
