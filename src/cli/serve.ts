@@ -8,7 +8,7 @@ import { ConfigError, defaultConfig, parseConfigText } from '../config/load.ts';
 import { buildRuntime, type Runtime } from '../config/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
 import { PolicyLoadError } from '../policy/index.ts';
-import { startServer } from '../server/server.ts';
+import { startServer, type AuthzServer } from '../server/server.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
 import { startTelemetry } from '../telemetry/otel.ts';
 import { SERVICE_VERSION } from '../telemetry/version.ts';
@@ -68,8 +68,12 @@ export async function serve(opts: ServeOptions): Promise<number> {
   );
 
   const policy = runtime.policy;
+  let server: AuthzServer | undefined;
+  let policyHealthy = true;
   if (policy !== undefined) {
     policy.onReload((o) => {
+      policyHealthy = o.ok;
+      server?.setPolicyHealthy(o.ok);
       if (o.ok) log.info({ policy_version: o.version, policy_shadow_version: o.shadowVersion }, 'policy set reloaded');
       else log.error({ policy_version: o.version, problems: o.problems }, 'policy set rejected; the last good set stays in force');
     });
@@ -83,7 +87,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
 
   const listen = opts.listen ?? runtime.config.server.listen;
-  const server = await startServer({ listen, check, log });
+  server = await startServer({ listen, check, log });
+  server.setPolicyHealthy(policyHealthy);
   server.setServing(true);
   log.info(
     { listen, port: server.port, traces: telemetry.tracesTo, metrics: telemetry.metricsTo, metrics_port: telemetry.prometheusPort, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length, policy_version: policy?.status().version, policy_shadow_version: policy?.status().shadowVersion },

@@ -19,10 +19,18 @@ function firstString(values: grpc.MetadataValue[]): string | undefined {
 /** Health service names answered: '' (the whole server) and the Authorization service. */
 export const HEALTH_SERVICES = ['', 'envoy.service.auth.v3.Authorization'] as const;
 
+/**
+ * A health service name that reports the policy set: NOT_SERVING while the last reload was
+ * rejected (the last good set still decides, so the server itself stays SERVING).
+ */
+export const POLICY_HEALTH_SERVICE = 'llm-authz.policy';
+
 export interface AuthzServer {
   readonly address: string;
   readonly port: number;
   setServing(serving: boolean): void;
+  /** The state of the policy set, reported under POLICY_HEALTH_SERVICE. */
+  setPolicyHealthy(healthy: boolean): void;
   /** In-flight Check calls. */
   readonly inFlight: number;
   /** Stops taking new calls and resolves when in-flight calls are done (or forces after timeoutMs). */
@@ -34,7 +42,13 @@ export async function startServer(opts: { listen: string; check: Check; log: Log
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])));
+  const health = new HealthImplementation(Object.fromEntries([...HEALTH_SERVICES, POLICY_HEALTH_SERVICE].map((s) => [s, 'NOT_SERVING' as const])));
+  let serving = false;
+  let policyHealthy = true;
+  const report = (): void => {
+    for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
+    health.setStatus(POLICY_HEALTH_SERVICE, serving && policyHealthy ? 'SERVING' : 'NOT_SERVING');
+  };
   health.addToServer(server);
 
   let inFlight = 0;
@@ -67,8 +81,13 @@ export async function startServer(opts: { listen: string; check: Check; log: Log
   return {
     address: opts.listen,
     port,
-    setServing(serving) {
-      for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
+    setServing(value) {
+      serving = value;
+      report();
+    },
+    setPolicyHealthy(value) {
+      policyHealthy = value;
+      report();
     },
     get inFlight() {
       return inFlight;

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify as stringifyYaml } from 'yaml';
 import { ROOT } from '../../src/devstack/tools.ts';
+import { createAuthzClient } from '../../src/devstack/grpc-client.ts';
+import { POLICY_HEALTH_SERVICE } from '../../src/server/server.ts';
 import { waitFor } from '../../src/devstack/ports.ts';
 import { hashApiKey } from '../../src/identity/api-key.ts';
 import { readPolicyDir, policyVersion } from '../../src/policy/policy-set.ts';
@@ -179,6 +181,19 @@ describe('CEL policies through the real Envoy', () => {
     const still = await post(s.url, '/v1/chat/completions', chat('gpt-4o-mini'), { authorization: `Bearer ${CHAT_KEY}` });
     expect(still.status).toBe(403);
     expect(await record(still.id)).toMatchObject({ 'policy.rule': 'freeze-chat', 'policy.version': newVersion });
+
+    // The rejection shows in health: the policy service is NOT_SERVING, the server still SERVING.
+    const client = createAuthzClient(`127.0.0.1:${s.authz.port}`);
+    try {
+      expect(await client.health(POLICY_HEALTH_SERVICE)).toBe('NOT_SERVING');
+      expect(await client.health('')).toBe('SERVING');
+      expect(await client.health('envoy.service.auth.v3.Authorization')).toBe('SERVING');
+      rmSync(path.join(rules, '40-broken.yaml'));
+      s.authz.child.proc.kill('SIGHUP');
+      await waitFor('the policy health to recover', async () => ((await client.health(POLICY_HEALTH_SERVICE)) === 'SERVING' ? true : undefined));
+    } finally {
+      client.close();
+    }
   });
 });
 
