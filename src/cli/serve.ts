@@ -9,6 +9,7 @@ import { buildRuntime, type Runtime } from '../config/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
+import { setIdentityLogger } from '../identity/log.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
 import { startTelemetry } from '../telemetry/otel.ts';
 import { SERVICE_VERSION } from '../telemetry/version.ts';
@@ -55,6 +56,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     throw err;
   }
   const log = runtime.config.log.level === 'info' ? bootLog : createLogger(runtime.config.log.level);
+  setIdentityLogger(log);
   const decisionLog = createDecisionLog(runtime.config.decision_log.sink);
   const telemetry = await startTelemetry(runtime.config.telemetry, { version: SERVICE_VERSION });
 

@@ -7,3 +7,8 @@ export function identityLog(): Logger {
   log ??= createLogger('info');
   return log;
 }
+
+/** Makes the identity area log through the server's logger (and so at its configured level). */
+export function setIdentityLogger(logger: Logger): void {
+  log = logger;
+}
