@@ -33,6 +33,8 @@ export interface Runtime {
   readonly decide: Decide;
   readonly providers: Providers;
   readonly routingHeader: string;
+  /** Request headers besides the API-key ones that carry a caller's credential; removed on allow. */
+  readonly callerCredentialHeaders: readonly string[];
   /** The CEL policy engine (reload, status), when the config has a `policy:` section. */
   readonly policy: PolicyEngine | undefined;
   /** Releases what the runtime holds (watchers, timers). */
@@ -56,6 +58,7 @@ export function buildRuntime(config: Config, ctx: BuildContext, opts: { watchPol
     decide: policy.decide,
     providers,
     routingHeader: config.routing.header,
+    callerCredentialHeaders: config.identity.on_behalf_of === undefined ? [] : [config.identity.on_behalf_of.header],
     policy: policy.engine,
     async close() {
       for (const c of closers) await c();

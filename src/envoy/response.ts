@@ -88,6 +88,8 @@ export interface AllowInput {
   readonly decisionId: string;
   readonly routingHeader: string;
   readonly obligations: Obligations;
+  /** Further request headers that carry a caller's credential (e.g. the on-behalf-of user token): never forwarded. */
+  readonly credentialHeaders: readonly string[];
   readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
 }
 
@@ -124,7 +126,7 @@ export function allowResponse(a: AllowInput): CheckResponse {
     status: { code: GRPC_OK },
     ok_response: {
       headers: [overwrite(a.routingHeader, provider.route), ...cred.set, ...headers.map(([k, v]) => overwrite(k, v))],
-      headers_to_remove: cred.remove,
+      headers_to_remove: [...cred.remove, ...a.credentialHeaders],
       response_headers_to_add: [overwrite(DECISION_ID_HEADER, a.decisionId)],
       query_parameters_to_remove: [...CREDENTIAL_QUERY_PARAMETERS],
     },

@@ -91,7 +91,7 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
   audit(record, p, span, sinks, (performance.now() - started) / 1000);
   const metadata = envoyMetadata(record);
   if (effect === 'allow' && d?.obligations) {
-    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, metadata });
+    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, credentialHeaders: rt.callerCredentialHeaders, metadata });
   }
   return denyResponse({
     decisionId,

@@ -146,3 +146,22 @@ describe('credential scopes without a policy section', () => {
     expect(records.slice(-2).map((r) => r['decision.reason'])).toEqual(['max_tokens_exceeded', 'max_tokens_exceeded']);
   });
 });
+
+describe('caller credentials beyond the API-key headers', () => {
+  it('the on-behalf-of header (a user token) is removed on allow, never forwarded', async () => {
+    const rt = { ...unitRuntime(), callerCredentialHeaders: ['x-llm-authz-on-behalf-of'] };
+    const { check } = harness(rt);
+    const res = await check(chat('gpt-4o-mini'));
+    expect(res.status.code).toBe(0);
+    expect(res.ok_response?.headers_to_remove).toContain('x-llm-authz-on-behalf-of');
+  });
+
+  it('the runtime lists the configured on-behalf-of header', async () => {
+    const { exportJWK, generateKeyPair } = await import('jose');
+    const { publicKey } = await generateKeyPair('ES256');
+    const jwk = JSON.stringify({ ...(await exportJWK(publicKey)), kid: 'k', alg: 'ES256' });
+    const rt = unitRuntime(`  jwt:\n    issuers:\n      - {issuer: "https://i.example", audiences: [a], jwks: {keys: [${jwk}]}}\n  on_behalf_of: {header: x-user-token}\n`);
+    expect(rt.callerCredentialHeaders).toEqual(['x-user-token']);
+    expect(unitRuntime().callerCredentialHeaders).toEqual([]);
+  });
+});

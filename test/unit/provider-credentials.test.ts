@@ -80,7 +80,7 @@ describe('credential attachment per provider kind', () => {
   ];
   it.each(forms)('%s: sets %s with OVERWRITE, removes every other credential header and ?key=', (api, header, value) => {
     const provider = { name: 'p', api, route: 'r', credential: new Secret('sk-p'), serves: () => true };
-    const res = allowResponse({ decisionId: 'd', routingHeader: 'x-llm-authz-route', obligations: { provider }, metadata: {} });
+    const res = allowResponse({ decisionId: 'd', routingHeader: 'x-llm-authz-route', obligations: { provider }, credentialHeaders: [], metadata: {} });
     const set = res.ok_response?.headers ?? [];
     expect(set.map((h) => [h.header.key, h.header.value])).toEqual([['x-llm-authz-route', 'r'], [header, value]]);
     expect(set.every((h) => h.append_action === 'OVERWRITE_IF_EXISTS_OR_ADD')).toBe(true);
@@ -91,7 +91,7 @@ describe('credential attachment per provider kind', () => {
 
   it('removes every credential header when the provider has no credential', () => {
     const provider = { name: 'p', api: 'openai-compatible' as const, route: 'r', credential: undefined, serves: () => true };
-    const res = allowResponse({ decisionId: 'd', routingHeader: 'x-llm-authz-route', obligations: { provider }, metadata: {} });
+    const res = allowResponse({ decisionId: 'd', routingHeader: 'x-llm-authz-route', obligations: { provider }, credentialHeaders: [], metadata: {} });
     expect(res.ok_response?.headers_to_remove).toEqual(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']);
   });
 });
