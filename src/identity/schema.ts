@@ -2,6 +2,9 @@
 import { z } from 'zod';
 import { providerName } from '../providers/schema.ts';
 
+/** The default header of the on-behalf-of user token. */
+export const ON_BEHALF_OF_HEADER = 'x-llm-authz-on-behalf-of';
+
 /** Public key id: the part between the prefix and the secret in `lla_<id>_<secret>`. */
 export const keyId = z.string().regex(/^[A-Za-z0-9]{4,32}$/, 'expected 4-32 letters or digits');
 /** SHA-256 of the whole key, as `sha256:<64 hex>`. The key itself is never stored. */
@@ -124,7 +127,7 @@ export const spiffeSchema = z.strictObject({
 
 export const onBehalfOfSchema = z.strictObject({
   /** A header carrying the user's JWT (verified with the `jwt` issuers); its `sub` becomes the user. */
-  header: z.string().regex(/^[a-z0-9-]+$/, 'expected a lowercase header name').default('x-llm-authz-on-behalf-of'),
+  header: z.string().regex(/^[a-z0-9-]+$/, 'expected a lowercase header name').default(ON_BEHALF_OF_HEADER),
 });
 
 export const METHOD_NAMES = ['api_key', 'jwt', 'envoy_jwt', 'spiffe'] as const;

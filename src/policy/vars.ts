@@ -12,6 +12,7 @@ import type { JsonValue } from '../envoy/struct.ts';
 import type { LlmRequest } from '../llm/types.ts';
 import { T, type FieldDecl, type PolicyType } from './cel-types.ts';
 import { CREDENTIAL_HEADERS as IDENTITY_CREDENTIAL_HEADERS } from '../identity/credentials.ts';
+import { ON_BEHALF_OF_HEADER } from '../identity/schema.ts';
 
 /** Bounds applied to request-controlled values before evaluation. */
 export const LIMITS = {
@@ -106,7 +107,7 @@ function clipMap(m: ReadonlyMap<string, string>, drop?: ReadonlySet<string>): Ma
 }
 
 /** Headers that carry the caller's credential: never handed to policies. */
-const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([...IDENTITY_CREDENTIAL_HEADERS, 'proxy-authorization', 'cookie']);
+const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([...IDENTITY_CREDENTIAL_HEADERS, ON_BEHALF_OF_HEADER, 'proxy-authorization', 'cookie']);
 
 export type CelObject = Record<string, CelInput>;
 

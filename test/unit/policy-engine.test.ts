@@ -132,7 +132,7 @@ describe('variables have their declared types', () => {
       && identity.method == "api_key" && identity.credential_id == "k1" && identity.issuer == ""
       && identity.scopes.models == ["gpt-*"] && !has(identity.scopes.providers) && size(identity.claims) == 0
       && request.method == "POST" && request.path == "/v1/chat/completions" && request.headers["x-team"] == "a"
-      && !("authorization" in request.headers) && !("api-key" in request.headers) && !("x-goog-api-key" in request.headers)
+      && !("authorization" in request.headers) && !("api-key" in request.headers) && !("x-goog-api-key" in request.headers) && !("x-llm-authz-on-behalf-of" in request.headers)
       && request.source.principal == "spiffe://demo.example/p"
       && request.sni == "llm.example" && request.context_extensions["route"] == "r1"
       && llm.provider == "openai" && llm.api == "openai" && llm.schema == "openai.chat_completions"
@@ -141,7 +141,7 @@ describe('variables have their declared types', () => {
       {
         identity: { agent: 'bot', user: 'alice', credential_id: 'k1', scopes: { models: ['gpt-*'] } },
         request: {
-          headers: { 'x-team': 'a', authorization: 'Bearer secret', 'api-key': 'azure-secret', 'x-goog-api-key': 'gemini-secret' },
+          headers: { 'x-team': 'a', authorization: 'Bearer secret', 'api-key': 'azure-secret', 'x-goog-api-key': 'gemini-secret', 'x-llm-authz-on-behalf-of': 'eyJ.user.token' },
           source: { principal: 'spiffe://demo.example/p' },
           sni: 'llm.example',
           context_extensions: { route: 'r1' },
