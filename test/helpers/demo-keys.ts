@@ -20,12 +20,15 @@ export const BATCH_KEY = keys['LLM_AUTHZ_DEMO_BATCH_KEY'] ?? '';
 export const OPENAI_PROVIDER_KEY = readFileSync(path.join(ROOT, 'examples/quickstart/secrets/openai-api-key'), 'utf8').trim();
 export const ANTHROPIC_PROVIDER_KEY = readFileSync(path.join(ROOT, 'examples/quickstart/secrets/anthropic-api-key'), 'utf8').trim();
 
-/** The quickstart config with changes, written into dir (credential paths made absolute). */
+/** The quickstart config with changes, written into dir (credential and policy paths made absolute). */
 export function quickstartConfigWith(dir: string, change: (cfg: Record<string, any>) => void): string {
   const cfg = parseYaml(readFileSync(QUICKSTART_CONFIG, 'utf8')) as Record<string, any>;
+  const base = path.dirname(QUICKSTART_CONFIG);
   for (const p of cfg['providers'] as { credential?: { file?: string } }[]) {
-    if (p.credential?.file) p.credential.file = path.resolve(path.dirname(QUICKSTART_CONFIG), p.credential.file);
+    if (p.credential?.file) p.credential.file = path.resolve(base, p.credential.file);
   }
+  const policy = cfg['policy'] as { dir?: string } | undefined;
+  if (policy?.dir) policy.dir = path.resolve(base, policy.dir);
   change(cfg);
   const file = path.join(dir, 'llm-authz.yaml');
   writeFileSync(file, stringifyYaml(cfg));

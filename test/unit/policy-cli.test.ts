@@ -31,6 +31,13 @@ describe('llm-authz test', () => {
     expect(r.code).toBe(0);
   });
 
+  it('passes on the quickstart (examples/quickstart)', async () => {
+    const r = await capture((out, err) => runTests('examples/quickstart', undefined, out, err));
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/^4 passed, 0 failed$/m);
+    expect(r.code).toBe(0);
+  });
+
   it('exits non-zero and names the case when an expectation is wrong', async () => {
     cpSync('examples', path.join(tmp, 'wrong'), { recursive: true });
     const dir = path.join(tmp, 'wrong', 'policies');
