@@ -61,20 +61,24 @@ ensure_envoy() {
   "$TOOLS_DIR/bin/envoy" --version >&2
 }
 
+# Builds PKG of Go module MODULE@VERSION into $TOOLS_DIR/bin/OUT. 'go install pkg@version'
+# refuses modules whose go.mod has replace directives (Jaeger's does), so the module is
+# downloaded from the proxy, copied to a writable folder and built there.
+_go_build_module() {
+  local module="$1" version="$2" pkg="$3" out="$4" src tmp="$TOOLS_DIR/$4-src"
+  command -v go >/dev/null || { _log "go is needed to build $out"; exit 1; }
+  src="$(cd "$TOOLS_DIR" && GOFLAGS=-mod=mod go mod download -json "$module@$version" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  rm -rf "$tmp"; cp -r "$src" "$tmp"; chmod -R u+w "$tmp"
+  (cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$TOOLS_DIR/bin/$out" "$pkg") >&2
+  rm -rf "$tmp"
+}
+
 ensure_jaeger() {
   local stamp="$TOOLS_DIR/bin/.jaeger-version"
   if [ -x "$TOOLS_DIR/bin/jaeger" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$JAEGER_VERSION" ]; then return; fi
-  command -v go >/dev/null || { _log "go is needed to build Jaeger"; exit 1; }
   _log "building Jaeger $JAEGER_VERSION from the Go module proxy (a few minutes on a cold cache)"
-  # 'go install pkg@version' refuses this module (its go.mod has replace directives), so the
-  # module is downloaded from the proxy, copied to a writable folder and built there.
-  local src tmp
-  src="$(cd "$TOOLS_DIR" && GOFLAGS=-mod=mod go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_VERSION" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
-  tmp="$TOOLS_DIR/jaeger-src"
-  rm -rf "$tmp"; cp -r "$src" "$tmp"; chmod -R u+w "$tmp"
-  (cd "$tmp" && CGO_ENABLED=0 go build -trimpath -o "$TOOLS_DIR/bin/jaeger" ./cmd/jaeger) >&2
-  rm -rf "$tmp"
+  _go_build_module github.com/jaegertracing/jaeger "$JAEGER_VERSION" ./cmd/jaeger jaeger
   echo "$JAEGER_VERSION" > "$stamp"
 }
 
@@ -102,14 +106,8 @@ ensure_loadgen() {
 ensure_opa() {
   local stamp="$TOOLS_DIR/bin/.opa-envoy-version"
   if [ -x "$TOOLS_DIR/bin/opa-envoy" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$OPA_ENVOY_VERSION" ]; then return; fi
-  command -v go >/dev/null || { _log "go is needed to build OPA-Envoy"; exit 1; }
   _log "building OPA-Envoy $OPA_ENVOY_VERSION from the Go module proxy"
-  local src tmp="$TOOLS_DIR/opa-envoy-src"
-  src="$(cd "$TOOLS_DIR" && GOFLAGS=-mod=mod go mod download -json "github.com/open-policy-agent/opa-envoy-plugin@$OPA_ENVOY_VERSION" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
-  rm -rf "$tmp"; cp -r "$src" "$tmp"; chmod -R u+w "$tmp"
-  (cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$TOOLS_DIR/bin/opa-envoy" ./cmd/opa-envoy-plugin) >&2
-  rm -rf "$tmp"
+  _go_build_module github.com/open-policy-agent/opa-envoy-plugin "$OPA_ENVOY_VERSION" ./cmd/opa-envoy-plugin opa-envoy
   echo "$OPA_ENVOY_VERSION" > "$stamp"
 }
 
