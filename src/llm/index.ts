@@ -83,18 +83,12 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
     const qm = queryModels(ctx.query);
     const model = qm.length === 1 ? qm[0] : undefined;
     return ok({
+      ...NO_BODY_FIELDS,
       api: m.api,
       schema: 'unknown',
       operation: 'unknown',
       provider: select(m.api, model)?.name,
-      model: undefined,
       stream: false,
-      maxTokens: undefined,
-      temperature: undefined,
-      tools: [],
-      toolChoice: undefined,
-      endUser: undefined,
-      messageCount: 0,
       inputBytes,
       bodyComplete: false,
     });
