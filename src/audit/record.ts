@@ -82,6 +82,7 @@ export function auditRecord(a: AuditInput): AuditRecord {
     put('llm.api', a.llm.schema);
     r['llm.stream'] = a.llm.stream;
     if (a.llm.maxTokens !== undefined) r['gen_ai.request.max_tokens'] = a.llm.maxTokens;
+    if (a.llm.temperature !== undefined) r['gen_ai.request.temperature'] = a.llm.temperature;
     if (a.llm.tools.length > 0) r['llm.tools'] = a.llm.tools.slice(0, MAX_LIST).map(clip);
     put('llm.tool_choice', a.llm.toolChoice);
     put('llm.end_user', a.llm.endUser);

@@ -19,7 +19,7 @@ function input(over: Partial<AuditInput> = {}): AuditInput {
     body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }] }),
   });
   const identity = { method: 'api_key', workload: 'wl', credentialId: 'unit0001' } as unknown as Identity;
-  const llm = { api: 'openai', schema: 'openai.chat', operation: 'chat', model: 'gpt-4o-mini', stream: false, maxTokens: 10, tools: ['lookup'], toolChoice: 'tool:lookup', endUser: 'user-7', messageCount: 1, inputBytes: 100, bodyComplete: true } as unknown as LlmRequest;
+  const llm = { api: 'openai', schema: 'openai.chat', operation: 'chat', model: 'gpt-4o-mini', stream: false, maxTokens: 10, temperature: 0.2, tools: ['lookup'], toolChoice: 'tool:lookup', endUser: 'user-7', messageCount: 1, inputBytes: 100, bodyComplete: true } as unknown as LlmRequest;
   return {
     decisionId: 'd-1', effect: 'allow', reason: 'allowed', phase: 'policy', ctx, identity, llm,
     policyVersion: 'v1', rule: 'r1', matchedRules: ['r1'], provider: 'openai', durationMs: 1.23456, ...over,
@@ -31,14 +31,15 @@ describe('auditRecord (the one redaction function)', () => {
     const r = auditRecord(input());
     const text = JSON.stringify(r);
     for (const secret of [UNIT_KEY, PROMPT, 'COOKIESECRET', 'messages']) expect(text).not.toContain(secret);
-    expect(r).toMatchObject({ 'decision.id': 'd-1', 'decision.effect': 'allow', 'decision.status': 200, 'identity.credential_id': 'unit0001', 'gen_ai.request.model': 'gpt-4o-mini', 'gen_ai.request.max_tokens': 10, 'llm.tools': ['lookup'] });
+    expect(r).toMatchObject({ 'decision.id': 'd-1', 'decision.effect': 'allow', 'decision.status': 200, 'identity.credential_id': 'unit0001', 'gen_ai.request.model': 'gpt-4o-mini', 'gen_ai.request.max_tokens': 10, 'gen_ai.request.temperature': 0.2, 'llm.tools': ['lookup'] });
     for (const k of Object.keys(r)) expect(k).toMatch(/^(decision|http|url|client|source|identity|policy|gen_ai|llm)\./);
   });
 
   it('carries the tool choice, the end user and whether the whole body was read', () => {
     expect(auditRecord(input())).toMatchObject({ 'llm.tool_choice': 'tool:lookup', 'llm.end_user': 'user-7', 'llm.body_complete': true });
     const base = input().llm!;
-    const partial = auditRecord(input({ llm: { ...base, toolChoice: undefined, endUser: undefined, bodyComplete: false } }));
+    const partial = auditRecord(input({ llm: { ...base, toolChoice: undefined, endUser: undefined, temperature: undefined, bodyComplete: false } }));
+    expect(partial).not.toHaveProperty('gen_ai.request.temperature');
     expect(partial['llm.body_complete']).toBe(false);
     expect(partial).not.toHaveProperty('llm.tool_choice');
     expect(partial).not.toHaveProperty('llm.end_user');
