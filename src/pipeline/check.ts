@@ -69,8 +69,9 @@ function audit(record: AuditRecord, p: Phases, span: CheckSpan, sinks: CheckSink
   sinks.onDecision(record, span.ids);
 }
 
-function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sinks: CheckSinks, span: CheckSpan = noopCheckTracer.start(undefined)): CheckResponse {
+function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sinks: CheckSinks, span: CheckSpan): CheckResponse {
   const d = p.decision;
+  const durationMs = performance.now() - started;
   const effect = d?.effect === 'allow' && d.obligations !== undefined ? 'allow' : 'deny';
   const reason = effect === 'allow' ? 'allowed' : (p.denyReason ?? (d && d.reason !== 'allowed' ? d.reason : 'internal_error'));
   const record = auditRecord({
@@ -86,9 +87,9 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
     matchedRules: d?.matchedRules ?? [],
     provider: d?.obligations?.provider.name,
     shadow: d?.shadow,
-    durationMs: performance.now() - started,
+    durationMs,
   });
-  audit(record, p, span, sinks, (performance.now() - started) / 1000);
+  audit(record, p, span, sinks, durationMs / 1000);
   const metadata = envoyMetadata(record);
   if (effect === 'allow' && d?.obligations) {
     return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, credentialHeaders: rt.callerCredentialHeaders, metadata });
