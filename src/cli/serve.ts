@@ -57,7 +57,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
   const log = runtime.config.log.level === 'info' ? bootLog : createLogger(runtime.config.log.level);
   setIdentityLogger(log);
-  const decisionLog = createDecisionLog(runtime.config.decision_log.sink);
+  const decisionLog = createDecisionLog(runtime.config.decision_log.sink, { flushMs: runtime.config.decision_log.flush_ms });
   const telemetry = await startTelemetry(runtime.config.telemetry, { version: SERVICE_VERSION });
 
   const check = createCheck(

@@ -46,6 +46,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** `stdout`, `stderr`, `off`, or a file path. */
       sink: z.string().min(1).default('stdout'),
+      /** Longest a line waits before it is written (lines are written together); 0 = at once. */
+      flush_ms: z.number().int().min(0).max(10_000).default(50),
     })
     .prefault({}),
   /** OpenTelemetry traces and metrics (src/telemetry/schema.ts). */

@@ -8,10 +8,18 @@ export interface AuthzProcess {
   readonly port: number;
   /** Parsed decision-log lines (stdout), in order. */
   decisions(): Record<string, unknown>[];
+  /**
+   * The decision-log lines once the lines of decisions already made have been written (the log
+   * gathers lines for up to decision_log.flush_ms, 50 ms by default).
+   */
+  settledDecisions(): Promise<Record<string, unknown>[]>;
   /** Parsed structured log lines (stderr). */
   logs(): Record<string, unknown>[];
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
+
+/** Several times the default decision_log.flush_ms, plus the pipe to this process. */
+const SETTLE_MS = 300;
 
 function parseLines(lines: readonly string[]): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
@@ -39,6 +47,10 @@ export async function startAuthz(opts: { config?: string; workDir: string; liste
     child,
     port,
     decisions: () => parseLines(child.stdoutLines),
+    settledDecisions: async () => {
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      return parseLines(child.stdoutLines);
+    },
     logs: () => parseLines(child.stderrLines),
     stop: (signal = 'SIGTERM') => child.stop(signal),
   };

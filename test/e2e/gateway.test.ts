@@ -196,9 +196,10 @@ describe('through the real Envoy, with the quickstart config', () => {
   it('never writes a credential or a prompt into the decision log or the service log', async () => {
     const s = stack();
     const prompt = 'the secret launch code is 7731';
+    const before = (await s.authz.settledDecisions()).length;
     await post(s.url, '/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: prompt }] }, { authorization: `Bearer ${CHAT_KEY}` });
     await post(s.url, '/v1/chat/completions', { model: 'gpt-4.1', messages: [{ role: 'user', content: prompt }] }, { authorization: `Bearer ${BATCH_KEY}` });
-    await waitFor('the decision records', () => (s.authz.decisions().length >= 2 ? true : undefined));
+    await waitFor('the decision records', () => (s.authz.decisions().length >= before + 2 ? true : undefined));
     const out = [...s.authz.child.stdoutLines, ...s.authz.child.stderrLines].join('\n');
     for (const secret of [CHAT_KEY, BATCH_KEY, OPENAI_PROVIDER_KEY, ANTHROPIC_PROVIDER_KEY, prompt]) expect(out).not.toContain(secret);
   });

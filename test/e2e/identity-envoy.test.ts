@@ -221,11 +221,11 @@ describe('workload identity through the real Envoy (mTLS sidecar)', () => {
 
   it('refuses connections without a client certificate or with one from another CA (before llm-authz)', async () => {
     track();
-    const decided = authz.decisions().length;
+    const decided = (await authz.settledDecisions()).length;
     await expect(call(undefined)).rejects.toThrow();
     const rogue = clientCert(createPki(path.join(dir, 'rogue-pki')), 'rogue', GOOD);
     await expect(call(rogue)).rejects.toThrow();
-    expect(authz.decisions().length).toBe(decided);
+    expect((await authz.settledDecisions()).length).toBe(decided);
   });
 
   it('accepts a JWT from the loopback JWKS, then rejects it once its key rotates out', async () => {

@@ -65,10 +65,50 @@ describe('decision log', () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ 'decision.id': 'd-1', trace_id: 'a'.repeat(32), span_id: 'b'.repeat(16) });
   });
 
+  it('hands the lines of a burst to the sink in one write, within flush_ms, and close() writes the rest', async () => {
+    const chunks: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        chunks.push(chunk.toString());
+        cb();
+      },
+    });
+    const log = createDecisionLog(sink, { flushMs: 20 });
+    for (let i = 0; i < 5; i++) log.write(auditRecord(input()));
+    expect(chunks).toHaveLength(0);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]!.trim().split('\n')).toHaveLength(5);
+    log.write(auditRecord(input()), { traceId: 'c'.repeat(32), spanId: 'd'.repeat(16) });
+    await log.close();
+    expect(chunks).toHaveLength(2);
+    const last = JSON.parse(chunks[1]!) as Record<string, unknown>;
+    expect(Object.keys(last)[0]).toBe('time');
+    expect(last).toMatchObject({ 'decision.id': 'd-1', trace_id: 'c'.repeat(32), span_id: 'd'.repeat(16) });
+    expect(log.written).toBe(6);
+  });
+
+  it('counts gathered lines as dropped when the sink fails before they are written', async () => {
+    const sink = new Writable({
+      write(_chunk, _enc, cb) {
+        cb();
+      },
+    });
+    const log = createDecisionLog(sink, { flushMs: 10_000 });
+    log.write(auditRecord(input()));
+    log.write(auditRecord(input()));
+    expect(log.written).toBe(2);
+    sink.destroy(new Error('EIO'));
+    await new Promise((r) => setImmediate(r));
+    await log.close();
+    expect(log.written).toBe(0);
+    expect(log.dropped).toBe(2);
+  });
+
   it('drops and counts (never blocks) when the sink falls behind its buffer bound', () => {
     // A sink that never drains: the buffer bound is what keeps memory in check.
     const stuck = new Writable({ highWaterMark: 1, write() {} });
-    const log = createDecisionLog(stuck, 2_000);
+    const log = createDecisionLog(stuck, { maxBufferedBytes: 2_000 });
     for (let i = 0; i < 100; i++) log.write(auditRecord(input()));
     expect(log.written).toBeGreaterThan(0);
     expect(log.dropped).toBeGreaterThan(0);
@@ -81,7 +121,7 @@ describe('decision log', () => {
         cb(new Error('EIO'));
       },
     });
-    const log = createDecisionLog(broken);
+    const log = createDecisionLog(broken, { flushMs: 0 });
     log.write(auditRecord(input()));
     await new Promise((r) => setImmediate(r));
     for (let i = 0; i < 10; i++) expect(() => log.write(auditRecord(input()))).not.toThrow();
