@@ -55,7 +55,7 @@ export function evaluatePolicySet(set: PolicySet, input: DecisionInput, provider
   const byDefault = input.llm.provider === undefined ? undefined : providers.byName.get(input.llm.provider);
   let vars: Activation;
   try {
-    vars = activation(input, nowMs);
+    vars = activation(input, nowMs, set.variables);
   } catch {
     return { decision: deny('policy_error', undefined, [], 'the request could not be presented to the policies'), results: [] };
   }

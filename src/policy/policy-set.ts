@@ -47,6 +47,8 @@ export interface PolicySet {
   readonly dir: string;
   readonly files: readonly string[];
   readonly rules: readonly CompiledRule[];
+  /** The top-level variables the rules read (only these are built for a decision); all when absent. */
+  readonly variables?: ReadonlySet<string>;
 }
 
 export class PolicyLoadError extends Error {
@@ -105,6 +107,12 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
   const problems: string[] = [];
   const rules: CompiledRule[] = [];
   const seen = new Map<string, string>();
+  const variables = new Set<string>();
+  const usedVariable = (name: string): ReturnType<typeof variableType> => {
+    const t = variableType(name);
+    if (t !== undefined) variables.add(name);
+    return t;
+  };
   const regex = new RegexCache();
   const env = policyEnv(regex);
   const reserved = new Set([...BUILTIN_RESERVED, ...(deps.reservedHeaders ?? [])]);
@@ -158,7 +166,7 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
         }
       }
       if (ast !== undefined) {
-        const checked = checkExpr(ast, { env, variable: variableType, regex, maxDepth: MAX_EXPRESSION_DEPTH });
+        const checked = checkExpr(ast, { env, variable: usedVariable, regex, maxDepth: MAX_EXPRESSION_DEPTH });
         for (const p of checked.problems) problems.push(`${exprAt(p.offset)}: ${label}.when: ${p.message}`);
         if (checked.problems.length === 0 && !assignable(T.bool, checked.type)) {
           problems.push(`${exprAt(0)}: ${label}.when: the expression is ${/^[aeiou]/.test(typeName(checked.type)) ? 'an' : 'a'} ${typeName(checked.type)}, not a bool`);
@@ -194,7 +202,7 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
     });
   }
   if (problems.length > 0) throw new PolicyLoadError(dir, problems);
-  return { version: policyVersion(files), dir, files: files.map((f) => f.name), rules };
+  return { version: policyVersion(files), dir, files: files.map((f) => f.name), rules, variables };
 }
 
 function nodeOffset(doc: Document, p: readonly PropertyKey[]): number {

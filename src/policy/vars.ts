@@ -209,11 +209,16 @@ function toCelValue(v: CelInput): CelInput {
   return v;
 }
 
-export function activation(input: { ctx: RequestContext; identity: Identity; llm: LlmRequest }, nowMs: number): Activation {
+/** Stands in for a variable no rule reads (it is never looked at). */
+const UNREAD: CelInput = celMap(new Map<string, CelInput>());
+
+/** The activation of a decision; with `variables`, only those the rules read are built. */
+export function activation(input: { ctx: RequestContext; identity: Identity; llm: LlmRequest }, nowMs: number, variables?: ReadonlySet<string>): Activation {
+  const reads = (name: keyof Activation): boolean => variables === undefined || variables.has(name);
   return {
-    identity: toCelValue(identityActivation(input.identity)),
-    request: toCelValue(requestActivation(input.ctx)),
-    llm: toCelValue(llmActivation(input.llm)),
-    now: timestampFromMs(nowMs),
+    identity: reads('identity') ? toCelValue(identityActivation(input.identity)) : UNREAD,
+    request: reads('request') ? toCelValue(requestActivation(input.ctx)) : UNREAD,
+    llm: reads('llm') ? toCelValue(llmActivation(input.llm)) : UNREAD,
+    now: reads('now') ? timestampFromMs(nowMs) : UNREAD,
   };
 }
