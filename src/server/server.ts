@@ -37,11 +37,18 @@ export interface AuthzServer {
   shutdown(timeoutMs: number): Promise<'graceful' | 'forced'>;
 }
 
+/**
+ * grpc-js server options. Channelz (per-call counters for a channelz admin service, which
+ * llm-authz does not serve) is off: it adds listeners and bookkeeping to every call.
+ */
+export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.enable_channelz': 0,
+};
+
 export async function startServer(opts: { listen: string; check: Check; log: Logger }): Promise<AuthzServer> {
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': 16 * 1024 * 1024,
-    'grpc.keepalive_permit_without_calls': 1,
-  });
+  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
   const health = new HealthImplementation(Object.fromEntries([...HEALTH_SERVICES, POLICY_HEALTH_SERVICE].map((s) => [s, 'NOT_SERVING' as const])));
   let serving = false;
   let policyHealthy = true;
