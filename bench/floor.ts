@@ -2,15 +2,19 @@
  * The floor: a no-op ext_authz server on the same stack (grpc-js, the same Envoy protos, the
  * same proto-loader decoding) that allows every request. What llm-authz costs is measured
  * against it.
- *   node bench/floor.ts --listen 127.0.0.1:0   (prints {"port": N} on stdout once listening)
+ *   node bench/floor.ts --listen 127.0.0.1:0 [--route openai]
+ * prints {"port": N} on stdout once listening. With --route, every OK response carries the
+ * routing header llm-authz would set (a constant), so the floor can stand in front of Envoy.
  */
 import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'node:util';
 import { authorizationService } from '../src/envoy/proto.ts';
 
-const { values } = parseArgs({ options: { listen: { type: 'string', default: '127.0.0.1:0' } } });
+const { values } = parseArgs({ options: { listen: { type: 'string', default: '127.0.0.1:0' }, route: { type: 'string' } } });
 const server = new grpc.Server();
-const OK = { status: { code: 0 } };
+const OK = values.route
+  ? { status: { code: 0 }, ok_response: { headers: [{ header: { key: 'x-llm-authz-route', value: values.route }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }] } }
+  : { status: { code: 0 } };
 server.addService(authorizationService(), {
   Check(_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) {
     cb(null, OK);

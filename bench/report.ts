@@ -4,14 +4,15 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, TOOLS_DIR } from '../src/devstack/tools.ts';
 import type { LoadResult } from './h2load.ts';
-import type { EnvoyPoint } from './through-envoy.ts';
+import { ENVOY_VARIANTS, type EnvoyPoint } from './through-envoy.ts';
 import type { ScalePoint } from './scaling.ts';
 
 type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number };
 
 export interface BenchResults {
   machine: Record<string, string>;
-  check: Record<string, Measured>;
+  /** The median of the rounds, with every round's req/s. */
+  check: Record<string, Measured & { rounds?: number[] }>;
   rates: Record<string, (Measured & { rate: number })[]>;
   envoy: EnvoyPoint[];
   bodySizes: (Measured & { size: number })[];
@@ -27,7 +28,7 @@ function versions(): Record<string, string> {
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
   const env = readFileSync(path.join(ROOT, 'scripts/versions.env'), 'utf8');
   const get = (k: string): string => new RegExp(`^${k}=(\\S+)`, 'm').exec(env)?.[1] ?? '?';
-  return { 'llm-authz': pkg.version, Envoy: get('ENVOY_VERSION'), 'OPA-Envoy': get('OPA_ENVOY_VERSION'), h2load: `nghttp2-client ${get('NGHTTP2_CLIENT_DEB')}` };
+  return { 'llm-authz': pkg.version, Envoy: get('ENVOY_VERSION'), 'OPA-Envoy': get('OPA_ENVOY_VERSION'), h2load: `nghttp2-client ${get('NGHTTP2_CLIENT_DEB')}`, vegeta: get('VEGETA_VERSION') };
 }
 
 export async function writeReport(r: BenchResults): Promise<void> {
@@ -41,8 +42,8 @@ export async function writeReport(r: BenchResults): Promise<void> {
   const at1k = r.envoy.find((p) => p.rate === 1000);
   const mb = r.bodySizes.find((b) => b.size === 1024 * 1024);
   const rss = ours?.rssMiB ?? Number.NaN;
-  const addedP50 = at1k ? at1k.on.p50 - at1k.off.p50 : Number.NaN;
-  const addedP99 = at1k ? at1k.on.p99 - at1k.off.p99 : Number.NaN;
+  const addedP50 = at1k ? at1k.results['llm-authz'].p50 - at1k.results.off.p50 : Number.NaN;
+  const addedP99 = at1k ? at1k.results['llm-authz'].p99 - at1k.results.off.p99 : Number.NaN;
   const v = versions();
   const lines: string[] = [];
   const w = (s = ''): void => {
@@ -59,34 +60,45 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w();
   w('## Method');
   w();
-  w('- All three ext_authz servers get the same pre-encoded `CheckRequest` (a 2 KB OpenAI chat-completion body, a JWT bearer token in `authorization`; the "(API key)" rows use an llm-authz API key instead), sent as a raw gRPC frame by h2load (one thread, 4 connections × 16 streams for maximum throughput; `--rps` for fixed rates). Each server is checked to *allow* that request before it is measured.');
+  w('- All three ext_authz servers get the same pre-encoded `CheckRequest` (a 2 KB OpenAI chat-completion body, a JWT bearer token in `authorization`; the "(API key)" rows use an llm-authz API key instead), sent as a raw gRPC frame. Maximum throughput: h2load, closed loop (one thread, 4 connections × 16 streams). Fixed rates: vegeta over HTTP/2 (h2c), open loop, requests evenly spaced (h2load\'s `--rps` fires a timer at most every 10 ms and sends the requests due in a burst, which inflates latency at a rate). Each server is checked to *allow* that request before it is measured.');
   w('- **floor**: a no-op grpc-js server on the same protos (`bench/floor.ts`) that allows everything: the cost of grpc-js + proto decoding alone.');
   w('- **llm-authz**: the built CLI, `serve` with the representative config of `bench/setup.ts`: JWT (RS256, inline JWKS; verified once, then served from the verified-token cache) and API-key identities, a 20-rule CEL policy set (10 deny guards, 10 per-workload allows; every rule is evaluated), request parsing, credential injection, one span per Check exported over OTLP/gRPC to a local sink (`bench/otlp-sink.ts`), a decision-log line per Check to a file.');
   w('- **OPA-Envoy**: the same identity checks (`io.jwt.decode_verify`, API key by id and `crypto.sha256`) and the same 20 conditions in Rego (`bench/setup.ts`), with route and credential headers; decision logs off.');
-  w('- Through Envoy: the same HTTP request to Envoy (concurrency 1) at fixed rates with ext_authz disabled on the virtual host and enabled; the difference is what authorization adds.');
-  w('- 2 cores are shared by the load generator, the server under test (and Envoy and the mock provider in the Envoy runs). CPU per 1k checks and RSS are read from /proc.');
+  w('- Through Envoy: the same HTTP/1.1 request (vegeta, evenly spaced) to three Envoys (concurrency 1, tracing on) that differ only in ext_authz: disabled on the virtual host (**off**), pointed at the floor answering with the routing header (**floor**), and pointed at llm-authz. "floor − off" is what any gRPC ext_authz hop costs on this machine; "llm-authz − off" is what llm-authz adds (the target).');
+  w('- 2 cores are shared by the load generator, the server under test (and Envoy, the OTLP sink and the mock provider in the Envoy runs). CPU per 1k checks and RSS are read from /proc. Requests that arrive one at a time cost more CPU each than the back-to-back requests of the maximum-throughput run (no batching of reads, writes and event-loop turns): compare CPU per 1k checks within a table.');
   w();
   w('## 1. Check throughput and latency (direct gRPC)');
   w();
-  w('| server | req/s (max) | p50 ms | p90 ms | p99 ms | max ms | errors | CPU ms / 1k checks | RSS MiB |');
-  w('|---|---|---|---|---|---|---|---|---|');
-  for (const [name, m] of Object.entries(r.check)) w(`| ${name} | ${f(m.rps, 0)} | ${f(m.p50)} | ${f(m.p90)} | ${f(m.p99)} | ${f(m.max)} | ${m.errors} | ${f(m.cpuMsPer1k, 0)} | ${f(m.rssMiB, 0)} |`);
+  w('The servers take turns, round after round; each row is the median round (by req/s), and "rounds" lists the req/s of every round.');
+  w();
+  w('| server | req/s (max) | rounds | p50 ms | p90 ms | p99 ms | max ms | errors | CPU ms / 1k checks | RSS MiB |');
+  w('|---|---|---|---|---|---|---|---|---|---|');
+  for (const [name, m] of Object.entries(r.check)) w(`| ${name} | ${f(m.rps, 0)} | ${(m.rounds ?? []).join(', ')} | ${f(m.p50)} | ${f(m.p90)} | ${f(m.p99)} | ${f(m.max)} | ${m.errors} | ${f(m.cpuMsPer1k, 0)} | ${f(m.rssMiB, 0)} |`);
   w();
   if (floor && ours && opa) w(`llm-authz reaches **${ratio(ours.rps, floor.rps)}** of the floor's throughput and **${ratio(ours.rps, opa.rps)}** OPA-Envoy's.`);
   w();
   w('Fixed rates (achieved rate, latency in ms):');
   w();
-  w('| server | target/s | achieved/s | p50 | p90 | p99 | max | errors |');
-  w('|---|---|---|---|---|---|---|---|');
-  for (const [name, pts] of Object.entries(r.rates)) for (const p of pts) w(`| ${name} | ${p.rate} | ${f(p.rps, 0)} | ${f(p.p50)} | ${f(p.p90)} | ${f(p.p99)} | ${f(p.max)} | ${p.errors} |`);
+  w('| server | target/s | achieved/s | p50 | p90 | p99 | max | errors | CPU ms / 1k checks |');
+  w('|---|---|---|---|---|---|---|---|---|');
+  for (const [name, pts] of Object.entries(r.rates)) for (const p of pts) w(`| ${name} | ${p.rate} | ${f(p.rps, 0)} | ${f(p.p50)} | ${f(p.p90)} | ${f(p.p99)} | ${f(p.max)} | ${p.errors} | ${f(p.cpuMsPer1k, 0)} |`);
   w();
   w('![latency vs rate](bench/plots/latency-vs-rate.png)');
   w();
   w('## 2. Through the real Envoy');
   w();
-  w('| rate/s | off p50 | on p50 | added p50 | off p99 | on p99 | added p99 | errors (off/on) |');
-  w('|---|---|---|---|---|---|---|---|');
-  for (const p of r.envoy) w(`| ${p.rate} | ${f(p.off.p50)} | ${f(p.on.p50)} | **${f(p.on.p50 - p.off.p50)}** | ${f(p.off.p99)} | ${f(p.on.p99)} | **${f(p.on.p99 - p.off.p99)}** | ${p.off.errors}/${p.on.errors} |`);
+  w('Latency in ms at the client (vegeta); "added" = minus the ext_authz-off latency at the same rate.');
+  w();
+  w('| rate/s | ext_authz | p50 | p90 | p99 | max | added p50 | added p99 | errors |');
+  w('|---|---|---|---|---|---|---|---|---|');
+  for (const p of r.envoy) {
+    const off = p.results.off;
+    for (const v of ENVOY_VARIANTS) {
+      const x = p.results[v];
+      const added = (a: number, b: number): string => (v === 'off' ? '' : v === 'llm-authz' ? `**${f(a - b)}**` : f(a - b));
+      w(`| ${p.rate} | ${v} | ${f(x.p50)} | ${f(x.p90)} | ${f(x.p99)} | ${f(x.max)} | ${added(x.p50, off.p50)} | ${added(x.p99, off.p99)} | ${x.errors} |`);
+    }
+  }
   w();
   w('## 3. Scaling');
   w();
@@ -124,5 +136,9 @@ export async function writeReport(r: BenchResults): Promise<void> {
   row('1 MB body ≤ 3 ms p50', mb ? `${f(mb.p50)} ms` : 'n/a', mb ? mb.p50 <= 3 : undefined);
   row('RSS ≤ 150 MB under load', `${f(rss, 0)} MiB`, Number.isFinite(rss) ? rss <= 150 : undefined);
   w();
+  if (at1k) {
+    w(`For scale, on this machine: the no-op floor behind the same Envoy adds ${f(at1k.results.floor.p50 - at1k.results.off.p50)} ms p50 and ${f(at1k.results.floor.p99 - at1k.results.off.p99)} ms p99 at 1k rps; the floor's own RSS under load is ${f(floor?.rssMiB ?? Number.NaN, 0)} MiB.`);
+    w();
+  }
   writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), `${lines.join('\n')}\n`);
 }

@@ -33,16 +33,17 @@ function wrap(name: string, child: Child, port: number): AuthzUnderTest {
   };
 }
 
-export async function startFloor(workDir: string): Promise<AuthzUnderTest> {
+export async function startFloor(workDir: string, route?: string): Promise<AuthzUnderTest> {
   const port = await freePort();
-  const child = startChild(process.execPath, [path.join(ROOT, 'bench/floor.ts'), '--listen', `127.0.0.1:${port}`], { logFile: path.join(workDir, 'floor.log') });
+  const args = [path.join(ROOT, 'bench/floor.ts'), '--listen', `127.0.0.1:${port}`, ...(route ? ['--route', route] : [])];
+  const child = startChild(process.execPath, args, { logFile: path.join(workDir, 'floor.log') });
   await ready(port);
   return wrap('floor', child, port);
 }
 
-export async function startLlmAuthz(workDir: string, config: string, env: NodeJS.ProcessEnv = {}): Promise<AuthzUnderTest> {
+export async function startLlmAuthz(workDir: string, config: string, env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<AuthzUnderTest> {
   const port = await freePort();
-  const child = startChild(process.execPath, [cliEntry(), 'serve', '--config', config, '--listen', `127.0.0.1:${port}`], {
+  const child = startChild(process.execPath, [...nodeArgs, cliEntry(), 'serve', '--config', config, '--listen', `127.0.0.1:${port}`], {
     logFile: path.join(workDir, 'llm-authz.log'),
     env: { ...process.env, ...env },
   });

@@ -1,6 +1,9 @@
 /**
- * The latency authorization adds through the real Envoy: the same HTTP request at fixed
- * rates, with the ext_authz filter disabled and enabled (same Envoy config otherwise).
+ * The latency authorization adds through the real Envoy: the same HTTP request at fixed rates
+ * (paced by vegeta) to three Envoys that differ only in ext_authz: disabled on the virtual
+ * host, pointed at the floor (a no-op server answering with the routing header), and pointed
+ * at llm-authz. "floor - off" is what any gRPC ext_authz hop costs on this machine; "llm-authz
+ * - off" is what llm-authz adds.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -8,13 +11,17 @@ import { startAuthz } from '../src/devstack/authz.ts';
 import { renderEnvoyConfig, startEnvoy } from '../src/devstack/envoy.ts';
 import { startMockProvider } from '../src/devstack/mock-provider.ts';
 import { freePort } from '../src/devstack/ports.ts';
-import { h2load, type LoadResult } from './h2load.ts';
+import type { LoadResult } from './h2load.ts';
+import { startFloor } from './servers.ts';
 import { benchCheckRequest } from './setup.ts';
+import { vegeta } from './vegeta.ts';
+
+export const ENVOY_VARIANTS = ['off', 'floor', 'llm-authz'] as const;
+export type EnvoyVariant = (typeof ENVOY_VARIANTS)[number];
 
 export interface EnvoyPoint {
   readonly rate: number;
-  readonly off: LoadResult;
-  readonly on: LoadResult;
+  readonly results: Record<EnvoyVariant, LoadResult>;
 }
 
 /** Disables ext_authz for the whole virtual host: Envoy then routes on the client's header. */
@@ -35,48 +42,54 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
   const openai = await startMockProvider('openai');
   const anthropic = await startMockProvider('anthropic');
   const authz = await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-envoy' });
+  const floor = await startFloor(o.workDir, 'openai');
   const body = (benchCheckRequest(2048, o.jwt)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
   const bodyFile = path.join(o.workDir, 'http-body-2k.json');
   writeFileSync(bodyFile, body);
-  const params = async (): Promise<Record<string, string | number>> => ({
+  const params = async (authzPort: number): Promise<Record<string, string | number>> => ({
     LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: await freePort(), ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: await freePort(),
-    AUTHZ_ADDRESS: '127.0.0.1', AUTHZ_PORT: authz.port, OPENAI_ADDRESS: '127.0.0.1', OPENAI_PORT: openai.port,
+    AUTHZ_ADDRESS: '127.0.0.1', AUTHZ_PORT: authzPort, OPENAI_ADDRESS: '127.0.0.1', OPENAI_PORT: openai.port,
     ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: anthropic.port, GEMINI_ADDRESS: '127.0.0.1', GEMINI_PORT: anthropic.port,
     AZURE_OPENAI_ADDRESS: '127.0.0.1', AZURE_OPENAI_PORT: openai.port, OTLP_ADDRESS: '127.0.0.1', OTLP_PORT: o.otlpPort,
     MAX_REQUEST_BYTES: 1048576, ACCESS_LOG_PATH: path.join(o.workDir, 'access.log'),
   });
   const points: EnvoyPoint[] = [];
+  const envoys: { url: string; stop: () => Promise<unknown> }[] = [];
   try {
-    const variants: Record<'off' | 'on', { url: string; stop: () => Promise<unknown> }> = {} as never;
-    for (const v of ['off', 'on'] as const) {
-      const p = await params();
+    const urls = {} as Record<EnvoyVariant, string>;
+    for (const v of ENVOY_VARIANTS) {
+      const p = await params(v === 'floor' ? floor.port : authz.port);
       const text = renderEnvoyConfig('envoy/gateway.yaml', p);
       const envoy = await startEnvoy({ configText: v === 'off' ? withoutAuthz(text) : text, workDir: o.workDir, adminPort: Number(p['ADMIN_PORT']), name: `envoy-${v}` });
-      variants[v] = { url: `http://127.0.0.1:${p['LISTEN_PORT']}/v1/chat/completions`, stop: () => envoy.stop() };
+      urls[v] = `http://127.0.0.1:${p['LISTEN_PORT']}/v1/chat/completions`;
+      envoys.push({ url: urls[v], stop: () => envoy.stop() });
     }
-    const run = (v: 'off' | 'on', rate: number, durationS: number): Promise<LoadResult> =>
-      h2load({
-        url: variants[v].url,
+    const run = (v: EnvoyVariant, rate: number, durationS: number): Promise<LoadResult> =>
+      vegeta({
+        url: urls[v],
         dataFile: bodyFile,
         headers: ['content-type: application/json', `authorization: Bearer ${o.jwt}`, 'x-llm-authz-route: openai'],
-        clients: 4,
-        streams: 1,
-        h1: true,
         rate,
         durationS,
+        h2c: false,
         workDir: o.workDir,
       });
-    for (const v of ['off', 'on'] as const) await run(v, 200, 1); // warm-up
-    for (const rate of o.rates) {
-      o.log(`  ${rate}/s: ext_authz off, then on`);
-      const off = await run('off', rate, o.durationS);
-      const on = await run('on', rate, o.durationS);
-      if (on.errors > 0 || off.errors > 0) o.log(`  errors: off ${off.errors}, on ${on.errors}`);
-      points.push({ rate, off, on });
+    for (const v of ENVOY_VARIANTS) {
+      const warm = await run(v, 500, 2);
+      if (warm.errors > 0) throw new Error(`Envoy with ext_authz ${v}: ${warm.errors} of ${warm.requests} warm-up requests failed`);
     }
-    await variants.off.stop();
-    await variants.on.stop();
+    for (const rate of o.rates) {
+      o.log(`  ${rate}/s: ext_authz ${ENVOY_VARIANTS.join(', ')}`);
+      const results = {} as Record<EnvoyVariant, LoadResult>;
+      for (const v of ENVOY_VARIANTS) {
+        results[v] = await run(v, rate, o.durationS);
+        if (results[v].errors > 0) o.log(`  errors with ext_authz ${v}: ${results[v].errors}`);
+      }
+      points.push({ rate, results });
+    }
   } finally {
+    for (const e of envoys) await e.stop();
+    await floor.stop();
     await authz.stop();
     await openai.close();
     await anthropic.close();

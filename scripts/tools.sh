@@ -102,6 +102,16 @@ ensure_loadgen() {
   "$TOOLS_DIR/bin/h2load" --version >&2
 }
 
+# vegeta (constant-rate load: h2load's --rps sends its requests in bursts every 10 ms), built
+# from the Go module proxy.
+ensure_vegeta() {
+  local stamp="$TOOLS_DIR/bin/.vegeta-version"
+  if [ -x "$TOOLS_DIR/bin/vegeta" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$VEGETA_VERSION" ]; then return; fi
+  _log "building vegeta $VEGETA_VERSION from the Go module proxy"
+  _go_build_module github.com/tsenart/vegeta/v12 "$VEGETA_VERSION" . vegeta
+  echo "$VEGETA_VERSION" > "$stamp"
+}
+
 # OPA-Envoy (the peer in the benchmarks), built from the Go module proxy.
 ensure_opa() {
   local stamp="$TOOLS_DIR/bin/.opa-envoy-version"
@@ -134,7 +144,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       node) ensure_node ;;
       envoy) ensure_envoy ;;
       jaeger) ensure_jaeger ;;
-      loadgen) ensure_loadgen ;;
+      loadgen) ensure_loadgen; ensure_vegeta ;;
       opa) ensure_opa ;;
       plot) ensure_plot ;;
       all) ensure_node; ensure_envoy; ensure_jaeger ;;

@@ -1,0 +1,62 @@
+/**
+ * Fixed-rate load with vegeta: requests leave at evenly spaced times (open loop), so latency
+ * at a rate is not inflated by the load generator. (h2load's --rps fires a timer at most every
+ * 10 ms and sends the requests due in a burst: at 1k rps, ten requests arrive at once.)
+ */
+import { execFile } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { TOOLS_DIR } from '../src/devstack/tools.ts';
+import type { LoadResult } from './h2load.ts';
+
+const run = promisify(execFile);
+
+export interface RateOptions {
+  readonly url: string;
+  readonly dataFile: string;
+  readonly headers: readonly string[];
+  readonly rate: number;
+  readonly durationS: number;
+  /** HTTP/2 without TLS (gRPC); otherwise HTTP/1.1 with keep-alive. */
+  readonly h2c: boolean;
+  readonly workDir: string;
+}
+
+interface VegetaReport {
+  requests: number;
+  rate: number;
+  duration: number;
+  latencies: { '50th': number; '90th': number; '99th': number; max: number };
+  status_codes: Record<string, number>;
+  errors: string[] | null;
+}
+
+export async function vegeta(o: RateOptions): Promise<LoadResult> {
+  const id = process.hrtime.bigint();
+  const targets = path.join(o.workDir, `vegeta-${id}.targets`);
+  const out = path.join(o.workDir, `vegeta-${id}.bin`);
+  writeFileSync(targets, [`POST ${o.url}`, ...o.headers.map((h) => h.replace(/^([^:]+):\s*/, '$1: ')), `@${o.dataFile}`, ''].join('\n'));
+  const bin = path.join(TOOLS_DIR, 'bin', 'vegeta');
+  const args = ['attack', `-targets=${targets}`, `-rate=${o.rate}/1s`, `-duration=${o.durationS}s`, '-timeout=10s', `-output=${out}`, '-max-body=0'];
+  if (o.h2c) args.push('-h2c');
+  await run(bin, args, { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(bin, ['report', '-type=json', out], { maxBuffer: 16 * 1024 * 1024 });
+  if (process.env['VEGETA_KEEP']) process.stderr.write(`vegeta results: ${out}\n`);
+  else rmSync(out, { force: true });
+  rmSync(targets, { force: true });
+  const r = JSON.parse(stdout) as VegetaReport;
+  const ok = r.status_codes['200'] ?? 0;
+  const ms = (ns: number): number => ns / 1e6;
+  return {
+    requests: r.requests,
+    succeeded: ok,
+    errors: r.requests - ok,
+    seconds: r.duration / 1e9,
+    rps: r.rate,
+    p50: ms(r.latencies['50th']),
+    p90: ms(r.latencies['90th']),
+    p99: ms(r.latencies['99th']),
+    max: ms(r.latencies.max),
+  };
+}
