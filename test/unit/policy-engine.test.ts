@@ -152,6 +152,17 @@ describe('variables have their declared types', () => {
     expect(decision).toMatchObject({ effect: 'allow', rule: 'all' });
   });
 
+  it('records the variables the rules read, builds only those, and a comprehension variable is not one', () => {
+    const set = setOf(`  - {id: a, effect: allow, when: 'llm.tools.all(t, t != "shell") && identity.workload != ""'}
+  - {id: b, effect: deny, when: '[1, 2].exists(request, request > 5)'}
+`);
+    expect([...(set.variables ?? [])].sort()).toEqual(['identity', 'llm']);
+    expect(evaluatePolicySet(set, input({ llm: { tools: ['search'] } }), providers, NOW).decision).toMatchObject({ effect: 'allow', rule: 'a' });
+    const all = setOf(`  - {id: h, effect: allow, when: 'request.headers["x-team"] == "a" && now > timestamp("2026-01-01T00:00:00Z")'}\n`);
+    expect([...(all.variables ?? [])].sort()).toEqual(['now', 'request']);
+    expect(evaluatePolicySet(all, input({ request: { headers: { 'x-team': 'a' } } }), providers, NOW).decision).toMatchObject({ effect: 'allow', rule: 'h' });
+  });
+
   it('now is the clock the engine is given', () => {
     const rules = `  - {id: office-hours, effect: allow, when: 'now.getHours("UTC") >= 8 && now.getHours("UTC") < 18 && now > timestamp("2026-01-01T00:00:00Z")'}\n`;
     expect(decide(rules, {}, Date.parse('2026-03-01T09:00:00Z')).decision.effect).toBe('allow');
