@@ -211,6 +211,22 @@ describe('official SDKs through the real Envoy', () => {
       expect(line).toMatchObject({ route: 'gemini', upstream_cluster: 'gemini', provider: 'gemini', model: 'gemini-2.5-flash', workload: 'spiffe://demo.example/ns/apps/sa/chat-app', decision: 'allow' });
     });
 
+    it("keeps a client ?key= of a denied request out of Envoy's access log (the path is logged without its query)", async () => {
+      const s = stack();
+      const requestId = `gemini-denied-${Date.now()}`;
+      const res = await gemini(`/v1beta/models/gemini-2.5-flash:generateContent?key=${ATTACKER_KEY}`, { contents }, { 'x-request-id': requestId, 'x-goog-api-key': 'lla_unknown_notakey' });
+      expect(res.status).toBe(401);
+      const line = await waitFor('the access log line', () =>
+        readFileSync(s.accessLog, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((l) => l['request_id'] === requestId),
+      );
+      expect(line).toMatchObject({ path: '/v1beta/models/gemini-2.5-flash:generateContent', decision: 'deny', status: 401 });
+      expect(readFileSync(s.accessLog, 'utf8')).not.toContain(ATTACKER_KEY);
+    });
+
     it('streams (streamGenerateContent?alt=sse)', async () => {
       const res = await gemini('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse', { contents });
       expect(res.status).toBe(200);
