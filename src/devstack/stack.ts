@@ -74,11 +74,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       OTLP_ADDRESS: opts.otlp?.address ?? '127.0.0.1',
       OTLP_PORT: opts.otlp?.port ?? 9,
     });
-    // Envoy's tracer batches spans (every 5 s, or 5 spans); a local stack sends them at once.
-    const flushNow = opts.otlp && !configText.includes('layered_runtime:')
-      ? '\nlayered_runtime:\n  layers:\n  - name: local_stack\n    static_layer:\n      tracing.opentelemetry.min_flush_spans: 1\n      tracing.opentelemetry.flush_interval_ms: 200\n'
-      : '';
-    const envoy = await startEnvoy({ configText: configText + flushNow, workDir, adminPort });
+    // The template batches Envoy's spans (every 256 spans or every second); a local stack sends
+    // them at once, so a test finds them in Jaeger quickly.
+    const flushNow = (text: string): string => {
+      if (!opts.otlp) return text;
+      const batched = ['tracing.opentelemetry.min_flush_spans: 256', 'tracing.opentelemetry.flush_interval_ms: 1000'];
+      if (!batched.every((b) => text.includes(b))) throw new Error(`the Envoy template no longer sets ${batched.join(' and ')}`);
+      return text.replace(batched[0]!, 'tracing.opentelemetry.min_flush_spans: 1').replace(batched[1]!, 'tracing.opentelemetry.flush_interval_ms: 200');
+    };
+    const envoy = await startEnvoy({ configText: flushNow(configText), workDir, adminPort });
     started.push({ stop: () => envoy.stop() });
     return {
       workDir,

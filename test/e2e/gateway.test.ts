@@ -2,10 +2,9 @@
  * The foundation, end to end through the real Envoy: routing, credential swap, denials with
  * JSON bodies, the routing header, health, decision records joined to Envoy's access log.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../src/devstack/ports.ts';
-import { useStack } from '../helpers/stack.ts';
+import { accessLogLine, useStack } from '../helpers/stack.ts';
 import { ANTHROPIC_PROVIDER_KEY, BATCH_KEY, CHAT_KEY, OPENAI_PROVIDER_KEY, QUICKSTART_CONFIG } from '../helpers/demo-keys.ts';
 
 interface Reply {
@@ -183,13 +182,7 @@ describe('through the real Envoy, with the quickstart config', () => {
       'http.request.id': requestId,
       'url.path': '/v1/chat/completions',
     });
-    const access = await waitFor('the access log line', () =>
-      readFileSync(s.accessLog, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-        .find((l) => l['request_id'] === requestId),
-    );
+    const access = await accessLogLine(s.accessLog, requestId);
     expect(access).toMatchObject({ decision_id: id, decision: 'allow', workload: 'spiffe://demo.example/ns/apps/sa/chat-app', provider: 'openai', route: 'openai', status: 200 });
   });
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../src/devstack/ports.ts';
 import { ROOT } from '../../src/devstack/tools.ts';
-import { newWorkDir, useStack } from '../helpers/stack.ts';
+import { accessLogLine, newWorkDir, useStack } from '../helpers/stack.ts';
 import { ANTHROPIC_PROVIDER_KEY, BATCH_KEY, CHAT_KEY, OPENAI_PROVIDER_KEY, quickstartConfigWith } from '../helpers/demo-keys.ts';
 import { rememberSecret } from '../helpers/suite-secrets.ts';
 
@@ -201,13 +201,7 @@ describe('official SDKs through the real Envoy', () => {
       const requestId = `gemini-${Date.now()}`;
       const res = await gemini('/v1beta/models/gemini-2.5-flash:generateContent', { contents }, { 'x-request-id': requestId });
       expect(res.status).toBe(200);
-      const line = await waitFor('the access log line', () =>
-        readFileSync(s.accessLog, 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l) as Record<string, unknown>)
-          .find((l) => l['request_id'] === requestId),
-      );
+      const line = await accessLogLine(s.accessLog, requestId);
       expect(line).toMatchObject({ route: 'gemini', upstream_cluster: 'gemini', provider: 'gemini', model: 'gemini-2.5-flash', workload: 'spiffe://demo.example/ns/apps/sa/chat-app', decision: 'allow' });
     });
 
@@ -216,13 +210,7 @@ describe('official SDKs through the real Envoy', () => {
       const requestId = `gemini-denied-${Date.now()}`;
       const res = await gemini(`/v1beta/models/gemini-2.5-flash:generateContent?key=${ATTACKER_KEY}`, { contents }, { 'x-request-id': requestId, 'x-goog-api-key': 'lla_unknown_notakey' });
       expect(res.status).toBe(401);
-      const line = await waitFor('the access log line', () =>
-        readFileSync(s.accessLog, 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l) as Record<string, unknown>)
-          .find((l) => l['request_id'] === requestId),
-      );
+      const line = await accessLogLine(s.accessLog, requestId);
       expect(line).toMatchObject({ path: '/v1beta/models/gemini-2.5-flash:generateContent', decision: 'deny', status: 401 });
       expect(readFileSync(s.accessLog, 'utf8')).not.toContain(ATTACKER_KEY);
     });

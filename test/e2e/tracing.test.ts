@@ -4,13 +4,12 @@
  * attributes; the decision log and Envoy's access log share the decision id and the trace id.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkRequest, createAuthzClient } from '../../src/devstack/grpc-client.ts';
 import { findTraces, getTrace, type JaegerSpan, type JaegerTrace } from '../../src/devstack/jaeger.ts';
 import { waitFor } from '../../src/devstack/ports.ts';
 import { CHECK_SPAN_NAME } from '../../src/telemetry/check-span.ts';
-import { useStack } from '../helpers/stack.ts';
+import { accessLogLine, useStack } from '../helpers/stack.ts';
 import { BATCH_KEY, CHAT_KEY, QUICKSTART_CONFIG } from '../helpers/demo-keys.ts';
 import { SUITE_PROMPTS } from '../helpers/suite-secrets.ts';
 import { jaegerQueryUrl } from '../helpers/telemetry.ts';
@@ -77,13 +76,7 @@ describe('audit spans in Jaeger, through the real Envoy', () => {
     expect(line['span_id']).toMatch(/^[0-9a-f]{16}$/);
 
     // Envoy's access-log line for the same request: same decision id, same trace id.
-    const access = await waitFor('the access-log line', () =>
-      readFileSync(s.accessLog, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-        .find((l) => l['request_id'] === requestId),
-    );
+    const access = await accessLogLine(s.accessLog, requestId);
     expect(access['decision_id']).toBe(decisionId);
     expect(access['trace_id']).toBe(traceId);
 

@@ -1,9 +1,10 @@
 /** Test wrapper around the dev stack: keeps the logs of a failed test and says where they are. */
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, onTestFailed } from 'vitest';
 import { ROOT } from '../../src/devstack/tools.ts';
 import { startStack, type Stack, type StackOptions } from '../../src/devstack/stack.ts';
+import { waitFor } from '../../src/devstack/ports.ts';
 import { otlpParams } from './telemetry.ts';
 
 const RESULTS = path.join(ROOT, 'test-results');
@@ -37,4 +38,15 @@ export function useStack(prefix: string, opts: StackOptions = {}): () => Stack {
     });
     return stack;
   };
+}
+
+/** Envoy's access-log line (JSON) for a request id, once it is written. */
+export function accessLogLine(accessLog: string, requestId: string): Promise<Record<string, unknown>> {
+  return waitFor('the access-log line', () =>
+    readFileSync(accessLog, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l['request_id'] === requestId),
+  );
 }
