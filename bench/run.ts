@@ -148,7 +148,7 @@ async function main(): Promise<void> {
   results.identities = await identityScaling({ workDir, counts: QUICK ? [1, 100, 1000] : [1, 100, 10_000, 100_000], durationS: DURATION, log });
 
   log('through Envoy: ext_authz off vs on');
-  results.envoy = await benchEnvoyScenario({ workDir, config: files.config, env: BENCH_ENV, jwt: files.jwt, otlpPort: sink.port, rates: [500, 1000], durationS: DURATION, log });
+  results.envoy = await benchEnvoyScenario({ workDir, config: files.config, env: BENCH_ENV, jwt: files.jwt, otlpPort: sink.port, rates: QUICK ? [500, 1000] : [250, 500, 1000], durationS: DURATION, log });
   await sink.stop();
 
   results.machine = {
