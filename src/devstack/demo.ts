@@ -47,9 +47,8 @@ async function main(): Promise<void> {
     await send(stack.url, 'allowed: the chat app calls Claude through the Anthropic API', '/v1/messages', { 'x-api-key': chatKey, 'anthropic-version': '2023-06-01' }, { model: 'claude-3-5-haiku-latest', max_tokens: 64, messages: [{ role: 'user', content: 'Say hello' }] });
     await send(stack.url, 'denied: the batch agent asks for a model outside its scope', '/v1/chat/completions', { authorization: `Bearer ${batchKey}` }, { model: 'gpt-4.1', messages: [{ role: 'user', content: 'Summarise' }] });
     await send(stack.url, 'denied: no credentials at all', '/v1/chat/completions', {}, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] });
-    await new Promise((r) => setTimeout(r, 300));
     process.stdout.write('\n── decision log (llm-authz stdout, one JSON line per decision):\n');
-    for (const d of stack.authz.decisions()) {
+    for (const d of await stack.authz.settledDecisions()) {
       process.stdout.write(`   ${d['decision.effect']} ${d['decision.reason']} workload=${d['identity.workload'] ?? '-'} model=${d['gen_ai.request.model'] ?? '-'} provider=${d['gen_ai.provider.name'] ?? '-'} id=${d['decision.id']}\n`);
     }
     if (keep) {
