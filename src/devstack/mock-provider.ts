@@ -5,7 +5,9 @@
  * wire formats. Each records every request it receives, headers included, so tests can assert
  * exactly what reached the provider.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 
 export type MockKind = 'openai' | 'anthropic' | 'gemini' | 'azure-openai';
 
@@ -131,10 +133,16 @@ function reply(kind: MockKind, method: string, url: string, body: string): { typ
   return geminiReply(decodeURIComponent(g[1] ?? ''), g[2] === 'streamGenerateContent', new URLSearchParams(query).get('alt') === 'sse');
 }
 
-export async function startMockProvider(kind: MockKind, host = '127.0.0.1'): Promise<MockProvider> {
+/** A certificate and key (PEM files) to serve HTTPS with. */
+export interface MockTls {
+  readonly cert: string;
+  readonly key: string;
+}
+
+export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?: MockTls): Promise<MockProvider> {
   const requests: RecordedRequest[] = [];
   let started = 0;
-  const server: Server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     started++;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -150,7 +158,8 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1'): Pro
       res.writeHead(200, { 'content-type': r.type, 'x-mock-provider': kind });
       res.end(r.body);
     });
-  });
+  };
+  const server: Server = tls ? createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handle) : createServer(handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, host, () => resolve());
@@ -160,7 +169,7 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1'): Pro
   return {
     kind,
     port,
-    url: `http://${host}:${port}`,
+    url: `${tls ? 'https' : 'http'}://${host}:${port}`,
     requests,
     started: () => started,
     close: () =>

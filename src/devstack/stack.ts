@@ -34,6 +34,11 @@ export interface StackOptions {
   workDir?: string;
   /** Where Envoy sends its spans (OTLP/gRPC); default: a closed port (spans are dropped). */
   otlp?: { address: string; port: number };
+  /**
+   * The mock providers serve HTTPS with this certificate (for localhost), and Envoy reaches them
+   * as `localhost`, trusting `ca` (for envoy/gateway-tls.yaml).
+   */
+  upstreamTls?: { cert: string; key: string; ca: string };
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -41,33 +46,35 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   mkdirSync(workDir, { recursive: true });
   const started: { stop: () => Promise<unknown> }[] = [];
   try {
-    const openai = await startMockProvider('openai');
+    const openai = await startMockProvider('openai', '127.0.0.1', opts.upstreamTls);
     started.push({ stop: () => openai.close() });
-    const anthropic = await startMockProvider('anthropic');
+    const anthropic = await startMockProvider('anthropic', '127.0.0.1', opts.upstreamTls);
     started.push({ stop: () => anthropic.close() });
-    const gemini = await startMockProvider('gemini');
+    const gemini = await startMockProvider('gemini', '127.0.0.1', opts.upstreamTls);
     started.push({ stop: () => gemini.close() });
-    const azureOpenai = await startMockProvider('azure-openai');
+    const azureOpenai = await startMockProvider('azure-openai', '127.0.0.1', opts.upstreamTls);
     started.push({ stop: () => azureOpenai.close() });
     const authz = await startAuthz({ ...(opts.config !== undefined ? { config: opts.config } : {}), workDir, env: opts.env ?? {} });
     started.push({ stop: () => authz.stop() });
     const adminPort = await freePort();
     const listenPort = await freePort();
     const accessLog = path.join(workDir, 'envoy-access.log');
+    const providerAddress = opts.upstreamTls ? 'localhost' : '127.0.0.1';
     const configText = renderEnvoyConfig(opts.envoyTemplate ?? 'envoy/gateway.yaml', {
+      ...(opts.upstreamTls ? { UPSTREAM_CA_PATH: opts.upstreamTls.ca } : {}),
       LISTEN_ADDRESS: '127.0.0.1',
       LISTEN_PORT: listenPort,
       ADMIN_ADDRESS: '127.0.0.1',
       ADMIN_PORT: adminPort,
       AUTHZ_ADDRESS: '127.0.0.1',
       AUTHZ_PORT: authz.port,
-      OPENAI_ADDRESS: '127.0.0.1',
+      OPENAI_ADDRESS: providerAddress,
       OPENAI_PORT: openai.port,
-      ANTHROPIC_ADDRESS: '127.0.0.1',
+      ANTHROPIC_ADDRESS: providerAddress,
       ANTHROPIC_PORT: anthropic.port,
-      GEMINI_ADDRESS: '127.0.0.1',
+      GEMINI_ADDRESS: providerAddress,
       GEMINI_PORT: gemini.port,
-      AZURE_OPENAI_ADDRESS: '127.0.0.1',
+      AZURE_OPENAI_ADDRESS: providerAddress,
       AZURE_OPENAI_PORT: azureOpenai.port,
       MAX_REQUEST_BYTES: opts.maxRequestBytes ?? 1024 * 1024,
       ACCESS_LOG_PATH: accessLog,

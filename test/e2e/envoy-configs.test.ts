@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { renderTemplate } from '../../src/devstack/envoy.ts';
+import { QUICKSTART_ENVOY_PARAMS, renderTemplate, withTlsUpstreams } from '../../src/devstack/envoy.ts';
 import { envoyBin, ROOT } from '../../src/devstack/tools.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { createPki } from '../helpers/identity-pki.ts';
@@ -12,26 +12,6 @@ import { createPki } from '../helpers/identity-pki.ts';
 const run = promisify(execFile);
 
 /** Parameters for rendering templates; the quickstart values (see examples/quickstart/README.md). */
-export const QUICKSTART_ENVOY_PARAMS = {
-  LISTEN_ADDRESS: '127.0.0.1',
-  LISTEN_PORT: 10000,
-  ADMIN_ADDRESS: '127.0.0.1',
-  ADMIN_PORT: 9901,
-  AUTHZ_ADDRESS: '127.0.0.1',
-  AUTHZ_PORT: 9001,
-  OPENAI_ADDRESS: '127.0.0.1',
-  OPENAI_PORT: 8081,
-  ANTHROPIC_ADDRESS: '127.0.0.1',
-  ANTHROPIC_PORT: 8082,
-  GEMINI_ADDRESS: '127.0.0.1',
-  GEMINI_PORT: 8083,
-  AZURE_OPENAI_ADDRESS: '127.0.0.1',
-  AZURE_OPENAI_PORT: 8084,
-  MAX_REQUEST_BYTES: 1048576,
-  ACCESS_LOG_PATH: '/tmp/llm-authz-quickstart-access.log',
-  OTLP_ADDRESS: '127.0.0.1',
-  OTLP_PORT: 4317,
-};
 
 /** Extra parameters of envoy/sidecar-mtls.yaml; the certificate files are written by beforeAll. */
 const PKI_DIR = newWorkDir('validate-pki');
@@ -44,6 +24,7 @@ export const SIDECAR_MTLS_PARAMS = {
   JWKS_ADDRESS: '127.0.0.1',
   JWKS_PORT: 8443,
   JWKS_PATH: '/jwks.json',
+  UPSTREAM_CA_PATH: path.join(PKI_DIR, 'ca.crt'),
 };
 
 const templates = readdirSync(path.join(ROOT, 'envoy')).filter((f) => f.endsWith('.yaml')).map((f) => `envoy/${f}`);
@@ -76,9 +57,15 @@ describe('Envoy configs', () => {
     expect(await validate(readFileSync(path.join(ROOT, file), 'utf8'), file)).toContain('OK');
   });
 
-  it('examples/quickstart/envoy.yaml is envoy/gateway.yaml rendered with the quickstart values', () => {
+  it('examples/quickstart/envoy.yaml is envoy/gateway.yaml rendered with the quickstart values (node scripts/render-envoy.ts)', () => {
     const expected = renderTemplate(readFileSync(path.join(ROOT, 'envoy/gateway.yaml'), 'utf8'), QUICKSTART_ENVOY_PARAMS);
     expect(readFileSync(path.join(ROOT, 'examples/quickstart/envoy.yaml'), 'utf8')).toBe(expected);
+  });
+
+  it('envoy/gateway-tls.yaml is envoy/gateway.yaml with TLS to every provider (node scripts/render-envoy.ts)', () => {
+    const expected = withTlsUpstreams(readFileSync(path.join(ROOT, 'envoy/gateway.yaml'), 'utf8'));
+    expect(readFileSync(path.join(ROOT, 'envoy/gateway-tls.yaml'), 'utf8')).toBe(expected);
+    expect(expected.match(/UpstreamTlsContext/g)).toHaveLength(4);
   });
 
   it('rejects a config with an unknown field (the validation is real)', async () => {
