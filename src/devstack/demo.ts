@@ -1,10 +1,15 @@
 /**
  * The local demo: mock providers, llm-authz (quickstart config) and the real Envoy on
- * loopback; sends an allowed and two denied requests and shows what happened.
- *   node dist/devstack/demo.js [--keep]
+ * loopback; sends allowed and denied requests and shows what happened. With --jaeger, the real
+ * Jaeger too: Envoy and llm-authz export their spans to it, and the demo shows each request's
+ * trace (Envoy's spans and llm-authz's decision span in one trace).
+ *   node dist/devstack/demo.js [--keep] [--jaeger]
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { getTrace, startJaeger, type JaegerProcess } from './jaeger.ts';
+import { waitFor } from './ports.ts';
 import { startStack } from './stack.ts';
 import { ROOT } from './tools.ts';
 
@@ -31,13 +36,40 @@ async function send(url: string, title: string, p: string, headers: Record<strin
   process.stdout.write(`   → HTTP ${res.status}  decision ${res.headers.get('x-llm-authz-decision-id') ?? '-'}\n   ${text.length > 300 ? `${text.slice(0, 300)}…` : text}\n`);
 }
 
+/** Each decision's trace as Jaeger holds it: the services and operations of its spans. */
+async function showTraces(jaeger: JaegerProcess, decisions: readonly Record<string, unknown>[]): Promise<void> {
+  process.stdout.write(`\n── traces in Jaeger (query API ${jaeger.queryUrl}/api/traces/<trace_id>):\n`);
+  for (const d of decisions) {
+    const traceId = String(d['trace_id'] ?? '');
+    const trace = await waitFor(`trace ${traceId} in Jaeger`, async () => {
+      const t = await getTrace(jaeger.queryUrl, traceId);
+      // Envoy's spans and llm-authz's span arrive separately: wait for both services.
+      return t && new Set(Object.values(t.processes).map((p) => p.serviceName)).size >= 2 ? t : undefined;
+    }, 15_000, 200).catch(() => undefined);
+    if (!trace) {
+      process.stdout.write(`   ${traceId}: not in Jaeger yet\n`);
+      continue;
+    }
+    const spans = trace.spans.map((sp) => `${trace.processes[sp.processID]?.serviceName ?? '?'}: ${sp.operationName}`);
+    process.stdout.write(`   ${traceId} (${d['decision.effect']} ${d['decision.reason']}): ${spans.join(' | ')}\n`);
+  }
+}
+
 async function main(): Promise<void> {
   const keep = process.argv.includes('--keep');
+  const withJaeger = process.argv.includes('--jaeger');
   const keys = demoKeys();
   const chatKey = keys['LLM_AUTHZ_DEMO_CHAT_KEY'] ?? '';
   const batchKey = keys['LLM_AUTHZ_DEMO_BATCH_KEY'] ?? '';
-  process.stdout.write('Starting mock providers, llm-authz (examples/quickstart/llm-authz.yaml) and Envoy on loopback…\n');
-  const stack = await startStack({ config: path.join(QUICKSTART, 'llm-authz.yaml') });
+  process.stdout.write(`Starting mock providers, llm-authz (examples/quickstart/llm-authz.yaml)${withJaeger ? ', Jaeger' : ''} and Envoy on loopback…\n`);
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-demo-'));
+  const jaeger: JaegerProcess | undefined = withJaeger ? await startJaeger({ workDir }) : undefined;
+  const otlp = jaeger ? { address: '127.0.0.1', port: jaeger.otlpGrpcPort } : undefined;
+  const stack = await startStack({
+    config: path.join(QUICKSTART, 'llm-authz.yaml'),
+    workDir,
+    ...(otlp ? { otlp, env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlp.port}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } } : {}),
+  });
   try {
     process.stdout.write(`Envoy listens on ${stack.url}; llm-authz on 127.0.0.1:${stack.authz.port}; OpenAI mock on ${stack.openai.url}; Anthropic mock on ${stack.anthropic.url}\n`);
     await send(stack.url, 'allowed: the chat app calls gpt-4o-mini with its llm-authz key', '/v1/chat/completions', { authorization: `Bearer ${chatKey}` }, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] });
@@ -48,10 +80,13 @@ async function main(): Promise<void> {
     await send(stack.url, 'denied: the batch agent asks for a model outside its scope', '/v1/chat/completions', { authorization: `Bearer ${batchKey}` }, { model: 'gpt-4.1', messages: [{ role: 'user', content: 'Summarise' }] });
     await send(stack.url, 'denied: no credentials at all', '/v1/chat/completions', {}, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] });
     process.stdout.write('\n── decision log (llm-authz stdout, one JSON line per decision):\n');
-    for (const d of await stack.authz.settledDecisions()) {
+    const decisions = await stack.authz.settledDecisions();
+    for (const d of decisions) {
       process.stdout.write(`   ${d['decision.effect']} ${d['decision.reason']} workload=${d['identity.workload'] ?? '-'} model=${d['gen_ai.request.model'] ?? '-'} provider=${d['gen_ai.provider.name'] ?? '-'} id=${d['decision.id']}\n`);
     }
+    if (jaeger) await showTraces(jaeger, decisions);
     if (keep) {
+      if (jaeger) process.stdout.write(`\nJaeger's query API: ${jaeger.queryUrl}/api/traces?service=llm-authz`);
       process.stdout.write(`\nThe stack keeps running (Ctrl-C to stop). Try:\n  curl -s ${stack.url}/v1/chat/completions -H 'content-type: application/json' -H 'authorization: Bearer ${chatKey}' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
@@ -60,6 +95,8 @@ async function main(): Promise<void> {
     }
   } finally {
     await stack.stop();
+    await jaeger?.stop();
+    rmSync(workDir, { recursive: true, force: true });
   }
   process.stdout.write('\nDemo done: everything stopped.\n');
 }
