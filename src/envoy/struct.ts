@@ -59,7 +59,7 @@ export function toProtoStruct(obj: Readonly<Record<string, JsonValue | undefined
 }
 
 function toProtoValue(v: JsonValue): ProtoValue {
-  if (v === null) return { nullValue: 'NULL_VALUE' };
+  if (v === null) return { nullValue: 0 }; // NULL_VALUE
   if (typeof v === 'string') return { stringValue: v };
   if (typeof v === 'number') return { numberValue: v };
   if (typeof v === 'boolean') return { boolValue: v };

@@ -4,8 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { authorizationService } from '../envoy/proto.ts';
-import { denyResponse } from '../envoy/response.ts';
+import { authorizationService, checkResponseEncoder } from '../envoy/proto.ts';
+import { denyResponse, type CheckResponse } from '../envoy/response.ts';
 import type { Check } from '../pipeline/check.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { safeError } from '../telemetry/log.ts';
@@ -59,7 +59,12 @@ export async function startServer(opts: { listen: string; check: Check; log: Log
   health.addToServer(server);
 
   let inFlight = 0;
-  server.addService(authorizationService(), {
+  // Requests are decoded by proto-loader; responses are encoded by checkResponseEncoder.
+  const service = authorizationService();
+  const check = service['Check'];
+  if (check === undefined) throw new Error('envoy.service.auth.v3.Authorization/Check not found in the Envoy API protos');
+  const encode = checkResponseEncoder();
+  server.addService({ ...service, Check: { ...check, responseSerialize: (r: unknown) => encode(r as CheckResponse) } }, {
     Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       inFlight++;
       opts

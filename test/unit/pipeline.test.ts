@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/record.ts';
 import type { Runtime } from '../../src/config/runtime.ts';
 import { checkRequest } from '../../src/devstack/grpc-client.ts';
-import type { CheckResponse } from '../../src/envoy/response.ts';
+import { OVERWRITE_IF_EXISTS_OR_ADD, type CheckResponse } from '../../src/envoy/response.ts';
 import { createCheck } from '../../src/pipeline/check.ts';
 import { ANTHROPIC_SECRET, OPENAI_SECRET, UNIT_KEY, UNIT_KEY_2, unitRuntime } from '../helpers/runtime.ts';
 
@@ -28,7 +28,7 @@ describe('the Check pipeline', () => {
     const res = await check(chat('gpt-4o-mini'));
     expect(res.status.code).toBe(0);
     expect(headerMap(res)).toEqual({ 'x-llm-authz-route': 'openai', authorization: `Bearer ${OPENAI_SECRET}` });
-    expect(res.ok_response?.headers.every((h) => h.append_action === 'OVERWRITE_IF_EXISTS_OR_ADD')).toBe(true);
+    expect(res.ok_response?.headers.every((h) => h.append_action === OVERWRITE_IF_EXISTS_OR_ADD)).toBe(true);
     expect(res.ok_response?.headers_to_remove).toEqual(['x-api-key', 'api-key', 'x-goog-api-key']);
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ 'decision.effect': 'allow', 'identity.workload': 'wl-one', 'gen_ai.request.model': 'gpt-4o-mini', 'policy.version': 'unitv1' });

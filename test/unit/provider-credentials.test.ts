@@ -7,7 +7,7 @@ import { parseConfigText } from '../../src/config/load.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { waitFor } from '../../src/devstack/ports.ts';
 import { errorBody } from '../../src/envoy/error-body.ts';
-import { allowResponse, denyResponse } from '../../src/envoy/response.ts';
+import { allowResponse, denyResponse, OVERWRITE_IF_EXISTS_OR_ADD } from '../../src/envoy/response.ts';
 import type { CredentialReloadEvent } from '../../src/providers/credential-file.ts';
 import { buildProviders, type Providers } from '../../src/providers/runtime.ts';
 import type { ApiKind } from '../../src/providers/schema.ts';
@@ -83,7 +83,7 @@ describe('credential attachment per provider kind', () => {
     const res = allowResponse({ decisionId: 'd', routingHeader: 'x-llm-authz-route', obligations: { provider }, credentialHeaders: [], metadata: {} });
     const set = res.ok_response?.headers ?? [];
     expect(set.map((h) => [h.header.key, h.header.value])).toEqual([['x-llm-authz-route', 'r'], [header, value]]);
-    expect(set.every((h) => h.append_action === 'OVERWRITE_IF_EXISTS_OR_ADD')).toBe(true);
+    expect(set.every((h) => h.append_action === OVERWRITE_IF_EXISTS_OR_ADD)).toBe(true);
     expect(new Set([...(res.ok_response?.headers_to_remove ?? []), header])).toEqual(new Set(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']));
     expect(res.ok_response?.headers_to_remove).not.toContain(header);
     expect(res.ok_response?.query_parameters_to_remove).toEqual(['key']);
