@@ -27,11 +27,7 @@ export interface LoadOptions {
   readonly headers?: readonly string[];
   readonly clients: number;
   readonly streams: number;
-  /** Fixed total rate (split over clients); absent = as fast as possible. */
-  readonly rate?: number;
   readonly durationS: number;
-  readonly warmupS?: number;
-  readonly h1?: boolean;
   readonly workDir: string;
 }
 
@@ -44,10 +40,7 @@ function pct(sorted: readonly number[], p: number): number {
 export async function h2load(o: LoadOptions): Promise<LoadResult> {
   const log = path.join(o.workDir, `h2load-${process.hrtime.bigint()}.tsv`);
   const args = ['-t', '1', '-c', String(o.clients), '-m', String(o.streams), '-D', String(o.durationS), '--log-file', log];
-  if (o.warmupS) args.push('--warm-up-time', String(o.warmupS));
-  if (o.rate !== undefined) args.push('--rps', String(Math.max(1, Math.round(o.rate / o.clients))));
   if (o.dataFile) args.push('-d', o.dataFile);
-  if (o.h1) args.push('--h1');
   for (const h of o.headers ?? []) args.push('-H', h);
   args.push(o.url);
   const { stdout } = await run(path.join(TOOLS_DIR, 'bin', 'h2load'), args, { maxBuffer: 64 * 1024 * 1024 });

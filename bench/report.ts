@@ -7,7 +7,7 @@ import type { LoadResult } from './h2load.ts';
 import { ENVOY_VARIANTS, type EnvoyPoint } from './through-envoy.ts';
 import type { ScalePoint } from './scaling.ts';
 
-type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number };
+export type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number };
 
 export interface BenchResults {
   machine: Record<string, string>;

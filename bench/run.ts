@@ -10,12 +10,12 @@ import path from 'node:path';
 import { createAuthzClient } from '../src/devstack/grpc-client.ts';
 import { ROOT } from '../src/devstack/tools.ts';
 import { checkRequestFrame } from './grpc-frame.ts';
-import { h2load, type LoadResult } from './h2load.ts';
+import { h2load } from './h2load.ts';
 import { vegeta } from './vegeta.ts';
 import { cpuSeconds, rssMiB } from './procstat.ts';
 import { startFloor, startLlmAuthz, startOpa, type AuthzUnderTest } from './servers.ts';
 import { benchEnvoyScenario } from './through-envoy.ts';
-import { writeReport, type BenchResults } from './report.ts';
+import { writeReport, type BenchResults, type Measured } from './report.ts';
 import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from './setup.ts';
 import { startOtlpSink } from './servers.ts';
 import { identityScaling, rulesScaling } from './scaling.ts';
@@ -42,8 +42,6 @@ async function verifyAllows(server: AuthzUnderTest, request: unknown): Promise<v
 }
 
 /** Closed-loop load by h2load (as fast as the server answers), or a fixed rate paced by vegeta. */
-type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number };
-
 async function checkLoad(server: AuthzUnderTest, frameFile: string, workDir: string, o: { rate?: number; clients?: number; streams?: number; durationS?: number }): Promise<Measured> {
   const cpu0 = cpuSeconds(server.pid);
   const url = `http://127.0.0.1:${server.port}/envoy.service.auth.v3.Authorization/Check`;

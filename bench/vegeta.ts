@@ -42,8 +42,7 @@ export async function vegeta(o: RateOptions): Promise<LoadResult> {
   if (o.h2c) args.push('-h2c');
   await run(bin, args, { maxBuffer: 16 * 1024 * 1024 });
   const { stdout } = await run(bin, ['report', '-type=json', out], { maxBuffer: 16 * 1024 * 1024 });
-  if (process.env['VEGETA_KEEP']) process.stderr.write(`vegeta results: ${out}\n`);
-  else rmSync(out, { force: true });
+  rmSync(out, { force: true });
   rmSync(targets, { force: true });
   const r = JSON.parse(stdout) as VegetaReport;
   const ok = r.status_codes['200'] ?? 0;

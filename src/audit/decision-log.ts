@@ -74,7 +74,7 @@ export function createDecisionLog(sink: string | Writable, options: DecisionLogO
       drop(lines.length);
       return;
     }
-    stream.write(lines.length === 1 ? (lines[0] as string) : lines.join(''));
+    stream.write(lines.join(''));
   };
   return {
     write(record, trace) {

@@ -94,7 +94,7 @@ async function main(): Promise<void> {
       });
     }
   } finally {
-    await stack.stop();
+    await stack.stop({ keep: true });
     await jaeger?.stop();
     rmSync(workDir, { recursive: true, force: true });
   }

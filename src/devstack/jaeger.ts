@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startChild, type Child } from './process.ts';
-import { freePort } from './ports.ts';
+import { freePort, waitFor } from './ports.ts';
 import { jaegerBin } from './tools.ts';
 
 export interface JaegerProcess {
@@ -94,19 +94,20 @@ async function startJaegerOnce(opts: { workDir: string; name?: string }, attempt
   const env = { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: '' };
   const child = startChild(jaegerBin(), ['--config', `file:${configFile}`], { logFile: path.join(opts.workDir, `${name}.log`), env });
   const queryUrl = `http://127.0.0.1:${ports.queryHttp}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.proc.exitCode !== null) {
-      const taken = child.stderrLines.some((l) => l.includes('address already in use'));
-      throw new (taken ? PortTaken : Error)(`jaeger exited (${child.proc.exitCode})${taken ? ': a port it was given was taken meanwhile' : ''}; log: ${child.logFile}`);
-    }
-    const up = await fetch(`${queryUrl}/api/services`).then((r) => r.ok, () => false);
-    if (up) break;
-    if (Date.now() > deadline) {
-      await child.stop('SIGKILL');
-      throw new Error(`timed out after 30000 ms waiting for Jaeger's query API on ${queryUrl}; log: ${child.logFile}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  let up: 'up' | 'exited';
+  try {
+    up = await waitFor(`Jaeger's query API on ${queryUrl}`, async () => {
+      if (child.proc.exitCode !== null) return 'exited' as const;
+      const res = await fetch(`${queryUrl}/api/services`);
+      return res.ok ? ('up' as const) : undefined;
+    }, 30_000, 100);
+  } catch (err) {
+    await child.stop('SIGKILL');
+    throw err;
+  }
+  if (up === 'exited') {
+    const taken = child.stderrLines.some((l) => l.includes('address already in use'));
+    throw new (taken ? PortTaken : Error)(`jaeger exited (${child.proc.exitCode})${taken ? ': a port it was given was taken meanwhile' : ''}; log: ${child.logFile}`);
   }
   return {
     child,

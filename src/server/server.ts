@@ -41,7 +41,7 @@ export interface AuthzServer {
  * grpc-js server options. Channelz (per-call counters for a channelz admin service, which
  * llm-authz does not serve) is off: it adds listeners and bookkeeping to every call.
  */
-export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
+const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.max_receive_message_length': 16 * 1024 * 1024,
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.enable_channelz': 0,
@@ -60,11 +60,9 @@ export async function startServer(opts: { listen: string; check: Check; log: Log
 
   let inFlight = 0;
   // Requests are decoded by proto-loader; responses are encoded by checkResponseEncoder.
-  const service = authorizationService();
-  const check = service['Check'];
-  if (check === undefined) throw new Error('envoy.service.auth.v3.Authorization/Check not found in the Envoy API protos');
+  const service = authorizationService(); // has Check: it says so when the protos lack it
   const encode = checkResponseEncoder();
-  server.addService({ ...service, Check: { ...check, responseSerialize: (r: unknown) => encode(r as CheckResponse) } }, {
+  server.addService({ ...service, Check: { ...service['Check']!, responseSerialize: (r: unknown) => encode(r as CheckResponse) } }, {
     Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       inFlight++;
       opts
