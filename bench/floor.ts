@@ -9,8 +9,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'node:util';
 import { authorizationService } from '../src/envoy/proto.ts';
+import { raiseHttp2Windows } from '../src/server/http2-window.ts';
 
 const { values } = parseArgs({ options: { listen: { type: 'string', default: '127.0.0.1:0' }, route: { type: 'string' } } });
+raiseHttp2Windows(); // the same HTTP/2 receive windows as llm-authz's server
 const server = new grpc.Server();
 const OK = values.route
   ? { status: { code: 0 }, ok_response: { headers: [{ header: { key: 'x-llm-authz-route', value: values.route }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }] } }

@@ -10,6 +10,7 @@ import type { Check } from '../pipeline/check.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { safeError } from '../telemetry/log.ts';
 import { randomUUID } from 'node:crypto';
+import { raiseHttp2Windows } from './http2-window.ts';
 
 function firstString(values: grpc.MetadataValue[]): string | undefined {
   const v = values[0];
@@ -48,6 +49,7 @@ const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
 };
 
 export async function startServer(opts: { listen: string; check: Check; log: Logger }): Promise<AuthzServer> {
+  raiseHttp2Windows();
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
   const health = new HealthImplementation(Object.fromEntries([...HEALTH_SERVICES, POLICY_HEALTH_SERVICE].map((s) => [s, 'NOT_SERVING' as const])));
   let serving = false;
