@@ -4,7 +4,7 @@
  * the id finds the record, the hash is compared in constant time, and only then are the
  * record's state (revoked, expired) and binding used.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyConfig, StoredKey } from './schema.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
 import { presentedCredential } from './credentials.ts';
@@ -20,8 +20,15 @@ export function hashApiKey(key: string): string {
   return `sha256:${createHash('sha256').update(key, 'utf8').digest('hex')}`;
 }
 
-function hashBytes(hash: string): Buffer {
-  return Buffer.from(hash.slice('sha256:'.length), 'hex');
+/** A record's stored hash as bytes, decoded once per record (records live until a reload), not per request. */
+const hashBytesOf = new WeakMap<KeyRecord, Buffer>();
+function hashBytes(record: KeyRecord): Buffer {
+  let b = hashBytesOf.get(record);
+  if (b === undefined) {
+    b = Buffer.from(record.hash.slice('sha256:'.length), 'hex');
+    hashBytesOf.set(record, b);
+  }
+  return b;
 }
 
 export interface ApiKeyOptions {
@@ -48,9 +55,9 @@ export function createApiKeyMethod(keys: readonly ApiKeyConfig[], opts: ApiKeyOp
         return { kind: 'rejected', reason: 'malformed_credentials', detail: 'not an llm-authz API key' };
       }
       const record = lookup(m[1]);
-      const presented = createHash('sha256').update(cred.token, 'utf8').digest();
+      const presented = hash('sha256', cred.token, 'buffer');
       if (record === undefined) return { kind: 'rejected', reason: 'unknown_credentials' };
-      if (!timingSafeEqual(presented, hashBytes(record.hash))) return { kind: 'rejected', reason: 'invalid_credentials' };
+      if (!timingSafeEqual(presented, hashBytes(record))) return { kind: 'rejected', reason: 'invalid_credentials' };
       if (record.revoked === true) return { kind: 'rejected', reason: 'revoked_credentials', detail: `key '${record.id}' is revoked` };
       if (record.expiresAtMs !== undefined && record.expiresAtMs <= now()) {
         return { kind: 'rejected', reason: 'expired_credentials', detail: `key '${record.id}' has expired` };

@@ -1,5 +1,5 @@
 /** A bounded LRU of verified tokens, each kept until its expiry, keyed by a hash of the token. */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export interface CachedEntry<T> {
   readonly value: T;
@@ -18,7 +18,7 @@ export class TokenCache<T> {
   }
 
   static keyOf(token: string): string {
-    return createHash('sha256').update(token).digest('base64url');
+    return hash('sha256', token, 'base64url'); // one-shot: about half the cost of createHash()
   }
 
   /** The entry, unless expired or verified against another key-set generation than `generationOf` says. */
