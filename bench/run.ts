@@ -25,6 +25,13 @@ const DURATION = QUICK ? 2 : 8;
 const ROUNDS = QUICK ? 1 : 3;
 const RATES = [500, 1000, 2000, 4000];
 const BODY_SIZES = [1024, 10 * 1024, 100 * 1024, 1024 * 1024];
+const SMALL_YOUNG_GEN_FLAG = '--max-semi-space-size=8';
+const SMALL_YOUNG_GEN = `llm-authz (${SMALL_YOUNG_GEN_FLAG})`;
+
+function mkdirp(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -66,23 +73,27 @@ async function main(): Promise<void> {
   const keyRequest = benchCheckRequest(2 * 1024, BENCH_KEY);
   const keyFrameFile = path.join(workDir, 'check-2k-key.bin');
   writeFileSync(keyFrameFile, checkRequestFrame(keyRequest));
-  const results: BenchResults = { machine: {}, check: {}, rates: {}, envoy: [], bodySizes: [], rules: [], identities: [], quick: QUICK };
+  const results: BenchResults = { machine: {}, check: {}, idleRssMiB: {}, rates: {}, envoy: [], bodySizes: [], rules: [], identities: [], quick: QUICK };
 
   // All three servers run side by side (an idle one costs nothing); the maximum-throughput runs
   // take turns, ROUNDS times, and the median round is reported, so a slow spell of the machine
   // does not land on one server only.
+  // SMALL_YOUNG_GEN: llm-authz with V8's young generation capped (NODE_OPTIONS in a deployment):
+  // maximum throughput only, to show what the RSS cap costs in CPU.
   const servers: [string, AuthzUnderTest][] = [];
   try {
     for (const [name, start] of [
       ['floor', () => startFloor(workDir)],
       ['llm-authz', () => startLlmAuthz(workDir, files.config, BENCH_ENV)],
       ['OPA-Envoy', () => startOpa(workDir, files.opaPolicy, files.opaData)],
+      [SMALL_YOUNG_GEN, () => startLlmAuthz(mkdirp(path.join(workDir, 'small-young-gen')), files.config, BENCH_ENV, [SMALL_YOUNG_GEN_FLAG])],
     ] as const) {
       log(`${name}: start`);
       const server = await start();
       servers.push([name, server]);
       await verifyAllows(server, request);
       if (name !== 'floor') await verifyAllows(server, keyRequest);
+      results.idleRssMiB[name] = rssMiB(server.pid);
       log(`${name}: warm-up`);
       await checkLoad(server, frameFile, workDir, { durationS: QUICK ? 1 : 3 });
     }
@@ -91,7 +102,7 @@ async function main(): Promise<void> {
       for (const [name, server] of servers) {
         log(`${name}: maximum throughput (4 connections x 16 streams), round ${round} of ${ROUNDS}`);
         (runs[name] ??= []).push(await checkLoad(server, frameFile, workDir, {}));
-        if (name !== 'floor') {
+        if (name === 'llm-authz' || name === 'OPA-Envoy') {
           log(`${name}: maximum throughput, API key instead of JWT, round ${round} of ${ROUNDS}`);
           (runs[`${name} (API key)`] ??= []).push(await checkLoad(server, keyFrameFile, workDir, {}));
         }
@@ -103,6 +114,7 @@ async function main(): Promise<void> {
     }
     for (const rate of RATES) {
       for (const [name, server] of servers) {
+        if (name === SMALL_YOUNG_GEN) continue;
         log(`${name}: fixed rate ${rate}/s`);
         (results.rates[name] ??= []).push({ rate, ...(await checkLoad(server, frameFile, workDir, { rate })) });
       }
