@@ -89,6 +89,7 @@ export function auditRecord(a: AuditInput): AuditRecord {
     r['llm.message_count'] = a.llm.messageCount;
     r['llm.input_bytes'] = a.llm.inputBytes;
     r['llm.body_complete'] = a.llm.bodyComplete;
+    if (a.llm.storedContext.length > 0) r['llm.stored_context'] = [...a.llm.storedContext];
   }
   return r;
 }

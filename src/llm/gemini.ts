@@ -112,6 +112,9 @@ export function parseGeminiGenerate(body: JsonView): Outcome<BodyFields> {
   if (!tools.ok) return tools;
   const choice = toolChoice(body);
   if (!choice.ok) return choice;
+  // Cached content (created earlier at Google) can hold tools, a tool config and instructions.
+  const cached = key(body, 'cachedContent', 'cached_content');
+  if (!cached.ok) return cached;
   return ok({
     model: model.value,
     stream: undefined,
@@ -121,6 +124,7 @@ export function parseGeminiGenerate(body: JsonView): Outcome<BodyFields> {
     toolChoice: choice.value,
     endUser: undefined,
     messageCount: contents.value,
+    storedContext: cached.value !== undefined && body.has(cached.value) ? ['cachedContent'] : [],
   });
 }
 

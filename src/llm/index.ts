@@ -91,6 +91,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
       stream: false,
       inputBytes,
       bodyComplete: false,
+      storedContext: [],
     });
   }
   const ep = m.endpoint;
@@ -131,6 +132,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
     messageCount: f.messageCount,
     inputBytes,
     bodyComplete: body.value.complete,
+    storedContext: f.storedContext ?? [],
   });
 }
 

@@ -1,4 +1,7 @@
-/** OpenAI responses: POST /v1/responses. Tools are flat (`{type: 'function', name}`). */
+/**
+ * OpenAI responses: POST /v1/responses. Tools are flat (`{type: 'function', name}`). A `prompt`
+ * names a prompt saved at OpenAI, which can carry its own tools: reported as stored context.
+ */
 import { ok, type Outcome } from '../pipeline/reasons.ts';
 import { bodyModel, countOf, temperature } from './fields.ts';
 import type { JsonView } from './json-view.ts';
@@ -31,5 +34,6 @@ export function parseOpenAiResponses(body: JsonView): Outcome<BodyFields> {
     toolChoice: choice.value,
     endUser: user.value,
     messageCount: input.value,
+    storedContext: body.has('prompt') ? ['prompt'] : [],
   });
 }

@@ -41,6 +41,12 @@ export interface LlmRequest {
   readonly inputBytes: number;
   /** False when only part of the body was received and the endpoint decides without it. */
   readonly bodyComplete: boolean;
+  /**
+   * Body fields that bring in context stored at the provider: an OpenAI Responses `prompt`
+   * (a saved prompt) or a Gemini `cachedContent`. That context can offer the model tools and
+   * instructions this request does not show, so `tools` may be incomplete. Empty when none.
+   */
+  readonly storedContext: readonly string[];
 }
 
 /** The fields a schema's body parser reads. */
@@ -53,6 +59,8 @@ export interface BodyFields {
   readonly toolChoice: string | undefined;
   readonly endUser: string | undefined;
   readonly messageCount: number;
+  /** See LlmRequest.storedContext; absent = none. */
+  readonly storedContext?: readonly string[];
 }
 
 export const NO_BODY_FIELDS: BodyFields = {

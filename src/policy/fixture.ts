@@ -21,7 +21,7 @@ export const identityFixture = z.strictObject({
   method: z.enum(['api_key']).default('api_key'),
   credential_id: z.string().min(1).optional(),
   scopes: z
-    .strictObject({ models: z.array(z.string()).optional(), providers: z.array(z.string()).optional() })
+    .strictObject({ models: z.array(z.string()).optional(), providers: z.array(z.string()).optional(), tools: z.array(z.string()).optional() })
     .default({}),
 });
 
@@ -52,6 +52,7 @@ export const llmFixture = z.strictObject({
   tools: z.array(z.string()).default([]),
   message_count: count.default(1),
   input_bytes: count.default(0),
+  stored_context: z.array(z.enum(['prompt', 'cachedContent'])).default([]),
 });
 
 export const decisionFixture = z.strictObject({
@@ -82,7 +83,7 @@ export function decisionInputOf(f: DecisionFixture, providers?: Pick<Providers, 
     user: f.identity.user,
     issuer: f.identity.issuer,
     credentialId: f.identity.credential_id,
-    scopes: { models: f.identity.scopes.models, providers: f.identity.scopes.providers },
+    scopes: { models: f.identity.scopes.models, providers: f.identity.scopes.providers, tools: f.identity.scopes.tools },
   };
   const headers = new Map(Object.entries(f.request.headers).map(([k, v]) => [k.toLowerCase(), v] as const));
   const ctx: RequestContext = {
@@ -116,6 +117,7 @@ export function decisionInputOf(f: DecisionFixture, providers?: Pick<Providers, 
     messageCount: f.llm.message_count,
     inputBytes: f.llm.input_bytes,
     bodyComplete: true,
+    storedContext: f.llm.stored_context,
   };
   return { ctx, identity, llm };
 }

@@ -33,6 +33,11 @@ function decide({ identity, llm }: DecisionInput, all: Providers, version: strin
   if (tool !== undefined) {
     return { ...base, effect: 'deny', reason: 'tool_not_allowed', matchedRules: [], obligations: undefined, detail: `tool '${tool}' is not in this credential's scope` };
   }
+  // Stored context can offer tools this request does not list: a tool scope cannot be checked.
+  const stored = tools === undefined ? undefined : llm.storedContext[0];
+  if (stored !== undefined) {
+    return { ...base, effect: 'deny', reason: 'tool_not_allowed', matchedRules: [], obligations: undefined, detail: `'${stored}' brings in stored context whose tools this credential's scope cannot check` };
+  }
   if (maxTokens !== undefined && (llm.maxTokens === undefined || llm.maxTokens > maxTokens)) {
     return { ...base, effect: 'deny', reason: 'max_tokens_exceeded', matchedRules: [], obligations: undefined, detail: `this credential allows at most ${maxTokens} output tokens; set max_tokens` };
   }

@@ -77,6 +77,10 @@ const LLM_FIELDS: Record<string, FieldDecl> = {
   tools: { type: T.list(T.string), doc: 'names of the tools the model may call' },
   message_count: { type: T.int, doc: 'number of messages in the request' },
   input_bytes: { type: T.int, doc: 'size of the request body in bytes' },
+  stored_context: {
+    type: T.list(T.string),
+    doc: 'body fields that bring in context stored at the provider (`prompt` of OpenAI Responses, `cachedContent` of Gemini), which can offer tools `tools` does not list; empty when none',
+  },
 };
 
 export const VARIABLES: Readonly<Record<string, FieldDecl>> = {
@@ -177,6 +181,7 @@ export function llmActivation(llm: LlmRequest): CelObject {
     tools: clipList(llm.tools),
     message_count: BigInt(llm.messageCount),
     input_bytes: BigInt(llm.inputBytes),
+    stored_context: clipList(llm.storedContext),
   };
   if (llm.maxTokens !== undefined) o['max_tokens'] = BigInt(llm.maxTokens);
   if (llm.temperature !== undefined) o['temperature'] = llm.temperature;

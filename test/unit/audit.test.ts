@@ -19,7 +19,7 @@ function input(over: Partial<AuditInput> = {}): AuditInput {
     body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }] }),
   });
   const identity = { method: 'api_key', workload: 'wl', credentialId: 'unit0001' } as unknown as Identity;
-  const llm = { api: 'openai', schema: 'openai.chat', operation: 'chat', model: 'gpt-4o-mini', stream: false, maxTokens: 10, temperature: 0.2, tools: ['lookup'], toolChoice: 'tool:lookup', endUser: 'user-7', messageCount: 1, inputBytes: 100, bodyComplete: true } as unknown as LlmRequest;
+  const llm = { api: 'openai', schema: 'openai.chat', operation: 'chat', model: 'gpt-4o-mini', stream: false, maxTokens: 10, temperature: 0.2, tools: ['lookup'], toolChoice: 'tool:lookup', endUser: 'user-7', messageCount: 1, inputBytes: 100, bodyComplete: true, storedContext: [] } as unknown as LlmRequest;
   return {
     decisionId: 'd-1', effect: 'allow', reason: 'allowed', phase: 'policy', ctx, identity, llm,
     policyVersion: 'v1', rule: 'r1', matchedRules: ['r1'], provider: 'openai', durationMs: 1.23456, ...over,
@@ -43,6 +43,8 @@ describe('auditRecord (the one redaction function)', () => {
     expect(partial['llm.body_complete']).toBe(false);
     expect(partial).not.toHaveProperty('llm.tool_choice');
     expect(partial).not.toHaveProperty('llm.end_user');
+    expect(partial).not.toHaveProperty('llm.stored_context');
+    expect(auditRecord(input({ llm: { ...base, storedContext: ['cachedContent'] } }))['llm.stored_context']).toEqual(['cachedContent']);
     const long = auditRecord(input({ llm: { ...base, endUser: 'u'.repeat(2000) } }));
     expect(String(long['llm.end_user']).length).toBeLessThanOrEqual(513);
   });

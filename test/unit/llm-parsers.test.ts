@@ -252,3 +252,29 @@ describe.each(CASES)('API schema $schema', (c) => {
   });
 });
 
+describe('stored context (tools the body does not show)', () => {
+  const chat = { model: MODEL, messages: [{ role: 'user', content: 'hi' }] };
+  const responses = { model: MODEL, input: 'hi' };
+  const gemini = { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] };
+  const geminiPath = `/v1beta/models/${MODEL}:generateContent`;
+  const stored = (path: string, body: unknown) => {
+    const r = understand(ctxOf({ path, headers: JSON_CT, body: JSON.stringify(body) }));
+    return r.ok ? r.value.storedContext : r.reason;
+  };
+
+  it.each([
+    ['an OpenAI responses saved prompt', '/v1/responses', { ...responses, prompt: { id: 'pmpt_1', version: '3' } }, ['prompt']],
+    ['a responses request with prompt: null', '/v1/responses', { ...responses, prompt: null }, []],
+    ['a responses request without a prompt', '/v1/responses', responses, []],
+    ['Gemini cachedContent', geminiPath, { ...gemini, cachedContent: 'cachedContents/abc' }, ['cachedContent']],
+    ['Gemini cached_content', geminiPath, { ...gemini, cached_content: 'cachedContents/abc' }, ['cachedContent']],
+    ['Gemini without cached content', geminiPath, gemini, []],
+    ['a chat completion (no stored context in that API)', '/v1/chat/completions', chat, []],
+  ] as const)('%s', (_name, path, body, expected) => {
+    expect(stored(path, body)).toEqual(expected);
+  });
+
+  it('refuses both spellings of Gemini cached content', () => {
+    expect(stored(geminiPath, { ...gemini, cachedContent: 'cachedContents/a', cached_content: 'cachedContents/b' })).toBe('ambiguous_field');
+  });
+});

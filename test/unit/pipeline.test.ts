@@ -138,6 +138,23 @@ describe('credential scopes without a policy section', () => {
     expect(records.at(-1)).toMatchObject({ 'decision.reason': 'tool_not_allowed' });
   });
 
+  it('denies a tool-scoped credential a saved prompt, whose tools it cannot see; allows it without a tool scope', async () => {
+    const responses = (extra: Record<string, unknown>) =>
+      checkRequest({
+        path: '/v1/responses',
+        headers: { authorization: `Bearer ${UNIT_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o', input: 'hi', tools: [{ type: 'function', name: 'search_web' }], ...extra }),
+      });
+    const { check, records } = scoped({ tools: ['search_*'] });
+    expect((await check(responses({}))).status.code).toBe(0);
+    const res = await check(responses({ prompt: { id: 'pmpt_123', version: '2' } }));
+    expect(res.denied_response?.status.code).toBe(403);
+    expect(records.at(-1)).toMatchObject({ 'decision.reason': 'tool_not_allowed', 'llm.stored_context': ['prompt'] });
+    const open = scoped({});
+    expect((await open.check(responses({ prompt: { id: 'pmpt_123' } }))).status.code).toBe(0);
+    expect(open.records.at(-1)).toMatchObject({ 'decision.reason': 'allowed', 'llm.stored_context': ['prompt'] });
+  });
+
   it('requires max_tokens at most the credential limit', async () => {
     const { check, records } = scoped({ maxTokens: 100 });
     expect((await check(withTools([], 100))).status.code).toBe(0);
