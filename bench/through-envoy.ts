@@ -8,9 +8,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startAuthz } from '../src/devstack/authz.ts';
-import { renderEnvoyConfig, startEnvoy } from '../src/devstack/envoy.ts';
+import { renderEnvoyConfig, startEnvoy, type EnvoyPorts } from '../src/devstack/envoy.ts';
 import { startMockProvider } from '../src/devstack/mock-provider.ts';
-import { freePort } from '../src/devstack/ports.ts';
 import type { LoadResult } from './h2load.ts';
 import { startFloor } from './servers.ts';
 import { benchCheckRequest } from './setup.ts';
@@ -46,8 +45,8 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
   const body = (benchCheckRequest(2048, o.jwt)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
   const bodyFile = path.join(o.workDir, 'http-body-2k.json');
   writeFileSync(bodyFile, body);
-  const params = async (authzPort: number): Promise<Record<string, string | number>> => ({
-    LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: await freePort(), ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: await freePort(),
+  const params = (authzPort: number, ports: EnvoyPorts): Record<string, string | number> => ({
+    LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: ports.listen, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: ports.admin,
     AUTHZ_ADDRESS: '127.0.0.1', AUTHZ_PORT: authzPort, OPENAI_ADDRESS: '127.0.0.1', OPENAI_PORT: openai.port,
     ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: anthropic.port, GEMINI_ADDRESS: '127.0.0.1', GEMINI_PORT: anthropic.port,
     AZURE_OPENAI_ADDRESS: '127.0.0.1', AZURE_OPENAI_PORT: openai.port, OTLP_ADDRESS: '127.0.0.1', OTLP_PORT: o.otlpPort,
@@ -58,10 +57,12 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
   try {
     const urls = {} as Record<EnvoyVariant, string>;
     for (const v of ENVOY_VARIANTS) {
-      const p = await params(v === 'floor' ? floor.port : authz.port);
-      const text = renderEnvoyConfig('envoy/gateway.yaml', p);
-      const envoy = await startEnvoy({ configText: v === 'off' ? withoutAuthz(text) : text, workDir: o.workDir, adminPort: Number(p['ADMIN_PORT']), name: `envoy-${v}` });
-      urls[v] = `http://127.0.0.1:${p['LISTEN_PORT']}/v1/chat/completions`;
+      const render = (ports: EnvoyPorts): string => {
+        const text = renderEnvoyConfig('envoy/gateway.yaml', params(v === 'floor' ? floor.port : authz.port, ports));
+        return v === 'off' ? withoutAuthz(text) : text;
+      };
+      const envoy = await startEnvoy({ render, workDir: o.workDir, name: `envoy-${v}` });
+      urls[v] = `http://127.0.0.1:${envoy.ports.listen}/v1/chat/completions`;
       envoys.push({ url: urls[v], stop: () => envoy.stop() });
     }
     const run = (v: EnvoyVariant, rate: number, durationS: number): Promise<LoadResult> =>

@@ -93,6 +93,8 @@ export function renderEnvoyConfig(file: string, params: Readonly<Record<string, 
 
 export interface EnvoyProcess {
   readonly child: Child;
+  /** The admin port and the first listener's port. */
+  readonly ports: EnvoyPorts;
   readonly adminUrl: string;
   readonly configFile: string;
   admin(pathAndQuery: string): Promise<string>;
@@ -101,33 +103,65 @@ export interface EnvoyProcess {
   stop(): Promise<number | string>;
 }
 
-export async function startEnvoy(opts: { configText: string; workDir: string; adminPort: number; name?: string }): Promise<EnvoyProcess> {
-  const name = opts.name ?? 'envoy';
-  const configFile = path.join(opts.workDir, `${name}.yaml`);
-  writeFileSync(configFile, opts.configText);
+export interface EnvoyPorts {
+  readonly admin: number;
+  readonly listen: number;
+}
+
+/**
+ * Starts Envoy on a config rendered for two free loopback ports (admin, listener). The ports are
+ * picked free, then bound by Envoy: another process can take one in between, which Envoy reports
+ * as "Address already in use" and exits; new ports are then picked and Envoy is started again
+ * (up to 3 times).
+ */
+export async function startEnvoy(opts: { render: (ports: EnvoyPorts) => string; workDir: string; name?: string }): Promise<EnvoyProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = { admin: await freePort(), listen: await freePort() };
+    const name = `${opts.name ?? 'envoy'}${attempt > 1 ? `-${attempt}` : ''}`;
+    try {
+      return await startEnvoyOnce(opts.render(ports), ports, opts.workDir, name);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof PortTaken)) throw err;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startEnvoyOnce(configText: string, ports: EnvoyPorts, workDir: string, name: string): Promise<EnvoyProcess> {
+  const configFile = path.join(workDir, `${name}.yaml`);
+  writeFileSync(configFile, configText);
   const child = startChild(
     envoyBin(),
     ['-c', configFile, '--concurrency', '1', '--disable-hot-restart', '--log-level', 'info', '--file-flush-interval-msec', '100', '--base-id', String(await freePort())],
-    { logFile: path.join(opts.workDir, `${name}.log`) },
+    { logFile: path.join(workDir, `${name}.log`) },
   );
-  const adminUrl = `http://127.0.0.1:${opts.adminPort}`;
+  const adminUrl = `http://127.0.0.1:${ports.admin}`;
   const admin = async (p: string): Promise<string> => {
     const res = await fetch(`${adminUrl}${p}`);
     return await res.text();
   };
-  let exitedEarly: string | undefined;
-  void child.exited.then((c) => {
-    exitedEarly = `envoy exited (${c}); log: ${child.logFile}`;
-  });
-  await waitFor('envoy to be ready', async () => {
-    if (exitedEarly) throw new Error(exitedEarly);
-    const res = await fetch(`${adminUrl}/ready`).catch(() => undefined);
-    return res?.status === 200 ? true : undefined;
-  }, 20_000).catch((err: unknown) => {
+  let up: 'up' | 'exited';
+  try {
+    up = await waitFor('envoy to be ready', async () => {
+      if (child.proc.exitCode !== null || child.proc.signalCode !== null) return 'exited' as const;
+      const res = await fetch(`${adminUrl}/ready`).catch(() => undefined);
+      return res?.status === 200 ? ('up' as const) : undefined;
+    }, 20_000);
+  } catch (err) {
+    await child.stop('SIGKILL');
     throw new Error(`${err instanceof Error ? err.message : String(err)}; log: ${child.logFile}`);
-  });
+  }
+  if (up === 'exited') {
+    // Its last lines may still be in the pipe when the exit is seen.
+    const stderr = child.proc.stderr;
+    if (stderr !== null && !stderr.readableEnded) await Promise.race([new Promise((r) => stderr.once('end', r)), new Promise((r) => setTimeout(r, 1000))]);
+    const taken = child.stderrLines.some((l) => l.includes('Address already in use'));
+    throw new (taken ? PortTaken : Error)(`envoy exited (${child.proc.exitCode ?? child.proc.signalCode})${taken ? ': a port it was given was taken meanwhile' : ''}; log: ${child.logFile}`);
+  }
   return {
     child,
+    ports,
     adminUrl,
     configFile,
     admin,

@@ -6,9 +6,8 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startAuthz, type AuthzProcess } from './authz.ts';
-import { renderEnvoyConfig, startEnvoy, type EnvoyProcess } from './envoy.ts';
+import { renderEnvoyConfig, startEnvoy, type EnvoyPorts, type EnvoyProcess } from './envoy.ts';
 import { startMockProvider, type MockProvider } from './mock-provider.ts';
-import { freePort } from './ports.ts';
 
 export interface Stack {
   readonly workDir: string;
@@ -56,16 +55,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     started.push({ stop: () => azureOpenai.close() });
     const authz = await startAuthz({ ...(opts.config !== undefined ? { config: opts.config } : {}), workDir, env: opts.env ?? {} });
     started.push({ stop: () => authz.stop() });
-    const adminPort = await freePort();
-    const listenPort = await freePort();
     const accessLog = path.join(workDir, 'envoy-access.log');
     const providerAddress = opts.upstreamTls ? 'localhost' : '127.0.0.1';
-    const configText = renderEnvoyConfig(opts.envoyTemplate ?? 'envoy/gateway.yaml', {
+    const configText = (ports: EnvoyPorts): string => renderEnvoyConfig(opts.envoyTemplate ?? 'envoy/gateway.yaml', {
       ...(opts.upstreamTls ? { UPSTREAM_CA_PATH: opts.upstreamTls.ca } : {}),
       LISTEN_ADDRESS: '127.0.0.1',
-      LISTEN_PORT: listenPort,
+      LISTEN_PORT: ports.listen,
       ADMIN_ADDRESS: '127.0.0.1',
-      ADMIN_PORT: adminPort,
+      ADMIN_PORT: ports.admin,
       AUTHZ_ADDRESS: '127.0.0.1',
       AUTHZ_PORT: authz.port,
       OPENAI_ADDRESS: providerAddress,
@@ -89,7 +86,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (!batched.every((b) => text.includes(b))) throw new Error(`the Envoy template no longer sets ${batched.join(' and ')}`);
       return text.replace(batched[0]!, 'tracing.opentelemetry.min_flush_spans: 1').replace(batched[1]!, 'tracing.opentelemetry.flush_interval_ms: 200');
     };
-    const envoy = await startEnvoy({ configText: flushNow(configText), workDir, adminPort });
+    const envoy = await startEnvoy({ render: (ports) => flushNow(configText(ports)), workDir });
     started.push({ stop: () => envoy.stop() });
     return {
       workDir,
@@ -99,7 +96,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       azureOpenai,
       authz,
       envoy,
-      url: `http://127.0.0.1:${listenPort}`,
+      url: `http://127.0.0.1:${envoy.ports.listen}`,
       accessLog,
       async stop(o = {}) {
         for (const s of started.reverse()) await s.stop().catch(() => undefined);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { startAuthz } from '../../src/devstack/authz.ts';
 import { checkRequest, createAuthzClient } from '../../src/devstack/grpc-client.ts';
 import { renderEnvoyConfig, startEnvoy } from '../../src/devstack/envoy.ts';
-import { freePort, waitFor } from '../../src/devstack/ports.ts';
+import { waitFor } from '../../src/devstack/ports.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { otlpParams } from '../helpers/telemetry.ts';
 import { CHAT_KEY, quickstartConfigWith } from '../helpers/demo-keys.ts';
@@ -24,12 +24,10 @@ describe('graceful shutdown', () => {
       c['server'] = { ...c['server'], drain_delay_ms: 6000 };
     });
     const authz = await startAuthz({ config, workDir: dir });
-    const adminPort = await freePort();
     const envoy = await startEnvoy({
       workDir: dir,
-      adminPort,
-      configText: renderEnvoyConfig('envoy/gateway.yaml', {
-        LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: await freePort(), ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: adminPort,
+      render: (ports) => renderEnvoyConfig('envoy/gateway.yaml', {
+        LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: ports.listen, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: ports.admin,
         AUTHZ_ADDRESS: '127.0.0.1', AUTHZ_PORT: authz.port, OPENAI_ADDRESS: '127.0.0.1', OPENAI_PORT: 9,
         ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: 9, GEMINI_ADDRESS: '127.0.0.1', GEMINI_PORT: 9,
         AZURE_OPENAI_ADDRESS: '127.0.0.1', AZURE_OPENAI_PORT: 9, MAX_REQUEST_BYTES: 65536, ACCESS_LOG_PATH: `${dir}/access.log`,

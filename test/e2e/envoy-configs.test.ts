@@ -1,10 +1,11 @@
 /** Every Envoy config the project ships passes the real Envoy's `--mode validate`. */
 import { execFile } from 'node:child_process';
+import net from 'node:net';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { QUICKSTART_ENVOY_PARAMS, renderTemplate, withTlsUpstreams } from '../../src/devstack/envoy.ts';
+import { QUICKSTART_ENVOY_PARAMS, renderTemplate, startEnvoy, withTlsUpstreams } from '../../src/devstack/envoy.ts';
 import { envoyBin, ROOT } from '../../src/devstack/tools.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { createPki } from '../helpers/identity-pki.ts';
@@ -74,5 +75,34 @@ describe('Envoy configs', () => {
       'clear_route_cache: true\n              no_such_field: 1',
     );
     await expect(validate(text, 'broken.yaml')).rejects.toThrow(/no_such_field/);
+  });
+
+  it('starts Envoy again on new ports when a port picked free was taken before Envoy bound it', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    const listenPorts: number[] = [];
+    const dir = newWorkDir('envoy-port-taken');
+    const envoy = await startEnvoy({
+      workDir: dir,
+      name: 'port-taken',
+      render: (ports) => {
+        listenPorts.push(listenPorts.length === 0 ? taken : ports.listen);
+        return renderTemplate(readFileSync(path.join(ROOT, 'envoy/gateway.yaml'), 'utf8'), {
+          ...QUICKSTART_ENVOY_PARAMS,
+          LISTEN_PORT: listenPorts.at(-1)!,
+          ADMIN_PORT: ports.admin,
+          ACCESS_LOG_PATH: path.join(dir, 'access.log'),
+        });
+      },
+    });
+    try {
+      expect(listenPorts).toHaveLength(2);
+      expect(envoy.ports.listen).toBe(listenPorts[1]);
+      expect(await envoy.admin('/ready')).toContain('LIVE');
+    } finally {
+      await envoy.stop();
+      blocker.close();
+    }
   });
 });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { startAuthz, type AuthzProcess } from '../../src/devstack/authz.ts';
 import { renderEnvoyConfig, startEnvoy, type EnvoyProcess } from '../../src/devstack/envoy.ts';
 import { startMockProvider, type MockProvider } from '../../src/devstack/mock-provider.ts';
-import { freePort, waitFor } from '../../src/devstack/ports.ts';
+import { waitFor } from '../../src/devstack/ports.ts';
 import { cliEntry, ROOT } from '../../src/devstack/tools.ts';
 import { createPki, type Pki } from '../helpers/identity-pki.ts';
 import { exportJWK } from 'jose';
@@ -174,19 +174,17 @@ decision_log: {sink: stdout}
 `,
   );
   authz = await startAuthz({ config, workDir: dir });
-  const adminPort = await freePort();
-  port = await freePort();
   envoy = await startEnvoy({
     workDir: dir,
-    adminPort,
-    configText: renderEnvoyConfig('envoy/sidecar-mtls.yaml', {
-      LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: port, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: adminPort,
+    render: (ports) => renderEnvoyConfig('envoy/sidecar-mtls.yaml', {
+      LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: ports.listen, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: ports.admin,
       AUTHZ_ADDRESS: '127.0.0.1', AUTHZ_PORT: authz.port, OPENAI_ADDRESS: '127.0.0.1', OPENAI_PORT: openai.port,
       ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: anthropic.port, MAX_REQUEST_BYTES: 65536, ACCESS_LOG_PATH: path.join(dir, 'access.log'),
       TLS_CERT_PATH: pki.serverCert, TLS_KEY_PATH: pki.serverKey, CLIENT_CA_PATH: pki.caCert,
       JWT_ISSUER: ENVOY_ISS, JWT_AUDIENCE: 'llm-authz', JWKS_ADDRESS: '127.0.0.1', JWKS_PORT: jwks.port, JWKS_PATH: '/envoy-jwks.json',
     }),
   });
+  port = envoy.ports.listen;
   await waitFor('Envoy to see llm-authz healthy', async () => ((await envoy.clusterHealth('llm_authz'))[0] === 'HEALTHY' ? true : undefined));
 });
 
