@@ -27,6 +27,9 @@ const RATES = [500, 1000, 2000, 4000];
 const BODY_SIZES = [1024, 10 * 1024, 100 * 1024, 1024 * 1024];
 const SMALL_YOUNG_GEN_FLAG = '--max-semi-space-size=8';
 const SMALL_YOUNG_GEN = `llm-authz (${SMALL_YOUNG_GEN_FLAG})`;
+/** The memory limit of deploy/kubernetes/llm-authz.yaml. */
+const MEMORY_LIMIT_MIB = 256;
+const MEMORY_LIMITED = `llm-authz (${MEMORY_LIMIT_MIB} MiB memory limit)`;
 
 function mkdirp(dir: string): string {
   mkdirSync(dir, { recursive: true });
@@ -73,13 +76,14 @@ async function main(): Promise<void> {
   const keyRequest = benchCheckRequest(2 * 1024, BENCH_KEY);
   const keyFrameFile = path.join(workDir, 'check-2k-key.bin');
   writeFileSync(keyFrameFile, checkRequestFrame(keyRequest));
-  const results: BenchResults = { machine: {}, check: {}, idleRssMiB: {}, rates: {}, envoy: [], bodySizes: [], rules: [], identities: [], quick: QUICK };
+  const results: BenchResults = { machine: {}, check: {}, idleRssMiB: {}, notMeasured: {}, rates: {}, envoy: [], bodySizes: [], rules: [], identities: [], quick: QUICK };
 
   // All three servers run side by side (an idle one costs nothing); the maximum-throughput runs
   // take turns, ROUNDS times, and the median round is reported, so a slow spell of the machine
   // does not land on one server only.
-  // SMALL_YOUNG_GEN: llm-authz with V8's young generation capped (NODE_OPTIONS in a deployment):
-  // maximum throughput only, to show what the RSS cap costs in CPU.
+  // Two more llm-authz, maximum throughput only, for memory: SMALL_YOUNG_GEN with V8's young
+  // generation capped by a Node flag, and MEMORY_LIMITED in a memory cgroup with the Kubernetes
+  // manifest's limit (Node sizes V8's heap from it).
   const servers: [string, AuthzUnderTest][] = [];
   try {
     for (const [name, start] of [
@@ -87,9 +91,18 @@ async function main(): Promise<void> {
       ['llm-authz', () => startLlmAuthz(workDir, files.config, BENCH_ENV)],
       ['OPA-Envoy', () => startOpa(workDir, files.opaPolicy, files.opaData)],
       [SMALL_YOUNG_GEN, () => startLlmAuthz(mkdirp(path.join(workDir, 'small-young-gen')), files.config, BENCH_ENV, [SMALL_YOUNG_GEN_FLAG])],
+      [MEMORY_LIMITED, () => startLlmAuthz(mkdirp(path.join(workDir, 'memory-limited')), files.config, BENCH_ENV, [], { memoryLimitMiB: MEMORY_LIMIT_MIB })],
     ] as const) {
       log(`${name}: start`);
-      const server = await start();
+      let server: AuthzUnderTest;
+      try {
+        server = await start();
+      } catch (err) {
+        if (name !== MEMORY_LIMITED) throw err;
+        results.notMeasured[name] = err instanceof Error ? err.message : String(err);
+        log(`${name}: not measured: ${results.notMeasured[name]}`);
+        continue;
+      }
       servers.push([name, server]);
       await verifyAllows(server, request);
       if (name !== 'floor') await verifyAllows(server, keyRequest);
@@ -114,7 +127,7 @@ async function main(): Promise<void> {
     }
     for (const rate of RATES) {
       for (const [name, server] of servers) {
-        if (name === SMALL_YOUNG_GEN) continue;
+        if (name === SMALL_YOUNG_GEN || name === MEMORY_LIMITED) continue;
         log(`${name}: fixed rate ${rate}/s`);
         (results.rates[name] ??= []).push({ rate, ...(await checkLoad(server, frameFile, workDir, { rate })) });
       }

@@ -5,6 +5,7 @@ import { startChild, type Child } from '../src/devstack/process.ts';
 import { freePort, waitFor } from '../src/devstack/ports.ts';
 import { cliEntry, ROOT, TOOLS_DIR } from '../src/devstack/tools.ts';
 import { createAuthzClient } from '../src/devstack/grpc-client.ts';
+import { createMemoryCgroup, type MemoryCgroup } from './cgroup.ts';
 
 export interface AuthzUnderTest {
   readonly name: string;
@@ -41,15 +42,42 @@ export async function startFloor(workDir: string, route?: string): Promise<Authz
   return wrap('floor', child, port);
 }
 
-export async function startLlmAuthz(workDir: string, config: string, env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<AuthzUnderTest> {
+/**
+ * llm-authz, the built CLI. With `memoryLimitMiB`, it runs in a memory cgroup with that limit (as
+ * in a Kubernetes pod): a shell moves itself into the cgroup, then execs Node, so Node starts
+ * inside it and sizes V8's heap from the limit.
+ */
+export async function startLlmAuthz(
+  workDir: string,
+  config: string,
+  env: NodeJS.ProcessEnv = {},
+  nodeArgs: readonly string[] = [],
+  o: { memoryLimitMiB?: number } = {},
+): Promise<AuthzUnderTest & { memory?: MemoryCgroup }> {
   const port = await freePort();
-  const child = startChild(process.execPath, [...nodeArgs, cliEntry(), 'serve', '--config', config, '--listen', `127.0.0.1:${port}`], {
-    logFile: path.join(workDir, 'llm-authz.log'),
-    env: { ...process.env, ...env },
-  });
-  await child.waitForLine('stderr', (l) => l.includes('"llm-authz serving"'));
-  await ready(port);
-  return wrap('llm-authz', child, port);
+  const args = [...nodeArgs, cliEntry(), 'serve', '--config', config, '--listen', `127.0.0.1:${port}`];
+  const memory = o.memoryLimitMiB === undefined ? undefined : createMemoryCgroup(`llm-authz-bench-${process.pid}-${port}`, o.memoryLimitMiB * 1048576);
+  const child = memory
+    ? startChild('/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procsFile, process.execPath, ...args], { logFile: path.join(workDir, 'llm-authz.log'), env: { ...process.env, ...env } })
+    : startChild(process.execPath, args, { logFile: path.join(workDir, 'llm-authz.log'), env: { ...process.env, ...env } });
+  try {
+    await child.waitForLine('stderr', (l) => l.includes('"llm-authz serving"'));
+    await ready(port);
+  } catch (err) {
+    await child.stop('SIGKILL');
+    memory?.remove();
+    throw err;
+  }
+  const server = wrap('llm-authz', child, port);
+  if (memory === undefined) return server;
+  return {
+    ...server,
+    memory,
+    async stop() {
+      await server.stop();
+      memory.remove();
+    },
+  };
 }
 
 export async function startOpa(workDir: string, policyFile: string, dataFile: string): Promise<AuthzUnderTest> {

@@ -1,0 +1,58 @@
+/**
+ * A memory cgroup for one benchmark process, to measure llm-authz under a container memory limit
+ * as Kubernetes sets one (deploy/kubernetes/llm-authz.yaml: 256 MiB). Node sizes V8's heap from
+ * the limit it finds in its cgroup. Needs root and a memory controller: cgroup v2 with `memory`
+ * in the root's subtree_control, or cgroup v1's memory hierarchy.
+ */
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+
+export interface MemoryCgroup {
+  /** Writing a pid here moves that process into the cgroup. */
+  readonly procsFile: string;
+  /** Peak memory charged to the cgroup, in MiB. */
+  peakMiB(): number;
+  /** Times the kernel killed a process of the cgroup for memory. */
+  oomKills(): number;
+  remove(): void;
+}
+
+const V2_ROOT = '/sys/fs/cgroup';
+const V1_ROOT = '/sys/fs/cgroup/memory';
+
+function words(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split(/\s+/) : [];
+}
+
+function numberIn(file: string, pattern?: RegExp): number {
+  if (!existsSync(file)) return Number.NaN;
+  const text = readFileSync(file, 'utf8');
+  const m = pattern ? pattern.exec(text)?.[1] : text.trim();
+  return m === undefined ? Number.NaN : Number(m);
+}
+
+/** Creates the cgroup with the limit; throws with the reason when this machine cannot. */
+export function createMemoryCgroup(name: string, limitBytes: number): MemoryCgroup {
+  if (words(`${V2_ROOT}/cgroup.subtree_control`).includes('memory')) {
+    const dir = `${V2_ROOT}/${name}`;
+    mkdirSync(dir);
+    writeFileSync(`${dir}/memory.max`, String(limitBytes));
+    return {
+      procsFile: `${dir}/cgroup.procs`,
+      peakMiB: () => numberIn(`${dir}/memory.peak`) / 1048576,
+      oomKills: () => numberIn(`${dir}/memory.events`, /oom_kill (\d+)/),
+      remove: () => rmdirSync(dir),
+    };
+  }
+  if (existsSync(`${V1_ROOT}/memory.limit_in_bytes`)) {
+    const dir = `${V1_ROOT}/${name}`;
+    mkdirSync(dir);
+    writeFileSync(`${dir}/memory.limit_in_bytes`, String(limitBytes));
+    return {
+      procsFile: `${dir}/cgroup.procs`,
+      peakMiB: () => numberIn(`${dir}/memory.max_usage_in_bytes`) / 1048576,
+      oomKills: () => numberIn(`${dir}/memory.oom_control`, /oom_kill (\d+)/),
+      remove: () => rmdirSync(dir),
+    };
+  }
+  throw new Error('no memory cgroup controller to write to (cgroup v2 without memory in the root subtree_control, and no cgroup v1 memory hierarchy)');
+}
