@@ -30,29 +30,29 @@ function numberIn(file: string, pattern?: RegExp): number {
   return m === undefined ? Number.NaN : Number(m);
 }
 
+/** Where each version keeps the limit, the peak usage and the OOM kill count. */
+interface Layout {
+  readonly root: string;
+  readonly limit: string;
+  readonly peak: string;
+  readonly oomFile: string;
+}
+const V2: Layout = { root: V2_ROOT, limit: 'memory.max', peak: 'memory.peak', oomFile: 'memory.events' };
+const V1: Layout = { root: V1_ROOT, limit: 'memory.limit_in_bytes', peak: 'memory.max_usage_in_bytes', oomFile: 'memory.oom_control' };
+
 /** Creates the cgroup with the limit; throws with the reason when this machine cannot. */
 export function createMemoryCgroup(name: string, limitBytes: number): MemoryCgroup {
-  if (words(`${V2_ROOT}/cgroup.subtree_control`).includes('memory')) {
-    const dir = `${V2_ROOT}/${name}`;
-    mkdirSync(dir);
-    writeFileSync(`${dir}/memory.max`, String(limitBytes));
-    return {
-      procsFile: `${dir}/cgroup.procs`,
-      peakMiB: () => numberIn(`${dir}/memory.peak`) / 1048576,
-      oomKills: () => numberIn(`${dir}/memory.events`, /oom_kill (\d+)/),
-      remove: () => rmdirSync(dir),
-    };
+  const layout = words(`${V2_ROOT}/cgroup.subtree_control`).includes('memory') ? V2 : existsSync(`${V1_ROOT}/${V1.limit}`) ? V1 : undefined;
+  if (layout === undefined) {
+    throw new Error('no memory cgroup controller to write to (cgroup v2 without memory in the root subtree_control, and no cgroup v1 memory hierarchy)');
   }
-  if (existsSync(`${V1_ROOT}/memory.limit_in_bytes`)) {
-    const dir = `${V1_ROOT}/${name}`;
-    mkdirSync(dir);
-    writeFileSync(`${dir}/memory.limit_in_bytes`, String(limitBytes));
-    return {
-      procsFile: `${dir}/cgroup.procs`,
-      peakMiB: () => numberIn(`${dir}/memory.max_usage_in_bytes`) / 1048576,
-      oomKills: () => numberIn(`${dir}/memory.oom_control`, /oom_kill (\d+)/),
-      remove: () => rmdirSync(dir),
-    };
-  }
-  throw new Error('no memory cgroup controller to write to (cgroup v2 without memory in the root subtree_control, and no cgroup v1 memory hierarchy)');
+  const dir = `${layout.root}/${name}`;
+  mkdirSync(dir);
+  writeFileSync(`${dir}/${layout.limit}`, String(limitBytes));
+  return {
+    procsFile: `${dir}/cgroup.procs`,
+    peakMiB: () => numberIn(`${dir}/${layout.peak}`) / 1048576,
+    oomKills: () => numberIn(`${dir}/${layout.oomFile}`, /oom_kill (\d+)/),
+    remove: () => rmdirSync(dir),
+  };
 }

@@ -17,6 +17,8 @@ export interface BenchResults {
   idleRssMiB: Record<string, number>;
   /** Servers that could not be run here, with the reason. */
   notMeasured: Record<string, string>;
+  /** The memory cgroup of the memory-limited llm-authz: its peak usage and OOM kills over the run. */
+  memoryLimit?: { name: string; limitMiB: number; peakMiB: number; oomKills: number };
   rates: Record<string, (Measured & { rate: number })[]>;
   envoy: EnvoyPoint[];
   bodySizes: (Measured & { size: number })[];
@@ -162,7 +164,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
   }
   if (smallYoungGen) {
     const [, m] = smallYoungGen;
-    w(`RSS: llm-authz starts at ${f(r.idleRssMiB['llm-authz'] ?? Number.NaN, 0)} MiB idle (the floor at ${f(r.idleRssMiB['floor'] ?? Number.NaN, 0)} MiB). With \`--max-semi-space-size=8\` it stays at ${f(m.rssMiB, 0)} MiB under maximum load, at ${f(m.cpuMsPer1k, 0)} instead of ${f(ours?.cpuMsPer1k ?? Number.NaN, 0)} CPU ms per 1k checks.${limited ? ` Under the manifest's 256 MiB memory limit: ${f(limited[1].rssMiB, 0)} MiB at ${f(limited[1].cpuMsPer1k, 0)} CPU ms per 1k checks and ${f(limited[1].rps, 0)} req/s.` : ''}`);
+    w(`RSS: llm-authz starts at ${f(r.idleRssMiB['llm-authz'] ?? Number.NaN, 0)} MiB idle (the floor at ${f(r.idleRssMiB['floor'] ?? Number.NaN, 0)} MiB). With \`--max-semi-space-size=8\` it stays at ${f(m.rssMiB, 0)} MiB under maximum load, at ${f(m.cpuMsPer1k, 0)} instead of ${f(ours?.cpuMsPer1k ?? Number.NaN, 0)} CPU ms per 1k checks.${limited ? ` Under the manifest's 256 MiB memory limit: ${f(limited[1].rssMiB, 0)} MiB at ${f(limited[1].cpuMsPer1k, 0)} CPU ms per 1k checks and ${f(limited[1].rps, 0)} req/s${r.memoryLimit ? `; the cgroup's peak charge was ${f(r.memoryLimit.peakMiB, 0)} MiB of ${r.memoryLimit.limitMiB}, with ${r.memoryLimit.oomKills} OOM kills` : ''}.` : ''}`);
     w();
   }
   writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), `${lines.join('\n')}\n`);

@@ -19,6 +19,7 @@ import { writeReport, type BenchResults, type Measured } from './report.ts';
 import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from './setup.ts';
 import { startOtlpSink } from './servers.ts';
 import { identityScaling, rulesScaling } from './scaling.ts';
+import type { MemoryCgroup } from './cgroup.ts';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const DURATION = QUICK ? 2 : 8;
@@ -133,7 +134,11 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const [, server] of servers) await server.stop();
+    for (const [name, server] of servers) {
+      const memory = (server as { memory?: MemoryCgroup }).memory;
+      if (memory) results.memoryLimit = { name, limitMiB: MEMORY_LIMIT_MIB, peakMiB: memory.peakMiB(), oomKills: memory.oomKills() };
+      await server.stop();
+    }
   }
 
   log('llm-authz: body size scaling');
