@@ -18,6 +18,8 @@ export interface LoadResult {
   readonly p90: number;
   readonly p99: number;
   readonly max: number;
+  /** What the failed requests got (vegeta only): `HTTP 503`, or the client's error text, with counts. */
+  readonly failures?: Readonly<Record<string, number>>;
 }
 
 export interface LoadOptions {

@@ -118,6 +118,11 @@ export async function writeReport(r: BenchResults): Promise<void> {
     }
   }
   w();
+  const failed = r.envoy.flatMap((p) => ENVOY_VARIANTS.filter((v) => p.results[v].failures !== undefined).map((v) => `${p.rate}/s ${v}: ${Object.entries(p.results[v].failures ?? {}).map(([k, n]) => `${k} × ${n}`).join(', ')}`));
+  if (failed.length > 0) {
+    w(`Errors (what vegeta got instead of 200): ${failed.join('; ')}.`);
+    w();
+  }
   w('## 3. Scaling');
   w();
   w('Body size (one connection, one request at a time):');

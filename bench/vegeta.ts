@@ -47,6 +47,11 @@ export async function vegeta(o: RateOptions): Promise<LoadResult> {
   const r = JSON.parse(stdout) as VegetaReport;
   const ok = r.status_codes['200'] ?? 0;
   const ms = (ns: number): number => ns / 1e6;
+  // Non-200 answers by status; status 0 is a request that got no answer (vegeta's error texts say why).
+  const failures: Record<string, number> = {};
+  for (const [code, n] of Object.entries(r.status_codes)) if (code !== '200' && code !== '0') failures[`HTTP ${code}`] = n;
+  const unanswered = r.status_codes['0'] ?? 0;
+  if (unanswered > 0) failures[`no answer (${(r.errors ?? []).filter((e) => !/^\d{3} /.test(e)).slice(0, 3).join('; ') || 'no error text'})`] = unanswered;
   return {
     requests: r.requests,
     succeeded: ok,
@@ -57,5 +62,6 @@ export async function vegeta(o: RateOptions): Promise<LoadResult> {
     p90: ms(r.latencies['90th']),
     p99: ms(r.latencies['99th']),
     max: ms(r.latencies.max),
+    ...(Object.keys(failures).length > 0 ? { failures } : {}),
   };
 }
