@@ -1,7 +1,7 @@
 /** Runs the real Envoy binary on a rendered config, on loopback, and talks to its admin API. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startChild, type Child } from './process.ts';
+import { exitedWhileStarting, retryWhenPortTaken, startChild, type Child } from './process.ts';
 import { envoyBin, ROOT } from './tools.ts';
 import { freePort, waitFor } from './ports.ts';
 
@@ -115,18 +115,12 @@ export interface EnvoyPorts {
  * (up to 3 times).
  */
 export async function startEnvoy(opts: { render: (ports: EnvoyPorts) => string; workDir: string; name?: string }): Promise<EnvoyProcess> {
-  for (let attempt = 1; ; attempt++) {
+  return retryWhenPortTaken(async (attempt) => {
     const ports = { admin: await freePort(), listen: await freePort() };
     const name = `${opts.name ?? 'envoy'}${attempt > 1 ? `-${attempt}` : ''}`;
-    try {
-      return await startEnvoyOnce(opts.render(ports), ports, opts.workDir, name);
-    } catch (err) {
-      if (attempt >= 3 || !(err instanceof PortTaken)) throw err;
-    }
-  }
+    return startEnvoyOnce(opts.render(ports), ports, opts.workDir, name);
+  });
 }
-
-class PortTaken extends Error {}
 
 async function startEnvoyOnce(configText: string, ports: EnvoyPorts, workDir: string, name: string): Promise<EnvoyProcess> {
   const configFile = path.join(workDir, `${name}.yaml`);
@@ -152,13 +146,7 @@ async function startEnvoyOnce(configText: string, ports: EnvoyPorts, workDir: st
     await child.stop('SIGKILL');
     throw new Error(`${err instanceof Error ? err.message : String(err)}; log: ${child.logFile}`);
   }
-  if (up === 'exited') {
-    // Its last lines may still be in the pipe when the exit is seen.
-    const stderr = child.proc.stderr;
-    if (stderr !== null && !stderr.readableEnded) await Promise.race([new Promise((r) => stderr.once('end', r)), new Promise((r) => setTimeout(r, 1000))]);
-    const taken = child.stderrLines.some((l) => l.includes('Address already in use'));
-    throw new (taken ? PortTaken : Error)(`envoy exited (${child.proc.exitCode ?? child.proc.signalCode})${taken ? ': a port it was given was taken meanwhile' : ''}; log: ${child.logFile}`);
-  }
+  if (up === 'exited') throw await exitedWhileStarting(child, 'envoy', 'Address already in use');
   return {
     child,
     ports,

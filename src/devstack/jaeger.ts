@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startChild, type Child } from './process.ts';
+import { exitedWhileStarting, retryWhenPortTaken, startChild, type Child } from './process.ts';
 import { freePort, waitFor } from './ports.ts';
 import { jaegerBin } from './tools.ts';
 
@@ -71,19 +71,10 @@ exporters:
 `;
 }
 
+/** Jaeger on four free loopback ports; started again on new ports when one was taken before it bound it. */
 export async function startJaeger(opts: { workDir: string; name?: string }): Promise<JaegerProcess> {
-  // The ports are picked free, then bound by Jaeger: another process can take one in between.
-  // That shows as "address already in use"; pick new ports and try again.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startJaegerOnce(opts, attempt);
-    } catch (err) {
-      if (attempt >= 3 || !(err instanceof PortTaken)) throw err;
-    }
-  }
+  return retryWhenPortTaken((attempt) => startJaegerOnce(opts, attempt));
 }
-
-class PortTaken extends Error {}
 
 async function startJaegerOnce(opts: { workDir: string; name?: string }, attempt: number): Promise<JaegerProcess> {
   const ports: JaegerPorts = { otlpGrpc: await freePort(), otlpHttp: await freePort(), queryHttp: await freePort(), queryGrpc: await freePort() };
@@ -105,10 +96,7 @@ async function startJaegerOnce(opts: { workDir: string; name?: string }, attempt
     await child.stop('SIGKILL');
     throw err;
   }
-  if (up === 'exited') {
-    const taken = child.stderrLines.some((l) => l.includes('address already in use'));
-    throw new (taken ? PortTaken : Error)(`jaeger exited (${child.proc.exitCode})${taken ? ': a port it was given was taken meanwhile' : ''}; log: ${child.logFile}`);
-  }
+  if (up === 'exited') throw await exitedWhileStarting(child, 'jaeger', 'address already in use');
   return {
     child,
     otlpGrpcPort: ports.otlpGrpc,

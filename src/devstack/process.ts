@@ -83,3 +83,33 @@ export function startChild(cmd: string, args: string[], opts: { logFile: string;
     },
   };
 }
+
+/**
+ * A child that exited while starting because a port it was given was taken: ports are picked
+ * free, then bound by the child, and another process can take one in between.
+ */
+export class PortTaken extends Error {}
+
+/** Runs `start` (attempt 1, 2, 3) again, on new ports, while it fails with PortTaken. */
+export async function retryWhenPortTaken<T>(start: (attempt: number) => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(attempt);
+    } catch (err) {
+      if (attempt >= attempts || !(err instanceof PortTaken)) throw err;
+    }
+  }
+}
+
+/**
+ * The error for a child that exited while starting: PortTaken when its stderr says a port was in
+ * use (`inUse`, the child's own wording), else a plain Error naming its log.
+ */
+export async function exitedWhileStarting(child: Child, name: string, inUse: string): Promise<Error> {
+  // Its last lines may still be in the pipe when the exit is seen.
+  const stderr = child.proc.stderr;
+  if (stderr !== null && !stderr.readableEnded) await Promise.race([new Promise((r) => stderr.once('end', r)), new Promise((r) => setTimeout(r, 1000))]);
+  const taken = child.stderrLines.some((l) => l.includes(inUse));
+  const code = child.proc.exitCode ?? child.proc.signalCode;
+  return new (taken ? PortTaken : Error)(`${name} exited (${code})${taken ? ': a port it was given was taken meanwhile' : ''}; log: ${child.logFile}`);
+}
