@@ -93,3 +93,15 @@ export function checkRequest(o: {
     },
   };
 }
+
+/**
+ * A CheckRequest encoded as one gRPC message frame (uncompressed flag, length, message), for
+ * clients that send raw bytes over HTTP/2 (load generators, window tests).
+ */
+export function checkRequestFrame(request: unknown): Buffer {
+  const msg = authorizationService()['Check']!.requestSerialize(request);
+  const frame = Buffer.alloc(5 + msg.length);
+  frame.writeUInt32BE(msg.length, 1);
+  msg.copy(frame, 5);
+  return frame;
+}

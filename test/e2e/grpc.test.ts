@@ -6,10 +6,9 @@ import * as grpc from '@grpc/grpc-js';
 import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthz, type AuthzProcess } from '../../src/devstack/authz.ts';
-import { checkRequest, createAuthzClient, type AuthzClient } from '../../src/devstack/grpc-client.ts';
+import { checkRequest, checkRequestFrame, createAuthzClient, type AuthzClient } from '../../src/devstack/grpc-client.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { CHAT_KEY, QUICKSTART_CONFIG } from '../helpers/demo-keys.ts';
-import { loadAuthorizationPackage } from '../../src/envoy/proto.ts';
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/server/http2-window.ts';
 
 let authz: AuthzProcess;
@@ -104,12 +103,8 @@ describe('Check over gRPC', () => {
   });
 
   it('raises its HTTP/2 receive windows, so a 1 MiB body is not sent 64 KiB at a time', async () => {
-    const svc = loadAuthorizationPackage()['envoy.service.auth.v3.Authorization'] as unknown as { Check: { requestSerialize(v: unknown): Buffer } };
     const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'lorem ipsum '.repeat(90_000) }] });
-    const msg = svc.Check.requestSerialize(checkRequest({ headers: { authorization: `Bearer ${CHAT_KEY}`, 'content-type': 'application/json' }, body }));
-    const frame = Buffer.alloc(5 + msg.length);
-    frame.writeUInt32BE(msg.length, 1);
-    msg.copy(frame, 5);
+    const frame = checkRequestFrame(checkRequest({ headers: { authorization: `Bearer ${CHAT_KEY}`, 'content-type': 'application/json' }, body }));
     const before = (await authz.settledDecisions()).length;
     const session = http2.connect(`http://127.0.0.1:${authz.port}`);
     try {
@@ -123,7 +118,7 @@ describe('Check over gRPC', () => {
       expect(status).toBe('0');
       // The server's SETTINGS and WINDOW_UPDATE went out when the stream arrived, before the answer.
       expect(session.remoteSettings.initialWindowSize).toBe(STREAM_WINDOW_BYTES);
-      expect(session.state.remoteWindowSize).toBeGreaterThan(CONNECTION_WINDOW_BYTES - 2 * msg.length);
+      expect(session.state.remoteWindowSize).toBeGreaterThan(CONNECTION_WINDOW_BYTES - 2 * (frame.length - 5));
     } finally {
       session.close();
     }
