@@ -9,6 +9,13 @@ import type { ScalePoint } from './scaling.ts';
 
 export type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number };
 
+/** The two extra llm-authz rows of the maximum-throughput table (bench/run.ts runs them). */
+export const SMALL_YOUNG_GEN_FLAG = '--max-semi-space-size=8';
+export const SMALL_YOUNG_GEN = `llm-authz (${SMALL_YOUNG_GEN_FLAG})`;
+/** The memory limit of deploy/kubernetes/llm-authz.yaml. */
+export const MEMORY_LIMIT_MIB = 256;
+export const MEMORY_LIMITED = `llm-authz (${MEMORY_LIMIT_MIB} MiB memory limit)`;
+
 export interface BenchResults {
   machine: Record<string, string>;
   /** The median of the rounds, with every round's req/s. */
@@ -50,8 +57,8 @@ export async function writeReport(r: BenchResults): Promise<void> {
   const at1k = r.envoy.find((p) => p.rate === 1000);
   const oneMb = r.bodySizes.find((b) => b.size === 1024 * 1024);
   const rss = ours?.rssMiB ?? Number.NaN;
-  const smallYoungGen = Object.entries(r.check).find(([name]) => name.startsWith('llm-authz (--max-semi-space-size'));
-  const limited = Object.entries(r.check).find(([name]) => name.endsWith('MiB memory limit)'));
+  const smallYoungGen = r.check[SMALL_YOUNG_GEN];
+  const limited = r.check[MEMORY_LIMITED];
   const addedP50 = at1k ? at1k.results['llm-authz'].p50 - at1k.results.off.p50 : Number.NaN;
   const addedP99 = at1k ? at1k.results['llm-authz'].p99 - at1k.results.off.p99 : Number.NaN;
   const v = versions();
@@ -73,8 +80,8 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w('- All three ext_authz servers get the same pre-encoded `CheckRequest` (a 2 KB OpenAI chat-completion body, a JWT bearer token in `authorization`; the "(API key)" rows use an llm-authz API key instead), sent as a raw gRPC frame. Maximum throughput: h2load, closed loop (one thread, 4 connections × 16 streams). Fixed rates: vegeta over HTTP/2 (h2c), open loop, requests evenly spaced (h2load\'s `--rps` fires a timer at most every 10 ms and sends the requests due in a burst, which inflates latency at a rate). Each server is checked to *allow* that request before it is measured.');
   w('- **floor**: a no-op grpc-js server on the same protos (`bench/floor.ts`) that allows everything: the cost of grpc-js + proto decoding alone.');
   w('- **llm-authz**: the built CLI, `serve` with the representative config of `bench/setup.ts`: JWT (RS256, inline JWKS; verified once, then served from the verified-token cache) and API-key identities, a 20-rule CEL policy set (10 deny guards, 10 per-workload allows; every rule is evaluated), request parsing, credential injection, one span per Check exported over OTLP/gRPC to a local sink (`bench/otlp-sink.ts`), a decision-log line per Check to a file.');
-  w('- **llm-authz (--max-semi-space-size=8)**: the same llm-authz with V8\'s young generation capped at 2 × 8 MiB (a Node flag, e.g. in `NODE_OPTIONS`); maximum throughput only. By default V8 grows the young generation up to 2 × 64 MiB on this 24 GiB machine, which is most of the RSS difference.');
-  w('- **llm-authz (256 MiB memory limit)**: the same llm-authz in a memory cgroup with the limit of `deploy/kubernetes/llm-authz.yaml`, as in a pod; Node sizes V8\'s heap from the limit it finds. Maximum throughput only.');
+  w(`- **${SMALL_YOUNG_GEN}**: the same llm-authz with V8's young generation capped at 2 × 8 MiB (a Node flag, e.g. in \`NODE_OPTIONS\`); maximum throughput only. By default V8 grows the young generation up to 2 × 64 MiB on this 24 GiB machine, which is most of the RSS difference.`);
+  w(`- **${MEMORY_LIMITED}**: the same llm-authz in a memory cgroup with the limit of \`deploy/kubernetes/llm-authz.yaml\`, as in a pod; Node sizes V8's heap from the limit it finds. Maximum throughput only.`);
   w('- **OPA-Envoy**: the same identity checks (`io.jwt.decode_verify`, API key by id and `crypto.sha256`) and the same 20 conditions in Rego (`bench/setup.ts`), with route and credential headers; decision logs off.');
   w('- Through Envoy: the same HTTP/1.1 request (vegeta, evenly spaced) to three Envoys (concurrency 1, tracing on) that differ only in ext_authz: disabled on the virtual host (**off**), pointed at the floor answering with the routing header (**floor**), and pointed at llm-authz. "floor − off" is what any gRPC ext_authz hop costs on this machine; "llm-authz − off" is what llm-authz adds (the target).');
   w('- 2 cores are shared by the load generator, the server under test (and Envoy, the OTLP sink and the mock provider in the Envoy runs). CPU per 1k checks and RSS are read from /proc. Requests that arrive one at a time cost more CPU each than the back-to-back requests of the maximum-throughput run (no batching of reads, writes and event-loop turns): compare CPU per 1k checks within a table.');
@@ -159,8 +166,8 @@ export async function writeReport(r: BenchResults): Promise<void> {
   row('1 MB body ≤ 3 ms p50', oneMb ? `${f(oneMb.p50)} ms` : 'n/a', oneMb ? oneMb.p50 <= 3 : undefined);
   row(
     'RSS ≤ 150 MB under load',
-    `${f(mb(rss), 0)} MB (${f(rss, 0)} MiB) without a memory limit${limited ? `; ${f(mb(limited[1].rssMiB), 0)} MB (${f(limited[1].rssMiB, 0)} MiB) under the Kubernetes manifest's 256 MiB limit` : ''}`,
-    Number.isFinite(rss) ? mb(rss) <= 150 && (limited === undefined || mb(limited[1].rssMiB) <= 150) : undefined,
+    `${f(mb(rss), 0)} MB (${f(rss, 0)} MiB) without a memory limit${limited ? `; ${f(mb(limited.rssMiB), 0)} MB (${f(limited.rssMiB, 0)} MiB) under the Kubernetes manifest's ${MEMORY_LIMIT_MIB} MiB limit` : ''}`,
+    Number.isFinite(rss) ? mb(rss) <= 150 && (limited === undefined || mb(limited.rssMiB) <= 150) : undefined,
   );
   w();
   if (at1k) {
@@ -168,8 +175,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
     w();
   }
   if (smallYoungGen) {
-    const [, m] = smallYoungGen;
-    w(`RSS: llm-authz starts at ${f(r.idleRssMiB['llm-authz'] ?? Number.NaN, 0)} MiB idle (the floor at ${f(r.idleRssMiB['floor'] ?? Number.NaN, 0)} MiB). With \`--max-semi-space-size=8\` it stays at ${f(m.rssMiB, 0)} MiB under maximum load, at ${f(m.cpuMsPer1k, 0)} instead of ${f(ours?.cpuMsPer1k ?? Number.NaN, 0)} CPU ms per 1k checks.${limited ? ` Under the manifest's 256 MiB memory limit: ${f(limited[1].rssMiB, 0)} MiB at ${f(limited[1].cpuMsPer1k, 0)} CPU ms per 1k checks and ${f(limited[1].rps, 0)} req/s${r.memoryLimit ? `; the cgroup's peak charge was ${f(r.memoryLimit.peakMiB, 0)} MiB of ${r.memoryLimit.limitMiB}, with ${r.memoryLimit.oomKills} OOM kills` : ''}.` : ''}`);
+    w(`RSS: llm-authz starts at ${f(r.idleRssMiB['llm-authz'] ?? Number.NaN, 0)} MiB idle (the floor at ${f(r.idleRssMiB['floor'] ?? Number.NaN, 0)} MiB). With \`${SMALL_YOUNG_GEN_FLAG}\` it stays at ${f(smallYoungGen.rssMiB, 0)} MiB under maximum load, at ${f(smallYoungGen.cpuMsPer1k, 0)} instead of ${f(ours?.cpuMsPer1k ?? Number.NaN, 0)} CPU ms per 1k checks.${limited ? ` Under the manifest's ${MEMORY_LIMIT_MIB} MiB memory limit: ${f(limited.rssMiB, 0)} MiB at ${f(limited.cpuMsPer1k, 0)} CPU ms per 1k checks and ${f(limited.rps, 0)} req/s${r.memoryLimit ? `; the cgroup's peak charge was ${f(r.memoryLimit.peakMiB, 0)} MiB of ${r.memoryLimit.limitMiB}, with ${r.memoryLimit.oomKills} OOM kills` : ''}.` : ''}`);
     w();
   }
   writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), `${lines.join('\n')}\n`);

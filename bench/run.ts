@@ -14,22 +14,16 @@ import { vegeta } from './vegeta.ts';
 import { cpuSeconds, rssMiB } from './procstat.ts';
 import { startFloor, startLlmAuthz, startOpa, type AuthzUnderTest } from './servers.ts';
 import { benchEnvoyScenario } from './through-envoy.ts';
-import { writeReport, type BenchResults, type Measured } from './report.ts';
+import { MEMORY_LIMIT_MIB, MEMORY_LIMITED, SMALL_YOUNG_GEN, SMALL_YOUNG_GEN_FLAG, writeReport, type BenchResults, type Measured } from './report.ts';
 import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from './setup.ts';
 import { startOtlpSink } from './servers.ts';
 import { identityScaling, rulesScaling } from './scaling.ts';
-import type { MemoryCgroup } from './cgroup.ts';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const DURATION = QUICK ? 2 : 8;
 const ROUNDS = QUICK ? 1 : 3;
 const RATES = [500, 1000, 2000, 4000];
 const BODY_SIZES = [1024, 10 * 1024, 100 * 1024, 1024 * 1024];
-const SMALL_YOUNG_GEN_FLAG = '--max-semi-space-size=8';
-const SMALL_YOUNG_GEN = `llm-authz (${SMALL_YOUNG_GEN_FLAG})`;
-/** The memory limit of deploy/kubernetes/llm-authz.yaml. */
-const MEMORY_LIMIT_MIB = 256;
-const MEMORY_LIMITED = `llm-authz (${MEMORY_LIMIT_MIB} MiB memory limit)`;
 
 function mkdirp(dir: string): string {
   mkdirSync(dir, { recursive: true });
@@ -134,7 +128,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const [name, server] of servers) {
-      const memory = (server as { memory?: MemoryCgroup }).memory;
+      const memory = server.memory;
       if (memory) results.memoryLimit = { name, limitMiB: MEMORY_LIMIT_MIB, peakMiB: memory.peakMiB(), oomKills: memory.oomKills() };
       await server.stop();
     }

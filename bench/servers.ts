@@ -9,6 +9,8 @@ import { createMemoryCgroup, type MemoryCgroup } from './cgroup.ts';
 
 export interface AuthzUnderTest {
   readonly name: string;
+  /** The memory cgroup it runs in, when started with a memory limit. */
+  readonly memory?: MemoryCgroup;
   readonly port: number;
   readonly pid: number;
   stop(): Promise<void>;
@@ -53,13 +55,12 @@ export async function startLlmAuthz(
   env: NodeJS.ProcessEnv = {},
   nodeArgs: readonly string[] = [],
   o: { memoryLimitMiB?: number } = {},
-): Promise<AuthzUnderTest & { memory?: MemoryCgroup }> {
+): Promise<AuthzUnderTest> {
   const port = await freePort();
   const args = [...nodeArgs, cliEntry(), 'serve', '--config', config, '--listen', `127.0.0.1:${port}`];
   const memory = o.memoryLimitMiB === undefined ? undefined : createMemoryCgroup(`llm-authz-bench-${process.pid}-${port}`, o.memoryLimitMiB * 1048576);
-  const child = memory
-    ? startChild('/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procsFile, process.execPath, ...args], { logFile: path.join(workDir, 'llm-authz.log'), env: { ...process.env, ...env } })
-    : startChild(process.execPath, args, { logFile: path.join(workDir, 'llm-authz.log'), env: { ...process.env, ...env } });
+  const [cmd, argv] = memory ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procsFile, process.execPath, ...args]] : [process.execPath, args];
+  const child = startChild(cmd, argv, { logFile: path.join(workDir, 'llm-authz.log'), env: { ...process.env, ...env } });
   try {
     await child.waitForLine('stderr', (l) => l.includes('"llm-authz serving"'));
     await ready(port);
