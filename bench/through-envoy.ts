@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startAuthz } from '../src/devstack/authz.ts';
-import { renderEnvoyConfig, startEnvoy, type EnvoyPorts } from '../src/devstack/envoy.ts';
+import { renderEnvoyConfig, startEnvoy, type EnvoyPorts, type EnvoyProcess } from '../src/devstack/envoy.ts';
 import { startMockProvider } from '../src/devstack/mock-provider.ts';
 import type { LoadResult } from './h2load.ts';
 import { startFloor } from './servers.ts';
@@ -53,7 +53,7 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
     MAX_REQUEST_BYTES: 1048576, ACCESS_LOG_PATH: path.join(o.workDir, 'access.log'),
   });
   const points: EnvoyPoint[] = [];
-  const envoys: { url: string; stop: () => Promise<unknown> }[] = [];
+  const envoys: EnvoyProcess[] = [];
   try {
     const urls = {} as Record<EnvoyVariant, string>;
     for (const v of ENVOY_VARIANTS) {
@@ -63,7 +63,7 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
       };
       const envoy = await startEnvoy({ render, workDir: o.workDir, name: `envoy-${v}` });
       urls[v] = `http://127.0.0.1:${envoy.ports.listen}/v1/chat/completions`;
-      envoys.push({ url: urls[v], stop: () => envoy.stop() });
+      envoys.push(envoy);
     }
     const run = (v: EnvoyVariant, rate: number, durationS: number): Promise<LoadResult> =>
       vegeta({
