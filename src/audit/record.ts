@@ -7,7 +7,7 @@
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
 import type { LlmRequest } from '../llm/types.ts';
-import { statusOf, type ReasonCode } from '../pipeline/reasons.ts';
+import { statusOf, type ReasonCode } from '../core/reasons.ts';
 import type { ShadowResult } from '../policy/types.ts';
 
 export interface AuditInput {

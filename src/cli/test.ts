@@ -1,6 +1,6 @@
 /** `llm-authz test DIR`: runs the policy test suites in DIR/tests against the policy set. */
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError } from '../core/errors.ts';
 import { PolicyLoadError } from '../policy/policy-set.ts';
 import { openTestTarget, runSuite, SuiteError, type CaseResult } from '../policy/test-runner.ts';
 

@@ -3,7 +3,7 @@
  * usual typed errors with a readable message that names the reason code.
  */
 import type { ApiKind } from '../providers/schema.ts';
-import type { ReasonCode } from '../pipeline/reasons.ts';
+import type { ReasonCode } from '../core/reasons.ts';
 
 function openAiType(status: number): string {
   if (status === 401) return 'authentication_error';

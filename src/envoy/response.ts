@@ -5,11 +5,11 @@
  */
 import type { ApiKind } from '../providers/schema.ts';
 import type { ProviderRuntime } from '../providers/runtime.ts';
-import type { Secret } from '../config/secret.ts';
+import type { Secret } from '../core/secret.ts';
 import type { Obligations } from '../policy/types.ts';
-import { REASONS, type ReasonCode } from '../pipeline/reasons.ts';
+import { REASONS, type ReasonCode } from '../core/reasons.ts';
 import { errorBody } from './error-body.ts';
-import { toProtoStruct, type JsonValue, type ProtoStruct } from './struct.ts';
+import { toProtoStruct, type JsonValue, type ProtoStruct } from '../core/struct.ts';
 
 export const DECISION_ID_HEADER = 'x-llm-authz-decision-id';
 export const REASON_HEADER = 'x-llm-authz-reason';

@@ -4,7 +4,7 @@
  * (trailing slash, percent-encoding, case) is not a known endpoint, so it is denied
  * (`unknown_api`) unless a policy allows it by path.
  */
-import type { Outcome } from '../pipeline/reasons.ts';
+import type { Outcome } from '../core/reasons.ts';
 import { parseAnthropicCountTokens, parseAnthropicMessages } from './anthropic-messages.ts';
 import { parseGeminiCount, parseGeminiGenerate } from './gemini.ts';
 import type { JsonView } from './json-view.ts';

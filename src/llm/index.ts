@@ -5,7 +5,7 @@
  */
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Providers } from '../providers/runtime.ts';
-import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
+import { fail, ok, type Outcome } from '../core/reasons.ts';
 import { matchEndpoint, type Endpoint } from './endpoints.ts';
 import { checkModel } from './fields.ts';
 import { JsonView } from './json-view.ts';

@@ -6,14 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Runtime } from '../config/runtime.ts';
+import type { Runtime } from './runtime.ts';
 import { auditRecord, envoyMetadata, type AuditInput, type AuditRecord } from '../audit/record.ts';
 import { parseCheckRequest, type RequestContext } from '../envoy/request-context.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../envoy/response.ts';
 import type { Identity } from '../identity/types.ts';
 import { apiOfRequest, type LlmRequest } from '../llm/index.ts';
 import type { Decision } from '../policy/types.ts';
-import type { DenyReason } from './reasons.ts';
+import type { DenyReason } from '../core/reasons.ts';
 import { noopCheckTracer, type CheckSpan, type CheckTracer, type TraceIds } from '../telemetry/check-span.ts';
 import { countIdentity, recordDecision } from '../telemetry/metrics.ts';
 

@@ -1,6 +1,6 @@
 /** The policy phase: builds the decider for a config. */
 import path from 'node:path';
-import type { BuildContext } from '../config/runtime.ts';
+import type { BuildContext } from '../pipeline/runtime.ts';
 import type { Config } from '../config/schema.ts';
 import type { Providers } from '../providers/runtime.ts';
 import { createPolicyEngine, type PolicyEngine } from './engine.ts';

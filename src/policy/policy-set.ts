@@ -9,16 +9,16 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isCelError, parse, plan, type CelResult } from '@bufbuild/cel';
 import { isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
-import type { Secret } from '../config/secret.ts';
-import { formatPath } from '../config/load.ts';
+import type { Secret } from '../core/secret.ts';
+import { formatPath } from '../core/errors.ts';
 import type { Providers, ProviderRuntime } from '../providers/runtime.ts';
-import { isReasonCode, type DenyReason } from '../pipeline/reasons.ts';
+import { isReasonCode, type DenyReason } from '../core/reasons.ts';
 import { typeName, T, assignable } from './cel-types.ts';
 import { checkExpr } from './checker.ts';
 import { policyEnv, RegexCache } from './functions.ts';
 import { MAX_EXPRESSION_DEPTH, policyFileSchema } from './schema.ts';
 import { variableType, type Activation } from './vars.ts';
-import { sourceOffset } from './yaml-position.ts';
+import { sourceOffset } from '../core/yaml-position.ts';
 
 export interface CompiledObligations {
   readonly provider: ProviderRuntime | undefined;

@@ -4,7 +4,7 @@
  * (examples/policies/rules/00-credential-scopes.yaml is the same rule in CEL.)
  */
 import type { Providers } from '../providers/runtime.ts';
-import { globMatch } from '../pipeline/glob.ts';
+import { globMatch } from '../core/glob.ts';
 import type { Decide, Decision, DecisionInput } from './types.ts';
 
 export const SCOPED_RULE_ID = 'credential-scopes';

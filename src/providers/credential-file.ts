@@ -6,7 +6,7 @@
  */
 import { readFileSync, unwatchFile, watch, watchFile, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { Secret } from '../config/secret.ts';
+import { Secret } from '../core/secret.ts';
 
 /** What happened on a reload, for the service log (never the value). */
 export interface CredentialReloadEvent {

@@ -1,7 +1,7 @@
 /** Providers as the request path needs them: route value, API kind, served models, credential loaded. */
 import path from 'node:path';
-import { ConfigError } from '../config/load.ts';
-import { Secret } from '../config/secret.ts';
+import { ConfigError } from '../core/errors.ts';
+import { Secret } from '../core/secret.ts';
 import { watchedCredential, type CredentialReloadListener } from './credential-file.ts';
 import { compileModelGlobs, type ModelMatcher } from './model-match.ts';
 import type { ApiKind, CredentialSource, ProviderConfig } from './schema.ts';

@@ -3,7 +3,7 @@ import { parseConfigText } from '../../src/config/load.ts';
 import { buildProviders } from '../../src/providers/runtime.ts';
 import { apiOfPath, apiOfRequest, createUnderstander, understand } from '../../src/llm/index.ts';
 import { arrayElements, MAX_DEPTH, objectMembers, skipValue, wholeValue } from '../../src/llm/json-scan.ts';
-import { globMatch } from '../../src/pipeline/glob.ts';
+import { globMatch } from '../../src/core/glob.ts';
 import { ctxOf } from '../helpers/runtime.ts';
 
 const json = { 'content-type': 'application/json' };

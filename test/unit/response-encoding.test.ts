@@ -3,7 +3,7 @@
  * exactly the bytes proto-loader's serializer writes, for allows and denies.
  */
 import { describe, expect, it } from 'vitest';
-import { Secret } from '../../src/config/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { authorizationService, checkResponseEncoder } from '../../src/envoy/proto.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../../src/envoy/response.ts';
 

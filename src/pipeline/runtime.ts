@@ -9,7 +9,7 @@ import { createUnderstander, type Understand } from '../llm/index.ts';
 import { createPolicy, type Decide, type PolicyEngine } from '../policy/index.ts';
 import { buildProviders, type Providers } from '../providers/runtime.ts';
 import type { CredentialReloadListener } from '../providers/credential-file.ts';
-import type { Config } from './schema.ts';
+import type { Config } from '../config/schema.ts';
 
 export type { ProviderRuntime } from '../providers/runtime.ts';
 
