@@ -14,7 +14,7 @@
  */
 import { fail, ok, type Outcome } from '../core/reasons.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
-import type { BuildContext } from '../pipeline/runtime.ts';
+import type { BuildContext } from '../core/build-context.ts';
 import path from 'node:path';
 import { ConfigError } from '../core/errors.ts';
 import { createApiKeyMethod } from './api-key.ts';

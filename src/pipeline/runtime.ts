@@ -1,28 +1,23 @@
 /**
- * Config -> Runtime: everything the request path needs, built once at start (or reload).
+ * The one runtime assembler: config file -> Config -> Runtime, everything the request path
+ * needs, built once at start (or reload). `serve`, `check` and `test` all build through here.
  * Each area builds its own part; the pipeline calls them through this one object:
  *   identify (identity/), understand (llm/), decide (policy/), providers (providers/).
  */
-import type { Identify } from '../identity/index.ts';
-import { createIdentifierFromConfig } from '../identity/index.ts';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { BuildContext, CredentialReloadListener } from '../core/build-context.ts';
+import { ConfigError } from '../core/errors.ts';
+import { defaultConfig, parseConfigText } from '../config/load.ts';
+import { configSchema, type Config } from '../config/schema.ts';
+import { createIdentifierFromConfig, type Identify } from '../identity/index.ts';
 import { createUnderstander, type Understand } from '../llm/index.ts';
 import { createPolicy, type Decide, type PolicyEngine } from '../policy/index.ts';
 import { buildProviders, type Providers } from '../providers/runtime.ts';
-import type { CredentialReloadListener } from '../providers/credential-file.ts';
-import type { Config } from '../config/schema.ts';
 
+export type { BuildContext } from '../core/build-context.ts';
 export type { ProviderRuntime } from '../providers/runtime.ts';
-
-export interface BuildContext {
-  /** Where the config came from (a path, or `built-in default`). */
-  readonly source: string;
-  /** A short hash of the config text. */
-  readonly version: string;
-  /** Relative paths in the config are resolved against this folder. */
-  readonly baseDir: string;
-  /** Told when a provider credential file is reloaded (or kept after a bad change). */
-  readonly onCredentialReload?: CredentialReloadListener | undefined;
-}
 
 export interface Runtime {
   readonly config: Config;
@@ -41,27 +36,70 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export function buildRuntime(config: Config, ctx: BuildContext, opts: { watchPolicies?: boolean } = {}): Runtime {
+export interface RuntimeOptions {
+  /** Reload policies when their files change (default: the config's `policy.watch`). */
+  readonly watchPolicies?: boolean | undefined;
+  /** The clock policies see as `now` (ms since the epoch); `llm-authz check --now`. */
+  readonly now?: (() => number) | undefined;
+  readonly onCredentialReload?: CredentialReloadListener | undefined;
+}
+
+export function buildRuntime(config: Config, ctx: BuildContext, opts: RuntimeOptions = {}): Runtime {
   const providers = buildProviders(config.providers, config.credentials, ctx.baseDir, ctx.source, ctx.onCredentialReload);
   const closers: (() => Promise<void> | void)[] = [];
   closers.push(() => providers.close());
-  const identify = createIdentifierFromConfig(config.identity, ctx);
-  closers.push(() => identify.close?.());
-  const policy = createPolicy(config, ctx, providers, { watch: opts.watchPolicies });
-  if (policy.engine !== undefined) closers.push(policy.engine.close);
-  return {
-    config,
-    source: ctx.source,
-    version: ctx.version,
-    identify,
-    understand: createUnderstander(providers),
-    decide: policy.decide,
-    providers,
-    routingHeader: config.routing.header,
-    callerCredentialHeaders: config.identity.on_behalf_of === undefined ? [] : [config.identity.on_behalf_of.header],
-    policy: policy.engine,
-    async close() {
-      for (const c of closers) await c();
-    },
-  };
+  try {
+    const identify = createIdentifierFromConfig(config.identity, ctx);
+    closers.push(() => identify.close?.());
+    const policy = createPolicy(config, ctx, providers, { watch: opts.watchPolicies, now: opts.now });
+    if (policy.engine !== undefined) closers.push(policy.engine.close);
+    return {
+      config,
+      source: ctx.source,
+      version: ctx.version,
+      identify,
+      understand: createUnderstander(providers),
+      decide: policy.decide,
+      providers,
+      routingHeader: config.routing.header,
+      callerCredentialHeaders: config.identity.on_behalf_of === undefined ? [] : [config.identity.on_behalf_of.header],
+      policy: policy.engine,
+      async close() {
+        for (const c of closers) await c();
+      },
+    };
+  } catch (err) {
+    for (const c of closers) void c();
+    throw err;
+  }
+}
+
+/** The short content hash that names a config's version in logs and audit records. */
+export function configVersion(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 12);
+}
+
+/**
+ * Reads a config file and builds its runtime; without a file, the built-in default config
+ * (no providers, no keys: every request is denied). Throws ConfigError or PolicyLoadError with
+ * every problem at once.
+ */
+export function loadRuntime(file: string | undefined, opts: RuntimeOptions = {}): Runtime {
+  if (file === undefined) {
+    return buildRuntime(defaultConfig(), { source: 'built-in default', version: 'default', baseDir: process.cwd() }, opts);
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`]);
+  }
+  const config = parseConfigText(text, file);
+  return buildRuntime(config, { source: file, version: configVersion(text), baseDir: path.dirname(path.resolve(file)), onCredentialReload: opts.onCredentialReload }, opts);
+}
+
+/** A runtime for a policy folder alone (no config file): no providers, no identity methods. */
+export function policyOnlyRuntime(dir: string, opts: RuntimeOptions = {}): Runtime {
+  const config = configSchema.parse({ policy: { dir } });
+  return buildRuntime(config, { source: dir, version: 'policy-only', baseDir: process.cwd() }, opts);
 }

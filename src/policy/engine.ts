@@ -105,9 +105,9 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
 
   const explain = (input: DecisionInput, nowMs: number = now()): Explanation => {
     const current = sets; // one read: a reload between here and the end does not mix sets
-    const main = evaluatePolicySet(current.enforced, input, opts.providers, nowMs);
+    const main = evaluatePolicySet(current.enforced, input, nowMs);
     if (current.shadow === undefined) return { ...main, shadowResults: undefined };
-    const sh = evaluatePolicySet(current.shadow, input, opts.providers, nowMs);
+    const sh = evaluatePolicySet(current.shadow, input, nowMs);
     const shadow: ShadowResult = {
       effect: sh.decision.effect,
       reason: sh.decision.reason,

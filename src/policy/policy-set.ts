@@ -9,7 +9,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isCelError, parse, plan, type CelResult } from '@bufbuild/cel';
 import { isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { CREDENTIAL_HEADERS } from '../apis/index.ts';
 import type { Secret } from '../core/secret.ts';
+import { DECISION_ID_HEADER, REASON_HEADER } from '../core/headers.ts';
 import { formatPath } from '../core/errors.ts';
 import type { Providers, ProviderRuntime } from '../providers/runtime.ts';
 import { isReasonCode, type DenyReason } from '../core/reasons.ts';
@@ -66,7 +68,11 @@ export interface LoadDeps {
   readonly reservedHeaders?: readonly string[];
 }
 
-const BUILTIN_RESERVED = ['authorization', 'x-api-key', 'api-key', 'proxy-authorization', 'host', 'content-length', 'x-llm-authz-decision-id'];
+/**
+ * Headers no rule may set: every credential header of every API profile (a rule could otherwise
+ * overwrite the provider key, or forward a client key), and the request's framing and identity.
+ */
+export const RESERVED_HEADERS: readonly string[] = [...CREDENTIAL_HEADERS, 'proxy-authorization', 'host', 'content-length', DECISION_ID_HEADER, REASON_HEADER];
 
 export interface PolicyFile {
   readonly name: string;
@@ -115,7 +121,7 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
   };
   const regex = new RegexCache();
   const env = policyEnv(regex);
-  const reserved = new Set([...BUILTIN_RESERVED, ...(deps.reservedHeaders ?? [])]);
+  const reserved = new Set([...RESERVED_HEADERS, ...(deps.reservedHeaders ?? [])]);
 
   for (const file of files) {
     const display = path.join(dir, file.name);

@@ -169,7 +169,7 @@ export function requestActivation(ctx: RequestContext): CelObject {
 /** LlmRequest -> the `llm` variable: the one mapping; ints are bigint (CEL int). */
 export function llmActivation(llm: LlmRequest): CelObject {
   const o: CelObject = {
-    provider: llm.provider ?? '',
+    provider: llm.provider?.name ?? '',
     api: llm.api,
     schema: llm.schema,
     operation: llm.operation,
