@@ -25,7 +25,7 @@ export const anthropicWire: WireFormat<'anthropic'> = {
     post('/v1/messages', 'anthropic.messages', 'chat', parseAnthropicMessages),
     post('/v1/messages/count_tokens', 'anthropic.count_tokens', 'count_tokens', parseAnthropicCountTokens),
     listing('/v1/models', 'anthropic.models'),
-    listing(/^\/v1\/models\/([^/:]+)$/, 'anthropic.models'),
+    { ...listing(/^\/v1\/models\/([^/:]+)$/, 'anthropic.models'), display: '/v1/models/{model}' },
   ],
   selectHeaders: ['anthropic-version'],
   sdkHeaders: ['anthropic-version', 'x-api-key'],

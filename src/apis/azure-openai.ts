@@ -6,8 +6,16 @@
 import { OPENAI_CHAT, OPENAI_COMPLETIONS, OPENAI_EMBEDDINGS, OPENAI_RESPONSES, openAiErrorBody } from './openai.ts';
 import { headerCredential, type ApiProfile, type EndpointSpec, type WireFormat } from './profile.ts';
 
-const as = (e: EndpointSpec, path: string | RegExp, schema: string, extra: Partial<EndpointSpec> = {}): EndpointSpec => ({ ...e, path, schema, ...extra });
-const deployment = (op: string): RegExp => new RegExp(`^/openai/deployments/([^/]+)/${op}$`);
+const as = (e: EndpointSpec, path: string | { path: RegExp; display: string }, schema: string, extra: Partial<EndpointSpec> = {}): EndpointSpec => ({
+  ...e,
+  ...(typeof path === 'string' ? { path } : path),
+  schema,
+  ...extra,
+});
+const deployment = (op: string): { path: RegExp; display: string } => ({
+  path: new RegExp(`^/openai/deployments/([^/]+)/${op}$`),
+  display: `/openai/deployments/{deployment}/${op}?api-version=…`,
+});
 
 export const azureOpenAiWire: WireFormat<'azure-openai'> = {
   name: 'azure-openai',

@@ -37,15 +37,16 @@ export function googleErrorBody(e: ErrorInput): string {
 }
 
 const method = (name: string): RegExp => new RegExp(`^/(?:v1|v1beta)/models/([^/:]+):${name}$`);
+const display = (name: string): { display: string } => ({ display: `/{v1,v1beta}/models/{model}:${name}` });
 
 export const geminiWire: WireFormat<'gemini'> = {
   name: 'gemini',
   endpoints: [
     listing('/v1beta/models', 'gemini.models'),
-    post(method('generateContent'), 'gemini.generate_content', 'generate_content', parseGeminiGenerate, { stream: false }),
-    post(method('streamGenerateContent'), 'gemini.stream_generate_content', 'generate_content', parseGeminiGenerate, { stream: true }),
-    post(method('countTokens'), 'gemini.count_tokens', 'count_tokens', parseGeminiCount, { partialBody: true }),
-    post(method('embedContent'), 'gemini.embed_content', 'embeddings', parseGeminiCount, { partialBody: true }),
+    post(method('generateContent'), 'gemini.generate_content', 'generate_content', parseGeminiGenerate, { stream: false, ...display('generateContent') }),
+    post(method('streamGenerateContent'), 'gemini.stream_generate_content', 'generate_content', parseGeminiGenerate, { stream: true, ...display('streamGenerateContent') }),
+    post(method('countTokens'), 'gemini.count_tokens', 'count_tokens', parseGeminiCount, { partialBody: true, ...display('countTokens') }),
+    post(method('embedContent'), 'gemini.embed_content', 'embeddings', parseGeminiCount, { partialBody: true, ...display('embedContent') }),
   ],
   ownsPath: /^\/v1beta\/|^\/v1\/models\/[^/]*:/,
   clientCredentialHeaders: ['x-goog-api-key'],

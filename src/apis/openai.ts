@@ -31,7 +31,7 @@ const ENDPOINTS: readonly EndpointSpec[] = [
   OPENAI_COMPLETIONS,
   OPENAI_EMBEDDINGS,
   listing('/v1/models', 'openai.models'),
-  listing(/^\/v1\/models\/([^/:]+)$/, 'openai.models'),
+  { ...listing(/^\/v1\/models\/([^/:]+)$/, 'openai.models'), display: '/v1/models/{model}' },
 ];
 
 export const openAiWire: WireFormat<'openai'> = {

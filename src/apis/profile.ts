@@ -24,6 +24,8 @@ export interface EndpointSpec {
    * (trailing slash, encoding, case) is not this endpoint.
    */
   readonly path: string | RegExp;
+  /** How a pattern path reads in the docs, e.g. `/openai/deployments/{deployment}/embeddings?api-version=…`. */
+  readonly display?: string | undefined;
   /** A stable name of the API schema, e.g. `openai.chat_completions`. */
   readonly schema: string;
   readonly operation: Operation;
