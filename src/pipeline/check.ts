@@ -33,7 +33,7 @@ export interface Phases {
   llm?: LlmRequest;
   decision?: Decision;
   denyReason?: DenyReason;
-  detail?: string;
+  detail?: string | undefined;
   /** performance.now() around the identity and policy phases (span events). */
   identityAt?: readonly [number, number];
   policyAt?: readonly [number, number];

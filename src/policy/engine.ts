@@ -15,11 +15,11 @@ export interface PolicyEngineOptions {
   readonly dir: string;
   readonly shadowDir?: string | undefined;
   readonly providers: Providers;
-  readonly reservedHeaders?: readonly string[];
+  readonly reservedHeaders?: readonly string[] | undefined;
   /** Watch the folders and reload on change. */
   readonly watch: boolean;
   /** The clock policies see as `now` (ms since the epoch). */
-  readonly now?: () => number;
+  readonly now?: (() => number) | undefined;
   /** Quiet period after a file change before reloading. */
   readonly debounceMs?: number;
 }

@@ -65,7 +65,7 @@ export class PolicyLoadError extends Error {
 export interface LoadDeps {
   readonly providers: Providers;
   /** Header names a rule may not set (the routing header, credential headers). */
-  readonly reservedHeaders?: readonly string[];
+  readonly reservedHeaders?: readonly string[] | undefined;
 }
 
 /**
