@@ -69,7 +69,8 @@ function audit(record: AuditRecord, p: Phases, span: CheckSpan, sinks: CheckSink
   if (p.identityAt) span.phase('identity', p.identityAt[0], p.identityAt[1], p.phase === 'identity' ? reason : 'ok');
   if (p.policyAt) span.phase('policy', p.policyAt[0], p.policyAt[1], p.decision?.reason ?? reason);
   // ERROR only for failures (5xx: internal errors, timeouts, policy errors), not for ordinary denies.
-  span.end(record, record['decision.status'] >= 500 ? reason : undefined);
+  // The record's fields are all attribute values (strings, numbers, booleans, string lists).
+  span.end({ ...record }, record['decision.status'] >= 500 ? reason : undefined);
   if (p.identity) countIdentity(p.identity.method);
   recordDecision(record['decision.effect'], reason, p.decision?.rule, seconds);
   sinks.onDecision(record, span.ids);

@@ -6,7 +6,6 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { performance } from 'node:perf_hooks';
-import type { AuditRecord } from '../audit/record.ts';
 
 /** The W3C trace context of the incoming call. */
 export interface TraceCarrier {
@@ -24,7 +23,7 @@ export interface CheckSpan {
   /** A phase event: name, start and end (performance.now() values), and a result (ok or a reason code). */
   phase(name: 'identity' | 'policy', start: number, end: number, result: string): void;
   /** Sets the audit fields as attributes, the status (ERROR with the reason when error), and ends the span. */
-  end(record: AuditRecord, error: string | undefined): void;
+  end(attributes: Attributes, error: string | undefined): void;
 }
 
 export interface CheckTracer {
@@ -56,9 +55,7 @@ class OtelCheckSpan implements CheckSpan {
   phase(name: 'identity' | 'policy', start: number, end: number, result: string): void {
     this.#span.addEvent(name, { duration_ms: Math.round((end - start) * 1000) / 1000, result }, epochMs(end));
   }
-  end(record: AuditRecord, error: string | undefined): void {
-    // Every field of the record is an attribute value (strings, numbers, booleans, string lists).
-    const attributes: Attributes = { ...record };
+  end(attributes: Attributes, error: string | undefined): void {
     this.#span.setAttributes(attributes);
     if (error !== undefined) this.#span.setStatus({ code: SpanStatusCode.ERROR, message: error });
     this.#span.end();

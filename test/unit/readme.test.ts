@@ -46,7 +46,7 @@ describe('README', () => {
     expect(LINKED_DOCS).toEqual(expect.arrayContaining(['docs/identity.md', 'docs/policies.md', 'docs/llm-requests.md', 'docs/audit.md']));
   });
 
-  it('lists every reason code of src/pipeline/reasons.ts', () => {
+  it('lists every reason code of src/core/reasons.ts', () => {
     const missing = Object.keys(REASONS).filter((code) => !README.includes(`\`${code}\``));
     expect(missing).toEqual([]);
   });
