@@ -5,6 +5,7 @@ import type { CredentialReloadListener } from '../core/build-context.ts';
 import { ConfigError } from '../core/errors.ts';
 import { loadRuntime, type Runtime } from '../pipeline/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
+import { createOutcomes } from '../pipeline/outcome.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
 import { setIdentityLogger } from '../identity/log.ts';
@@ -51,6 +52,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
     telemetry.tracer,
   );
 
+  const outcomes = createOutcomes(
+    {
+      onOutcome: (record, trace) => decisionLog.writeOutcome(record, trace),
+      onError: (err) => log.warn({ ...safeError(err) }, 'outcome record failed; the response was not affected'),
+    },
+    telemetry.outcomeTracer,
+  );
+
   const policy = runtime.policy;
   let server: AuthzServer | undefined;
   let policyHealthy = true;
@@ -71,7 +80,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
 
   const listen = opts.listen ?? runtime.config.server.listen;
-  server = await startServer({ listen, check, log });
+  server = await startServer({ listen, check, outcomes, log });
   server.setPolicyHealthy(policyHealthy);
   server.setServing(true);
   log.info(

@@ -1,12 +1,16 @@
 /**
- * The gRPC server: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health.
- * Health is SERVING once a config is loaded and NOT_SERVING while draining.
+ * The gRPC server: envoy.service.auth.v3.Authorization/Check,
+ * envoy.service.ext_proc.v3.ExternalProcessor/Process (outcome records, observation only: it
+ * never answers a ProcessingRequest, Envoy runs it in observability mode) and
+ * grpc.health.v1.Health, on one listener. Health is SERVING once a config is loaded and
+ * NOT_SERVING while draining.
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { authorizationService, checkResponseEncoder } from '../envoy/proto.ts';
+import { authorizationService, checkResponseEncoder, externalProcessorService } from '../envoy/proto.ts';
 import { denyResponse, type CheckResponse } from '../envoy/response.ts';
 import type { Check } from '../pipeline/check.ts';
+import type { Outcomes } from '../pipeline/outcome.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { safeError } from '../telemetry/log.ts';
 import { randomUUID } from 'node:crypto';
@@ -48,7 +52,33 @@ const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.enable_channelz': 0,
 };
 
-export async function startServer(opts: { listen: string; check: Check; log: Logger }): Promise<AuthzServer> {
+/**
+ * One ext_proc stream: each ProcessingRequest goes to the outcome stream; when its record is
+ * written llm-authz ends its side, so Envoy closes the stream at once instead of keeping it for
+ * its deferred_close_timeout (open streams count against the cluster's circuit breaker).
+ */
+function processStream(outcomes: Outcomes, call: grpc.ServerDuplexStream<unknown, unknown>): void {
+  const stream = outcomes.open({ traceparent: firstString(call.metadata.get('traceparent')), tracestate: firstString(call.metadata.get('tracestate')) });
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    stream.closed();
+    try {
+      call.end();
+    } catch {
+      // The stream is already gone: nothing to end.
+    }
+  };
+  call.on('data', (req: unknown) => {
+    if (!ended && stream.message(req) === 'end') end();
+  });
+  call.on('end', end);
+  call.on('cancelled', () => stream.closed());
+  call.on('error', () => stream.closed());
+}
+
+export async function startServer(opts: { listen: string; check: Check; outcomes?: Outcomes | undefined; log: Logger }): Promise<AuthzServer> {
   raiseHttp2Windows();
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
   const health = new HealthImplementation(Object.fromEntries([...HEALTH_SERVICES, POLICY_HEALTH_SERVICE].map((s) => [s, 'NOT_SERVING' as const])));
@@ -85,6 +115,13 @@ export async function startServer(opts: { listen: string; check: Check; log: Log
         });
     },
   });
+
+  const outcomes = opts.outcomes;
+  if (outcomes !== undefined) {
+    server.addService(externalProcessorService(), {
+      Process: (call: grpc.ServerDuplexStream<unknown, unknown>) => processStream(outcomes, call),
+    });
+  }
 
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));

@@ -84,6 +84,20 @@ describe('OpenAI chat completions', () => {
     expect(r.facts).toMatchObject({ responseId: 'chatcmpl-2', responseModel: 'gpt-4o-mini', finishReasons: ['tool_calls'], toolCalls: ['lookup_order'], toolCallCount: 1, usage: { input: 12, output: 9 }, finished: true });
   });
 
+  it('SSE: calls known by their own index (each chunk has one), choices by theirs', () => {
+    const chunk = (choice: number, delta: object, finish: string | null = null): readonly [undefined, unknown] => [undefined, { id: 'c', model: 'm', choices: [{ index: choice, delta, finish_reason: finish }] }];
+    const body = sse([
+      chunk(0, { tool_calls: [{ index: 0, function: { name: 'lookup_order', arguments: '' } }] }),
+      chunk(0, { tool_calls: [{ index: 0, function: { name: 'lookup_order', arguments: SECRET_ARGS } }] }),
+      chunk(0, { tool_calls: [{ index: 1, function: { name: 'send_email', arguments: '' } }] }),
+      chunk(1, { content: 'x' }),
+      chunk(1, {}, 'length'),
+      chunk(0, {}, 'tool_calls'),
+      [undefined, '[DONE]'],
+    ]);
+    expect(readEverySplit('openai.chat_completions', 'text/event-stream', body).facts).toMatchObject({ toolCalls: ['lookup_order', 'send_email'], toolCallCount: 2, finishReasons: ['tool_calls', 'length'] });
+  });
+
   it('SSE without include_usage: no token counts, still ok', () => {
     const body = openAiChatSse.replace(/data: \{[^\n]*"usage"[^\n]*\n\n/, '');
     const r = read('openai.chat_completions', 'text/event-stream', body);

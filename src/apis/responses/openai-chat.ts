@@ -6,6 +6,7 @@
  * `data: [DONE]` ends the stream. Error bodies: `{"error":{"type","code",...}}`.
  */
 import { namedReader } from './facts.ts';
+import type { Scalar } from './json-stream.ts';
 
 /** Tool calls remembered per stream to name each (choice, call) once. */
 const MAX_SEEN = 1024;
@@ -14,9 +15,11 @@ export const openAiChatReader = namedReader(
   {
     id: 'id',
     model: 'model',
+    choiceIndex: 'choices.*.index',
     finish: 'choices.*.finish_reason',
     messageTool: 'choices.*.message.tool_calls.*.function.name',
     deltaTool: 'choices.*.delta.tool_calls.*.function.name',
+    deltaToolIndex: 'choices.*.delta.tool_calls.*.index',
     messageFunction: 'choices.*.message.function_call.name',
     deltaFunction: 'choices.*.delta.function_call.name',
     input: 'usage.prompt_tokens',
@@ -27,8 +30,16 @@ export const openAiChatReader = namedReader(
     errorCode: 'error.code',
   },
   (facts) => {
+    // A stream names each call once, in its first delta (some servers repeat it): a call is
+    // known by its choice's `index` and its own `index`, not by its place in the chunk's arrays.
     const seen = new Set<string>();
     let errorCode: string | undefined;
+    // Per document (chunk): positions -> the indices the chunk gives, the names and reasons found there.
+    const choiceIndex = new Map<number, number>();
+    const toolIndex = new Map<string, number>();
+    const deltaNames: { at: readonly number[]; name: Scalar }[] = [];
+    const finishes: { at: number; v: Scalar }[] = [];
+    const choiceOf = (pos: number): number => choiceIndex.get(pos) ?? pos;
     return {
       value(name, v, at) {
         switch (name) {
@@ -39,19 +50,22 @@ export const openAiChatReader = namedReader(
           case 'model':
             facts.model(v);
             return facts.responseModel === undefined;
+          case 'choiceIndex':
+            if (typeof v === 'number' && Number.isSafeInteger(v)) choiceIndex.set(at[0] ?? 0, v);
+            return;
           case 'finish':
-            return facts.finish(at[0] ?? 0, v);
+            finishes.push({ at: at[0] ?? 0, v });
+            return;
           case 'messageTool':
           case 'messageFunction':
             return facts.tool(v);
           case 'deltaTool':
-          case 'deltaFunction': {
-            // A stream names each call in its first delta; some servers repeat it.
-            const key = `${at[0] ?? 0}:${name === 'deltaTool' ? (at[1] ?? 0) : 'f'}`;
-            if (seen.has(key)) return;
-            if (seen.size < MAX_SEEN) seen.add(key);
-            return facts.tool(v);
-          }
+          case 'deltaFunction':
+            if (deltaNames.length < MAX_SEEN) deltaNames.push({ at: name === 'deltaTool' ? at : [at[0] ?? 0, -1], name: v });
+            return;
+          case 'deltaToolIndex':
+            if (typeof v === 'number' && Number.isSafeInteger(v)) toolIndex.set(`${at[0] ?? 0}:${at[1] ?? 0}`, v);
+            return;
           case 'input':
             return facts.tokens('input', v);
           case 'output':
@@ -68,6 +82,19 @@ export const openAiChatReader = namedReader(
         }
       },
       end(_event, done) {
+        for (const f of finishes) facts.finish(choiceOf(f.at), f.v);
+        for (const d of deltaNames) {
+          const pos = d.at[0] ?? 0;
+          const call = d.at[1] === -1 ? 'f' : String(toolIndex.get(`${pos}:${d.at[1] ?? 0}`) ?? d.at[1] ?? 0);
+          const key = `${choiceOf(pos)}:${call}`;
+          if (seen.has(key)) continue;
+          if (seen.size < MAX_SEEN) seen.add(key);
+          facts.tool(d.name);
+        }
+        choiceIndex.clear();
+        toolIndex.clear();
+        deltaNames.length = 0;
+        finishes.length = 0;
         if (facts.errorType === undefined && errorCode !== undefined) facts.error(errorCode);
         if (done) facts.finished = true;
       },
