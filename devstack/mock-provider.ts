@@ -97,7 +97,8 @@ function offeredTools(body: Record<string, unknown>): string[] {
  * Test scenarios, picked by the request header `x-mock-scenario`: `malformed` (a body that is not
  * the API's JSON), `cutoff` (a stream whose last events never come, the HTTP response itself
  * complete), `reset` (the connection dropped mid-stream), `error-NNN` (status NNN with the API's
- * error body), `slow` (one event every 50 ms, 200 events), `big-N` (an OpenAI chat stream of N MB).
+ * error body), `slow` or `slow-N` (one event every 50 ms, 200 or N events), `big-N` (an OpenAI chat stream
+ * of N MB).
  */
 export const SCENARIO_HEADER = 'x-mock-scenario';
 
@@ -135,6 +136,8 @@ function plan(kind: MockKind, method: string, url: string, body: string, scenari
   const error = /^error-(\d{3})$/.exec(scenario ?? '');
   if (error) return { reply: errorReply(kind, Number(error[1])) };
   const big = /^big-(\d+)$/.exec(scenario ?? '');
+  const slow = /^slow(?:-(\d+))?$/.exec(scenario ?? '');
+  if (slow) return { reply: { ...reply, parts: [...Array.from({ length: Number(slow[1] ?? 200) }, () => reply.parts[0] ?? ''), ...reply.parts.slice(1)] }, delayMs: 50 };
   if (big) return { reply: { status: 200, type: 'text/event-stream', parts: [] }, big: Number(big[1]) * 1024 * 1024 };
   switch (scenario) {
     case 'malformed':
@@ -143,8 +146,6 @@ function plan(kind: MockKind, method: string, url: string, body: string, scenari
       return { reply, cutAfter: Math.max(1, Math.floor(reply.parts.length / 2)) };
     case 'reset':
       return { reply, cutAfter: Math.max(1, Math.floor(reply.parts.length / 2)), reset: true };
-    case 'slow':
-      return { reply: { ...reply, parts: [...Array.from({ length: 200 }, () => reply.parts[0] ?? ''), ...reply.parts.slice(1)] }, delayMs: 50 };
     default:
       return { reply };
   }

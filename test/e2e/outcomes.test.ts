@@ -400,3 +400,36 @@ describe('outcome records through the real Envoy', () => {
     expect(text).toMatch(/llm_authz_outcomes_total\{[^}]*read="ok"/);
   });
 });
+
+describe('llm-authz stopped while a response streams', () => {
+  const stack = useStack('outcomes-stopped', { config });
+
+  it("the client's response completes byte for byte; Envoy counts the failed ext_proc stream", async () => {
+    const s = stack();
+    const stat = async (name: string): Promise<number> => Number(/: (\d+)$/m.exec((await s.envoy.admin(`/stats?filter=^${name.replaceAll('.', '\\.')}$`)).trim())?.[1] ?? Number.NaN);
+    const requestId = `outcome-stopped-${randomUUID()}`;
+    const r = request('openai.chat', true);
+    const res = await fetch(`${s.url}${r.path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': requestId, [SCENARIO_HEADER]: 'slow-40', ...r.headers }, body: JSON.stringify(r.body) });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const first = await reader.read();
+    hash.update(first.value!);
+    bytes += first.value!.length;
+    // Stop llm-authz outright while the stream goes on (about 2 s of it left).
+    expect(await s.authz.stop('SIGKILL')).toBe('SIGKILL');
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      hash.update(value);
+      bytes += value.length;
+    }
+    const mocked = await sentBy(s.openai, requestId);
+    expect(mocked.completed).toBe(true);
+    expect(bytes).toBe(mocked.bytes);
+    expect(hash.digest('hex')).toBe(mocked.sha256);
+    process.stderr.write(`[outcomes] ext_proc stats after the stop:\n${(await s.envoy.admin('/stats?filter=ext_proc|llm_authz_outcomes.upstream_(cx_connect_fail|rq_rx_reset|cx_destroy_remote)')).trim()}\n`);
+    expect(await stat('http.llm_ingress.ext_proc.streams_failed')).toBeGreaterThanOrEqual(1);
+  });
+});
