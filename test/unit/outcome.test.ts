@@ -192,3 +192,29 @@ describe('decision-log lines say their kind', () => {
     expect(Object.keys(lines[1]!).slice(0, 2)).toEqual(['time', 'kind']);
   });
 });
+
+describe('README names every outcome field', () => {
+  it('each key of a full outcome record is in the "Audit fields" section', async () => {
+    const { readFileSync } = await import('node:fs');
+    const path = await import('node:path');
+    const { ROOT } = await import('../../devstack/tools.ts');
+    const { outcomeRecord } = await import('../../src/audit/outcome.ts');
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Audit fields'), readme.indexOf('## Finding a denied request'));
+    const full = outcomeRecord({
+      decision: { decisionId: 'd', effect: 'allow', workload: 'w', agent: 'a', user: 'u', credentialId: 'c', provider: 'p', model: 'm', api: 'x', stream: true, checkSpanId: undefined },
+      requestId: 'r',
+      status: 500,
+      format: 'sse',
+      read: 'ok',
+      facts: { responseId: 'i', responseModel: 'm', finishReasons: ['stop'], toolCalls: ['t'], toolCallCount: 1, usage: { input: 1, output: 2, cacheRead: 3, cacheCreation: 4, reasoning: 5 }, errorType: 'e', finished: true },
+      complete: true,
+      bytes: 1,
+      providerRequestId: 'q',
+      ttfbMs: 1,
+      durationMs: 1,
+    });
+    expect(Object.keys(full)).toHaveLength(30);
+    expect(Object.keys(full).filter((k) => !section.includes(`\`${k}\``))).toEqual([]);
+  });
+});
