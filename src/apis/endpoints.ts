@@ -104,16 +104,19 @@ export function matchEndpoint(method: string, path: string, picks: Picks = NONE)
   let candidate = choose(EXACT.get(path) ?? [], picks);
   let rawModel: string | undefined;
   if (candidate === undefined) {
-    const found: Candidate[] = [];
-    const models: (string | undefined)[] = [];
+    // The same choice as choose(), without collecting the matches: picked, else default, else first.
+    let rank = 3;
     for (const p of PATTERNS) {
+      const c = p.candidate;
+      const r = c.wire.selectHeaders === undefined ? 1 : picks(c.wire) ? 0 : 2;
+      if (r >= rank) continue;
       const m = p.re.exec(path);
       if (m === null) continue;
-      found.push(p.candidate);
-      models.push(m[1]);
+      candidate = c;
+      rawModel = m[1];
+      rank = r;
+      if (r === 0) break;
     }
-    candidate = choose(found, picks);
-    rawModel = candidate === undefined ? undefined : models[found.indexOf(candidate)];
   }
   if (candidate === undefined) return { kind: 'unknown', api: guessApi(path, picks) };
   const endpoint = candidate.endpoint;
