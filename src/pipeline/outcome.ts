@@ -60,8 +60,8 @@ class Stream implements OutcomeStream {
   readonly #carrier: TraceCarrier;
   /** undefined: not known yet; null: not an allowed, decided request (no record). */
   #decision: DecisionRef | null | undefined;
-  #span: OutcomeSpan | undefined;
-  #reading: ResponseReading | undefined;
+  /** From the response headers on: the reading of the body and the span. */
+  #response: { readonly reading: ResponseReading; readonly span: OutcomeSpan } | undefined;
   #status: number | undefined;
   #requestId: string | undefined;
   #providerRequestId: string | undefined;
@@ -90,15 +90,16 @@ class Stream implements OutcomeStream {
     const e = processingEvent(raw);
     switch (e.kind) {
       case 'headers': {
-        if (this.#reading !== undefined) return 'continue';
+        if (this.#response !== undefined) return 'continue';
         this.#start(this.#decision, e.headers, processingAttributes(raw));
         return e.endOfStream ? this.#finish(true) : 'continue';
       }
-      case 'body':
-        if (this.#reading === undefined) this.#start(this.#decision, new Map(), {});
+      case 'body': {
+        const r = this.#response ?? this.#start(this.#decision, new Map(), {});
         this.#bytes += e.body.length;
-        this.#reading!.write(e.body);
+        r.reading.write(e.body);
         return e.endOfStream ? this.#finish(true) : 'continue';
+      }
       case 'trailers':
         return this.#finish(true);
       default:
@@ -111,7 +112,7 @@ class Stream implements OutcomeStream {
     this.#done = true;
   }
 
-  #start(d: DecisionRef, headers: ReadonlyMap<string, string>, attributes: Readonly<Record<string, unknown>>): void {
+  #start(d: DecisionRef, headers: ReadonlyMap<string, string>, attributes: Readonly<Record<string, unknown>>): { readonly reading: ResponseReading; readonly span: OutcomeSpan } {
     this.#started = performance.now();
     this.#ttfbMs = sinceRequestStart(attributes['request.time']);
     const rid = attributes['request.id'];
@@ -120,21 +121,21 @@ class Stream implements OutcomeStream {
     this.#status = Number.isInteger(status) && status >= 100 && status <= 999 ? status : undefined;
     const profile = d.api !== undefined ? responseProfile(d.api) : undefined;
     this.#providerRequestId = providerRequestId(headers, profile?.requestIdHeaders ?? []);
-    this.#reading = startReading(profile?.reader, headers.get('content-type'));
-    this.#span = this.#tracer.start(this.#carrier, d.checkSpanId);
+    this.#response = { reading: startReading(profile?.reader, headers.get('content-type')), span: this.#tracer.start(this.#carrier, d.checkSpanId) };
+    return this.#response;
   }
 
   #finish(complete: boolean): StreamStep {
     this.#done = true;
     const d = this.#decision;
     if (!d) return 'end';
-    if (this.#reading === undefined) this.#start(d, new Map(), {});
-    const { status: read, facts } = this.#reading!.end();
+    const { reading, span } = this.#response ?? this.#start(d, new Map(), {});
+    const { status: read, facts } = reading.end();
     const record = outcomeRecord({
       decision: d,
       requestId: this.#requestId,
       status: this.#status,
-      format: this.#reading!.format,
+      format: reading.format,
       read,
       facts,
       complete,
@@ -143,7 +144,6 @@ class Stream implements OutcomeStream {
       ttfbMs: this.#ttfbMs,
       durationMs: performance.now() - this.#started,
     });
-    const span = this.#span!;
     // ERROR for a provider's 5xx and for a response that is not its API's format.
     const status = this.#status ?? 0;
     span.end({ ...record }, status >= 500 ? (record['error.type'] ?? String(status)) : read === 'malformed' ? 'malformed_response' : undefined);

@@ -45,7 +45,10 @@ export const anthropicMessagesReader = namedReader(
     const blockAt = (at: readonly number[]): { type?: Scalar; name?: Scalar } => {
       const i = at[0] ?? 0;
       let x = blocks.get(i);
-      if (x === undefined && blocks.size < 1024) blocks.set(i, (x = {}));
+      if (x === undefined && blocks.size < 1024) {
+        x = {};
+        blocks.set(i, x);
+      }
       return x ?? {};
     };
     return {

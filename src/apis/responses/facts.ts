@@ -35,6 +35,7 @@ const MAX_STRING = 256;
 /** A string value, cut to MAX_STRING, without control characters; undefined for anything else. */
 export function text(v: Scalar): string | undefined {
   if (typeof v !== 'string' || v === '') return undefined;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
   const clean = v.replace(/[\x00-\x1f\x7f]/g, '');
   return clean.length > MAX_STRING ? `${clean.slice(0, MAX_STRING)}…` : clean;
 }
@@ -107,28 +108,32 @@ export class FactsBuilder {
 export interface ResponseReader {
   /** Dot-separated paths, `*` for any array element (see json-stream.ts). */
   readonly fields: readonly string[];
+  /** Indices of fields read once per stream (every chunk repeats them). */
+  readonly once?: ReadonlySet<number>;
   /** Per response: the state that turns captured values into facts. */
   start(facts: FactsBuilder): DocumentReader;
 }
 
 export interface DocumentReader {
-  /** A captured value of `fields[field]`; `at`: the indices of its `*` segments. False: stop capturing that field. */
-  value(field: number, v: Scalar, at: readonly number[]): boolean | void;
+  /** A captured value of `fields[field]`; `at`: the indices of its `*` segments. */
+  value(field: number, v: Scalar, at: readonly number[]): void;
   /** A document ended; `event`: its SSE event name; `done`: an SSE `data: [DONE]`. */
   end(event: string | undefined, done: boolean): void;
 }
 
-/** A reader whose fields are named: `start` gets the name of each captured field. */
+/** A reader whose fields are named: `start` gets the name of each captured field; `once` names those read once per stream. */
 export function namedReader<K extends string>(
   paths: Readonly<Record<K, string>>,
-  start: (facts: FactsBuilder) => { value(name: K, v: Scalar, at: readonly number[]): boolean | void; end(event: string | undefined, done: boolean): void },
+  start: (facts: FactsBuilder) => { value(name: K, v: Scalar, at: readonly number[]): void; end(event: string | undefined, done: boolean): void },
+  once: readonly NoInfer<K>[] = [],
 ): ResponseReader {
   const names = Object.keys(paths) as K[];
   return {
     fields: names.map((k) => paths[k]),
+    once: new Set(once.map((k) => names.indexOf(k))),
     start(facts) {
       const r = start(facts);
-      return { value: (field, v, at) => r.value(names[field]!, v, at), end: (event, done) => r.end(event, done) };
+      return { value: (field, v, at) => r.value(names[field] as K, v, at), end: (event, done) => r.end(event, done) };
     },
   };
 }

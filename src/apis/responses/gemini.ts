@@ -25,13 +25,10 @@ export const geminiReader = namedReader(
     return {
       value(name, v, at) {
         switch (name) {
-          // Every chunk repeats them: read once.
           case 'id':
-            facts.id(v);
-            return facts.responseId === undefined;
+            return facts.id(v);
           case 'model':
-            facts.model(v);
-            return facts.responseModel === undefined;
+            return facts.model(v);
           case 'finish':
             finished = true;
             return facts.finish(at[0] ?? 0, v);
@@ -54,4 +51,6 @@ export const geminiReader = namedReader(
       },
     };
   },
+  // Every chunk repeats them: read once.
+  ['id', 'model'],
 );

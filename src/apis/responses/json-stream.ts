@@ -16,12 +16,8 @@ export type Scalar = string | number | boolean | null;
 
 /** Receives the captured values. */
 export interface JsonSink {
-  /**
-   * `field` is the index of the matching path; `at` the array indices of its `*` segments.
-   * Returning false stops capturing that field for the rest of the stream (a value every SSE
-   * chunk repeats, such as the model, is then decoded once).
-   */
-  value(field: number, v: Scalar, at: readonly number[]): boolean | void;
+  /** `field` is the index of the matching path; `at` the array indices of its `*` segments. */
+  value(field: number, v: Scalar, at: readonly number[]): void;
 }
 
 export interface FieldNode {
@@ -46,7 +42,8 @@ export function fieldTree(paths: readonly string[]): FieldNode {
       else {
         let next = n.keys.get(seg);
         if (next === undefined) {
-          n.keys.set(seg, (next = node()));
+          next = node();
+          n.keys.set(seg, next);
           n.keyBytes.push({ key: Buffer.from(seg), node: next });
         }
         n = next;
@@ -123,6 +120,11 @@ export interface JsonStreamOptions {
   readonly arrayOfDocuments?: boolean;
   /** Called when a document (or, with arrayOfDocuments, an element) is complete. */
   readonly onDocument?: () => void;
+  /**
+   * Fields captured once per stream: after their first string value they are skipped (a value
+   * every SSE chunk repeats, such as the model, is then decoded once).
+   */
+  readonly once?: ReadonlySet<number>;
 }
 
 export class JsonStream {
@@ -198,7 +200,7 @@ export class JsonStream {
         i = this.#string(b, i, to);
         continue;
       }
-      const c = b[i]!;
+      const c = b[i] ?? 0;
       if (st === NUMBER) {
         if (isNumberByte(c)) {
           if (this.#len < MAX_NUMBER) this.#buf[this.#len] = c;
@@ -252,7 +254,7 @@ export class JsonStream {
         if (c === 0x2c) {
           if (kind === OBJECT) this.#state = KEY;
           else {
-            this.#index[this.#depth - 1]!++;
+            this.#index[this.#depth - 1] = (this.#index[this.#depth - 1] ?? 0) + 1;
             this.#valueNode = this.#nodes[this.#depth - 1]?.each;
             this.#state = VALUE;
           }
@@ -382,7 +384,7 @@ export class JsonStream {
       // Keys and ids are short: a loop costs less than a native copy's call.
       if (n <= 32) {
         for (let x = from; x < from + n; x++) {
-          const c = b[x]!;
+          const c = b[x] ?? 0;
           if (c === BACKSLASH) this.#hasEscape = true;
           buf[len++] = c;
         }
@@ -473,7 +475,8 @@ export class JsonStream {
     const field = this.#valueNode?.field;
     if (field === undefined) return;
     const at: number[] = [];
-    for (let d = this.#arrayDocs ? 1 : 0; d < this.#depth; d++) if (this.#kinds[d] === ARRAY) at.push(this.#index[d]!);
-    if (this.#sink.value(field, v, at) === false) this.#muted[field] = true;
+    for (let d = this.#arrayDocs ? 1 : 0; d < this.#depth; d++) if (this.#kinds[d] === ARRAY) at.push(this.#index[d] ?? 0);
+    this.#sink.value(field, v, at);
+    if (typeof v === 'string' && this.#opts.once?.has(field) === true) this.#muted[field] = true;
   }
 }

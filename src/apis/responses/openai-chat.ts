@@ -43,13 +43,10 @@ export const openAiChatReader = namedReader(
     return {
       value(name, v, at) {
         switch (name) {
-          // Every chunk repeats them: read once.
           case 'id':
-            facts.id(v);
-            return facts.responseId === undefined;
+            return facts.id(v);
           case 'model':
-            facts.model(v);
-            return facts.responseModel === undefined;
+            return facts.model(v);
           case 'choiceIndex':
             if (typeof v === 'number' && Number.isSafeInteger(v)) choiceIndex.set(at[0] ?? 0, v);
             return;
@@ -100,4 +97,6 @@ export const openAiChatReader = namedReader(
       },
     };
   },
+  // Every chunk repeats them: read once.
+  ['id', 'model'],
 );

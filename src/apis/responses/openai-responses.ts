@@ -64,7 +64,10 @@ export const openAiResponsesReader = namedReader(
     const at0 = (at: readonly number[]): { type?: Scalar; name?: Scalar } => {
       const i = at[0] ?? 0;
       let x = items.get(i);
-      if (x === undefined && items.size < 1024) items.set(i, (x = {}));
+      if (x === undefined && items.size < 1024) {
+        x = {};
+        items.set(i, x);
+      }
       return x ?? {};
     };
     return {

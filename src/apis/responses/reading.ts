@@ -32,13 +32,16 @@ const TREES = new WeakMap<ResponseReader, FieldNode>();
 
 function treeOf(r: ResponseReader): FieldNode {
   let t = TREES.get(r);
-  if (t === undefined) TREES.set(r, (t = fieldTree(r.fields)));
+  if (t === undefined) {
+    t = fieldTree(r.fields);
+    TREES.set(r, t);
+  }
   return t;
 }
 
 /** The format of a body from its content type (parameters and case ignored). */
 export function bodyFormat(contentType: string | undefined): BodyFormat {
-  const media = (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  const media = ((contentType ?? '').split(';', 1)[0] ?? '').trim().toLowerCase();
   if (media === 'text/event-stream') return 'sse';
   if (media === 'application/json' || media.endsWith('+json')) return 'json';
   return 'other';
@@ -59,7 +62,7 @@ export function startReading(reader: ResponseReader | undefined, contentType: st
     if (status === 'ok' || (status === 'truncated' && s === 'malformed')) status = s;
   };
   if (format === 'json') {
-    const json = new JsonStream(treeOf(reader), doc, { arrayOfDocuments: true, onDocument: () => doc.end(undefined, false) });
+    const json = new JsonStream(treeOf(reader), doc, { arrayOfDocuments: true, onDocument: () => doc.end(undefined, false), ...(reader.once ? { once: reader.once } : {}) });
     return {
       format,
       write: (b) => json.write(b),
@@ -71,7 +74,7 @@ export function startReading(reader: ResponseReader | undefined, contentType: st
       },
     };
   }
-  const json = new JsonStream(treeOf(reader), doc);
+  const json = new JsonStream(treeOf(reader), doc, reader.once ? { once: reader.once } : {});
   /** The state of the event that ends; the stream's end reports a cut event as truncated. */
   let atEnd = false;
   const sse = new SseStream({

@@ -68,7 +68,7 @@ export class SseStream {
       if (cr !== -1 && cr < x) cr = b.indexOf(CR, x);
       const a = lf === -1 || lf >= to ? to : lf;
       const c = cr === -1 || cr >= to ? to : cr;
-      return a < c ? a : c;
+      return Math.min(a, c);
     };
     let i = from;
     if (this.#afterCr && i < to) {
@@ -76,7 +76,7 @@ export class SseStream {
       if (b[i] === LF) i++;
     }
     while (i < to) {
-      const c = b[i]!;
+      const c = b[i] ?? 0;
       switch (this.#state) {
         case LINE_START:
           if (c === LF || c === CR) {
