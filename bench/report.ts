@@ -136,7 +136,9 @@ export async function writeReport(r: BenchResults): Promise<void> {
       const on = p.results[OUTCOMES_VARIANT];
       const cpuOn = p.authzCpuMsPer1k?.[OUTCOMES_VARIANT];
       const cpuOff = p.authzCpuMsPer1k?.['llm-authz'];
-      return on === undefined ? [] : [`at ${p.rate}/s ${f(on.p50 - p.results['llm-authz'].p50)} ms p50 and ${f(on.p99 - p.results['llm-authz'].p99)} ms p99 at the client, ${f(cpuOn ?? Number.NaN, 0)} instead of ${f(cpuOff ?? Number.NaN, 0)} CPU ms per 1k requests in llm-authz`];
+      if (on === undefined) return [];
+      const streams = p.outcomeStreams ? ` (ext_proc streams: ${p.outcomeStreams.started} for ${on.requests} requests, ${p.outcomeStreams.failed} failed, ${p.outcomeStreams.overflow} skipped by the circuit breaker)` : '';
+      return [`at ${p.rate}/s ${f(on.p50 - p.results['llm-authz'].p50)} ms p50 and ${f(on.p99 - p.results['llm-authz'].p99)} ms p99 at the client, ${f(cpuOn ?? Number.NaN, 0)} instead of ${f(cpuOff ?? Number.NaN, 0)} CPU ms per 1k requests in llm-authz${streams}`];
     });
     w(`Outcome records (ext_proc on minus off): ${rows.join('; ')}.`);
     w();

@@ -28,6 +28,15 @@ export interface EnvoyPoint {
   readonly results: Record<Exclude<EnvoyVariant, typeof OUTCOMES_VARIANT>, LoadResult> & Partial<Record<typeof OUTCOMES_VARIANT, LoadResult>>;
   /** llm-authz's CPU (user + system) per 1,000 requests of the llm-authz variants. */
   readonly authzCpuMsPer1k?: Partial<Record<EnvoyVariant, number>>;
+  /** The outcomes variant's ext_proc streams as Envoy counts them (one per request, none skipped or failed). */
+  readonly outcomeStreams?: { readonly started: number; readonly failed: number; readonly overflow: number };
+}
+
+/** Envoy's counters of the ext_proc filter and the outcomes cluster that say whether every response was streamed. */
+async function extProcCounters(envoy: EnvoyProcess): Promise<{ started: number; failed: number; overflow: number }> {
+  const text = await envoy.admin('/stats?filter=ext_proc\\.streams_|llm_authz_outcomes\\.upstream_rq_active_overflow');
+  const get = (suffix: string): number => Number(new RegExp(`${suffix.replaceAll('.', '\\.')}: (\\d+)`).exec(text)?.[1] ?? Number.NaN);
+  return { started: get('ext_proc.streams_started'), failed: get('ext_proc.streams_failed'), overflow: get('llm_authz_outcomes.upstream_rq_active_overflow') };
 }
 
 /** Disables ext_authz for the whole virtual host: Envoy then routes on the client's header. */
@@ -77,6 +86,7 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
   const envoys: EnvoyProcess[] = [];
   try {
     const urls = {} as Record<EnvoyVariant, string>;
+    const byVariant = {} as Record<EnvoyVariant, EnvoyProcess>;
     for (const v of ENVOY_VARIANTS) {
       const render = (ports: EnvoyPorts): string => {
         const text = renderEnvoyConfig('envoy/gateway.yaml', params(v === 'floor' ? floor.port : authz.port, ports));
@@ -85,6 +95,7 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
       };
       const envoy = await startEnvoy({ render, workDir: o.workDir, name: `envoy-${v}` });
       urls[v] = `http://127.0.0.1:${envoy.ports.listen}/v1/chat/completions`;
+      byVariant[v] = envoy;
       envoys.push(envoy);
     }
     const run = (v: EnvoyVariant, rate: number, durationS: number): Promise<LoadResult> =>
@@ -105,13 +116,19 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
       o.log(`  ${rate}/s: ${ENVOY_VARIANTS.join(', ')}`);
       const results = {} as Record<EnvoyVariant, LoadResult>;
       const cpu: Partial<Record<EnvoyVariant, number>> = {};
+      let outcomeStreams: EnvoyPoint['outcomeStreams'];
       for (const v of ENVOY_VARIANTS) {
         const cpu0 = cpuSeconds(authz.child.proc.pid!);
+        const streams0 = v === OUTCOMES_VARIANT ? await extProcCounters(byVariant[v]) : undefined;
         results[v] = await run(v, rate, o.durationS);
+        if (streams0 !== undefined) {
+          const after = await extProcCounters(byVariant[v]);
+          outcomeStreams = { started: after.started - streams0.started, failed: after.failed - streams0.failed, overflow: after.overflow - streams0.overflow };
+        }
         if (v === 'llm-authz' || v === OUTCOMES_VARIANT) cpu[v] = results[v].requests > 0 ? ((cpuSeconds(authz.child.proc.pid!) - cpu0) * 1e6) / results[v].requests : Number.NaN;
         if (results[v].errors > 0) o.log(`  errors with ext_authz ${v}: ${results[v].errors}`);
       }
-      points.push({ rate, results, authzCpuMsPer1k: cpu });
+      points.push({ rate, results, authzCpuMsPer1k: cpu, ...(outcomeStreams ? { outcomeStreams } : {}) });
     }
   } finally {
     for (const e of envoys) await e.stop();
