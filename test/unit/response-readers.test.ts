@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { responseProfile } from '../../src/apis/endpoints.ts';
+import { WIRES } from '../../src/apis/index.ts';
 import { fieldTree, JsonStream, MAX_CAPTURE, type Scalar } from '../../src/apis/responses/json-stream.ts';
 import { startReading, type ReadResult } from '../../src/apis/responses/reading.ts';
 import { SseStream } from '../../src/apis/responses/sse.ts';
@@ -275,6 +276,16 @@ describe('Gemini', () => {
 
   it('an error body gives its status', () => {
     expect(read('gemini.generate_content', 'application/json', JSON.stringify({ error: { code: 429, message: 'quota', status: 'RESOURCE_EXHAUSTED' } })).facts.errorType).toBe('RESOURCE_EXHAUSTED');
+  });
+});
+
+describe('every profile', () => {
+  it('names a response reader for each endpoint that generates (chat, generate_content, text_completion, embeddings), and its request-id headers', () => {
+    const generating = new Set(['chat', 'generate_content', 'text_completion', 'embeddings']);
+    const missing = WIRES.flatMap((w) => w.endpoints.filter((e) => generating.has(e.operation) && e.response === undefined).map((e) => `${w.name} ${e.schema}`));
+    expect(missing).toEqual(['gemini gemini.embed_content']);
+    for (const w of WIRES) for (const e of w.endpoints) expect(responseProfile(e.schema), e.schema).toBeDefined();
+    expect(WIRES.filter((w) => w.name !== 'gemini' && (w.requestIdHeaders ?? []).length === 0).map((w) => w.name)).toEqual([]);
   });
 });
 
