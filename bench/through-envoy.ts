@@ -110,7 +110,7 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
       });
     for (const v of ENVOY_VARIANTS) {
       const warm = await run(v, 500, 2);
-      if (warm.errors > 0) throw new Error(`Envoy with ext_authz ${v}: ${warm.errors} of ${warm.requests} warm-up requests failed`);
+      if (warm.errors > 0) throw new Error(`Envoy with ext_authz ${v}: ${warm.errors} of ${warm.requests} warm-up requests failed (${Object.entries(warm.failures ?? {}).map(([k, n]) => `${k} × ${n}`).join(', ')})`);
     }
     for (const rate of o.rates) {
       o.log(`  ${rate}/s: ${ENVOY_VARIANTS.join(', ')}`);
