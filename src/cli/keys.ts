@@ -5,6 +5,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { Command } from './command.ts';
 import { hashApiKey, API_KEY_PREFIX } from '../identity/api-key.ts';
 import { KeyStoreError, readKeyStoreFile, writeKeyStoreFile } from '../identity/key-store.ts';
 import { keyStoreFileSchema, storedKeySchema, type KeyStoreFile, type StoredKey } from '../identity/schema.ts';
@@ -167,7 +168,11 @@ export async function keys(args: string[], out: NodeJS.WritableStream = process.
   }
 }
 
-export const keysCommand = {
+export const keysCommand: Command = {
+  name: 'keys',
+  get help(): string {
+    return `${KEYS_USAGE}\nA new key is printed once, on stdout; the store keeps only its hash.\nExit codes: 0 done, 2 a usage error or a store that cannot be read or written.`;
+  },
   usage: 'keys create|list|revoke|rotate --store FILE ...',
   summary: 'manage scoped API keys in a key store file (prints a new key once)',
   async run(args: string[]): Promise<number> {
@@ -175,7 +180,8 @@ export const keysCommand = {
       return await keys(args);
     } catch (err) {
       if (err instanceof UsageError || err instanceof KeyStoreError || (err instanceof TypeError && 'code' in err)) {
-        process.stderr.write(`llm-authz keys: ${err.message}\n${KEYS_USAGE}`);
+        // A usage mistake gets the usage; a data error (a bad store, an unknown id) one line.
+        process.stderr.write(`llm-authz keys: ${err.message}\n${err instanceof KeyStoreError ? '' : "see 'llm-authz keys --help'\n"}`);
         return 2;
       }
       throw err;
@@ -183,7 +189,7 @@ export const keysCommand = {
   },
 };
 
-const KEYS_USAGE = `usage:
+const KEYS_USAGE = `commands:
   llm-authz keys create --store FILE --workload ID --models m1,m2 [--agent ID] [--providers p1,p2]
                         [--tools t1,t2] [--max-tokens N] [--expires-in 30d] [--description TEXT]
   llm-authz keys list   --store FILE [--json]
