@@ -21,6 +21,11 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** A command's input that cannot be used (a bad store file, an unknown id): exit 2 with one line, no usage. */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+}
+
 /** Exit codes shared by every command. */
 export const EXIT_USAGE = 2;
 

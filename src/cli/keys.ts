@@ -5,7 +5,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { Command } from './command.ts';
+import { InputError, UsageError, type Command } from './command.ts';
 import { hashApiKey, API_KEY_PREFIX } from '../identity/api-key.ts';
 import { KeyStoreError, readKeyStoreFile, writeKeyStoreFile } from '../identity/key-store.ts';
 import { keyStoreFileSchema, storedKeySchema, type KeyStoreFile, type StoredKey } from '../identity/schema.ts';
@@ -32,7 +32,6 @@ export function parseDuration(s: string): number {
   return Number(m[1]) * unit;
 }
 
-class UsageError extends Error {}
 
 function list(v: string | undefined): string[] | undefined {
   return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -41,7 +40,7 @@ function list(v: string | undefined): string[] | undefined {
 function load(file: string, create: boolean): KeyStoreFile {
   if (!existsSync(file)) {
     if (create) return { version: 1, keys: [] };
-    throw new UsageError(`no key store at ${file} (create one with: llm-authz keys create --store ${file} ...)`);
+    throw new InputError(`no key store at ${file} (create one with: llm-authz keys create --store ${file} ...)`);
   }
   return readKeyStoreFile(file);
 }
@@ -52,7 +51,7 @@ function save(file: string, store: KeyStoreFile): void {
 
 function find(store: KeyStoreFile, id: string): StoredKey {
   const k = store.keys.find((x) => x.id === id);
-  if (k === undefined) throw new UsageError(`no key with id '${id}' in the store`);
+  if (k === undefined) throw new InputError(`no key with id '${id}' in the store`);
   return k;
 }
 
@@ -142,7 +141,7 @@ export async function keys(args: string[], out: NodeJS.WritableStream = process.
       const overlapEnd = now() + parseDuration(v.overlap ?? '1h');
       const store = load(file, false);
       const old = find(store, v.id);
-      if (old.revoked) throw new UsageError(`key '${old.id}' is revoked; create a new one instead`);
+      if (old.revoked) throw new InputError(`key '${old.id}' is revoked; create a new one instead`);
       const { id, key } = newApiKey();
       const entry: StoredKey = {
         ...old,
@@ -179,11 +178,8 @@ export const keysCommand: Command = {
     try {
       return await keys(args);
     } catch (err) {
-      if (err instanceof UsageError || err instanceof KeyStoreError || (err instanceof TypeError && 'code' in err)) {
-        // A usage mistake gets the usage; a data error (a bad store, an unknown id) one line.
-        process.stderr.write(`llm-authz keys: ${err.message}\n${err instanceof KeyStoreError ? '' : "see 'llm-authz keys --help'\n"}`);
-        return 2;
-      }
+      // A bad store file is the input's fault, not the command line's: one line, no usage.
+      if (err instanceof KeyStoreError) throw new InputError(err.message);
       throw err;
     }
   },

@@ -1,6 +1,6 @@
 /** The llm-authz command line: one file per command, registered here; the conventions in command.ts. */
 import { checkCommand } from './check.ts';
-import { EXIT_USAGE, helpText, isParseArgsError, UsageError, wantsHelp, type Command } from './command.ts';
+import { EXIT_USAGE, helpText, InputError, isParseArgsError, UsageError, wantsHelp, type Command } from './command.ts';
 import { keysCommand } from './keys.ts';
 import { serveCommand } from './serve.ts';
 import { testCommand } from './test.ts';
@@ -63,6 +63,10 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
   } catch (e) {
     if (e instanceof UsageError || isParseArgsError(e)) {
       err.write(`llm-authz ${command.name}: ${e.message} (see 'llm-authz ${command.name} --help')\n`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof InputError) {
+      err.write(`llm-authz ${command.name}: ${e.message}\n`);
       return EXIT_USAGE;
     }
     throw e;
