@@ -39,7 +39,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
     throw err;
   }
-  const log = runtime.config.log.level === 'info' ? bootLog : createLogger(runtime.config.log.level);
+  const { level, format } = runtime.config.log;
+  const log = level === 'info' && format === 'auto' ? bootLog : createLogger(level, format);
   setIdentityLogger(log);
   const decisionLog = createDecisionLog(runtime.config.decision_log.sink, { flushMs: runtime.config.decision_log.flush_ms });
   const telemetry = await startTelemetry(runtime.config.telemetry, { version: SERVICE_VERSION });

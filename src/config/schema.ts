@@ -45,6 +45,8 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+      /** `json` lines, `text` for a person, or `auto`: text when stderr is a terminal, JSON otherwise. */
+      format: z.enum(['json', 'text', 'auto']).default('auto'),
     })
     .prefault({}),
   decision_log: z

@@ -208,3 +208,27 @@ describe('machine-readable policy-author output', () => {
     expect(xml).toContain('name="batch jobs may not stream"');
   });
 });
+
+describe('service log format', () => {
+  it('auto is text on a terminal and JSON otherwise', async () => {
+    const { resolveLogFormat } = await import('../../src/telemetry/log.ts');
+    expect(resolveLogFormat('auto', true)).toBe('text');
+    expect(resolveLogFormat('auto', false)).toBe('json');
+    expect(resolveLogFormat('json', true)).toBe('json');
+    expect(resolveLogFormat('text', false)).toBe('text');
+  });
+  it('a text line: time, level, message, then the fields', async () => {
+    const { textLine } = await import('../../src/telemetry/log.ts');
+    const line = textLine(JSON.stringify({ level: 'warn', time: '2026-12-02T01:02:03.456Z', service: 'llm-authz', file: '/etc/k ey', n: 2, msg: 'kept the last good value' }));
+    expect(line).toBe('01:02:03.456 WARN  kept the last good value  file="/etc/k ey" n=2\n');
+  });
+});
+
+describe('decision-log lines', () => {
+  it('carry kind "decision" right after the time', async () => {
+    const { decisionLine } = await import('../../src/audit/decision-log.ts');
+    const line = decisionLine({ 'decision.id': 'd', 'decision.effect': 'deny', 'decision.reason': 'no_credentials', 'decision.status': 401, 'decision.phase': 'identity', 'decision.duration_ms': 0.1 });
+    expect(line).toMatch(/^\{"time":"[^"]+","kind":"decision","decision\.id":"d",/);
+    expect(JSON.parse(line)).toMatchObject({ kind: 'decision', 'decision.reason': 'no_credentials' });
+  });
+});
