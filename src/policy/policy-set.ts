@@ -11,7 +11,7 @@ import { parse, plan, type CelResult } from '@bufbuild/cel';
 import { isScalar } from 'yaml';
 import { CREDENTIAL_HEADERS } from '../apis/index.ts';
 import type { Secret } from '../core/secret.ts';
-import { DECISION_ID_HEADER, REASON_HEADER } from '../core/headers.ts';
+import { DECISION_ID_HEADER, REASON_HEADER, TRACE_ID_HEADER } from '../core/headers.ts';
 import { formatPath } from '../core/errors.ts';
 import type { Providers, ProviderRuntime } from '../providers/runtime.ts';
 import { isReasonCode, type DenyReason } from '../core/reasons.ts';
@@ -72,7 +72,7 @@ export interface LoadDeps {
  * Headers no rule may set: every credential header of every API profile (a rule could otherwise
  * overwrite the provider key, or forward a client key), and the request's framing and identity.
  */
-export const RESERVED_HEADERS: readonly string[] = [...CREDENTIAL_HEADERS, 'proxy-authorization', 'host', 'content-length', DECISION_ID_HEADER, REASON_HEADER];
+export const RESERVED_HEADERS: readonly string[] = [...CREDENTIAL_HEADERS, 'proxy-authorization', 'host', 'content-length', DECISION_ID_HEADER, REASON_HEADER, TRACE_ID_HEADER];
 
 export interface PolicyFile {
   readonly name: string;
