@@ -131,7 +131,7 @@ describe('llm-authz validate', () => {
     const r = await run((out, err) => validate(cfg, out, err, 'text'));
     expect(r.code).toBe(2);
     expect(r.err).toContain(`server.listen: no port: expected HOST:PORT (e.g. 127.0.0.1:9001) or unix:PATH, got "nowhere" (${cfg}:2:11)`);
-    expect(r.err).toContain(`providers[0].models: expected array (${cfg}:4:36)`);
+    expect(r.err).toContain(`providers[0].models: expected a list, got "x" (${cfg}:4:36)`);
     const j = await run((out, err) => validate(cfg, out, err, 'json'));
     expect(j.code).toBe(2);
     expect((JSON.parse(j.out) as { valid: boolean; problems: string[] }).problems).toHaveLength(2);
