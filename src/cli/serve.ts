@@ -55,6 +55,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   );
 
   const policy = runtime.policy;
+  if (policy !== undefined && policy.status().rules === 0) log.warn({ policy_dir: runtime.config.policy?.dir }, 'the policy folder has no rules: every request is denied (denied_by_default)');
   let server: AuthzServer | undefined;
   let policyHealthy = true;
   if (policy !== undefined) {

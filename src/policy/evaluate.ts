@@ -76,7 +76,8 @@ export function evaluatePolicySet(set: PolicySet, input: DecisionInput, nowMs: n
   if (allowRule === undefined) {
     // A path llm-authz does not know on a provider API: say so (404), as without policies.
     if (input.llm.operation === 'unknown') return { decision: deny('unknown_api', undefined, matched, 'no policy rule allows this unknown API path'), results };
-    return { decision: deny('denied_by_default', undefined, matched, 'no policy rule allows this request'), results };
+    // The reason's own message says it ("no policy allows this request"); a detail would repeat it.
+    return { decision: deny('denied_by_default', undefined, matched, undefined), results };
   }
   const o = allowRule.obligations;
   const provider = o?.provider ?? byDefault;
