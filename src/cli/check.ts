@@ -62,7 +62,7 @@ function printDecision(out: string[], d: Decision, providers: Providers, results
   if (results !== undefined) {
     out.push(`rules (policy set ${d.policyVersion}):`);
     const w = Math.max(4, ...results.map((r) => r.id.length));
-    for (const r of results) out.push(`  ${pad(r.effect, 5)} ${pad(r.id, w)}  ${r.outcome === 'matched' ? 'MATCHED' : r.outcome === 'error' ? `ERROR: ${r.error ?? ''}` : 'not matched'}`);
+    for (const r of results) out.push(`  ${pad(r.effect, 5)} ${pad(r.id, w)}  ${r.outcome === 'matched' ? 'MATCHED' : r.outcome === 'error' ? `ERROR: ${r.error ?? ''}` : `not matched${r.falseAt !== undefined ? `: false at ${r.falseAt}` : ''}`}`);
   }
   out.push(`decision: ${d.effect.toUpperCase()} (${d.reason})${d.rule !== undefined ? ` by rule '${d.rule}'` : d.effect === 'deny' ? ' by default: no rule allows' : ''}`);
   if (d.detail !== undefined) out.push(`detail: ${d.detail}`);
@@ -154,7 +154,7 @@ export async function checkOne(
     }
     // The server's own phases, then the explanation of what they found.
     const p = await runPhases(req.raw, rt);
-    const explanation = p.decision !== undefined && p.identity !== undefined && p.llm !== undefined && p.ctx !== undefined && rt.policy !== undefined ? rt.policy.explain({ ctx: p.ctx, identity: p.identity, llm: p.llm }) : undefined;
+    const explanation = p.decision !== undefined && p.identity !== undefined && p.llm !== undefined && p.ctx !== undefined && rt.policy !== undefined ? rt.policy.explain({ ctx: p.ctx, identity: p.identity, llm: p.llm }, undefined, { whyNot: true }) : undefined;
     const allowed = p.decision?.effect === 'allow';
     if (o.format === 'json') {
       print(JSON.stringify(jsonResult(p, explanation, rt.providers), null, 2));

@@ -16,7 +16,7 @@ export interface TestOptions {
 
 function ruleTable(r: CaseResult): string[] {
   const w = Math.max(4, ...r.results.map((x) => x.id.length));
-  return r.results.map((x) => `       ${x.effect.padEnd(5)} ${x.id.padEnd(w)}  ${x.outcome === 'matched' ? 'MATCHED' : x.outcome === 'error' ? `ERROR: ${x.error ?? ''}` : 'not matched'}`);
+  return r.results.map((x) => `       ${x.effect.padEnd(5)} ${x.id.padEnd(w)}  ${x.outcome === 'matched' ? 'MATCHED' : x.outcome === 'error' ? `ERROR: ${x.error ?? ''}` : `not matched${x.falseAt !== undefined ? `: false at ${x.falseAt}` : ''}`}`);
 }
 
 const xml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);

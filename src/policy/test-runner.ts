@@ -115,7 +115,7 @@ export function runSuite(file: string, target: TestTarget): CaseResult[] {
       if (!(err instanceof FixtureError)) throw err;
       throw new SuiteError([`${where}: ${err.message}`]);
     }
-    const { decision, results } = target.engine.explain(input, nowMs);
+    const { decision, results } = target.engine.explain(input, nowMs, { whyNot: true });
     const failures: string[] = [];
     const e = c.expect;
     const got = (what: string, want: unknown, have: unknown): void => {

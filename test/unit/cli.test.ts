@@ -232,3 +232,19 @@ describe('decision-log lines', () => {
     expect(JSON.parse(line)).toMatchObject({ kind: 'decision', 'decision.reason': 'no_credentials' });
   });
 });
+
+describe('explain: which part of a when was false', () => {
+  it('splits at top-level && only (not inside brackets or strings)', async () => {
+    const { conjuncts } = await import('../../src/policy/why-not.ts');
+    expect(conjuncts('a && (b && c) && "x && y" == d && [e && f][0]')).toEqual(['a', '(b && c)', '"x && y" == d', '[e && f][0]']);
+    expect(conjuncts('a || b')).toEqual(['a || b']);
+  });
+  it('check names the first false part of each rule that did not match', async () => {
+    const lines: string[] = [];
+    await checkOne('examples/policies/llm-authz.yaml', 'examples/policies/requests/batch-summarize.json', Date.parse('2026-03-01T09:00:00Z'), (s) => lines.push(s));
+    const text = lines.join('\n');
+    expect(text).toMatch(/allow research-team\s+not matched: false at identity\.workload\.startsWith\("spiffe:\/\/demo\.example\/ns\/research\/"\)/);
+    expect(text).toMatch(/deny {2}no-streaming-for-jobs\s+not matched: false at llm\.stream$/m);
+    expect(text).toMatch(/allow batch-summarizer\s+MATCHED$/m);
+  });
+});
