@@ -9,6 +9,8 @@ import { buildRuntime, type Runtime } from '../config/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
+import { watchedServerCredentials } from '../server/grpc-tls.ts';
+import { watchTlsFiles, type WatchedTls } from '../server/tls-files.ts';
 import { setIdentityLogger } from '../identity/log.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
 import { startTelemetry } from '../telemetry/otel.ts';
@@ -17,6 +19,7 @@ import { SERVICE_VERSION } from '../telemetry/version.ts';
 export interface ServeOptions {
   config?: string | undefined;
   listen?: string | undefined;
+  healthListen?: string | undefined;
 }
 
 function loadRuntime(file: string | undefined, log: Logger): Runtime {
@@ -89,11 +92,26 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
 
   const listen = opts.listen ?? runtime.config.server.listen;
-  server = await startServer({ listen, check, log });
+  const tlsConfig = runtime.config.server.tls;
+  let tls: WatchedTls | undefined;
+  if (tlsConfig !== undefined) {
+    const baseDir = opts.config === undefined ? process.cwd() : path.dirname(path.resolve(opts.config));
+    const at = (f: string): string => path.resolve(baseDir, f);
+    try {
+      tls = watchTlsFiles({ cert: at(tlsConfig.cert), key: at(tlsConfig.key), clientCa: tlsConfig.client_ca === undefined ? undefined : at(tlsConfig.client_ca) }, (e) =>
+        e.outcome === 'reloaded' ? log.info({ mtls: tlsConfig.client_ca !== undefined }, 'gRPC listener certificate reloaded') : log.warn({ problem: e.problem }, 'gRPC listener TLS files unusable; keeping the last good ones'),
+      );
+    } catch (err) {
+      log.fatal({ problem: err instanceof Error ? err.message : String(err) }, 'invalid server.tls; not starting');
+      log.flush();
+      return 2;
+    }
+  }
+  server = await startServer({ listen, check, log, credentials: tls === undefined ? undefined : watchedServerCredentials(tls), healthListen: opts.healthListen ?? runtime.config.server.health_listen });
   server.setPolicyHealthy(policyHealthy);
   server.setServing(true);
   log.info(
-    { listen, port: server.port, traces: telemetry.tracesTo, metrics: telemetry.metricsTo, metrics_port: telemetry.prometheusPort, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length, policy_version: policy?.status().version, policy_shadow_version: policy?.status().shadowVersion },
+    { listen, port: server.port, tls: tls === undefined ? 'off' : tlsConfig?.client_ca === undefined ? 'tls' : 'mtls', health_port: server.healthPort, traces: telemetry.tracesTo, metrics: telemetry.metricsTo, metrics_port: telemetry.prometheusPort, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length, policy_version: policy?.status().version, policy_shadow_version: policy?.status().shadowVersion },
     'llm-authz serving',
   );
 
@@ -109,6 +127,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
         void server.shutdown(timeout).then(async (how) => {
           await decisionLog.close();
           await runtime.close();
+          tls?.close();
           await telemetry.shutdown();
           log.info({ how, decisions_dropped: decisionLog.dropped }, 'stopped');
           log.flush();
@@ -125,14 +144,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
 }
 
 export const serveCommand = {
-  usage: 'serve [--config FILE] [--listen HOST:PORT]',
+  usage: 'serve [--config FILE] [--listen HOST:PORT] [--health-listen HOST:PORT]',
   summary: 'run the ext_authz gRPC server (default 127.0.0.1:9001)',
   async run(args: string[]): Promise<number> {
     const { values } = parseArgs({
       args,
-      options: { config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l' } },
+      options: { config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l' }, 'health-listen': { type: 'string' } },
       strict: true,
     });
-    return serve({ config: values.config, listen: values.listen });
+    return serve({ config: values.config, listen: values.listen, healthListen: values['health-listen'] });
   },
 };
