@@ -3,6 +3,7 @@ import { checkCommand } from './check.ts';
 import { serveCommand } from './serve.ts';
 import { keysCommand } from './keys.ts';
 import { testCommand } from './test.ts';
+import { injectWebhookCommand } from './inject-webhook.ts';
 
 export interface Command {
   /** One usage line, e.g. `serve [--config FILE] [--listen HOST:PORT]`. */
@@ -16,6 +17,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   keys: keysCommand,
   check: checkCommand,
   test: testCommand,
+  'inject-webhook': injectWebhookCommand,
 };
 
 function usage(): string {
