@@ -58,8 +58,9 @@ export function withAuthzTls(gatewayTls: string): string {
     'the authz TLS parameters',
   );
   if (out.split(AUTHZ_CLUSTER_HEAD).length !== 2) throw new Error('the gateway template changed: cannot find the llm_authz cluster');
-  // Across the network llm-authz has a name (a Service), not an address: resolve it.
-  return out.replace(AUTHZ_CLUSTER_HEAD, AUTHZ_CLUSTER_HEAD.replace('type: STATIC', 'type: STRICT_DNS') + AUTHZ_TLS);
+  // Across the network llm-authz has a name (a Service), not an address: resolve it (IPv4 first,
+  // as for the providers: a name with an AAAA record must not fail on a host without IPv6).
+  return out.replace(AUTHZ_CLUSTER_HEAD, AUTHZ_CLUSTER_HEAD.replace('type: STATIC', 'type: STRICT_DNS') + '    dns_lookup_family: V4_PREFERRED\n' + AUTHZ_TLS);
 }
 
 const READY_LISTENER = `  # The kubelet's probes: GET /ready on the pod's address, answered by the admin interface's
