@@ -8,7 +8,7 @@
  *     sidecar/envoy.yaml): loopback listener, a /ready listener for the kubelet, real providers.
  */
 import { PORTS } from '../src/inject/constants.ts';
-import { renderTemplate } from '../src/devstack/envoy.ts';
+import { renderTemplate } from './envoy.ts';
 
 function insertAfter(text: string, anchor: string, insert: string, what: string): string {
   const i = text.indexOf(anchor);

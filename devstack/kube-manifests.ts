@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { ROOT } from '../src/devstack/tools.ts';
+import { ROOT } from './tools.ts';
 import { DEFAULT_OBJECTS } from '../src/inject/constants.ts';
 import { sidecarEnvoyBootstrap } from './envoy-variants.ts';
 

@@ -1,7 +1,7 @@
 /** Where scripts/tools.sh k8s puts the Kubernetes control plane and the CRDs (.tools/k8s). */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { TOOLS_DIR } from '../src/devstack/tools.ts';
+import { TOOLS_DIR } from './tools.ts';
 
 export const K8S_DIR = path.join(TOOLS_DIR, 'k8s');
 

@@ -12,8 +12,8 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import path from 'node:path';
-import { freePort, waitFor } from '../src/devstack/ports.ts';
-import { exitedWhileStarting, retryWhenPortTaken, startChild, type Child } from '../src/devstack/process.ts';
+import { freePort, waitFor } from './ports.ts';
+import { exitedWhileStarting, retryWhenPortTaken, startChild, type Child } from './process.ts';
 import { kubeBin } from './kube-tools.ts';
 import { createCa, ecKey, publicKey, type Ca, type IssuedCert } from './pki.ts';
 

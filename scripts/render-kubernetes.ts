@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generatedKubernetesFiles } from '../devstack/kube-manifests.ts';
-import { ROOT } from '../src/devstack/tools.ts';
+import { ROOT } from '../devstack/tools.ts';
 
 for (const [file, text] of Object.entries(generatedKubernetesFiles())) {
   mkdirSync(path.dirname(path.join(ROOT, file)), { recursive: true });

@@ -1,11 +1,10 @@
 /** `llm-authz serve`: load config, start the gRPC server, drain on SIGTERM/SIGINT. */
-import { parseArgs } from 'node:util';
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { createDecisionLog } from '../audit/decision-log.ts';
-import { ConfigError, defaultConfig, parseConfigText } from '../config/load.ts';
-import { buildRuntime, type Runtime } from '../config/runtime.ts';
+import type { CredentialReloadListener } from '../core/build-context.ts';
+import { ConfigError } from '../core/errors.ts';
+import { loadRuntime, type Runtime } from '../pipeline/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
@@ -22,33 +21,17 @@ export interface ServeOptions {
   healthListen?: string | undefined;
 }
 
-function loadRuntime(file: string | undefined, log: Logger): Runtime {
-  if (file === undefined) {
-    log.warn({ config: 'built-in default' }, 'no config file given: the built-in default config denies every request');
-    return buildRuntime(defaultConfig(), { source: 'built-in default', version: 'default', baseDir: process.cwd() });
-  }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`]);
-  }
-  const config = parseConfigText(text, file);
-  const version = createHash('sha256').update(text).digest('hex').slice(0, 12);
-  return buildRuntime(config, {
-    source: file,
-    version,
-    baseDir: path.dirname(path.resolve(file)),
-    onCredentialReload: (e) =>
-      e.outcome === 'reloaded' ? log.info({ file: e.file }, 'provider credential reloaded') : log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value'),
-  });
+function credentialReloadLog(log: Logger): CredentialReloadListener {
+  return (e) =>
+    e.outcome === 'reloaded' ? log.info({ file: e.file }, 'provider credential reloaded') : log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value');
 }
 
 export async function serve(opts: ServeOptions): Promise<number> {
   const bootLog = createLogger('info');
   let runtime: Runtime;
   try {
-    runtime = loadRuntime(opts.config, bootLog);
+    if (opts.config === undefined) bootLog.warn({ config: 'built-in default' }, 'no config file given: the built-in default config denies every request');
+    runtime = loadRuntime(opts.config, { onCredentialReload: credentialReloadLog(bootLog) });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof PolicyLoadError) {
       bootLog.fatal({ config: opts.config, problems: err.problems }, err instanceof PolicyLoadError ? 'invalid policy set; not starting' : 'invalid config; not starting');

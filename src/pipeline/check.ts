@@ -6,14 +6,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Runtime } from '../config/runtime.ts';
+import type { Runtime } from './runtime.ts';
 import { auditRecord, envoyMetadata, type AuditInput, type AuditRecord } from '../audit/record.ts';
 import { parseCheckRequest, type RequestContext } from '../envoy/request-context.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../envoy/response.ts';
 import type { Identity } from '../identity/types.ts';
-import { apiOfRequest, type LlmRequest } from '../llm/index.ts';
+import { apiOfRequest } from '../apis/endpoints.ts';
+import type { LlmRequest } from '../llm/index.ts';
 import type { Decision } from '../policy/types.ts';
-import type { DenyReason } from './reasons.ts';
+import type { DenyReason } from '../core/reasons.ts';
 import { noopCheckTracer, type CheckSpan, type CheckTracer, type TraceIds } from '../telemetry/check-span.ts';
 import { countIdentity, recordDecision } from '../telemetry/metrics.ts';
 
@@ -24,20 +25,25 @@ export interface CheckSinks {
   onError(reason: DenyReason, err: unknown, decisionId: string): void;
 }
 
-interface Phases {
+/** What the phases found out, up to the phase that decided (`phase`). */
+export interface Phases {
   phase: AuditInput['phase'];
   ctx?: RequestContext;
   identity?: Identity;
   llm?: LlmRequest;
   decision?: Decision;
   denyReason?: DenyReason;
-  detail?: string;
+  detail?: string | undefined;
   /** performance.now() around the identity and policy phases (span events). */
   identityAt?: readonly [number, number];
   policyAt?: readonly [number, number];
 }
 
-async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
+/**
+ * The phases of one Check, without the audit and the response: the server's Check and
+ * `llm-authz check` both run this.
+ */
+export async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
   const parsed = parseCheckRequest(raw);
   if (!parsed.ok) return { phase: 'request', denyReason: parsed.reason, detail: parsed.detail };
   const ctx = parsed.value;
@@ -59,13 +65,14 @@ async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
 
 /** The audit part of a Check: span attributes, status and events, metrics, the decision record. */
 function audit(record: AuditRecord, p: Phases, span: CheckSpan, sinks: CheckSinks, seconds: number): void {
-  const reason = record['decision.reason'] as string;
+  const reason = record['decision.reason'];
   if (p.identityAt) span.phase('identity', p.identityAt[0], p.identityAt[1], p.phase === 'identity' ? reason : 'ok');
   if (p.policyAt) span.phase('policy', p.policyAt[0], p.policyAt[1], p.decision?.reason ?? reason);
   // ERROR only for failures (5xx: internal errors, timeouts, policy errors), not for ordinary denies.
-  span.end(record, (record['decision.status'] as number) >= 500 ? reason : undefined);
+  // The record's fields are all attribute values (strings, numbers, booleans, string lists).
+  span.end({ ...record }, record['decision.status'] >= 500 ? reason : undefined);
   if (p.identity) countIdentity(p.identity.method);
-  recordDecision(record['decision.effect'] as string, reason, p.decision?.rule, seconds);
+  recordDecision(record['decision.effect'], reason, p.decision?.rule, seconds);
   sinks.onDecision(record, span.ids);
 }
 

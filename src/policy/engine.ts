@@ -15,11 +15,11 @@ export interface PolicyEngineOptions {
   readonly dir: string;
   readonly shadowDir?: string | undefined;
   readonly providers: Providers;
-  readonly reservedHeaders?: readonly string[];
+  readonly reservedHeaders?: readonly string[] | undefined;
   /** Watch the folders and reload on change. */
   readonly watch: boolean;
   /** The clock policies see as `now` (ms since the epoch). */
-  readonly now?: () => number;
+  readonly now?: (() => number) | undefined;
   /** Quiet period after a file change before reloading. */
   readonly debounceMs?: number;
 }
@@ -105,9 +105,9 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
 
   const explain = (input: DecisionInput, nowMs: number = now()): Explanation => {
     const current = sets; // one read: a reload between here and the end does not mix sets
-    const main = evaluatePolicySet(current.enforced, input, opts.providers, nowMs);
+    const main = evaluatePolicySet(current.enforced, input, nowMs);
     if (current.shadow === undefined) return { ...main, shadowResults: undefined };
-    const sh = evaluatePolicySet(current.shadow, input, opts.providers, nowMs);
+    const sh = evaluatePolicySet(current.shadow, input, nowMs);
     const shadow: ShadowResult = {
       effect: sh.decision.effect,
       reason: sh.decision.reason,

@@ -6,8 +6,7 @@
  * an evaluation error in any rule is a deny with reason `policy_error` (fail closed).
  */
 import { isCelError } from '@bufbuild/cel';
-import type { Providers } from '../providers/runtime.ts';
-import { speaks } from '../llm/provider-select.ts';
+import { speaks } from '../apis/index.ts';
 import type { CompiledRule, PolicySet } from './policy-set.ts';
 import type { Decision, DecisionInput } from './types.ts';
 import { activation, type Activation } from './vars.ts';
@@ -40,7 +39,7 @@ function evalRule(rule: CompiledRule, vars: Activation): RuleResult {
   return { id: rule.id, effect: rule.effect, outcome: 'error', error: 'the expression did not evaluate to a bool' };
 }
 
-export function evaluatePolicySet(set: PolicySet, input: DecisionInput, providers: Providers, nowMs: number): Evaluation {
+export function evaluatePolicySet(set: PolicySet, input: DecisionInput, nowMs: number): Evaluation {
   const version = set.version;
   const deny = (reason: Decision['reason'], rule: string | undefined, matched: readonly string[], detail: string | undefined): Decision => ({
     effect: 'deny',
@@ -52,7 +51,7 @@ export function evaluatePolicySet(set: PolicySet, input: DecisionInput, provider
     obligations: undefined,
   });
   // The provider the LLM phase selected for this API and model, unless a rule names another.
-  const byDefault = input.llm.provider === undefined ? undefined : providers.byName.get(input.llm.provider);
+  const byDefault = input.llm.provider;
   let vars: Activation;
   try {
     vars = activation(input, nowMs, set.variables);

@@ -1,6 +1,6 @@
 /** The policy phase: builds the decider for a config. */
 import path from 'node:path';
-import type { BuildContext } from '../config/runtime.ts';
+import type { BuildContext } from '../core/build-context.ts';
 import type { Config } from '../config/schema.ts';
 import type { Providers } from '../providers/runtime.ts';
 import { createPolicyEngine, type PolicyEngine } from './engine.ts';
@@ -17,15 +17,16 @@ export interface PolicyRuntime {
  * With a `policy:` section, CEL policies decide (loaded and checked now; a problem throws a
  * PolicyLoadError). Without one, the built-in credential-scope rule decides.
  */
-export function createPolicy(config: Config, ctx: BuildContext, providers: Providers, opts: { watch?: boolean } = {}): PolicyRuntime {
+export function createPolicy(config: Config, ctx: BuildContext, providers: Providers, opts: { watch?: boolean | undefined; now?: (() => number) | undefined } = {}): PolicyRuntime {
   const p = config.policy;
-  if (p === undefined) return { decide: createScopedRule(providers, ctx.version), engine: undefined };
+  if (p === undefined) return { decide: createScopedRule(ctx.version), engine: undefined };
   const engine = createPolicyEngine({
     dir: path.resolve(ctx.baseDir, p.dir),
     shadowDir: p.shadow_dir === undefined ? undefined : path.resolve(ctx.baseDir, p.shadow_dir),
     providers,
     reservedHeaders: [config.routing.header],
     watch: opts.watch ?? p.watch,
+    now: opts.now,
   });
   return { decide: (input) => engine.decide(input), engine };
 }

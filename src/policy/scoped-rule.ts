@@ -3,22 +3,21 @@
  * cover the model and the provider. Default deny: anything not covered is denied.
  * (examples/policies/rules/00-credential-scopes.yaml is the same rule in CEL.)
  */
-import type { Providers } from '../providers/runtime.ts';
-import { globMatch } from '../pipeline/glob.ts';
+import { globMatch } from '../core/glob.ts';
 import type { Decide, Decision, DecisionInput } from './types.ts';
 
 export const SCOPED_RULE_ID = 'credential-scopes';
 
-export function createScopedRule(providers: Providers, version: string): Decide {
-  return (input) => decide(input, providers, version);
+export function createScopedRule(version: string): Decide {
+  return (input) => decide(input, version);
 }
 
-function decide({ identity, llm }: DecisionInput, all: Providers, version: string): Decision {
+function decide({ identity, llm }: DecisionInput, version: string): Decision {
   const base = { policyVersion: version, rule: SCOPED_RULE_ID, detail: undefined };
   if (llm.operation === 'unknown') {
     return { ...base, effect: 'deny', reason: 'unknown_api', matchedRules: [], obligations: undefined, detail: undefined };
   }
-  const provider = llm.provider === undefined ? undefined : all.byName.get(llm.provider);
+  const provider = llm.provider;
   if (provider === undefined) {
     return { ...base, effect: 'deny', reason: 'provider_unavailable', matchedRules: [], obligations: undefined, detail: `no provider serves the ${llm.api} API` };
   }

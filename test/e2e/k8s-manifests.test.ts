@@ -12,7 +12,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse } from 'yaml';
 import { examplePolicyFiles, generatedKubernetesFiles, POLICY_SOURCE_DIR } from '../../devstack/kube-manifests.ts';
-import { ROOT } from '../../src/devstack/tools.ts';
+import { ROOT } from '../../devstack/tools.ts';
 import { PORTS } from '../../src/inject/constants.ts';
 import { useKube } from '../helpers/kube.ts';
 import { checkAuthorizationPolicies, checkExtensionProviders, extensionProviderNames, meshConfigProto } from '../helpers/istio-rules.ts';

@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { KubeControlPlane } from '../../devstack/kube.ts';
-import { startChild, type Child } from '../../src/devstack/process.ts';
-import { cliEntry, ROOT } from '../../src/devstack/tools.ts';
+import { startChild, type Child } from '../../devstack/process.ts';
+import { cliEntry, ROOT } from '../../devstack/tools.ts';
 
 export interface InjectorProcess {
   readonly child: Child;
