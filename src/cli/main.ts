@@ -4,6 +4,7 @@ import { serveCommand } from './serve.ts';
 import { keysCommand } from './keys.ts';
 import { testCommand } from './test.ts';
 import { injectWebhookCommand } from './inject-webhook.ts';
+import { healthCommand } from './health.ts';
 
 export interface Command {
   /** One usage line, e.g. `serve [--config FILE] [--listen HOST:PORT]`. */
@@ -17,6 +18,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   keys: keysCommand,
   check: checkCommand,
   test: testCommand,
+  health: healthCommand,
   'inject-webhook': injectWebhookCommand,
 };
 
