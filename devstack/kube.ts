@@ -231,6 +231,8 @@ function runKubectl(kubeconfig: string, args: readonly string[], opts: KubectlOp
       const stderr = Buffer.concat(err).toString('utf8');
       resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: signal === 'SIGKILL' ? `${stderr}\n(kubectl killed after ${timeoutMs} ms)` : stderr });
     });
+    // A kubectl that reads no stdin may exit before the write: its EPIPE is no failure.
+    proc.stdin.on('error', () => undefined);
     proc.stdin.end(opts.input ?? '');
   });
 }

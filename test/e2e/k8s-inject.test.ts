@@ -6,6 +6,8 @@
  * files is served without a restart; and with the webhook down, pods are refused, naming it.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -109,6 +111,39 @@ describe('sidecar injection webhook in a real API server', () => {
     const second = stableObject((await create('apps', again as unknown as Record<string, unknown>)) as unknown as Record<string, unknown>) as unknown as Pod;
     expect({ ...second, metadata: { ...second.metadata, name: 'chat' } }).toEqual(first);
     expect(injector.logs().find((l) => l['pod'] === 'chat-again')).toMatchObject({ outcome: 'already_injected' });
+  });
+
+  it('is re-invoked after another webhook changed the pod (reinvocationPolicy IfNeeded) and changes nothing then', async () => {
+    // Another mutating webhook, called after the injector (webhooks run in configuration-name
+    // order): it adds a label, so the API server calls the injector again.
+    const other = createHttpsServer({ cert: readFileSync(serving.cert), key: readFileSync(serving.key) }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string } };
+        const patch = Buffer.from(JSON.stringify([{ op: 'add', path: '/metadata/labels/other-webhook', value: 'was-here' }])).toString('base64');
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch } }));
+      });
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
+    const port = (other.address() as AddressInfo).port;
+    try {
+      await kube().kubectl(['apply', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'admissionregistration.k8s.io/v1',
+          kind: 'MutatingWebhookConfiguration',
+          metadata: { name: 'zz-other-webhook' },
+          webhooks: [{ name: 'label.other.example', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', reinvocationPolicy: 'Never', clientConfig: { url: `https://127.0.0.1:${port}/`, caBundle: readFileSync(ca.cert).toString('base64') }, rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }], objectSelector: { matchLabels: { reinvoke: 'yes' } } }],
+        }),
+      });
+      const pod = await create('apps', appPod('reinvoked', { labels: { reinvoke: 'yes' } }));
+      expect(pod.metadata.labels?.['other-webhook']).toBe('was-here');
+      expect(pod.spec.initContainers?.map((c) => c.name)).toEqual(['llm-authz', 'llm-authz-envoy']);
+      expect(injector.logs().filter((l) => l['pod'] === 'reinvoked').map((l) => l['outcome'])).toEqual(['injected', 'already_injected']);
+    } finally {
+      await kube().kubectl(['delete', 'mutatingwebhookconfiguration', 'zz-other-webhook']);
+      other.close();
+    }
   });
 
   it("refuses a pod it cannot patch: the creator sees the webhook's name and the reason", async () => {

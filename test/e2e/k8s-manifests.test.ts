@@ -6,6 +6,7 @@
  * test/helpers/istio-rules.ts, and its checks are shown to fail on broken copies. The generated
  * files (policies ConfigMap, sidecar Envoy bootstrap) are current.
  */
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,9 @@ import { parseAllDocuments, parse } from 'yaml';
 import { examplePolicyFiles, generatedKubernetesFiles, POLICY_SOURCE_DIR } from '../../devstack/kube-manifests.ts';
 import { ROOT } from '../../devstack/tools.ts';
 import { PORTS } from '../../src/inject/constants.ts';
-import { useKube } from '../helpers/kube.ts';
+import { kustomize, useKube } from '../helpers/kube.ts';
+import { kubeBin } from '../../devstack/kube-tools.ts';
+import { createCa, loopbackServerCert } from '../../devstack/pki.ts';
 import { checkAuthorizationPolicies, checkExtensionProviders, extensionProviderNames, meshConfigProto } from '../helpers/istio-rules.ts';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: Record<string, unknown>; data?: Record<string, string> };
@@ -123,20 +126,51 @@ describe('Kubernetes manifests against a real API server', () => {
   });
 });
 
+describe('overlays/injector/no-cert-manager.sh against a real API server', () => {
+  const kube = useKube('k8s-no-cert-manager', { crds: ['certManager'] });
+
+  it('installs the injector with its own CA: the Secret, the caBundle that verifies it, no cert-manager objects', async () => {
+    const k = kube();
+    const r = spawnSync('bash', [path.join(K8S, 'overlays/injector/no-cert-manager.sh')], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, KUBECTL: kubeBin('kubectl'), KUBECONFIG: k.kubeconfig },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const secret = await k.getJson<{ type: string; data: Record<string, string> }>(['secret', '-n', 'llm-authz-system', 'llm-authz-injector-tls']);
+    expect(secret.type).toBe('kubernetes.io/tls');
+    const mwc = await k.getJson<{ metadata: { annotations?: Record<string, string> }; webhooks: { name: string; clientConfig: { caBundle: string; service: { name: string } } }[] }>(['mutatingwebhookconfiguration', 'llm-authz-injector']);
+    expect(mwc.webhooks.map((w) => w.name)).toEqual(['namespace.inject.llm-authz.io', 'object.inject.llm-authz.io']);
+    expect(mwc.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBeUndefined();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-injector-ca-'));
+    writeFileSync(path.join(dir, 'ca.crt'), Buffer.from(mwc.webhooks[0]!.clientConfig.caBundle, 'base64'));
+    writeFileSync(path.join(dir, 'tls.crt'), Buffer.from(secret.data['tls.crt']!, 'base64'));
+    const verify = spawnSync('openssl', ['verify', '-CAfile', path.join(dir, 'ca.crt'), path.join(dir, 'tls.crt')], { encoding: 'utf8' });
+    expect(verify.stdout).toContain(': OK');
+    const text = spawnSync('openssl', ['x509', '-in', path.join(dir, 'tls.crt'), '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' }).stdout;
+    expect(text).toContain('DNS:llm-authz-injector.llm-authz-system.svc');
+    expect((await k.kubectl(['get', 'issuers,certificates', '-n', 'llm-authz-system', '-o', 'name'])).trim()).toBe('');
+    expect((await k.kubectl(['get', 'deployment', '-n', 'llm-authz-system', '-o', 'name'])).trim()).toBe('deployment.apps/llm-authz-injector');
+    // The check can fail: a certificate of another CA does not verify against that caBundle.
+    const other = createCa(path.join(dir, 'other'), 'other', 'other CA');
+    const foreign = loopbackServerCert(other, 'foreign');
+    expect(spawnSync('openssl', ['verify', '-CAfile', path.join(dir, 'ca.crt'), foreign.cert], { encoding: 'utf8' }).status).not.toBe(0);
+  });
+});
+
 describe('Istio rules the CRDs do not express', () => {
   const proto = (): string => meshConfigProto();
   const overlays = [
     { dir: 'overlays/istio-shared', provider: 'llm-authz' },
     { dir: 'overlays/istio-per-pod', provider: 'llm-authz-local' },
   ];
-  const kube = useKube('k8s-istio-rules');
 
   it.each(overlays)('$dir: the mesh config uses only MeshConfig fields, and every CUSTOM policy names one of its providers', async ({ dir, provider }) => {
     const mesh = parse(readFileSync(path.join(K8S, dir, 'mesh-config.yaml'), 'utf8')) as unknown;
     expect(checkExtensionProviders(mesh, proto())).toEqual([]);
     const providers = extensionProviderNames(mesh);
     expect([...providers]).toEqual([provider]);
-    const objs = parseAllDocuments(await kube().kubectl(['kustomize', path.join(K8S, dir)])).map((d) => d.toJS() as Obj);
+    const objs = parseAllDocuments(kustomize(path.join(K8S, dir))).map((d) => d.toJS() as Obj);
     const policies = objs.filter((o) => o.kind === 'AuthorizationPolicy');
     expect(policies.length).toBeGreaterThan(0);
     expect(checkAuthorizationPolicies(objs, providers)).toEqual([]);
@@ -145,11 +179,11 @@ describe('Istio rules the CRDs do not express', () => {
   it('the providers point at what the overlays deploy: the llm-authz Service, and the injected llm-authz on loopback', async () => {
     const grpcOf = (dir: string): { service: string; port: number } =>
       ((parse(readFileSync(path.join(K8S, dir, 'mesh-config.yaml'), 'utf8')) as { spec: { meshConfig: { extensionProviders: { envoyExtAuthzGrpc: { service: string; port: number } }[] } } }).spec.meshConfig.extensionProviders[0]!.envoyExtAuthzGrpc);
-    const shared = parseAllDocuments(await kube().kubectl(['kustomize', path.join(K8S, 'overlays/istio-shared')])).map((d) => d.toJS() as Obj);
+    const shared = parseAllDocuments(kustomize(path.join(K8S, 'overlays/istio-shared'))).map((d) => d.toJS() as Obj);
     const svc = shared.find((o) => o.kind === 'Service' && o.metadata.name === 'llm-authz')!;
     expect(grpcOf('overlays/istio-shared')).toMatchObject({ service: `${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local` });
     expect((svc.spec!['ports'] as { port: number }[]).map((p) => p.port)).toContain(grpcOf('overlays/istio-shared').port);
-    const perPod = parseAllDocuments(await kube().kubectl(['kustomize', path.join(K8S, 'overlays/istio-per-pod')])).map((d) => d.toJS() as Obj);
+    const perPod = parseAllDocuments(kustomize(path.join(K8S, 'overlays/istio-per-pod'))).map((d) => d.toJS() as Obj);
     const se = perPod.find((o) => o.kind === 'ServiceEntry')!;
     expect(se.spec).toMatchObject({ hosts: [grpcOf('overlays/istio-per-pod').service], endpoints: [{ address: '127.0.0.1' }], ports: [{ number: PORTS.authzGrpc }] });
     expect(grpcOf('overlays/istio-per-pod').port).toBe(PORTS.authzGrpc);

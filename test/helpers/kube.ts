@@ -1,8 +1,9 @@
 /** One Kubernetes control plane (devstack/kube.ts) per test file, with the CRD sets it needs. */
+import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { crdDir, CRD_SETS } from '../../devstack/kube-tools.ts';
+import { crdDir, CRD_SETS, kubeBin } from '../../devstack/kube-tools.ts';
 import { startKube, type KubeControlPlane } from '../../devstack/kube.ts';
 import { newWorkDir } from './stack.ts';
 
@@ -39,4 +40,9 @@ export function useKube(prefix: string, opts: { crds?: readonly CrdSet[] } = {})
     if (!kube) throw new Error('control plane not started');
     return kube;
   };
+}
+
+/** `kubectl kustomize DIR` (local: no API server needed). */
+export function kustomize(dir: string): string {
+  return execFileSync(kubeBin('kubectl'), ['kustomize', dir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
 }

@@ -24,7 +24,7 @@ cat > kustomization.yaml <<YAML
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-  - $here
+  - $(realpath --relative-to="$work" "$here")
 patches:
   - patch: |-
       \$patch: delete
