@@ -31,7 +31,11 @@ export interface DecisionLogOptions {
 
 const FLUSH_BYTES = 64 * 1024;
 
-/** One line: `time` and `kind` first, the record's keys, then the trace ids (without copying the record). */
+/**
+ * One line: `time` and `kind` (`decision` or `outcome`, so the lines can be told apart from each
+ * other and from the service log when both go to stderr) first, the record's keys, then the
+ * trace ids (without copying the record).
+ */
 export function decisionLine(record: AuditRecord | OutcomeRecord, trace?: { traceId: string; spanId: string }, kind: LineKind = 'decision'): string {
   const body = JSON.stringify(record);
   const ids = trace ? `"trace_id":${JSON.stringify(trace.traceId)},"span_id":${JSON.stringify(trace.spanId)}` : '';
