@@ -3,6 +3,8 @@ import { checkCommand } from './check.ts';
 import { serveCommand } from './serve.ts';
 import { keysCommand } from './keys.ts';
 import { testCommand } from './test.ts';
+import { revocationsCommand } from './revocations.ts';
+import { inventoryCommand } from './inventory.ts';
 
 export interface Command {
   /** One usage line, e.g. `serve [--config FILE] [--listen HOST:PORT]`. */
@@ -16,6 +18,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   keys: keysCommand,
   check: checkCommand,
   test: testCommand,
+  revocations: revocationsCommand,
+  inventory: inventoryCommand,
 };
 
 function usage(): string {
