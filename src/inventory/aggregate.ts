@@ -134,7 +134,7 @@ export class Aggregator {
     }
     const rule = matchRule(this.ents.rules, id);
     if (rule !== undefined) return `rule:${rule.config.id}`;
-    const key = `caller:${id.method}\u0000${id.issuer ?? ''}\u0000${id.workload}\u0000${id.agent ?? ''}`;
+    const key = `caller:${JSON.stringify([id.method, id.issuer ?? '', id.workload, id.agent ?? ''])}`;
     if (!this.callers.has(key)) {
       if (this.callers.size >= MAX_CALLER_ROWS) return undefined;
       this.callers.set(key, { key, identity: id });

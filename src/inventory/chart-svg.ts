@@ -1,7 +1,9 @@
 /**
- * The requests-per-identity chart, as inline SVG (no script, no external asset): one line per
- * identity with the most requests (up to MAX_LINES; the rest summed as "other"), the window's
- * buckets on the x axis. Text is escaped by the caller's `esc`.
+ * The requests-per-identity chart, as inline SVG (no script, no external asset): stacked bars,
+ * one bar per time bucket of the window, one colour per identity with the most requests (up to
+ * MAX_LINES; the rest summed as "other"); a bar's tooltip names the counts. Stacked bars rather
+ * than lines: identities with the same counts would hide each other's lines. Text is escaped
+ * by the caller's `esc`.
  */
 import type { Series } from './report.ts';
 
@@ -43,13 +45,14 @@ export function chartSvg(s: Series, esc: (t: string) => string): string {
   const B = 40;
   const lines = chartLines(s);
   const n = lines[0]?.counts.length ?? 0;
-  const max = Math.max(1, ...lines.flatMap((l) => l.counts));
-  const x = (i: number): number => L + (n <= 1 ? 0 : ((W - L - R) * i) / (n - 1));
+  const totals = Array.from({ length: n }, (_, i) => lines.reduce((a, l) => a + (l.counts[i] ?? 0), 0));
+  const max = Math.max(1, ...totals);
+  const slot = (W - L - R) / Math.max(1, n);
   const y = (v: number): number => T + (H - T - B) * (1 - v / max);
   const out: string[] = [`<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-labelledby="chart-title">`];
   out.push(`<title id="chart-title">Requests per identity over time</title>`);
   out.push(`<rect x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="#fafafa" stroke="#ddd"/>`);
-  for (const v of [0, Math.round(max / 2), max]) {
+  for (const v of [...new Set([0, Math.round(max / 2), max])]) {
     out.push(`<line x1="${L}" x2="${W - R}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#e5e5e5"/>`);
     out.push(`<text x="${L - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#555">${v}</text>`);
   }
@@ -57,9 +60,21 @@ export function chartSvg(s: Series, esc: (t: string) => string): string {
   out.push(`<text x="${L}" y="${H - 14}" font-size="11" fill="#555">${esc(when(s.startMs, span))}</text>`);
   out.push(`<text x="${W - R}" y="${H - 14}" font-size="11" fill="#555" text-anchor="end">${esc(when(s.startMs + span, span))}</text>`);
   out.push(`<text x="${(L + W - R) / 2}" y="${H - 14}" font-size="11" fill="#555" text-anchor="middle">requests per ${esc(bucketText(s.bucketMs))}</text>`);
-  for (const l of lines) {
-    const pts = l.counts.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
-    out.push(`<polyline fill="none" stroke="${l.color}" stroke-width="2" points="${pts}"><title>${esc(`${l.label}: ${l.total} requests`)}</title></polyline>`);
+  for (let i = 0; i < n; i++) {
+    if (totals[i] === 0) continue;
+    let acc = 0;
+    const x = (L + i * slot + Math.min(1, slot * 0.1)).toFixed(1);
+    const w = Math.max(1, slot - Math.min(2, slot * 0.2)).toFixed(1);
+    const tip: string[] = [when(s.startMs + i * s.bucketMs, span)];
+    for (const l of lines) {
+      const v = l.counts[i] ?? 0;
+      if (v === 0) continue;
+      const top = y(acc + v);
+      out.push(`<rect x="${x}" y="${top.toFixed(1)}" width="${w}" height="${(y(acc) - top).toFixed(1)}" fill="${l.color}"/>`);
+      acc += v;
+      tip.push(`${l.label}: ${v}`);
+    }
+    out.push(`<rect x="${x}" y="${T}" width="${w}" height="${H - T - B}" fill="transparent"><title>${esc(tip.join('\n'))}</title></rect>`);
   }
   out.push('</svg>');
   return out.join('');
