@@ -4,7 +4,8 @@
  * bounded whatever the number of lines: per row, counters for at most MAX_DISTINCT models,
  * providers, tools and callers (the rest is counted as overflow); at most MAX_CALLER_ROWS rows
  * of callers without an entitlement; and the outcome join keeps the ids of the last
- * JOIN_WINDOW allowed decisions (outcome lines follow their decision within seconds).
+ * JOIN_WINDOW allowed decisions (outcome lines follow their decision within seconds), and as
+ * many outcomes read before their decision (files read out of order), joined when it comes.
  */
 import { matchRule } from '../identity/entitlement.ts';
 import type { Entitlements } from './entitlements.ts';
@@ -67,7 +68,13 @@ export interface Window {
   readonly buckets: number;
 }
 
-export function makeWindow(startMs: number, endMs: number, buckets = 60): Window {
+/**
+ * Requests are counted in this many buckets over the window; the chart shows at most 60 of them,
+ * merged, over the part of the window that has requests (1.4 KiB per row).
+ */
+export const SERIES_BUCKETS = 360;
+
+export function makeWindow(startMs: number, endMs: number, buckets = SERIES_BUCKETS): Window {
   return { startMs, endMs, buckets, bucketMs: Math.max(1, Math.ceil((endMs - startMs) / buckets)) };
 }
 
@@ -116,6 +123,8 @@ export class Aggregator {
   private readonly ents: Entitlements;
   private readonly known: ReadonlySet<string>;
   private readonly join = new Map<string, string>();
+  /** Outcomes whose decision has not been read yet. */
+  private readonly pending = new Map<string, OutcomeEvent>();
   private readonly joinWindow: number;
 
   constructor(ents: Entitlements, window: Window, joinWindow = JOIN_WINDOW) {
@@ -180,6 +189,11 @@ export class Aggregator {
       if (e.provider !== undefined) u.providers.add(e.provider);
       for (const t of e.tools) u.toolsOffered.add(t);
       this.remember(e.decisionId, key);
+      const early = this.pending.get(e.decisionId);
+      if (early !== undefined) {
+        this.pending.delete(e.decisionId);
+        this.apply(u, early);
+      }
     } else {
       u.denied++;
       u.deniedBy.add(e.reason);
@@ -197,11 +211,29 @@ export class Aggregator {
 
   private outcome(e: OutcomeEvent): void {
     const key = e.identity !== undefined ? this.rowOf(e.identity) : this.join.get(e.decisionId);
-    if (key === undefined) {
+    if (key !== undefined) {
+      this.apply(this.use(key), e);
+      return;
+    }
+    if (e.identity !== undefined) {
       this.unattributed.unjoinedOutcomes++;
       return;
     }
-    const u = this.use(key);
+    this.pending.set(e.decisionId, e);
+    if (this.pending.size > this.joinWindow) {
+      const oldest = this.pending.keys().next();
+      if (oldest.done !== true) this.pending.delete(oldest.value);
+      this.unattributed.unjoinedOutcomes++;
+    }
+  }
+
+  /** Call once all lines are read: outcomes still waiting for their decision are unjoined. */
+  finish(): void {
+    this.unattributed.unjoinedOutcomes += this.pending.size;
+    this.pending.clear();
+  }
+
+  private apply(u: Usage, e: OutcomeEvent): void {
     u.outcomes++;
     u.inputTokens += e.inputTokens ?? 0;
     u.outputTokens += e.outputTokens ?? 0;

@@ -53,8 +53,15 @@ export async function listLogFiles(inputs: readonly string[]): Promise<{ files: 
       problems.push({ path: input, error: (err as NodeJS.ErrnoException).code ?? 'error' });
     }
   }
-  found.sort((a, b) => a.mtimeMs - b.mtimeMs || a.file.localeCompare(b.file));
+  // Oldest first; for equal times, logrotate's numbering: decisions.log.2.gz, .1.gz, then decisions.log.
+  found.sort((a, b) => a.mtimeMs - b.mtimeMs || rotation(b.file) - rotation(a.file) || a.file.localeCompare(b.file));
   return { files: found.map((f) => f.file), problems };
+}
+
+/** logrotate's rotation number of a file name (`x.log.3.gz` -> 3, `x.log` -> 0). */
+function rotation(file: string): number {
+  const m = /\.(\d{1,6})(\.gz)?$/.exec(file);
+  return m?.[1] === undefined ? 0 : Number(m[1]);
 }
 
 async function isGzip(file: string): Promise<boolean> {

@@ -143,6 +143,34 @@ function presented(u: Usage | undefined): string[] {
   return [...u.presentedAfterEnd.counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([who, n]) => `${who} (${n}×)`);
 }
 
+/** The counted buckets merged into at most CHART_BUCKETS, over the part of the window with requests. */
+const CHART_BUCKETS = 60;
+function chartSeries(startMs: number, bucketMs: number, rows: readonly { key: string; label: string; counts: Uint32Array }[]): Series {
+  let first = Number.POSITIVE_INFINITY;
+  let last = -1;
+  for (const r of rows) {
+    const f = r.counts.findIndex((n) => n > 0);
+    const l = r.counts.findLastIndex((n) => n > 0);
+    if (f !== -1 && f < first) first = f;
+    if (l > last) last = l;
+  }
+  if (last === -1) return { startMs, bucketMs, rows: [] };
+  const factor = Math.ceil((last - first + 1) / CHART_BUCKETS);
+  const n = Math.ceil((last - first + 1) / factor);
+  return {
+    startMs: startMs + first * bucketMs,
+    bucketMs: bucketMs * factor,
+    rows: rows.map((r) => {
+      const counts = new Array<number>(n).fill(0);
+      for (let i = first; i <= last; i++) {
+        const j = Math.floor((i - first) / factor);
+        counts[j] = (counts[j] ?? 0) + (r.counts[i] ?? 0);
+      }
+      return { key: r.key, label: r.label, counts };
+    }),
+  };
+}
+
 export function buildReport(ents: Entitlements, agg: Aggregator, input: ReadTotals, nowMs: number, t: Thresholds): Report {
   const rows: ReportRow[] = [];
   const findings: ReportFinding[] = [];
@@ -236,11 +264,14 @@ export function buildReport(ents: Entitlements, agg: Aggregator, input: ReadTota
   findings.sort((a, b) => (order.get(a.code) ?? 0) - (order.get(b.code) ?? 0) || a.label.localeCompare(b.label));
 
   const w = agg.window;
-  const series: Series = {
-    startMs: w.startMs,
-    bucketMs: w.bucketMs,
-    rows: rows.filter((r) => (agg.usage.get(r.key)?.series.some((n) => n > 0) ?? false)).map((r) => ({ key: r.key, label: r.label, counts: [...(agg.usage.get(r.key)?.series ?? [])] })),
-  };
+  const series = chartSeries(
+    w.startMs,
+    w.bucketMs,
+    rows.flatMap((r) => {
+      const c = agg.usage.get(r.key)?.series;
+      return c !== undefined && c.some((n) => n > 0) ? [{ key: r.key, label: r.label, counts: c }] : [];
+    }),
+  );
   return {
     generatedAt: iso(nowMs),
     window: { since: iso(w.startMs), until: iso(w.endMs) },

@@ -69,6 +69,7 @@ export async function runInventory(o: InventoryOptions): Promise<Report> {
     });
     reports.push({ ...stats, ...fr });
   }
+  agg.finish();
   const sum = (f: (r: FileReport) => number): number => reports.reduce((a, r) => a + f(r), 0);
   const input: ReadTotals = {
     files: reports,
