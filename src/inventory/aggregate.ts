@@ -61,6 +61,53 @@ export interface CallerRow {
   readonly identity: LoggedIdentity;
 }
 
+/**
+ * A map that keeps its last `capacity` keys: the oldest is dropped on insert (a ring of keys,
+ * O(1); deleting a Map's first key repeatedly is not, V8 walks the deleted slots each time).
+ */
+export class RecentMap<V> {
+  private readonly map = new Map<string, { slot: number; value: V }>();
+  private readonly ring: (string | undefined)[];
+  private readonly capacity: number;
+  private next = 0;
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.ring = new Array<string | undefined>(capacity);
+  }
+  /** Sets a key; returns the key dropped to make room, if one was still held. */
+  set(key: string, value: V): string | undefined {
+    const held = this.map.get(key);
+    if (held !== undefined) {
+      held.value = value;
+      return undefined;
+    }
+    const slot = this.next;
+    this.next = (slot + 1) % this.capacity;
+    const old = this.ring[slot];
+    let dropped: string | undefined;
+    // The slot's old key goes, unless it was deleted (or set again, in another slot) since.
+    if (old !== undefined && this.map.get(old)?.slot === slot) {
+      this.map.delete(old);
+      dropped = old;
+    }
+    this.ring[slot] = key;
+    this.map.set(key, { slot, value });
+    return dropped;
+  }
+  get(key: string): V | undefined {
+    return this.map.get(key)?.value;
+  }
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+  get size(): number {
+    return this.map.size;
+  }
+  clear(): void {
+    this.map.clear();
+  }
+}
+
 export interface Window {
   readonly startMs: number;
   readonly endMs: number;
@@ -122,15 +169,15 @@ export class Aggregator {
   readonly window: Window;
   private readonly ents: Entitlements;
   private readonly known: ReadonlySet<string>;
-  private readonly join = new Map<string, string>();
+  private readonly join: RecentMap<string>;
   /** Outcomes whose decision has not been read yet. */
-  private readonly pending = new Map<string, OutcomeEvent>();
-  private readonly joinWindow: number;
+  private readonly pending: RecentMap<OutcomeEvent>;
 
   constructor(ents: Entitlements, window: Window, joinWindow = JOIN_WINDOW) {
     this.ents = ents;
     this.window = window;
-    this.joinWindow = joinWindow;
+    this.join = new RecentMap(joinWindow);
+    this.pending = new RecentMap(joinWindow);
     this.known = new Set(ents.entries.map((e) => e.key));
   }
 
@@ -203,10 +250,6 @@ export class Aggregator {
 
   private remember(decisionId: string, key: string): void {
     this.join.set(decisionId, key);
-    if (this.join.size > this.joinWindow) {
-      const oldest = this.join.keys().next();
-      if (oldest.done !== true) this.join.delete(oldest.value);
-    }
   }
 
   private outcome(e: OutcomeEvent): void {
@@ -219,12 +262,8 @@ export class Aggregator {
       this.unattributed.unjoinedOutcomes++;
       return;
     }
-    this.pending.set(e.decisionId, e);
-    if (this.pending.size > this.joinWindow) {
-      const oldest = this.pending.keys().next();
-      if (oldest.done !== true) this.pending.delete(oldest.value);
-      this.unattributed.unjoinedOutcomes++;
-    }
+    // The oldest waiting outcome, pushed out of the window, is given up.
+    if (this.pending.set(e.decisionId, e) !== undefined) this.unattributed.unjoinedOutcomes++;
   }
 
   /** Call once all lines are read: outcomes still waiting for their decision are unjoined. */
