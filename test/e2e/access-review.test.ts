@@ -122,7 +122,6 @@ beforeAll(async () => {
   createKey('strict', W('apps/sa/strict'), ['--models', 'gpt-4o-mini', '--owner', 'team-strict', '--approved-by', 'erin@example.org', '--review-by', '2020-01-01']);
   createKey('off1', W('apps/sa/offboard'), ['--models', 'gpt-4o-mini', ...owned]);
   createKey('off2', W('apps/sa/offboard'), ['--models', 'gpt-4o-mini', '--agent', 'helper', ...owned]);
-  createKey('temp', W('apps/sa/temp'), ['--models', 'gpt-4o-mini', '--expires-in', '6s', ...owned]);
   const config = path.join(dir, 'llm-authz.yaml');
   const quick = path.resolve('examples/quickstart/secrets');
   writeFileSync(
@@ -170,6 +169,10 @@ describe('access review through the real Envoy', () => {
   it('records owner and review state per decision; an overdue review is flagged, not denied, by default', async () => {
     track();
     expect((await call(W('apps/sa/idle'), { key: keyOf.get('idle')?.key })).status).toBe(200);
+    // A short-lived key, used at once (it is presented again once expired, below).
+    const gen = stack.authz.logs().filter((l) => l['msg'] === 'key store reloaded').length + 1;
+    createKey('temp', W('apps/sa/temp'), ['--models', 'gpt-4o-mini', '--expires-in', '10s', '--owner', 'team-a', '--approved-by', 'alice@example.org', '--review-in', '90d']);
+    await generation('key store', gen + 1);
     expect((await call(W('apps/sa/temp'), { key: keyOf.get('temp')?.key })).status).toBe(200);
     idleDoneAt = Date.now();
     await new Promise((r) => setTimeout(r, 100));
@@ -243,7 +246,7 @@ describe('access review through the real Envoy', () => {
     const expired = await waitFor('the short-lived key to expire', async () => {
       const x = await call(W('apps/sa/temp'), { key: keyOf.get('temp')?.key });
       return x.status === 401 ? x : undefined;
-    }, 15_000, 500);
+    }, 30_000, 500);
     expect(await decisionOf(expired)).toMatchObject({ 'decision.reason': 'expired_credentials', 'identity.credential_id': keyOf.get('temp')?.id });
     // Used once more after recertification and by the clean key, so their use is the newest.
     expect((await call(W('apps/sa/clean'), { key: keyOf.get('clean')?.key, tools: ['search'] })).status).toBe(200);
