@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/errors.ts';
+import { InputError, UsageError, type Command } from './command.ts';
 import { InventoryInputError, loadEntitlements } from '../inventory/entitlements.ts';
 import { renderCsv } from '../inventory/render-csv.ts';
 import { renderHtml } from '../inventory/render-html.ts';
@@ -22,16 +23,17 @@ const FORMATS = {
   html: renderHtml,
 } as const;
 
-const USAGE = `usage: llm-authz inventory --config FILE [--decisions FILE|DIR ...] [--since 30d] [--format md|json|csv|html] [--out FILE]
-                           [--unused-for 14d] [--expiring-within 14d] [--now ISO-TIME]
-  --decisions   decision-log files (plain or gzip) or folders of them; repeat for several
-  --since       the window read, back from now (default 30d)
-  --unused-for  flag an entitlement whose last allowed request is older (default 14d)
-  --expiring-within  flag a key that expires within this time (default 14d)
-  --now         the report's time (default: now)
-`;
-
-class InventoryUsageError extends Error {}
+const HELP = `options:
+  --config FILE           the llm-authz config: its API keys, key store, entitlement rules, revocation list
+  --decisions FILE|DIR    decision-log files (plain or gzip) or folders of them, read oldest first; repeat for several
+  --since 30d             the window read, back from the report's time
+  --format md|json|csv|html   the report format (default md)
+  --out FILE              write the report there (default: stdout)
+  --unused-for 14d        flag an entitlement whose last allowed request is older
+  --expiring-within 14d   flag a key that expires within this time
+  --now ISO-TIME          the report's time (default: now)
+A summary line (lines read, time, peak RSS) goes to stderr.
+Exit codes: 0 the report was written, 2 a usage error or a config, key store or revocation list that cannot be read.`;
 
 export interface InventoryArgs {
   readonly config: string;
@@ -59,16 +61,16 @@ export function parseInventoryArgs(args: string[], now: () => number = Date.now)
     },
     strict: true,
   });
-  if (v.config === undefined) throw new InventoryUsageError('--config FILE is required');
+  if (v.config === undefined) throw new UsageError('--config FILE is required');
   const format = v.format ?? 'md';
-  if (!Object.hasOwn(FORMATS, format)) throw new InventoryUsageError(`--format: expected md, json, csv or html, not '${format}'`);
+  if (!Object.hasOwn(FORMATS, format)) throw new UsageError(`--format: expected md, json, csv or html, not '${format}'`);
   const nowMs = v.now === undefined ? now() : Date.parse(v.now);
-  if (Number.isNaN(nowMs)) throw new InventoryUsageError('--now: expected an ISO 8601 time');
+  if (Number.isNaN(nowMs)) throw new UsageError('--now: expected an ISO 8601 time');
   const duration = (name: string, value: string | undefined, dflt: string): number => {
     try {
       return parseDuration(value ?? dflt);
     } catch (err) {
-      throw new InventoryUsageError(`--${name}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new UsageError(`--${name}: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
   return {
@@ -95,20 +97,13 @@ export async function inventory(a: InventoryArgs): Promise<{ report: Report; tex
   return { report, text: FORMATS[a.format](report) };
 }
 
-export const inventoryCommand = {
-  usage: 'inventory --config FILE [--decisions FILE|DIR ...] [--format md|json|csv|html]',
-  summary: 'access review: entitlements joined with the decision and outcome logs',
+export const inventoryCommand: Command = {
+  name: 'inventory',
+  usage: 'inventory --config FILE [--decisions FILE|DIR ...] [--since 30d] [--format md|json|csv|html] [--out FILE]',
+  summary: 'access review: entitlements joined with the decision and outcome logs, with findings',
+  help: HELP,
   async run(args: string[]): Promise<number> {
-    let a: InventoryArgs;
-    try {
-      a = parseInventoryArgs(args);
-    } catch (err) {
-      if (err instanceof InventoryUsageError || (err instanceof TypeError && 'code' in err)) {
-        process.stderr.write(`llm-authz inventory: ${err.message}\n${USAGE}`);
-        return 2;
-      }
-      throw err;
-    }
+    const a = parseInventoryArgs(args);
     try {
       const { report, text } = await inventory(a);
       if (a.out === undefined) process.stdout.write(text);
@@ -121,14 +116,8 @@ export const inventoryCommand = {
       );
       return 0;
     } catch (err) {
-      if (err instanceof ConfigError) {
-        process.stderr.write(`llm-authz inventory: invalid config ${a.config}:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
-        return 2;
-      }
-      if (err instanceof InventoryInputError) {
-        process.stderr.write(`llm-authz inventory: ${err.message}\n`);
-        return 2;
-      }
+      if (err instanceof ConfigError) throw new InputError(`invalid config ${a.config}: ${err.problems.join('; ')}`);
+      if (err instanceof InventoryInputError) throw new InputError(err.message);
       throw err;
     }
   },

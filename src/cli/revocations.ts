@@ -8,22 +8,22 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { describeRevocation, readRevocationFile, RevocationListError, sameRevocation, writeRevocationFile } from '../identity/revocation-list.ts';
 import { revocationSchema, type RevocationEntry, type RevocationFile } from '../identity/schema.ts';
+import { InputError, UsageError, type Command } from './command.ts';
 
-export class RevocationUsageError extends Error {}
 
 type Selector = Pick<RevocationEntry, 'workload' | 'agent' | 'spiffe_id' | 'issuer' | 'subject'>;
 
 function load(file: string, create: boolean): RevocationFile {
   if (!existsSync(file)) {
     if (create) return { version: 1, revoked: [] };
-    throw new RevocationUsageError(`no revocation list at ${file}`);
+    throw new InputError(`no revocation list at ${file}`);
   }
   return readRevocationFile(file);
 }
 
 function entryOf(sel: Selector, revokedAt: string, extra: { by?: string | undefined; reason?: string | undefined }): RevocationEntry {
   const parsed = revocationSchema.safeParse({ ...sel, revoked_at: revokedAt, revoked_by: extra.by, reason: extra.reason });
-  if (!parsed.success) throw new RevocationUsageError(parsed.error.issues.map((i) => `${i.path.join('.') || 'entry'}: ${i.message}`).join('; '));
+  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${i.path.join('.') || 'entry'}: ${i.message}`).join('; '));
   return parsed.data;
 }
 
@@ -52,7 +52,7 @@ const OPTIONS = {
 export async function revocations(args: string[], out: NodeJS.WritableStream = process.stdout, now: () => number = Date.now): Promise<number> {
   const [sub, ...rest] = args;
   const { values: v } = parseArgs({ args: rest, options: OPTIONS, strict: true });
-  if (v.list === undefined) throw new RevocationUsageError('--list FILE is required');
+  if (v.list === undefined) throw new UsageError('--list FILE is required');
   const sel: Selector = { workload: v.workload, agent: v.agent, spiffe_id: v['spiffe-id'], issuer: v.issuer, subject: v.subject };
   switch (sub) {
     case 'add':
@@ -62,7 +62,7 @@ export async function revocations(args: string[], out: NodeJS.WritableStream = p
       const list = load(v.list, false);
       const entry = entryOf(sel, new Date(now()).toISOString(), {});
       const kept = list.revoked.filter((e) => !sameRevocation(e, entry));
-      if (kept.length === list.revoked.length) throw new RevocationUsageError(`${describeRevocation(entry)} is not on the revocation list`);
+      if (kept.length === list.revoked.length) throw new InputError(`${describeRevocation(entry)} is not on the revocation list`);
       writeRevocationFile(v.list, { ...list, revoked: kept });
       out.write(`${describeRevocation(entry)} removed from the revocation list ${v.list}\n`);
       return 0;
@@ -74,27 +74,27 @@ export async function revocations(args: string[], out: NodeJS.WritableStream = p
       return 0;
     }
     default:
-      throw new RevocationUsageError(`unknown revocations command '${sub ?? ''}' (add, remove, list)`);
+      throw new UsageError(`unknown revocations command '${sub ?? ''}' (add, remove, list)`);
   }
 }
 
-const USAGE = `usage:
+const USAGE = `commands:
   llm-authz revocations add    --list FILE (--workload ID | --agent ID | --spiffe-id ID | --issuer ISS --subject SUB) [--reason TEXT] [--by WHO]
   llm-authz revocations remove --list FILE (--workload ID | --agent ID | --spiffe-id ID | --issuer ISS --subject SUB)
   llm-authz revocations list   --list FILE [--json]
 `;
 
-export const revocationsCommand = {
+export const revocationsCommand: Command = {
+  name: 'revocations',
   usage: 'revocations add|remove|list --list FILE ...',
   summary: 'the revocation list: identities denied whatever credential they present',
+  help: `${USAGE}\nA running llm-authz re-reads the file within identity.revocation_list.reload_interval_ms.\nExit codes: 0 done, 2 a usage error or a list that cannot be read or written.`,
   async run(args: string[]): Promise<number> {
     try {
       return await revocations(args);
     } catch (err) {
-      if (err instanceof RevocationUsageError || err instanceof RevocationListError || (err instanceof TypeError && 'code' in err)) {
-        process.stderr.write(`llm-authz revocations: ${err.message}\n${USAGE}`);
-        return 2;
-      }
+      // A bad list file is the input's fault, not the command line's: one line, no usage.
+      if (err instanceof RevocationListError) throw new InputError(err.message);
       throw err;
     }
   },

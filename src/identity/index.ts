@@ -30,7 +30,11 @@ import { withAccessControls } from './access.ts';
 import { compileEntitlementRules } from './entitlement.ts';
 import { openRevocationList, RevocationListError, type RevocationList } from './revocation-list.ts';
 
-export type Identify = ((ctx: RequestContext) => Promise<IdentityOutcome>) & { close?: () => void };
+export type Identify = ((ctx: RequestContext) => Promise<IdentityOutcome>) & {
+  close?: () => void;
+  /** What is loaded, for the start line and `llm-authz validate`: API keys (config and key store), methods. */
+  loaded?: () => { readonly apiKeys: number; readonly methods: readonly IdentityMethodName[] };
+};
 
 export interface IdentifierOptions {
   /** Method names in precedence order; methods not listed come after, in their given order. */
@@ -168,5 +172,6 @@ export function createIdentifierFromConfig(config: IdentityConfig, ctx: BuildCon
     closeMethods?.();
     revocations?.close();
   };
+  controlled.loaded = () => ({ apiKeys: config.api_keys.length + (store?.size ?? 0), methods: methods.filter((m) => m.name !== 'api_key' || config.api_keys.length > 0 || store !== undefined).map((m) => m.name) });
   return controlled;
 }
