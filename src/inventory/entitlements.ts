@@ -68,7 +68,7 @@ export function entitlementsOf(config: Config, configFile: string): Entitlements
   const ks = config.identity.key_store;
   if (ks !== undefined) {
     const file = path.resolve(base, ks.file);
-    let store;
+    let store: ReturnType<typeof readKeyStoreFile>;
     try {
       store = readKeyStoreFile(file);
     } catch (err) {

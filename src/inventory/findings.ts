@@ -71,7 +71,7 @@ export interface RowFinding {
 }
 
 /** `2026-03-01 12:34Z`. */
-const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 16).replace('T', ' ') + 'Z';
+const iso = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')}Z`;
 
 /** Granted patterns that no used value matches. */
 export function unusedGrants(granted: readonly string[] | undefined, used: readonly string[]): string[] {

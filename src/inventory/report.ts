@@ -269,7 +269,7 @@ export function buildReport(ents: Entitlements, agg: Aggregator, input: ReadTota
     w.bucketMs,
     rows.flatMap((r) => {
       const c = agg.usage.get(r.key)?.series;
-      return c !== undefined && c.some((n) => n > 0) ? [{ key: r.key, label: r.label, counts: c }] : [];
+      return c?.some((n) => n > 0) ? [{ key: r.key, label: r.label, counts: c }] : [];
     }),
   );
   return {
