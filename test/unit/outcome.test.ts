@@ -218,3 +218,29 @@ describe('README names every outcome field', () => {
     expect(Object.keys(full).filter((k) => !section.includes(`\`${k}\``))).toEqual([]);
   });
 });
+
+describe('the inventory reads outcome lines as llm-authz writes them', () => {
+  it('every field of a full outcome line is known to it, and it reads the tokens and tool calls', async () => {
+    const { decisionLine } = await import('../../src/audit/decision-log.ts');
+    const { outcomeRecord } = await import('../../src/audit/outcome.ts');
+    const { parseLogLine } = await import('../../src/inventory/log-record.ts');
+    const record = outcomeRecord({
+      decision: { decisionId: 'd-9', effect: 'allow', workload: 'w', agent: 'a', user: 'u', credentialId: 'c', provider: 'p', model: 'm', api: 'openai.chat_completions', stream: true, checkSpanId: undefined },
+      requestId: 'r',
+      status: 429,
+      format: 'json',
+      read: 'ok',
+      facts: { responseId: 'i', responseModel: 'm', finishReasons: ['stop'], toolCalls: ['lookup', 'send'], toolCallCount: 2, usage: { input: 10, output: 20, cacheRead: 3, cacheCreation: 4, reasoning: 5 }, errorType: 'rate_limit_error', finished: true },
+      complete: true,
+      bytes: 1,
+      providerRequestId: 'q',
+      ttfbMs: 1,
+      durationMs: 1,
+    });
+    const parsed = parseLogLine(decisionLine(record, { traceId: 't'.repeat(32), spanId: 's'.repeat(16) }, 'outcome').trim());
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(parsed.unknown).toEqual([]);
+    expect(parsed.event).toMatchObject({ kind: 'outcome', decisionId: 'd-9', inputTokens: 10, outputTokens: 20, toolCalls: ['lookup', 'send'] });
+  });
+});
