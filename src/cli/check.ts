@@ -16,6 +16,8 @@ import type { Providers } from '../providers/runtime.ts';
 import type { Decision } from '../policy/types.ts';
 import { PolicyLoadError } from '../policy/policy-set.ts';
 import type { RuleResult } from '../policy/evaluate.ts';
+import { describeScopes, scopeViolation } from '../policy/scope-guard.ts';
+import { SCOPED_RULE_ID } from '../policy/scoped-rule.ts';
 
 const httpFixture = z.strictObject({
   method: z.string().min(1).default('POST'),
@@ -127,6 +129,7 @@ export async function checkOne(configFile: string, requestFile: string, nowMs: n
       `llm: ${llm.schema} model=${llm.model} stream=${llm.stream} max_tokens=${llm.maxTokens ?? '(unset)'} tools=[${llm.tools.join(', ')}] messages=${llm.messageCount}`,
     );
     const input = { ctx, identity: id, llm };
+    out.push(describeScopes(id, scopeViolation(id, llm)));
     if (rt.policy !== undefined) {
       const ex = rt.policy.explain(input, nowMs);
       printDecision(out, ex.decision, rt.providers, ex.results);
@@ -137,7 +140,7 @@ export async function checkOne(configFile: string, requestFile: string, nowMs: n
       print(out.join('\n'));
       return ex.decision.effect === 'allow' ? 0 : 1;
     }
-    out.push('rules: the built-in credential-scope rule (no policy: section in the config)');
+    out.push(`rules: the built-in rule '${SCOPED_RULE_ID}' (no policy: section in the config): any identified caller, within its credential's scopes`);
     const d = rt.decide(input);
     printDecision(out, d, rt.providers, undefined);
     print(out.join('\n'));

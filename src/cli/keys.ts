@@ -186,6 +186,8 @@ export const keysCommand = {
 const KEYS_USAGE = `usage:
   llm-authz keys create --store FILE --workload ID --models m1,m2 [--agent ID] [--providers p1,p2]
                         [--tools t1,t2] [--max-tokens N] [--expires-in 30d] [--description TEXT]
+      The scopes (--models, --providers, --tools, --max-tokens) always bind: llm-authz denies a
+      request outside them before any policy runs; policies can narrow them, never widen them.
   llm-authz keys list   --store FILE [--json]
   llm-authz keys revoke --store FILE --id KEYID
   llm-authz keys rotate --store FILE --id KEYID [--overlap 1h] [--expires-in 30d]

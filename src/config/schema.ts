@@ -35,7 +35,7 @@ export const configSchema = z.strictObject({
   credentials: credentialsSchema,
   providers: providersSchema,
   identity: identitySchema,
-  /** CEL policies (see docs/policies.md); without this section the credential-scope rule decides. */
+  /** CEL policies (see docs/policies.md); without this section the built-in rule decides. Credential scopes bind in both. */
   policy: policySchema,
   log: z
     .strictObject({

@@ -2,12 +2,14 @@
  * The policy engine: the enforced set (and an optional shadow set), swapped atomically on
  * reload. A reload checks the new files fully first; a set with any problem is rejected and
  * the last good set stays in force. Reload state is exposed through `status()` for health
- * and metrics, and through listeners for logs.
+ * and metrics, and through listeners for logs. Every decision of either set passes the
+ * credential scope guard (scope-guard.ts) first: the rules can only narrow a credential's scopes.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import type { Providers } from '../providers/runtime.ts';
 import { evaluatePolicySet, type Evaluation, type RuleResult } from './evaluate.ts';
 import { loadPolicySet, PolicyLoadError, type PolicySet } from './policy-set.ts';
+import { guardAfter, scopeDenial, scopeViolation, type ScopeViolation } from './scope-guard.ts';
 import type { Decision, DecisionInput, ShadowResult } from './types.ts';
 import { countPolicyReload } from '../telemetry/metrics.ts';
 
@@ -46,6 +48,8 @@ export interface PolicyStatus {
 
 export interface Explanation extends Evaluation {
   readonly shadowResults: readonly RuleResult[] | undefined;
+  /** The credential scope the request is outside of (the guard decided), if any. */
+  readonly scopeViolation: ScopeViolation | undefined;
 }
 
 export interface PolicyEngine {
@@ -103,11 +107,21 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
   let lastProblems: readonly string[] = [];
   const listeners: ((o: ReloadOutcome) => void)[] = [];
 
-  const explain = (input: DecisionInput, nowMs: number = now()): Explanation => {
+  /** One set's decision: the scope guard first, then the rules, then the guard on the allow. */
+  const decideWith = (set: PolicySet, input: DecisionInput, nowMs: number, violation: ScopeViolation | undefined, full: boolean): Evaluation => {
+    if (violation !== undefined && !full) return { decision: scopeDenial(violation, set.version), results: [] };
+    const ev = evaluatePolicySet(set, input, opts.providers, nowMs);
+    if (violation !== undefined) return { decision: scopeDenial(violation, set.version), results: ev.results };
+    return { decision: guardAfter(input, ev.decision), results: ev.results };
+  };
+
+  /** `full`: evaluate every rule even when the scope guard already denied (for explanations). */
+  const run = (input: DecisionInput, nowMs: number, full: boolean): Explanation => {
     const current = sets; // one read: a reload between here and the end does not mix sets
-    const main = evaluatePolicySet(current.enforced, input, opts.providers, nowMs);
-    if (current.shadow === undefined) return { ...main, shadowResults: undefined };
-    const sh = evaluatePolicySet(current.shadow, input, opts.providers, nowMs);
+    const violation = scopeViolation(input.identity, input.llm);
+    const main = decideWith(current.enforced, input, nowMs, violation, full);
+    if (current.shadow === undefined) return { ...main, shadowResults: undefined, scopeViolation: violation };
+    const sh = decideWith(current.shadow, input, nowMs, violation, full);
     const shadow: ShadowResult = {
       effect: sh.decision.effect,
       reason: sh.decision.reason,
@@ -115,8 +129,9 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
       policyVersion: sh.decision.policyVersion,
       disagrees: sh.decision.effect !== main.decision.effect,
     };
-    return { decision: { ...main.decision, shadow }, results: main.results, shadowResults: sh.results };
+    return { decision: { ...main.decision, shadow }, results: main.results, shadowResults: sh.results, scopeViolation: violation };
   };
+  const explain = (input: DecisionInput, nowMs: number = now()): Explanation => run(input, nowMs, true);
 
   const reload = (): ReloadOutcome => {
     reloads++;
@@ -156,7 +171,7 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
   }
 
   return {
-    decide: (input) => explain(input).decision,
+    decide: (input) => run(input, now(), false).decision,
     explain,
     reload,
     status: () => ({
