@@ -10,6 +10,9 @@ import { createPolicy, type Decide, type PolicyEngine } from '../policy/index.ts
 import { buildProviders, type Providers } from '../providers/runtime.ts';
 import type { CredentialReloadListener } from '../providers/credential-file.ts';
 import type { Config } from './schema.ts';
+import { stripRules, type StripRules } from '../envoy/strip.ts';
+import { CREDENTIAL_HEADERS } from '../identity/credentials.ts';
+import { ON_BEHALF_OF_HEADER } from '../identity/schema.ts';
 
 export type { ProviderRuntime } from '../providers/runtime.ts';
 
@@ -33,8 +36,8 @@ export interface Runtime {
   readonly decide: Decide;
   readonly providers: Providers;
   readonly routingHeader: string;
-  /** Request headers besides the API-key ones that carry a caller's credential; removed on allow. */
-  readonly callerCredentialHeaders: readonly string[];
+  /** Which request headers an allow removes (src/envoy/strip.ts). */
+  readonly strip: StripRules;
   /** The CEL policy engine (reload, status), when the config has a `policy:` section. */
   readonly policy: PolicyEngine | undefined;
   /** Releases what the runtime holds (watchers, timers). */
@@ -49,6 +52,7 @@ export function buildRuntime(config: Config, ctx: BuildContext, opts: { watchPol
   closers.push(() => identify.close?.());
   const policy = createPolicy(config, ctx, providers, { watch: opts.watchPolicies });
   if (policy.engine !== undefined) closers.push(policy.engine.close);
+  const callerCredentialHeaders = config.identity.on_behalf_of === undefined ? [] : [config.identity.on_behalf_of.header];
   return {
     config,
     source: ctx.source,
@@ -58,7 +62,13 @@ export function buildRuntime(config: Config, ctx: BuildContext, opts: { watchPol
     decide: policy.decide,
     providers,
     routingHeader: config.routing.header,
-    callerCredentialHeaders: config.identity.on_behalf_of === undefined ? [] : [config.identity.on_behalf_of.header],
+    strip: stripRules({
+      removeHeaders: config.routing.remove_headers,
+      routingHeader: config.routing.header,
+      // the on-behalf-of header whether configured or not
+      onBehalfOfHeaders: [...callerCredentialHeaders, ON_BEHALF_OF_HEADER],
+      credentialHeaders: CREDENTIAL_HEADERS,
+    }),
     policy: policy.engine,
     async close() {
       for (const c of closers) await c();

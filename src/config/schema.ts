@@ -3,6 +3,7 @@
  * on reload), into typed objects; nothing on the request path reads YAML.
  */
 import { z } from 'zod';
+import { DEFAULT_REMOVE_HEADERS } from '../envoy/strip.ts';
 import { identitySchema } from '../identity/schema.ts';
 import { policySchema } from '../policy/schema.ts';
 import { credentialsSchema, providersSchema } from '../providers/schema.ts';
@@ -29,7 +30,16 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^[a-z0-9-]+$/, 'expected a lowercase header name')
         .default('x-llm-authz-route'),
+      /**
+       * Request headers removed on every allow besides the credential headers (src/envoy/strip.ts
+       * lists what is always removed on top).
+       */
+      remove_headers: z
+        .array(z.string().regex(/^[a-z0-9_-]+$/, 'expected a lowercase header name'))
+        .max(256)
+        .default([...DEFAULT_REMOVE_HEADERS]),
     })
+    .refine((r) => !r.remove_headers.includes(r.header), { message: 'the routing header cannot be removed (llm-authz sets it)', path: ['remove_headers'] })
     .prefault({}),
   /** Named provider credentials (files or environment variables), loaded at start. */
   credentials: credentialsSchema,

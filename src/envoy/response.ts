@@ -95,7 +95,7 @@ export interface AllowInput {
   readonly decisionId: string;
   readonly routingHeader: string;
   readonly obligations: Obligations;
-  /** Further request headers that carry a caller's credential (e.g. the on-behalf-of user token): never forwarded. */
+  /** Further request headers that can carry a caller's credential (strip.ts): never forwarded. */
   readonly credentialHeaders: readonly string[];
   readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
 }
@@ -129,11 +129,15 @@ function credentialHeaders(provider: ProviderRuntime, credential: Secret | undef
 export function allowResponse(a: AllowInput): CheckResponse {
   const { provider, credential, headers = [] } = a.obligations;
   const cred = credentialHeaders(provider, credential ?? provider.credential);
+  const set = [overwrite(a.routingHeader, provider.route), ...cred.set, ...headers.map(([k, v]) => overwrite(k, v))];
+  // A header the allow sets is overwritten, not removed.
+  const remove = new Set([...cred.remove, ...a.credentialHeaders]);
+  for (const h of set) remove.delete(h.header.key);
   return {
     status: { code: GRPC_OK },
     ok_response: {
-      headers: [overwrite(a.routingHeader, provider.route), ...cred.set, ...headers.map(([k, v]) => overwrite(k, v))],
-      headers_to_remove: [...cred.remove, ...a.credentialHeaders],
+      headers: set,
+      headers_to_remove: [...remove],
       response_headers_to_add: [overwrite(DECISION_ID_HEADER, a.decisionId)],
       query_parameters_to_remove: [...CREDENTIAL_QUERY_PARAMETERS],
     },

@@ -13,6 +13,8 @@ import type { IdentityMethod, IdentityResult } from './types.ts';
 
 export const API_KEY_PREFIX = 'lla_';
 const KEY_RE = /^lla_([A-Za-z0-9]{4,32})_([A-Za-z0-9_-]{16,128})$/;
+/** An llm-authz key (its id and the first 16 characters of a secret) anywhere in a text. */
+export const API_KEY_SHAPE = /lla_[A-Za-z0-9]{4,32}_[A-Za-z0-9_-]{16}/;
 
 type KeyRecord = ApiKeyConfig & Partial<Pick<StoredKey, 'revoked'>> & { readonly expiresAtMs?: number | undefined };
 

@@ -11,6 +11,7 @@
  *  4. a credential in `authorization`/`x-api-key` that no method accepts is
  *     `unknown_credentials`, even when another method (mTLS) authenticated the request;
  *  5. nothing authenticated and nothing presented: `no_credentials`.
+ * Before all of them, a credential in the URL (url-credential.ts) is `malformed_credentials`.
  */
 import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
@@ -25,6 +26,7 @@ import { KeyStoreError, openKeyStore, type KeyStore } from './key-store.ts';
 import { createOnBehalfOf, type OnBehalfOf } from './on-behalf-of.ts';
 import type { IdentityConfig } from './schema.ts';
 import { createSpiffeMethod } from './spiffe.ts';
+import { urlCredential } from './url-credential.ts';
 import { UNRESTRICTED, type Finding, type Identity, type IdentityMethod, type IdentityMethodName } from './types.ts';
 
 export type Identify = ((ctx: RequestContext) => Promise<Outcome<Identity>>) & { close?: () => void };
@@ -81,6 +83,8 @@ export function createIdentifier(methods: readonly IdentityMethod[], opts: Ident
   };
   const sorted = [...methods].sort((a, b) => rank(a) - rank(b));
   const identify: Identify = async (ctx) => {
+    const inUrl = urlCredential(ctx);
+    if (inUrl !== undefined) return fail('malformed_credentials', inUrl);
     const results = await Promise.all(sorted.map((m) => m.authenticate(ctx)));
     const findings: Finding[] = [];
     for (const r of results) {

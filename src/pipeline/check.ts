@@ -10,6 +10,7 @@ import type { Runtime } from '../config/runtime.ts';
 import { auditRecord, envoyMetadata, type AuditInput, type AuditRecord } from '../audit/record.ts';
 import { parseCheckRequest, type RequestContext } from '../envoy/request-context.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../envoy/response.ts';
+import { headersToStrip } from '../envoy/strip.ts';
 import type { Identity } from '../identity/types.ts';
 import { apiOfRequest, type LlmRequest } from '../llm/index.ts';
 import type { Decision } from '../policy/types.ts';
@@ -92,7 +93,8 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
   audit(record, p, span, sinks, durationMs / 1000);
   const metadata = envoyMetadata(record);
   if (effect === 'allow' && d?.obligations) {
-    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, credentialHeaders: rt.callerCredentialHeaders, metadata });
+    metadata['route'] = d.obligations.provider.route;
+    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, credentialHeaders: p.ctx ? headersToStrip(p.ctx, rt.strip) : rt.strip.always, metadata });
   }
   return denyResponse({
     decisionId,
