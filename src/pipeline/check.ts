@@ -38,7 +38,7 @@ interface Phases {
   policyAt?: readonly [number, number];
 }
 
-async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
+async function runPhases(raw: unknown, rt: Runtime, deadline: number): Promise<Phases> {
   const parsed = parseCheckRequest(raw);
   if (!parsed.ok) return { phase: 'request', denyReason: parsed.reason, detail: parsed.detail };
   const ctx = parsed.value;
@@ -54,7 +54,7 @@ async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
   const llm = what.value;
 
   const policyStart = performance.now();
-  const decision = rt.decide({ ctx, identity, llm });
+  const decision = rt.decide({ ctx, identity, llm, deadline });
   return { phase: 'policy', ctx, identity, llm, decision, identityAt, policyAt: [policyStart, performance.now()] };
 }
 
@@ -125,10 +125,16 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
     const rt = getRuntime();
     let timer: NodeJS.Timeout | undefined;
     try {
+      const limit = rt.config.server.check_timeout_ms;
       const timeout = new Promise<Phases>((resolve) => {
-        timer = setTimeout(() => resolve({ phase: 'internal', denyReason: 'timeout' }), rt.config.server.check_timeout_ms);
+        timer = setTimeout(() => resolve({ phase: 'internal', denyReason: 'timeout' }), limit);
       });
-      const phases = await Promise.race([runPhases(raw, rt), timeout]);
+      let phases = await Promise.race([runPhases(raw, rt, started + limit), timeout]);
+      // Synchronous work (a slow policy) can finish after the deadline without the timer having
+      // had a turn: an answer that late is a timeout deny, never an allow.
+      if (performance.now() - started > limit && phases.denyReason !== 'timeout') {
+        phases = { phase: 'internal', denyReason: 'timeout', detail: 'the decision took longer than the check timeout', ctx: phases.ctx, identity: phases.identity, llm: phases.llm };
+      }
       return finish(decisionId, started, phases, rt, sinks, span);
     } catch (err) {
       sinks.onError('internal_error', err, decisionId);

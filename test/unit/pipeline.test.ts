@@ -96,6 +96,26 @@ describe('the Check pipeline', () => {
     expect(records.map((r) => r['decision.reason'])).toEqual(['timeout']);
   });
 
+  it('a decision that returns after check_timeout_ms (synchronous work the timer could not interrupt) is a timeout deny, never an allow', async () => {
+    const rt = unitRuntime('server:\n  check_timeout_ms: 20\n');
+    const slow: Runtime = {
+      ...rt,
+      decide: (input) => {
+        const until = performance.now() + 40;
+        while (performance.now() < until) {
+          // a policy busy past the deadline
+        }
+        return rt.decide(input);
+      },
+    };
+    const { check, records } = harness(slow);
+    const res = await check(chat('gpt-4o-mini'));
+    expect(res.status.code).not.toBe(0);
+    expect(records.map((r) => r['decision.reason'])).toEqual(['timeout']);
+    // the same runtime without the busy decide allows: the deny is the timing's doing
+    expect((await harness(rt).check(chat('gpt-4o-mini'))).status.code).toBe(0);
+  });
+
   it('puts no credential, provider key or prompt into the audit record or the metadata', async () => {
     const { check, records } = harness();
     const responses = [await check(chat('gpt-4o-mini')), await check(chat('o3')), await check(chat('gpt-4o', 'lla_unit0001_wrongwrongwrongwrongwrong'))];
