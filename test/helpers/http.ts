@@ -2,7 +2,7 @@
  * One HTTP/1.1 request with headers exactly as given (repeated names, underscores, cookies, a body
  * on GET): what fetch() refuses or rewrites, a hostile client sends.
  */
-import { request } from 'node:http';
+import { request, type Agent } from 'node:http';
 
 export interface RawReply {
   readonly status: number;
@@ -18,6 +18,8 @@ export interface RawRequest {
   readonly headers?: readonly (readonly [string, string])[];
   readonly body?: string | Buffer;
   readonly timeoutMs?: number;
+  /** A keep-alive agent (load tests); default: a new connection per request. */
+  readonly agent?: Agent;
 }
 
 export function send(baseUrl: string, r: RawRequest): Promise<RawReply> {
@@ -30,7 +32,7 @@ export function send(baseUrl: string, r: RawRequest): Promise<RawReply> {
     flat.push('content-length', String(Buffer.byteLength(r.body)));
   }
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method: r.method ?? 'POST', path: r.path, headers: flat, timeout: r.timeoutMs ?? 10_000 }, (res) => {
+    const req = request({ host: url.hostname, port: url.port, method: r.method ?? 'POST', path: r.path, headers: flat, ...(r.agent ? { agent: r.agent } : {}), timeout: r.timeoutMs ?? 10_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
