@@ -9,6 +9,7 @@ import { buildRuntime, type Runtime } from '../config/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
+import { createStateReport, type StateReport } from '../server/state-report.ts';
 import { setIdentityLogger } from '../identity/log.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
 import { startTelemetry } from '../telemetry/otel.ts';
@@ -19,7 +20,7 @@ export interface ServeOptions {
   listen?: string | undefined;
 }
 
-function loadRuntime(file: string | undefined, log: Logger): Runtime {
+function loadRuntime(file: string | undefined, log: Logger, states: StateReport): Runtime {
   if (file === undefined) {
     log.warn({ config: 'built-in default' }, 'no config file given: the built-in default config denies every request');
     return buildRuntime(defaultConfig(), { source: 'built-in default', version: 'default', baseDir: process.cwd() });
@@ -36,16 +37,22 @@ function loadRuntime(file: string | undefined, log: Logger): Runtime {
     source: file,
     version,
     baseDir: path.dirname(path.resolve(file)),
-    onCredentialReload: (e) =>
-      e.outcome === 'reloaded' ? log.info({ file: e.file }, 'provider credential reloaded') : log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value'),
+    onCredentialReload: (e) => {
+      states.report('credentials', e.file, e.outcome === 'reloaded');
+      if (e.outcome === 'reloaded') log.info({ file: e.file }, 'provider credential reloaded');
+      else log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value');
+    },
+    // the key store logs its own reloads
+    onKeyStoreReload: (e) => states.report('key_store', e.file, e.outcome === 'reloaded'),
   });
 }
 
 export async function serve(opts: ServeOptions): Promise<number> {
   const bootLog = createLogger('info');
+  const states = createStateReport();
   let runtime: Runtime;
   try {
-    runtime = loadRuntime(opts.config, bootLog);
+    runtime = loadRuntime(opts.config, bootLog, states);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof PolicyLoadError) {
       bootLog.fatal({ config: opts.config, problems: err.problems }, err instanceof PolicyLoadError ? 'invalid policy set; not starting' : 'invalid config; not starting');
@@ -71,11 +78,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
 
   const policy = runtime.policy;
   let server: AuthzServer | undefined;
-  let policyHealthy = true;
   if (policy !== undefined) {
     policy.onReload((o) => {
-      policyHealthy = o.ok;
-      server?.setPolicyHealthy(o.ok);
+      states.report('policy', 'policy', o.ok);
       if (o.ok) log.info({ policy_version: o.version, policy_shadow_version: o.shadowVersion }, 'policy set reloaded');
       else log.error({ policy_version: o.version, problems: o.problems }, 'policy set rejected; the last good set stays in force');
     });
@@ -90,7 +95,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
 
   const listen = opts.listen ?? runtime.config.server.listen;
   server = await startServer({ listen, check, log });
-  server.setPolicyHealthy(policyHealthy);
+  states.attach(server);
   server.setServing(true);
   log.info(
     { listen, port: server.port, traces: telemetry.tracesTo, metrics: telemetry.metricsTo, metrics_port: telemetry.prometheusPort, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length, policy_version: policy?.status().version, policy_shadow_version: policy?.status().shadowVersion },

@@ -9,6 +9,7 @@ import { createUnderstander, type Understand } from '../llm/index.ts';
 import { createPolicy, type Decide, type PolicyEngine } from '../policy/index.ts';
 import { buildProviders, type Providers } from '../providers/runtime.ts';
 import type { CredentialReloadListener } from '../providers/credential-file.ts';
+import type { KeyStoreReloadEvent } from '../identity/key-store.ts';
 import type { Config } from './schema.ts';
 import { stripRules, type StripRules } from '../envoy/strip.ts';
 import { CREDENTIAL_HEADERS } from '../identity/credentials.ts';
@@ -25,6 +26,8 @@ export interface BuildContext {
   readonly baseDir: string;
   /** Told when a provider credential file is reloaded (or kept after a bad change). */
   readonly onCredentialReload?: CredentialReloadListener | undefined;
+  /** Told when the API key store file is reloaded (or kept after a bad change). */
+  readonly onKeyStoreReload?: ((e: KeyStoreReloadEvent) => void) | undefined;
 }
 
 export interface Runtime {

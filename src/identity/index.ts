@@ -117,7 +117,7 @@ export function createIdentifierFromConfig(config: IdentityConfig, ctx: BuildCon
   let store: KeyStore | undefined;
   if (config.key_store !== undefined) {
     try {
-      store = openKeyStore(path.resolve(ctx.baseDir, config.key_store.file), config.key_store.reload_interval_ms);
+      store = openKeyStore(path.resolve(ctx.baseDir, config.key_store.file), config.key_store.reload_interval_ms, ctx.onKeyStoreReload);
     } catch (err) {
       if (err instanceof KeyStoreError) throw new ConfigError(ctx.source, [`identity.key_store.file: ${err.message}`]);
       throw err;

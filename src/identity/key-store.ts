@@ -7,6 +7,7 @@ import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { keyStoreFileSchema, type KeyStoreFile, type StoredKey } from './schema.ts';
 import { identityLog } from './log.ts';
+import { countStateReload } from '../telemetry/metrics.ts';
 
 export class KeyStoreError extends Error {
   constructor(file: string, problem: string) {
@@ -72,7 +73,14 @@ function signature(file: string): string {
   }
 }
 
-export function openKeyStore(file: string, reloadIntervalMs: number): KeyStore {
+/** What a reload of the store file did, for health, metrics and the log (never a key). */
+export interface KeyStoreReloadEvent {
+  readonly file: string;
+  readonly outcome: 'reloaded' | 'kept_last_good';
+  readonly problem?: string;
+}
+
+export function openKeyStore(file: string, reloadIntervalMs: number, onReload: (e: KeyStoreReloadEvent) => void = () => undefined): KeyStore {
   let sig = signature(file);
   let byId = new Map(readKeyStoreFile(file).keys.map(loaded));
   let generation = 1;
@@ -88,11 +96,15 @@ export function openKeyStore(file: string, reloadIntervalMs: number): KeyStore {
       generation++;
       lastError = '';
       identityLog().info({ key_store: file, keys: next.size, generation }, 'key store reloaded');
+      countStateReload('key_store', 'ok');
+      onReload({ file, outcome: 'reloaded' });
     } catch (err) {
       const message = err instanceof KeyStoreError ? err.message : 'error';
       if (message !== lastError) identityLog().warn({ key_store: file, problem: message, generation }, 'key store not reloaded; keeping the last good one');
       lastError = message;
       sig = now;
+      countStateReload('key_store', 'failed');
+      onReload({ file, outcome: 'kept_last_good', problem: message });
     }
   }, reloadIntervalMs);
   timer.unref();

@@ -5,13 +5,15 @@
  * and metrics, and through listeners for logs. Every decision of either set passes the
  * credential scope guard (scope-guard.ts) first: the rules can only narrow a credential's scopes.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import type { Providers } from '../providers/runtime.ts';
 import { evaluatePolicySet, type Evaluation, type RuleResult } from './evaluate.ts';
 import { loadPolicySet, PolicyLoadError, type PolicySet } from './policy-set.ts';
 import { guardAfter, scopeDenial, scopeViolation, type ScopeViolation } from './scope-guard.ts';
 import type { Decision, DecisionInput, ShadowResult } from './types.ts';
 import { countPolicyReload } from '../telemetry/metrics.ts';
+
+const MISSING_FOLDER_RETRY_MS = 1000;
 
 export interface PolicyEngineOptions {
   readonly dir: string;
@@ -138,6 +140,9 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
     let outcome: ReloadOutcome;
     try {
       const next = load();
+      // A folder emptied (files deleted, a mount gone) is an accident far more often than a
+      // decision to deny everything: the last good set stays.
+      if (next.enforced.files.length === 0 && sets.enforced.files.length > 0) throw new PolicyLoadError(opts.dir, [`${opts.dir}: the folder holds no policy files`]);
       sets = next; // the atomic swap
       lastReloadFailed = false;
       lastProblems = [];
@@ -151,24 +156,51 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
       outcome = { ok: false, version: sets.enforced.version, shadowVersion: sets.shadow?.version, problems: lastProblems };
     }
     for (const l of listeners) l(outcome);
+    if (opts.watch) arm();
     return outcome;
   };
 
-  const watchers: FSWatcher[] = [];
+  // Watching: a watcher dies with its folder (deleted, or a mount replaced), so every reload
+  // watches the folders anew; while one is missing, its return is checked every second (then
+  // the set reloads by itself).
+  let watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
-  if (opts.watch) {
-    const schedule = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(reload, opts.debounceMs ?? 200);
-      timer.unref();
-    };
+  let closed = false;
+  const schedule = (delay = opts.debounceMs ?? 200): void => {
+    if (closed) return;
+    clearTimeout(timer);
+    timer = setTimeout(reload, delay);
+    timer.unref();
+  };
+  function arm(): void {
+    for (const w of watchers) w.close();
+    watchers = [];
+    let missing = false;
     for (const dir of [opts.dir, opts.shadowDir]) {
       if (dir === undefined) continue;
-      const w = watch(dir, { persistent: false }, schedule);
-      w.on('error', () => undefined);
-      watchers.push(w);
+      try {
+        const w = watch(dir, { persistent: false }, () => schedule());
+        w.on('error', () => schedule());
+        watchers.push(w);
+      } catch {
+        missing = true;
+      }
+    }
+    if (missing) {
+      const probe = (): void => {
+        if (closed) return;
+        if ([opts.dir, opts.shadowDir].every((d) => d === undefined || existsSync(d))) schedule();
+        else {
+          timer = setTimeout(probe, MISSING_FOLDER_RETRY_MS);
+          timer.unref();
+        }
+      };
+      clearTimeout(timer);
+      timer = setTimeout(probe, MISSING_FOLDER_RETRY_MS);
+      timer.unref();
     }
   }
+  if (opts.watch) arm();
 
   return {
     decide: (input) => run(input, now(), false).decision,
@@ -187,6 +219,7 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
       listeners.push(l);
     },
     close: () => {
+      closed = true;
       clearTimeout(timer);
       for (const w of watchers) w.close();
     },

@@ -8,7 +8,7 @@
  *    hostile requests are denied at check_timeout_ms (evaluation stops between rules), never
  *    allowed, never left to Envoy's timeout.
  */
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,15 +17,10 @@ import { signingKey, signToken } from '../helpers/identity.ts';
 import { byStatus, deniedNeverAllowed, percentiles, quickstartShot, startLoad, type Shot } from '../helpers/load.ts';
 import { newWorkDir, useStack } from '../helpers/stack.ts';
 import { rememberSecret } from '../helpers/suite-secrets.ts';
+import { rssMiB } from '../helpers/metrics.ts';
 
 const RATE = 200;
 const CHECK_TIMEOUT_MS = 250;
-
-/** Resident set size of a process, in MiB (Linux). */
-function rssMiB(pid: number | undefined): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m?.[1] === undefined ? NaN : Number(m[1]) / 1024;
-}
 
 /** A TCP server that accepts connections and never answers; counts them. */
 async function blackhole(): Promise<{ port: number; accepted(): number; close(): Promise<void> }> {
