@@ -94,7 +94,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
 
   const listen = opts.listen ?? runtime.config.server.listen;
-  server = await startServer({ listen, check, log });
+  server = await startServer({ listen, check, log, maxConnectionIdleMs: runtime.config.server.max_connection_idle_ms });
   states.attach(server);
   server.setServing(true);
   log.info(

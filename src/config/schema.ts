@@ -21,6 +21,8 @@ export const configSchema = z.strictObject({
       shutdown_timeout_ms: z.int().min(100).max(600_000).default(10_000),
       /** A Check that takes longer is answered with a deny (reason `timeout`); keep it below Envoy's timeout. */
       check_timeout_ms: z.int().min(1).max(60_000).default(500),
+      /** An HTTP/2 connection without a call for this long is closed (GOAWAY); Envoy reconnects on demand. */
+      max_connection_idle_ms: z.int().min(100).max(86_400_000).default(300_000),
     })
     .prefault({}),
   routing: z

@@ -55,9 +55,9 @@ const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.enable_channelz': 0,
 };
 
-export async function startServer(opts: { listen: string; check: Check; log: Logger }): Promise<AuthzServer> {
+export async function startServer(opts: { listen: string; check: Check; log: Logger; maxConnectionIdleMs?: number }): Promise<AuthzServer> {
   raiseHttp2Windows();
-  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
+  const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS, ...(opts.maxConnectionIdleMs !== undefined ? { 'grpc.max_connection_idle_ms': opts.maxConnectionIdleMs } : {}) });
   const health = new HealthImplementation(Object.fromEntries([...HEALTH_SERVICES, ...Object.values(STATE_HEALTH_SERVICES)].map((s) => [s, 'NOT_SERVING' as const])));
   let serving = false;
   const stateHealthy = new Map<ReloadedState, boolean>();
