@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { TOOLS_DIR } from '../src/devstack/tools.ts';
+import { TOOLS_DIR } from '../devstack/tools.ts';
 
 const run = promisify(execFile);
 

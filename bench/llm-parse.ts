@@ -5,7 +5,7 @@
  * for reference. Prints the median and p90 per call. Not a test: nothing here passes or fails.
  */
 import { performance } from 'node:perf_hooks';
-import { checkRequest } from '../src/devstack/grpc-client.ts';
+import { checkRequest } from '../devstack/grpc-client.ts';
 import { parseCheckRequest, type RequestContext } from '../src/envoy/request-context.ts';
 import { understand } from '../src/llm/index.ts';
 

@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkRequestFrame } from '../src/devstack/grpc-client.ts';
+import { checkRequestFrame } from '../devstack/grpc-client.ts';
 import { h2load } from './h2load.ts';
 import { cpuSeconds, rssMiB } from './procstat.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, TOOLS_DIR } from '../src/devstack/tools.ts';
+import { ROOT, TOOLS_DIR } from '../devstack/tools.ts';
 import type { LoadResult } from './h2load.ts';
 import { ENVOY_VARIANTS, type EnvoyPoint } from './through-envoy.ts';
 import type { ScalePoint } from './scaling.ts';

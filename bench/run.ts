@@ -7,8 +7,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkRequestFrame, createAuthzClient } from '../src/devstack/grpc-client.ts';
-import { ROOT } from '../src/devstack/tools.ts';
+import { checkRequestFrame, createAuthzClient } from '../devstack/grpc-client.ts';
+import { ROOT } from '../devstack/tools.ts';
 import { h2load } from './h2load.ts';
 import { vegeta } from './vegeta.ts';
 import { cpuSeconds, rssMiB } from './procstat.ts';

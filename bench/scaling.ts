@@ -5,7 +5,7 @@
 import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { checkRequestFrame, createAuthzClient } from '../src/devstack/grpc-client.ts';
+import { checkRequestFrame, createAuthzClient } from '../devstack/grpc-client.ts';
 import { grpcLoad } from './grpc-load.ts';
 import type { LoadResult } from './h2load.ts';
 import { cpuSeconds, rssMiB } from './procstat.ts';

@@ -1,10 +1,10 @@
 /** The ext_authz servers under test: the floor, llm-authz, OPA-Envoy. Each on a free loopback port. */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startChild, type Child } from '../src/devstack/process.ts';
-import { freePort, waitFor } from '../src/devstack/ports.ts';
-import { cliEntry, ROOT, TOOLS_DIR } from '../src/devstack/tools.ts';
-import { createAuthzClient } from '../src/devstack/grpc-client.ts';
+import { startChild, type Child } from '../devstack/process.ts';
+import { freePort, waitFor } from '../devstack/ports.ts';
+import { cliEntry, ROOT, TOOLS_DIR } from '../devstack/tools.ts';
+import { createAuthzClient } from '../devstack/grpc-client.ts';
 import { createMemoryCgroup, type MemoryCgroup } from './cgroup.ts';
 
 export interface AuthzUnderTest {

@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { checkRequest } from '../src/devstack/grpc-client.ts';
+import { checkRequest } from '../devstack/grpc-client.ts';
 import { hashApiKey } from '../src/identity/api-key.ts';
 
 export const BENCH_KEY = 'lla_bench001_benchbenchbenchbenchbenchbench01';

@@ -7,9 +7,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startAuthz } from '../src/devstack/authz.ts';
-import { renderEnvoyConfig, startEnvoy, type EnvoyPorts, type EnvoyProcess } from '../src/devstack/envoy.ts';
-import { startMockProvider } from '../src/devstack/mock-provider.ts';
+import { startAuthz } from '../devstack/authz.ts';
+import { renderEnvoyConfig, startEnvoy, type EnvoyPorts, type EnvoyProcess } from '../devstack/envoy.ts';
+import { startMockProvider } from '../devstack/mock-provider.ts';
 import type { LoadResult } from './h2load.ts';
 import { startFloor } from './servers.ts';
 import { benchCheckRequest } from './setup.ts';

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { TOOLS_DIR } from '../src/devstack/tools.ts';
+import { TOOLS_DIR } from '../devstack/tools.ts';
 import type { LoadResult } from './h2load.ts';
 
 const run = promisify(execFile);

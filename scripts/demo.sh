@@ -12,4 +12,4 @@ case " $* " in *" --jaeger "*) bash scripts/tools.sh jaeger ;; esac
 source scripts/tools.sh --env
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build
-exec node dist/devstack/demo.js "$@"
+exec node devstack/demo.ts "$@"

@@ -5,8 +5,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { QUICKSTART_ENVOY_PARAMS, renderTemplate, withTlsUpstreams } from '../src/devstack/envoy.ts';
-import { ROOT } from '../src/devstack/tools.ts';
+import { QUICKSTART_ENVOY_PARAMS, renderTemplate, withTlsUpstreams } from '../devstack/envoy.ts';
+import { ROOT } from '../devstack/tools.ts';
 
 const gateway = readFileSync(path.join(ROOT, 'envoy/gateway.yaml'), 'utf8');
 writeFileSync(path.join(ROOT, 'envoy/gateway-tls.yaml'), withTlsUpstreams(gateway));

@@ -9,6 +9,7 @@ source scripts/tools.sh --env
 echo "[test] node $(node --version), $("$ENVOY_BIN" --version | grep -o 'version: [^ ]*' | cut -d/ -f2 | sed 's/^/envoy /')"
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent typecheck
+npm run --silent cycles
 npm run --silent build
 mkdir -p test-results
 status=0

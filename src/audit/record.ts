@@ -7,7 +7,7 @@
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
 import type { LlmRequest } from '../llm/types.ts';
-import { statusOf, type ReasonCode } from '../pipeline/reasons.ts';
+import { statusOf, type ReasonCode } from '../core/reasons.ts';
 import type { ShadowResult } from '../policy/types.ts';
 
 export interface AuditInput {
@@ -27,8 +27,57 @@ export interface AuditInput {
   readonly durationMs: number;
 }
 
-export type AuditValue = string | number | boolean | readonly string[];
-export type AuditRecord = Readonly<Record<string, AuditValue>>;
+export type AuditPhase = AuditInput['phase'];
+
+/**
+ * The audit record: one typed field per audit attribute, named as the span attribute and the
+ * decision-log key (README "Audit fields"). Optional fields appear when known.
+ */
+export interface AuditRecord {
+  readonly 'decision.id': string;
+  readonly 'decision.effect': 'allow' | 'deny';
+  readonly 'decision.reason': ReasonCode;
+  readonly 'decision.status': number;
+  readonly 'decision.phase': AuditPhase;
+  readonly 'decision.duration_ms': number;
+  readonly 'http.request.method'?: string;
+  readonly 'url.path'?: string;
+  readonly 'http.request.id'?: string;
+  readonly 'client.address'?: string;
+  readonly 'source.principal'?: string;
+  readonly 'identity.method'?: string;
+  readonly 'identity.workload'?: string;
+  readonly 'identity.agent'?: string;
+  readonly 'identity.user'?: string;
+  readonly 'identity.issuer'?: string;
+  readonly 'identity.credential_id'?: string;
+  readonly 'policy.version'?: string;
+  readonly 'policy.rule'?: string;
+  readonly 'policy.matched_rules'?: string[];
+  readonly 'policy.shadow.effect'?: 'allow' | 'deny';
+  readonly 'policy.shadow.reason'?: ReasonCode;
+  readonly 'policy.shadow.rule'?: string;
+  readonly 'policy.shadow.version'?: string;
+  readonly 'policy.shadow.disagrees'?: boolean;
+  readonly 'gen_ai.provider.name'?: string;
+  readonly 'gen_ai.operation.name'?: string;
+  readonly 'gen_ai.request.model'?: string;
+  readonly 'llm.api'?: string;
+  readonly 'llm.stream'?: boolean;
+  readonly 'gen_ai.request.max_tokens'?: number;
+  readonly 'gen_ai.request.temperature'?: number;
+  readonly 'llm.tools'?: string[];
+  readonly 'llm.tool_choice'?: string;
+  readonly 'llm.end_user'?: string;
+  readonly 'llm.message_count'?: number;
+  readonly 'llm.input_bytes'?: number;
+  readonly 'llm.body_complete'?: boolean;
+  readonly 'llm.stored_context'?: string[];
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+/** The keys of the record's optional string fields. */
+type StringField = { [K in keyof AuditRecord]-?: NonNullable<AuditRecord[K]> extends string ? K : never }[keyof AuditRecord];
 
 const MAX_STRING = 512;
 const MAX_LIST = 64;
@@ -39,7 +88,7 @@ function clip(s: string): string {
 
 /** Builds the audit fields. Stable names; see README "Audit fields". */
 export function auditRecord(a: AuditInput): AuditRecord {
-  const r: Record<string, AuditValue> = {
+  const r: Mutable<AuditRecord> = {
     'decision.id': a.decisionId,
     'decision.effect': a.effect,
     'decision.reason': a.reason,
@@ -47,8 +96,8 @@ export function auditRecord(a: AuditInput): AuditRecord {
     'decision.phase': a.phase,
     'decision.duration_ms': Math.round(a.durationMs * 1000) / 1000,
   };
-  const put = (k: string, v: string | undefined): void => {
-    if (v !== undefined && v !== '') r[k] = clip(v);
+  const put = (k: Exclude<StringField, 'decision.id'>, v: string | undefined): void => {
+    if (v !== undefined && v !== '') (r as Record<StringField, string>)[k] = clip(v);
   };
   if (a.ctx) {
     put('http.request.method', a.ctx.method);
@@ -96,12 +145,8 @@ export function auditRecord(a: AuditInput): AuditRecord {
 
 /** The subset of the audit fields handed to Envoy as dynamic metadata (for its access log). */
 export function envoyMetadata(r: AuditRecord): Record<string, string | number> {
-  const pick = (k: string): string | undefined => {
-    const v = r[k];
-    return typeof v === 'string' ? v : undefined;
-  };
   const out: Record<string, string | number> = {};
-  const fields: [string, string][] = [
+  const fields: readonly (readonly [string, StringField])[] = [
     ['decision_id', 'decision.id'],
     ['effect', 'decision.effect'],
     ['reason', 'decision.reason'],
@@ -115,9 +160,9 @@ export function envoyMetadata(r: AuditRecord): Record<string, string | number> {
     ['model', 'gen_ai.request.model'],
   ];
   for (const [k, src] of fields) {
-    const v = pick(src);
+    const v = r[src];
     if (v !== undefined) out[k] = v;
   }
-  out['status'] = r['decision.status'] as number;
+  out['status'] = r['decision.status'];
   return out;
 }

@@ -5,13 +5,12 @@
  * simpler HTTP fixture: {method, path, headers, body, principal}.
  */
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ConfigError, loadConfigFile } from '../config/load.ts';
-import { buildRuntime, type Runtime } from '../config/runtime.ts';
-import { checkRequest } from '../devstack/grpc-client.ts';
-import { parseCheckRequest } from '../envoy/request-context.ts';
+import { ConfigError } from '../core/errors.ts';
+import { checkRequest } from '../envoy/check-request.ts';
+import { runPhases } from '../pipeline/check.ts';
+import { loadRuntime, type Runtime } from '../pipeline/runtime.ts';
 import type { Providers } from '../providers/runtime.ts';
 import type { Decision } from '../policy/types.ts';
 import { PolicyLoadError } from '../policy/policy-set.ts';
@@ -84,8 +83,7 @@ function printDecision(out: string[], d: Decision, providers: Providers, results
 export async function checkOne(configFile: string, requestFile: string, nowMs: number | undefined, print: (s: string) => void): Promise<number> {
   let rt: Runtime;
   try {
-    const cfg = loadConfigFile(configFile);
-    rt = buildRuntime(cfg, { source: configFile, version: 'check', baseDir: path.dirname(path.resolve(configFile)) }, { watchPolicies: false });
+    rt = loadRuntime(configFile, { watchPolicies: false, now: nowMs === undefined ? undefined : () => nowMs });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof PolicyLoadError) {
       print(err.message);
@@ -106,45 +104,39 @@ export async function checkOne(configFile: string, requestFile: string, nowMs: n
       print(`invalid request fixture ${requestFile}: ${req.problem}`);
       return 2;
     }
+    // The server's own phases, then the explanation of what they found.
+    const p = await runPhases(req.raw, rt);
     const out: string[] = [];
-    const denied = (phase: string, reason: string, detail: string | undefined): number => {
-      out.push(`decision: DENY (${reason}) in the ${phase} phase${detail !== undefined ? `: ${detail}` : ''}`);
+    if (p.ctx !== undefined) out.push(`request: ${p.ctx.method} ${p.ctx.path}`);
+    const id = p.identity;
+    if (id !== undefined) {
+      out.push(
+        `identity: ${id.workload} (method ${id.method}${id.credentialId !== undefined ? `, credential ${id.credentialId}` : ''}${id.agent !== undefined ? `, agent ${id.agent}` : ''}${id.user !== undefined ? `, user ${id.user}` : ''})`,
+      );
+    }
+    const llm = p.llm;
+    if (llm !== undefined) {
+      out.push(`llm: ${llm.schema} model=${llm.model} stream=${llm.stream} max_tokens=${llm.maxTokens ?? '(unset)'} tools=[${llm.tools.join(', ')}] messages=${llm.messageCount}`);
+    }
+    if (p.decision === undefined || id === undefined || llm === undefined || p.ctx === undefined) {
+      out.push(`decision: DENY (${p.denyReason ?? 'internal_error'}) in the ${p.phase} phase${p.detail !== undefined ? `: ${p.detail}` : ''}`);
       print(out.join('\n'));
       return 1;
-    };
-    const parsed = parseCheckRequest(req.raw);
-    if (!parsed.ok) return denied('request', parsed.reason, parsed.detail);
-    const ctx = parsed.value;
-    out.push(`request: ${ctx.method} ${ctx.path}`);
-    const who = await rt.identify(ctx);
-    if (!who.ok) return denied('identity', who.reason, who.detail);
-    const id = who.value;
-    out.push(
-      `identity: ${id.workload} (method ${id.method}${id.credentialId !== undefined ? `, credential ${id.credentialId}` : ''}${id.agent !== undefined ? `, agent ${id.agent}` : ''}${id.user !== undefined ? `, user ${id.user}` : ''})`,
-    );
-    const what = rt.understand(ctx);
-    if (!what.ok) return denied('llm', what.reason, what.detail);
-    const llm = what.value;
-    out.push(
-      `llm: ${llm.schema} model=${llm.model} stream=${llm.stream} max_tokens=${llm.maxTokens ?? '(unset)'} tools=[${llm.tools.join(', ')}] messages=${llm.messageCount}`,
-    );
-    const input = { ctx, identity: id, llm };
+    }
     out.push(describeScopes(id, scopeViolation(id, llm)));
     if (rt.policy !== undefined) {
-      const ex = rt.policy.explain(input, nowMs);
-      printDecision(out, ex.decision, rt.providers, ex.results);
+      const ex = rt.policy.explain({ ctx: p.ctx, identity: id, llm });
+      printDecision(out, p.decision, rt.providers, ex.results);
       if (ex.shadowResults !== undefined) {
         out.push('shadow rules:');
         for (const r of ex.shadowResults) out.push(`  ${pad(r.effect, 5)} ${r.id}  ${r.outcome === 'matched' ? 'MATCHED' : r.outcome === 'error' ? `ERROR: ${r.error ?? ''}` : 'not matched'}`);
       }
-      print(out.join('\n'));
-      return ex.decision.effect === 'allow' ? 0 : 1;
+    } else {
+      out.push(`rules: the built-in rule '${SCOPED_RULE_ID}' (no policy: section in the config): any identified caller, within its credential's scopes`);
+      printDecision(out, p.decision, rt.providers, undefined);
     }
-    out.push(`rules: the built-in rule '${SCOPED_RULE_ID}' (no policy: section in the config): any identified caller, within its credential's scopes`);
-    const d = rt.decide(input);
-    printDecision(out, d, rt.providers, undefined);
     print(out.join('\n'));
-    return d.effect === 'allow' ? 0 : 1;
+    return p.decision.effect === 'allow' ? 0 : 1;
   } finally {
     await rt.close();
   }

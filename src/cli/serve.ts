@@ -1,11 +1,9 @@
 /** `llm-authz serve`: load config, start the gRPC server, drain on SIGTERM/SIGINT. */
 import { parseArgs } from 'node:util';
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { createDecisionLog } from '../audit/decision-log.ts';
-import { ConfigError, defaultConfig, parseConfigText } from '../config/load.ts';
-import { buildRuntime, type Runtime } from '../config/runtime.ts';
+import type { CredentialReloadListener, KeyStoreReloadListener } from '../core/build-context.ts';
+import { ConfigError } from '../core/errors.ts';
+import { loadRuntime, type Runtime } from '../pipeline/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
@@ -20,23 +18,9 @@ export interface ServeOptions {
   listen?: string | undefined;
 }
 
-function loadRuntime(file: string | undefined, log: Logger, states: StateReport): Runtime {
-  if (file === undefined) {
-    log.warn({ config: 'built-in default' }, 'no config file given: the built-in default config denies every request');
-    return buildRuntime(defaultConfig(), { source: 'built-in default', version: 'default', baseDir: process.cwd() });
-  }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`]);
-  }
-  const config = parseConfigText(text, file);
-  const version = createHash('sha256').update(text).digest('hex').slice(0, 12);
-  return buildRuntime(config, {
-    source: file,
-    version,
-    baseDir: path.dirname(path.resolve(file)),
+/** Reloads of the provider credential files and the key store: health, metrics, the log. */
+function reloadListeners(log: Logger, states: StateReport): { onCredentialReload: CredentialReloadListener; onKeyStoreReload: KeyStoreReloadListener } {
+  return {
     onCredentialReload: (e) => {
       states.report('credentials', e.file, e.outcome === 'reloaded');
       if (e.outcome === 'reloaded') log.info({ file: e.file }, 'provider credential reloaded');
@@ -44,7 +28,7 @@ function loadRuntime(file: string | undefined, log: Logger, states: StateReport)
     },
     // the key store logs its own reloads
     onKeyStoreReload: (e) => states.report('key_store', e.file, e.outcome === 'reloaded'),
-  });
+  };
 }
 
 export async function serve(opts: ServeOptions): Promise<number> {
@@ -52,7 +36,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const states = createStateReport();
   let runtime: Runtime;
   try {
-    runtime = loadRuntime(opts.config, bootLog, states);
+    if (opts.config === undefined) bootLog.warn({ config: 'built-in default' }, 'no config file given: the built-in default config denies every request');
+    runtime = loadRuntime(opts.config, reloadListeners(bootLog, states));
   } catch (err) {
     if (err instanceof ConfigError || err instanceof PolicyLoadError) {
       bootLog.fatal({ config: opts.config, problems: err.problems }, err instanceof PolicyLoadError ? 'invalid policy set; not starting' : 'invalid config; not starting');

@@ -1,13 +1,16 @@
 /** `llm-authz test DIR`: runs the policy test suites in DIR/tests against the policy set. */
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError } from '../core/errors.ts';
+import { loadRuntime, policyOnlyRuntime } from '../pipeline/runtime.ts';
 import { PolicyLoadError } from '../policy/policy-set.ts';
 import { openTestTarget, runSuite, SuiteError, type CaseResult } from '../policy/test-runner.ts';
 
 export async function runTests(dir: string, config: string | undefined, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   let target;
   try {
-    target = openTestTarget(dir, config);
+    target = openTestTarget(dir, config, (cfgFile, policyDir) =>
+      cfgFile === undefined ? policyOnlyRuntime(policyDir, { watchPolicies: false }) : loadRuntime(cfgFile, { watchPolicies: false }),
+    );
   } catch (e) {
     if (e instanceof ConfigError || e instanceof PolicyLoadError || e instanceof SuiteError) {
       err.write(`${e.message}\n`);
@@ -42,6 +45,7 @@ export async function runTests(dir: string, config: string | undefined, out: Nod
       }
     }
   }
+  await target.close();
   out.write(`${passed} passed, ${failed} failed${broken > 0 ? `, ${broken} suite file(s) invalid` : ''}\n`);
   if (broken > 0) return 2;
   return failed > 0 ? 1 : 0;

@@ -3,8 +3,8 @@
  * the only place that knows the shape of Envoy's AttributeContext. Everything after this
  * phase reads the RequestContext, never the raw protobuf object.
  */
-import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
-import { fromProtoStruct, type JsonValue } from './struct.ts';
+import { fail, ok, type Outcome } from '../core/reasons.ts';
+import { fromProtoStruct, type JsonValue } from '../core/struct.ts';
 
 export interface Peer {
   readonly address: string;

@@ -3,19 +3,16 @@
  * deny = non-OK status + denied_response with an explicit HTTP status and JSON body;
  * allow = OK + header mutations with the OVERWRITE action.
  */
-import type { ApiKind } from '../providers/schema.ts';
+import { DECISION_ID_HEADER, REASON_HEADER } from '../core/headers.ts';
+import { CREDENTIAL_HEADERS, CREDENTIAL_QUERY_PARAMETERS, errorFormat, PROVIDER_CREDENTIAL_HEADERS, type WireApi } from '../apis/index.ts';
 import type { ProviderRuntime } from '../providers/runtime.ts';
-import type { Secret } from '../config/secret.ts';
+import type { Secret } from '../core/secret.ts';
 import type { Obligations } from '../policy/types.ts';
-import { REASONS, type ReasonCode } from '../pipeline/reasons.ts';
-import { errorBody } from './error-body.ts';
-import { toProtoStruct, type JsonValue, type ProtoStruct } from './struct.ts';
+import { REASONS, type ReasonCode } from '../core/reasons.ts';
+import { toProtoStruct, type JsonValue, type ProtoStruct } from '../core/struct.ts';
 
-export const DECISION_ID_HEADER = 'x-llm-authz-decision-id';
-export const REASON_HEADER = 'x-llm-authz-reason';
+export { DECISION_ID_HEADER, REASON_HEADER };
 
-/** Every header through which a client could hand a provider key upstream. */
-const PROVIDER_CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const;
 
 // google.rpc.Code values
 const GRPC_OK = 0;
@@ -65,7 +62,8 @@ export interface DenyInput {
   readonly decisionId: string;
   readonly reason: Exclude<ReasonCode, 'allowed'>;
   readonly detail: string | undefined;
-  readonly api: ApiKind | undefined;
+  /** The wire API whose error format the body takes; OpenAI's when unknown. */
+  readonly api: WireApi | undefined;
   readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
 }
 
@@ -85,7 +83,7 @@ export function denyResponse(d: DenyInput): CheckResponse {
     denied_response: {
       status: { code: status },
       headers,
-      body: errorBody({ api: d.api, status, reason: d.reason, message: d.detail ? `${message}: ${d.detail}` : message, decisionId: d.decisionId }),
+      body: errorFormat(d.api)({ status, reason: d.reason, message: d.detail ? `${message}: ${d.detail}` : message, decisionId: d.decisionId }),
     },
     dynamic_metadata: toProtoStruct(d.metadata),
   };
@@ -100,30 +98,18 @@ export interface AllowInput {
   readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
 }
 
-/** Query parameters through which a client could hand a key upstream (Gemini `?key=`): always removed. */
-const CREDENTIAL_QUERY_PARAMETERS = ['key'] as const;
-
-/** The header and value form of each provider kind's credential. */
-function credentialForm(api: ProviderRuntime['api'], key: string): [string, string] {
-  switch (api) {
-    case 'anthropic':
-      return ['x-api-key', key];
-    case 'azure-openai':
-      return ['api-key', key];
-    case 'gemini':
-      return ['x-goog-api-key', key];
-    case 'openai':
-    case 'openai-compatible':
-      return ['authorization', `Bearer ${key}`];
-  }
-}
+/**
+ * Every credential header but the one a provider's credential goes in: removed on allow, so only
+ * the provider's own key is forwarded. One list per credential header, built once.
+ */
+const REMOVE_BESIDES: ReadonlyMap<string, readonly string[]> = new Map(PROVIDER_CREDENTIAL_HEADERS.map((h) => [h, CREDENTIAL_HEADERS.filter((c) => c !== h)]));
 
 /** The provider's credential in the provider's own form (OVERWRITE); every other credential header removed. */
-function credentialHeaders(provider: ProviderRuntime, credential: Secret | undefined): { set: HeaderValueOption[]; remove: string[] } {
+function credentialHeaders(provider: ProviderRuntime, credential: Secret | undefined): { set: HeaderValueOption[]; remove: readonly string[] } {
   const key = credential?.reveal();
-  if (key === undefined) return { set: [], remove: [...PROVIDER_CREDENTIAL_HEADERS] };
-  const [header, value] = credentialForm(provider.api, key);
-  return { set: [overwrite(header, value)], remove: PROVIDER_CREDENTIAL_HEADERS.filter((h) => h !== header) };
+  if (key === undefined) return { set: [], remove: CREDENTIAL_HEADERS };
+  const form = provider.profile.credential;
+  return { set: [overwrite(form.header, form.value(key))], remove: REMOVE_BESIDES.get(form.header) ?? CREDENTIAL_HEADERS };
 }
 
 export function allowResponse(a: AllowInput): CheckResponse {

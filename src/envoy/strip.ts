@@ -15,14 +15,15 @@
  *    run another operation than the one decided;
  *  - any header whose value holds the presented credential or another llm-authz key (`lla_…`).
  */
-import { API_KEY_SHAPE } from '../identity/api-key.ts';
+import { CLIENT_CREDENTIAL_HEADERS, CREDENTIAL_HEADERS } from '../apis/index.ts';
+import { API_KEY_SHAPE } from '../core/key-shape.ts';
 import type { RequestContext } from './request-context.ts';
 
 /** Header names Envoy cannot remove (pseudo-headers, Host). */
 const UNREMOVABLE = new Set(['host']);
 
-/** The credential header names, in their dash form; an underscore spelling of these is removed. */
-const CREDENTIAL_NAMES = new Set(['authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'x-goog-api-key']);
+/** The credential header names (every API profile's), in their dash form; an underscore spelling of these is removed. */
+const CREDENTIAL_NAMES: ReadonlySet<string> = new Set([...CREDENTIAL_HEADERS, 'proxy-authorization']);
 
 const METHOD_OVERRIDE_HEADERS = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
 
@@ -43,9 +44,9 @@ export interface StripRules {
   readonly credentialHeaders: readonly string[];
 }
 
-export function stripRules(opts: { removeHeaders: readonly string[]; routingHeader: string; onBehalfOfHeaders: readonly string[]; credentialHeaders: readonly string[] }): StripRules {
+export function stripRules(opts: { removeHeaders: readonly string[]; routingHeader: string; onBehalfOfHeaders: readonly string[] }): StripRules {
   const always = [...new Set([...opts.removeHeaders, ...opts.onBehalfOfHeaders])].filter((h) => h !== opts.routingHeader);
-  return { always, routingHeader: opts.routingHeader, credentialHeaders: opts.credentialHeaders };
+  return { always, routingHeader: opts.routingHeader, credentialHeaders: CLIENT_CREDENTIAL_HEADERS };
 }
 
 /** The credentials the request presents (bearer prefix dropped; repeated values split). */

@@ -11,10 +11,9 @@ import { presentedCredential } from './credentials.ts';
 import type { KeyStore } from './key-store.ts';
 import type { IdentityMethod, IdentityResult } from './types.ts';
 
-export const API_KEY_PREFIX = 'lla_';
-const KEY_RE = /^lla_([A-Za-z0-9]{4,32})_([A-Za-z0-9_-]{16,128})$/;
-/** An llm-authz key (its id and the first 16 characters of a secret) anywhere in a text. */
-export const API_KEY_SHAPE = /lla_[A-Za-z0-9]{4,32}_[A-Za-z0-9_-]{16}/;
+import { API_KEY_PREFIX, API_KEY_RE as KEY_RE } from '../core/key-shape.ts';
+
+export { API_KEY_PREFIX };
 
 type KeyRecord = ApiKeyConfig & Partial<Pick<StoredKey, 'revoked'>> & { readonly expiresAtMs?: number | undefined };
 

@@ -1,6 +1,6 @@
 /** Token payloads -> who is calling, by a configured claim mapping; claims reduced to an allowlist. */
-import type { JsonValue } from '../envoy/struct.ts';
-import type { DenyReason } from '../pipeline/reasons.ts';
+import type { JsonValue } from '../core/struct.ts';
+import type { DenyReason } from '../core/reasons.ts';
 import type { ClaimMapping } from './schema.ts';
 import { parseSpiffeId } from './spiffe-id.ts';
 import type { Finding, IdentityMethodName } from './types.ts';

@@ -1,12 +1,14 @@
+import { CLIENT_CREDENTIAL_HEADERS } from '../apis/index.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
 
 /**
- * Headers where SDKs put an API key: OpenAI-style bearer, Anthropic-style x-api-key, the Azure
- * OpenAI SDK's api-key and the Gemini SDK's x-goog-api-key. On allow, Envoy removes all of them
- * before forwarding (src/envoy/response.ts), so an llm-authz key never reaches a provider.
- * Gemini's `?key=` query parameter is not read: a key in the URL lands in access logs and traces.
+ * Headers where SDKs put an API key (each API profile's `clientCredentialHeaders`: OpenAI-style
+ * bearer, Anthropic's x-api-key, Azure OpenAI's api-key, Gemini's x-goog-api-key). On allow,
+ * Envoy removes all of them before forwarding (src/envoy/response.ts), so an llm-authz key never
+ * reaches a provider. Query parameters (Gemini's `?key=`) are not read: a key in the URL lands in
+ * access logs and traces.
  */
-export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const;
+export const CREDENTIAL_HEADERS: readonly string[] = CLIENT_CREDENTIAL_HEADERS;
 
 /** Longer credential headers are refused before any parsing (`token_too_large`). */
 export const MAX_CREDENTIAL_LENGTH = 65_536;
@@ -16,7 +18,7 @@ export type PresentedCredential =
   | { kind: 'conflict' }
   | { kind: 'malformed' }
   | { kind: 'too_large' }
-  | { kind: 'token'; token: string; header: (typeof CREDENTIAL_HEADERS)[number] };
+  | { kind: 'token'; token: string; header: string };
 
 /**
  * The one credential a request presents in the API-key headers. Two different values across
@@ -24,7 +26,7 @@ export type PresentedCredential =
  * conflict, never a choice; the same value in several of them is one credential.
  */
 export function presentedCredential(ctx: RequestContext): PresentedCredential {
-  let found: { token: string; header: (typeof CREDENTIAL_HEADERS)[number] } | undefined;
+  let found: { token: string; header: string } | undefined;
   for (const header of CREDENTIAL_HEADERS) {
     const raw = ctx.headers.get(header);
     if (raw === undefined) continue;

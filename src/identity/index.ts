@@ -13,11 +13,11 @@
  *  5. nothing authenticated and nothing presented: `no_credentials`.
  * Before all of them, a credential in the URL (url-credential.ts) is `malformed_credentials`.
  */
-import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
+import { fail, ok, type Outcome } from '../core/reasons.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
-import type { BuildContext } from '../config/runtime.ts';
+import type { BuildContext } from '../core/build-context.ts';
 import path from 'node:path';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError } from '../core/errors.ts';
 import { createApiKeyMethod } from './api-key.ts';
 import { presentedCredential } from './credentials.ts';
 import { createEnvoyJwtMethod } from './envoy-jwt.ts';

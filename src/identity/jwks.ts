@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError } from '../core/errors.ts';
 import type { JwtIssuerConfig } from './schema.ts';
 import { identityLog } from './log.ts';
 import { countJwksFetch } from '../telemetry/metrics.ts';

@@ -7,7 +7,7 @@
  */
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { RequestContext } from '../envoy/request-context.ts';
-import type { DenyReason } from '../pipeline/reasons.ts';
+import type { DenyReason } from '../core/reasons.ts';
 import { findingFromPayload } from './claims.ts';
 import { presentedCredential } from './credentials.ts';
 import { keySetFor, type KeySet } from './jwks.ts';

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { keyStoreFileSchema, type KeyStoreFile, type StoredKey } from './schema.ts';
 import { identityLog } from './log.ts';
 import { countStateReload } from '../telemetry/metrics.ts';
+import type { KeyStoreReloadListener } from '../core/build-context.ts';
 
 export class KeyStoreError extends Error {
   constructor(file: string, problem: string) {
@@ -73,14 +74,7 @@ function signature(file: string): string {
   }
 }
 
-/** What a reload of the store file did, for health, metrics and the log (never a key). */
-export interface KeyStoreReloadEvent {
-  readonly file: string;
-  readonly outcome: 'reloaded' | 'kept_last_good';
-  readonly problem?: string;
-}
-
-export function openKeyStore(file: string, reloadIntervalMs: number, onReload: (e: KeyStoreReloadEvent) => void = () => undefined): KeyStore {
+export function openKeyStore(file: string, reloadIntervalMs: number, onReload: KeyStoreReloadListener = () => undefined): KeyStore {
   let sig = signature(file);
   let byId = new Map(readKeyStoreFile(file).keys.map(loaded));
   let generation = 1;

@@ -4,7 +4,7 @@
  * identity's `user`; a presented but invalid token denies.
  */
 import type { RequestContext } from '../envoy/request-context.ts';
-import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
+import { fail, ok, type Outcome } from '../core/reasons.ts';
 import type { JwtVerifier } from './jwt.ts';
 
 export interface OnBehalfOf {

@@ -1,6 +1,6 @@
-import type { DenyReason } from '../pipeline/reasons.ts';
+import type { DenyReason } from '../core/reasons.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
-import type { JsonValue } from '../envoy/struct.ts';
+import type { JsonValue } from '../core/struct.ts';
 
 export type IdentityMethodName = 'spiffe' | 'jwt' | 'envoy_jwt' | 'api_key';
 

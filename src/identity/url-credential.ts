@@ -9,11 +9,23 @@
  * ext_authz; see docs/identity.md.)
  */
 import type { RequestContext } from '../envoy/request-context.ts';
-import { API_KEY_SHAPE } from './api-key.ts';
+import { API_KEY_SHAPE } from '../core/key-shape.ts';
+import { CLIENT_CREDENTIAL_HEADERS, CREDENTIAL_QUERY_PARAMETERS } from '../apis/index.ts';
 import { CREDENTIAL_HEADERS } from './credentials.ts';
 
-/** Query parameter names that carry an API key or a bearer token (RFC 6750 `access_token`). */
-export const CREDENTIAL_QUERY_PARAMETERS: ReadonlySet<string> = new Set(['key', 'api-key', 'api_key', 'apikey', 'x-goog-api-key', 'access_token', 'token']);
+/**
+ * Query parameter names that carry a credential: every API profile's credential parameters
+ * (Gemini's `key`), every client credential header's name (`api-key`, `x-goog-api-key` …), and the
+ * common generic ones (RFC 6750's `access_token`).
+ */
+export const URL_CREDENTIAL_NAMES: ReadonlySet<string> = new Set([
+  ...CREDENTIAL_QUERY_PARAMETERS,
+  ...CLIENT_CREDENTIAL_HEADERS,
+  'api_key',
+  'apikey',
+  'access_token',
+  'token',
+]);
 
 /** Decoding rounds for a name (`%25` nests): a name still changing after them is refused too. */
 const DECODE_ROUNDS = 4;
@@ -66,7 +78,7 @@ export function urlCredential(ctx: RequestContext): string | undefined {
     const eq = part.indexOf('=');
     const name = canonicalParameterName(eq === -1 ? part : part.slice(0, eq));
     if (name === undefined) return 'a query parameter name is encoded too many times';
-    if (CREDENTIAL_QUERY_PARAMETERS.has(name)) return `a credential in the URL query ('${name}') is refused; send it in a header`;
+    if (URL_CREDENTIAL_NAMES.has(name)) return `a credential in the URL query ('${name}') is refused; send it in a header`;
     const value = decoded(eq === -1 ? '' : part.slice(eq + 1)) ?? part;
     if (API_KEY_SHAPE.test(value) || tokens.some((t) => value.includes(t))) return 'a query parameter holds a credential; send it in a header';
   }

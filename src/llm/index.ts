@@ -1,36 +1,22 @@
 /**
  * The LLM request phase: the path picks the API schema, the schema's parser reads the body
- * (see endpoints.ts), the model is reconciled between body, path and query (one model, one
+ * (src/apis/endpoints.ts), the model is reconciled between body, path and query (one model, one
  * answer), and the serving provider is selected.
  */
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Providers } from '../providers/runtime.ts';
-import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
-import { matchEndpoint, type Endpoint } from './endpoints.ts';
-import { checkModel } from './fields.ts';
-import { JsonView } from './json-view.ts';
+import { fail, ok, type Outcome } from '../core/reasons.ts';
+import { bySelectHeaders, matchEndpoint, type Endpoint } from '../apis/endpoints.ts';
+import { wireOf } from '../apis/index.ts';
+import { checkModel } from '../apis/bodies/fields.ts';
+import { JsonView } from '../apis/bodies/json-view.ts';
+import { NO_BODY_FIELDS, type BodyFields } from '../apis/bodies/types.ts';
 import { createProviderSelector, type SelectProvider } from './provider-select.ts';
-import { NO_BODY_FIELDS, type BodyFields, type LlmRequest, type WireApi } from './types.ts';
+import type { LlmRequest, WireApi } from './types.ts';
 
 export type Understand = (ctx: RequestContext) => Outcome<LlmRequest>;
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/** Which API a path belongs to, known before the body is read (used to shape error bodies). */
-export function apiOfPath(path: string): WireApi {
-  const m = matchEndpoint('', path, false);
-  return m.kind === 'endpoint' ? m.endpoint.api : m.api;
-}
-
-/**
- * The API a request is for from its path and headers alone (no body): the error format of the
- * denies before the LLM phase. On paths OpenAI and Anthropic share (GET /v1/models) and on
- * unknown paths, an Anthropic SDK's headers (`anthropic-version` or `x-api-key`) pick Anthropic.
- */
-export function apiOfRequest(path: string, headers: ReadonlyMap<string, string>): WireApi {
-  const m = matchEndpoint('', path, headers.has('anthropic-version') || headers.has('x-api-key'));
-  return m.kind === 'endpoint' ? m.endpoint.api : m.api;
-}
 
 export function isJsonContentType(ct: string | undefined): boolean {
   if (ct === undefined) return false;
@@ -73,9 +59,10 @@ function readBody(ctx: RequestContext, ep: Endpoint): Outcome<{ fields: BodyFiel
   return ok({ fields: fields.value, complete: true });
 }
 
-/** Strips Gemini's `models/` resource prefix for comparison with the path. */
+/** The same model in the body (or query) as in the path, with the API's resource prefix (Gemini `models/`) allowed. */
 function sameModel(body: string, path: string, api: WireApi): boolean {
-  return body === path || (api === 'gemini' && body === `models/${path}`);
+  const prefix = wireOf(api).bodyModelPrefix;
+  return body === path || (prefix !== undefined && body === `${prefix}${path}`);
 }
 
 function queryModels(query: string): string[] {
@@ -84,7 +71,7 @@ function queryModels(query: string): string[] {
 }
 
 function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<LlmRequest> {
-  const m = matchEndpoint(ctx.method, ctx.path, ctx.headers.has('anthropic-version'));
+  const m = matchEndpoint(ctx.method, ctx.path, bySelectHeaders(ctx.headers));
   if (m.kind === 'method') return fail('method_not_allowed');
   if (m.kind === 'bad_path_model') return fail('invalid_field', 'the model in the path is not a valid name');
   const inputBytes = ctx.body.truncated ? Math.max(ctx.body.declaredLength ?? 0, ctx.body.bytes.length) : ctx.body.bytes.length;
@@ -96,7 +83,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
       api: m.api,
       schema: 'unknown',
       operation: 'unknown',
-      provider: select(m.api, model)?.name,
+      provider: select(m.api, model),
       stream: false,
       inputBytes,
       bodyComplete: false,
@@ -130,7 +117,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
     api: ep.api,
     schema: ep.schema,
     operation: ep.operation,
-    provider: select(ep.api, model)?.name,
+    provider: select(ep.api, model),
     model,
     stream: ep.stream ?? f.stream ?? false,
     maxTokens: f.maxTokens,

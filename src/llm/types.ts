@@ -1,15 +1,7 @@
-import type { ApiKind } from '../providers/schema.ts';
+import type { Operation, WireApi } from '../apis/index.ts';
+import type { ProviderRuntime } from '../providers/runtime.ts';
 
-/** The wire format of a request: how its body and path are read and how its errors are written. */
-export type WireApi = Extract<ApiKind, 'openai' | 'azure-openai' | 'anthropic' | 'gemini'>;
-
-/**
- * What the request asks for, named after the OpenTelemetry GenAI `gen_ai.operation.name`
- * values where one exists (`chat`, `text_completion`, `embeddings`, `generate_content`).
- * `unknown`: a path on a provider API that llm-authz does not know; denied unless a policy
- * allows it by its path.
- */
-export type Operation = 'chat' | 'text_completion' | 'embeddings' | 'generate_content' | 'count_tokens' | 'models' | 'unknown';
+export type { Operation, WireApi };
 
 /**
  * What the request asks of the model, read from where the provider reads it. Never holds
@@ -21,8 +13,8 @@ export interface LlmRequest {
   /** A stable name of the API schema, e.g. `openai.chat_completions`; `unknown` for unknown paths. */
   readonly schema: string;
   readonly operation: Operation;
-  /** Name of the configured provider that will serve it; undefined when none is configured for it. */
-  readonly provider: string | undefined;
+  /** The configured provider that will serve it (unless a rule names another); undefined when none is configured for it. */
+  readonly provider: ProviderRuntime | undefined;
   /** The one model the provider will use (body, or path for Azure deployments and Gemini); undefined for model listings. */
   readonly model: string | undefined;
   readonly stream: boolean;
@@ -48,28 +40,3 @@ export interface LlmRequest {
    */
   readonly storedContext: readonly string[];
 }
-
-/** The fields a schema's body parser reads. */
-export interface BodyFields {
-  readonly model: string | undefined;
-  readonly stream: boolean | undefined;
-  readonly maxTokens: number | undefined;
-  readonly temperature: number | undefined;
-  readonly tools: readonly string[];
-  readonly toolChoice: string | undefined;
-  readonly endUser: string | undefined;
-  readonly messageCount: number;
-  /** See LlmRequest.storedContext; absent = none. */
-  readonly storedContext?: readonly string[];
-}
-
-export const NO_BODY_FIELDS: BodyFields = {
-  model: undefined,
-  stream: undefined,
-  maxTokens: undefined,
-  temperature: undefined,
-  tools: [],
-  toolChoice: undefined,
-  endUser: undefined,
-  messageCount: 0,
-};

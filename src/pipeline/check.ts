@@ -6,15 +6,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Runtime } from '../config/runtime.ts';
+import type { Runtime } from './runtime.ts';
 import { auditRecord, envoyMetadata, type AuditInput, type AuditRecord } from '../audit/record.ts';
 import { parseCheckRequest, type RequestContext } from '../envoy/request-context.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../envoy/response.ts';
 import { headersToStrip } from '../envoy/strip.ts';
 import type { Identity } from '../identity/types.ts';
-import { apiOfRequest, type LlmRequest } from '../llm/index.ts';
+import { apiOfRequest } from '../apis/endpoints.ts';
+import type { LlmRequest } from '../llm/index.ts';
 import type { Decision } from '../policy/types.ts';
-import type { DenyReason } from './reasons.ts';
+import type { DenyReason } from '../core/reasons.ts';
 import { noopCheckTracer, type CheckSpan, type CheckTracer, type TraceIds } from '../telemetry/check-span.ts';
 import { countIdentity, recordDecision } from '../telemetry/metrics.ts';
 
@@ -25,20 +26,25 @@ export interface CheckSinks {
   onError(reason: DenyReason, err: unknown, decisionId: string): void;
 }
 
-interface Phases {
+/** What the phases found out, up to the phase that decided (`phase`). */
+export interface Phases {
   phase: AuditInput['phase'];
   ctx?: RequestContext;
   identity?: Identity;
   llm?: LlmRequest;
   decision?: Decision;
   denyReason?: DenyReason;
-  detail?: string;
+  detail?: string | undefined;
   /** performance.now() around the identity and policy phases (span events). */
   identityAt?: readonly [number, number];
   policyAt?: readonly [number, number];
 }
 
-async function runPhases(raw: unknown, rt: Runtime, deadline: number): Promise<Phases> {
+/**
+ * The phases of one Check, without the audit and the response: the server's Check and
+ * `llm-authz check` both run this. `deadline` (performance.now()) stops policy evaluation.
+ */
+export async function runPhases(raw: unknown, rt: Runtime, deadline?: number): Promise<Phases> {
   const parsed = parseCheckRequest(raw);
   if (!parsed.ok) return { phase: 'request', denyReason: parsed.reason, detail: parsed.detail };
   const ctx = parsed.value;
@@ -60,13 +66,14 @@ async function runPhases(raw: unknown, rt: Runtime, deadline: number): Promise<P
 
 /** The audit part of a Check: span attributes, status and events, metrics, the decision record. */
 function audit(record: AuditRecord, p: Phases, span: CheckSpan, sinks: CheckSinks, seconds: number): void {
-  const reason = record['decision.reason'] as string;
+  const reason = record['decision.reason'];
   if (p.identityAt) span.phase('identity', p.identityAt[0], p.identityAt[1], p.phase === 'identity' ? reason : 'ok');
   if (p.policyAt) span.phase('policy', p.policyAt[0], p.policyAt[1], p.decision?.reason ?? reason);
   // ERROR only for failures (5xx: internal errors, timeouts, policy errors), not for ordinary denies.
-  span.end(record, (record['decision.status'] as number) >= 500 ? reason : undefined);
+  // The record's fields are all attribute values (strings, numbers, booleans, string lists).
+  span.end({ ...record }, record['decision.status'] >= 500 ? reason : undefined);
   if (p.identity) countIdentity(p.identity.method);
-  recordDecision(record['decision.effect'] as string, reason, p.decision?.rule, seconds);
+  recordDecision(record['decision.effect'], reason, p.decision?.rule, seconds);
   sinks.onDecision(record, span.ids);
 }
 
@@ -133,7 +140,8 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
       // Synchronous work (a slow policy) can finish after the deadline without the timer having
       // had a turn: an answer that late is a timeout deny, never an allow.
       if (performance.now() - started > limit && phases.denyReason !== 'timeout') {
-        phases = { phase: 'internal', denyReason: 'timeout', detail: 'the decision took longer than the check timeout', ctx: phases.ctx, identity: phases.identity, llm: phases.llm };
+        const { ctx, identity, llm } = phases;
+        phases = { phase: 'internal', denyReason: 'timeout', detail: 'the decision took longer than the check timeout', ...(ctx && { ctx }), ...(identity && { identity }), ...(llm && { llm }) };
       }
       return finish(decisionId, started, phases, rt, sinks, span);
     } catch (err) {

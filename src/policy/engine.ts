@@ -19,11 +19,11 @@ export interface PolicyEngineOptions {
   readonly dir: string;
   readonly shadowDir?: string | undefined;
   readonly providers: Providers;
-  readonly reservedHeaders?: readonly string[];
+  readonly reservedHeaders?: readonly string[] | undefined;
   /** Watch the folders and reload on change. */
   readonly watch: boolean;
   /** The clock policies see as `now` (ms since the epoch). */
-  readonly now?: () => number;
+  readonly now?: (() => number) | undefined;
   /** Quiet period after a file change before reloading. */
   readonly debounceMs?: number;
 }
@@ -112,7 +112,7 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
   /** One set's decision: the scope guard first, then the rules, then the guard on the allow. */
   const decideWith = (set: PolicySet, input: DecisionInput, nowMs: number, violation: ScopeViolation | undefined, full: boolean): Evaluation => {
     if (violation !== undefined && !full) return { decision: scopeDenial(violation, set.version), results: [] };
-    const ev = evaluatePolicySet(set, input, opts.providers, nowMs);
+    const ev = evaluatePolicySet(set, input, nowMs);
     if (violation !== undefined) return { decision: scopeDenial(violation, set.version), results: ev.results };
     return { decision: guardAfter(input, ev.decision), results: ev.results };
   };

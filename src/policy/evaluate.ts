@@ -8,8 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { isCelError } from '@bufbuild/cel';
-import type { Providers } from '../providers/runtime.ts';
-import { speaks } from '../llm/provider-select.ts';
+import { speaks } from '../apis/index.ts';
 import type { CompiledRule, PolicySet } from './policy-set.ts';
 import type { Decision, DecisionInput } from './types.ts';
 import { activation, type Activation } from './vars.ts';
@@ -42,7 +41,7 @@ function evalRule(rule: CompiledRule, vars: Activation): RuleResult {
   return { id: rule.id, effect: rule.effect, outcome: 'error', error: 'the expression did not evaluate to a bool' };
 }
 
-export function evaluatePolicySet(set: PolicySet, input: DecisionInput, providers: Providers, nowMs: number): Evaluation {
+export function evaluatePolicySet(set: PolicySet, input: DecisionInput, nowMs: number): Evaluation {
   const version = set.version;
   const deny = (reason: Decision['reason'], rule: string | undefined, matched: readonly string[], detail: string | undefined): Decision => ({
     effect: 'deny',
@@ -54,7 +53,7 @@ export function evaluatePolicySet(set: PolicySet, input: DecisionInput, provider
     obligations: undefined,
   });
   // The provider the LLM phase selected for this API and model, unless a rule names another.
-  const byDefault = input.llm.provider === undefined ? undefined : providers.byName.get(input.llm.provider);
+  const byDefault = input.llm.provider;
   let vars: Activation;
   try {
     vars = activation(input, nowMs, set.variables);

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
 import type { LlmRequest } from '../llm/types.ts';
-import type { Operation, WireApi } from '../llm/types.ts';
+import { WIRE_APIS, wireOf } from '../apis/index.ts';
 import { createProviderSelector } from '../llm/provider-select.ts';
 import type { Providers } from '../providers/runtime.ts';
 import type { DecisionInput } from './types.ts';
@@ -45,7 +45,7 @@ export const requestFixture = z
   .prefault({});
 
 export const llmFixture = z.strictObject({
-  api: z.enum(['openai', 'azure-openai', 'anthropic', 'gemini']).default('openai'),
+  api: z.enum(WIRE_APIS).default(WIRE_APIS[0]),
   /** The provider the LLM phase would select; absent = none configured for the API. */
   provider: z.string().min(1).optional(),
   temperature: z.number().optional(),
@@ -68,19 +68,24 @@ export const decisionFixture = z.strictObject({
 
 export type DecisionFixture = z.infer<typeof decisionFixture>;
 
-const API_SHAPE: Readonly<Record<WireApi, { schema: string; operation: Operation; path: (model: string) => string }>> = {
-  openai: { schema: 'openai.chat_completions', operation: 'chat', path: () => '/v1/chat/completions' },
-  'azure-openai': { schema: 'azure_openai.chat_completions', operation: 'chat', path: (m) => `/openai/deployments/${m}/chat/completions` },
-  anthropic: { schema: 'anthropic.messages', operation: 'chat', path: () => '/v1/messages' },
-  gemini: { schema: 'gemini.generate_content', operation: 'generate_content', path: (m) => `/v1beta/models/${m}:generateContent` },
-};
+/** A fixture that cannot stand for a request under this config (it names an unknown provider). */
+export class FixtureError extends Error {
+  override readonly name = 'FixtureError';
+}
 
 /**
- * A fixture as the engine sees it. Without `llm.provider`, the provider is the one the LLM phase
- * would select from `providers` for the fixture's API and model (none when not given).
+ * A fixture as the engine sees it: the request of the API's chat endpoint (its profile's
+ * fixture). Without `llm.provider`, the provider is the one the LLM phase would select from
+ * `providers` for the fixture's API and model (none when not given); a named provider must be
+ * configured (a FixtureError otherwise).
  */
-export function decisionInputOf(f: DecisionFixture, providers?: Pick<Providers, 'list'>): DecisionInput {
-  const shape = API_SHAPE[f.llm.api];
+export function decisionInputOf(f: DecisionFixture, providers?: Pick<Providers, 'list' | 'byName'>): DecisionInput {
+  const shape = wireOf(f.llm.api).fixture;
+  let provider = providers === undefined ? undefined : createProviderSelector(providers)(f.llm.api, f.llm.model);
+  if (f.llm.provider !== undefined) {
+    provider = providers?.byName.get(f.llm.provider);
+    if (provider === undefined) throw new FixtureError(`llm.provider: unknown provider '${f.llm.provider}' (not in the config)`);
+  }
   const identity: Identity = {
     method: f.identity.method,
     workload: f.identity.workload,
@@ -111,7 +116,7 @@ export function decisionInputOf(f: DecisionFixture, providers?: Pick<Providers, 
     api: f.llm.api,
     schema: shape.schema,
     operation: shape.operation,
-    provider: f.llm.provider ?? (providers ? createProviderSelector(providers)(f.llm.api, f.llm.model)?.name : undefined),
+    provider,
     model: f.llm.model,
     stream: f.llm.stream,
     maxTokens: f.llm.max_tokens,

@@ -5,7 +5,7 @@
 import { celEnv, celMethod, CelScalar, listType, type CelEnv, type CelFunc } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import { RE2JS } from '@bufbuild/re2';
-import { globMatch } from '../pipeline/glob.ts';
+import { globMatch } from '../core/glob.ts';
 
 const { STRING, BOOL } = CelScalar;
 

@@ -1,6 +1,6 @@
 /** The policy phase: builds the decider for a config. */
 import path from 'node:path';
-import type { BuildContext } from '../config/runtime.ts';
+import type { BuildContext } from '../core/build-context.ts';
 import type { Config } from '../config/schema.ts';
 import type { Providers } from '../providers/runtime.ts';
 import { createPolicyEngine, type PolicyEngine } from './engine.ts';
@@ -19,15 +19,16 @@ export interface PolicyRuntime {
  * PolicyLoadError). Without one, the built-in rule decides. In both, the credential scope guard
  * runs first (scope-guard.ts; inside the engine for CEL policies).
  */
-export function createPolicy(config: Config, ctx: BuildContext, providers: Providers, opts: { watch?: boolean } = {}): PolicyRuntime {
+export function createPolicy(config: Config, ctx: BuildContext, providers: Providers, opts: { watch?: boolean | undefined; now?: (() => number) | undefined } = {}): PolicyRuntime {
   const p = config.policy;
-  if (p === undefined) return { decide: withScopeGuard(createScopedRule(providers, ctx.version), ctx.version), engine: undefined };
+  if (p === undefined) return { decide: withScopeGuard(createScopedRule(ctx.version), ctx.version), engine: undefined };
   const engine = createPolicyEngine({
     dir: path.resolve(ctx.baseDir, p.dir),
     shadowDir: p.shadow_dir === undefined ? undefined : path.resolve(ctx.baseDir, p.shadow_dir),
     providers,
     reservedHeaders: [config.routing.header],
     watch: opts.watch ?? p.watch,
+    now: opts.now,
   });
   return { decide: (input) => engine.decide(input), engine };
 }

@@ -8,18 +8,20 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isCelError, parse, plan, type CelResult } from '@bufbuild/cel';
-import { isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
-import type { Secret } from '../config/secret.ts';
-import { formatPath } from '../config/load.ts';
+import { isScalar } from 'yaml';
+import { CREDENTIAL_HEADERS } from '../apis/index.ts';
+import type { Secret } from '../core/secret.ts';
+import { DECISION_ID_HEADER, REASON_HEADER } from '../core/headers.ts';
+import { formatPath } from '../core/errors.ts';
 import type { Providers, ProviderRuntime } from '../providers/runtime.ts';
-import { isReasonCode, type DenyReason } from '../pipeline/reasons.ts';
+import { isReasonCode, type DenyReason } from '../core/reasons.ts';
 import { typeName, T, assignable } from './cel-types.ts';
 import { checkExpr } from './checker.ts';
 import { policyEnv, RegexCache } from './functions.ts';
 import { MAX_EXPRESSION_DEPTH, policyFileSchema } from './schema.ts';
 import { variableType, type Activation } from './vars.ts';
 import { SCOPE_RULE_IDS } from './scope-guard.ts';
-import { sourceOffset } from './yaml-position.ts';
+import { issueMessage, readYaml, sourceOffset } from '../core/yaml.ts';
 
 export interface CompiledObligations {
   readonly provider: ProviderRuntime | undefined;
@@ -64,10 +66,14 @@ export class PolicyLoadError extends Error {
 export interface LoadDeps {
   readonly providers: Providers;
   /** Header names a rule may not set (the routing header, credential headers). */
-  readonly reservedHeaders?: readonly string[];
+  readonly reservedHeaders?: readonly string[] | undefined;
 }
 
-const BUILTIN_RESERVED = ['authorization', 'x-api-key', 'api-key', 'proxy-authorization', 'host', 'content-length', 'x-llm-authz-decision-id'];
+/**
+ * Headers no rule may set: every credential header of every API profile (a rule could otherwise
+ * overwrite the provider key, or forward a client key), and the request's framing and identity.
+ */
+export const RESERVED_HEADERS: readonly string[] = [...CREDENTIAL_HEADERS, 'proxy-authorization', 'host', 'content-length', DECISION_ID_HEADER, REASON_HEADER];
 
 export interface PolicyFile {
   readonly name: string;
@@ -116,30 +122,23 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
   };
   const regex = new RegexCache();
   const env = policyEnv(regex);
-  const reserved = new Set([...BUILTIN_RESERVED, ...(deps.reservedHeaders ?? [])]);
+  const reserved = new Set([...RESERVED_HEADERS, ...(deps.reservedHeaders ?? [])]);
 
   for (const file of files) {
     const display = path.join(dir, file.name);
-    const lc = new LineCounter();
-    const doc = parseDocument(file.text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
-    const at = (offset: number): string => {
-      const { line, col } = lc.linePos(offset);
-      return `${display}:${line}:${col}`;
-    };
-    if (doc.errors.length > 0) {
-      for (const e of doc.errors) problems.push(`${at(e.pos[0])}: ${e.message.split('\n')[0] ?? e.code}`);
+    const y = readYaml(file.text, display);
+    const { doc, at } = y;
+    if (y.errors.length > 0) {
+      problems.push(...y.errors);
       continue;
     }
     const parsed = policyFileSchema.safeParse(doc.toJS() ?? {});
     if (!parsed.success) {
-      for (const i of parsed.error.issues) {
-        const msg = i.code === 'unrecognized_keys' ? `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}` : i.code === 'invalid_type' ? `expected ${i.expected}` : i.message;
-        problems.push(`${at(nodeOffset(doc, i.path))}: ${formatPath(i.path)}: ${msg}`);
-      }
+      for (const i of parsed.error.issues) problems.push(`${at(y.offsetOf(i.path))}: ${formatPath(i.path)}: ${issueMessage(i)}`);
       continue;
     }
     parsed.data.rules.forEach((r, i) => {
-      const where = (key: PropertyKey[]): string => at(nodeOffset(doc, ['rules', i, ...key]));
+      const where = (key: PropertyKey[]): string => at(y.offsetOf(['rules', i, ...key]));
       const label = `rules[${i}]`;
       const prev = seen.get(r.id);
       if (prev !== undefined) problems.push(`${where(['id'])}: ${label}.id: duplicate rule id '${r.id}' (first defined at ${prev})`);
@@ -207,14 +206,6 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
   }
   if (problems.length > 0) throw new PolicyLoadError(dir, problems);
   return { version: policyVersion(files), dir, files: files.map((f) => f.name), rules, variables };
-}
-
-function nodeOffset(doc: Document, p: readonly PropertyKey[]): number {
-  for (let n = p.length; n >= 0; n--) {
-    const node = doc.getIn(p.slice(0, n) as unknown[], true);
-    if (isNode(node) && node.range) return node.range[0];
-  }
-  return 0;
 }
 
 function parseErrorOffset(err: unknown): number {

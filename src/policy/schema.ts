@@ -1,7 +1,7 @@
 /** The `policy:` config section and the policy file format. */
 import { z } from 'zod';
 import { providerName } from '../providers/schema.ts';
-import { REASONS } from '../pipeline/reasons.ts';
+import { REASONS } from '../core/reasons.ts';
 
 /** The `policy:` section. Without it, the built-in rule decides (credential scopes bind either way). */
 export const policySchema = z

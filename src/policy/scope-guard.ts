@@ -5,7 +5,7 @@
  * obligations (a rule cannot route outside the provider scope): policies can narrow what a
  * credential may do, never widen it. This is the only place scopes are enforced.
  */
-import { globMatch } from '../pipeline/glob.ts';
+import { globMatch } from '../core/glob.ts';
 import type { Identity } from '../identity/types.ts';
 import type { LlmRequest } from '../llm/types.ts';
 import type { Decide, Decision, DecisionInput } from './types.ts';
@@ -39,7 +39,7 @@ function providerViolation(identity: Identity, provider: string | undefined): Sc
  */
 export function scopeViolation(identity: Identity, llm: LlmRequest): ScopeViolation | undefined {
   const { models, tools, maxTokens } = identity.scopes;
-  const p = providerViolation(identity, llm.provider);
+  const p = providerViolation(identity, llm.provider?.name);
   if (p !== undefined) return p;
   // A model listing names no model: the model scope does not apply to it.
   if (models !== undefined && llm.model !== undefined && llm.model !== '' && !models.some((m) => globMatch(m, llm.model ?? ''))) {

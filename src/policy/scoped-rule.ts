@@ -4,21 +4,20 @@
  * rule in every configuration), routed to the provider the LLM phase selected. Default deny:
  * an unknown API path, or an API no provider serves, is denied.
  */
-import type { Providers } from '../providers/runtime.ts';
 import type { Decide, Decision, DecisionInput } from './types.ts';
 
 export const SCOPED_RULE_ID = 'credential-scopes';
 
-export function createScopedRule(providers: Providers, version: string): Decide {
-  return (input) => decide(input, providers, version);
+export function createScopedRule(version: string): Decide {
+  return (input) => decide(input, version);
 }
 
-function decide({ llm }: DecisionInput, all: Providers, version: string): Decision {
+function decide({ llm }: DecisionInput, version: string): Decision {
   const base = { policyVersion: version, rule: SCOPED_RULE_ID, detail: undefined };
   if (llm.operation === 'unknown') {
     return { ...base, effect: 'deny', reason: 'unknown_api', matchedRules: [], obligations: undefined, detail: undefined };
   }
-  const provider = llm.provider === undefined ? undefined : all.byName.get(llm.provider);
+  const provider = llm.provider;
   if (provider === undefined) {
     return { ...base, effect: 'deny', reason: 'provider_unavailable', matchedRules: [], obligations: undefined, detail: `no provider serves the ${llm.api} API` };
   }

@@ -4,13 +4,13 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
-import { formatPath, loadConfigFile } from '../config/load.ts';
-import { buildProviders, type Providers } from '../providers/runtime.ts';
-import { createPolicyEngine, type PolicyEngine } from './engine.ts';
-import { decisionFixture, decisionInputOf } from './fixture.ts';
-import type { Decision } from './types.ts';
+import { formatPath } from '../core/errors.ts';
+import { readYaml } from '../core/yaml.ts';
+import type { Providers } from '../providers/runtime.ts';
+import type { PolicyEngine } from './engine.ts';
+import { decisionFixture, decisionInputOf, FixtureError } from './fixture.ts';
+import type { Decision, DecisionInput } from './types.ts';
 
 /** The clock of a case that sets none (and of a suite that sets none). */
 export const DEFAULT_TEST_NOW = '2026-01-01T00:00:00Z';
@@ -58,26 +58,19 @@ export interface TestTarget {
   readonly engine: PolicyEngine;
   readonly providers: Providers;
   readonly suites: readonly string[];
+  close(): Promise<void>;
 }
+
+/** Builds the runtime a test target decides with (src/pipeline/runtime.ts, passed in by the CLI). */
+export type TargetRuntime = (configFile: string | undefined, policyDir: string) => { readonly policy: PolicyEngine | undefined; readonly providers: Providers; close(): Promise<void> };
 
 /**
  * The policy set and suites of DIR: the config is `--config` or DIR/llm-authz.yaml when present
  * (its providers and credentials resolve obligations, and its `policy.dir` is the set), else the
  * set is DIR itself with no providers. Suites are DIR/tests/*.yaml.
  */
-export function openTestTarget(dir: string, configFile?: string): TestTarget {
+export function openTestTarget(dir: string, configFile: string | undefined, build: TargetRuntime): TestTarget {
   const cfgFile = configFile ?? (existsSync(path.join(dir, 'llm-authz.yaml')) ? path.join(dir, 'llm-authz.yaml') : undefined);
-  let providers: Providers = { byName: new Map(), credentials: new Map(), defaultByApi: new Map(), list: [], close: () => undefined };
-  let policyDir = dir;
-  let reserved: string[] = [];
-  if (cfgFile !== undefined) {
-    const cfg = loadConfigFile(cfgFile);
-    const base = path.dirname(path.resolve(cfgFile));
-    providers = buildProviders(cfg.providers, cfg.credentials, base, cfgFile);
-    if (cfg.policy !== undefined) policyDir = path.relative(process.cwd(), path.resolve(base, cfg.policy.dir)) || '.';
-    reserved = [cfg.routing.header];
-  }
-  const engine = createPolicyEngine({ dir: policyDir, providers, reservedHeaders: reserved, watch: false });
   const testsDir = path.join(dir, 'tests');
   const suites = existsSync(testsDir)
     ? readdirSync(testsDir)
@@ -86,15 +79,12 @@ export function openTestTarget(dir: string, configFile?: string): TestTarget {
         .map((n) => path.join(testsDir, n))
     : [];
   if (suites.length === 0) throw new SuiteError([`${testsDir}: no test suites (*.yaml) found`]);
-  return { engine, providers, suites };
-}
-
-function nodeOffset(doc: Document, p: readonly PropertyKey[]): number {
-  for (let n = p.length; n >= 0; n--) {
-    const node = doc.getIn(p.slice(0, n) as unknown[], true);
-    if (isNode(node) && node.range) return node.range[0];
+  const rt = build(cfgFile, dir);
+  if (rt.policy === undefined) {
+    void rt.close();
+    throw new SuiteError([`${cfgFile ?? dir}: the config has no policy: section, so there is no policy set to test`]);
   }
-  return 0;
+  return { engine: rt.policy, providers: rt.providers, suites, close: () => rt.close() };
 }
 
 function credentialName(providers: Providers, d: Decision): string | undefined {
@@ -105,22 +95,24 @@ function credentialName(providers: Providers, d: Decision): string | undefined {
 }
 
 export function runSuite(file: string, target: TestTarget): CaseResult[] {
-  const text = readFileSync(file, 'utf8');
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
-  const at = (offset: number): string => {
-    const { line, col } = lc.linePos(offset);
-    return `${file}:${line}:${col}`;
-  };
-  if (doc.errors.length > 0) throw new SuiteError(doc.errors.map((e) => `${at(e.pos[0])}: ${e.message.split('\n')[0] ?? e.code}`));
-  const parsed = suiteSchema.safeParse(doc.toJS() ?? {});
+  const y = readYaml(readFileSync(file, 'utf8'), file);
+  if (y.errors.length > 0) throw new SuiteError(y.errors);
+  const parsed = suiteSchema.safeParse(y.doc.toJS() ?? {});
   if (!parsed.success) {
-    throw new SuiteError(parsed.error.issues.map((i) => `${at(nodeOffset(doc, i.path))}: ${formatPath(i.path)}: ${i.message}`));
+    throw new SuiteError(parsed.error.issues.map((i) => `${y.at(y.offsetOf(i.path))}: ${formatPath(i.path)}: ${i.message}`));
   }
   const suite = parsed.data;
   return suite.cases.map((c, i) => {
     const nowMs = Date.parse(c.now ?? suite.now ?? DEFAULT_TEST_NOW);
-    const { decision } = target.engine.explain(decisionInputOf(c, target.providers), nowMs);
+    const where = y.at(y.offsetOf(['cases', i]));
+    let input: DecisionInput;
+    try {
+      input = decisionInputOf(c, target.providers);
+    } catch (err) {
+      if (!(err instanceof FixtureError)) throw err;
+      throw new SuiteError([`${where}: ${err.message}`]);
+    }
+    const { decision } = target.engine.explain(input, nowMs);
     const failures: string[] = [];
     const e = c.expect;
     const got = (what: string, want: unknown, have: unknown): void => {
@@ -134,6 +126,6 @@ export function runSuite(file: string, target: TestTarget): CaseResult[] {
     if (e.matched !== undefined && JSON.stringify([...e.matched].sort()) !== JSON.stringify([...decision.matchedRules].sort())) {
       failures.push(`expected matched rules ${JSON.stringify(e.matched)}, got ${JSON.stringify(decision.matchedRules)}`);
     }
-    return { suite: suite.suite, name: c.name, where: at(nodeOffset(doc, ['cases', i])), failures, decision };
+    return { suite: suite.suite, name: c.name, where, failures, decision };
   });
 }

@@ -1,9 +1,9 @@
 import type { ProviderRuntime } from '../providers/runtime.ts';
-import type { Secret } from '../config/secret.ts';
+import type { Secret } from '../core/secret.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
 import type { LlmRequest } from '../llm/types.ts';
-import type { ReasonCode } from '../pipeline/reasons.ts';
+import type { ReasonCode } from '../core/reasons.ts';
 
 /** What an allow obliges Envoy to do: where to route, which provider credential to attach. */
 export interface Obligations {

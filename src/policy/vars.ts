@@ -8,7 +8,7 @@ import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { celList, celMap, type CelInput } from '@bufbuild/cel';
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
-import type { JsonValue } from '../envoy/struct.ts';
+import type { JsonValue } from '../core/struct.ts';
 import type { LlmRequest } from '../llm/types.ts';
 import { T, type FieldDecl, type PolicyType } from './cel-types.ts';
 import { CREDENTIAL_HEADERS as IDENTITY_CREDENTIAL_HEADERS } from '../identity/credentials.ts';
@@ -169,7 +169,7 @@ export function requestActivation(ctx: RequestContext): CelObject {
 /** LlmRequest -> the `llm` variable: the one mapping; ints are bigint (CEL int). */
 export function llmActivation(llm: LlmRequest): CelObject {
   const o: CelObject = {
-    provider: llm.provider ?? '',
+    provider: llm.provider?.name ?? '',
     api: llm.api,
     schema: llm.schema,
     operation: llm.operation,

@@ -6,17 +6,12 @@
  */
 import { readFileSync, unwatchFile, watch, watchFile, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { Secret } from '../config/secret.ts';
+import { Secret } from '../core/secret.ts';
 import { countStateReload } from '../telemetry/metrics.ts';
 
-/** What happened on a reload, for the service log (never the value). */
-export interface CredentialReloadEvent {
-  readonly file: string;
-  readonly outcome: 'reloaded' | 'kept_last_good';
-  readonly problem?: string;
-}
+import type { CredentialReloadListener } from '../core/build-context.ts';
 
-export type CredentialReloadListener = (e: CredentialReloadEvent) => void;
+export type { CredentialReloadEvent, CredentialReloadListener } from '../core/build-context.ts';
 
 export const POLL_INTERVAL_MS = 1000;
 

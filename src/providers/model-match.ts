@@ -1,5 +1,5 @@
 /** Model-name globs (`*` matches any run of characters) of a provider's `models` list. */
-import { globMatch } from '../pipeline/glob.ts';
+import { globMatch } from '../core/glob.ts';
 
 export type ModelMatcher = (model: string) => boolean;
 

@@ -1,14 +1,17 @@
 /** Providers as the request path needs them: route value, API kind, served models, credential loaded. */
 import path from 'node:path';
-import { ConfigError } from '../config/load.ts';
-import { Secret } from '../config/secret.ts';
+import { ConfigError } from '../core/errors.ts';
+import { Secret } from '../core/secret.ts';
 import { watchedCredential, type CredentialReloadListener } from './credential-file.ts';
 import { compileModelGlobs, type ModelMatcher } from './model-match.ts';
+import { profileOf, type ApiProfile, type WireApi } from '../apis/index.ts';
 import type { ApiKind, CredentialSource, ProviderConfig } from './schema.ts';
 
 export interface ProviderRuntime {
   readonly name: string;
   readonly api: ApiKind;
+  /** The API profile: the wire format it speaks, how its credential is attached. */
+  readonly profile: ApiProfile<ApiKind, WireApi>;
   /** Value written into the routing header. */
   readonly route: string;
   readonly credential: Secret | undefined;
@@ -75,6 +78,7 @@ export function buildProviders(
       const rt: ProviderRuntime = {
         name: p.name,
         api: p.api,
+        profile: profileOf(p.api),
         route: p.route ?? p.name,
         credential:
           p.credential === undefined

@@ -3,13 +3,10 @@ import { z } from 'zod';
 
 export const providerName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a lowercase name ([a-z0-9_-], max 63)');
 
-/**
- * Provider API kinds. `openai-compatible`: any server speaking the OpenAI API (vLLM, Ollama,
- * ...); `azure-openai`: deployments in the path and an `api-key` header; `gemini`: the Gemini
- * API (model in the path, `x-goog-api-key` header).
- */
-export const API_KINDS = ['openai', 'anthropic', 'azure-openai', 'gemini', 'openai-compatible'] as const;
-export type ApiKind = (typeof API_KINDS)[number];
+import { API_KINDS, type ApiKind } from '../apis/index.ts';
+
+/** Provider API kinds: one profile each in src/apis/. */
+export { API_KINDS, type ApiKind };
 
 const credentialSource = z
   .strictObject({

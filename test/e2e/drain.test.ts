@@ -3,10 +3,10 @@
  * answered during the drain delay, in-flight checks complete, then the process exits 0.
  */
 import { describe, expect, it } from 'vitest';
-import { startAuthz } from '../../src/devstack/authz.ts';
-import { checkRequest, createAuthzClient } from '../../src/devstack/grpc-client.ts';
-import { renderEnvoyConfig, startEnvoy } from '../../src/devstack/envoy.ts';
-import { waitFor } from '../../src/devstack/ports.ts';
+import { startAuthz } from '../../devstack/authz.ts';
+import { checkRequest, createAuthzClient } from '../../devstack/grpc-client.ts';
+import { renderEnvoyConfig, startEnvoy } from '../../devstack/envoy.ts';
+import { waitFor } from '../../devstack/ports.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { otlpParams } from '../helpers/telemetry.ts';
 import { CHAT_KEY, quickstartConfigWith } from '../helpers/demo-keys.ts';

@@ -5,8 +5,8 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { QUICKSTART_ENVOY_PARAMS, renderTemplate, startEnvoy, withTlsUpstreams } from '../../src/devstack/envoy.ts';
-import { envoyBin, ROOT } from '../../src/devstack/tools.ts';
+import { QUICKSTART_ENVOY_PARAMS, renderTemplate, startEnvoy, withTlsUpstreams } from '../../devstack/envoy.ts';
+import { envoyBin, ROOT } from '../../devstack/tools.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { createPki } from '../helpers/identity-pki.ts';
 

@@ -5,8 +5,8 @@
  * sees SERVING again), without touching Envoy.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { startAuthz, type AuthzProcess } from '../../src/devstack/authz.ts';
-import { waitFor } from '../../src/devstack/ports.ts';
+import { startAuthz, type AuthzProcess } from '../../devstack/authz.ts';
+import { waitFor } from '../../devstack/ports.ts';
 import { QUICKSTART_CONFIG } from '../helpers/demo-keys.ts';
 import { byStatus, deniedNeverAllowed, percentiles, startLoad } from '../helpers/load.ts';
 import { useStack } from '../helpers/stack.ts';

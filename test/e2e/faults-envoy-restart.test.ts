@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startEnvoy, type EnvoyProcess } from '../../src/devstack/envoy.ts';
-import { waitFor } from '../../src/devstack/ports.ts';
+import { startEnvoy, type EnvoyProcess } from '../../devstack/envoy.ts';
+import { waitFor } from '../../devstack/ports.ts';
 import { QUICKSTART_CONFIG } from '../helpers/demo-keys.ts';
 import { byStatus, deniedNeverAllowed, percentiles, startLoad } from '../helpers/load.ts';
 import { useStack } from '../helpers/stack.ts';

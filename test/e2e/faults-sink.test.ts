@@ -5,7 +5,7 @@
  * made), and llm-authz keeps running.
  */
 import { describe, expect, it } from 'vitest';
-import { freePort, waitFor } from '../../src/devstack/ports.ts';
+import { freePort, waitFor } from '../../devstack/ports.ts';
 import { quickstartConfigWith } from '../helpers/demo-keys.ts';
 import { byStatus, deniedNeverAllowed, startLoad } from '../helpers/load.ts';
 import { sample, scrape } from '../helpers/metrics.ts';

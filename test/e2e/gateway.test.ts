@@ -3,7 +3,7 @@
  * JSON bodies, the routing header, health, decision records joined to Envoy's access log.
  */
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../../src/devstack/ports.ts';
+import { waitFor } from '../../devstack/ports.ts';
 import { accessLogLine, useStack } from '../helpers/stack.ts';
 import { ANTHROPIC_PROVIDER_KEY, BATCH_KEY, CHAT_KEY, OPENAI_PROVIDER_KEY, QUICKSTART_CONFIG } from '../helpers/demo-keys.ts';
 

@@ -11,8 +11,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startJaeger, type JaegerProcess } from '../../src/devstack/jaeger.ts';
-import { cliEntry, envoyBin, jaegerBin, ROOT } from '../../src/devstack/tools.ts';
+import { startJaeger, type JaegerProcess } from '../../devstack/jaeger.ts';
+import { cliEntry, envoyBin, jaegerBin, ROOT } from '../../devstack/tools.ts';
 import { formatHits, scanJaeger, scanLogFiles } from '../helpers/secret-scan.ts';
 import { suiteSecrets } from '../helpers/suite-secrets.ts';
 import { ENV_JAEGER_QUERY, ENV_OTLP_GRPC_PORT } from '../helpers/telemetry.ts';

@@ -5,8 +5,8 @@
 import * as grpc from '@grpc/grpc-js';
 import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAuthz, type AuthzProcess } from '../../src/devstack/authz.ts';
-import { checkRequest, checkRequestFrame, createAuthzClient, type AuthzClient } from '../../src/devstack/grpc-client.ts';
+import { startAuthz, type AuthzProcess } from '../../devstack/authz.ts';
+import { checkRequest, checkRequestFrame, createAuthzClient, type AuthzClient } from '../../devstack/grpc-client.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { CHAT_KEY, QUICKSTART_CONFIG } from '../helpers/demo-keys.ts';
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/server/http2-window.ts';

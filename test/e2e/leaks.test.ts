@@ -7,8 +7,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../../src/devstack/tools.ts';
-import type { MockProvider } from '../../src/devstack/mock-provider.ts';
+import { ROOT } from '../../devstack/tools.ts';
+import type { MockProvider } from '../../devstack/mock-provider.ts';
 import { accessLogLine, newWorkDir, useStack } from '../helpers/stack.ts';
 import { BATCH_KEY, CHAT_KEY, QUICKSTART_CONFIG } from '../helpers/demo-keys.ts';
 import { send, type RawReply } from '../helpers/http.ts';

@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliEntry, ROOT } from '../../src/devstack/tools.ts';
+import { cliEntry, ROOT } from '../../devstack/tools.ts';
 
 const run = (...args: string[]) => spawnSync(process.execPath, [cliEntry(), ...args], { cwd: ROOT, encoding: 'utf8' });
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-cli-e2e-'));

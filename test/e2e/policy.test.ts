@@ -8,10 +8,10 @@ import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify as stringifyYaml } from 'yaml';
-import { ROOT } from '../../src/devstack/tools.ts';
-import { createAuthzClient } from '../../src/devstack/grpc-client.ts';
+import { ROOT } from '../../devstack/tools.ts';
+import { createAuthzClient } from '../../devstack/grpc-client.ts';
 import { POLICY_HEALTH_SERVICE } from '../../src/server/server.ts';
-import { waitFor } from '../../src/devstack/ports.ts';
+import { waitFor } from '../../devstack/ports.ts';
 import { hashApiKey } from '../../src/identity/api-key.ts';
 import { readPolicyDir, policyVersion } from '../../src/policy/policy-set.ts';
 import { ANTHROPIC_PROVIDER_KEY, BATCH_KEY, CHAT_KEY } from '../helpers/demo-keys.ts';

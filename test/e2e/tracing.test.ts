@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { checkRequest, createAuthzClient } from '../../src/devstack/grpc-client.ts';
-import { findTraces, getTrace, type JaegerSpan, type JaegerTrace } from '../../src/devstack/jaeger.ts';
-import { waitFor } from '../../src/devstack/ports.ts';
+import { checkRequest, createAuthzClient } from '../../devstack/grpc-client.ts';
+import { findTraces, getTrace, type JaegerSpan, type JaegerTrace } from '../../devstack/jaeger.ts';
+import { waitFor } from '../../devstack/ports.ts';
 import { CHECK_SPAN_NAME } from '../../src/telemetry/check-span.ts';
 import { accessLogLine, useStack } from '../helpers/stack.ts';
 import { BATCH_KEY, CHAT_KEY, QUICKSTART_CONFIG } from '../helpers/demo-keys.ts';

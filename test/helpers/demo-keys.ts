@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import path from 'node:path';
-import { ROOT } from '../../src/devstack/tools.ts';
+import { ROOT } from '../../devstack/tools.ts';
 
 export const QUICKSTART_CONFIG = path.join(ROOT, 'examples/quickstart/llm-authz.yaml');
 

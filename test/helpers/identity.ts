@@ -1,8 +1,8 @@
 /** Request contexts and tokens for identity tests. */
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { parseCheckRequest, type RequestContext } from '../../src/envoy/request-context.ts';
-import { toProtoStruct, type JsonValue } from '../../src/envoy/struct.ts';
-import { checkRequest } from '../../src/devstack/grpc-client.ts';
+import { toProtoStruct, type JsonValue } from '../../src/core/struct.ts';
+import { checkRequest } from '../../devstack/grpc-client.ts';
 
 export interface CtxParams {
   readonly headers?: Record<string, string>;

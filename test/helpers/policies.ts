@@ -1,9 +1,10 @@
 /** Policy sets written into temp folders, and fixed providers, for unit tests. */
+import { profileOf } from '../../src/apis/index.ts';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll } from 'vitest';
-import { Secret } from '../../src/config/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import type { Providers, ProviderRuntime } from '../../src/providers/runtime.ts';
 
 export const SECRETS = {
@@ -14,7 +15,7 @@ export const SECRETS = {
 };
 
 export function unitProviders(): Providers {
-  const p = (name: string, api: 'openai' | 'anthropic', credential: Secret): ProviderRuntime => ({ name, api, route: name, credential, serves: () => true });
+  const p = (name: string, api: 'openai' | 'anthropic', credential: Secret): ProviderRuntime => ({ name, api, profile: profileOf(api), route: name, credential, serves: () => true });
   const openai = p('openai', 'openai', SECRETS.openai);
   const anthropic = p('anthropic', 'anthropic', SECRETS.anthropic);
   const team = p('openai-team', 'openai', SECRETS.team);

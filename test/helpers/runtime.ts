@@ -1,10 +1,10 @@
 /** In-memory runtimes and request contexts for unit tests. */
 import { parseConfigText } from '../../src/config/load.ts';
-import { buildRuntime, type Runtime } from '../../src/config/runtime.ts';
-import { Secret } from '../../src/config/secret.ts';
+import { buildRuntime, type Runtime } from '../../src/pipeline/runtime.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { hashApiKey } from '../../src/identity/api-key.ts';
 import { parseCheckRequest, type RequestContext } from '../../src/envoy/request-context.ts';
-import { checkRequest } from '../../src/devstack/grpc-client.ts';
+import { checkRequest } from '../../devstack/grpc-client.ts';
 
 export const UNIT_KEY = 'lla_unit0001_abcdefghijklmnopqrstuvwx';
 export const UNIT_KEY_2 = 'lla_unit0002_ABCDEFGHIJKLMNOPQRSTUVWX';

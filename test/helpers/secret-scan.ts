@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { findTraces, services } from '../../src/devstack/jaeger.ts';
+import { findTraces, services } from '../../devstack/jaeger.ts';
 
 export interface Secret {
   readonly label: string;

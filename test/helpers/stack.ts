@@ -2,9 +2,9 @@
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, onTestFailed } from 'vitest';
-import { ROOT } from '../../src/devstack/tools.ts';
-import { startStack, type Stack, type StackOptions } from '../../src/devstack/stack.ts';
-import { waitFor } from '../../src/devstack/ports.ts';
+import { ROOT } from '../../devstack/tools.ts';
+import { startStack, type Stack, type StackOptions } from '../../devstack/stack.ts';
+import { waitFor } from '../../devstack/ports.ts';
 import { otlpParams } from './telemetry.ts';
 
 const RESULTS = path.join(ROOT, 'test-results');

@@ -6,7 +6,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT } from '../../src/devstack/tools.ts';
+import { ROOT } from '../../devstack/tools.ts';
 import { BATCH_KEY, CHAT_KEY } from './demo-keys.ts';
 import type { Secret } from './secret-scan.ts';
 

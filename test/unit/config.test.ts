@@ -2,8 +2,9 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, defaultConfig, loadConfigFile, parseConfigText } from '../../src/config/load.ts';
-import { buildRuntime } from '../../src/config/runtime.ts';
+import { ConfigError } from '../../src/core/errors.ts';
+import { defaultConfig, loadConfigFile, parseConfigText } from '../../src/config/load.ts';
+import { buildRuntime } from '../../src/pipeline/runtime.ts';
 import { buildResource } from '../../src/telemetry/otel.ts';
 
 function problems(text: string): readonly string[] {

@@ -8,7 +8,7 @@ import { keys } from '../../src/cli/keys.ts';
 import { createApiKeyMethod } from '../../src/identity/api-key.ts';
 import { createIdentifier } from '../../src/identity/index.ts';
 import { openKeyStore } from '../../src/identity/key-store.ts';
-import { waitFor } from '../../src/devstack/ports.ts';
+import { waitFor } from '../../devstack/ports.ts';
 import { identityCtx } from '../helpers/identity.ts';
 
 function sink(): { out: Writable; text: () => string } {

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey } from '../../src/identity/api-key.ts';
 import { createIdentifierFromConfig, type Identify } from '../../src/identity/index.ts';
 import { identitySchema } from '../../src/identity/schema.ts';
-import type { DenyReason } from '../../src/pipeline/reasons.ts';
+import type { DenyReason } from '../../src/core/reasons.ts';
 import { createPki } from '../helpers/identity-pki.ts';
 import { identityCtx, nowS, signingKey, signToken, type CtxParams } from '../helpers/identity.ts';
 

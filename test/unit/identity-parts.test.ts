@@ -8,8 +8,8 @@ import { remoteKeySet } from '../../src/identity/jwks.ts';
 import { createIdentifierFromConfig } from '../../src/identity/index.ts';
 import { identitySchema } from '../../src/identity/schema.ts';
 import { parseSpiffeId } from '../../src/identity/spiffe-id.ts';
-import { ConfigError } from '../../src/config/load.ts';
-import { waitFor } from '../../src/devstack/ports.ts';
+import { ConfigError } from '../../src/core/errors.ts';
+import { waitFor } from '../../devstack/ports.ts';
 import { identityCtx, signingKey } from '../helpers/identity.ts';
 import { startJwksServer } from '../helpers/jwks-server.ts';
 

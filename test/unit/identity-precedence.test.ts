@@ -7,7 +7,7 @@ import { hashApiKey } from '../../src/identity/api-key.ts';
 import { createIdentifierFromConfig, type Identify } from '../../src/identity/index.ts';
 import { identitySchema } from '../../src/identity/schema.ts';
 import { parseConfigText } from '../../src/config/load.ts';
-import { buildRuntime } from '../../src/config/runtime.ts';
+import { buildRuntime } from '../../src/pipeline/runtime.ts';
 import { createPki, type Pki } from '../helpers/identity-pki.ts';
 import { identityCtx, signingKey, signToken, type SigningKey } from '../helpers/identity.ts';
 

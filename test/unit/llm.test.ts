@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.ts';
 import { buildProviders } from '../../src/providers/runtime.ts';
-import { apiOfPath, apiOfRequest, createUnderstander, understand } from '../../src/llm/index.ts';
-import { arrayElements, MAX_DEPTH, objectMembers, skipValue, wholeValue } from '../../src/llm/json-scan.ts';
-import { globMatch } from '../../src/pipeline/glob.ts';
+import { apiOfRequest } from '../../src/apis/endpoints.ts';
+import { createUnderstander, understand } from '../../src/llm/index.ts';
+import { arrayElements, MAX_DEPTH, objectMembers, skipValue, wholeValue } from '../../src/apis/bodies/json-scan.ts';
+import { globMatch } from '../../src/core/glob.ts';
 import { ctxOf } from '../helpers/runtime.ts';
 
 const json = { 'content-type': 'application/json' };
@@ -156,10 +157,10 @@ describe('LLM request phase', () => {
   });
 
   it('knows the API of a path before the body is read (error formats)', () => {
-    expect(apiOfPath('/v1/messages')).toBe('anthropic');
-    expect(apiOfPath('/v1beta/models/x:generateContent')).toBe('gemini');
-    expect(apiOfPath('/openai/deployments/x/embeddings')).toBe('azure-openai');
-    expect(apiOfPath('/v1/whatever')).toBe('openai');
+    expect(apiOfRequest('/v1/messages', new Map())).toBe('anthropic');
+    expect(apiOfRequest('/v1beta/models/x:generateContent', new Map())).toBe('gemini');
+    expect(apiOfRequest('/openai/deployments/x/embeddings', new Map())).toBe('azure-openai');
+    expect(apiOfRequest('/v1/whatever', new Map())).toBe('openai');
     const h = (o: Record<string, string>) => new Map(Object.entries(o));
     expect(apiOfRequest('/v1/models', h({}))).toBe('openai');
     expect(apiOfRequest('/v1/models', h({ 'anthropic-version': '2023-06-01' }))).toBe('anthropic');
@@ -186,15 +187,15 @@ describe('provider selection', () => {
   const chat = (model: string) => u(ctxOf({ headers: json, body: JSON.stringify({ model, messages: [] }) }));
 
   it('picks the first provider of the API whose models match', () => {
-    expect(chat('llama-3-8b')).toMatchObject({ ok: true, value: { provider: 'local-llama' } });
-    expect(chat('gpt-4o')).toMatchObject({ ok: true, value: { provider: 'openai' } });
-    expect(u(ctxOf({ path: '/v1beta/models/gemini-2.5-flash:generateContent', headers: json, body: '{"contents":[]}' }))).toMatchObject({ ok: true, value: { provider: 'gemini' } });
-    expect(u(ctxOf({ path: '/v1/messages', headers: json, body: '{"model":"claude-x","messages":[]}' }))).toMatchObject({ ok: true, value: { provider: 'claude' } });
+    expect(chat('llama-3-8b')).toMatchObject({ ok: true, value: { provider: { name: 'local-llama' } } });
+    expect(chat('gpt-4o')).toMatchObject({ ok: true, value: { provider: { name: 'openai' } } });
+    expect(u(ctxOf({ path: '/v1beta/models/gemini-2.5-flash:generateContent', headers: json, body: '{"contents":[]}' }))).toMatchObject({ ok: true, value: { provider: { name: 'gemini' } } });
+    expect(u(ctxOf({ path: '/v1/messages', headers: json, body: '{"model":"claude-x","messages":[]}' }))).toMatchObject({ ok: true, value: { provider: { name: 'claude' } } });
   });
 
   it('leaves the provider undefined when none serves the model', () => {
     expect(u(ctxOf({ path: '/openai/deployments/test-1/embeddings?api-version=1', headers: json, body: '{"input":"x"}' }))).toMatchObject({ ok: true, value: { provider: undefined } });
-    expect(u(ctxOf({ path: '/openai/deployments/prod-1/embeddings?api-version=1', headers: json, body: '{"input":"x"}' }))).toMatchObject({ ok: true, value: { provider: 'azure' } });
+    expect(u(ctxOf({ path: '/openai/deployments/prod-1/embeddings?api-version=1', headers: json, body: '{"input":"x"}' }))).toMatchObject({ ok: true, value: { provider: { name: 'azure' } } });
   });
 });
 

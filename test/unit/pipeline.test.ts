@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/record.ts';
-import type { Runtime } from '../../src/config/runtime.ts';
-import { checkRequest } from '../../src/devstack/grpc-client.ts';
+import type { Runtime } from '../../src/pipeline/runtime.ts';
+import { checkRequest } from '../../devstack/grpc-client.ts';
 import { OVERWRITE_IF_EXISTS_OR_ADD, type CheckResponse } from '../../src/envoy/response.ts';
 import { createCheck } from '../../src/pipeline/check.ts';
 import { ANTHROPIC_SECRET, OPENAI_SECRET, UNIT_KEY, UNIT_KEY_2, unitRuntime } from '../helpers/runtime.ts';

@@ -33,7 +33,7 @@ function input(o: { identity?: Record<string, unknown>; request?: Record<string,
 
 function decide(rules: string, o: Parameters<typeof input>[0] = {}, now = NOW) {
   const set = setOf(rules);
-  return { set, ...evaluatePolicySet(set, input(o), providers, now) };
+  return { set, ...evaluatePolicySet(set, input(o), now) };
 }
 
 describe('combining rules', () => {
@@ -45,16 +45,16 @@ describe('combining rules', () => {
   it('denies an unknown API path no rule allows as unknown_api (404), and lets a rule allow or deny it', () => {
     const base = input({ request: { path: '/v1/assistants' } });
     const unknown = { ...base, llm: { ...base.llm, operation: 'unknown' as const, schema: 'unknown' } };
-    const run = (rules: string) => evaluatePolicySet(setOf(rules), unknown, providers, NOW).decision;
+    const run = (rules: string) => evaluatePolicySet(setOf(rules), unknown, NOW).decision;
     expect(run(`  - {id: other, effect: allow, when: 'llm.operation == "chat"'}\n`)).toMatchObject({ effect: 'deny', reason: 'unknown_api', rule: undefined });
-    expect(evaluatePolicySet(compilePolicySet('mem', [], { providers }), unknown, providers, NOW).decision).toMatchObject({ effect: 'deny', reason: 'unknown_api' });
+    expect(evaluatePolicySet(compilePolicySet('mem', [], { providers }), unknown, NOW).decision).toMatchObject({ effect: 'deny', reason: 'unknown_api' });
     expect(run(`  - {id: d, effect: deny, reason: model_not_allowed, when: "true"}\n`)).toMatchObject({ effect: 'deny', reason: 'model_not_allowed', rule: 'd' });
     expect(run(`  - {id: a, effect: allow, when: 'llm.operation == "unknown"'}\n`)).toMatchObject({ effect: 'allow', rule: 'a' });
   });
 
   it('an empty policy set denies everything', () => {
     const set = compilePolicySet('mem', [], { providers });
-    expect(evaluatePolicySet(set, input(), providers, NOW).decision).toMatchObject({ effect: 'deny', reason: 'denied_by_default' });
+    expect(evaluatePolicySet(set, input(), NOW).decision).toMatchObject({ effect: 'deny', reason: 'denied_by_default' });
   });
 
   it('a matching deny wins over matching allows, and every match is recorded', () => {
@@ -117,10 +117,10 @@ describe('evaluation errors fail closed', () => {
 describe('the check deadline', () => {
   it('past the deadline, evaluation stops between rules with a timeout deny', () => {
     const set = setOf(`  - {id: first, effect: allow, when: "true"}\n  - {id: second, effect: deny, when: "false"}\n`);
-    const late = evaluatePolicySet(set, { ...input(), deadline: performance.now() - 1 }, providers, NOW);
+    const late = evaluatePolicySet(set, { ...input(), deadline: performance.now() - 1 }, NOW);
     expect(late.decision).toMatchObject({ effect: 'deny', reason: 'timeout' });
     expect(late.results).toHaveLength(0);
-    const inTime = evaluatePolicySet(set, { ...input(), deadline: performance.now() + 60_000 }, providers, NOW);
+    const inTime = evaluatePolicySet(set, { ...input(), deadline: performance.now() + 60_000 }, NOW);
     expect(inTime.decision).toMatchObject({ effect: 'allow', rule: 'first' });
   });
 });
@@ -168,10 +168,10 @@ describe('variables have their declared types', () => {
   - {id: b, effect: deny, when: '[1, 2].exists(request, request > 5)'}
 `);
     expect([...(set.variables ?? [])].sort()).toEqual(['identity', 'llm']);
-    expect(evaluatePolicySet(set, input({ llm: { tools: ['search'] } }), providers, NOW).decision).toMatchObject({ effect: 'allow', rule: 'a' });
+    expect(evaluatePolicySet(set, input({ llm: { tools: ['search'] } }), NOW).decision).toMatchObject({ effect: 'allow', rule: 'a' });
     const all = setOf(`  - {id: h, effect: allow, when: 'request.headers["x-team"] == "a" && now > timestamp("2026-01-01T00:00:00Z")'}\n`);
     expect([...(all.variables ?? [])].sort()).toEqual(['now', 'request']);
-    expect(evaluatePolicySet(all, input({ request: { headers: { 'x-team': 'a' } } }), providers, NOW).decision).toMatchObject({ effect: 'allow', rule: 'h' });
+    expect(evaluatePolicySet(all, input({ request: { headers: { 'x-team': 'a' } } }), NOW).decision).toMatchObject({ effect: 'allow', rule: 'h' });
   });
 
   it('now is the clock the engine is given', () => {
@@ -211,7 +211,7 @@ describe('functions', () => {
 
   it('constant regular expressions are compiled once, at load', () => {
     const set = setOf(`  - {id: re, effect: allow, when: 'llm.model.matches("^gpt-4o-(mini|nano)$")'}\n`);
-    for (let i = 0; i < 3; i++) expect(evaluatePolicySet(set, input(), providers, NOW).decision.effect).toBe('allow');
+    for (let i = 0; i < 3; i++) expect(evaluatePolicySet(set, input(), NOW).decision.effect).toBe('allow');
   });
 
   it('matches goes through the regex cache: one compilation per pattern', () => {

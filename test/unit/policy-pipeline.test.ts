@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/record.ts';
 import { parseConfigText } from '../../src/config/load.ts';
-import { buildRuntime } from '../../src/config/runtime.ts';
-import { checkRequest } from '../../src/devstack/grpc-client.ts';
+import { buildRuntime } from '../../src/pipeline/runtime.ts';
+import { checkRequest } from '../../devstack/grpc-client.ts';
 import type { CheckResponse } from '../../src/envoy/response.ts';
 import { hashApiKey } from '../../src/identity/api-key.ts';
 import { createCheck } from '../../src/pipeline/check.ts';

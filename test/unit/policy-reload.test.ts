@@ -9,13 +9,13 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/record.ts';
 import { parseConfigText } from '../../src/config/load.ts';
-import { buildRuntime } from '../../src/config/runtime.ts';
-import { checkRequest } from '../../src/devstack/grpc-client.ts';
+import { buildRuntime } from '../../src/pipeline/runtime.ts';
+import { checkRequest } from '../../devstack/grpc-client.ts';
 import { hashApiKey } from '../../src/identity/api-key.ts';
 import { createCheck } from '../../src/pipeline/check.ts';
 import { PolicyLoadError } from '../../src/policy/index.ts';
 import { policyVersion } from '../../src/policy/policy-set.ts';
-import { waitFor } from '../../src/devstack/ports.ts';
+import { waitFor } from '../../devstack/ports.ts';
 import { policyDir } from '../helpers/policies.ts';
 import { UNIT_KEY } from '../helpers/runtime.ts';
 

@@ -4,13 +4,18 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.ts';
-import { Secret } from '../../src/config/secret.ts';
-import { waitFor } from '../../src/devstack/ports.ts';
-import { errorBody } from '../../src/envoy/error-body.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { waitFor } from '../../devstack/ports.ts';
+import { errorFormat, profileOf, type ApiKind } from '../../src/apis/index.ts';
+import type { ErrorInput } from '../../src/apis/profile.ts';
+
+/** The deny body a provider of this kind's clients get (OpenAI's for an unknown API). */
+function errorBody(e: ErrorInput & { api: ApiKind | undefined }): string {
+  return (e.api === undefined ? errorFormat(undefined) : profileOf(e.api).wire.errorBody)(e);
+}
 import { allowResponse, denyResponse, OVERWRITE_IF_EXISTS_OR_ADD } from '../../src/envoy/response.ts';
 import type { CredentialReloadEvent } from '../../src/providers/credential-file.ts';
 import { buildProviders, type Providers } from '../../src/providers/runtime.ts';
-import type { ApiKind } from '../../src/providers/schema.ts';
 
 const dirs: string[] = [];
 const opened: Providers[] = [];
@@ -79,7 +84,7 @@ describe('credential attachment per provider kind', () => {
     ['gemini', 'x-goog-api-key', 'sk-p'],
   ];
   it.each(forms)('%s: sets %s with OVERWRITE, removes every other credential header and ?key=', (api, header, value) => {
-    const provider = { name: 'p', api, route: 'r', credential: new Secret('sk-p'), serves: () => true };
+    const provider = { name: 'p', api, profile: profileOf(api), route: 'r', credential: new Secret('sk-p'), serves: () => true };
     const res = allowResponse({ decisionId: 'd', routingHeader: 'x-llm-authz-route', obligations: { provider }, credentialHeaders: [], metadata: {} });
     const set = res.ok_response?.headers ?? [];
     expect(set.map((h) => [h.header.key, h.header.value])).toEqual([['x-llm-authz-route', 'r'], [header, value]]);
@@ -90,7 +95,7 @@ describe('credential attachment per provider kind', () => {
   });
 
   it('removes every credential header when the provider has no credential', () => {
-    const provider = { name: 'p', api: 'openai-compatible' as const, route: 'r', credential: undefined, serves: () => true };
+    const provider = { name: 'p', api: 'openai-compatible' as const, profile: profileOf('openai-compatible'), route: 'r', credential: undefined, serves: () => true };
     const res = allowResponse({ decisionId: 'd', routingHeader: 'x-llm-authz-route', obligations: { provider }, credentialHeaders: [], metadata: {} });
     expect(res.ok_response?.headers_to_remove).toEqual(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']);
   });

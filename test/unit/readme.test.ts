@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.ts';
-import { ROOT } from '../../src/devstack/tools.ts';
-import { REASONS } from '../../src/pipeline/reasons.ts';
+import { ROOT } from '../../devstack/tools.ts';
+import { REASONS } from '../../src/core/reasons.ts';
 
 const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const LINKED_DOCS = [...README.matchAll(/\]\((docs\/[a-z-]+\.md)\)/g)].map((m) => m[1]!);
@@ -46,7 +46,7 @@ describe('README', () => {
     expect(LINKED_DOCS).toEqual(expect.arrayContaining(['docs/identity.md', 'docs/policies.md', 'docs/llm-requests.md', 'docs/audit.md']));
   });
 
-  it('lists every reason code of src/pipeline/reasons.ts', () => {
+  it('lists every reason code of src/core/reasons.ts', () => {
     const missing = Object.keys(REASONS).filter((code) => !README.includes(`\`${code}\``));
     expect(missing).toEqual([]);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCheckRequest } from '../../src/envoy/request-context.ts';
-import { fromProtoStruct, toProtoStruct } from '../../src/envoy/struct.ts';
-import { checkRequest } from '../../src/devstack/grpc-client.ts';
+import { fromProtoStruct, toProtoStruct } from '../../src/core/struct.ts';
+import { checkRequest } from '../../devstack/grpc-client.ts';
 
 describe('CheckRequest -> RequestContext', () => {
   it('reads method, path, query, headers, peer, request id and body', () => {

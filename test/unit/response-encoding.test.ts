@@ -2,8 +2,9 @@
  * The CheckResponse encoder (protobufjs encode without proto-loader's fromObject pass) writes
  * exactly the bytes proto-loader's serializer writes, for allows and denies.
  */
+import { profileOf } from '../../src/apis/index.ts';
 import { describe, expect, it } from 'vitest';
-import { Secret } from '../../src/config/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { authorizationService, checkResponseEncoder } from '../../src/envoy/proto.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../../src/envoy/response.ts';
 
@@ -16,7 +17,7 @@ const metadata = { decision_id: 'd-1', effect: 'allow', status: 200, none: null,
 
 describe('CheckResponse encoding', () => {
   it('an allow: the same bytes as proto-loader, decoding to the headers, removals and metadata', () => {
-    const provider = { name: 'openai', api: 'openai' as const, route: 'openai', credential: new Secret('sk-test'), serves: () => true };
+    const provider = { name: 'openai', api: 'openai' as const, profile: profileOf('openai'), route: 'openai', credential: new Secret('sk-test'), serves: () => true };
     const res = allowResponse({ decisionId: 'd-1', routingHeader: 'x-llm-authz-route', obligations: { provider, headers: [['x-team', 'a']] }, credentialHeaders: ['x-user-token'], metadata });
     const bytes = encode(res);
     expect(Buffer.isBuffer(bytes)).toBe(true);

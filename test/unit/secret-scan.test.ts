@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../../src/devstack/tools.ts';
+import { ROOT } from '../../devstack/tools.ts';
 import { checkSecrets, formatHits, scanJaeger, scanLogFiles, scanText } from '../helpers/secret-scan.ts';
 import { suiteSecrets } from '../helpers/suite-secrets.ts';
 

@@ -1,10 +1,10 @@
 /** What an allow removes (src/envoy/strip.ts) and what a URL may not carry (src/identity/url-credential.ts). */
 import { describe, expect, it } from 'vitest';
-import { checkRequest } from '../../src/devstack/grpc-client.ts';
+import { checkRequest } from '../../devstack/grpc-client.ts';
 import { createCheck } from '../../src/pipeline/check.ts';
 import { canonicalParameterName, urlCredential } from '../../src/identity/url-credential.ts';
 import { parseConfigText } from '../../src/config/load.ts';
-import { ConfigError } from '../../src/config/load.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 import { ctxOf, OPENAI_SECRET, UNIT_KEY, UNIT_KEY_2, unitRuntime } from '../helpers/runtime.ts';
 
 const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [] });

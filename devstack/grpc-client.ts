@@ -2,7 +2,9 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { authorizationService, PROTO_LOADER_OPTIONS } from '../envoy/proto.ts';
+import { authorizationService, PROTO_LOADER_OPTIONS } from '../src/envoy/proto.ts';
+
+export { checkRequest } from '../src/envoy/check-request.ts';
 
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => grpc.ClientUnaryCall;
 
@@ -52,44 +54,6 @@ export function createAuthzClient(address: string): AuthzClient {
     close() {
       authz.close();
       health.close();
-    },
-  };
-}
-
-/** A CheckRequest in the shape Envoy sends for an HTTP request (for direct gRPC tests). */
-export function checkRequest(o: {
-  method?: string;
-  path?: string;
-  headers?: Record<string, string>;
-  body?: string | Buffer;
-  principal?: string;
-}): Record<string, unknown> {
-  const body = typeof o.body === 'string' ? Buffer.from(o.body) : o.body;
-  const method = o.method ?? 'POST';
-  const path = o.path ?? '/v1/chat/completions';
-  return {
-    attributes: {
-      source: { address: { socket_address: { address: '127.0.0.1', port_value: 40000 } }, principal: o.principal ?? '' },
-      destination: { address: { socket_address: { address: '127.0.0.1', port_value: 10000 } } },
-      request: {
-        http: {
-          id: '1',
-          method,
-          path,
-          host: 'llm.local',
-          scheme: 'http',
-          protocol: 'HTTP/1.1',
-          headers: {
-            ':method': method,
-            ':path': path,
-            ':authority': 'llm.local',
-            ':scheme': 'http',
-            ...(body ? { 'content-length': String(body.length) } : {}),
-            ...o.headers,
-          },
-          ...(body ? { raw_body: body, size: String(body.length) } : {}),
-        },
-      },
     },
   };
 }

@@ -1,5 +1,5 @@
 /** OpenAI embeddings: POST /v1/embeddings. */
-import { ok, type Outcome } from '../pipeline/reasons.ts';
+import { ok, type Outcome } from '../../core/reasons.ts';
 import { bodyModel, countOf } from './fields.ts';
 import type { JsonView } from './json-view.ts';
 import { openAiEndUser } from './openai-chat.ts';

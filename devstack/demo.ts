@@ -3,7 +3,7 @@
  * loopback; sends allowed and denied requests and shows what happened. With --jaeger, the real
  * Jaeger too: Envoy and llm-authz export their spans to it, and the demo shows each request's
  * trace (Envoy's spans and llm-authz's decision span in one trace).
- *   node dist/devstack/demo.js [--keep] [--jaeger]
+ *   node devstack/demo.ts [--keep] [--jaeger]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';

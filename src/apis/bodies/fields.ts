@@ -1,5 +1,5 @@
 /** Field readers shared by the API schema parsers. */
-import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
+import { fail, ok, type Outcome } from '../../core/reasons.ts';
 import { kindOf } from './json-scan.ts';
 import { stringAt, type JsonView } from './json-view.ts';
 

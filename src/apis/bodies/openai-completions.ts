@@ -1,5 +1,5 @@
 /** OpenAI (legacy) completions: POST /v1/completions. */
-import { ok, type Outcome } from '../pipeline/reasons.ts';
+import { ok, type Outcome } from '../../core/reasons.ts';
 import { bodyModel, countOf, temperature } from './fields.ts';
 import type { JsonView } from './json-view.ts';
 import { openAiEndUser } from './openai-chat.ts';

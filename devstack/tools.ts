@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The repository root (this file is src/devstack/tools.ts or dist/devstack/tools.js). */
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository root (this file is devstack/tools.ts). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export const TOOLS_DIR = process.env['LLM_AUTHZ_TOOLS_DIR'] ?? path.join(ROOT, '.tools');
 

@@ -2,7 +2,7 @@
  * OpenAI responses: POST /v1/responses. Tools are flat (`{type: 'function', name}`). A `prompt`
  * names a prompt saved at OpenAI, which can carry its own tools: reported as stored context.
  */
-import { ok, type Outcome } from '../pipeline/reasons.ts';
+import { ok, type Outcome } from '../../core/reasons.ts';
 import { bodyModel, countOf, temperature } from './fields.ts';
 import type { JsonView } from './json-view.ts';
 import { openAiEndUser, openAiToolChoice, openAiToolNames } from './openai-chat.ts';

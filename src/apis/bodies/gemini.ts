@@ -3,7 +3,7 @@
  * :countTokens | :embedContent. The model is in the path. Google's JSON accepts each field in
  * camelCase and in snake_case; both spellings of one field in one object are refused.
  */
-import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
+import { fail, ok, type Outcome } from '../../core/reasons.ts';
 import { bodyModel, name } from './fields.ts';
 import { stringAt, type JsonView } from './json-view.ts';
 import { NO_BODY_FIELDS, type BodyFields } from './types.ts';

@@ -1,5 +1,5 @@
 /** OpenAI chat completions: POST /v1/chat/completions (also Azure OpenAI and OpenAI-compatible servers). */
-import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
+import { fail, ok, type Outcome } from '../../core/reasons.ts';
 import { arrayLength, bodyModel, choiceString, maxOf, name, temperature } from './fields.ts';
 import { kindOf } from './json-scan.ts';
 import type { JsonView } from './json-view.ts';

@@ -3,7 +3,7 @@
  * and names the field (its dotted path) when the type is wrong. A member given twice is
  * refused when the object is opened, so every field has exactly one value.
  */
-import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
+import { fail, ok, type Outcome } from '../../core/reasons.ts';
 import { arrayElements, decode, kindOf, objectMembers, skipSpace, wholeValue, type Span } from './json-scan.ts';
 
 /** Longest string value read from a request field (model names, tool names, user ids). */

@@ -1,15 +1,18 @@
 /**
- * Local mock model providers speaking the OpenAI (/v1/chat/completions, /v1/embeddings,
- * GET /v1/models), Anthropic (/v1/messages), Gemini (/v1beta/models/{model}:generateContent
- * and :streamGenerateContent, :countTokens) and Azure OpenAI (/openai/deployments/{deployment}/chat/completions)
- * wire formats. Each records every request it receives, headers included, so tests can assert
+ * Local mock model providers speaking each wire API of the profiles in src/apis/ (the endpoint
+ * table decides which schema a request is; REPLIES says what is answered for it): OpenAI chat
+ * completions, embeddings and models, Anthropic messages, Gemini generateContent,
+ * streamGenerateContent and countTokens, Azure OpenAI chat completions. Each records every request it receives, headers included, so tests can assert
  * exactly what reached the provider.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
+import { matchEndpoint } from '../src/apis/endpoints.ts';
+import type { WireApi } from '../src/apis/index.ts';
 
-export type MockKind = 'openai' | 'anthropic' | 'gemini' | 'azure-openai';
+/** A mock speaks one wire API. */
+export type MockKind = WireApi;
 
 export interface RecordedRequest {
   readonly method: string;
@@ -92,45 +95,44 @@ function geminiReply(model: string, stream: boolean, sse: boolean): { type: stri
   return { type: 'application/json', body: json(parts) };
 }
 
-const GEMINI_PATH = /^\/v1(?:beta)?\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/;
-const AZURE_PATH = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/;
-
 function notFound(kind: MockKind): string {
   if (kind === 'anthropic') return json({ type: 'error', error: { type: 'not_found_error', message: 'not found' } });
   if (kind === 'gemini') return json({ error: { code: 404, message: 'not found', status: 'NOT_FOUND' } });
   return json({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } });
 }
 
+type Reply = { type: string; body: string };
+
+/** What the mock answers per API schema; the schema of a request comes from the API profiles' endpoint table. */
+const REPLIES: Readonly<Record<string, (model: string, stream: boolean, query: URLSearchParams) => Reply | undefined>> = {
+  'openai.models': () => ({ type: 'application/json', body: json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1_700_000_000, owned_by: 'mock' }] }) }),
+  'openai.embeddings': (model) => ({
+    type: 'application/json',
+    body: json({ object: 'list', model, data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }], usage: { prompt_tokens: 3, total_tokens: 3 } }),
+  }),
+  'openai.chat_completions': openAiReply,
+  'anthropic.messages': anthropicReply,
+  'azure_openai.chat_completions': (model, stream, query) => (query.has('api-version') ? openAiReply(model, stream) : undefined),
+  'gemini.generate_content': (model, _stream, query) => geminiReply(model, false, query.get('alt') === 'sse'),
+  'gemini.stream_generate_content': (model, _stream, query) => geminiReply(model, true, query.get('alt') === 'sse'),
+  'gemini.count_tokens': () => ({ type: 'application/json', body: json({ totalTokens: 5 }) }),
+};
+
 /** The reply for a request, or undefined when the mock does not serve that path. */
-function reply(kind: MockKind, method: string, url: string, body: string): { type: string; body: string } | undefined {
+function reply(kind: MockKind, method: string, url: string, body: string): Reply | undefined {
   const [path = '', query = ''] = url.split('?', 2);
-  let model = 'unknown';
+  const m = matchEndpoint(method, path, (w) => w.name === kind);
+  if (m.kind !== 'endpoint' || m.endpoint.api !== kind) return undefined;
+  let model = m.pathModel ?? 'unknown';
   let stream = false;
   try {
     const parsed = JSON.parse(body) as { model?: unknown; stream?: unknown };
-    if (typeof parsed.model === 'string') model = parsed.model;
+    if (m.pathModel === undefined && typeof parsed.model === 'string') model = parsed.model;
     stream = parsed.stream === true;
   } catch {
     // the mock answers anyway; tests assert on what it recorded
   }
-  if (kind === 'openai') {
-    if (method === 'GET' && path === '/v1/models') {
-      return { type: 'application/json', body: json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1_700_000_000, owned_by: 'mock' }] }) };
-    }
-    if (method === 'POST' && path === '/v1/embeddings') {
-      return { type: 'application/json', body: json({ object: 'list', model, data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }], usage: { prompt_tokens: 3, total_tokens: 3 } }) };
-    }
-    return method === 'POST' && path === '/v1/chat/completions' ? openAiReply(model, stream) : undefined;
-  }
-  if (kind === 'anthropic') return method === 'POST' && path === '/v1/messages' ? anthropicReply(model, stream) : undefined;
-  if (kind === 'azure-openai') {
-    const m = AZURE_PATH.exec(path);
-    return method === 'POST' && m !== null && new URLSearchParams(query).has('api-version') ? openAiReply(decodeURIComponent(m[1] ?? ''), stream) : undefined;
-  }
-  const g = GEMINI_PATH.exec(path);
-  if (method !== 'POST' || g === null) return undefined;
-  if (g[2] === 'countTokens') return { type: 'application/json', body: json({ totalTokens: 5 }) };
-  return geminiReply(decodeURIComponent(g[1] ?? ''), g[2] === 'streamGenerateContent', new URLSearchParams(query).get('alt') === 'sse');
+  return REPLIES[m.endpoint.schema]?.(model, stream, new URLSearchParams(query));
 }
 
 /** A certificate and key (PEM files) to serve HTTPS with. */

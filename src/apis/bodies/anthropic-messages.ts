@@ -1,5 +1,5 @@
 /** Anthropic messages: POST /v1/messages and POST /v1/messages/count_tokens. */
-import { fail, ok, type Outcome } from '../pipeline/reasons.ts';
+import { fail, ok, type Outcome } from '../../core/reasons.ts';
 import { arrayLength, bodyModel, choiceString, name, temperature } from './fields.ts';
 import type { JsonView } from './json-view.ts';
 import type { BodyFields } from './types.ts';

@@ -1,0 +1,135 @@
+/**
+ * The table of known model API endpoints, built once from the profiles: path (and method) ->
+ * wire API, schema, operation, body parser, where the model is read. Matching is exact: a path
+ * that differs in any way (trailing slash, percent-encoding, case) is not a known endpoint, so it
+ * is denied (`unknown_api`) unless a policy allows it by path.
+ */
+import { WIRES, type WireApi } from './index.ts';
+import type { EndpointSpec, WireFormat } from './profile.ts';
+import type { BodyParser } from './bodies/types.ts';
+
+export interface Endpoint {
+  readonly method: 'GET' | 'POST';
+  readonly api: WireApi;
+  readonly schema: string;
+  readonly operation: EndpointSpec['operation'];
+  readonly parse: BodyParser | undefined;
+  readonly stream: boolean | undefined;
+  readonly needsModel: boolean;
+  readonly partialBody: boolean;
+  readonly apiVersion: boolean;
+}
+
+interface Candidate {
+  readonly endpoint: Endpoint;
+  readonly wire: WireFormat<WireApi>;
+}
+
+const EXACT = new Map<string, Candidate[]>();
+const PATTERNS: { readonly re: RegExp; readonly candidate: Candidate }[] = [];
+
+for (const wire of WIRES) {
+  for (const spec of wire.endpoints) {
+    const endpoint: Endpoint = {
+      method: spec.method,
+      api: wire.name,
+      schema: spec.schema,
+      operation: spec.operation,
+      parse: spec.parse,
+      stream: spec.stream,
+      needsModel: spec.needsModel ?? spec.parse !== undefined,
+      partialBody: spec.partialBody ?? false,
+      apiVersion: spec.apiVersion ?? false,
+    };
+    const candidate = { endpoint, wire };
+    if (typeof spec.path === 'string') {
+      const list = EXACT.get(spec.path) ?? [];
+      list.push(candidate);
+      EXACT.set(spec.path, list);
+    } else {
+      PATTERNS.push({ re: spec.path, candidate });
+    }
+  }
+}
+
+export type Match =
+  | { readonly kind: 'endpoint'; readonly endpoint: Endpoint; readonly pathModel: string | undefined }
+  | { readonly kind: 'bad_path_model'; readonly api: WireApi }
+  | { readonly kind: 'method'; readonly api: WireApi }
+  | { readonly kind: 'unknown'; readonly api: WireApi };
+
+/**
+ * Whether the request carries the headers that pick an API that has select headers (on a path
+ * several APIs share, or an unknown one). APIs without select headers are the default there.
+ */
+export type Picks = (wire: WireFormat<WireApi>) => boolean;
+
+const NONE: Picks = () => false;
+
+/** The select headers of a wire present in a header map (what the LLM phase goes by). */
+export function bySelectHeaders(headers: ReadonlyMap<string, string>): Picks {
+  return (w) => w.selectHeaders !== undefined && w.selectHeaders.some((h) => headers.has(h));
+}
+
+function choose(candidates: readonly Candidate[], picks: Picks): Candidate | undefined {
+  return (
+    candidates.find((c) => c.wire.selectHeaders !== undefined && picks(c.wire)) ??
+    candidates.find((c) => c.wire.selectHeaders === undefined) ??
+    candidates[0]
+  );
+}
+
+/** Percent-decodes a model taken from the path; undefined when it is not valid. */
+function pathSegment(raw: string): string | undefined {
+  try {
+    const v = decodeURIComponent(raw);
+    // A segment that a server or proxy could resolve to another path is not a model name.
+    return v.includes('/') || v.includes('\\') || v === '.' || v === '..' ? undefined : v;
+  } catch {
+    return undefined;
+  }
+}
+
+const DEFAULT_API: WireApi = WIRES[0]!.name;
+
+/** The API a path belongs to when it is not a known endpoint (for the error format and the provider). */
+export function guessApi(path: string, picks: Picks = NONE): WireApi {
+  for (const w of WIRES) if (w.ownsPath?.test(path) === true) return w.name;
+  for (const w of WIRES) if (w.selectHeaders !== undefined && picks(w)) return w.name;
+  return DEFAULT_API;
+}
+
+/** Finds the endpoint of a request; `picks` tells which API the request's headers pick on shared paths. */
+export function matchEndpoint(method: string, path: string, picks: Picks = NONE): Match {
+  let candidate = choose(EXACT.get(path) ?? [], picks);
+  let rawModel: string | undefined;
+  if (candidate === undefined) {
+    const found: Candidate[] = [];
+    const models: (string | undefined)[] = [];
+    for (const p of PATTERNS) {
+      const m = p.re.exec(path);
+      if (m === null) continue;
+      found.push(p.candidate);
+      models.push(m[1]);
+    }
+    candidate = choose(found, picks);
+    rawModel = candidate === undefined ? undefined : models[found.indexOf(candidate)];
+  }
+  if (candidate === undefined) return { kind: 'unknown', api: guessApi(path, picks) };
+  const endpoint = candidate.endpoint;
+  if (method !== endpoint.method) return { kind: 'method', api: endpoint.api };
+  if (rawModel === undefined) return { kind: 'endpoint', endpoint, pathModel: undefined };
+  const model = pathSegment(rawModel);
+  if (model === undefined) return { kind: 'bad_path_model', api: endpoint.api };
+  return { kind: 'endpoint', endpoint, pathModel: model };
+}
+
+/**
+ * The API a request is for from its path and headers alone (no body): the error format of the
+ * denies before the LLM phase. On paths several APIs share and on unknown paths, the headers an
+ * API's SDKs always send pick it (an Anthropic SDK's `anthropic-version` or `x-api-key`).
+ */
+export function apiOfRequest(path: string, headers: ReadonlyMap<string, string>): WireApi {
+  const m = matchEndpoint('', path, (w) => (w.sdkHeaders ?? w.selectHeaders ?? []).some((h) => headers.has(h)));
+  return m.kind === 'endpoint' ? m.endpoint.api : m.api;
+}
