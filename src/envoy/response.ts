@@ -9,6 +9,7 @@ import type { ProviderRuntime } from '../providers/runtime.ts';
 import type { Secret } from '../core/secret.ts';
 import type { Obligations } from '../policy/types.ts';
 import { REASONS, type ReasonCode } from '../core/reasons.ts';
+import { redactKeys } from '../core/key-shape.ts';
 import { toProtoStruct, type JsonValue, type ProtoStruct } from '../core/struct.ts';
 
 export { DECISION_ID_HEADER, REASON_HEADER };
@@ -83,7 +84,7 @@ export function denyResponse(d: DenyInput): CheckResponse {
     denied_response: {
       status: { code: status },
       headers,
-      body: errorFormat(d.api)({ status, reason: d.reason, message: d.detail ? `${message}: ${d.detail}` : message, decisionId: d.decisionId }),
+      body: errorFormat(d.api)({ status, reason: d.reason, message: d.detail ? `${message}: ${redactKeys(d.detail)}` : message, decisionId: d.decisionId }),
     },
     dynamic_metadata: toProtoStruct(d.metadata),
   };
