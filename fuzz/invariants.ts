@@ -68,7 +68,9 @@ function bodyView(body: Buffer | undefined, path: string): { tools: string[]; li
   // (null is the APIs' "not set")
   const limits = fields.filter((x) => x !== undefined && x !== null);
   // Stored context: a saved prompt on OpenAI Responses, cached content on Gemini.
-  const stored = path.includes('/responses') ? b['prompt'] !== undefined : /:[A-Za-z]+$/.test(path.split('?')[0] ?? '') ? b['cachedContent'] !== undefined || b['cached_content'] !== undefined : false;
+  // (null is the APIs' "not set" here too)
+  const set = (x: unknown): boolean => x !== undefined && x !== null;
+  const stored = path.includes('/responses') ? set(b['prompt']) : /:[A-Za-z]+$/.test(path.split('?')[0] ?? '') ? set(b['cachedContent']) || set(b['cached_content']) : false;
   return { tools, limits, stored };
 }
 
