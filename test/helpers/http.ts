@@ -3,6 +3,7 @@
  * on GET): what fetch() refuses or rewrites, a hostile client sends.
  */
 import { request, type Agent } from 'node:http';
+import { request as tlsRequest } from 'node:https';
 
 export interface RawReply {
   readonly status: number;
@@ -32,7 +33,8 @@ export function send(baseUrl: string, r: RawRequest): Promise<RawReply> {
     flat.push('content-length', String(Buffer.byteLength(r.body)));
   }
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method: r.method ?? 'POST', path: r.path, headers: flat, ...(r.agent ? { agent: r.agent } : {}), timeout: r.timeoutMs ?? 10_000 }, (res) => {
+    // https: the agent carries the client certificate and the CA (an https.Agent)
+    const req = (url.protocol === 'https:' ? tlsRequest : request)({ host: url.hostname, port: url.port, method: r.method ?? 'POST', path: r.path, headers: flat, ...(r.agent ? { agent: r.agent } : {}), timeout: r.timeoutMs ?? 10_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -1,0 +1,188 @@
+/**
+ * `npm run soak -- --minutes N [--rate R]`: a steady load through the real Envoy for N minutes
+ * (R requests a second, default 150): API-key callers (gateway Envoy), JWT callers (gateway
+ * Envoy) and SPIFFE callers (mTLS Envoy), each also sending requests the policies or scopes deny,
+ * while the policy set reloads, the API key rotates and the JWT signing key rotates (churn.ts).
+ * Per minute: requests, answers, client p50/p99, llm-authz's RSS, V8 heap and event-loop delay.
+ *
+ * Fails (exit 1) when: a request the configuration denies is allowed; more than 1% of answers
+ * are not the expected ones; RSS grows by more than 64 MiB or the heap by more than 32 MiB from
+ * the end of the first minute (warm-up) to the last minute. Report: soak-report.json in the
+ * work folder (printed at the end).
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import { Agent } from 'node:http';
+import { send, type RawRequest } from '../test/helpers/http.ts';
+import { sample, scrape } from '../test/helpers/metrics.ts';
+import { startChurn } from './churn.ts';
+import { setupSoak, type SoakWorld } from './setup.ts';
+
+const RSS_BOUND_MIB = 64;
+const HEAP_BOUND_MIB = 32;
+const UNEXPECTED_BOUND = 0.01;
+
+interface Shot {
+  readonly caller: 'api_key' | 'jwt' | 'spiffe';
+  readonly request: RawRequest;
+  readonly url: string;
+  /** The expected answer: status and reason. */
+  readonly expect: string;
+}
+
+interface Minute {
+  minute: number;
+  requests: number;
+  answers: Record<string, number>;
+  unexpected: number;
+  allowedButDenied: number;
+  latencies: number[];
+  rssMiB: number[];
+  heapMiB?: number;
+  loopDelayP99Ms?: number;
+}
+
+const chat = (model: string): string => JSON.stringify({ model, messages: [{ role: 'user', content: 'say hello' }] });
+
+function shot(w: SoakWorld, i: number, gateway: string, mtls: string, agent: Agent): Shot {
+  const deny = i % 10 === 9;
+  const json: [string, string] = ['content-type', 'application/json'];
+  switch (i % 5) {
+    case 0:
+    case 1:
+    case 2:
+      return i % 5 === 2
+        ? { caller: 'jwt', url: gateway, request: { path: '/v1/chat/completions', headers: [json, ['authorization', `Bearer ${w.token}`]], body: chat(deny ? 'gpt-4.1' : 'gpt-4o-mini'), agent }, expect: deny ? '403 model_not_allowed' : '200' }
+        : { caller: 'api_key', url: gateway, request: { path: '/v1/chat/completions', headers: [json, ['authorization', `Bearer ${w.apiKey.key}`]], body: chat(deny ? 'gpt-4.1' : 'gpt-4o-mini'), agent }, expect: deny ? '403 model_not_allowed' : '200' };
+    default:
+      return {
+        caller: 'spiffe',
+        url: mtls,
+        request: { path: '/v1/chat/completions', headers: [json], body: chat('gpt-4o-mini'), agent: deny ? w.spiffeAgents.denied : w.spiffeAgents.allowed },
+        expect: deny ? '403 denied_by_policy' : '200',
+      };
+  }
+}
+
+function pct(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return Math.round((s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN) * 10) / 10;
+}
+
+function rssMiB(pid: number | undefined): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN) / 1024;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { minutes: { type: 'string', default: '5' }, rate: { type: 'string', default: '150' } }, strict: true });
+  const minutes = Number(values.minutes);
+  const rate = Number(values.rate);
+  if (!(minutes >= 1 && minutes <= 24 * 60) || !(rate >= 1 && rate <= 2000)) {
+    process.stderr.write('usage: npm run soak -- --minutes N [--rate R]   (1-1440 minutes, 1-2000 requests a second)\n');
+    return 2;
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-soak-'));
+  const w = await setupSoak(dir);
+  const churn = startChurn(w);
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  const gateway = w.stack.url;
+  const mtls = `https://127.0.0.1:${w.mtls.ports.listen}`;
+  const pid = w.stack.authz.child.proc.pid;
+  const buckets: Minute[] = Array.from({ length: minutes }, (_, m) => ({ minute: m + 1, requests: 0, answers: {}, unexpected: 0, allowedButDenied: 0, latencies: [], rssMiB: [] }));
+  const start = performance.now();
+  const total = Math.floor(rate * 60 * minutes);
+  let next = 0;
+  const inflight = new Set<Promise<void>>();
+  const fire = (i: number): void => {
+    const s = shot(w, i, gateway, mtls, agent);
+    const t0 = performance.now();
+    const bucket = buckets[Math.min(minutes - 1, Math.floor((t0 - start) / 60_000))]!;
+    bucket.requests++;
+    const p = send(s.url, { ...s.request, timeoutMs: 10_000 })
+      .then(
+        (r) => {
+          const reason = r.headers['x-llm-authz-reason'];
+          return `${r.status}${typeof reason === 'string' ? ` ${reason}` : ''}`;
+        },
+        () => 'no answer',
+      )
+      .then((got) => {
+        bucket.latencies.push(performance.now() - t0);
+        const key = `${s.caller}: ${got}`;
+        bucket.answers[key] = (bucket.answers[key] ?? 0) + 1;
+        if (got !== s.expect) bucket.unexpected++;
+        if (s.expect !== '200' && got === '200') bucket.allowedButDenied++;
+      })
+      .finally(() => inflight.delete(p));
+    inflight.add(p);
+  };
+  const sampler = setInterval(() => {
+    const m = Math.min(minutes - 1, Math.floor((performance.now() - start) / 60_000));
+    buckets[m]!.rssMiB.push(rssMiB(pid));
+  }, 5000);
+  const scraper = setInterval(() => {
+    void scrape(w.metricsPort).then((text) => {
+      const m = Math.min(minutes - 1, Math.floor((performance.now() - start - 1000) / 60_000));
+      buckets[m]!.heapMiB = sample(text, 'v8js_memory_heap_used') / 1048576;
+      buckets[m]!.loopDelayP99Ms = sample(text, 'nodejs_eventloop_delay', 'quantile="p99"') * 1000;
+      const b = buckets[m]!;
+      process.stderr.write(`[soak] minute ${b.minute}: ${b.requests} requests, ${b.unexpected} unexpected, p50 ${pct(b.latencies, 0.5)} ms, p99 ${pct(b.latencies, 0.99)} ms, RSS ${Math.round(b.rssMiB.at(-1) ?? 0)} MiB, heap ${Math.round(b.heapMiB ?? NaN)} MiB, loop p99 ${Math.round(b.loopDelayP99Ms ?? NaN)} ms\n`);
+    }, () => undefined);
+  }, 60_000);
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000));
+      while (next < due) fire(next++);
+      if (next >= total) resolve();
+      else setTimeout(tick, 5).unref();
+    };
+    tick();
+  });
+  while (inflight.size > 0) await Promise.all([...inflight]);
+  // the last minute's heap and loop figures
+  const last = buckets[minutes - 1]!;
+  const text = await scrape(w.metricsPort);
+  last.heapMiB = sample(text, 'v8js_memory_heap_used') / 1048576;
+  last.loopDelayP99Ms = sample(text, 'nodejs_eventloop_delay', 'quantile="p99"') * 1000;
+  clearInterval(sampler);
+  clearInterval(scraper);
+  churn.stop();
+  const reloads = { ok: sample(text, 'llm_authz_policy_reloads_total', 'outcome="ok"'), failed: sample(text, 'llm_authz_policy_reloads_total', 'outcome="failed"') };
+  agent.destroy();
+  await w.stop();
+
+  const rows = buckets.map((b) => ({
+    minute: b.minute,
+    requests: b.requests,
+    unexpected: b.unexpected,
+    allowedButDenied: b.allowedButDenied,
+    p50Ms: pct(b.latencies, 0.5),
+    p99Ms: pct(b.latencies, 0.99),
+    rssMiB: Math.round((b.rssMiB.at(-1) ?? NaN) * 10) / 10,
+    heapMiB: Math.round((b.heapMiB ?? NaN) * 10) / 10,
+    loopDelayP99Ms: Math.round((b.loopDelayP99Ms ?? NaN) * 10) / 10,
+    answers: b.answers,
+  }));
+  const first = rows[0]!;
+  const end = rows.at(-1)!;
+  const requests = rows.reduce((n, r) => n + r.requests, 0);
+  const unexpected = rows.reduce((n, r) => n + r.unexpected, 0);
+  const allowedButDenied = rows.reduce((n, r) => n + r.allowedButDenied, 0);
+  const failures: string[] = [];
+  if (allowedButDenied > 0) failures.push(`${allowedButDenied} requests the configuration denies were allowed`);
+  if (unexpected > requests * UNEXPECTED_BOUND) failures.push(`${unexpected} of ${requests} answers were not the expected ones (bound ${UNEXPECTED_BOUND * 100}%)`);
+  if (minutes > 1 && end.rssMiB - first.rssMiB > RSS_BOUND_MIB) failures.push(`RSS grew ${Math.round(end.rssMiB - first.rssMiB)} MiB after the first minute (bound ${RSS_BOUND_MIB} MiB)`);
+  if (minutes > 1 && end.heapMiB - first.heapMiB > HEAP_BOUND_MIB) failures.push(`the heap grew ${Math.round(end.heapMiB - first.heapMiB)} MiB after the first minute (bound ${HEAP_BOUND_MIB} MiB)`);
+  const report = { minutes, rate, requests, unexpected, allowedButDenied, churn: churn.counts, policyReloads: reloads, bounds: { rssMiB: RSS_BOUND_MIB, heapMiB: HEAP_BOUND_MIB, unexpected: UNEXPECTED_BOUND }, failures, perMinute: rows, workDir: dir };
+  writeFileSync(path.join(dir, 'soak-report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`minute  requests  unexpected  p50 ms  p99 ms  RSS MiB  heap MiB  loop p99 ms\n`);
+  for (const r of rows) process.stdout.write(`${String(r.minute).padStart(6)}  ${String(r.requests).padStart(8)}  ${String(r.unexpected).padStart(10)}  ${String(r.p50Ms).padStart(6)}  ${String(r.p99Ms).padStart(6)}  ${String(r.rssMiB).padStart(7)}  ${String(r.heapMiB).padStart(8)}  ${String(r.loopDelayP99Ms).padStart(11)}\n`);
+  process.stdout.write(`${JSON.stringify({ requests, unexpected, allowedButDenied, churn: churn.counts, policyReloads: reloads, failures, report: path.join(dir, 'soak-report.json') })}\n`);
+  return failures.length > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();
