@@ -56,7 +56,10 @@ function presented(ctx: RequestContext, names: readonly string[]): string[] {
     const raw = ctx.headers.get(name);
     if (raw === undefined) continue;
     for (const part of raw.split(',')) {
-      const v = part.trim().replace(/^bearer\s+/i, '').trim();
+      const v = part
+        .trim()
+        .replace(/^bearer\s+/i, '')
+        .trim();
       if (v.length >= MIN_CREDENTIAL_LENGTH) out.push(v);
     }
   }

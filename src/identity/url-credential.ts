@@ -18,14 +18,7 @@ import { CREDENTIAL_HEADERS } from './credentials.ts';
  * (Gemini's `key`), every client credential header's name (`api-key`, `x-goog-api-key` …), and the
  * common generic ones (RFC 6750's `access_token`).
  */
-export const URL_CREDENTIAL_NAMES: ReadonlySet<string> = new Set([
-  ...CREDENTIAL_QUERY_PARAMETERS,
-  ...CLIENT_CREDENTIAL_HEADERS,
-  'api_key',
-  'apikey',
-  'access_token',
-  'token',
-]);
+export const URL_CREDENTIAL_NAMES: ReadonlySet<string> = new Set([...CREDENTIAL_QUERY_PARAMETERS, ...CLIENT_CREDENTIAL_HEADERS, 'api_key', 'apikey', 'access_token', 'token']);
 
 /** Decoding rounds for a name (`%25` nests): a name still changing after them is refused too. */
 const DECODE_ROUNDS = 4;
@@ -52,7 +45,10 @@ function decoded(raw: string): string | undefined {
 export function canonicalParameterName(raw: string): string | undefined {
   const d = decoded(raw);
   if (d === undefined) return undefined;
-  return d.toLowerCase().replace(/[\u0000-\u0020]+/g, '').replace(/\[[^\]]*\]$/, '');
+  return d
+    .toLowerCase()
+    .replace(/[\u0000-\u0020]+/g, '')
+    .replace(/\[[^\]]*\]$/, '');
 }
 
 function presentedTokens(ctx: RequestContext): string[] {
@@ -61,7 +57,10 @@ function presentedTokens(ctx: RequestContext): string[] {
     const v = ctx.headers.get(h);
     if (v === undefined) continue;
     for (const part of v.split(',')) {
-      const t = part.trim().replace(/^bearer\s+/i, '').trim();
+      const t = part
+        .trim()
+        .replace(/^bearer\s+/i, '')
+        .trim();
       if (t.length >= MIN_CREDENTIAL_LENGTH) out.push(t);
     }
   }

@@ -20,8 +20,8 @@ export function createStateReport(): StateReport {
   const healthy = (state: ReloadedState): boolean => (stale.get(state)?.size ?? 0) === 0;
   return {
     report(state, source, ok) {
-      let set = stale.get(state);
-      if (set === undefined) stale.set(state, (set = new Set()));
+      const set = stale.get(state) ?? new Set<string>();
+      stale.set(state, set);
       if (ok) set.delete(source);
       else set.add(source);
       setStateFailed(state, !healthy(state));

@@ -49,11 +49,17 @@ describe('llm-authz SIGKILLed and restarted under load', () => {
     // requests sent while no llm-authz ran are all Envoy's 503
     const gap = outcomes.filter((o) => o.at > killedAt + 100 && o.at + o.ms < restartAt);
     expect(gap.length, summary).toBeGreaterThan(RATE / 2);
-    expect(gap.every((o) => o.status === 503 && o.reason === undefined), summary).toBe(true);
+    expect(
+      gap.every((o) => o.status === 503 && o.reason === undefined),
+      summary,
+    ).toBe(true);
     // recovered by itself: the last 2 seconds are decided by llm-authz again
     const tail = outcomes.filter((o) => o.at > 7000);
     expect(tail.length, summary).toBeGreaterThan(RATE);
-    expect(tail.every((o) => o.status === 200 || o.status === 403), summary).toBe(true);
+    expect(
+      tail.every((o) => o.status === 200 || o.status === 403),
+      summary,
+    ).toBe(true);
     expect(restarted.decisions().length).toBeGreaterThan(0);
   });
 });

@@ -53,14 +53,20 @@ describe('Envoy killed and restarted while llm-authz keeps running', () => {
     expect(s.authz.child.proc.exitCode).toBeNull();
     for (const outcomes of [first, after]) {
       expect(deniedNeverAllowed(outcomes), summary).toEqual([]);
-      expect(outcomes.every((o) => o.status === 200 || (o.status === 403 && o.reason === 'model_not_allowed')), summary).toBe(true);
+      expect(
+        outcomes.every((o) => o.status === 200 || (o.status === 403 && o.reason === 'model_not_allowed')),
+        summary,
+      ).toBe(true);
     }
     expect(s.openai.requests.length - providerBefore).toBe(after.filter((o) => o.status === 200).length);
     // every decision made through the new Envoy was recorded
     const decisions = await s.authz.settledDecisions();
     expect(decisions.length - decisionsBefore).toBeGreaterThanOrEqual(after.length);
     // nothing at warn level or above in llm-authz's log since the cut
-    const problems = s.authz.logs().slice(logsBefore).filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 40);
+    const problems = s.authz
+      .logs()
+      .slice(logsBefore)
+      .filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 40);
     expect(problems).toEqual([]);
   });
 });

@@ -76,7 +76,17 @@ describe('a JWKS URL that accepts and never answers', () => {
     // 1 in 4 requests carries the JWT whose key set never arrives
     const shot = (i: number): Shot =>
       i % 4 === 3
-        ? { request: { path: '/v1/chat/completions', headers: [['content-type', 'application/json'], ['authorization', `Bearer ${token}`]], body: chat }, expect: 'deny' }
+        ? {
+            request: {
+              path: '/v1/chat/completions',
+              headers: [
+                ['content-type', 'application/json'],
+                ['authorization', `Bearer ${token}`],
+              ],
+              body: chat,
+            },
+            expect: 'deny',
+          }
         : quickstartShot(i);
     // warm up, then measure memory across a longer run
     await startLoad({ url: s.url, rate: RATE, durationMs: 1500, shot }).done();
@@ -87,17 +97,31 @@ describe('a JWKS URL that accepts and never answers', () => {
     const rssEnd = rssMiB(pid);
     const jwt = outcomes.filter((o) => o.i % 4 === 3);
     const others = outcomes.filter((o) => o.i % 4 !== 3);
-    const summary = JSON.stringify({ jwt: byStatus(jwt), others: byStatus(others), jwtLatency: percentiles(jwt), othersLatency: percentiles(others), rssStart, rssEnd, jwksConnections: hole.accepted() - acceptedStart });
+    const summary = JSON.stringify({
+      jwt: byStatus(jwt),
+      others: byStatus(others),
+      jwtLatency: percentiles(jwt),
+      othersLatency: percentiles(others),
+      rssStart,
+      rssEnd,
+      jwksConnections: hole.accepted() - acceptedStart,
+    });
     process.stderr.write(`[faults] hanging JWKS: ${summary}\n`);
 
     expect(deniedNeverAllowed(outcomes), summary).toEqual([]);
     // denied, by llm-authz's own timeout deny (its reason header), or unknown_key for those
     // waiting when a fetch gives up at its own 5 s timeout. Envoy's own 503 (its 1 s timeout, no
     // reason header) only when this shared machine starves both processes of CPU: a minority.
-    expect(jwt.every((o) => o.status === 503 || (o.status === 401 && o.reason === 'unknown_key')), summary).toBe(true);
+    expect(
+      jwt.every((o) => o.status === 503 || (o.status === 401 && o.reason === 'unknown_key')),
+      summary,
+    ).toBe(true);
     expect(jwt.filter((o) => o.reason === 'timeout').length, summary).toBeGreaterThan(jwt.length / 2);
     expect(jwt.filter((o) => o.reason === undefined).length, summary).toBeLessThan(jwt.length / 10);
-    expect(others.every((o) => o.status === 200 || (o.status === 403 && o.reason === 'model_not_allowed')), summary).toBe(true);
+    expect(
+      others.every((o) => o.status === 200 || (o.status === 403 && o.reason === 'model_not_allowed')),
+      summary,
+    ).toBe(true);
     // one fetch at a time, each ending at its 5 s timeout: not one per request
     expect(hole.accepted() - acceptedStart, summary).toBeLessThanOrEqual(4);
     // pending work is bounded by the fetch's own timeout (jwks.timeout_ms): a coarse leak check
@@ -124,7 +148,10 @@ describe('a slow policy', () => {
     const s = stack();
     const tools = (n: number): object[] => Array.from({ length: n }, (_, i) => ({ type: 'function', function: { name: `tool_${i}`, parameters: { type: 'object' } } }));
     const body = (n: number): string => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'say hello' }], tools: tools(n) });
-    const headers: [string, string][] = [['content-type', 'application/json'], ['authorization', `Bearer ${CHAT_KEY}`]];
+    const headers: [string, string][] = [
+      ['content-type', 'application/json'],
+      ['authorization', `Bearer ${CHAT_KEY}`],
+    ];
     // one hostile request (150 tools) a second, the rest with 3 tools: each hostile request costs
     // up to check_timeout_ms of CPU (more would saturate the CPU, whatever the policy engine)
     const normal: Shot = { request: { path: '/v1/chat/completions', headers, body: body(3) }, expect: 'allow' };
@@ -136,7 +163,14 @@ describe('a slow policy', () => {
     const rssEnd = rssMiB(s.authz.child.proc.pid);
     const hostile = outcomes.filter((o) => o.i % RATE === 100);
     const others = outcomes.filter((o) => o.i % RATE !== 100);
-    const summary = JSON.stringify({ hostile: byStatus(hostile), normal: byStatus(others), hostileLatency: percentiles(hostile), normalLatency: percentiles(others), rssStart, rssEnd });
+    const summary = JSON.stringify({
+      hostile: byStatus(hostile),
+      normal: byStatus(others),
+      hostileLatency: percentiles(hostile),
+      normalLatency: percentiles(others),
+      rssStart,
+      rssEnd,
+    });
     process.stderr.write(`[faults] slow policy: ${summary}\n`);
 
     expect(deniedNeverAllowed(outcomes), summary).toEqual([]);
@@ -144,12 +178,21 @@ describe('a slow policy', () => {
     // evaluation (seconds); its answer reached the client before Envoy's own 1 s timeout
     const records = (await s.authz.settledDecisions()).filter((d) => Array.isArray(d['llm.tools']) && (d['llm.tools'] as unknown[]).length >= 64);
     expect(records.length, summary).toBe(hostile.length);
-    expect(records.every((d) => d['decision.reason'] === 'timeout'), summary).toBe(true);
-    expect(hostile.every((o) => o.status === 503), summary).toBe(true);
+    expect(
+      records.every((d) => d['decision.reason'] === 'timeout'),
+      summary,
+    ).toBe(true);
+    expect(
+      hostile.every((o) => o.status === 503),
+      summary,
+    ).toBe(true);
     expect(hostile.filter((o) => o.reason === 'timeout').length, summary).toBeGreaterThan(hostile.length / 2);
     // the others: allowed, or denied (a 503: llm-authz's timeout, or Envoy's own when the machine
     // is too busy to answer within its 1 s), and a provider request only for a 200
-    expect(others.every((o) => o.status === 200 || o.status === 503), summary).toBe(true);
+    expect(
+      others.every((o) => o.status === 200 || o.status === 503),
+      summary,
+    ).toBe(true);
     expect(others.filter((o) => o.status === 200).length, summary).toBeGreaterThan(others.length / 2);
     expect(s.openai.requests.length - providerBefore, summary).toBe(outcomes.filter((o) => o.status === 200).length);
   });

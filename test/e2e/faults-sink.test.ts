@@ -29,7 +29,10 @@ describe('the decision-log sink is a full disk', () => {
     process.stderr.write(`[faults] decision log on /dev/full: ${summary}\n`);
 
     expect(deniedNeverAllowed(outcomes), summary).toEqual([]);
-    expect(outcomes.every((o) => o.status === 200 || (o.status === 403 && o.reason === 'model_not_allowed')), summary).toBe(true);
+    expect(
+      outcomes.every((o) => o.status === 200 || (o.status === 403 && o.reason === 'model_not_allowed')),
+      summary,
+    ).toBe(true);
     expect(s.openai.requests.length - providerBefore).toBe(outcomes.filter((o) => o.status === 200).length);
     // every decision's line was lost, and counted
     const counted = await waitFor('the drop count to catch up with the decisions', async () => {

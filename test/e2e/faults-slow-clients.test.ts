@@ -29,7 +29,13 @@ function trickle(url: string, body: string, everyMs: number): Promise<number> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: u.hostname, port: u.port, method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: `Bearer ${CHAT_KEY}`, 'content-length': Buffer.byteLength(body) } },
+      {
+        host: u.hostname,
+        port: u.port,
+        method: 'POST',
+        path: '/v1/chat/completions',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${CHAT_KEY}`, 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -93,7 +99,10 @@ describe('slow clients and idle HTTP/2 connections', () => {
 
     for (const outcomes of [baseline, during]) {
       expect(deniedNeverAllowed(outcomes)).toEqual([]);
-      expect(outcomes.every((o) => o.status === 200 || (o.status === 403 && o.reason === 'model_not_allowed')), JSON.stringify(report)).toBe(true);
+      expect(
+        outcomes.every((o) => o.status === 200 || (o.status === 403 && o.reason === 'model_not_allowed')),
+        JSON.stringify(report),
+      ).toBe(true);
     }
     // each trickled request was decided once whole, and allowed
     expect(slowStatuses).toEqual(Array.from({ length: 20 }, () => 200));

@@ -111,7 +111,10 @@ const GOOD: Record<(typeof KINDS)[number], string> = {
 };
 
 function answersOtherThanGood(outcomes: readonly Outcome[]): string[] {
-  return outcomes.map((o) => ({ kind: KINDS[o.i % KINDS.length]!, got: `${o.status}${o.reason ? ` ${o.reason}` : ''}` })).filter((x) => x.got !== GOOD[x.kind]).map((x) => `${x.kind}: ${x.got}`);
+  return outcomes
+    .map((o) => ({ kind: KINDS[o.i % KINDS.length]!, got: `${o.status}${o.reason ? ` ${o.reason}` : ''}` }))
+    .filter((x) => x.got !== GOOD[x.kind])
+    .map((x) => `${x.kind}: ${x.got}`);
 }
 
 describe('the reloaded state goes bad under load', () => {
@@ -157,15 +160,27 @@ describe('the reloaded state goes bad under load', () => {
   it('a policy file truncated mid-write', async () => {
     const file = path.join(policies, '20-deny.yaml');
     // cut inside the rule's expression: the file is no longer a valid policy
-    await fault('policy', 'policy file truncated', () => writeFileSync(file, DENY.slice(0, DENY.indexOf('&&') + 3)), () => writeFileSync(file, DENY));
-    const logs = stack().authz.logs().map((l) => String(l['msg']));
+    await fault(
+      'policy',
+      'policy file truncated',
+      () => writeFileSync(file, DENY.slice(0, DENY.indexOf('&&') + 3)),
+      () => writeFileSync(file, DENY),
+    );
+    const logs = stack()
+      .authz.logs()
+      .map((l) => String(l['msg']));
     expect(logs).toContain('policy set rejected; the last good set stays in force');
   });
 
   it('the policy folder deleted (and put back: it reloads by itself)', async () => {
     const saved = newWorkDir('faults-state-saved');
     cpSync(policies, saved, { recursive: true });
-    await fault('policy', 'policy folder deleted', () => rmSync(policies, { recursive: true, force: true }), () => cpSync(saved, policies, { recursive: true }));
+    await fault(
+      'policy',
+      'policy folder deleted',
+      () => rmSync(policies, { recursive: true, force: true }),
+      () => cpSync(saved, policies, { recursive: true }),
+    );
   });
 
   it('the policy folder emptied', async () => {
@@ -182,10 +197,20 @@ describe('the reloaded state goes bad under load', () => {
   });
 
   it('the key store replaced by garbage', async () => {
-    await fault('key_store', 'key store garbage', () => writeFileSync(store, '{"version": 1, "keys": [garbage'), () => writeFileSync(store, goodStore));
+    await fault(
+      'key_store',
+      'key store garbage',
+      () => writeFileSync(store, '{"version": 1, "keys": [garbage'),
+      () => writeFileSync(store, goodStore),
+    );
   });
 
   it('a provider-key file emptied', async () => {
-    await fault('credentials', 'provider key emptied', () => writeFileSync(openaiKeyFile, ''), () => writeFileSync(openaiKeyFile, `${OPENAI_PROVIDER_KEY}\n`));
+    await fault(
+      'credentials',
+      'provider key emptied',
+      () => writeFileSync(openaiKeyFile, ''),
+      () => writeFileSync(openaiKeyFile, `${OPENAI_PROVIDER_KEY}\n`),
+    );
   });
 });

@@ -37,61 +37,173 @@ const CATALOGUE: readonly Entry[] = [
   { name: 'encoded slash', req: { path: '/v1/chat%2Fcompletions', headers: [J, CHAT], body: OK_BODY }, status: 404, reason: 'unknown_api', forwarded: 0 },
   { name: 'encoded letter', req: { path: '/v1/chat/%63ompletions', headers: [J, CHAT], body: OK_BODY }, status: 404, reason: 'unknown_api', forwarded: 0 },
   { name: 'path parameter', req: { path: '/v1/chat/completions;x=1', headers: [J, CHAT], body: OK_BODY }, status: 404, reason: 'unknown_api', forwarded: 0 },
-  { name: 'traversal in an Azure deployment', req: { path: '/openai/deployments/gpt-4o-mini%2F..%2Fgpt-4.1/chat/completions?api-version=2024-10-21', headers: [J, ['api-key', CHAT_KEY]], body: '{"messages":[]}' }, status: 400, reason: 'invalid_field', forwarded: 0 },
-  { name: 'Gemini model outside the scope behind an allowed-looking prefix', req: { path: '/v1beta/models/gpt-4o-mini%3AgenerateContent%2F..%2Fgemini-2.5-pro:generateContent', headers: [J, ['x-goog-api-key', CHAT_KEY]], body: '{"contents":[]}' }, status: [400, 403], forwarded: 0 },
-  { name: 'model from the query disagreeing with the body', req: { path: '/v1/chat/completions?model=gpt-4.1', headers: [J, CHAT], body: OK_BODY }, status: 400, reason: 'ambiguous_model', forwarded: 0 },
+  {
+    name: 'traversal in an Azure deployment',
+    req: { path: '/openai/deployments/gpt-4o-mini%2F..%2Fgpt-4.1/chat/completions?api-version=2024-10-21', headers: [J, ['api-key', CHAT_KEY]], body: '{"messages":[]}' },
+    status: 400,
+    reason: 'invalid_field',
+    forwarded: 0,
+  },
+  {
+    name: 'Gemini model outside the scope behind an allowed-looking prefix',
+    req: { path: '/v1beta/models/gpt-4o-mini%3AgenerateContent%2F..%2Fgemini-2.5-pro:generateContent', headers: [J, ['x-goog-api-key', CHAT_KEY]], body: '{"contents":[]}' },
+    status: [400, 403],
+    forwarded: 0,
+  },
+  {
+    name: 'model from the query disagreeing with the body',
+    req: { path: '/v1/chat/completions?model=gpt-4.1', headers: [J, CHAT], body: OK_BODY },
+    status: 400,
+    reason: 'ambiguous_model',
+    forwarded: 0,
+  },
   // encodings and duplicate keys
-  { name: 'duplicate model keys', req: { path: '/v1/chat/completions', headers: [J, CHAT], body: '{"model":"gpt-4o-mini","model":"gpt-4.1","messages":[]}' }, status: 400, reason: 'ambiguous_model', forwarded: 0 },
-  { name: 'escaped duplicate model key', req: { path: '/v1/chat/completions', headers: [J, CHAT], body: '{"mod\\u0065l":"gpt-4.1","model":"gpt-4o-mini","messages":[]}' }, status: 400, reason: 'ambiguous_model', forwarded: 0 },
-  { name: 'duplicate max_tokens', req: { path: '/v1/messages', headers: [J, ['x-api-key', CHAT_KEY]], body: '{"model":"claude-3-5-haiku-latest","max_tokens":1,"max_tokens":99999,"messages":[]}' }, status: 400, reason: 'ambiguous_field', forwarded: 0 },
+  {
+    name: 'duplicate model keys',
+    req: { path: '/v1/chat/completions', headers: [J, CHAT], body: '{"model":"gpt-4o-mini","model":"gpt-4.1","messages":[]}' },
+    status: 400,
+    reason: 'ambiguous_model',
+    forwarded: 0,
+  },
+  {
+    name: 'escaped duplicate model key',
+    req: { path: '/v1/chat/completions', headers: [J, CHAT], body: '{"mod\\u0065l":"gpt-4.1","model":"gpt-4o-mini","messages":[]}' },
+    status: 400,
+    reason: 'ambiguous_model',
+    forwarded: 0,
+  },
+  {
+    name: 'duplicate max_tokens',
+    req: { path: '/v1/messages', headers: [J, ['x-api-key', CHAT_KEY]], body: '{"model":"claude-3-5-haiku-latest","max_tokens":1,"max_tokens":99999,"messages":[]}' },
+    status: 400,
+    reason: 'ambiguous_field',
+    forwarded: 0,
+  },
   { name: 'model name with a NUL', req: { path: '/v1/chat/completions', headers: [J, CHAT], body: chat('gpt-4o-mini\\u0000') }, status: [400, 403], forwarded: 0 },
   { name: 'model in another case', req: { path: '/v1/chat/completions', headers: [J, CHAT], body: chat('GPT-4O-MINI') }, status: 403, reason: 'model_not_allowed', forwarded: 0 },
-  { name: 'two JSON documents', req: { path: '/v1/chat/completions', headers: [J, CHAT], body: `${OK_BODY}${chat('gpt-4.1')}` }, status: 400, reason: 'malformed_body', forwarded: 0 },
-  { name: 'invalid UTF-8', req: { path: '/v1/chat/completions', headers: [J, CHAT], body: Buffer.concat([Buffer.from('{"model":"gpt-4o-mini","messages":[],"x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]) }, status: 400, reason: 'malformed_body', forwarded: 0 },
-  { name: 'gzip-encoded body', req: { path: '/v1/chat/completions', headers: [J, CHAT, ['content-encoding', 'gzip']], body: OK_BODY }, status: 415, reason: 'unsupported_media_type', forwarded: 0 },
-  { name: 'nesting 5,000 deep', req: { path: '/v1/chat/completions', headers: [J, CHAT], body: `{"model":"gpt-4o-mini","messages":[],"x":${'['.repeat(5000)}${']'.repeat(5000)}}` }, status: 400, forwarded: 0 },
+  {
+    name: 'two JSON documents',
+    req: { path: '/v1/chat/completions', headers: [J, CHAT], body: `${OK_BODY}${chat('gpt-4.1')}` },
+    status: 400,
+    reason: 'malformed_body',
+    forwarded: 0,
+  },
+  {
+    name: 'invalid UTF-8',
+    req: {
+      path: '/v1/chat/completions',
+      headers: [J, CHAT],
+      body: Buffer.concat([Buffer.from('{"model":"gpt-4o-mini","messages":[],"x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]),
+    },
+    status: 400,
+    reason: 'malformed_body',
+    forwarded: 0,
+  },
+  {
+    name: 'gzip-encoded body',
+    req: { path: '/v1/chat/completions', headers: [J, CHAT, ['content-encoding', 'gzip']], body: OK_BODY },
+    status: 415,
+    reason: 'unsupported_media_type',
+    forwarded: 0,
+  },
+  {
+    name: 'nesting 5,000 deep',
+    req: { path: '/v1/chat/completions', headers: [J, CHAT], body: `{"model":"gpt-4o-mini","messages":[],"x":${'['.repeat(5000)}${']'.repeat(5000)}}` },
+    status: 400,
+    forwarded: 0,
+  },
   // content types
-  { name: 'text/plain', req: { path: '/v1/chat/completions', headers: [['content-type', 'text/plain'], CHAT], body: OK_BODY }, status: 415, reason: 'unsupported_media_type', forwarded: 0 },
-  { name: 'form-encoded', req: { path: '/v1/chat/completions', headers: [['content-type', 'application/x-www-form-urlencoded'], CHAT], body: 'model=gpt-4.1' }, status: 415, reason: 'unsupported_media_type', forwarded: 0 },
+  {
+    name: 'text/plain',
+    req: { path: '/v1/chat/completions', headers: [['content-type', 'text/plain'], CHAT], body: OK_BODY },
+    status: 415,
+    reason: 'unsupported_media_type',
+    forwarded: 0,
+  },
+  {
+    name: 'form-encoded',
+    req: { path: '/v1/chat/completions', headers: [['content-type', 'application/x-www-form-urlencoded'], CHAT], body: 'model=gpt-4.1' },
+    status: 415,
+    reason: 'unsupported_media_type',
+    forwarded: 0,
+  },
   { name: 'no content type', req: { path: '/v1/chat/completions', headers: [CHAT], body: OK_BODY }, status: 415, reason: 'unsupported_media_type', forwarded: 0 },
-  { name: 'a +json media type is JSON', req: { path: '/v1/chat/completions', headers: [['content-type', 'application/vnd.x+json'], CHAT], body: OK_BODY }, status: 200, forwarded: 1 },
+  {
+    name: 'a +json media type is JSON',
+    req: { path: '/v1/chat/completions', headers: [['content-type', 'application/vnd.x+json'], CHAT], body: OK_BODY },
+    status: 200,
+    forwarded: 1,
+  },
   // chunked and oversized bodies
   // (Node writes the body in chunks when the request says Transfer-Encoding: chunked)
   { name: 'chunked body', req: { path: '/v1/chat/completions', headers: [J, CHAT, ['transfer-encoding', 'chunked']], body: OK_BODY }, status: 200, forwarded: 1 },
-  { name: 'body over max_request_bytes', req: { path: '/v1/chat/completions', headers: [J, CHAT], body: chat('gpt-4o-mini', `,"pad":"${'x'.repeat(1024 * 1024 + 16)}"`) }, status: 413, reason: 'body_too_large', forwarded: 0 },
+  {
+    name: 'body over max_request_bytes',
+    req: { path: '/v1/chat/completions', headers: [J, CHAT], body: chat('gpt-4o-mini', `,"pad":"${'x'.repeat(1024 * 1024 + 16)}"`) },
+    status: 413,
+    reason: 'body_too_large',
+    forwarded: 0,
+  },
   { name: 'a listing with a body', req: { method: 'GET', path: '/v1/models', headers: [J, CHAT], body: chat('gpt-4.1') }, status: 400, reason: 'unexpected_body', forwarded: 0 },
   // keys of one API on another
-  { name: 'OpenAI bearer key on the Anthropic API', req: { path: '/v1/messages', headers: [J, CHAT, ['anthropic-version', '2023-06-01']], body: '{"model":"claude-3-5-haiku-latest","max_tokens":8,"messages":[]}' }, status: 200, forwarded: 1 },
+  {
+    name: 'OpenAI bearer key on the Anthropic API',
+    req: { path: '/v1/messages', headers: [J, CHAT, ['anthropic-version', '2023-06-01']], body: '{"model":"claude-3-5-haiku-latest","max_tokens":8,"messages":[]}' },
+    status: 200,
+    forwarded: 1,
+  },
   { name: 'Gemini key header on the OpenAI API', req: { path: '/v1/chat/completions', headers: [J, ['x-goog-api-key', CHAT_KEY]], body: OK_BODY }, status: 200, forwarded: 1 },
-  { name: 'a key scoped to OpenAI on the Anthropic API', req: { path: '/v1/messages', headers: [J, ['x-api-key', BATCH_KEY]], body: '{"model":"gpt-4o-mini","max_tokens":8,"messages":[]}' }, status: 403, reason: 'provider_not_allowed', forwarded: 0 },
-  { name: 'two different keys in two API headers', req: { path: '/v1/chat/completions', headers: [J, CHAT, ['x-api-key', BATCH_KEY]], body: OK_BODY }, status: 401, reason: 'conflicting_credentials', forwarded: 0 },
-  { name: 'a key only in the Gemini ?key= parameter', req: { path: `/v1beta/models/gemini-2.5-flash:generateContent?key=${CHAT_KEY}`, headers: [J], body: '{"contents":[]}' }, status: 401, reason: 'no_credentials', forwarded: 0 },
+  {
+    name: 'a key scoped to OpenAI on the Anthropic API',
+    req: { path: '/v1/messages', headers: [J, ['x-api-key', BATCH_KEY]], body: '{"model":"gpt-4o-mini","max_tokens":8,"messages":[]}' },
+    status: 403,
+    reason: 'provider_not_allowed',
+    forwarded: 0,
+  },
+  {
+    name: 'two different keys in two API headers',
+    req: { path: '/v1/chat/completions', headers: [J, CHAT, ['x-api-key', BATCH_KEY]], body: OK_BODY },
+    status: 401,
+    reason: 'conflicting_credentials',
+    forwarded: 0,
+  },
+  {
+    name: 'a key only in the Gemini ?key= parameter',
+    req: { path: `/v1beta/models/gemini-2.5-flash:generateContent?key=${CHAT_KEY}`, headers: [J], body: '{"contents":[]}' },
+    status: 401,
+    reason: 'no_credentials',
+    forwarded: 0,
+  },
 ];
 
 /** Raw-socket shapes: the answers Envoy gives, and nothing forwarded that llm-authz did not decide. */
 const SMUGGLING: readonly { name: string; bytes: (host: string) => string; statuses: readonly number[]; forwarded: 0 | 1 }[] = [
   {
     name: 'Content-Length and Transfer-Encoding together',
-    bytes: (h) => `POST /v1/chat/completions HTTP/1.1\r\nHost: ${h}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${CHAT_KEY}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n${OK_BODY.length.toString(16)}\r\n${OK_BODY}\r\n0\r\n\r\n`,
+    bytes: (h) =>
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: ${h}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${CHAT_KEY}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n${OK_BODY.length.toString(16)}\r\n${OK_BODY}\r\n0\r\n\r\n`,
     statuses: [400],
     forwarded: 0,
   },
   {
     name: 'two Content-Length values',
-    bytes: (h) => `POST /v1/chat/completions HTTP/1.1\r\nHost: ${h}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${CHAT_KEY}\r\nContent-Length: ${OK_BODY.length}\r\nContent-Length: 5\r\n\r\n${OK_BODY}`,
+    bytes: (h) =>
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: ${h}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${CHAT_KEY}\r\nContent-Length: ${OK_BODY.length}\r\nContent-Length: 5\r\n\r\n${OK_BODY}`,
     statuses: [400],
     forwarded: 0,
   },
   {
     // Envoy unfolds it: llm-authz decides on the one header it sees, and that is what is forwarded
     name: 'an obsolete folded header is decided as the unfolded header',
-    bytes: (h) => `POST /v1/chat/completions HTTP/1.1\r\nHost: ${h}\r\nContent-Type: application/json\r\nAuthorization: Bearer\r\n ${CHAT_KEY}\r\nContent-Length: ${OK_BODY.length}\r\n\r\n${OK_BODY}`,
+    bytes: (h) =>
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: ${h}\r\nContent-Type: application/json\r\nAuthorization: Bearer\r\n ${CHAT_KEY}\r\nContent-Length: ${OK_BODY.length}\r\n\r\n${OK_BODY}`,
     statuses: [200],
     forwarded: 1,
   },
   {
     name: 'a space before the colon of Transfer-Encoding',
-    bytes: (h) => `POST /v1/chat/completions HTTP/1.1\r\nHost: ${h}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${CHAT_KEY}\r\nTransfer-Encoding : chunked\r\nContent-Length: ${OK_BODY.length}\r\n\r\n${OK_BODY}`,
+    bytes: (h) =>
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: ${h}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${CHAT_KEY}\r\nTransfer-Encoding : chunked\r\nContent-Length: ${OK_BODY.length}\r\n\r\n${OK_BODY}`,
     statuses: [400],
     forwarded: 0,
   },
@@ -106,7 +218,8 @@ const SMUGGLING: readonly { name: string; bytes: (host: string) => string; statu
   },
   {
     name: 'absolute-form request target for another host',
-    bytes: (h) => `POST http://evil.example/v1/chat/completions HTTP/1.1\r\nHost: ${h}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${CHAT_KEY}\r\nContent-Length: ${chat('gpt-4.1').length}\r\n\r\n${chat('gpt-4.1')}`,
+    bytes: (h) =>
+      `POST http://evil.example/v1/chat/completions HTTP/1.1\r\nHost: ${h}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${CHAT_KEY}\r\nContent-Length: ${chat('gpt-4.1').length}\r\n\r\n${chat('gpt-4.1')}`,
     statuses: [403],
     forwarded: 0,
   },

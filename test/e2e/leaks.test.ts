@@ -72,7 +72,7 @@ describe('leak 2: a credential in the URL', () => {
     ['?api_key=', `?api_key=${CHAT_KEY}`],
     ['?access_token=', `?access_token=${CHAT_KEY}`],
     ['?%256Bey= (encoded twice)', `?%256Bey=${CHAT_KEY}`],
-    ['the key as another parameter\'s value', `?x=1;state=${CHAT_KEY}`],
+    ["the key as another parameter's value", `?x=1;state=${CHAT_KEY}`],
   ])('%s is refused by llm-authz (401) and reaches no provider', async (_what, query) => {
     const s = stack();
     const before = s.openai.requests.length;
@@ -83,7 +83,7 @@ describe('leak 2: a credential in the URL', () => {
     expect(s.openai.requests.length).toBe(before);
   });
 
-  it('?key= is removed by the template\'s header_mutation filter: allowed, and the provider sees no key', async () => {
+  it("?key= is removed by the template's header_mutation filter: allowed, and the provider sees no key", async () => {
     const s = stack();
     const r = await chat(s.url, [], `/v1/chat/completions?key=${CHAT_KEY}`);
     expect(r.status).toBe(200);
@@ -102,7 +102,7 @@ describe('leak 2: a credential in the URL', () => {
 describe('leak 2, behind an Envoy without the header_mutation filter', () => {
   const template = (): string => {
     const text = readFileSync(path.join(ROOT, 'envoy/gateway.yaml'), 'utf8');
-    const filter = /          - name: envoy\.filters\.http\.header_mutation\n(?:            .*\n)+/;
+    const filter = / {10}- name: envoy\.filters\.http\.header_mutation\n(?: {12}.*\n)+/;
     if (!filter.test(text)) throw new Error('envoy/gateway.yaml no longer has the header_mutation filter block this test removes');
     const file = path.join(newWorkDir('no-header-mutation'), 'gateway.yaml');
     writeFileSync(file, text.replace(filter, ''));
@@ -124,7 +124,7 @@ describe('leak 2, behind an Envoy without the header_mutation filter', () => {
     expect(s.openai.requests.length).toBe(before);
   });
 
-  it('without a key in the URL the same Envoy allows (the refusal is the query\'s doing)', async () => {
+  it("without a key in the URL the same Envoy allows (the refusal is the query's doing)", async () => {
     const s = stack();
     const r = await chat(s.url, [], '/v1/chat/completions?trace=1');
     expect(r.status).toBe(200);

@@ -34,21 +34,24 @@ export function send(baseUrl: string, r: RawRequest): Promise<RawReply> {
   }
   return new Promise((resolve, reject) => {
     // https: the agent carries the client certificate and the CA (an https.Agent)
-    const req = (url.protocol === 'https:' ? tlsRequest : request)({ host: url.hostname, port: url.port, method: r.method ?? 'POST', path: r.path, headers: flat, ...(r.agent ? { agent: r.agent } : {}), timeout: r.timeoutMs ?? 10_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-      res.on('error', reject);
-    });
+    const req = (url.protocol === 'https:' ? tlsRequest : request)(
+      { host: url.hostname, port: url.port, method: r.method ?? 'POST', path: r.path, headers: flat, ...(r.agent ? { agent: r.agent } : {}), timeout: r.timeoutMs ?? 10_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${r.timeoutMs ?? 10_000} ms`)));
     req.on('error', reject);
     if (r.body !== undefined) req.write(r.body);

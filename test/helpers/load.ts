@@ -124,7 +124,10 @@ export function byStatus(outcomes: readonly Outcome[]): Record<string, number> {
 
 /** p50/p99 of the answered requests' latency, in ms (reported, never asserted). */
 export function percentiles(outcomes: readonly Outcome[]): { p50: number; p99: number; n: number } {
-  const ms = outcomes.filter((o) => o.status !== 0).map((o) => o.ms).sort((a, b) => a - b);
+  const ms = outcomes
+    .filter((o) => o.status !== 0)
+    .map((o) => o.ms)
+    .sort((a, b) => a - b);
   const at = (q: number): number => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? NaN;
   return { p50: Math.round(at(0.5) * 10) / 10, p99: Math.round(at(0.99) * 10) / 10, n: ms.length };
 }

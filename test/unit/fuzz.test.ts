@@ -17,7 +17,17 @@ describe('the CheckRequest fuzzer', () => {
     expect(s.violations).toEqual([]);
     // the cases reach every phase: many allows with a scoped key, denies of every kind
     expect(s.allowedWithScopedKey).toBeGreaterThan(300);
-    for (const r of ['model_not_allowed', 'tool_not_allowed', 'max_tokens_exceeded', 'provider_not_allowed', 'malformed_body', 'ambiguous_model', 'conflicting_credentials', 'malformed_credentials', 'revoked_credentials']) {
+    for (const r of [
+      'model_not_allowed',
+      'tool_not_allowed',
+      'max_tokens_exceeded',
+      'provider_not_allowed',
+      'malformed_body',
+      'ambiguous_model',
+      'conflicting_credentials',
+      'malformed_credentials',
+      'revoked_credentials',
+    ]) {
       expect(s.reasons[r] ?? 0, r).toBeGreaterThan(0);
     }
   }, 60_000);
@@ -26,7 +36,14 @@ describe('the CheckRequest fuzzer', () => {
     const c = generateCase(caseRng(13, 0));
     const provider = { name: 'openai', api: 'openai', route: 'openai', credential: undefined, serves: () => true } as never;
     const res = allowResponse({ decisionId: 'd1', routingHeader: 'x-llm-authz-route', obligations: { provider }, credentialHeaders: [], metadata: {} });
-    const record = { 'decision.id': 'd1', 'decision.effect': 'allow', 'identity.credential_id': NARROW.id, 'identity.method': 'api_key', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4.1' } as unknown as AuditRecord;
+    const record = {
+      'decision.id': 'd1',
+      'decision.effect': 'allow',
+      'identity.credential_id': NARROW.id,
+      'identity.method': 'api_key',
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.request.model': 'gpt-4.1',
+    } as unknown as AuditRecord;
     const problems = violations({ ...c, headers: { ...c.headers, 'x-other': NARROW.key } }, res, [record]);
     expect(problems).toContain("model 'gpt-4.1' outside the scope");
     expect(problems).toContain('max_tokens (unset) outside the scope');

@@ -41,7 +41,11 @@ async function createKey(store: string, ...args: string[]): Promise<string> {
 }
 
 /** A folder with a key store, a config and a policy folder whose only rule allows workload wl-a. */
-async function setup(name: string, keyArgs: string[], rules = 'rules:\n  - {id: wl-a-any, effect: allow, when: identity.workload == "wl-a"}\n'): Promise<{ dir: string; config: string; key: string }> {
+async function setup(
+  name: string,
+  keyArgs: string[],
+  rules = 'rules:\n  - {id: wl-a-any, effect: allow, when: identity.workload == "wl-a"}\n',
+): Promise<{ dir: string; config: string; key: string }> {
   const dir = path.join(tmp, name);
   const policies = path.join(dir, 'policies');
   mkdirSync(policies, { recursive: true });
@@ -92,10 +96,38 @@ describe('the reproduction of issue #13, hole 0', () => {
 describe('every scope binds whatever the policies say', () => {
   const cases: [string, string[], object, string, string, string][] = [
     ['models', ['--models', 'gpt-4o-mini'], chat('gpt-4.1'), '/v1/chat/completions', 'model_not_allowed', 'credential-model-scope'],
-    ['providers', ['--models', '*', '--providers', 'openai'], { model: 'claude-x', max_tokens: 5, messages: [] }, '/v1/messages', 'provider_not_allowed', 'credential-provider-scope'],
-    ['tools', ['--models', '*', '--tools', 'search_*'], chat('gpt-4o', { tools: [{ type: 'function', function: { name: 'delete_all' } }] }), '/v1/chat/completions', 'tool_not_allowed', 'credential-tool-scope'],
-    ['stored context with a tool scope', ['--models', '*', '--tools', 'search_*'], { model: 'gpt-4o', prompt: { id: 'pmpt_1' }, input: 'hi' }, '/v1/responses', 'tool_not_allowed', 'credential-tool-scope'],
-    ['max_tokens over the limit', ['--models', '*', '--max-tokens', '100'], chat('gpt-4o', { max_tokens: 101 }), '/v1/chat/completions', 'max_tokens_exceeded', 'credential-max-tokens-scope'],
+    [
+      'providers',
+      ['--models', '*', '--providers', 'openai'],
+      { model: 'claude-x', max_tokens: 5, messages: [] },
+      '/v1/messages',
+      'provider_not_allowed',
+      'credential-provider-scope',
+    ],
+    [
+      'tools',
+      ['--models', '*', '--tools', 'search_*'],
+      chat('gpt-4o', { tools: [{ type: 'function', function: { name: 'delete_all' } }] }),
+      '/v1/chat/completions',
+      'tool_not_allowed',
+      'credential-tool-scope',
+    ],
+    [
+      'stored context with a tool scope',
+      ['--models', '*', '--tools', 'search_*'],
+      { model: 'gpt-4o', prompt: { id: 'pmpt_1' }, input: 'hi' },
+      '/v1/responses',
+      'tool_not_allowed',
+      'credential-tool-scope',
+    ],
+    [
+      'max_tokens over the limit',
+      ['--models', '*', '--max-tokens', '100'],
+      chat('gpt-4o', { max_tokens: 101 }),
+      '/v1/chat/completions',
+      'max_tokens_exceeded',
+      'credential-max-tokens-scope',
+    ],
     ['max_tokens unset', ['--models', '*', '--max-tokens', '100'], chat('gpt-4o'), '/v1/chat/completions', 'max_tokens_exceeded', 'credential-max-tokens-scope'],
   ];
 
@@ -104,7 +136,7 @@ describe('every scope binds whatever the policies say', () => {
     const header = p === '/v1/messages' ? 'x-api-key' : 'authorization';
     const r = await explain(s.config, request(s.dir, s.key, body, p, header));
     expect(r.text).toContain(`decision: DENY (${reason}) by rule '${rule}'`);
-    expect(r.text).toMatch(new RegExp(`credential scopes: .*DENY`));
+    expect(r.text).toMatch(/credential scopes: .*DENY/);
     expect(r.code).toBe(1);
   });
 
@@ -193,7 +225,7 @@ describe('in the policy engine (llm-authz test, shadow sets)', () => {
 
   it('llm-authz test reports the guard as the deciding rule', async () => {
     const dir = path.join(tmp, 'suite');
-      mkdirSync(path.join(dir, 'tests'), { recursive: true });
+    mkdirSync(path.join(dir, 'tests'), { recursive: true });
     writeFileSync(path.join(dir, 'allow.yaml'), 'rules:\n  - {id: all, effect: allow, when: "true"}\n');
     writeFileSync(
       path.join(dir, 'tests', 'scopes.yaml'),
@@ -220,7 +252,7 @@ cases:
 });
 
 describe('keys create', () => {
-  it("says in its usage that the scopes always bind", async () => {
+  it('says in its usage that the scopes always bind', async () => {
     const { keysCommand } = await import('../../src/cli/keys.ts');
     const written: string[] = [];
     const stderr = process.stderr.write;

@@ -66,12 +66,27 @@ describe('headers an allow removes', () => {
 describe('a credential in the URL', () => {
   const ctx = (path: string, headers: Record<string, string> = { authorization: `Bearer ${UNIT_KEY}` }) => ctxOf({ path, headers });
 
-  it.each(['key', 'KEY', 'Key', 'k%65y', '%6Bey', '%256Bey', 'key%5B%5D', 'key[]', 'key[0]', 'api_key', 'API-KEY', 'apikey', 'access_token', 'x-goog-api-key', '+key', 'key%00', '\u212Aey'])(
-    'the parameter %s is refused',
-    (name) => {
-      expect(urlCredential(ctx(`/v1/chat/completions?a=1&${name}=v`))).toMatch(/credential in the URL query/);
-    },
-  );
+  it.each([
+    'key',
+    'KEY',
+    'Key',
+    'k%65y',
+    '%6Bey',
+    '%256Bey',
+    'key%5B%5D',
+    'key[]',
+    'key[0]',
+    'api_key',
+    'API-KEY',
+    'apikey',
+    'access_token',
+    'x-goog-api-key',
+    '+key',
+    'key%00',
+    '\u212Aey',
+  ])('the parameter %s is refused', (name) => {
+    expect(urlCredential(ctx(`/v1/chat/completions?a=1&${name}=v`))).toMatch(/credential in the URL query/);
+  });
 
   it.each([
     ['after a ;', `/v1/chat/completions?a=1;key=v`],
@@ -94,7 +109,9 @@ describe('a credential in the URL', () => {
   it('the refusal is a 401 malformed_credentials naming the parameter, never its value', async () => {
     const rt = unitRuntime();
     const check = createCheck(() => rt, { onDecision: () => undefined, onError: () => undefined });
-    const res = await check(checkRequest({ path: `/v1/chat/completions?KEY=${UNIT_KEY}`, headers: { authorization: `Bearer ${UNIT_KEY}`, 'content-type': 'application/json' }, body }));
+    const res = await check(
+      checkRequest({ path: `/v1/chat/completions?KEY=${UNIT_KEY}`, headers: { authorization: `Bearer ${UNIT_KEY}`, 'content-type': 'application/json' }, body }),
+    );
     expect(res.denied_response?.status.code).toBe(401);
     expect(res.denied_response?.body).toContain("'key'");
     expect(res.denied_response?.body).not.toContain(UNIT_KEY);
