@@ -5,10 +5,13 @@
  * while the policy set reloads, the API key rotates and the JWT signing key rotates (churn.ts).
  * Per minute: requests, answers, client p50/p99, llm-authz's RSS, V8 heap and event-loop delay.
  *
- * Fails (exit 1) when: a request the configuration denies is allowed; more than 1% of answers
- * are not the expected ones; RSS grows by more than 64 MiB or the heap by more than 32 MiB from
- * the end of the first minute (warm-up) to the last minute. Report: soak-report.json in the
- * work folder (printed at the end).
+ * Fails (exit 1) when: a request the configuration denies is allowed; more than 0.1% of
+ * llm-authz's answers are not the expected ones (e.g. a rotated key refused); RSS grows by more
+ * than 64 MiB or the heap by more than 32 MiB from the end of the first minute (warm-up) to the
+ * last minute. Requests Envoy answered itself because no decision came within its 1 s timeout
+ * (503 without llm-authz's reason header: a machine too busy for the rate) are counted and
+ * reported per minute, not failed on: latency belongs to the benchmarks. Report: soak-report.json
+ * in the work folder (printed at the end).
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -23,7 +26,7 @@ import { setupSoak, type SoakWorld } from './setup.ts';
 
 const RSS_BOUND_MIB = 64;
 const HEAP_BOUND_MIB = 32;
-const UNEXPECTED_BOUND = 0.01;
+const WRONG_BOUND = 0.001;
 
 interface Shot {
   readonly caller: 'api_key' | 'jwt' | 'spiffe';
@@ -37,7 +40,10 @@ interface Minute {
   minute: number;
   requests: number;
   answers: Record<string, number>;
-  unexpected: number;
+  /** llm-authz answered, but not what the configuration decides. */
+  wrong: number;
+  /** No decision in time: Envoy's own 503 (no reason header), or no answer at all. */
+  undecided: number;
   allowedButDenied: number;
   latencies: number[];
   rssMiB: number[];
@@ -48,7 +54,8 @@ interface Minute {
 const chat = (model: string): string => JSON.stringify({ model, messages: [{ role: 'user', content: 'say hello' }] });
 
 function shot(w: SoakWorld, i: number, gateway: string, mtls: string, agent: Agent): Shot {
-  const deny = i % 10 === 9;
+  // every caller sends one request in 10 that the configuration denies
+  const deny = Math.floor(i / 5) % 10 === 9;
   const json: [string, string] = ['content-type', 'application/json'];
   switch (i % 5) {
     case 0:
@@ -92,7 +99,7 @@ async function main(): Promise<number> {
   const gateway = w.stack.url;
   const mtls = `https://127.0.0.1:${w.mtls.ports.listen}`;
   const pid = w.stack.authz.child.proc.pid;
-  const buckets: Minute[] = Array.from({ length: minutes }, (_, m) => ({ minute: m + 1, requests: 0, answers: {}, unexpected: 0, allowedButDenied: 0, latencies: [], rssMiB: [] }));
+  const buckets: Minute[] = Array.from({ length: minutes }, (_, m) => ({ minute: m + 1, requests: 0, answers: {}, wrong: 0, undecided: 0, allowedButDenied: 0, latencies: [], rssMiB: [] }));
   const start = performance.now();
   const total = Math.floor(rate * 60 * minutes);
   let next = 0;
@@ -114,7 +121,8 @@ async function main(): Promise<number> {
         bucket.latencies.push(performance.now() - t0);
         const key = `${s.caller}: ${got}`;
         bucket.answers[key] = (bucket.answers[key] ?? 0) + 1;
-        if (got !== s.expect) bucket.unexpected++;
+        if (got === '503' || got === 'no answer') bucket.undecided++;
+        else if (got !== s.expect) bucket.wrong++;
         if (s.expect !== '200' && got === '200') bucket.allowedButDenied++;
       })
       .finally(() => inflight.delete(p));
@@ -130,7 +138,7 @@ async function main(): Promise<number> {
       buckets[m]!.heapMiB = sample(text, 'v8js_memory_heap_used') / 1048576;
       buckets[m]!.loopDelayP99Ms = sample(text, 'nodejs_eventloop_delay', 'quantile="p99"') * 1000;
       const b = buckets[m]!;
-      process.stderr.write(`[soak] minute ${b.minute}: ${b.requests} requests, ${b.unexpected} unexpected, p50 ${pct(b.latencies, 0.5)} ms, p99 ${pct(b.latencies, 0.99)} ms, RSS ${Math.round(b.rssMiB.at(-1) ?? 0)} MiB, heap ${Math.round(b.heapMiB ?? NaN)} MiB, loop p99 ${Math.round(b.loopDelayP99Ms ?? NaN)} ms\n`);
+      process.stderr.write(`[soak] minute ${b.minute}: ${b.requests} requests, ${b.wrong} wrong, ${b.undecided} undecided, p50 ${pct(b.latencies, 0.5)} ms, p99 ${pct(b.latencies, 0.99)} ms, RSS ${Math.round(b.rssMiB.at(-1) ?? 0)} MiB, heap ${Math.round(b.heapMiB ?? NaN)} MiB, loop p99 ${Math.round(b.loopDelayP99Ms ?? NaN)} ms\n`);
     }, () => undefined);
   }, 60_000);
   await new Promise<void>((resolve) => {
@@ -158,7 +166,8 @@ async function main(): Promise<number> {
   const rows = buckets.map((b) => ({
     minute: b.minute,
     requests: b.requests,
-    unexpected: b.unexpected,
+    wrong: b.wrong,
+    undecided: b.undecided,
     allowedButDenied: b.allowedButDenied,
     p50Ms: pct(b.latencies, 0.5),
     p99Ms: pct(b.latencies, 0.99),
@@ -170,18 +179,19 @@ async function main(): Promise<number> {
   const first = rows[0]!;
   const end = rows.at(-1)!;
   const requests = rows.reduce((n, r) => n + r.requests, 0);
-  const unexpected = rows.reduce((n, r) => n + r.unexpected, 0);
+  const wrong = rows.reduce((n, r) => n + r.wrong, 0);
+  const undecided = rows.reduce((n, r) => n + r.undecided, 0);
   const allowedButDenied = rows.reduce((n, r) => n + r.allowedButDenied, 0);
   const failures: string[] = [];
   if (allowedButDenied > 0) failures.push(`${allowedButDenied} requests the configuration denies were allowed`);
-  if (unexpected > requests * UNEXPECTED_BOUND) failures.push(`${unexpected} of ${requests} answers were not the expected ones (bound ${UNEXPECTED_BOUND * 100}%)`);
+  if (wrong > (requests - undecided) * WRONG_BOUND) failures.push(`${wrong} of ${requests - undecided} answers were not the expected ones (bound ${WRONG_BOUND * 100}%)`);
   if (minutes > 1 && end.rssMiB - first.rssMiB > RSS_BOUND_MIB) failures.push(`RSS grew ${Math.round(end.rssMiB - first.rssMiB)} MiB after the first minute (bound ${RSS_BOUND_MIB} MiB)`);
   if (minutes > 1 && end.heapMiB - first.heapMiB > HEAP_BOUND_MIB) failures.push(`the heap grew ${Math.round(end.heapMiB - first.heapMiB)} MiB after the first minute (bound ${HEAP_BOUND_MIB} MiB)`);
-  const report = { minutes, rate, requests, unexpected, allowedButDenied, churn: churn.counts, policyReloads: reloads, bounds: { rssMiB: RSS_BOUND_MIB, heapMiB: HEAP_BOUND_MIB, unexpected: UNEXPECTED_BOUND }, failures, perMinute: rows, workDir: dir };
+  const report = { minutes, rate, requests, wrong, undecided, allowedButDenied, churn: churn.counts, policyReloads: reloads, bounds: { rssMiB: RSS_BOUND_MIB, heapMiB: HEAP_BOUND_MIB, wrong: WRONG_BOUND }, failures, perMinute: rows, workDir: dir };
   writeFileSync(path.join(dir, 'soak-report.json'), `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`minute  requests  unexpected  p50 ms  p99 ms  RSS MiB  heap MiB  loop p99 ms\n`);
-  for (const r of rows) process.stdout.write(`${String(r.minute).padStart(6)}  ${String(r.requests).padStart(8)}  ${String(r.unexpected).padStart(10)}  ${String(r.p50Ms).padStart(6)}  ${String(r.p99Ms).padStart(6)}  ${String(r.rssMiB).padStart(7)}  ${String(r.heapMiB).padStart(8)}  ${String(r.loopDelayP99Ms).padStart(11)}\n`);
-  process.stdout.write(`${JSON.stringify({ requests, unexpected, allowedButDenied, churn: churn.counts, policyReloads: reloads, failures, report: path.join(dir, 'soak-report.json') })}\n`);
+  process.stdout.write(`minute  requests  wrong  undecided  p50 ms  p99 ms  RSS MiB  heap MiB  loop p99 ms\n`);
+  for (const r of rows) process.stdout.write(`${String(r.minute).padStart(6)}  ${String(r.requests).padStart(8)}  ${String(r.wrong).padStart(5)}  ${String(r.undecided).padStart(9)}  ${String(r.p50Ms).padStart(6)}  ${String(r.p99Ms).padStart(6)}  ${String(r.rssMiB).padStart(7)}  ${String(r.heapMiB).padStart(8)}  ${String(r.loopDelayP99Ms).padStart(11)}\n`);
+  process.stdout.write(`${JSON.stringify({ requests, wrong, undecided, allowedButDenied, churn: churn.counts, policyReloads: reloads, failures, report: path.join(dir, 'soak-report.json') })}\n`);
   return failures.length > 0 ? 1 : 0;
 }
 
