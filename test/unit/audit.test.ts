@@ -54,6 +54,17 @@ describe('auditRecord (the one redaction function)', () => {
     expect(r['url.path']).toBe('/v1/chat/completions');
     expect(JSON.stringify(r)).not.toContain('QUERYSECRET123');
   });
+
+  it('keeps a key out of every string field: a key in the path, the model or a tool name loses its secret', () => {
+    const base = input();
+    const ctx = ctxOf({ path: `/v1/models/${UNIT_KEY}`, headers: { 'content-type': 'application/json' } });
+    const llm = { ...base.llm, model: UNIT_KEY, tools: [`x-${UNIT_KEY}`] } as LlmRequest;
+    const r = auditRecord({ ...base, ctx, llm });
+    const secret = UNIT_KEY.slice(UNIT_KEY.lastIndexOf('_') + 1);
+    expect(JSON.stringify(r)).not.toContain(secret);
+    expect(r['url.path']).toBe('/v1/models/lla_unit0001_…');
+    expect(r['gen_ai.request.model']).toBe('lla_unit0001_…');
+  });
 });
 
 describe('decision log', () => {
