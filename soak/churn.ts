@@ -35,14 +35,25 @@ export function startChurn(w: SoakWorld): { counts: ChurnCounts; stop(): void } 
       counts.policyWrites++;
     }, 3000),
   );
+  /** The key store generation llm-authz last logged. */
+  const storeGeneration = (): number => {
+    let g = 0;
+    for (const l of w.stack.authz.logs()) if (l['msg'] === 'key store reloaded' && typeof l['generation'] === 'number') g = Math.max(g, l['generation']);
+    return g;
+  };
   timers.push(
     setInterval(() => {
+      const before = storeGeneration();
       void keysCli(['rotate', '--store', w.store, '--id', w.apiKey.id, '--overlap', '10s']).then((out) => {
-        // Clients move to the new key once the server has had time to read the store (500 ms).
-        setTimeout(() => {
-          w.apiKey = printedKey(out);
+        // Clients move to the new key once llm-authz has read the new store (it logs the generation).
+        const next = printedKey(out);
+        const wait = setInterval(() => {
+          if (storeGeneration() <= before) return;
+          clearInterval(wait);
+          w.apiKey = next;
           counts.keyRotations++;
-        }, 1500).unref();
+        }, 100);
+        wait.unref();
       });
     }, 20_000),
   );
@@ -52,6 +63,8 @@ export function startChurn(w: SoakWorld): { counts: ChurnCounts; stop(): void } 
         const old = w.signing;
         const next = await signingKey(`soak-${Date.now()}`, 'ES256');
         w.jwks.setKeys([old.publicJwk, next.publicJwk]);
+        // Tokens of the new key once the issuer publishes it, past llm-authz's 1 s fetch cool-down.
+        await new Promise((r) => setTimeout(r, 2000));
         w.signing = next;
         w.token = await signToken(next, { iss: JWT_ISSUER, aud: 'llm-authz', sub: 'jwt-app' });
         counts.jwksRotations++;
