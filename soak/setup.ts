@@ -99,7 +99,7 @@ identity:
   key_store: {file: ${store}, reload_interval_ms: 500}
   jwt:
     issuers:
-      - {issuer: "${JWT_ISSUER}", audiences: [llm-authz], jwks: {url: "${jwks.url}", cooldown_s: 1}}
+      - {issuer: "${JWT_ISSUER}", audiences: [llm-authz], jwks: {url: "${jwks.url}", cooldown_s: 1, timeout_ms: 2000}}
   spiffe: {trust_domains: [${TRUST_DOMAIN}]}
 policy: {dir: ${policies}, watch: true}
 decision_log: {sink: ${path.join(dir, 'decisions.jsonl')}}
