@@ -1,5 +1,8 @@
 /** `llm-authz serve`: load config, start the gRPC server, drain on SIGTERM/SIGINT. */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseListen } from '../core/listen.ts';
+import { UsageError, type Command } from './command.ts';
 import { createDecisionLog } from '../audit/decision-log.ts';
 import type { CredentialReloadListener, KeyStoreReloadListener } from '../core/build-context.ts';
 import { ConfigError } from '../core/errors.ts';
@@ -8,6 +11,8 @@ import { createCheck } from '../pipeline/check.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
 import { createStateReport, type StateReport } from '../server/state-report.ts';
+import { watchedServerCredentials } from '../server/grpc-tls.ts';
+import { watchTlsFiles, type WatchedTls } from '../server/tls-files.ts';
 import { setIdentityLogger } from '../identity/log.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
 import { startTelemetry } from '../telemetry/otel.ts';
@@ -16,6 +21,7 @@ import { SERVICE_VERSION } from '../telemetry/version.ts';
 export interface ServeOptions {
   config?: string | undefined;
   listen?: string | undefined;
+  healthListen?: string | undefined;
 }
 
 /** Reloads of the provider credential files and the key store: health, metrics, the log. */
@@ -47,7 +53,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
     throw err;
   }
-  const log = runtime.config.log.level === 'info' ? bootLog : createLogger(runtime.config.log.level);
+  const { level, format } = runtime.config.log;
+  const log = level === 'info' && format === 'auto' ? bootLog : createLogger(level, format);
   setIdentityLogger(log);
   const decisionLog = createDecisionLog(runtime.config.decision_log.sink, { flushMs: runtime.config.decision_log.flush_ms });
   const telemetry = await startTelemetry(runtime.config.telemetry, { version: SERVICE_VERSION });
@@ -62,6 +69,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   );
 
   const policy = runtime.policy;
+  if (policy !== undefined && policy.status().rules === 0) log.warn({ policy_dir: runtime.config.policy?.dir }, 'the policy folder has no rules: every request is denied (denied_by_default)');
   let server: AuthzServer | undefined;
   if (policy !== undefined) {
     policy.onReload((o) => {
@@ -79,11 +87,56 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
 
   const listen = opts.listen ?? runtime.config.server.listen;
-  server = await startServer({ listen, check, log, maxConnectionIdleMs: runtime.config.server.max_connection_idle_ms });
+  const tlsConfig = runtime.config.server.tls;
+  let tls: WatchedTls | undefined;
+  if (tlsConfig !== undefined) {
+    const baseDir = opts.config === undefined ? process.cwd() : path.dirname(path.resolve(opts.config));
+    const at = (f: string): string => path.resolve(baseDir, f);
+    try {
+      tls = watchTlsFiles({ cert: at(tlsConfig.cert), key: at(tlsConfig.key), clientCa: tlsConfig.client_ca === undefined ? undefined : at(tlsConfig.client_ca) }, (e) =>
+        e.outcome === 'reloaded' ? log.info({ mtls: tlsConfig.client_ca !== undefined }, 'gRPC listener certificate reloaded') : log.warn({ problem: e.problem }, 'gRPC listener TLS files unusable; keeping the last good ones'),
+      );
+    } catch (err) {
+      log.fatal({ problem: err instanceof Error ? err.message : String(err) }, 'invalid server.tls; not starting');
+      log.flush();
+      return 2;
+    }
+  }
+  try {
+    server = await startServer({ listen, check, log, credentials: tls === undefined ? undefined : watchedServerCredentials(tls), healthListen: opts.healthListen ?? runtime.config.server.health_listen, maxConnectionIdleMs: runtime.config.server.max_connection_idle_ms });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const inUse = code === 'EADDRINUSE' || (err instanceof Error && /EADDRINUSE|address already in use/i.test(err.message));
+    log.fatal({ listen, problem: inUse ? 'the address is already in use' : 'the address cannot be bound', ...safeError(err) }, inUse ? `cannot listen on ${listen}: the address is already in use` : `cannot listen on ${listen}`);
+    log.flush();
+    tls?.close();
+    await decisionLog.close();
+    await runtime.close();
+    await telemetry.shutdown();
+    return 1;
+  }
   states.attach(server);
   server.setServing(true);
+  const loaded = runtime.identify.loaded?.();
   log.info(
-    { listen, port: server.port, traces: telemetry.tracesTo, metrics: telemetry.metricsTo, metrics_port: telemetry.prometheusPort, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length, policy_version: policy?.status().version, policy_shadow_version: policy?.status().shadowVersion },
+    {
+      version: SERVICE_VERSION,
+      listen,
+      port: server.port,
+      tls: tls === undefined ? 'off' : tlsConfig?.client_ca === undefined ? 'tls' : 'mtls',
+      health_port: server.healthPort,
+      traces: telemetry.tracesTo,
+      metrics: telemetry.metricsTo,
+      metrics_port: telemetry.prometheusPort,
+      config: runtime.source,
+      config_version: runtime.version,
+      providers: [...runtime.providers.byName.keys()],
+      api_keys: loaded?.apiKeys ?? runtime.config.identity.api_keys.length,
+      identity_methods: loaded?.methods,
+      policy_version: policy?.status().version,
+      policy_rules: policy?.status().rules,
+      policy_shadow_version: policy?.status().shadowVersion,
+    },
     'llm-authz serving',
   );
 
@@ -99,6 +152,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
         void server.shutdown(timeout).then(async (how) => {
           await decisionLog.close();
           await runtime.close();
+          tls?.close();
           await telemetry.shutdown();
           log.info({ how, decisions_dropped: decisionLog.dropped }, 'stopped');
           log.flush();
@@ -114,15 +168,30 @@ export async function serve(opts: ServeOptions): Promise<number> {
   });
 }
 
-export const serveCommand = {
-  usage: 'serve [--config FILE] [--listen HOST:PORT]',
+export const serveCommand: Command = {
+  name: 'serve',
+  usage: 'serve [--config FILE] [--listen HOST:PORT|unix:PATH] [--health-listen HOST:PORT]',
   summary: 'run the ext_authz gRPC server (default 127.0.0.1:9001)',
+  help: `options:
+  -c, --config FILE     the config file (without it, a built-in config that denies every request)
+  -l, --listen ADDRESS  HOST:PORT ([::1]:9001 for IPv6) or unix:PATH; overrides server.listen
+      --health-listen ADDRESS  a plaintext port answering gRPC health only (for probes when
+                        server.tls is on); overrides server.health_listen
+
+Logs go to stderr; decision-log lines to the config's decision_log.sink (stdout by default).
+SIGHUP reloads the policy set; SIGTERM and SIGINT drain and stop.
+Exit codes: 0 stopped by a signal, 1 could not listen, 2 a usage or config error.`,
   async run(args: string[]): Promise<number> {
     const { values } = parseArgs({
       args,
-      options: { config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l' } },
+      options: { config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l' }, 'health-listen': { type: 'string' } },
       strict: true,
     });
-    return serve({ config: values.config, listen: values.listen });
+    for (const [flag, v] of [['--listen', values.listen], ['--health-listen', values['health-listen']]] as const) {
+      if (v === undefined) continue;
+      const l = parseListen(v);
+      if (!l.ok) throw new UsageError(`${flag}: ${l.problem}`);
+    }
+    return serve({ config: values.config, listen: values.listen, healthListen: values['health-listen'] });
   },
 };

@@ -4,17 +4,22 @@
  */
 import { z } from 'zod';
 import { DEFAULT_REMOVE_HEADERS } from '../envoy/strip.ts';
+import { parseListen } from '../core/listen.ts';
 import { identitySchema } from '../identity/schema.ts';
 import { policySchema } from '../policy/schema.ts';
 import { credentialsSchema, providersSchema } from '../providers/schema.ts';
 import { telemetrySchema } from '../telemetry/schema.ts';
 
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT');
+/** HOST:PORT or unix:PATH (src/core/listen.ts). */
+const listenAddress = z.string().superRefine((v, ctx) => {
+  const r = parseListen(v);
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.problem });
+});
 
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
-      listen: hostPort.default('127.0.0.1:9001'),
+      listen: listenAddress.default('127.0.0.1:9001'),
       /** After SIGTERM: report NOT_SERVING for this long (while still answering) before closing. */
       drain_delay_ms: z.int().min(0).max(300_000).default(0),
       /** Hard stop after SIGTERM if in-flight checks have not finished. */
@@ -23,6 +28,16 @@ export const configSchema = z.strictObject({
       check_timeout_ms: z.int().min(1).max(60_000).default(500),
       /** An HTTP/2 connection without a call for this long is closed (GOAWAY); Envoy reconnects on demand. */
       max_connection_idle_ms: z.int().min(100).max(86_400_000).default(300_000),
+      /** A second listener serving only grpc.health.v1 (the kubelet's probes), e.g. 0.0.0.0:14002. */
+      health_listen: listenAddress.optional(),
+      /** TLS on the gRPC listener (gateway mode); with client_ca, clients need a certificate chaining to it (mTLS). Files re-read when they change. */
+      tls: z
+        .strictObject({
+          cert: z.string().min(1),
+          key: z.string().min(1),
+          client_ca: z.string().min(1).optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   routing: z
@@ -52,6 +67,8 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+      /** `json` lines, `text` for a person, or `auto`: text when stderr is a terminal, JSON otherwise. */
+      format: z.enum(['json', 'text', 'auto']).default('auto'),
     })
     .prefault({}),
   decision_log: z

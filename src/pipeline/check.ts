@@ -101,7 +101,8 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
   const metadata = envoyMetadata(record);
   if (effect === 'allow' && d?.obligations) {
     metadata['route'] = d.obligations.provider.route;
-    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, credentialHeaders: p.ctx ? headersToStrip(p.ctx, rt.strip) : rt.strip.always, metadata });
+    const credentialHeaders = p.ctx ? headersToStrip(p.ctx, rt.strip) : rt.strip.always;
+    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, credentialHeaders, metadata, traceId: span.ids.traceId });
   }
   return denyResponse({
     decisionId,
@@ -109,6 +110,7 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
     detail: p.detail ?? d?.detail,
     api: p.llm?.api ?? (p.ctx ? apiOfRequest(p.ctx.path, p.ctx.headers) : undefined),
     metadata,
+    traceId: span.ids.traceId,
   });
 }
 
@@ -128,7 +130,8 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
   return async (raw, meta) => {
     const started = performance.now();
     const decisionId = randomUUID();
-    const span = tracer.start(meta);
+    // The span starts where the Check started, so decision.duration_ms is never longer than it.
+    const span = tracer.start(meta, started);
     const rt = getRuntime();
     let timer: NodeJS.Timeout | undefined;
     try {

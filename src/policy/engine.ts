@@ -57,7 +57,8 @@ export interface Explanation extends Evaluation {
 export interface PolicyEngine {
   decide(input: DecisionInput): Decision;
   /** The decision with every rule's result (for `llm-authz check` and `llm-authz test`). */
-  explain(input: DecisionInput, nowMs?: number): Explanation;
+  /** With `whyNot`, each rule that did not match says which part of its `when` was false. */
+  explain(input: DecisionInput, nowMs?: number, opts?: { whyNot?: boolean }): Explanation;
   reload(): ReloadOutcome;
   status(): PolicyStatus;
   onReload(listener: (outcome: ReloadOutcome) => void): void;
@@ -110,20 +111,20 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
   const listeners: ((o: ReloadOutcome) => void)[] = [];
 
   /** One set's decision: the scope guard first, then the rules, then the guard on the allow. */
-  const decideWith = (set: PolicySet, input: DecisionInput, nowMs: number, violation: ScopeViolation | undefined, full: boolean): Evaluation => {
+  const decideWith = (set: PolicySet, input: DecisionInput, nowMs: number, violation: ScopeViolation | undefined, full: boolean, o: { whyNot?: boolean }): Evaluation => {
     if (violation !== undefined && !full) return { decision: scopeDenial(violation, set.version), results: [] };
-    const ev = evaluatePolicySet(set, input, nowMs);
+    const ev = evaluatePolicySet(set, input, nowMs, o);
     if (violation !== undefined) return { decision: scopeDenial(violation, set.version), results: ev.results };
     return { decision: guardAfter(input, ev.decision), results: ev.results };
   };
 
   /** `full`: evaluate every rule even when the scope guard already denied (for explanations). */
-  const run = (input: DecisionInput, nowMs: number, full: boolean): Explanation => {
+  const run = (input: DecisionInput, nowMs: number, full: boolean, o: { whyNot?: boolean } = {}): Explanation => {
     const current = sets; // one read: a reload between here and the end does not mix sets
     const violation = scopeViolation(input.identity, input.llm);
-    const main = decideWith(current.enforced, input, nowMs, violation, full);
+    const main = decideWith(current.enforced, input, nowMs, violation, full, o);
     if (current.shadow === undefined) return { ...main, shadowResults: undefined, scopeViolation: violation };
-    const sh = decideWith(current.shadow, input, nowMs, violation, full);
+    const sh = decideWith(current.shadow, input, nowMs, violation, full, o);
     const shadow: ShadowResult = {
       effect: sh.decision.effect,
       reason: sh.decision.reason,
@@ -133,7 +134,7 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
     };
     return { decision: { ...main.decision, shadow }, results: main.results, shadowResults: sh.results, scopeViolation: violation };
   };
-  const explain = (input: DecisionInput, nowMs: number = now()): Explanation => run(input, nowMs, true);
+  const explain = (input: DecisionInput, nowMs: number = now(), o: { whyNot?: boolean } = {}): Explanation => run(input, nowMs, true, o);
 
   const reload = (): ReloadOutcome => {
     reloads++;

@@ -36,6 +36,8 @@ export const POLICY_HEALTH_SERVICE = STATE_HEALTH_SERVICES.policy;
 export interface AuthzServer {
   readonly address: string;
   readonly port: number;
+  /** The health-only listener's port, when there is one. */
+  readonly healthPort: number | undefined;
   setServing(serving: boolean): void;
   /** Whether a reloaded state is the one its source holds, reported under STATE_HEALTH_SERVICES. */
   setStateHealthy(state: ReloadedState, healthy: boolean): void;
@@ -55,7 +57,36 @@ const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.enable_channelz': 0,
 };
 
-export async function startServer(opts: { listen: string; check: Check; log: Logger; maxConnectionIdleMs?: number }): Promise<AuthzServer> {
+/**
+ * grpc-js writes its own diagnostics to stderr as plain text (`E No address added ...`): they go
+ * to the service log instead, at debug level, in its format. What matters (a port in use) is
+ * reported by the caller as an error of its own.
+ */
+function routeGrpcLogs(log: Logger): void {
+  const line = (...args: unknown[]): void => log.debug({ component: 'grpc-js', detail: args.map(String).join(' ').slice(0, 512) }, 'grpc-js');
+  grpc.setLogger({ error: line, info: line, debug: line });
+}
+
+export interface ServerOptions {
+  readonly listen: string;
+  readonly check: Check;
+  readonly log: Logger;
+  /** TLS (or mTLS) on the listener; plaintext without. */
+  readonly credentials?: grpc.ServerCredentials | undefined;
+  /** A second, plaintext listener with the health service only (the kubelet's gRPC probes). */
+  readonly healthListen?: string | undefined;
+  /** server.max_connection_idle_ms: a connection without a call this long is closed. */
+  readonly maxConnectionIdleMs?: number | undefined;
+}
+
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p)));
+  });
+}
+
+export async function startServer(opts: ServerOptions): Promise<AuthzServer> {
+  routeGrpcLogs(opts.log);
   raiseHttp2Windows();
   const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS, ...(opts.maxConnectionIdleMs !== undefined ? { 'grpc.max_connection_idle_ms': opts.maxConnectionIdleMs } : {}) });
   const health = new HealthImplementation(Object.fromEntries([...HEALTH_SERVICES, ...Object.values(STATE_HEALTH_SERVICES)].map((s) => [s, 'NOT_SERVING' as const])));
@@ -95,13 +126,24 @@ export async function startServer(opts: { listen: string; check: Check; log: Log
     },
   });
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
-  });
+  const port = await bind(server, opts.listen, opts.credentials ?? grpc.ServerCredentials.createInsecure());
+  let healthServer: grpc.Server | undefined;
+  let healthPort: number | undefined;
+  if (opts.healthListen !== undefined) {
+    healthServer = new grpc.Server(GRPC_SERVER_OPTIONS);
+    health.addToServer(healthServer);
+    try {
+      healthPort = await bind(healthServer, opts.healthListen, grpc.ServerCredentials.createInsecure());
+    } catch (err) {
+      server.forceShutdown();
+      throw err;
+    }
+  }
 
   return {
     address: opts.listen,
     port,
+    healthPort,
     setServing(value) {
       serving = value;
       report();
@@ -114,6 +156,7 @@ export async function startServer(opts: { listen: string; check: Check; log: Log
       return inFlight;
     },
     shutdown(timeoutMs) {
+      healthServer?.forceShutdown();
       return new Promise((resolve) => {
         const t = setTimeout(() => {
           server.forceShutdown();
