@@ -9,6 +9,15 @@ export interface CredentialReloadEvent {
 
 export type CredentialReloadListener = (e: CredentialReloadEvent) => void;
 
+/** What a reload of the API key store file did, for health, metrics and the log (never a key). */
+export interface KeyStoreReloadEvent {
+  readonly file: string;
+  readonly outcome: 'reloaded' | 'kept_last_good';
+  readonly problem?: string;
+}
+
+export type KeyStoreReloadListener = (e: KeyStoreReloadEvent) => void;
+
 export interface BuildContext {
   /** Where the config came from (a path, or `built-in default`). */
   readonly source: string;
@@ -18,4 +27,6 @@ export interface BuildContext {
   readonly baseDir: string;
   /** Told when a provider credential file is reloaded (or kept after a bad change). */
   readonly onCredentialReload?: CredentialReloadListener | undefined;
+  /** Told when the API key store file is reloaded (or kept after a bad change). */
+  readonly onKeyStoreReload?: KeyStoreReloadListener | undefined;
 }

@@ -9,6 +9,7 @@ import type { ProviderRuntime } from '../providers/runtime.ts';
 import type { Secret } from '../core/secret.ts';
 import type { Obligations } from '../policy/types.ts';
 import { REASONS, type ReasonCode } from '../core/reasons.ts';
+import { redactKeys } from '../core/key-shape.ts';
 import { toProtoStruct, type JsonValue, type ProtoStruct } from '../core/struct.ts';
 
 export { DECISION_ID_HEADER, REASON_HEADER, TRACE_ID_HEADER };
@@ -91,7 +92,7 @@ export function denyResponse(d: DenyInput): CheckResponse {
     denied_response: {
       status: { code: status },
       headers,
-      body: errorFormat(d.api)({ status, reason: d.reason, message: d.detail ? `${message}: ${d.detail}` : message, decisionId: d.decisionId }),
+      body: errorFormat(d.api)({ status, reason: d.reason, message: d.detail ? `${message}: ${redactKeys(d.detail)}` : message, decisionId: d.decisionId }),
     },
     dynamic_metadata: toProtoStruct(d.metadata),
   };
@@ -101,7 +102,7 @@ export interface AllowInput {
   readonly decisionId: string;
   readonly routingHeader: string;
   readonly obligations: Obligations;
-  /** Further request headers that carry a caller's credential (e.g. the on-behalf-of user token): never forwarded. */
+  /** Further request headers that can carry a caller's credential (strip.ts): never forwarded. */
   readonly credentialHeaders: readonly string[];
   readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
   /** The trace the decision was made in, returned to the client next to the decision id. */
@@ -125,11 +126,15 @@ function credentialHeaders(provider: ProviderRuntime, credential: Secret | undef
 export function allowResponse(a: AllowInput): CheckResponse {
   const { provider, credential, headers = [] } = a.obligations;
   const cred = credentialHeaders(provider, credential ?? provider.credential);
+  const set = [overwrite(a.routingHeader, provider.route), ...cred.set, ...headers.map(([k, v]) => overwrite(k, v))];
+  // A header the allow sets is overwritten, not removed.
+  const remove = new Set([...cred.remove, ...a.credentialHeaders]);
+  for (const h of set) remove.delete(h.header.key);
   return {
     status: { code: GRPC_OK },
     ok_response: {
-      headers: [overwrite(a.routingHeader, provider.route), ...cred.set, ...headers.map(([k, v]) => overwrite(k, v))],
-      headers_to_remove: [...cred.remove, ...a.credentialHeaders],
+      headers: set,
+      headers_to_remove: [...remove],
       response_headers_to_add: [overwrite(DECISION_ID_HEADER, a.decisionId), ...traceHeader(a.traceId)],
       query_parameters_to_remove: [...CREDENTIAL_QUERY_PARAMETERS],
     },

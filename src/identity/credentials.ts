@@ -32,12 +32,14 @@ export function presentedCredential(ctx: RequestContext): PresentedCredential {
     if (raw === undefined) continue;
     if (raw.length > MAX_CREDENTIAL_LENGTH) return { kind: 'too_large' };
     let token = raw.trim();
+    // A repeated header arrives joined with ','; no credential contains one.
+    if (token.includes(',')) return { kind: 'conflict' };
     if (header === 'authorization') {
       const m = /^bearer\s+(\S+)$/i.exec(token);
       if (m === null || m[1] === undefined) return { kind: 'malformed' };
       token = m[1];
     }
-    if (token === '' || token.includes(',')) return { kind: token === '' ? 'malformed' : 'conflict' };
+    if (token === '') return { kind: 'malformed' };
     if (found !== undefined && found.token !== token) return { kind: 'conflict' };
     found ??= { token, header };
   }

@@ -10,6 +10,7 @@ import type { Runtime } from './runtime.ts';
 import { auditRecord, envoyMetadata, type AuditInput, type AuditRecord } from '../audit/record.ts';
 import { parseCheckRequest, type RequestContext } from '../envoy/request-context.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../envoy/response.ts';
+import { headersToStrip } from '../envoy/strip.ts';
 import type { Identity } from '../identity/types.ts';
 import { apiOfRequest } from '../apis/endpoints.ts';
 import type { LlmRequest } from '../llm/index.ts';
@@ -41,9 +42,9 @@ export interface Phases {
 
 /**
  * The phases of one Check, without the audit and the response: the server's Check and
- * `llm-authz check` both run this.
+ * `llm-authz check` both run this. `deadline` (performance.now()) stops policy evaluation.
  */
-export async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
+export async function runPhases(raw: unknown, rt: Runtime, deadline?: number): Promise<Phases> {
   const parsed = parseCheckRequest(raw);
   if (!parsed.ok) return { phase: 'request', denyReason: parsed.reason, detail: parsed.detail };
   const ctx = parsed.value;
@@ -60,7 +61,7 @@ export async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
   const llm = what.value;
 
   const policyStart = performance.now();
-  const decision = rt.decide({ ctx, identity, llm });
+  const decision = rt.decide({ ctx, identity, llm, deadline });
   return { phase: 'policy', ctx, identity, llm, decision, identityAt, policyAt: [policyStart, performance.now()] };
 }
 
@@ -101,7 +102,9 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
   // The Check span's id goes with the decision, so the outcome span (same trace) can link to it.
   const metadata = span.ids.spanId !== '' ? { ...envoyMetadata(record), span_id: span.ids.spanId } : envoyMetadata(record);
   if (effect === 'allow' && d?.obligations) {
-    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, credentialHeaders: rt.callerCredentialHeaders, metadata, traceId: span.ids.traceId });
+    metadata['route'] = d.obligations.provider.route;
+    const credentialHeaders = p.ctx ? headersToStrip(p.ctx, rt.strip) : rt.strip.always;
+    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, credentialHeaders, metadata, traceId: span.ids.traceId });
   }
   return denyResponse({
     decisionId,
@@ -134,10 +137,17 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
     const rt = getRuntime();
     let timer: NodeJS.Timeout | undefined;
     try {
+      const limit = rt.config.server.check_timeout_ms;
       const timeout = new Promise<Phases>((resolve) => {
-        timer = setTimeout(() => resolve({ phase: 'internal', denyReason: 'timeout' }), rt.config.server.check_timeout_ms);
+        timer = setTimeout(() => resolve({ phase: 'internal', denyReason: 'timeout' }), limit);
       });
-      const phases = await Promise.race([runPhases(raw, rt), timeout]);
+      let phases = await Promise.race([runPhases(raw, rt, started + limit), timeout]);
+      // Synchronous work (a slow policy) can finish after the deadline without the timer having
+      // had a turn: an answer that late is a timeout deny, never an allow.
+      if (performance.now() - started > limit && phases.denyReason !== 'timeout') {
+        const { ctx, identity, llm } = phases;
+        phases = { phase: 'internal', denyReason: 'timeout', detail: 'the decision took longer than the check timeout', ...(ctx && { ctx }), ...(identity && { identity }), ...(llm && { llm }) };
+      }
       return finish(decisionId, started, phases, rt, sinks, span);
     } catch (err) {
       sinks.onError('internal_error', err, decisionId);

@@ -20,6 +20,7 @@ import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider
 import { createCheckTracer, type CheckTracer } from './check-span.ts';
 import { countExporterDropped, installMeter } from './metrics.ts';
 import { createOutcomeTracer, type OutcomeTracer } from './outcome-span.ts';
+import { observeRuntime } from './runtime-metrics.ts';
 import type { TelemetryConfig } from './schema.ts';
 
 export interface Telemetry {
@@ -226,6 +227,7 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
   const meterProvider = new MeterProvider({ resource, readers });
   const meter = meterProvider.getMeter('llm-authz', opts.version);
   installMeter(meter);
+  observeRuntime(meter);
 
   const tracesTarget = otlpTarget('traces', cfg.traces, env);
   let exporter: SpanExporter | undefined = opts.spanExporter;
