@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, TOOLS_DIR } from '../devstack/tools.ts';
 import type { LoadResult } from './h2load.ts';
-import { ENVOY_VARIANTS, type EnvoyPoint } from './through-envoy.ts';
+import { ENVOY_VARIANTS, OUTCOMES_VARIANT, type EnvoyPoint, type EnvoyVariant } from './through-envoy.ts';
 import type { ScalePoint } from './scaling.ts';
 
 export type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number };
@@ -112,20 +112,38 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w();
   w('## 2. Through the real Envoy');
   w();
+  // Runs before the outcome records had their row render as they did then.
+  const withOutcomes = r.envoy.some((p) => p.results[OUTCOMES_VARIANT] !== undefined);
+  const variants: readonly EnvoyVariant[] = withOutcomes ? ENVOY_VARIANTS : ENVOY_VARIANTS.filter((v) => v !== OUTCOMES_VARIANT);
   w('Latency in ms at the client (vegeta); "added" = minus the ext_authz-off latency at the same rate.');
+  if (withOutcomes) w(`The ${OUTCOMES_VARIANT} row is llm-authz with Envoy's ext_proc filter on (outcome records: every response streamed to llm-authz, observability mode); the other rows have it off. "llm-authz CPU" is llm-authz's CPU time per 1,000 requests during that run.`);
   w();
-  w('| rate/s | ext_authz | p50 | p90 | p99 | max | added p50 | added p99 | errors |');
-  w('|---|---|---|---|---|---|---|---|---|');
+  w(withOutcomes ? '| rate/s | ext_authz | p50 | p90 | p99 | max | added p50 | added p99 | errors | llm-authz CPU ms / 1k requests |' : '| rate/s | ext_authz | p50 | p90 | p99 | max | added p50 | added p99 | errors |');
+  w(withOutcomes ? '|---|---|---|---|---|---|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|');
   for (const p of r.envoy) {
     const off = p.results.off;
-    for (const v of ENVOY_VARIANTS) {
+    for (const v of variants) {
       const x = p.results[v];
+      if (x === undefined) continue;
       const added = (a: number, b: number): string => (v === 'off' ? '' : v === 'llm-authz' ? `**${f(a - b)}**` : f(a - b));
-      w(`| ${p.rate} | ${v} | ${f(x.p50)} | ${f(x.p90)} | ${f(x.p99)} | ${f(x.max)} | ${added(x.p50, off.p50)} | ${added(x.p99, off.p99)} | ${x.errors} |`);
+      const cpu = withOutcomes ? ` ${p.authzCpuMsPer1k?.[v] !== undefined ? f(p.authzCpuMsPer1k[v] ?? Number.NaN, 0) : ''} |` : '';
+      w(`| ${p.rate} | ${v} | ${f(x.p50)} | ${f(x.p90)} | ${f(x.p99)} | ${f(x.max)} | ${added(x.p50, off.p50)} | ${added(x.p99, off.p99)} | ${x.errors} |${cpu}`);
     }
   }
   w();
-  const failed = r.envoy.flatMap((p) => ENVOY_VARIANTS.filter((v) => p.results[v].failures !== undefined).map((v) => `${p.rate}/s ${v}: ${Object.entries(p.results[v].failures ?? {}).map(([k, n]) => `${k} × ${n}`).join(', ')}`));
+  if (withOutcomes) {
+    const rows = r.envoy.flatMap((p) => {
+      const on = p.results[OUTCOMES_VARIANT];
+      const cpuOn = p.authzCpuMsPer1k?.[OUTCOMES_VARIANT];
+      const cpuOff = p.authzCpuMsPer1k?.['llm-authz'];
+      if (on === undefined) return [];
+      const streams = p.outcomeStreams ? ` (ext_proc streams: ${p.outcomeStreams.started} for ${on.requests} requests, ${p.outcomeStreams.failed} failed, ${p.outcomeStreams.overflow} skipped by the circuit breaker)` : '';
+      return [`at ${p.rate}/s ${f(on.p50 - p.results['llm-authz'].p50)} ms p50 and ${f(on.p99 - p.results['llm-authz'].p99)} ms p99 at the client, ${f(cpuOn ?? Number.NaN, 0)} instead of ${f(cpuOff ?? Number.NaN, 0)} CPU ms per 1k requests in llm-authz${streams}`];
+    });
+    w(`Outcome records (ext_proc on minus off): ${rows.join('; ')}.`);
+    w();
+  }
+  const failed = r.envoy.flatMap((p) => variants.filter((v) => p.results[v]?.failures !== undefined).map((v) => `${p.rate}/s ${v}: ${Object.entries(p.results[v]?.failures ?? {}).map(([k, n]) => `${k} × ${n}`).join(', ')}`));
   if (failed.length > 0) {
     w(`Errors (what vegeta got instead of 200): ${failed.join('; ')}.`);
     w();

@@ -6,8 +6,10 @@ import { cliEntry } from './tools.ts';
 export interface AuthzProcess {
   readonly child: Child;
   readonly port: number;
-  /** Parsed decision-log lines (stdout), in order. */
+  /** Parsed decision-log lines (stdout) of kind `decision`, in order. */
   decisions(): Record<string, unknown>[];
+  /** Parsed decision-log lines (stdout) of kind `outcome`, in order. */
+  outcomes(): Record<string, unknown>[];
   /**
    * The decision-log lines once the lines of decisions already made have been written (the log
    * gathers lines for up to decision_log.flush_ms, 50 ms by default).
@@ -47,10 +49,11 @@ export async function startAuthz(opts: { config?: string; workDir: string; liste
   return {
     child,
     port,
-    decisions: () => parseLines(child.stdoutLines),
+    decisions: () => parseLines(child.stdoutLines).filter((l) => l['kind'] !== 'outcome'),
+    outcomes: () => parseLines(child.stdoutLines).filter((l) => l['kind'] === 'outcome'),
     settledDecisions: async () => {
       await new Promise((r) => setTimeout(r, SETTLE_MS));
-      return parseLines(child.stdoutLines);
+      return parseLines(child.stdoutLines).filter((l) => l['kind'] !== 'outcome');
     },
     logs: () => parseLines(child.stderrLines),
     stop: (signal = 'SIGTERM') => child.stop(signal),

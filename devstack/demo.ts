@@ -84,6 +84,10 @@ async function main(): Promise<void> {
     for (const d of decisions) {
       process.stdout.write(`   ${d['decision.effect']} ${d['decision.reason']} workload=${d['identity.workload'] ?? '-'} model=${d['gen_ai.request.model'] ?? '-'} provider=${d['gen_ai.provider.name'] ?? '-'} id=${d['decision.id']}\n`);
     }
+    process.stdout.write('\n── outcome records (the same log, "kind":"outcome": what each allowed request\'s response consumed and how it ended):\n');
+    for (const o of stack.authz.outcomes()) {
+      process.stdout.write(`   decision ${o['decision.id']} HTTP ${o['http.response.status_code'] ?? '-'} model=${o['gen_ai.response.model'] ?? '-'} tokens in/out=${o['gen_ai.usage.input_tokens'] ?? '-'}/${o['gen_ai.usage.output_tokens'] ?? '-'} finish=${(o['gen_ai.response.finish_reasons'] as string[] | undefined)?.join(',') ?? '-'} tool calls=${(o['llm.response.tool_calls'] as string[] | undefined)?.join(',') ?? 'none'}\n`);
+    }
     if (jaeger) await showTraces(jaeger, decisions);
     if (keep) {
       if (jaeger) process.stdout.write(`\nJaeger's query API: ${jaeger.queryUrl}/api/traces?service=llm-authz`);

@@ -1,15 +1,19 @@
 /**
  * Local mock model providers speaking each wire API of the profiles in src/apis/ (the endpoint
- * table decides which schema a request is; REPLIES says what is answered for it): OpenAI chat
- * completions, embeddings and models, Anthropic messages, Gemini generateContent,
- * streamGenerateContent and countTokens, Azure OpenAI chat completions. Each records every request it receives, headers included, so tests can assert
- * exactly what reached the provider.
+ * table decides which schema a request is; REPLIES says what is answered for it, mock-replies.ts
+ * how): OpenAI chat completions, Responses, embeddings and models, Anthropic messages, Gemini
+ * generateContent, streamGenerateContent and countTokens, Azure OpenAI chat completions and
+ * Responses; JSON and SSE, with usage, and tool calls for the tools a request offers. Each records
+ * every request it receives, headers included, and every response it sent (body or hash), so tests
+ * can assert exactly what reached the provider and what the client should have got.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { matchEndpoint } from '../src/apis/endpoints.ts';
 import type { WireApi } from '../src/apis/index.ts';
+import { anthropicReply, bigOpenAiStream, errorReply, geminiReply, malformedReply, openAiChatReply, openAiResponsesReply, type Reply, type ReplyInput } from './mock-replies.ts';
 
 /** A mock speaks one wire API. */
 export type MockKind = WireApi;
@@ -21,11 +25,28 @@ export interface RecordedRequest {
   readonly body: string;
 }
 
+export interface RecordedResponse {
+  readonly request: RecordedRequest;
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The body as sent (absent beyond MAX_KEPT_BODY: then only its size and hash). */
+  readonly body: string | undefined;
+  readonly bytes: number;
+  readonly sha256: string;
+  /** Every part was written and the response ended normally. */
+  readonly completed: boolean;
+}
+
+/** Bodies up to this size are kept whole in `responses`. */
+export const MAX_KEPT_BODY = 1024 * 1024;
+
 export interface MockProvider {
   readonly kind: MockKind;
   readonly port: number;
   readonly url: string;
   readonly requests: RecordedRequest[];
+  /** What was sent back, in the order the responses ended. */
+  readonly responses: RecordedResponse[];
   /** Requests whose first bytes arrived (counted before the body is read). */
   readonly started: () => number;
   close(): Promise<void>;
@@ -35,104 +56,131 @@ function json(v: unknown): string {
   return JSON.stringify(v);
 }
 
-function openAiReply(model: string, stream: boolean): { type: string; body: string } {
-  const id = 'chatcmpl-mock';
-  if (!stream) {
-    return {
-      type: 'application/json',
-      body: json({
-        id,
-        object: 'chat.completion',
-        created: 1_700_000_000,
-        model,
-        choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from the mock OpenAI provider.' }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 },
-      }),
-    };
-  }
-  const chunk = (delta: object, finish: string | null): string =>
-    `data: ${json({ id, object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-  return {
-    type: 'text/event-stream',
-    body: chunk({ role: 'assistant', content: 'Hello from the mock ' }, null) + chunk({ content: 'OpenAI provider.' }, null) + chunk({}, 'stop') + 'data: [DONE]\n\n',
-  };
-}
-
-function anthropicReply(model: string, stream: boolean): { type: string; body: string } {
-  const message = {
-    id: 'msg_mock',
-    type: 'message',
-    role: 'assistant',
-    model,
-    content: [{ type: 'text', text: 'Hello from the mock Anthropic provider.' }],
-    stop_reason: 'end_turn',
-    stop_sequence: null,
-    usage: { input_tokens: 5, output_tokens: 7 },
-  };
-  if (!stream) return { type: 'application/json', body: json(message) };
-  const ev = (event: string, data: object): string => `event: ${event}\ndata: ${json(data)}\n\n`;
-  return {
-    type: 'text/event-stream',
-    body:
-      ev('message_start', { type: 'message_start', message: { ...message, content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 0 } } }) +
-      ev('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }) +
-      ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hello from the mock Anthropic provider.' } }) +
-      ev('content_block_stop', { type: 'content_block_stop', index: 0 }) +
-      ev('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 7 } }) +
-      ev('message_stop', { type: 'message_stop' }),
-  };
-}
-
-function geminiReply(model: string, stream: boolean, sse: boolean): { type: string; body: string } {
-  const chunk = (text: string, finish: string | undefined): object => ({
-    candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0, ...(finish ? { finishReason: finish } : {}) }],
-    usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 7, totalTokenCount: 12 },
-    modelVersion: model,
-  });
-  if (!stream) return { type: 'application/json', body: json(chunk('Hello from the mock Gemini provider.', 'STOP')) };
-  const parts = [chunk('Hello from the mock ', undefined), chunk('Gemini provider.', 'STOP')];
-  if (sse) return { type: 'text/event-stream', body: parts.map((p) => `data: ${json(p)}\r\n\r\n`).join('') };
-  return { type: 'application/json', body: json(parts) };
-}
-
 function notFound(kind: MockKind): string {
   if (kind === 'anthropic') return json({ type: 'error', error: { type: 'not_found_error', message: 'not found' } });
   if (kind === 'gemini') return json({ error: { code: 404, message: 'not found', status: 'NOT_FOUND' } });
   return json({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } });
 }
 
-type Reply = { type: string; body: string };
-
 /** What the mock answers per API schema; the schema of a request comes from the API profiles' endpoint table. */
-const REPLIES: Readonly<Record<string, (model: string, stream: boolean, query: URLSearchParams) => Reply | undefined>> = {
-  'openai.models': () => ({ type: 'application/json', body: json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1_700_000_000, owned_by: 'mock' }] }) }),
-  'openai.embeddings': (model) => ({
+const REPLIES: Readonly<Record<string, (i: ReplyInput, query: URLSearchParams) => Reply | undefined>> = {
+  'openai.models': () => ({ status: 200, type: 'application/json', parts: [json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1_700_000_000, owned_by: 'mock' }] })] }),
+  'openai.embeddings': (i) => ({
+    status: 200,
     type: 'application/json',
-    body: json({ object: 'list', model, data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }], usage: { prompt_tokens: 3, total_tokens: 3 } }),
+    parts: [json({ object: 'list', model: i.model, data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }], usage: { prompt_tokens: 3, total_tokens: 3 } })],
   }),
-  'openai.chat_completions': openAiReply,
-  'anthropic.messages': anthropicReply,
-  'azure_openai.chat_completions': (model, stream, query) => (query.has('api-version') ? openAiReply(model, stream) : undefined),
-  'gemini.generate_content': (model, _stream, query) => geminiReply(model, false, query.get('alt') === 'sse'),
-  'gemini.stream_generate_content': (model, _stream, query) => geminiReply(model, true, query.get('alt') === 'sse'),
-  'gemini.count_tokens': () => ({ type: 'application/json', body: json({ totalTokens: 5 }) }),
+  'openai.chat_completions': (i) => openAiChatReply(i),
+  'openai.responses': (i) => openAiResponsesReply(i),
+  'anthropic.messages': (i) => anthropicReply(i),
+  'azure_openai.chat_completions': (i, query) => (query.has('api-version') ? openAiChatReply(i) : undefined),
+  'azure_openai.responses': (i) => openAiResponsesReply(i),
+  'gemini.generate_content': (i) => geminiReply({ ...i, stream: false }),
+  'gemini.stream_generate_content': (i) => geminiReply({ ...i, stream: true }),
+  'gemini.count_tokens': () => ({ status: 200, type: 'application/json', parts: [json({ totalTokens: 5 })] }),
 };
 
+/** Tool names a request body offers, in any API's shape (function names; Gemini's functionDeclarations). */
+function offeredTools(body: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const tools = Array.isArray(body['tools']) ? (body['tools'] as Record<string, unknown>[]) : [];
+  for (const t of tools) {
+    const fn = t['function'] as { name?: unknown } | undefined;
+    if (typeof fn?.name === 'string') out.push(fn.name);
+    else if (typeof t['name'] === 'string') out.push(t['name']);
+    for (const d of Array.isArray(t['functionDeclarations']) ? (t['functionDeclarations'] as { name?: unknown }[]) : []) if (typeof d.name === 'string') out.push(d.name);
+  }
+  return out;
+}
+
+/**
+ * Test scenarios, picked by the request header `x-mock-scenario`: `malformed` (a body that is not
+ * the API's JSON), `cutoff` (a stream whose last events never come, the HTTP response itself
+ * complete), `reset` (the connection dropped mid-stream), `error-NNN` (status NNN with the API's
+ * error body), `slow` or `slow-N` (one event every 50 ms, 200 or N events), `big-N` (an OpenAI chat stream
+ * of N MB).
+ */
+export const SCENARIO_HEADER = 'x-mock-scenario';
+
+interface Plan {
+  readonly reply: Reply;
+  /** Parts written (the rest never is), or all. */
+  readonly cutAfter?: number;
+  readonly reset?: boolean;
+  readonly delayMs?: number;
+  readonly big?: number;
+}
+
 /** The reply for a request, or undefined when the mock does not serve that path. */
-function reply(kind: MockKind, method: string, url: string, body: string): Reply | undefined {
+function plan(kind: MockKind, method: string, url: string, body: string, scenario: string | undefined): Plan | undefined {
   const [path = '', query = ''] = url.split('?', 2);
   const m = matchEndpoint(method, path, (w) => w.name === kind);
   if (m.kind !== 'endpoint' || m.endpoint.api !== kind) return undefined;
-  let model = m.pathModel ?? 'unknown';
-  let stream = false;
+  let parsed: Record<string, unknown> = {};
   try {
-    const parsed = JSON.parse(body) as { model?: unknown; stream?: unknown };
-    if (m.pathModel === undefined && typeof parsed.model === 'string') model = parsed.model;
-    stream = parsed.stream === true;
+    const v: unknown = JSON.parse(body);
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) parsed = v as Record<string, unknown>;
   } catch {
     // the mock answers anyway; tests assert on what it recorded
   }
-  return REPLIES[m.endpoint.schema]?.(model, stream, new URLSearchParams(query));
+  const q = new URLSearchParams(query);
+  const input: ReplyInput = {
+    model: m.pathModel ?? (typeof parsed['model'] === 'string' ? parsed['model'] : 'unknown'),
+    stream: parsed['stream'] === true,
+    tools: offeredTools(parsed),
+    includeUsage: (parsed['stream_options'] as { include_usage?: unknown } | undefined)?.include_usage === true,
+    sse: q.get('alt') === 'sse',
+  };
+  const reply = REPLIES[m.endpoint.schema]?.(input, q);
+  if (reply === undefined) return undefined;
+  const error = /^error-(\d{3})$/.exec(scenario ?? '');
+  if (error) return { reply: errorReply(kind, Number(error[1])) };
+  const big = /^big-(\d+)$/.exec(scenario ?? '');
+  const slow = /^slow(?:-(\d+))?$/.exec(scenario ?? '');
+  if (slow) return { reply: { ...reply, parts: [...Array.from({ length: Number(slow[1] ?? 200) }, () => reply.parts[0] ?? ''), ...reply.parts.slice(1)] }, delayMs: 50 };
+  if (big) return { reply: { status: 200, type: 'text/event-stream', parts: [] }, big: Number(big[1]) * 1024 * 1024 };
+  switch (scenario) {
+    case 'malformed':
+      return { reply: malformedReply(reply) };
+    case 'cutoff':
+      return { reply, cutAfter: Math.max(1, Math.floor(reply.parts.length / 2)) };
+    case 'reset':
+      return { reply, cutAfter: Math.max(1, Math.floor(reply.parts.length / 2)), reset: true };
+    default:
+      return { reply };
+  }
+}
+
+/** Response headers carrying the provider's request id, as each API sends it. */
+function requestIdHeader(kind: MockKind, n: number): Record<string, string> {
+  const id = `req_mock_${kind}_${n}`;
+  if (kind === 'anthropic') return { 'request-id': id };
+  if (kind === 'azure-openai') return { 'apim-request-id': id, 'x-request-id': id };
+  if (kind === 'gemini') return {};
+  return { 'x-request-id': id };
+}
+
+/** Writes the parts with backpressure; stops early when the client is gone. */
+async function writeParts(res: ServerResponse, parts: Iterable<string>, o: { cutAfter?: number; delayMs?: number }, sent: (part: string) => void): Promise<boolean> {
+  let n = 0;
+  for (const part of parts) {
+    if (o.cutAfter !== undefined && n >= o.cutAfter) break;
+    if (res.destroyed) return false;
+    if (o.delayMs !== undefined && n > 0) await new Promise((r) => setTimeout(r, o.delayMs));
+    if (res.destroyed) return false;
+    sent(part);
+    n++;
+    if (!res.write(part)) await new Promise<void>((r) => {
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        r();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+  return true;
 }
 
 /** A certificate and key (PEM files) to serve HTTPS with. */
@@ -143,6 +191,7 @@ export interface MockTls {
 
 export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?: MockTls): Promise<MockProvider> {
   const requests: RecordedRequest[] = [];
+  const responses: RecordedResponse[] = [];
   let started = 0;
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     started++;
@@ -150,15 +199,32 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
-      const r = reply(kind, req.method ?? '', req.url ?? '', body);
-      if (r === undefined) {
+      const recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body };
+      requests.push(recorded);
+      const scenario = req.headers[SCENARIO_HEADER];
+      const p = plan(kind, req.method ?? '', req.url ?? '', body, typeof scenario === 'string' ? scenario : undefined);
+      if (p === undefined) {
         res.writeHead(404, { 'content-type': 'application/json' });
         res.end(notFound(kind));
         return;
       }
-      res.writeHead(200, { 'content-type': r.type, 'x-mock-provider': kind });
-      res.end(r.body);
+      const headers = { 'content-type': p.reply.type, 'x-mock-provider': kind, ...requestIdHeader(kind, requests.length) };
+      res.writeHead(p.reply.status, headers);
+      const hash = createHash('sha256');
+      const kept: string[] = [];
+      let bytes = 0;
+      const sent = (part: string): void => {
+        hash.update(part);
+        bytes += Buffer.byteLength(part);
+        if (bytes <= MAX_KEPT_BODY) kept.push(part);
+      };
+      const parts = p.big !== undefined ? bigOpenAiStream(kind === 'azure-openai' || kind === 'openai' ? 'gpt-4o-mini' : 'unknown', p.big) : p.reply.parts;
+      void writeParts(res, parts, p, sent).then((whole) => {
+        const completed = whole && p.reset !== true && p.cutAfter === undefined;
+        responses.push({ request: recorded, status: p.reply.status, headers, body: bytes <= MAX_KEPT_BODY ? kept.join('') : undefined, bytes, sha256: hash.digest('hex'), completed });
+        if (p.reset === true) res.socket?.destroy();
+        else res.end();
+      });
     });
   };
   const server: Server = tls ? createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handle) : createServer(handle);
@@ -173,6 +239,7 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?
     port,
     url: `${tls ? 'https' : 'http'}://${host}:${port}`,
     requests,
+    responses,
     started: () => started,
     close: () =>
       new Promise<void>((resolve) => {

@@ -8,6 +8,7 @@ import type { CredentialReloadListener, KeyStoreReloadListener } from '../core/b
 import { ConfigError } from '../core/errors.ts';
 import { loadRuntime, type Runtime } from '../pipeline/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
+import { createOutcomes } from '../pipeline/outcome.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
 import { createStateReport, type StateReport } from '../server/state-report.ts';
@@ -68,6 +69,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
     telemetry.tracer,
   );
 
+  const outcomes = createOutcomes(
+    {
+      onOutcome: (record, trace) => decisionLog.writeOutcome(record, trace),
+      onError: (err) => log.warn({ ...safeError(err) }, 'outcome record failed; the response was not affected'),
+    },
+    telemetry.outcomeTracer,
+  );
+
   const policy = runtime.policy;
   if (policy !== undefined && policy.status().rules === 0) log.warn({ policy_dir: runtime.config.policy?.dir }, 'the policy folder has no rules: every request is denied (denied_by_default)');
   let server: AuthzServer | undefined;
@@ -103,7 +112,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
   }
   try {
-    server = await startServer({ listen, check, log, credentials: tls === undefined ? undefined : watchedServerCredentials(tls), healthListen: opts.healthListen ?? runtime.config.server.health_listen, maxConnectionIdleMs: runtime.config.server.max_connection_idle_ms });
+    server = await startServer({ listen, check, outcomes, log, credentials: tls === undefined ? undefined : watchedServerCredentials(tls), healthListen: opts.healthListen ?? runtime.config.server.health_listen, maxConnectionIdleMs: runtime.config.server.max_connection_idle_ms });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     const inUse = code === 'EADDRINUSE' || (err instanceof Error && /EADDRINUSE|address already in use/i.test(err.message));

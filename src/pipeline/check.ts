@@ -99,7 +99,8 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
     durationMs,
   });
   audit(record, p, span, sinks, durationMs / 1000);
-  const metadata = envoyMetadata(record);
+  // The Check span's id goes with the decision, so the outcome span (same trace) can link to it.
+  const metadata = span.ids.spanId !== '' ? { ...envoyMetadata(record), span_id: span.ids.spanId } : envoyMetadata(record);
   if (effect === 'allow' && d?.obligations) {
     metadata['route'] = d.obligations.provider.route;
     const credentialHeaders = p.ctx ? headersToStrip(p.ctx, rt.strip) : rt.strip.always;

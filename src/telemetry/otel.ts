@@ -19,11 +19,14 @@ import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type P
 import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { createCheckTracer, type CheckTracer } from './check-span.ts';
 import { countExporterDropped, installMeter } from './metrics.ts';
+import { createOutcomeTracer, type OutcomeTracer } from './outcome-span.ts';
 import { observeRuntime } from './runtime-metrics.ts';
 import type { TelemetryConfig } from './schema.ts';
 
 export interface Telemetry {
   readonly tracer: CheckTracer;
+  /** Spans of outcome records (the ext_proc streams). */
+  readonly outcomeTracer: OutcomeTracer;
   readonly meter: Meter;
   /** Where spans go: `otlp grpc http://...`, or `none`. */
   readonly tracesTo: string;
@@ -250,10 +253,12 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
     spanProcessors: processors,
     spanLimits: { attributeValueLengthLimit: 1024, attributeCountLimit: 128, eventCountLimit: 16 },
   });
-  const tracer = createCheckTracer(tracerProvider.getTracer('llm-authz', opts.version));
+  const otelTracer = tracerProvider.getTracer('llm-authz', opts.version);
+  const tracer = createCheckTracer(otelTracer);
 
   return {
     tracer,
+    outcomeTracer: createOutcomeTracer(otelTracer),
     meter,
     tracesTo: opts.spanExporter ? 'in-memory' : describe(tracesTarget, env, 'traces'),
     metricsTo: [describe(metricsTarget, env, 'metrics'), ...(prometheusPort !== undefined ? [`prometheus :${prometheusPort}/metrics`] : [])].join(', '),

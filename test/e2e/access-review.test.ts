@@ -4,8 +4,9 @@
  * Envoy: an overdue review flagged by default and denied by a policy until `keys recertify`;
  * `keys revoke --workload` offboarding every key of a workload and putting it on the revocation
  * list; a SPIFFE ID added to the revocation list denied (`revoked_identity`) within one reload
- * interval. The decision log of that run (rotated: gzip + plain, plus outcome lines in the shape
- * of the outcome records) feeds `llm-authz inventory`: each finding names exactly the identities
+ * interval. The decision log of that run (rotated: gzip + plain; with the outcome records
+ * llm-authz wrote from the responses, two of them given a planted unknown field) feeds
+ * `llm-authz inventory`: each finding names exactly the identities
  * that should trigger it. The HTML report opens in a real headless Chromium: no console error,
  * no request beyond the file, the expected findings rows, sorting by column; a screenshot is kept.
  */
@@ -18,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { startMtlsStack, type MtlsStack } from '../../devstack/mtls-stack.ts';
 import { waitFor } from '../../devstack/ports.ts';
 import { cliEntry } from '../../devstack/tools.ts';
+import { MOCK_USAGE } from '../../devstack/mock-replies.ts';
 import type { Report } from '../../src/inventory/report.ts';
 import { createPki, type Pki } from '../helpers/identity-pki.ts';
 import { signingKey, signToken } from '../helpers/identity.ts';
@@ -266,14 +268,20 @@ describe('llm-authz inventory over the decision log of that run', () => {
   let clean: string[] = [];
 
   beforeAll(async () => {
-    await new Promise((r) => setTimeout(r, 200)); // the decision log writes every 20 ms
-    const lines = readFileSync(decisionsFile(), 'utf8').split('\n').filter(Boolean);
-    // Outcome records for the clean key's allowed decisions, in the shape of the outcome log.
+    // The outcome records of the clean key's two allowed requests (written as their responses
+    // ended; the decision log writes every 20 ms).
     const cleanId = keyOf.get('clean')?.id;
-    const outcomes = lines
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((d) => d['identity.credential_id'] === cleanId && d['decision.effect'] === 'allow')
-      .map((d) => JSON.stringify({ time: d['time'], kind: 'outcome', 'decision.id': d['decision.id'], 'gen_ai.usage.input_tokens': 100, 'gen_ai.usage.output_tokens': 20, 'gen_ai.response.model': 'gpt-4o-mini', 'gen_ai.response.finish_reasons': ['tool_calls'], 'llm.response.tool_calls': ['search'], tool_arguments: TOOL_ARGUMENT }));
+    const read = (): Record<string, unknown>[] => readFileSync(decisionsFile(), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const cleanAllowed = (all: Record<string, unknown>[]): Set<unknown> => new Set(all.filter((d) => d['kind'] === 'decision' && d['identity.credential_id'] === cleanId && d['decision.effect'] === 'allow').map((d) => d['decision.id']));
+    const all = await waitFor('the clean key\'s two outcome records', () => {
+      const a = read();
+      const ids = cleanAllowed(a);
+      return a.filter((o) => o['kind'] === 'outcome' && ids.has(o['decision.id'])).length === 2 ? a : undefined;
+    });
+    // A field the inventory does not know, planted in those outcome lines: a tool argument.
+    const ids = cleanAllowed(all);
+    const lines = all.filter((d) => d['kind'] === 'decision').map((d) => JSON.stringify(d));
+    const outcomes = all.filter((d) => d['kind'] === 'outcome').map((o) => JSON.stringify(ids.has(o['decision.id']) ? { ...o, tool_arguments: TOOL_ARGUMENT } : o));
     // Not registered with the suite-wide scan: the input log below holds it on purpose.
     logs = path.join(dir, 'logs');
     mkdirSync(logs);
@@ -309,7 +317,7 @@ describe('llm-authz inventory over the decision log of that run', () => {
     const flagged = new Set(json.findings.map((f) => f.row));
     expect(clean.filter((c) => flagged.has(c))).toEqual([]);
     const row = json.rows.find((r) => r.key === `key:${keyOf.get('clean')?.id}`);
-    expect(row).toMatchObject({ allowed: 2, modelsUsed: ['gpt-4o-mini'], providersUsed: ['openai'], toolsOffered: ['search'], toolsCalled: ['search'], inputTokens: 200, outputTokens: 40, owner: 'team-a', approvedBy: 'alice@example.org' });
+    expect(row).toMatchObject({ allowed: 2, modelsUsed: ['gpt-4o-mini'], providersUsed: ['openai'], toolsOffered: ['search'], toolsCalled: ['search'], inputTokens: 2 * MOCK_USAGE.openai.input, outputTokens: 2 * MOCK_USAGE.openai.output, owner: 'team-a', approvedBy: 'alice@example.org' });
     expect(json.rows.find((r) => r.key === 'rule:jobs')).toMatchObject({ allowed: 2, denied: 0, callers: [W('jobs/sa/etl')], owner: 'team-jobs' });
     expect(json.input).toMatchObject({ truncatedFiles: 0, unreadableFiles: 0, malformed: { not_json: 1 }, unknownFields: { tool_arguments: 2 } });
     expect(json.input.files.map((f) => [path.basename(f.path), f.gzip])).toEqual([['decisions.log.1.gz', true], ['decisions.log', false]]);

@@ -78,7 +78,8 @@ describe('Envoy configs', () => {
   it('envoy/gateway-tls-authz.yaml is envoy/gateway-tls.yaml with mTLS to llm-authz (node scripts/render-envoy.ts)', () => {
     const expected = withAuthzTls(readFileSync(path.join(ROOT, 'envoy/gateway-tls.yaml'), 'utf8'));
     expect(readFileSync(path.join(ROOT, 'envoy/gateway-tls-authz.yaml'), 'utf8')).toBe(expected);
-    expect(expected.match(/UpstreamTlsContext/g)).toHaveLength(5);
+    // The four providers, and llm-authz twice: Check's cluster and the outcome records' ext_proc cluster.
+    expect(expected.match(/UpstreamTlsContext/g)).toHaveLength(6);
   });
 
   it('rejects a config with an unknown field (the validation is real)', async () => {

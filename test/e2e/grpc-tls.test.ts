@@ -127,6 +127,10 @@ describe('mTLS on llm-authz\'s gRPC listener', () => {
       expect(res.status).toBe(200);
       expect(mocks[0]!.requests.at(-1)!.headers['authorization']).toBe(`Bearer ${OPENAI_PROVIDER_KEY}`);
       expect(await envoy.admin('/stats?filter=^cluster\\.llm_authz\\.ssl\\.handshake$')).toMatch(/handshake: [1-9]/);
+      // The outcome record's ext_proc stream reaches llm-authz over mTLS too.
+      const decisionId = res.headers.get('x-llm-authz-decision-id');
+      await waitFor('the outcome record over mTLS', () => authz.outcomes().find((o) => o['decision.id'] === decisionId), 15_000);
+      expect(await envoy.admin('/stats?filter=^cluster\\.llm_authz_outcomes\\.ssl\\.handshake$')).toMatch(/handshake: [1-9]/);
     } finally {
       await envoy.stop();
     }
