@@ -18,8 +18,11 @@ export interface ServeOptions {
 }
 
 function credentialReloadLog(log: Logger): CredentialReloadListener {
-  return (e) =>
-    e.outcome === 'reloaded' ? log.info({ file: e.file }, 'provider credential reloaded') : log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value');
+  return (e) => {
+    if (e.outcome === 'reloaded') log.info({ file: e.file }, 'provider credential reloaded');
+    else if (e.outcome === 'token_failed') log.warn({ file: e.file, problem: e.problem }, 'provider access token could not be minted');
+    else log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value');
+  };
 }
 
 export async function serve(opts: ServeOptions): Promise<number> {
@@ -37,6 +40,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
     throw err;
   }
+  // Providers with a service account get their first access token now, not on the first request.
+  runtime.providers.prefetch?.();
   const log = runtime.config.log.level === 'info' ? bootLog : createLogger(runtime.config.log.level);
   setIdentityLogger(log);
   const decisionLog = createDecisionLog(runtime.config.decision_log.sink, { flushMs: runtime.config.decision_log.flush_ms });

@@ -25,7 +25,7 @@ export function isJsonContentType(ct: string | undefined): boolean {
 }
 
 /** Reads the body's fields with the endpoint's parser. */
-function readBody(ctx: RequestContext, ep: Endpoint): Outcome<{ fields: BodyFields; complete: boolean }> {
+function readBody(ctx: RequestContext, ep: Endpoint, pathModel: string | undefined): Outcome<{ fields: BodyFields; complete: boolean }> {
   if (ep.parse === undefined) return ok({ fields: NO_BODY_FIELDS, complete: true });
   if (!isJsonContentType(ctx.headers.get('content-type'))) return fail('unsupported_media_type');
   const encoding = ctx.headers.get('content-encoding');
@@ -45,7 +45,7 @@ function readBody(ctx: RequestContext, ep: Endpoint): Outcome<{ fields: BodyFiel
   }
   const view = JsonView.body(text);
   if (!view.ok) return view;
-  const fields = ep.parse(view.value);
+  const fields = ep.parse(view.value, { model: pathModel });
   if (!fields.ok) return fields;
   return ok({ fields: fields.value, complete: true });
 }
@@ -64,7 +64,7 @@ function queryModels(query: string): string[] {
 function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<LlmRequest> {
   const m = matchEndpoint(ctx.method, ctx.path, bySelectHeaders(ctx.headers));
   if (m.kind === 'method') return fail('method_not_allowed');
-  if (m.kind === 'bad_path_model') return fail('invalid_field', 'the model in the path is not a valid name');
+  if (m.kind === 'bad_path_model') return fail('invalid_field', 'the model (or another name) in the path is not a valid name');
   const inputBytes = ctx.body.truncated ? Math.max(ctx.body.declaredLength ?? 0, ctx.body.bytes.length) : ctx.body.bytes.length;
   if (m.kind === 'unknown') {
     const qm = queryModels(ctx.query);
@@ -79,6 +79,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
       inputBytes,
       bodyComplete: false,
       storedContext: [],
+      pathParams: {},
     });
   }
   const ep = m.endpoint;
@@ -86,7 +87,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
     const versions = new URLSearchParams(ctx.query).getAll('api-version');
     if (versions.length !== 1 || versions[0] === '') return fail('invalid_field', "the 'api-version' query parameter is required once");
   }
-  const body = readBody(ctx, ep);
+  const body = readBody(ctx, ep, m.pathModel);
   if (!body.ok) return body;
   const f = body.value.fields;
 
@@ -107,7 +108,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
   return ok({
     api: ep.api,
     schema: ep.schema,
-    operation: ep.operation,
+    operation: f.operation ?? ep.operation,
     provider: select(ep.api, model),
     model,
     stream: ep.stream ?? f.stream ?? false,
@@ -120,6 +121,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
     inputBytes,
     bodyComplete: body.value.complete,
     storedContext: f.storedContext ?? [],
+    pathParams: m.pathParams,
   });
 }
 
