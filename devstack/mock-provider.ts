@@ -2,10 +2,14 @@
  * Local mock model providers speaking each wire API of the profiles in src/apis/ (the endpoint
  * table decides which schema a request is; REPLIES says what is answered for it): OpenAI chat
  * completions, embeddings and models, Anthropic messages, Gemini generateContent,
- * streamGenerateContent and countTokens, Azure OpenAI chat completions. Each records every request it receives, headers included, so tests can assert
- * exactly what reached the provider.
+ * streamGenerateContent and countTokens, Azure OpenAI chat completions, Bedrock Converse,
+ * ConverseStream, InvokeModel and InvokeModelWithResponseStream (AWS event streams), Vertex AI
+ * Gemini and Claude. Each records every request it receives, headers included, so tests can
+ * assert exactly what reached the provider; with a `MockAuth` it also checks the credential as
+ * the provider would (a SigV4 signature, a token it issued) and refuses a wrong one.
  */
 import { readFileSync } from 'node:fs';
+import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { matchEndpoint } from '../src/apis/endpoints.ts';
@@ -26,6 +30,8 @@ export interface MockProvider {
   readonly port: number;
   readonly url: string;
   readonly requests: RecordedRequest[];
+  /** Requests whose credential the mock refused, and why (a MockAuth's problem). */
+  readonly refused: { readonly path: string; readonly problem: string }[];
   /** Requests whose first bytes arrived (counted before the body is read). */
   readonly started: () => number;
   close(): Promise<void>;
@@ -97,14 +103,64 @@ function geminiReply(model: string, stream: boolean, sse: boolean): { type: stri
 
 function notFound(kind: MockKind): string {
   if (kind === 'anthropic') return json({ type: 'error', error: { type: 'not_found_error', message: 'not found' } });
-  if (kind === 'gemini') return json({ error: { code: 404, message: 'not found', status: 'NOT_FOUND' } });
+  if (kind === 'gemini' || kind === 'vertex-ai') return json({ error: { code: 404, message: 'not found', status: 'NOT_FOUND' } });
+  if (kind === 'bedrock') return json({ message: 'not found' });
   return json({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } });
 }
 
-type Reply = { type: string; body: string };
+type Reply = { type: string; body: string | Uint8Array };
+
+const EVENTS = new EventStreamCodec(
+  (b) => Buffer.from(b).toString('utf8'),
+  (s) => new Uint8Array(Buffer.from(s, 'utf8')),
+);
+
+/** An AWS event stream (application/vnd.amazon.eventstream) of `[event type, JSON payload]` events. */
+function eventStream(events: readonly (readonly [string, object])[]): Reply {
+  const frames = events.map(([type, payload]) =>
+    EVENTS.encode({
+      headers: {
+        ':event-type': { type: 'string', value: type },
+        ':content-type': { type: 'string', value: 'application/json' },
+        ':message-type': { type: 'string', value: 'event' },
+      },
+      body: new Uint8Array(Buffer.from(json(payload))),
+    }),
+  );
+  return { type: 'application/vnd.amazon.eventstream', body: Buffer.concat(frames) };
+}
+
+const BEDROCK_TEXT = 'Hello from the mock Bedrock provider.';
+
+function converseReply(stream: boolean): Reply {
+  const usage = { inputTokens: 5, outputTokens: 7, totalTokens: 12 };
+  if (!stream) {
+    return { type: 'application/json', body: json({ output: { message: { role: 'assistant', content: [{ text: BEDROCK_TEXT }] } }, stopReason: 'end_turn', usage, metrics: { latencyMs: 1 } }) };
+  }
+  return eventStream([
+    ['messageStart', { role: 'assistant' }],
+    ['contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'Hello from the mock ' } }],
+    ['contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'Bedrock provider.' } }],
+    ['contentBlockStop', { contentBlockIndex: 0 }],
+    ['messageStop', { stopReason: 'end_turn' }],
+    ['metadata', { usage, metrics: { latencyMs: 1 } }],
+  ]);
+}
+
+/** InvokeModel: the Anthropic format (Claude) answered as Anthropic messages; other bodies with a plain generation. */
+function invokeReply(model: string, stream: boolean, body: string): Reply {
+  const anthropicFormat = body.includes('"anthropic_version"');
+  if (!stream) return anthropicFormat ? anthropicReply(model, false) : { type: 'application/json', body: json({ generation: BEDROCK_TEXT, stop_reason: 'stop' }) };
+  const sse = anthropicReply(model, true).body.toString();
+  const chunks = sse
+    .split('\n\n')
+    .filter((e) => e.includes('data: '))
+    .map((e) => ['chunk', { bytes: Buffer.from(e.slice(e.indexOf('data: ') + 6)).toString('base64') }] as const);
+  return eventStream(chunks);
+}
 
 /** What the mock answers per API schema; the schema of a request comes from the API profiles' endpoint table. */
-const REPLIES: Readonly<Record<string, (model: string, stream: boolean, query: URLSearchParams) => Reply | undefined>> = {
+const REPLIES: Readonly<Record<string, (model: string, stream: boolean, query: URLSearchParams, body: string) => Reply | undefined>> = {
   'openai.models': () => ({ type: 'application/json', body: json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1_700_000_000, owned_by: 'mock' }] }) }),
   'openai.embeddings': (model) => ({
     type: 'application/json',
@@ -116,6 +172,16 @@ const REPLIES: Readonly<Record<string, (model: string, stream: boolean, query: U
   'gemini.generate_content': (model, _stream, query) => geminiReply(model, false, query.get('alt') === 'sse'),
   'gemini.stream_generate_content': (model, _stream, query) => geminiReply(model, true, query.get('alt') === 'sse'),
   'gemini.count_tokens': () => ({ type: 'application/json', body: json({ totalTokens: 5 }) }),
+  'bedrock.converse': () => converseReply(false),
+  'bedrock.converse_stream': () => converseReply(true),
+  'bedrock.invoke_model': (model, _stream, _query, body) => invokeReply(model, false, body),
+  'bedrock.invoke_model_with_response_stream': (model, _stream, _query, body) => invokeReply(model, true, body),
+  'vertex_ai.generate_content': (model, _stream, query) => geminiReply(model, false, query.get('alt') === 'sse'),
+  'vertex_ai.stream_generate_content': (model, _stream, query) => geminiReply(model, true, query.get('alt') === 'sse'),
+  'vertex_ai.count_tokens': () => ({ type: 'application/json', body: json({ totalTokens: 5 }) }),
+  'vertex_ai.anthropic_raw_predict': anthropicReply,
+  'vertex_ai.anthropic_stream_raw_predict': (model) => anthropicReply(model, true),
+  'vertex_ai.anthropic_count_tokens': () => ({ type: 'application/json', body: json({ input_tokens: 5 }) }),
 };
 
 /** The reply for a request, or undefined when the mock does not serve that path. */
@@ -132,7 +198,26 @@ function reply(kind: MockKind, method: string, url: string, body: string): Reply
   } catch {
     // the mock answers anyway; tests assert on what it recorded
   }
-  return REPLIES[m.endpoint.schema]?.(model, stream, new URLSearchParams(query));
+  return REPLIES[m.endpoint.schema]?.(model, stream, new URLSearchParams(query), body);
+}
+
+/** How a mock checks the provider credential of each request (and answers requests of its own, such as a token endpoint). */
+export interface MockAuth {
+  /** Answers a request that is not a model call (a token endpoint): [status, JSON body]; undefined for model calls. */
+  own?(method: string, url: string, body: string): Promise<[number, string]> | undefined;
+  /** Why the provider refuses the request's credential; undefined when it accepts it. */
+  problem(req: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer }): Promise<string | undefined> | string | undefined;
+}
+
+/** The provider's own answer to a refused credential: status, headers, body. */
+function refusal(kind: MockKind, problem: string): [number, Record<string, string>, string] {
+  if (kind === 'bedrock') {
+    const type = problem.split(':', 1)[0] ?? 'AccessDeniedException';
+    return [403, { 'content-type': 'application/json', 'x-amzn-errortype': type }, json({ message: problem })];
+  }
+  if (kind === 'gemini' || kind === 'vertex-ai') return [401, { 'content-type': 'application/json' }, json({ error: { code: 401, message: problem, status: 'UNAUTHENTICATED' } })];
+  if (kind === 'anthropic') return [401, { 'content-type': 'application/json' }, json({ type: 'error', error: { type: 'authentication_error', message: problem } })];
+  return [401, { 'content-type': 'application/json' }, json({ error: { message: problem, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } })];
 }
 
 /** A certificate and key (PEM files) to serve HTTPS with. */
@@ -141,24 +226,48 @@ export interface MockTls {
   readonly key: string;
 }
 
-export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?: MockTls): Promise<MockProvider> {
+export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?: MockTls, auth?: MockAuth): Promise<MockProvider> {
   const requests: RecordedRequest[] = [];
+  const refused: { path: string; problem: string }[] = [];
   let started = 0;
+  const answer = async (req: IncomingMessage, res: ServerResponse, raw: Buffer): Promise<void> => {
+    const body = raw.toString('utf8');
+    const method = req.method ?? '';
+    const url = req.url ?? '';
+    const own = auth?.own?.(method, url, body);
+    if (own !== undefined) {
+      const [status, text] = await own;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(text);
+      return;
+    }
+    requests.push({ method, path: url, headers: req.headers, body });
+    const problem = await auth?.problem({ method, url, headers: req.headers, body: raw });
+    if (problem !== undefined) {
+      refused.push({ path: url, problem });
+      const [status, headers, text] = refusal(kind, problem);
+      res.writeHead(status, headers);
+      res.end(text);
+      return;
+    }
+    const r = reply(kind, method, url, body);
+    if (r === undefined) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(notFound(kind));
+      return;
+    }
+    res.writeHead(200, { 'content-type': r.type, 'x-mock-provider': kind });
+    res.end(r.body);
+  };
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     started++;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
-      const r = reply(kind, req.method ?? '', req.url ?? '', body);
-      if (r === undefined) {
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(notFound(kind));
-        return;
-      }
-      res.writeHead(200, { 'content-type': r.type, 'x-mock-provider': kind });
-      res.end(r.body);
+      answer(req, res, Buffer.concat(chunks)).catch(() => {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(json({ message: 'mock failure' }));
+      });
     });
   };
   const server: Server = tls ? createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handle) : createServer(handle);
@@ -173,6 +282,7 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?
     port,
     url: `${tls ? 'https' : 'http'}://${host}:${port}`,
     requests,
+    refused,
     started: () => started,
     close: () =>
       new Promise<void>((resolve) => {
