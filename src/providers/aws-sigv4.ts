@@ -3,12 +3,27 @@
  * signer) over the method, the path as the upstream receives it, the query, the upstream host
  * and the complete body (its SHA-256, by @smithy/hash-node over node:crypto). Signing keys are
  * derived once per day, region and key by the signer's cache; the secrets are read at each
- * signature, so a rotated key file signs the next request.
+ * signature, so a rotated key file signs the next request. A signature costs about 0.04 ms of CPU
+ * for a 2 KiB body, 0.1 ms for 100 KiB and 0.8 ms for 1 MiB (the body's hash; Node 24, medians
+ * of 300–3,000 signatures on the 2-core development machine).
  */
+import { createRequire } from 'node:module';
 import { inspect } from 'node:util';
-import { Hash } from '@smithy/hash-node';
-import { SignatureV4 } from '@smithy/signature-v4';
+import type { Hash } from '@smithy/hash-node';
+import type { SignatureV4 } from '@smithy/signature-v4';
 import type { Secret } from '../core/secret.ts';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * The signer's modules, loaded when the first AWS key is configured: importing them costs about
+ * 60 ms at start (median of 7 cold imports, Node 24), which a config without one need not pay.
+ */
+function smithy(): { SignatureV4: typeof SignatureV4; Hash: typeof Hash } {
+  const { SignatureV4: signer } = require('@smithy/signature-v4') as typeof import('@smithy/signature-v4');
+  const { Hash: hash } = require('@smithy/hash-node') as typeof import('@smithy/hash-node');
+  return { SignatureV4: signer, Hash: hash };
+}
 
 /** An AWS access key (and the session token of temporary credentials). */
 export class AwsKeys {
@@ -17,6 +32,7 @@ export class AwsKeys {
   readonly secretAccessKey: Secret;
   readonly sessionToken: Secret | undefined;
   readonly #signers = new Map<string, SignatureV4>();
+  readonly #lib = smithy();
 
   constructor(accessKeyId: Secret, secretAccessKey: Secret, sessionToken: Secret | undefined) {
     this.accessKeyId = accessKeyId;
@@ -29,7 +45,8 @@ export class AwsKeys {
     const id = `${service}\0${region}`;
     let s = this.#signers.get(id);
     if (s === undefined) {
-      s = new SignatureV4({
+      const { SignatureV4: Signer, Hash: Sha256 } = this.#lib;
+      s = new Signer({
         service,
         region,
         credentials: async () => ({
@@ -37,7 +54,7 @@ export class AwsKeys {
           secretAccessKey: this.secretAccessKey.reveal(),
           ...(this.sessionToken !== undefined ? { sessionToken: this.sessionToken.reveal() } : {}),
         }),
-        sha256: Hash.bind(null, 'sha256'),
+        sha256: Sha256.bind(null, 'sha256'),
         uriEscapePath: true,
         applyChecksum: true,
       });
