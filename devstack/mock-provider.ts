@@ -203,8 +203,8 @@ function reply(kind: MockKind, method: string, url: string, body: string): Reply
 
 /** How a mock checks the provider credential of each request (and answers requests of its own, such as a token endpoint). */
 export interface MockAuth {
-  /** Answers a request that is not a model call (a token endpoint): [status, JSON body]; undefined for model calls. */
-  own?(method: string, url: string, body: string): Promise<[number, string]> | undefined;
+  /** A request that is not a model call (a token endpoint; not counted, not recorded) and its answer: [status, JSON body]. */
+  own?: { readonly method: string; readonly path: string; answer(body: string): Promise<[number, string]> };
   /** Why the provider refuses the request's credential; undefined when it accepts it. */
   problem(req: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer }): Promise<string | undefined> | string | undefined;
 }
@@ -234,9 +234,8 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?
     const body = raw.toString('utf8');
     const method = req.method ?? '';
     const url = req.url ?? '';
-    const own = auth?.own?.(method, url, body);
-    if (own !== undefined) {
-      const [status, text] = await own;
+    if (auth?.own !== undefined && method === auth.own.method && url === auth.own.path) {
+      const [status, text] = await auth.own.answer(body);
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(text);
       return;
@@ -260,7 +259,7 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?
     res.end(r.body);
   };
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    started++;
+    if (auth?.own === undefined || req.method !== auth.own.method || req.url !== auth.own.path) started++;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {

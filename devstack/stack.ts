@@ -35,7 +35,7 @@ function bedrockAuth(keys: AwsTestKeys, apiKey: string | undefined): MockAuth {
 /** The mock Vertex AI's check: a bearer token its own token endpoint (`POST /token`) issued. */
 function vertexAuth(issuer: TokenIssuer): MockAuth {
   return {
-    own: (method, url, body) => (method === 'POST' && url === '/token' ? issuer.token(body) : undefined),
+    own: { method: 'POST', path: '/token', answer: (body) => issuer.token(body) },
     problem: (req) => issuer.problem(typeof req.headers['authorization'] === 'string' ? req.headers['authorization'] : undefined),
   };
 }

@@ -12,12 +12,12 @@ import { googleErrorBody } from './gemini.ts';
 import type { BodyParser } from './bodies/types.ts';
 import { post, type ApiProfile, type EndpointSpec, type Operation, type WireFormat } from './profile.ts';
 
-const PREFIX = String.raw`^/(?:v1|v1beta1)/projects/(?<project>[^/]+)/locations/(?<location>[^/]+)/publishers`;
+const PREFIX = '^/(?:v1|v1beta1)/projects/(?<project>[^/]+)/locations/(?<location>[^/]+)/publishers';
 const DISPLAY = '/{v1,v1beta1}/projects/{project}/locations/{location}/publishers';
 
 /** A POST endpoint under a publisher's models: `{model}:method`, or a fixed name in place of the model. */
 function endpoint(publisher: string, method: string, schema: string, operation: Operation, parse: BodyParser, extra: Partial<EndpointSpec> = {}, fixed?: string): EndpointSpec {
-  const model = fixed ?? String.raw`(?<model>[^/:]+)`;
+  const model = fixed ?? '(?<model>[^/:]+)';
   return post(new RegExp(`${PREFIX}/${publisher}/models/${model}:${method}$`), schema, operation, parse, {
     display: `${DISPLAY}/${publisher}/models/${fixed ?? '{model}'}:${method}`,
     ...extra,

@@ -191,3 +191,18 @@ describe('Bedrock deny bodies', () => {
     expect(res.denied_response?.headers.map((h) => h.header.key)).not.toContain('x-amzn-errortype');
   });
 });
+
+describe('Bedrock with a Bedrock API key', () => {
+  it('sends it as a bearer token and removes the SigV4 headers a client sent', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-bedrock-key-'));
+    dirs.push(dir);
+    writeFileSync(path.join(dir, 'key'), 'bedrock-api-key-unit-0001');
+    const cfg = parseConfigText('providers:\n  - {name: bedrock, api: bedrock, credential: {file: key}}\n', 'p.yaml');
+    const providers = buildProviders(cfg.providers, cfg.credentials, dir, 'p.yaml');
+    opened.push(providers);
+    const provider = providers.byName.get('bedrock')!;
+    const r = await attachCredential(provider, provider.credential, request(`/model/${encodeURIComponent(ARN)}/converse`, BODY));
+    expect(r).toMatchObject({ ok: true, value: { set: [['authorization', 'Bearer bedrock-api-key-unit-0001']] } });
+    expect(r.ok && r.value.remove).toEqual(expect.arrayContaining(['x-amz-date', 'x-amz-content-sha256', 'x-amz-security-token', 'x-api-key']));
+  });
+});

@@ -8,7 +8,7 @@ import { ok, type Outcome } from '../../core/reasons.ts';
 import { parseAnthropicMessages } from './anthropic-messages.ts';
 import { parseBedrockNative } from './bedrock-native.ts';
 import type { JsonView } from './json-view.ts';
-import type { BodyFields, PathFacts } from './types.ts';
+import type { BodyFields } from './types.ts';
 
 export function parseBedrockInvoke(body: JsonView): Outcome<BodyFields> {
   if (!body.has('anthropic_version')) return parseBedrockNative(body);
