@@ -4,7 +4,7 @@
  * that differs in any way (trailing slash, percent-encoding, case) is not a known endpoint, so it
  * is denied (`unknown_api`) unless a policy allows it by path.
  */
-import { WIRES, type WireApi } from './index.ts';
+import { WIRE_APIS, WIRES, type WireApi } from './index.ts';
 import type { EndpointSpec, WireFormat } from './profile.ts';
 import type { BodyParser } from './bodies/types.ts';
 
@@ -75,7 +75,7 @@ const NONE: Picks = () => false;
 
 /** The select headers of a wire present in a header map (what the LLM phase goes by). */
 export function bySelectHeaders(headers: ReadonlyMap<string, string>): Picks {
-  return (w) => w.selectHeaders !== undefined && w.selectHeaders.some((h) => headers.has(h));
+  return (w) => w.selectHeaders?.some((h) => headers.has(h)) === true;
 }
 
 function choose(candidates: readonly Candidate[], picks: Picks): Candidate | undefined {
@@ -102,7 +102,7 @@ function pathSegment(raw: string, slash = false): string | undefined {
   }
 }
 
-const DEFAULT_API: WireApi = WIRES[0]!.name;
+const DEFAULT_API: WireApi = WIRE_APIS[0];
 
 /** The API a path belongs to when it is not a known endpoint (for the error format and the provider). */
 export function guessApi(path: string, picks: Picks = NONE): WireApi {
@@ -116,16 +116,19 @@ export function matchEndpoint(method: string, path: string, picks: Picks = NONE)
   let candidate = choose(EXACT.get(path) ?? [], picks);
   let groups: RegExpExecArray | undefined;
   if (candidate === undefined) {
-    const found: Candidate[] = [];
-    const matches: RegExpExecArray[] = [];
+    // The same choice as choose(), without collecting the matches: picked, else default, else first.
+    let rank = 3;
     for (const p of PATTERNS) {
+      const c = p.candidate;
+      const r = c.wire.selectHeaders === undefined ? 1 : picks(c.wire) ? 0 : 2;
+      if (r >= rank) continue;
       const m = p.re.exec(path);
       if (m === null) continue;
-      found.push(p.candidate);
-      matches.push(m);
+      candidate = c;
+      groups = m;
+      rank = r;
+      if (r === 0) break;
     }
-    candidate = choose(found, picks);
-    groups = candidate === undefined ? undefined : matches[found.indexOf(candidate)];
   }
   if (candidate === undefined) return { kind: 'unknown', api: guessApi(path, picks) };
   const endpoint = candidate.endpoint;

@@ -45,7 +45,7 @@ export function wireOf(api: WireApi): WireFormat<WireApi> {
 
 /** The deny-body writer of a wire API; the first profile's (OpenAI's) when the API is not known. */
 export function errorFormat(api: WireApi | undefined): WireFormat<WireApi>['errorBody'] {
-  return api === undefined ? WIRES[0]!.errorBody : wireOf(api).errorBody;
+  return wireOf(api ?? WIRE_APIS[0]).errorBody;
 }
 
 /** Whether a provider of this kind accepts requests in this wire format. */

@@ -3,10 +3,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/errors.ts';
 import { loadRuntime, policyOnlyRuntime } from '../pipeline/runtime.ts';
 import { PolicyLoadError } from '../policy/policy-set.ts';
-import { openTestTarget, runSuite, SuiteError, type CaseResult } from '../policy/test-runner.ts';
+import { openTestTarget, runSuite, SuiteError, type CaseResult, type TestTarget } from '../policy/test-runner.ts';
 
 export async function runTests(dir: string, config: string | undefined, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
-  let target;
+  let target: TestTarget;
   try {
     target = openTestTarget(dir, config, (cfgFile, policyDir) =>
       cfgFile === undefined ? policyOnlyRuntime(policyDir, { watchPolicies: false }) : loadRuntime(cfgFile, { watchPolicies: false }),

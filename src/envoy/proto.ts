@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
-import type { ServiceDefinition } from '@grpc/grpc-js';
+import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { OVERWRITE_IF_EXISTS_OR_ADD, type CheckResponse } from './response.ts';
 
@@ -40,12 +40,13 @@ export function loadAuthorizationPackage(): protoLoader.PackageDefinition {
   return cached;
 }
 
-export function authorizationService(): ServiceDefinition {
+/** The Authorization service definition; it has Check (checked here, once, at start). */
+export function authorizationService(): ServiceDefinition & { readonly Check: MethodDefinition<unknown, unknown> } {
   const def = loadAuthorizationPackage()['envoy.service.auth.v3.Authorization'];
   if (def === undefined || !('Check' in def)) {
     throw new Error('envoy.service.auth.v3.Authorization not found in the Envoy API protos');
   }
-  return def as unknown as ServiceDefinition;
+  return def as unknown as ServiceDefinition & { readonly Check: MethodDefinition<unknown, unknown> };
 }
 
 /**

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { isCelError, parse, plan, type CelResult } from '@bufbuild/cel';
+import { parse, plan, type CelResult } from '@bufbuild/cel';
 import { isScalar } from 'yaml';
 import { CREDENTIAL_HEADERS } from '../apis/index.ts';
 import { DECISION_ID_HEADER, REASON_HEADER } from '../core/headers.ts';

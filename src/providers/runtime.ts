@@ -1,6 +1,6 @@
 /** Providers as the request path needs them: route value, API kind, served models, credential loaded. */
 import { ConfigError } from '../core/errors.ts';
-import { type CredentialReloadListener } from './credential-file.ts';
+import type { CredentialReloadListener } from './credential-file.ts';
 import { credentialKind, loadCredential, type ProviderCredential } from './credential.ts';
 import { ServiceAccount } from './google-token.ts';
 import { compileModelGlobs, type ModelMatcher } from './model-match.ts';

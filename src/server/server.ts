@@ -64,7 +64,7 @@ export async function startServer(opts: { listen: string; check: Check; log: Log
   // Requests are decoded by proto-loader; responses are encoded by checkResponseEncoder.
   const service = authorizationService(); // has Check: it says so when the protos lack it
   const encode = checkResponseEncoder();
-  server.addService({ ...service, Check: { ...service['Check']!, responseSerialize: (r: unknown) => encode(r as CheckResponse) } }, {
+  server.addService({ ...service, Check: { ...service.Check, responseSerialize: (r: unknown) => encode(r as CheckResponse) } }, {
     Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       inFlight++;
       opts

@@ -8,6 +8,7 @@ export const MAX_MODEL_LENGTH = 256;
 
 /** A model name: non-empty, bounded, printable. */
 export function checkModel(model: string, where: string): Outcome<string> {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses in a model name.
   if (model === '' || model.length > MAX_MODEL_LENGTH || /[\x00-\x1f\x7f]/.test(model)) {
     return fail('invalid_field', `'${where}' must be a non-empty model name of at most ${MAX_MODEL_LENGTH} characters`);
   }
