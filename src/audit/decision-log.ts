@@ -26,12 +26,15 @@ export interface DecisionLogOptions {
 
 const FLUSH_BYTES = 64 * 1024;
 
-/** One line: `time` first, the record's keys, then the trace ids (without copying the record). */
+/**
+ * One line: `time` and `kind` (`decision`, so the lines can be told apart from the service log
+ * when both go to stderr) first, the record's keys, then the trace ids (without copying the record).
+ */
 export function decisionLine(record: AuditRecord, trace?: { traceId: string; spanId: string }): string {
   const body = JSON.stringify(record);
   const ids = trace ? `"trace_id":${JSON.stringify(trace.traceId)},"span_id":${JSON.stringify(trace.spanId)}` : '';
   const inner = body.length > 2 ? body.slice(1, -1) + (ids ? `,${ids}` : '') : ids;
-  return `{"time":"${new Date().toISOString()}"${inner ? `,${inner}` : ''}}\n`;
+  return `{"time":"${new Date().toISOString()}","kind":"decision"${inner ? `,${inner}` : ''}}\n`;
 }
 
 /** sink: `stdout`, `stderr`, `off`, a file path, or a stream. */

@@ -5,6 +5,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { InputError, UsageError, type Command } from './command.ts';
 import { hashApiKey, API_KEY_PREFIX } from '../identity/api-key.ts';
 import { KeyStoreError, readKeyStoreFile, writeKeyStoreFile } from '../identity/key-store.ts';
 import { keyStoreFileSchema, storedKeySchema, type KeyStoreFile, type StoredKey } from '../identity/schema.ts';
@@ -31,7 +32,6 @@ export function parseDuration(s: string): number {
   return Number(m[1]) * unit;
 }
 
-class UsageError extends Error {}
 
 function list(v: string | undefined): string[] | undefined {
   return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -40,7 +40,7 @@ function list(v: string | undefined): string[] | undefined {
 function load(file: string, create: boolean): KeyStoreFile {
   if (!existsSync(file)) {
     if (create) return { version: 1, keys: [] };
-    throw new UsageError(`no key store at ${file} (create one with: llm-authz keys create --store ${file} ...)`);
+    throw new InputError(`no key store at ${file} (create one with: llm-authz keys create --store ${file} ...)`);
   }
   return readKeyStoreFile(file);
 }
@@ -51,7 +51,7 @@ function save(file: string, store: KeyStoreFile): void {
 
 function find(store: KeyStoreFile, id: string): StoredKey {
   const k = store.keys.find((x) => x.id === id);
-  if (k === undefined) throw new UsageError(`no key with id '${id}' in the store`);
+  if (k === undefined) throw new InputError(`no key with id '${id}' in the store`);
   return k;
 }
 
@@ -141,7 +141,7 @@ export async function keys(args: string[], out: NodeJS.WritableStream = process.
       const overlapEnd = now() + parseDuration(v.overlap ?? '1h');
       const store = load(file, false);
       const old = find(store, v.id);
-      if (old.revoked) throw new UsageError(`key '${old.id}' is revoked; create a new one instead`);
+      if (old.revoked) throw new InputError(`key '${old.id}' is revoked; create a new one instead`);
       const { id, key } = newApiKey();
       const entry: StoredKey = {
         ...old,
@@ -167,23 +167,25 @@ export async function keys(args: string[], out: NodeJS.WritableStream = process.
   }
 }
 
-export const keysCommand = {
+export const keysCommand: Command = {
+  name: 'keys',
+  get help(): string {
+    return `${KEYS_USAGE}\nA new key is printed once, on stdout; the store keeps only its hash.\nExit codes: 0 done, 2 a usage error or a store that cannot be read or written.`;
+  },
   usage: 'keys create|list|revoke|rotate --store FILE ...',
   summary: 'manage scoped API keys in a key store file (prints a new key once)',
   async run(args: string[]): Promise<number> {
     try {
       return await keys(args);
     } catch (err) {
-      if (err instanceof UsageError || err instanceof KeyStoreError || (err instanceof TypeError && 'code' in err)) {
-        process.stderr.write(`llm-authz keys: ${err.message}\n${KEYS_USAGE}`);
-        return 2;
-      }
+      // A bad store file is the input's fault, not the command line's: one line, no usage.
+      if (err instanceof KeyStoreError) throw new InputError(err.message);
       throw err;
     }
   },
 };
 
-const KEYS_USAGE = `usage:
+const KEYS_USAGE = `commands:
   llm-authz keys create --store FILE --workload ID --models m1,m2 [--agent ID] [--providers p1,p2]
                         [--tools t1,t2] [--max-tokens N] [--expires-in 30d] [--description TEXT]
   llm-authz keys list   --store FILE [--json]

@@ -1,5 +1,7 @@
 /** `llm-authz serve`: load config, start the gRPC server, drain on SIGTERM/SIGINT. */
 import { parseArgs } from 'node:util';
+import { parseListen } from '../core/listen.ts';
+import { UsageError, type Command } from './command.ts';
 import { createDecisionLog } from '../audit/decision-log.ts';
 import type { CredentialReloadListener } from '../core/build-context.ts';
 import { ConfigError } from '../core/errors.ts';
@@ -42,7 +44,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
   // Providers with a service account get their first access token now, not on the first request.
   runtime.providers.prefetch?.();
-  const log = runtime.config.log.level === 'info' ? bootLog : createLogger(runtime.config.log.level);
+  const { level, format } = runtime.config.log;
+  const log = level === 'info' && format === 'auto' ? bootLog : createLogger(level, format);
   setIdentityLogger(log);
   const decisionLog = createDecisionLog(runtime.config.decision_log.sink, { flushMs: runtime.config.decision_log.flush_ms });
   const telemetry = await startTelemetry(runtime.config.telemetry, { version: SERVICE_VERSION });
@@ -57,6 +60,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   );
 
   const policy = runtime.policy;
+  if (policy !== undefined && policy.status().rules === 0) log.warn({ policy_dir: runtime.config.policy?.dir }, 'the policy folder has no rules: every request is denied (denied_by_default)');
   let server: AuthzServer | undefined;
   let policyHealthy = true;
   if (policy !== undefined) {
@@ -76,11 +80,38 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
 
   const listen = opts.listen ?? runtime.config.server.listen;
-  server = await startServer({ listen, check, log });
+  try {
+    server = await startServer({ listen, check, log });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const inUse = code === 'EADDRINUSE' || (err instanceof Error && /EADDRINUSE|address already in use/i.test(err.message));
+    log.fatal({ listen, problem: inUse ? 'the address is already in use' : 'the address cannot be bound', ...safeError(err) }, inUse ? `cannot listen on ${listen}: the address is already in use` : `cannot listen on ${listen}`);
+    log.flush();
+    await decisionLog.close();
+    await runtime.close();
+    await telemetry.shutdown();
+    return 1;
+  }
   server.setPolicyHealthy(policyHealthy);
   server.setServing(true);
+  const loaded = runtime.identify.loaded?.();
   log.info(
-    { listen, port: server.port, traces: telemetry.tracesTo, metrics: telemetry.metricsTo, metrics_port: telemetry.prometheusPort, config: runtime.source, config_version: runtime.version, providers: [...runtime.providers.byName.keys()], api_keys: runtime.config.identity.api_keys.length, policy_version: policy?.status().version, policy_shadow_version: policy?.status().shadowVersion },
+    {
+      version: SERVICE_VERSION,
+      listen,
+      port: server.port,
+      traces: telemetry.tracesTo,
+      metrics: telemetry.metricsTo,
+      metrics_port: telemetry.prometheusPort,
+      config: runtime.source,
+      config_version: runtime.version,
+      providers: [...runtime.providers.byName.keys()],
+      api_keys: loaded?.apiKeys ?? runtime.config.identity.api_keys.length,
+      identity_methods: loaded?.methods,
+      policy_version: policy?.status().version,
+      policy_rules: policy?.status().rules,
+      policy_shadow_version: policy?.status().shadowVersion,
+    },
     'llm-authz serving',
   );
 
@@ -111,15 +142,27 @@ export async function serve(opts: ServeOptions): Promise<number> {
   });
 }
 
-export const serveCommand = {
-  usage: 'serve [--config FILE] [--listen HOST:PORT]',
+export const serveCommand: Command = {
+  name: 'serve',
+  usage: 'serve [--config FILE] [--listen HOST:PORT|unix:PATH]',
   summary: 'run the ext_authz gRPC server (default 127.0.0.1:9001)',
+  help: `options:
+  -c, --config FILE     the config file (without it, a built-in config that denies every request)
+  -l, --listen ADDRESS  HOST:PORT ([::1]:9001 for IPv6) or unix:PATH; overrides server.listen
+
+Logs go to stderr; decision-log lines to the config's decision_log.sink (stdout by default).
+SIGHUP reloads the policy set; SIGTERM and SIGINT drain and stop.
+Exit codes: 0 stopped by a signal, 1 could not listen, 2 a usage or config error.`,
   async run(args: string[]): Promise<number> {
     const { values } = parseArgs({
       args,
       options: { config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l' } },
       strict: true,
     });
+    if (values.listen !== undefined) {
+      const l = parseListen(values.listen);
+      if (!l.ok) throw new UsageError(`--listen: ${l.problem}`);
+    }
     return serve({ config: values.config, listen: values.listen });
   },
 };

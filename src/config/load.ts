@@ -37,11 +37,11 @@ export function parseConfigText(text: string, source: string): Config {
   const y = readYaml(text, source);
   if (y.errors.length > 0) throw new ConfigError(source, y.errors);
   const data: unknown = y.doc.toJS() ?? {};
-  const parsed = configSchema.safeParse(data);
+  const parsed = configSchema.safeParse(data, { reportInput: true });
   if (!parsed.success) {
     throw new ConfigError(
       source,
-      parsed.error.issues.map((i) => `${formatPath(i.path)}: ${issueMessage(i)} (${y.where(i.path)})`),
+      parsed.error.issues.map((i) => `${formatPath(i.path)}: ${issueMessage(i, configSchema)} (${y.whereIssue(i)})`),
     );
   }
   const cross = crossCheck(parsed.data);

@@ -3,17 +3,22 @@
  * on reload), into typed objects; nothing on the request path reads YAML.
  */
 import { z } from 'zod';
+import { parseListen } from '../core/listen.ts';
 import { identitySchema } from '../identity/schema.ts';
 import { policySchema } from '../policy/schema.ts';
 import { credentialsSchema, providersSchema } from '../providers/schema.ts';
 import { telemetrySchema } from '../telemetry/schema.ts';
 
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT');
+/** HOST:PORT or unix:PATH (src/core/listen.ts). */
+const listenAddress = z.string().superRefine((v, ctx) => {
+  const r = parseListen(v);
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.problem });
+});
 
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
-      listen: hostPort.default('127.0.0.1:9001'),
+      listen: listenAddress.default('127.0.0.1:9001'),
       /** After SIGTERM: report NOT_SERVING for this long (while still answering) before closing. */
       drain_delay_ms: z.int().min(0).max(300_000).default(0),
       /** Hard stop after SIGTERM if in-flight checks have not finished. */
@@ -40,6 +45,8 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+      /** `json` lines, `text` for a person, or `auto`: text when stderr is a terminal, JSON otherwise. */
+      format: z.enum(['json', 'text', 'auto']).default('auto'),
     })
     .prefault({}),
   decision_log: z

@@ -2,7 +2,8 @@
  * The one YAML reader of the project's files (config, policies, policy test suites): parses with
  * positions, and turns a document path or an offset into `file:line:col`.
  */
-import { isNode, LineCounter, parseDocument, Scalar, type Document } from 'yaml';
+import { isMap, isNode, isScalar, LineCounter, parseDocument, Scalar, type Document } from 'yaml';
+import { didYouMean } from './suggest.ts';
 import type { z } from 'zod';
 
 export interface YamlFile {
@@ -15,6 +16,8 @@ export interface YamlFile {
   offsetOf(path: readonly PropertyKey[]): number;
   /** `file:line:col` of the node at `path` (or its deepest existing parent); the file name alone when the document has no node. */
   where(path: readonly PropertyKey[]): string;
+  /** `file:line:col` of a schema issue: the offending key itself for unknown keys, else the value's node. */
+  whereIssue(issue: z.core.$ZodIssue): string;
 }
 
 export function readYaml(text: string, name: string): YamlFile {
@@ -31,22 +34,103 @@ export function readYaml(text: string, name: string): YamlFile {
     }
     return undefined;
   };
+  /** The offset of the key `key` in the mapping at `path` (an unknown key points at itself, not its parent). */
+  const keyOffset = (path: readonly PropertyKey[], key: string): number | undefined => {
+    const map = doc.getIn(path as unknown[], true);
+    if (!isMap(map)) return undefined;
+    const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
+    return isScalar(pair?.key) ? pair.key.range?.[0] : undefined;
+  };
+  const where = (path: readonly PropertyKey[]): string => {
+    const offset = find(path);
+    return offset === undefined ? name : at(offset);
+  };
   return {
     doc,
     errors: doc.errors.map((e) => `${at(e.pos[0])}: ${e.message.split('\n')[0] ?? e.code}`),
     at,
     offsetOf: (path) => find(path) ?? 0,
-    where: (path) => {
-      const offset = find(path);
-      return offset === undefined ? name : at(offset);
+    where,
+    whereIssue: (issue) => {
+      const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
+      const offset = key === undefined ? undefined : keyOffset(issue.path, key);
+      return offset === undefined ? where(issue.path) : at(offset);
     },
   };
 }
 
-/** A schema issue in plain words (unknown keys named; the expected type without the library's wording). */
-export function issueMessage(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
-  if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
+/** What was found, in a few words (values clipped; config and policy files hold no secrets, only paths and names). */
+function found(input: unknown): string {
+  if (input === undefined) return 'nothing';
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return 'a list';
+  if (typeof input === 'object') return 'a mapping';
+  if (typeof input === 'string') return JSON.stringify(input.length > 40 ? `${input.slice(0, 40)}…` : input);
+  return String(input);
+}
+
+const ARTICLE: Readonly<Record<string, string>> = { number: 'a number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'a mapping', int: 'an integer' };
+
+/** The keys a schema (zod 4) accepts at a path: for "did you mean". */
+export function schemaKeysAt(schema: unknown, path: readonly PropertyKey[]): string[] {
+  type Def = { type?: string; innerType?: unknown; in?: unknown; element?: unknown; valueType?: unknown; shape?: Record<string, unknown>; options?: unknown[] };
+  const def = (s: unknown): Def | undefined => (s as { _zod?: { def?: Def } } | undefined)?._zod?.def;
+  const unwrap = (s: unknown): unknown => {
+    let cur = s;
+    for (let d = def(cur); d !== undefined && (d.innerType !== undefined || d.in !== undefined); d = def(cur)) cur = d.innerType ?? d.in;
+    return cur;
+  };
+  // A union (a name or a mapping) stands for each of its options at the same path.
+  const expand = (xs: unknown[]): unknown[] => xs.flatMap((s) => (def(s)?.type === 'union' ? (def(s)?.options ?? []).map(unwrap) : [s]));
+  let cur: unknown[] = [unwrap(schema)];
+  for (const p of path) {
+    cur = expand(cur).flatMap((s) => {
+      const d = def(s);
+      if (d?.type === 'array' && typeof p === 'number') return [unwrap(d.element)];
+      if (d?.type === 'record') return [unwrap(d.valueType)];
+      if (d?.type === 'object' && typeof p === 'string' && d.shape !== undefined) return Object.hasOwn(d.shape, p) ? [unwrap(d.shape[p])] : [];
+      return [];
+    });
+  }
+  return expand(cur).flatMap((s) => Object.keys(def(s)?.shape ?? {}));
+}
+
+/**
+ * A schema issue in plain words: unknown keys named, with the closest known key; the expected
+ * type with what was found (`expected a number, got "ten"`), without the library's wording.
+ * Parse with `{ reportInput: true }` for the "got" part.
+ */
+export function issueMessage(issue: z.core.$ZodIssue, schema?: unknown): string {
+  if (issue.code === 'unrecognized_keys') {
+    const known = schema === undefined ? [] : schemaKeysAt(schema, issue.path);
+    return issue.keys.map((k) => `unknown key '${k}'${didYouMean(k, known)}`).join(', ');
+  }
+  if (issue.code === 'invalid_type') {
+    const want = ARTICLE[issue.expected] ?? issue.expected;
+    return 'input' in issue ? (issue.input === undefined ? `missing: expected ${want}` : `expected ${want}, got ${found(issue.input)}`) : `expected ${issue.expected}`;
+  }
+  if (issue.code === 'invalid_value') {
+    const one = issue.values.map((v) => (typeof v === 'string' ? `'${v}'` : String(v))).join(', ');
+    const want = `expected ${issue.values.length === 1 ? one : `one of ${one}`}`;
+    if (!('input' in issue)) return want;
+    return issue.input === undefined ? `missing: ${want}` : `${want}, got ${found(issue.input)}`;
+  }
+  if (issue.code === 'invalid_union') {
+    // A name or a mapping (providers[].credential): what is wrong in the branch whose type
+    // matched, at its own key; else the types it could have been. Not the library's "Invalid input".
+    const rootType = (errs: readonly z.core.$ZodIssue[]): z.core.$ZodIssue | undefined => errs.find((e) => e.code === 'invalid_type' && e.path.length === 0);
+    const branch = issue.errors.find((errs) => errs.length > 0 && rootType(errs) === undefined);
+    if (branch !== undefined) {
+      return branch
+        .map((e) => {
+          const inner = issueMessage({ ...e, path: [...issue.path, ...e.path] }, schema);
+          return e.path.length > 0 ? `${e.path.map(String).join('.')}: ${inner}` : inner;
+        })
+        .join('; ');
+    }
+    const types = issue.errors.map(rootType).flatMap((e) => (e?.code === 'invalid_type' ? [ARTICLE[e.expected] ?? e.expected] : []));
+    if (types.length === issue.errors.length && types.length > 0) return `expected ${types.join(' or ')}${'input' in issue ? `, got ${found(issue.input)}` : ''}`;
+  }
   return issue.message;
 }
 

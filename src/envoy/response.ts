@@ -3,14 +3,19 @@
  * deny = non-OK status + denied_response with an explicit HTTP status and JSON body;
  * allow = OK + header mutations with the OVERWRITE action.
  */
-import { DECISION_ID_HEADER, REASON_HEADER } from '../core/headers.ts';
+import { DECISION_ID_HEADER, REASON_HEADER, TRACE_ID_HEADER } from '../core/headers.ts';
 import { CREDENTIAL_QUERY_PARAMETERS, errorFormat, wireOf, type WireApi } from '../apis/index.ts';
 import type { AttachedCredential } from '../providers/attach.ts';
 import type { Obligations } from '../policy/types.ts';
 import { REASONS, type ReasonCode } from '../core/reasons.ts';
 import { toProtoStruct, type JsonValue, type ProtoStruct } from '../core/struct.ts';
 
-export { DECISION_ID_HEADER, REASON_HEADER };
+export { DECISION_ID_HEADER, REASON_HEADER, TRACE_ID_HEADER };
+
+/** A trace id worth handing to the client: 32 hex digits, not all zero. */
+function traceHeader(traceId: string | undefined): HeaderValueOption[] {
+  return traceId !== undefined && /^[0-9a-f]{32}$/.test(traceId) && !/^0+$/.test(traceId) ? [overwrite(TRACE_ID_HEADER, traceId)] : [];
+}
 
 
 // google.rpc.Code values
@@ -64,6 +69,8 @@ export interface DenyInput {
   /** The wire API whose error format the body takes; OpenAI's when unknown. */
   readonly api: WireApi | undefined;
   readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
+  /** The trace the decision was made in, returned to the client next to the decision id. */
+  readonly traceId?: string | undefined;
 }
 
 export function denyResponse(d: DenyInput): CheckResponse {
@@ -72,6 +79,7 @@ export function denyResponse(d: DenyInput): CheckResponse {
     overwrite('content-type', 'application/json'),
     overwrite(DECISION_ID_HEADER, d.decisionId),
     overwrite(REASON_HEADER, d.reason),
+    ...traceHeader(d.traceId),
   ];
   if (status === 401) {
     const error = d.reason === 'no_credentials' ? '' : ', error="invalid_token"';
@@ -100,6 +108,8 @@ export interface AllowInput {
   /** Further request headers that carry a caller's credential (e.g. the on-behalf-of user token): never forwarded. */
   readonly credentialHeaders: readonly string[];
   readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
+  /** The trace the decision was made in, returned to the client next to the decision id. */
+  readonly traceId?: string | undefined;
 }
 
 export function allowResponse(a: AllowInput): CheckResponse {
@@ -109,7 +119,7 @@ export function allowResponse(a: AllowInput): CheckResponse {
     ok_response: {
       headers: [overwrite(a.routingHeader, provider.route), ...a.credential.set.map(([k, v]) => overwrite(k, v)), ...headers.map(([k, v]) => overwrite(k, v))],
       headers_to_remove: [...a.credential.remove, ...a.credentialHeaders],
-      response_headers_to_add: [overwrite(DECISION_ID_HEADER, a.decisionId)],
+      response_headers_to_add: [overwrite(DECISION_ID_HEADER, a.decisionId), ...traceHeader(a.traceId)],
       query_parameters_to_remove: [...CREDENTIAL_QUERY_PARAMETERS],
     },
     dynamic_metadata: toProtoStruct(a.metadata),

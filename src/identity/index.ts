@@ -27,7 +27,11 @@ import type { IdentityConfig } from './schema.ts';
 import { createSpiffeMethod } from './spiffe.ts';
 import { UNRESTRICTED, type Finding, type Identity, type IdentityMethod, type IdentityMethodName } from './types.ts';
 
-export type Identify = ((ctx: RequestContext) => Promise<Outcome<Identity>>) & { close?: () => void };
+export type Identify = ((ctx: RequestContext) => Promise<Outcome<Identity>>) & {
+  close?: () => void;
+  /** What is loaded, for the start line and `llm-authz validate`: API keys (config and key store), methods. */
+  loaded?: () => { readonly apiKeys: number; readonly methods: readonly IdentityMethodName[] };
+};
 
 export interface IdentifierOptions {
   /** Method names in precedence order; methods not listed come after, in their given order. */
@@ -132,5 +136,7 @@ export function createIdentifierFromConfig(config: IdentityConfig, ctx: BuildCon
     if (verifier === undefined) throw new ConfigError(ctx.source, ['identity.on_behalf_of: needs identity.jwt (its issuers verify the user token)']);
     onBehalfOf = createOnBehalfOf(config.on_behalf_of.header, verifier);
   }
-  return createIdentifier(methods, { precedence: config.precedence, onBehalfOf });
+  const identify = createIdentifier(methods, { precedence: config.precedence, onBehalfOf });
+  identify.loaded = () => ({ apiKeys: config.api_keys.length + (store?.size ?? 0), methods: methods.filter((m) => m.name !== 'api_key' || config.api_keys.length > 0 || store !== undefined).map((m) => m.name) });
+  return identify;
 }

@@ -60,6 +60,8 @@ export interface KeyStore {
   get(id: string): LoadedKey | undefined;
   /** Number of successful loads (1 after start). */
   readonly generation: number;
+  /** Keys in the store as last loaded. */
+  readonly size: number;
   close(): void;
 }
 
@@ -100,6 +102,9 @@ export function openKeyStore(file: string, reloadIntervalMs: number): KeyStore {
     get: (id) => byId.get(id),
     get generation() {
       return generation;
+    },
+    get size() {
+      return byId.size;
     },
     close: () => clearInterval(timer),
   };

@@ -114,7 +114,15 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
   audit(record, p, span, sinks, durationMs / 1000);
   const metadata = envoyMetadata(record);
   if (effect === 'allow' && d?.obligations && p.credential) {
-    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, credential: p.credential, credentialHeaders: rt.callerCredentialHeaders, metadata });
+    return allowResponse({
+      decisionId,
+      routingHeader: rt.routingHeader,
+      obligations: d.obligations,
+      credential: p.credential,
+      credentialHeaders: rt.callerCredentialHeaders,
+      metadata,
+      traceId: span.ids.traceId,
+    });
   }
   return denyResponse({
     decisionId,
@@ -122,6 +130,7 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
     detail: p.detail ?? d?.detail,
     api: p.llm?.api ?? (p.ctx ? apiOfRequest(p.ctx.path, p.ctx.headers) : undefined),
     metadata,
+    traceId: span.ids.traceId,
   });
 }
 
@@ -141,7 +150,8 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
   return async (raw, meta) => {
     const started = performance.now();
     const decisionId = randomUUID();
-    const span = tracer.start(meta);
+    // The span starts where the Check started, so decision.duration_ms is never longer than it.
+    const span = tracer.start(meta, started);
     const rt = getRuntime();
     let timer: NodeJS.Timeout | undefined;
     try {

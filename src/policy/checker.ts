@@ -4,6 +4,7 @@
  * matching overload (wrong operand types, where the types are knowable), and bounds nesting.
  * Every problem is collected with the offset of the sub-expression in the CEL text.
  */
+import { didYouMean } from '../core/suggest.ts';
 import type { parse, CelEnv } from '@bufbuild/cel';
 import { assignable, fromCelType, isDyn, isNumeric, join, T, typeName, type PolicyType } from './cel-types.ts';
 
@@ -31,6 +32,8 @@ export interface CheckResult {
 export interface CheckOptions {
   readonly env: CelEnv;
   readonly variable: (name: string) => PolicyType | undefined;
+  /** The declared variable names, for "did you mean". */
+  readonly variableNames?: readonly string[] | undefined;
   /** Constant `matches` patterns are compiled here at load (an invalid pattern is a problem). */
   readonly regex: RegexCache;
   readonly maxDepth: number;
@@ -91,7 +94,7 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
         const declared = opts.variable(name);
         if (declared !== undefined) return declared;
         if (isTypeName(name)) return T.type;
-        return report(e, `unknown variable '${name}'`);
+        return report(e, `unknown variable '${name}'${didYouMean(name, [...(opts.variableNames ?? []), ...scope.keys()])}`);
       }
       case 'selectExpr': {
         const qualified = qualifiedName(e);
@@ -102,7 +105,7 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
         if (operand.kind === 'object') {
           const f = Object.hasOwn(operand.fields, field) ? operand.fields[field] : undefined;
           if (f === undefined) {
-            t = report(e, `unknown field '${field}' of ${operand.name} (known: ${Object.keys(operand.fields).join(', ')})`);
+            t = report(e, `unknown field '${field}' of ${operand.name}${didYouMean(field, Object.keys(operand.fields))} (known: ${Object.keys(operand.fields).join(', ')})`);
           } else {
             t = f.type;
           }

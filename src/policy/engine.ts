@@ -51,7 +51,8 @@ export interface Explanation extends Evaluation {
 export interface PolicyEngine {
   decide(input: DecisionInput): Decision;
   /** The decision with every rule's result (for `llm-authz check` and `llm-authz test`). */
-  explain(input: DecisionInput, nowMs?: number): Explanation;
+  /** With `whyNot`, each rule that did not match says which part of its `when` was false. */
+  explain(input: DecisionInput, nowMs?: number, opts?: { whyNot?: boolean }): Explanation;
   reload(): ReloadOutcome;
   status(): PolicyStatus;
   onReload(listener: (outcome: ReloadOutcome) => void): void;
@@ -103,11 +104,11 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
   let lastProblems: readonly string[] = [];
   const listeners: ((o: ReloadOutcome) => void)[] = [];
 
-  const explain = (input: DecisionInput, nowMs: number = now()): Explanation => {
+  const explain = (input: DecisionInput, nowMs: number = now(), o: { whyNot?: boolean } = {}): Explanation => {
     const current = sets; // one read: a reload between here and the end does not mix sets
-    const main = evaluatePolicySet(current.enforced, input, nowMs);
+    const main = evaluatePolicySet(current.enforced, input, nowMs, o);
     if (current.shadow === undefined) return { ...main, shadowResults: undefined };
-    const sh = evaluatePolicySet(current.shadow, input, nowMs);
+    const sh = evaluatePolicySet(current.shadow, input, nowMs, o);
     const shadow: ShadowResult = {
       effect: sh.decision.effect,
       reason: sh.decision.reason,

@@ -10,6 +10,7 @@ import { speaks } from '../apis/index.ts';
 import type { CompiledRule, PolicySet } from './policy-set.ts';
 import type { Decision, DecisionInput } from './types.ts';
 import { activation, type Activation } from './vars.ts';
+import { firstFalsePart } from './why-not.ts';
 
 export type RuleOutcome = 'matched' | 'not_matched' | 'error';
 
@@ -19,6 +20,8 @@ export interface RuleResult {
   readonly outcome: RuleOutcome;
   /** The evaluation error, for explanations and internal logs (never sent to clients). */
   readonly error?: string;
+  /** For explanations of a rule that did not match: the first top-level `&&` part that was false. */
+  readonly falseAt?: string;
 }
 
 export interface Evaluation {
@@ -39,7 +42,7 @@ function evalRule(rule: CompiledRule, vars: Activation): RuleResult {
   return { id: rule.id, effect: rule.effect, outcome: 'error', error: 'the expression did not evaluate to a bool' };
 }
 
-export function evaluatePolicySet(set: PolicySet, input: DecisionInput, nowMs: number): Evaluation {
+export function evaluatePolicySet(set: PolicySet, input: DecisionInput, nowMs: number, opts: { whyNot?: boolean } = {}): Evaluation {
   const version = set.version;
   const deny = (reason: Decision['reason'], rule: string | undefined, matched: readonly string[], detail: string | undefined): Decision => ({
     effect: 'deny',
@@ -60,6 +63,15 @@ export function evaluatePolicySet(set: PolicySet, input: DecisionInput, nowMs: n
   }
 
   const results = set.rules.map((r) => evalRule(r, vars));
+  if (opts.whyNot === true) {
+    // Explanations only (llm-authz check / test): never on the request path.
+    for (const [i, r] of results.entries()) {
+      const rule = set.rules[i];
+      if (r.outcome !== 'not_matched' || rule === undefined) continue;
+      const at = firstFalsePart(rule.when, activation(input, nowMs));
+      if (at !== undefined) results[i] = { ...r, falseAt: at };
+    }
+  }
   const matched = results.filter((r) => r.outcome === 'matched').map((r) => r.id);
   const failed = results.find((r) => r.outcome === 'error');
   if (failed !== undefined) {
@@ -76,7 +88,8 @@ export function evaluatePolicySet(set: PolicySet, input: DecisionInput, nowMs: n
   if (allowRule === undefined) {
     // A path llm-authz does not know on a provider API: say so (404), as without policies.
     if (input.llm.operation === 'unknown') return { decision: deny('unknown_api', undefined, matched, 'no policy rule allows this unknown API path'), results };
-    return { decision: deny('denied_by_default', undefined, matched, 'no policy rule allows this request'), results };
+    // The reason's own message says it ("no policy allows this request"); a detail would repeat it.
+    return { decision: deny('denied_by_default', undefined, matched, undefined), results };
   }
   const o = allowRule.obligations;
   const provider = o?.provider ?? byDefault;

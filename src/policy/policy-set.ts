@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parse, plan, type CelResult } from '@bufbuild/cel';
 import { isScalar } from 'yaml';
 import { CREDENTIAL_HEADERS } from '../apis/index.ts';
-import { DECISION_ID_HEADER, REASON_HEADER } from '../core/headers.ts';
+import { DECISION_ID_HEADER, REASON_HEADER, TRACE_ID_HEADER } from '../core/headers.ts';
 import { formatPath } from '../core/errors.ts';
 import type { ProviderCredential, Providers, ProviderRuntime } from '../providers/runtime.ts';
 import { credentialKind } from '../providers/credential.ts';
@@ -20,7 +20,9 @@ import { typeName, T, assignable } from './cel-types.ts';
 import { checkExpr } from './checker.ts';
 import { policyEnv, RegexCache } from './functions.ts';
 import { MAX_EXPRESSION_DEPTH, policyFileSchema } from './schema.ts';
-import { variableType, type Activation } from './vars.ts';
+import { VARIABLES, variableType, type Activation } from './vars.ts';
+
+const VARIABLE_NAMES = Object.keys(VARIABLES);
 import { issueMessage, readYaml, sourceOffset } from '../core/yaml.ts';
 
 export interface CompiledObligations {
@@ -73,7 +75,7 @@ export interface LoadDeps {
  * Headers no rule may set: every credential header of every API profile (a rule could otherwise
  * overwrite the provider key, or forward a client key), and the request's framing and identity.
  */
-export const RESERVED_HEADERS: readonly string[] = [...CREDENTIAL_HEADERS, 'proxy-authorization', 'host', 'content-length', DECISION_ID_HEADER, REASON_HEADER];
+export const RESERVED_HEADERS: readonly string[] = [...CREDENTIAL_HEADERS, 'proxy-authorization', 'host', 'content-length', DECISION_ID_HEADER, REASON_HEADER, TRACE_ID_HEADER];
 
 export interface PolicyFile {
   readonly name: string;
@@ -132,9 +134,9 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
       problems.push(...y.errors);
       continue;
     }
-    const parsed = policyFileSchema.safeParse(doc.toJS() ?? {});
+    const parsed = policyFileSchema.safeParse(doc.toJS() ?? {}, { reportInput: true });
     if (!parsed.success) {
-      for (const i of parsed.error.issues) problems.push(`${at(y.offsetOf(i.path))}: ${formatPath(i.path)}: ${issueMessage(i)}`);
+      for (const i of parsed.error.issues) problems.push(`${y.whereIssue(i)}: ${formatPath(i.path)}: ${issueMessage(i, policyFileSchema)}`);
       continue;
     }
     parsed.data.rules.forEach((r, i) => {
@@ -166,7 +168,7 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
         }
       }
       if (ast !== undefined) {
-        const checked = checkExpr(ast, { env, variable: usedVariable, regex, maxDepth: MAX_EXPRESSION_DEPTH });
+        const checked = checkExpr(ast, { env, variable: usedVariable, variableNames: VARIABLE_NAMES, regex, maxDepth: MAX_EXPRESSION_DEPTH });
         for (const p of checked.problems) problems.push(`${exprAt(p.offset)}: ${label}.when: ${p.message}`);
         if (checked.problems.length === 0 && !assignable(T.bool, checked.type)) {
           problems.push(`${exprAt(0)}: ${label}.when: the expression is ${/^[aeiou]/.test(typeName(checked.type)) ? 'an' : 'a'} ${typeName(checked.type)}, not a bool`);

@@ -10,6 +10,7 @@ import { readYaml } from '../core/yaml.ts';
 import type { Providers } from '../providers/runtime.ts';
 import type { PolicyEngine } from './engine.ts';
 import { decisionFixture, decisionInputOf, FixtureError } from './fixture.ts';
+import type { RuleResult } from './evaluate.ts';
 import type { Decision, DecisionInput } from './types.ts';
 
 /** The clock of a case that sets none (and of a suite that sets none). */
@@ -43,6 +44,8 @@ export interface CaseResult {
   readonly where: string;
   readonly failures: readonly string[];
   readonly decision: Decision;
+  /** Every rule's result for the case (matched, not matched, or the evaluation error). */
+  readonly results: readonly RuleResult[];
 }
 
 export class SuiteError extends Error {
@@ -112,7 +115,7 @@ export function runSuite(file: string, target: TestTarget): CaseResult[] {
       if (!(err instanceof FixtureError)) throw err;
       throw new SuiteError([`${where}: ${err.message}`]);
     }
-    const { decision } = target.engine.explain(input, nowMs);
+    const { decision, results } = target.engine.explain(input, nowMs, { whyNot: true });
     const failures: string[] = [];
     const e = c.expect;
     const got = (what: string, want: unknown, have: unknown): void => {
@@ -126,6 +129,6 @@ export function runSuite(file: string, target: TestTarget): CaseResult[] {
     if (e.matched !== undefined && JSON.stringify([...e.matched].sort()) !== JSON.stringify([...decision.matchedRules].sort())) {
       failures.push(`expected matched rules ${JSON.stringify(e.matched)}, got ${JSON.stringify(decision.matchedRules)}`);
     }
-    return { suite: suite.suite, name: c.name, where, failures, decision };
+    return { suite: suite.suite, name: c.name, where, failures, decision, results };
   });
 }

@@ -29,7 +29,7 @@ interface LoadedSecret {
   readonly close: () => void;
 }
 
-function readSecret(c: SecretSource, baseDir: string, where: string, onReload?: CredentialReloadListener): LoadedSecret {
+function readSecret(c: Pick<SecretSource, 'file' | 'env'>, baseDir: string, where: string, onReload?: CredentialReloadListener): LoadedSecret {
   if (c.env !== undefined) {
     const v = process.env[c.env];
     if (v === undefined || v.trim() === '') throw new ConfigError(where, [`environment variable ${c.env} is not set`]);
@@ -45,17 +45,18 @@ function readSecret(c: SecretSource, baseDir: string, where: string, onReload?: 
 
 /** Loads a credential of any kind (throws ConfigError naming `where`, never a value). */
 export function loadCredential(c: CredentialSource, baseDir: string, where: string, onReload?: CredentialReloadListener): LoadedCredential {
-  if ('aws' in c) {
+  if (c.aws !== undefined) {
+    const aws = c.aws;
     const parts: LoadedSecret[] = [];
     const closeAll = (): void => {
       for (const p of parts) p.close();
     };
     try {
-      const id = readSecret(c.aws.access_key_id, baseDir, `${where}.aws.access_key_id`, onReload);
+      const id = readSecret(aws.access_key_id, baseDir, `${where}.aws.access_key_id`, onReload);
       parts.push(id);
-      const key = readSecret(c.aws.secret_access_key, baseDir, `${where}.aws.secret_access_key`, onReload);
+      const key = readSecret(aws.secret_access_key, baseDir, `${where}.aws.secret_access_key`, onReload);
       parts.push(key);
-      const token = c.aws.session_token === undefined ? undefined : readSecret(c.aws.session_token, baseDir, `${where}.aws.session_token`, onReload);
+      const token = aws.session_token === undefined ? undefined : readSecret(aws.session_token, baseDir, `${where}.aws.session_token`, onReload);
       if (token !== undefined) parts.push(token);
       return { credential: new AwsKeys(id.secret, key.secret, token?.secret), close: closeAll };
     } catch (err) {
@@ -63,7 +64,7 @@ export function loadCredential(c: CredentialSource, baseDir: string, where: stri
       throw err;
     }
   }
-  if ('service_account' in c) {
+  if (c.service_account !== undefined) {
     const key = readSecret(c.service_account, baseDir, `${where}.service_account`, onReload);
     try {
       const sa = new ServiceAccount({ key: key.secret, origin: key.origin, tokenUrl: c.token_url, onEvent: onReload });

@@ -19,24 +19,36 @@ export const secretSource = z
   .refine((c) => (c.file === undefined) !== (c.env === undefined), { message: 'set exactly one of file or env' });
 
 /** An AWS access key: requests are signed with it (SigV4). */
-const awsCredential = z.strictObject({
-  aws: z.strictObject({
-    access_key_id: secretSource,
-    secret_access_key: secretSource,
-    /** The session token of temporary credentials. */
-    session_token: secretSource.optional(),
-  }),
+const awsKeys = z.strictObject({
+  access_key_id: secretSource,
+  secret_access_key: secretSource,
+  /** The session token of temporary credentials. */
+  session_token: secretSource.optional(),
 });
 
-/** A Google service-account key (its JSON): llm-authz mints OAuth2 access tokens from it. */
-const serviceAccountCredential = z.strictObject({
-  service_account: secretSource,
-  /** The OAuth2 token endpoint; default: the key's `token_uri` (Google's). */
-  token_url: z.url({ protocol: /^https?$/ }).optional(),
-});
-
-/** A provider credential: a key (`{file}` or `{env}`), an AWS access key (`{aws}`) or a Google service account (`{service_account}`). */
-const credentialSource = z.union([secretSource, awsCredential, serviceAccountCredential]);
+/**
+ * A provider credential: a key (`file` or `env`), an AWS access key (`aws`), or a Google
+ * service-account key (`service_account`, with an optional `token_url`). One object with a
+ * check rather than a union of objects, so a mistake is reported at the key that is wrong.
+ */
+const credentialSource = z
+  .strictObject({
+    /** A file holding the provider key (e.g. a Kubernetes Secret mount); read again when it changes. */
+    file: z.string().min(1).optional(),
+    /** An environment variable holding the provider key. */
+    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+    /** An AWS access key: llm-authz signs each request with it (SigV4). */
+    aws: awsKeys.optional(),
+    /** A Google service-account key (its JSON): llm-authz mints OAuth2 access tokens from it. */
+    service_account: secretSource.optional(),
+    /** The OAuth2 token endpoint of a service account; default: the key's `token_uri` (Google's). */
+    token_url: z.url({ protocol: /^https?$/ }).optional(),
+  })
+  .superRefine((c, ctx) => {
+    const given = [c.file ?? c.env, c.aws, c.service_account].filter((x) => x !== undefined).length + (c.file !== undefined && c.env !== undefined ? 1 : 0);
+    if (given !== 1) ctx.addIssue({ code: 'custom', message: 'set exactly one of file, env, aws or service_account' });
+    if (c.token_url !== undefined && c.service_account === undefined) ctx.addIssue({ code: 'custom', path: ['token_url'], message: 'token_url goes with service_account' });
+  });
 
 /** A named credential (top-level `credentials:` map), referenced by providers and policy obligations. */
 export const credentialsSchema = z.record(providerName, credentialSource).default({});

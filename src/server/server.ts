@@ -48,7 +48,18 @@ const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.enable_channelz': 0,
 };
 
+/**
+ * grpc-js writes its own diagnostics to stderr as plain text (`E No address added ...`): they go
+ * to the service log instead, at debug level, in its format. What matters (a port in use) is
+ * reported by the caller as an error of its own.
+ */
+function routeGrpcLogs(log: Logger): void {
+  const line = (...args: unknown[]): void => log.debug({ component: 'grpc-js', detail: args.map(String).join(' ').slice(0, 512) }, 'grpc-js');
+  grpc.setLogger({ error: line, info: line, debug: line });
+}
+
 export async function startServer(opts: { listen: string; check: Check; log: Logger }): Promise<AuthzServer> {
+  routeGrpcLogs(opts.log);
   raiseHttp2Windows();
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
   const health = new HealthImplementation(Object.fromEntries([...HEALTH_SERVICES, POLICY_HEALTH_SERVICE].map((s) => [s, 'NOT_SERVING' as const])));

@@ -27,7 +27,8 @@ export interface CheckSpan {
 }
 
 export interface CheckTracer {
-  start(carrier: TraceCarrier | undefined): CheckSpan;
+  /** Starts the span at `startTime` (a performance.now() value), by default now. */
+  start(carrier: TraceCarrier | undefined, startTime?: number): CheckSpan;
 }
 
 export const CHECK_SPAN_NAME = 'envoy.service.auth.v3.Authorization/Check';
@@ -38,11 +39,10 @@ const getter: TextMapGetter<TraceCarrier> = {
 };
 
 const propagator = new W3CTraceContextPropagator();
-const spanOptions = { kind: SpanKind.SERVER } as const;
 
-function epochMs(perfNow: number): number {
-  return performance.timeOrigin + perfNow;
-}
+/** OpenTelemetry RPC attributes of the Check call (the decision itself travels inside an OK response). */
+const RPC_ATTRIBUTES: Attributes = { 'rpc.system': 'grpc', 'rpc.service': 'envoy.service.auth.v3.Authorization', 'rpc.method': 'Check' };
+const GRPC_OK = 0;
 
 class OtelCheckSpan implements CheckSpan {
   readonly #span: Span;
@@ -53,20 +53,25 @@ class OtelCheckSpan implements CheckSpan {
     this.ids = { traceId: c.traceId, spanId: c.spanId };
   }
   phase(name: 'identity' | 'policy', start: number, end: number, result: string): void {
-    this.#span.addEvent(name, { duration_ms: Math.round((end - start) * 1000) / 1000, result }, epochMs(end));
+    // A performance.now() value: the SDK places it on the span's own clock (a wall-clock value
+    // from performance.timeOrigin drifts from it and drew events after the span's end).
+    this.#span.addEvent(name, { duration_ms: Math.round((end - start) * 1000) / 1000, result }, end);
   }
   end(attributes: Attributes, error: string | undefined): void {
     this.#span.setAttributes(attributes);
+    this.#span.setAttribute('rpc.grpc.status_code', GRPC_OK);
     if (error !== undefined) this.#span.setStatus({ code: SpanStatusCode.ERROR, message: error });
-    this.#span.end();
+    // Ended on the same clock as its start and its events: without a time, an SDK span given a
+    // start time ends at Date.now() (whole milliseconds), which can fall before its events.
+    this.#span.end(performance.now());
   }
 }
 
 export function createCheckTracer(tracer: Tracer): CheckTracer {
   return {
-    start(carrier) {
+    start(carrier, startTime = performance.now()) {
       const parent = carrier?.traceparent ? propagator.extract(ROOT_CONTEXT, carrier, getter) : ROOT_CONTEXT;
-      return new OtelCheckSpan(tracer.startSpan(CHECK_SPAN_NAME, spanOptions, parent));
+      return new OtelCheckSpan(tracer.startSpan(CHECK_SPAN_NAME, { kind: SpanKind.SERVER, attributes: RPC_ATTRIBUTES, startTime }, parent));
     },
   };
 }

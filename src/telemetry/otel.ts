@@ -13,6 +13,7 @@ import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/export
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { randomUUID } from 'node:crypto';
 import { envDetector, detectResources, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
@@ -49,15 +50,19 @@ type Protocol = 'grpc' | 'http/protobuf';
 const SHUTDOWN_LIMIT_MS = 3000;
 
 /** Kubernetes attributes from the environment (set them with the downward API). */
+const POD_NAME_ENV = ['K8S_POD_NAME', 'POD_NAME'] as const;
 const K8S_ENV: readonly [string, readonly string[]][] = [
-  ['k8s.pod.name', ['K8S_POD_NAME', 'POD_NAME']],
+  ['k8s.pod.name', POD_NAME_ENV],
   ['k8s.namespace.name', ['K8S_NAMESPACE_NAME', 'POD_NAMESPACE']],
   ['k8s.node.name', ['K8S_NODE_NAME', 'NODE_NAME']],
   ['k8s.pod.uid', ['K8S_POD_UID', 'POD_UID']],
 ];
 
 export function buildResource(serviceName: string, version: string, env: NodeJS.ProcessEnv): Resource {
-  const attrs: Record<string, string> = { 'service.name': serviceName, 'service.version': version };
+  // service.instance.id tells replicas apart in a trace: the pod's name when the downward API
+  // gives it, else a UUID per process (OTEL_RESOURCE_ATTRIBUTES may set it too).
+  const pod = POD_NAME_ENV.map((n) => env[n]).find((x) => x !== undefined && x !== '');
+  const attrs: Record<string, string> = { 'service.name': serviceName, 'service.version': version, 'service.instance.id': pod ?? randomUUID() };
   for (const [attr, names] of K8S_ENV) {
     const v = names.map((n) => env[n]).find((x) => x !== undefined && x !== '');
     if (v !== undefined) attrs[attr] = v;

@@ -31,13 +31,25 @@ describe('config', () => {
   it('names the path, the line and the column of each bad key, all at once', () => {
     const text = `identity:\n  api_keys:\n${key('aaaa')}${key('bbbb')}${key('cccc', 'gpt-4o')}server:\n  listen: nowhere\n`;
     const p = problems(text);
-    expect(p).toContain('identity.api_keys[2].models: expected array (cfg.yaml:14:15)');
-    expect(p.some((x) => x.startsWith('server.listen: expected HOST:PORT (cfg.yaml:16:11)'))).toBe(true);
+    expect(p).toContain('identity.api_keys[2].models: expected a list, got "gpt-4o" (cfg.yaml:14:15)');
+    expect(p).toContain('server.listen: no port: expected HOST:PORT (e.g. 127.0.0.1:9001) or unix:PATH, got "nowhere" (cfg.yaml:16:11)');
     expect(p).toHaveLength(2);
   });
 
   it('rejects unknown keys by name', () => {
-    expect(problems('server:\n  listn: 1.2.3.4:5\n')).toEqual(["server: unknown key 'listn' (cfg.yaml:2:3)"]);
+    expect(problems('server:\n  listn: 1.2.3.4:5\n')).toEqual(["server: unknown key 'listn' (did you mean 'listen'?) (cfg.yaml:2:3)"]);
+  });
+
+  it('points at the unknown key itself, not its mapping, and suggests only close names', () => {
+    const text = 'server:\n  listen: 127.0.0.1:9001\n  drain_delay_ms: 0\n  check_timeout_ms: ten\n  xyzzy: 1\nlog:\n  levle: info\n';
+    expect(problems(text)).toEqual([
+      'server.check_timeout_ms: expected a number, got "ten" (cfg.yaml:4:21)',
+      "server: unknown key 'xyzzy' (cfg.yaml:5:3)",
+      "log: unknown key 'levle' (did you mean 'level'?) (cfg.yaml:7:3)",
+    ]);
+    expect(problems('providers:\n  - {name: a, api: opena1}\n')).toEqual([
+      "providers[0].api: expected one of 'openai', 'anthropic', 'azure-openai', 'gemini', 'openai-compatible', 'bedrock', 'vertex-ai', got \"opena1\" (cfg.yaml:2:20)",
+    ]);
   });
 
   it('reports YAML syntax errors with their position', () => {
@@ -63,7 +75,7 @@ describe('config', () => {
 
   it('requires exactly one credential source per provider', () => {
     const p = problems('providers:\n  - name: openai\n    api: openai\n    credential: {file: a, env: B}\n');
-    expect(p[0]).toMatch(/^providers\[0\]\.credential: set exactly one of file or env/);
+    expect(p[0]).toMatch(/^providers\[0\]\.credential: set exactly one of file, env, aws or service_account/);
   });
 
   it('a missing file is a ConfigError, not a crash', () => {

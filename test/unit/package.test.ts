@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../../devstack/tools.ts';
 
-const SHIPPED = /^(bin|dist|proto|envoy)\/|^(package\.json|README\.md|LICENSE)$/;
+const SHIPPED = /^(bin|dist|proto|envoy|schema)\/|^(package\.json|README\.md|LICENSE)$/;
 const DEV_ONLY = /(^|\/)(devstack|test|tests|bench|examples|scripts)\//;
 
 function packedFiles(): string[] {
@@ -54,7 +54,7 @@ describe('deploy/Dockerfile', () => {
     const build = stages[0] ?? '';
     expect(build).toMatch(/npm pack/);
     const sources = copies(build).flatMap((args) => args.slice(0, -1));
-    const allowed = new Set(['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'proto', 'envoy', 'README.md']);
+    const allowed = new Set(['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'proto', 'envoy', 'schema', 'README.md']);
     expect(sources.filter((s) => !allowed.has(s))).toEqual([]);
   });
 

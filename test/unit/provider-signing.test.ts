@@ -161,7 +161,11 @@ describe('which credentials an API takes (checked at load)', () => {
     ['vertex-ai with a key', 'providers:\n  - {name: v, api: vertex-ai, credential: {file: k}}\n', /the vertex-ai API takes a credential of kind service_account, not key/],
     ['a region on an API that does not sign', 'providers:\n  - {name: o, api: openai, region: us-east-1, credential: {file: k}}\n', /region and host apply to an API that signs/],
     ['a service-account key that is not JSON', 'providers:\n  - {name: v, api: vertex-ai, credential: {service_account: {file: sa.json}}}\n', /service_account:[\s\S]*the service-account key is not JSON/],
-    ['an unknown credential form', 'providers:\n  - {name: o, api: openai, credential: {vault: x}}\n', /credential/],
+    ['an unknown credential form', 'providers:\n  - {name: o, api: openai, credential: {vault: x}}\n', /credential: unknown key 'vault'[\s\S]*set exactly one of file, env, aws or service_account/],
+    ['an AWS key without its secret', 'providers:\n  - {name: b, api: bedrock, region: us-east-1, credential: {aws: {access_key_id: {file: k}}}}\n', /credential: aws\.secret_access_key: missing: expected a mapping/],
+    ['a misspelt AWS key part', 'providers:\n  - {name: b, api: bedrock, region: us-east-1, credential: {aws: {acess_key_id: {file: k}, secret_access_key: {file: k}}}}\n', /unknown key 'acess_key_id' \(did you mean 'access_key_id'\?\)/],
+    ['a token_url without a service account', 'providers:\n  - {name: o, api: openai, credential: {file: k, token_url: "https://t.example/token"}}\n', /credential\.token_url: token_url goes with service_account/],
+    ['a credential that is neither a name nor a mapping', 'providers:\n  - {name: o, api: openai, credential: 5}\n', /credential: expected a string or a mapping, got 5/],
   ] as const)('%s', (_name, yaml, problem) => {
     const problems = load(yaml);
     if (problem === null) expect(problems).toEqual([]);

@@ -51,3 +51,25 @@ describe('CheckResponse encoding', () => {
     expect(JSON.parse(back['denied_response'].body).error.code).toBe('no_credentials');
   });
 });
+
+describe('the trace id returned to the client', () => {
+  it('allow and deny carry x-llm-authz-trace-id next to the decision id when there is a trace', async () => {
+    const { allowResponse, denyResponse } = await import('../../src/envoy/response.ts');
+    const { Secret } = await import('../../src/core/secret.ts');
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const provider = { name: 'openai', api: 'openai' as const, profile: profileOf('openai'), route: 'openai', credential: new Secret('sk-test'), serves: () => true };
+    const credential = { set: [['authorization', 'Bearer sk-test']] as const, remove: [] };
+    const allow = allowResponse({ decisionId: 'd-1', routingHeader: 'x-llm-authz-route', obligations: { provider }, credential, credentialHeaders: [], metadata: {}, traceId: trace });
+    expect(allow.ok_response?.response_headers_to_add.map((h) => [h.header.key, h.header.value])).toEqual([
+      ['x-llm-authz-decision-id', 'd-1'],
+      ['x-llm-authz-trace-id', trace],
+    ]);
+    const deny = denyResponse({ decisionId: 'd-2', reason: 'no_credentials', detail: undefined, api: 'openai', metadata: {}, traceId: trace });
+    expect(deny.denied_response?.headers.find((h) => h.header.key === 'x-llm-authz-trace-id')?.header.value).toBe(trace);
+    // No trace (tracing off, or an all-zero id): no header.
+    for (const traceId of [undefined, '', '0'.repeat(32)]) {
+      const d = denyResponse({ decisionId: 'd-3', reason: 'no_credentials', detail: undefined, api: 'openai', metadata: {}, traceId });
+      expect(d.denied_response?.headers.map((h) => h.header.key)).not.toContain('x-llm-authz-trace-id');
+    }
+  });
+});

@@ -86,12 +86,33 @@ describe('telemetry: the Check span, metrics and decision fields', () => {
     expect(s.spanContext().traceId).toBe(PARENT_TRACE);
     expect(s.parentSpanContext?.spanId).toBe(PARENT_SPAN);
     expect(s.spanContext().traceState?.get('envoy')).toBe('1');
-    expect(s.attributes).toEqual(records[0]!.record);
+    // The audit record, plus the OpenTelemetry RPC attributes of the call.
+    expect(s.attributes).toEqual({ ...records[0]!.record, 'rpc.system': 'grpc', 'rpc.service': 'envoy.service.auth.v3.Authorization', 'rpc.method': 'Check', 'rpc.grpc.status_code': 0 });
     expect(records[0]!.trace).toEqual({ traceId: PARENT_TRACE, spanId: s.spanContext().spanId });
     expect(s.status.code).toBe(SpanStatusCode.UNSET);
     expect(s.events.map((e) => e.name)).toEqual(['identity', 'policy']);
     for (const e of s.events) expect(e.attributes?.['duration_ms']).toBeTypeOf('number');
-    expect(s.resource.attributes).toMatchObject({ 'service.name': 'authz-unit', 'service.version': '9.9.9', 'k8s.pod.name': 'pod-1', 'k8s.namespace.name': 'ns-1' });
+    expect(s.resource.attributes).toMatchObject({ 'service.name': 'authz-unit', 'service.version': '9.9.9', 'k8s.pod.name': 'pod-1', 'k8s.namespace.name': 'ns-1', 'service.instance.id': 'pod-1' });
+  });
+
+  it('draws every event of every Check inside its span, and decision.duration_ms within the span', async () => {
+    spans.reset();
+    const { check } = harness();
+    for (let i = 0; i < 50; i++) await check(chat(i % 5 === 0 ? 'o3' : 'gpt-4o-mini'), META);
+    const done = await finished();
+    expect(done).toHaveLength(50);
+    const ns = (t: readonly [number, number]): bigint => BigInt(t[0]) * 1_000_000_000n + BigInt(t[1]);
+    let events = 0;
+    for (const s of done) {
+      const [start, end] = [ns(s.startTime), ns(s.endTime)];
+      for (const e of s.events) {
+        events++;
+        expect(ns(e.time) >= start && ns(e.time) <= end, `${e.name} at ${ns(e.time) - start} ns of ${end - start}`).toBe(true);
+      }
+      const spanMs = Number(end - start) / 1e6;
+      expect(s.attributes['decision.duration_ms'] as number).toBeLessThanOrEqual(spanMs + 0.001);
+    }
+    expect(events).toBeGreaterThanOrEqual(50);
   });
 
   it('makes a new root span without a traceparent (and with a malformed one)', async () => {
@@ -238,6 +259,11 @@ describe('resource attributes', () => {
       const r = buildResource('llm-authz', '1.2.3', { K8S_POD_NAME: 'p', K8S_NAMESPACE_NAME: 'n', NODE_NAME: 'node-a' });
       expect(r.attributes).toMatchObject({ 'service.name': 'llm-authz', 'service.version': '1.2.3', 'k8s.pod.name': 'p', 'k8s.namespace.name': 'n', 'k8s.node.name': 'node-a', 'deployment.environment.name': 'test' });
       expect(buildResource('llm-authz', '1', {}).attributes['k8s.pod.name']).toBeUndefined();
+      // service.instance.id: the pod's name, else a UUID per process, so replicas can be told apart.
+      expect(r.attributes['service.instance.id']).toBe('p');
+      const a = buildResource('llm-authz', '1', {}).attributes['service.instance.id'];
+      expect(a).toMatch(/^[0-9a-f-]{36}$/);
+      expect(buildResource('llm-authz', '1', {}).attributes['service.instance.id']).not.toBe(a);
     } finally {
       process.env = saved;
     }
