@@ -1,6 +1,6 @@
 /**
  * A memory cgroup for one benchmark process, to measure llm-authz under a container memory limit
- * as Kubernetes sets one (deploy/kubernetes/llm-authz.yaml: 256 MiB). Node sizes V8's heap from
+ * as Kubernetes sets one (deploy/kubernetes/deployment/deployment.yaml: 256 MiB). Node sizes V8's heap from
  * the limit it finds in its cgroup. Needs root and a memory controller: cgroup v2 with `memory`
  * in the root's subtree_control, or cgroup v1's memory hierarchy.
  */

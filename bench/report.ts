@@ -12,7 +12,7 @@ export type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number };
 /** The two extra llm-authz rows of the maximum-throughput table (bench/run.ts runs them). */
 export const SMALL_YOUNG_GEN_FLAG = '--max-semi-space-size=8';
 export const SMALL_YOUNG_GEN = `llm-authz (${SMALL_YOUNG_GEN_FLAG})`;
-/** The memory limit of deploy/kubernetes/llm-authz.yaml. */
+/** The memory limit of deploy/kubernetes/deployment/deployment.yaml. */
 export const MEMORY_LIMIT_MIB = 256;
 export const MEMORY_LIMITED = `llm-authz (${MEMORY_LIMIT_MIB} MiB memory limit)`;
 
@@ -81,7 +81,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w('- **floor**: a no-op grpc-js server on the same protos (`bench/floor.ts`) that allows everything: the cost of grpc-js + proto decoding alone.');
   w('- **llm-authz**: the built CLI, `serve` with the representative config of `bench/setup.ts`: JWT (RS256, inline JWKS; verified once, then served from the verified-token cache) and API-key identities, a 20-rule CEL policy set (10 deny guards, 10 per-workload allows; every rule is evaluated), request parsing, credential injection, one span per Check exported over OTLP/gRPC to a local sink (`bench/otlp-sink.ts`), a decision-log line per Check to a file.');
   w(`- **${SMALL_YOUNG_GEN}**: the same llm-authz with V8's young generation capped at 2 × 8 MiB (a Node flag, e.g. in \`NODE_OPTIONS\`); maximum throughput only. By default V8 grows the young generation up to 2 × 64 MiB on this 24 GiB machine, which is most of the RSS difference.`);
-  w(`- **${MEMORY_LIMITED}**: the same llm-authz in a memory cgroup with the limit of \`deploy/kubernetes/llm-authz.yaml\`, as in a pod; Node sizes V8's heap from the limit it finds. Maximum throughput only.`);
+  w(`- **${MEMORY_LIMITED}**: the same llm-authz in a memory cgroup with the limit of \`deploy/kubernetes/deployment/deployment.yaml\`, as in a pod; Node sizes V8's heap from the limit it finds. Maximum throughput only.`);
   w('- **OPA-Envoy**: the same identity checks (`io.jwt.decode_verify`, API key by id and `crypto.sha256`) and the same 20 conditions in Rego (`bench/setup.ts`), with route and credential headers; decision logs off.');
   w('- Through Envoy: the same HTTP/1.1 request (vegeta, evenly spaced) to three Envoys (concurrency 1, tracing on) that differ only in ext_authz: disabled on the virtual host (**off**), pointed at the floor answering with the routing header (**floor**), and pointed at llm-authz. "floor − off" is what any gRPC ext_authz hop costs on this machine; "llm-authz − off" is what llm-authz adds (the target).');
   w('- 2 cores are shared by the load generator, the server under test (and Envoy, the OTLP sink and the mock provider in the Envoy runs). CPU per 1k checks and RSS are read from /proc. Requests that arrive one at a time cost more CPU each than the back-to-back requests of the maximum-throughput run (no batching of reads, writes and event-loop turns): compare CPU per 1k checks within a table.');

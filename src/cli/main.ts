@@ -5,9 +5,11 @@ import { keysCommand } from './keys.ts';
 import { serveCommand } from './serve.ts';
 import { testCommand } from './test.ts';
 import { validateCommand } from './validate.ts';
+import { healthCommand } from './health.ts';
+import { injectWebhookCommand } from './inject-webhook.ts';
 import { SERVICE_VERSION } from '../telemetry/version.ts';
 
-const COMMANDS: readonly Command[] = [serveCommand, validateCommand, checkCommand, testCommand, keysCommand];
+const COMMANDS: readonly Command[] = [serveCommand, validateCommand, checkCommand, testCommand, keysCommand, healthCommand, injectWebhookCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

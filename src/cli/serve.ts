@@ -1,4 +1,5 @@
 /** `llm-authz serve`: load config, start the gRPC server, drain on SIGTERM/SIGINT. */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseListen } from '../core/listen.ts';
 import { UsageError, type Command } from './command.ts';
@@ -9,6 +10,8 @@ import { loadRuntime, type Runtime } from '../pipeline/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
+import { watchedServerCredentials } from '../server/grpc-tls.ts';
+import { watchTlsFiles, type WatchedTls } from '../server/tls-files.ts';
 import { setIdentityLogger } from '../identity/log.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
 import { startTelemetry } from '../telemetry/otel.ts';
@@ -17,6 +20,7 @@ import { SERVICE_VERSION } from '../telemetry/version.ts';
 export interface ServeOptions {
   config?: string | undefined;
   listen?: string | undefined;
+  healthListen?: string | undefined;
 }
 
 function credentialReloadLog(log: Logger): CredentialReloadListener {
@@ -80,13 +84,29 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
 
   const listen = opts.listen ?? runtime.config.server.listen;
+  const tlsConfig = runtime.config.server.tls;
+  let tls: WatchedTls | undefined;
+  if (tlsConfig !== undefined) {
+    const baseDir = opts.config === undefined ? process.cwd() : path.dirname(path.resolve(opts.config));
+    const at = (f: string): string => path.resolve(baseDir, f);
+    try {
+      tls = watchTlsFiles({ cert: at(tlsConfig.cert), key: at(tlsConfig.key), clientCa: tlsConfig.client_ca === undefined ? undefined : at(tlsConfig.client_ca) }, (e) =>
+        e.outcome === 'reloaded' ? log.info({ mtls: tlsConfig.client_ca !== undefined }, 'gRPC listener certificate reloaded') : log.warn({ problem: e.problem }, 'gRPC listener TLS files unusable; keeping the last good ones'),
+      );
+    } catch (err) {
+      log.fatal({ problem: err instanceof Error ? err.message : String(err) }, 'invalid server.tls; not starting');
+      log.flush();
+      return 2;
+    }
+  }
   try {
-    server = await startServer({ listen, check, log });
+    server = await startServer({ listen, check, log, credentials: tls === undefined ? undefined : watchedServerCredentials(tls), healthListen: opts.healthListen ?? runtime.config.server.health_listen });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     const inUse = code === 'EADDRINUSE' || (err instanceof Error && /EADDRINUSE|address already in use/i.test(err.message));
     log.fatal({ listen, problem: inUse ? 'the address is already in use' : 'the address cannot be bound', ...safeError(err) }, inUse ? `cannot listen on ${listen}: the address is already in use` : `cannot listen on ${listen}`);
     log.flush();
+    tls?.close();
     await decisionLog.close();
     await runtime.close();
     await telemetry.shutdown();
@@ -100,6 +120,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
       version: SERVICE_VERSION,
       listen,
       port: server.port,
+      tls: tls === undefined ? 'off' : tlsConfig?.client_ca === undefined ? 'tls' : 'mtls',
+      health_port: server.healthPort,
       traces: telemetry.tracesTo,
       metrics: telemetry.metricsTo,
       metrics_port: telemetry.prometheusPort,
@@ -127,6 +149,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
         void server.shutdown(timeout).then(async (how) => {
           await decisionLog.close();
           await runtime.close();
+          tls?.close();
           await telemetry.shutdown();
           log.info({ how, decisions_dropped: decisionLog.dropped }, 'stopped');
           log.flush();
@@ -144,11 +167,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
 
 export const serveCommand: Command = {
   name: 'serve',
-  usage: 'serve [--config FILE] [--listen HOST:PORT|unix:PATH]',
+  usage: 'serve [--config FILE] [--listen HOST:PORT|unix:PATH] [--health-listen HOST:PORT]',
   summary: 'run the ext_authz gRPC server (default 127.0.0.1:9001)',
   help: `options:
   -c, --config FILE     the config file (without it, a built-in config that denies every request)
   -l, --listen ADDRESS  HOST:PORT ([::1]:9001 for IPv6) or unix:PATH; overrides server.listen
+      --health-listen ADDRESS  a plaintext port answering gRPC health only (for probes when
+                        server.tls is on); overrides server.health_listen
 
 Logs go to stderr; decision-log lines to the config's decision_log.sink (stdout by default).
 SIGHUP reloads the policy set; SIGTERM and SIGINT drain and stop.
@@ -156,13 +181,14 @@ Exit codes: 0 stopped by a signal, 1 could not listen, 2 a usage or config error
   async run(args: string[]): Promise<number> {
     const { values } = parseArgs({
       args,
-      options: { config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l' } },
+      options: { config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l' }, 'health-listen': { type: 'string' } },
       strict: true,
     });
-    if (values.listen !== undefined) {
-      const l = parseListen(values.listen);
-      if (!l.ok) throw new UsageError(`--listen: ${l.problem}`);
+    for (const [flag, v] of [['--listen', values.listen], ['--health-listen', values['health-listen']]] as const) {
+      if (v === undefined) continue;
+      const l = parseListen(v);
+      if (!l.ok) throw new UsageError(`${flag}: ${l.problem}`);
     }
-    return serve({ config: values.config, listen: values.listen });
+    return serve({ config: values.config, listen: values.listen, healthListen: values['health-listen'] });
   },
 };

@@ -25,6 +25,16 @@ export const configSchema = z.strictObject({
       shutdown_timeout_ms: z.int().min(100).max(600_000).default(10_000),
       /** A Check that takes longer is answered with a deny (reason `timeout`); keep it below Envoy's timeout. */
       check_timeout_ms: z.int().min(1).max(60_000).default(500),
+      /** A second listener serving only grpc.health.v1 (the kubelet's probes), e.g. 0.0.0.0:14002. */
+      health_listen: listenAddress.optional(),
+      /** TLS on the gRPC listener (gateway mode); with client_ca, clients need a certificate chaining to it (mTLS). Files re-read when they change. */
+      tls: z
+        .strictObject({
+          cert: z.string().min(1),
+          key: z.string().min(1),
+          client_ca: z.string().min(1).optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   routing: z

@@ -29,6 +29,8 @@ export const POLICY_HEALTH_SERVICE = 'llm-authz.policy';
 export interface AuthzServer {
   readonly address: string;
   readonly port: number;
+  /** The health-only listener's port, when there is one. */
+  readonly healthPort: number | undefined;
   setServing(serving: boolean): void;
   /** The state of the policy set, reported under POLICY_HEALTH_SERVICE. */
   setPolicyHealthy(healthy: boolean): void;
@@ -58,7 +60,23 @@ function routeGrpcLogs(log: Logger): void {
   grpc.setLogger({ error: line, info: line, debug: line });
 }
 
-export async function startServer(opts: { listen: string; check: Check; log: Logger }): Promise<AuthzServer> {
+export interface ServerOptions {
+  readonly listen: string;
+  readonly check: Check;
+  readonly log: Logger;
+  /** TLS (or mTLS) on the listener; plaintext without. */
+  readonly credentials?: grpc.ServerCredentials | undefined;
+  /** A second, plaintext listener with the health service only (the kubelet's gRPC probes). */
+  readonly healthListen?: string | undefined;
+}
+
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p)));
+  });
+}
+
+export async function startServer(opts: ServerOptions): Promise<AuthzServer> {
   routeGrpcLogs(opts.log);
   raiseHttp2Windows();
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
@@ -97,13 +115,24 @@ export async function startServer(opts: { listen: string; check: Check; log: Log
     },
   });
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
-  });
+  const port = await bind(server, opts.listen, opts.credentials ?? grpc.ServerCredentials.createInsecure());
+  let healthServer: grpc.Server | undefined;
+  let healthPort: number | undefined;
+  if (opts.healthListen !== undefined) {
+    healthServer = new grpc.Server(GRPC_SERVER_OPTIONS);
+    health.addToServer(healthServer);
+    try {
+      healthPort = await bind(healthServer, opts.healthListen, grpc.ServerCredentials.createInsecure());
+    } catch (err) {
+      server.forceShutdown();
+      throw err;
+    }
+  }
 
   return {
     address: opts.listen,
     port,
+    healthPort,
     setServing(value) {
       serving = value;
       report();
@@ -116,6 +145,7 @@ export async function startServer(opts: { listen: string; check: Check; log: Log
       return inFlight;
     },
     shutdown(timeoutMs) {
+      healthServer?.forceShutdown();
       return new Promise((resolve) => {
         const t = setTimeout(() => {
           server.forceShutdown();

@@ -9,6 +9,7 @@ import { PROVIDER_CLUSTERS, QUICKSTART_ENVOY_PARAMS, renderTemplate, startEnvoy,
 import { envoyBin, ROOT } from '../../devstack/tools.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { createPki } from '../helpers/identity-pki.ts';
+import { withAuthzTls } from '../../devstack/envoy-variants.ts';
 
 const run = promisify(execFile);
 
@@ -26,6 +27,11 @@ export const SIDECAR_MTLS_PARAMS = {
   JWKS_PORT: 8443,
   JWKS_PATH: '/jwks.json',
   UPSTREAM_CA_PATH: path.join(PKI_DIR, 'ca.crt'),
+  // envoy/gateway-tls-authz.yaml: mTLS to llm-authz (any certificate of the test CA will do here).
+  AUTHZ_SNI: 'localhost',
+  AUTHZ_CA_PATH: path.join(PKI_DIR, 'ca.crt'),
+  AUTHZ_CLIENT_CERT_PATH: path.join(PKI_DIR, 'server.crt'),
+  AUTHZ_CLIENT_KEY_PATH: path.join(PKI_DIR, 'server.key'),
 };
 
 const templates = readdirSync(path.join(ROOT, 'envoy')).filter((f) => f.endsWith('.yaml')).map((f) => `envoy/${f}`);
@@ -68,6 +74,12 @@ describe('Envoy configs', () => {
     expect(readFileSync(path.join(ROOT, 'envoy/gateway-tls.yaml'), 'utf8')).toBe(expected);
     expect(expected.match(/UpstreamTlsContext/g)).toHaveLength(PROVIDER_CLUSTERS.length);
     expect(PROVIDER_CLUSTERS).toHaveLength(6);
+  });
+
+  it('envoy/gateway-tls-authz.yaml is envoy/gateway-tls.yaml with mTLS to llm-authz (node scripts/render-envoy.ts)', () => {
+    const expected = withAuthzTls(readFileSync(path.join(ROOT, 'envoy/gateway-tls.yaml'), 'utf8'));
+    expect(readFileSync(path.join(ROOT, 'envoy/gateway-tls-authz.yaml'), 'utf8')).toBe(expected);
+    expect(expected.match(/UpstreamTlsContext/g)).toHaveLength(5);
   });
 
   it('rejects a config with an unknown field (the validation is real)', async () => {

@@ -24,7 +24,7 @@ async function run(argv: string[] | ((out: PassThrough, err: PassThrough) => Pro
   return { code, out: o.join(''), err: e.join('') };
 }
 
-const COMMANDS = ['serve', 'validate', 'check', 'test', 'keys'];
+const COMMANDS = ['serve', 'validate', 'check', 'test', 'keys', 'health', 'inject-webhook'];
 
 describe('help, version, usage errors', () => {
   it.each(COMMANDS)('%s: --help, -h and help COMMAND print the help on stdout, exit 0', async (c) => {

