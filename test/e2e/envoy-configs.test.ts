@@ -79,7 +79,8 @@ describe('Envoy configs', () => {
   it('envoy/gateway-tls-authz.yaml is envoy/gateway-tls.yaml with mTLS to llm-authz (node scripts/render-envoy.ts)', () => {
     const expected = withAuthzTls(readFileSync(path.join(ROOT, 'envoy/gateway-tls.yaml'), 'utf8'));
     expect(readFileSync(path.join(ROOT, 'envoy/gateway-tls-authz.yaml'), 'utf8')).toBe(expected);
-    expect(expected.match(/UpstreamTlsContext/g)).toHaveLength(5);
+    // One per provider cluster, and one to llm-authz.
+    expect(expected.match(/UpstreamTlsContext/g)).toHaveLength(PROVIDER_CLUSTERS.length + 1);
   });
 
   it('rejects a config with an unknown field (the validation is real)', async () => {
