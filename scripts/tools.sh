@@ -2,9 +2,9 @@
 # Installs the pinned tools the project needs into a git-ignored folder (.tools/ by default,
 # or $LLM_AUTHZ_TOOLS_DIR). Each step is skipped when the pinned version is already there.
 #
-#   bash scripts/tools.sh [node|envoy|jaeger|k8s|hadolint|loadgen|opa|plot|all]...   install
-#                    (default: all = what the tests need: node, envoy, jaeger, k8s, hadolint)
-#   source scripts/tools.sh --env                         only set PATH/ENVOY_BIN/JAEGER_BIN
+#   bash scripts/tools.sh [node|envoy|jaeger|k8s|hadolint|chromium|loadgen|opa|plot|all]...
+#         install (default: all = what the tests need: node, envoy, jaeger, k8s, hadolint, chromium)
+#   source scripts/tools.sh --env   only set PATH/ENVOY_BIN/JAEGER_BIN/HADOLINT_BIN/CHROMIUM_BIN
 #
 # Node: a user with their own Node 22.15+ or 24 can set LLM_AUTHZ_SYSTEM_NODE=1 to skip it.
 # Strict mode only when run, not when sourced into someone's shell.
@@ -26,6 +26,7 @@ tools_env() {
   export ENVOY_BIN="${ENVOY_BIN:-$TOOLS_DIR/bin/envoy}"
   export JAEGER_BIN="${JAEGER_BIN:-$TOOLS_DIR/bin/jaeger}"
   export HADOLINT_BIN="${HADOLINT_BIN:-$TOOLS_DIR/bin/hadolint}"
+  export CHROMIUM_BIN="${CHROMIUM_BIN:-/usr/bin/chromium}"
 }
 
 ensure_node() {
@@ -86,6 +87,25 @@ ensure_jaeger() {
   _log "building Jaeger $JAEGER_VERSION from the Go module proxy (a few minutes on a cold cache)"
   _go_build_module github.com/jaegertracing/jaeger "$JAEGER_VERSION" ./cmd/jaeger jaeger
   echo "$JAEGER_VERSION" > "$stamp"
+}
+
+# Headless Chromium for the HTML report's browser test, from Debian's package (system-wide:
+# it needs a few dozen shared libraries that apt brings along). Not pinned to an exact version:
+# Debian's security archive replaces Chromium's version every few weeks and drops the old one,
+# so a pin would stop installing. Skipped when $CHROMIUM_BIN (default /usr/bin/chromium) runs.
+ensure_chromium() {
+  local bin="${CHROMIUM_BIN:-/usr/bin/chromium}"
+  if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then return; fi
+  command -v apt-get >/dev/null || { _log "Chromium is missing at $bin and there is no apt-get; set CHROMIUM_BIN to a Chromium binary"; exit 1; }
+  _log "installing Chromium (Debian packages chromium, fonts-liberation) with apt-get"
+  # fonts-liberation: the report's text in screenshots (only recommended by chromium). The lock
+  # timeout lets a concurrent apt-get finish instead of failing this one at once.
+  local apt=(apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends chromium fonts-liberation)
+  if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" >&2; then
+    apt-get -o DPkg::Lock::Timeout=300 update -q >&2
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" >&2
+  fi
+  "$bin" --version >&2
 }
 
 # h2load and wrk from Debian's packages, unpacked (with the libraries they need) into
@@ -213,12 +233,13 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       node) ensure_node ;;
       envoy) ensure_envoy ;;
       jaeger) ensure_jaeger ;;
+      chromium) ensure_chromium ;;
       loadgen) ensure_loadgen; ensure_vegeta ;;
       k8s) ensure_k8s ;;
       hadolint) ensure_hadolint ;;
       opa) ensure_opa ;;
       plot) ensure_plot ;;
-      all) ensure_node; ensure_envoy; ensure_jaeger; ensure_k8s; ensure_hadolint ;;
+      all) ensure_node; ensure_envoy; ensure_jaeger; ensure_k8s; ensure_hadolint; ensure_chromium ;;
       *) _log "unknown tool: $t"; exit 2 ;;
     esac
   done

@@ -52,6 +52,8 @@ export interface AuditRecord {
   readonly 'identity.user'?: string;
   readonly 'identity.issuer'?: string;
   readonly 'identity.credential_id'?: string;
+  readonly 'identity.owner'?: string;
+  readonly 'identity.review_overdue'?: boolean;
   readonly 'policy.version'?: string;
   readonly 'policy.rule'?: string;
   readonly 'policy.matched_rules'?: string[];
@@ -115,6 +117,9 @@ export function auditRecord(a: AuditInput): AuditRecord {
     put('identity.user', a.identity.user);
     put('identity.issuer', a.identity.issuer);
     put('identity.credential_id', a.identity.credentialId);
+    put('identity.owner', a.identity.entitlement?.owner);
+    // Known only when the entitlement has a review date.
+    if (a.identity.entitlement?.reviewByMs !== undefined) r['identity.review_overdue'] = a.identity.entitlement.reviewOverdue;
   }
   put('policy.version', a.policyVersion);
   put('policy.rule', a.rule);

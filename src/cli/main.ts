@@ -7,9 +7,11 @@ import { testCommand } from './test.ts';
 import { validateCommand } from './validate.ts';
 import { healthCommand } from './health.ts';
 import { injectWebhookCommand } from './inject-webhook.ts';
+import { revocationsCommand } from './revocations.ts';
+import { inventoryCommand } from './inventory.ts';
 import { SERVICE_VERSION } from '../telemetry/version.ts';
 
-const COMMANDS: readonly Command[] = [serveCommand, validateCommand, checkCommand, testCommand, keysCommand, healthCommand, injectWebhookCommand];
+const COMMANDS: readonly Command[] = [serveCommand, validateCommand, checkCommand, testCommand, keysCommand, revocationsCommand, inventoryCommand, healthCommand, injectWebhookCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

@@ -36,6 +36,7 @@ export const REASONS = {
   provider_not_allowed: { status: 403, message: 'the provider is not allowed for this caller' },
   tool_not_allowed: { status: 403, message: 'a tool offered to the model is not allowed for this caller' },
   max_tokens_exceeded: { status: 403, message: 'the requested max_tokens is above the limit for this caller, or unset' },
+  revoked_identity: { status: 403, message: 'this identity has been revoked' },
   // 404/405: not an API llm-authz knows
   unknown_api: { status: 404, message: 'this path is not a known model API' },
   method_not_allowed: { status: 405, message: 'this method is not allowed on this API' },

@@ -9,7 +9,8 @@ import type { ApiKeyConfig, StoredKey } from './schema.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
 import { presentedCredential } from './credentials.ts';
 import type { KeyStore } from './key-store.ts';
-import type { IdentityMethod, IdentityResult } from './types.ts';
+import { atDecision, entitlementRecord, type EntitlementRecord } from './entitlement.ts';
+import type { Finding, IdentityMethod, IdentityResult } from './types.ts';
 
 export const API_KEY_PREFIX = 'lla_';
 const KEY_RE = /^lla_([A-Za-z0-9]{4,32})_([A-Za-z0-9_-]{16,128})$/;
@@ -29,6 +30,31 @@ function hashBytes(record: KeyRecord): Buffer {
     hashBytesOf.set(record, b);
   }
   return b;
+}
+
+/** A record's entitlement, built once per record (records live until a reload), not per request. */
+const entitlementOf = new WeakMap<KeyRecord, EntitlementRecord>();
+function entitlement(record: KeyRecord): EntitlementRecord {
+  let e = entitlementOf.get(record);
+  if (e === undefined) {
+    e = entitlementRecord('api_key', record.id, record);
+    entitlementOf.set(record, e);
+  }
+  return e;
+}
+
+function finding(record: KeyRecord, nowMs: number): Finding {
+  return {
+    method: 'api_key',
+    workload: record.workload,
+    agent: record.agent,
+    user: undefined,
+    issuer: undefined,
+    credentialId: record.id,
+    scopes: { models: record.models, providers: record.providers, tools: record.tools, maxTokens: record.max_tokens },
+    claims: undefined,
+    entitlement: atDecision(entitlement(record), nowMs),
+  };
 }
 
 export interface ApiKeyOptions {
@@ -58,23 +84,13 @@ export function createApiKeyMethod(keys: readonly ApiKeyConfig[], opts: ApiKeyOp
       const presented = hash('sha256', cred.token, 'buffer');
       if (record === undefined) return { kind: 'rejected', reason: 'unknown_credentials' };
       if (!timingSafeEqual(presented, hashBytes(record))) return { kind: 'rejected', reason: 'invalid_credentials' };
-      if (record.revoked === true) return { kind: 'rejected', reason: 'revoked_credentials', detail: `key '${record.id}' is revoked` };
-      if (record.expiresAtMs !== undefined && record.expiresAtMs <= now()) {
-        return { kind: 'rejected', reason: 'expired_credentials', detail: `key '${record.id}' has expired` };
+      // From here the secret matched: a deny names the key's holder (for the audit record).
+      const nowMs = now();
+      if (record.revoked === true) return { kind: 'rejected', reason: 'revoked_credentials', detail: `key '${record.id}' is revoked`, holder: finding(record, nowMs) };
+      if (record.expiresAtMs !== undefined && record.expiresAtMs <= nowMs) {
+        return { kind: 'rejected', reason: 'expired_credentials', detail: `key '${record.id}' has expired`, holder: finding(record, nowMs) };
       }
-      return {
-        kind: 'authenticated',
-        identity: {
-          method: 'api_key',
-          workload: record.workload,
-          agent: record.agent,
-          user: undefined,
-          issuer: undefined,
-          credentialId: record.id,
-          scopes: { models: record.models, providers: record.providers, tools: record.tools, maxTokens: record.max_tokens },
-          claims: undefined,
-        },
-      };
+      return { kind: 'authenticated', identity: finding(record, nowMs) };
     },
     close: () => opts.store?.close(),
   };

@@ -103,6 +103,7 @@ export function findingFromPayload(
       credentialId: jti,
       scopes: undefined,
       claims: reduceClaims(payload, allowlist),
+      subject: stringClaim(payload, 'sub'),
     },
   };
 }

@@ -12,7 +12,7 @@
  *     `unknown_credentials`, even when another method (mTLS) authenticated the request;
  *  5. nothing authenticated and nothing presented: `no_credentials`.
  */
-import { fail, ok, type Outcome } from '../core/reasons.ts';
+import { fail, ok, type DenyReason, type Outcome } from '../core/reasons.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { BuildContext } from '../core/build-context.ts';
 import path from 'node:path';
@@ -25,9 +25,12 @@ import { KeyStoreError, openKeyStore, type KeyStore } from './key-store.ts';
 import { createOnBehalfOf, type OnBehalfOf } from './on-behalf-of.ts';
 import type { IdentityConfig } from './schema.ts';
 import { createSpiffeMethod } from './spiffe.ts';
-import { UNRESTRICTED, type Finding, type Identity, type IdentityMethod, type IdentityMethodName } from './types.ts';
+import { UNRESTRICTED, type Finding, type Identity, type IdentityMethod, type IdentityMethodName, type IdentityOutcome } from './types.ts';
+import { withAccessControls } from './access.ts';
+import { compileEntitlementRules } from './entitlement.ts';
+import { openRevocationList, RevocationListError, type RevocationList } from './revocation-list.ts';
 
-export type Identify = ((ctx: RequestContext) => Promise<Outcome<Identity>>) & {
+export type Identify = ((ctx: RequestContext) => Promise<IdentityOutcome>) & {
   close?: () => void;
   /** What is loaded, for the start line and `llm-authz validate`: API keys (config and key store), methods. */
   loaded?: () => { readonly apiKeys: number; readonly methods: readonly IdentityMethodName[] };
@@ -74,7 +77,23 @@ function merge(findings: readonly Finding[], extraUser: string | undefined): Out
     scopes: findings.find((f) => f.scopes !== undefined)?.scopes ?? UNRESTRICTED,
     methods: findings.map((f) => f.method),
     claims: findings.find((f) => f.claims !== undefined)?.claims ?? {},
+    entitlement: findings.find((f) => f.entitlement !== undefined)?.entitlement,
+    tokenSubjects: tokenSubjects(findings),
   });
+}
+
+function tokenSubjects(findings: readonly Finding[]): Identity['tokenSubjects'] {
+  const out: { issuer: string; subject: string }[] = [];
+  for (const f of findings) if (f.subject !== undefined && f.issuer !== undefined) out.push({ issuer: f.issuer, subject: f.subject });
+  return out.length > 0 ? out : undefined;
+}
+
+/** A rejected credential whose holder is proven (its secret matched): the deny names the holder. */
+function rejected(r: { readonly reason: DenyReason; readonly detail?: string; readonly holder?: Finding }): IdentityOutcome {
+  const f = fail(r.reason, r.detail);
+  if (f.ok || r.holder === undefined) return f;
+  const who = merge([r.holder], undefined);
+  return who.ok ? { ...f, identity: who.value } : f;
 }
 
 export function createIdentifier(methods: readonly IdentityMethod[], opts: IdentifierOptions = {}): Identify {
@@ -88,7 +107,7 @@ export function createIdentifier(methods: readonly IdentityMethod[], opts: Ident
     const results = await Promise.all(sorted.map((m) => m.authenticate(ctx)));
     const findings: Finding[] = [];
     for (const r of results) {
-      if (r.kind === 'rejected') return fail(r.reason, r.detail);
+      if (r.kind === 'rejected') return rejected(r);
       if (r.kind === 'authenticated') findings.push(r.identity);
     }
     // A bearer/x-api-key credential that no method accepted is never ignored, even when
@@ -113,7 +132,7 @@ export function createIdentifier(methods: readonly IdentityMethod[], opts: Ident
 export type { Identity, IdentityMethod } from './types.ts';
 
 /** The identity phase for a config: every configured method, in precedence order. */
-export function createIdentifierFromConfig(config: IdentityConfig, ctx: BuildContext): Identify {
+export function createIdentifierFromConfig(config: IdentityConfig, ctx: BuildContext, now: () => number = Date.now): Identify {
   let store: KeyStore | undefined;
   if (config.key_store !== undefined) {
     try {
@@ -123,7 +142,17 @@ export function createIdentifierFromConfig(config: IdentityConfig, ctx: BuildCon
       throw err;
     }
   }
-  const methods: IdentityMethod[] = [createApiKeyMethod(config.api_keys, { store })];
+  let revocations: RevocationList | undefined;
+  if (config.revocation_list !== undefined) {
+    try {
+      revocations = openRevocationList(path.resolve(ctx.baseDir, config.revocation_list.file), config.revocation_list.reload_interval_ms);
+    } catch (err) {
+      store?.close();
+      if (err instanceof RevocationListError) throw new ConfigError(ctx.source, [`identity.revocation_list.file: ${err.message}`]);
+      throw err;
+    }
+  }
+  const methods: IdentityMethod[] = [createApiKeyMethod(config.api_keys, { store, now })];
   let verifier: JwtVerifier | undefined;
   if (config.jwt !== undefined) {
     verifier = createJwtVerifier(config.jwt, config.claims, ctx.baseDir, ctx.source);
@@ -137,6 +166,12 @@ export function createIdentifierFromConfig(config: IdentityConfig, ctx: BuildCon
     onBehalfOf = createOnBehalfOf(config.on_behalf_of.header, verifier);
   }
   const identify = createIdentifier(methods, { precedence: config.precedence, onBehalfOf });
-  identify.loaded = () => ({ apiKeys: config.api_keys.length + (store?.size ?? 0), methods: methods.filter((m) => m.name !== 'api_key' || config.api_keys.length > 0 || store !== undefined).map((m) => m.name) });
-  return identify;
+  const closeMethods = identify.close;
+  const controlled: Identify = withAccessControls(identify, { rules: compileEntitlementRules(config.entitlements), revocations, now });
+  controlled.close = () => {
+    closeMethods?.();
+    revocations?.close();
+  };
+  controlled.loaded = () => ({ apiKeys: config.api_keys.length + (store?.size ?? 0), methods: methods.filter((m) => m.name !== 'api_key' || config.api_keys.length > 0 || store !== undefined).map((m) => m.name) });
+  return controlled;
 }

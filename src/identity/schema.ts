@@ -23,6 +23,23 @@ export const scopeFields = {
   max_tokens: z.int().min(1).max(10_000_000).optional(),
 };
 
+/** RFC 3339 timestamp. */
+const timestamp = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'expected an RFC 3339 timestamp');
+
+/**
+ * Entitlement metadata, apart from the workload and the agent: who is accountable, who approved
+ * the entitlement and when, and when it is due for recertification (README "Access review").
+ */
+export const entitlementFields = {
+  /** The team or person accountable for this entitlement. */
+  owner: z.string().min(1).max(256).optional(),
+  /** The human who approved it. */
+  approved_by: z.string().min(1).max(256).optional(),
+  approved_at: timestamp.optional(),
+  /** Recertification due date; past it the entitlement is flagged `review_overdue`. */
+  review_by: timestamp.optional(),
+};
+
 export const apiKeySchema = z.strictObject({
   id: keyId,
   hash: keyHash,
@@ -30,10 +47,8 @@ export const apiKeySchema = z.strictObject({
   workload: name,
   agent: name.optional(),
   ...scopeFields,
+  ...entitlementFields,
 });
-
-/** RFC 3339 timestamp. */
-const timestamp = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'expected an RFC 3339 timestamp');
 
 /** One entry of a key store file (written by `llm-authz keys`). */
 export const storedKeySchema = apiKeySchema.extend({
@@ -132,6 +147,51 @@ export const onBehalfOfSchema = z.strictObject({
 
 export const METHOD_NAMES = ['api_key', 'jwt', 'envoy_jwt', 'spiffe'] as const;
 
+/**
+ * An entitlement record for callers without an API key (JWT, Envoy-verified JWT, SPIFFE): the
+ * first rule whose `match` fits the identity gives its owner, approval and review date, and its
+ * scopes, which then bind like an API key's.
+ */
+export const entitlementRuleSchema = z.strictObject({
+  /** A name for reports and audit records. */
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected 1-64 letters, digits, . _ -'),
+  match: z
+    .strictObject({
+      method: z.enum(['jwt', 'envoy_jwt', 'spiffe']).optional(),
+      /** The exact issuer (JWT `iss`, or `spiffe://<trust domain>`). */
+      issuer: z.string().min(1).max(512).optional(),
+      /** A glob on the workload (`spiffe://prod.example.org/ns/jobs/*`). */
+      workload: z.string().min(1).max(512).optional(),
+      /** A glob on the agent. */
+      agent: z.string().min(1).max(512).optional(),
+    })
+    .refine((m) => m.issuer !== undefined || m.workload !== undefined || m.agent !== undefined, 'expected at least one of issuer, workload, agent'),
+  ...entitlementFields,
+  models: scopeFields.models.optional(),
+  providers: scopeFields.providers,
+  tools: scopeFields.tools,
+  max_tokens: scopeFields.max_tokens,
+});
+
+/** One identity on the revocation list: a workload, an agent, a SPIFFE ID, or a JWT issuer and subject. */
+export const revocationSchema = z
+  .strictObject({
+    workload: name.optional(),
+    agent: name.optional(),
+    spiffe_id: z.string().regex(/^spiffe:\/\/[^/]+(\/.*)?$/, 'expected a SPIFFE ID').max(2048).optional(),
+    issuer: z.string().min(1).max(512).optional(),
+    subject: z.string().min(1).max(512).optional(),
+    revoked_at: timestamp,
+    revoked_by: z.string().min(1).max(256).optional(),
+    reason: z.string().max(1024).optional(),
+  })
+  .refine((r) => [r.workload, r.agent, r.spiffe_id, r.issuer ?? r.subject].filter((v) => v !== undefined).length === 1 && (r.issuer === undefined) === (r.subject === undefined), 'expected exactly one of workload, agent, spiffe_id, or issuer with subject');
+
+export const revocationFileSchema = z.strictObject({
+  version: z.literal(1),
+  revoked: z.array(revocationSchema),
+});
+
 export const identitySchema = z
   .strictObject({
     api_keys: z.array(apiKeySchema).default([]),
@@ -142,6 +202,18 @@ export const identitySchema = z
         reload_interval_ms: z.int().min(50).max(600_000).default(1000),
       })
       .optional(),
+    /** Identities denied whatever credential they present (`revoked_identity`), re-read when the file changes. */
+    revocation_list: z
+      .strictObject({
+        file: z.string().min(1),
+        reload_interval_ms: z.int().min(50).max(600_000).default(1000),
+      })
+      .optional(),
+    /** Entitlement records for JWT and SPIFFE callers (API keys carry their own). */
+    entitlements: z
+      .array(entitlementRuleSchema)
+      .default([])
+      .refine((rules) => new Set(rules.map((r) => r.id)).size === rules.length, 'entitlement ids must be unique'),
     spiffe: spiffeSchema.optional(),
     jwt: jwtSchema.optional(),
     envoy_jwt: envoyJwtSchema.optional(),
@@ -157,6 +229,9 @@ export type IdentityConfig = z.infer<typeof identitySchema>;
 export type ApiKeyConfig = z.infer<typeof apiKeySchema>;
 export type StoredKey = z.infer<typeof storedKeySchema>;
 export type KeyStoreFile = z.infer<typeof keyStoreFileSchema>;
+export type EntitlementRuleConfig = z.infer<typeof entitlementRuleSchema>;
+export type RevocationEntry = z.infer<typeof revocationSchema>;
+export type RevocationFile = z.infer<typeof revocationFileSchema>;
 export type JwtConfig = z.infer<typeof jwtSchema>;
 export type JwtIssuerConfig = z.infer<typeof jwtIssuerSchema>;
 export type EnvoyJwtConfig = z.infer<typeof envoyJwtSchema>;

@@ -22,7 +22,28 @@ export interface Identity {
   readonly methods?: readonly IdentityMethodName[] | undefined;
   /** Token claims reduced to the configured allowlist (empty for non-token methods). */
   readonly claims?: Readonly<Record<string, JsonValue>> | undefined;
+  /** The entitlement record (the API key's, or the first matching `identity.entitlements` rule). */
+  readonly entitlement?: Entitlement | undefined;
+  /** Issuer and `sub` of every token that authenticated the request (for the revocation list). */
+  readonly tokenSubjects?: readonly { readonly issuer: string; readonly subject: string }[] | undefined;
 }
+
+/** Who owns and approved an entitlement, and whether its review is overdue at this decision. */
+export interface Entitlement {
+  /** `api_key` (the key's own record) or `rule` (an `identity.entitlements` rule). */
+  readonly source: 'api_key' | 'rule';
+  /** The key id or the rule id. */
+  readonly id: string;
+  readonly owner: string | undefined;
+  readonly approvedBy: string | undefined;
+  readonly approvedAtMs: number | undefined;
+  readonly reviewByMs: number | undefined;
+  /** `review_by` has passed at the time of this decision. */
+  readonly reviewOverdue: boolean;
+}
+
+/** The outcome of the identity phase; a deny may still name who was denied (a revoked identity, a revoked or expired key whose secret matched). */
+export type IdentityOutcome = { ok: true; value: Identity } | { ok: false; reason: DenyReason; detail?: string; identity?: Identity };
 
 export interface Scopes {
   /** Model names or globs; undefined = not restricted by the credential. */
@@ -44,14 +65,20 @@ export interface Finding {
   readonly credentialId: string | undefined;
   readonly scopes: Scopes | undefined;
   readonly claims: Readonly<Record<string, JsonValue>> | undefined;
+  /** The token's `sub` (JWT methods). */
+  readonly subject?: string | undefined;
+  readonly entitlement?: Entitlement | undefined;
 }
 
 export type IdentityResult =
   | { readonly kind: 'authenticated'; readonly identity: Finding }
   /** Nothing this method understands was presented. */
   | { readonly kind: 'absent' }
-  /** A credential of this method was presented and is not acceptable. */
-  | { readonly kind: 'rejected'; readonly reason: DenyReason; readonly detail?: string };
+  /**
+   * A credential of this method was presented and is not acceptable. `holder`: who it belongs
+   * to, only when the credential itself was proven (a revoked or expired key whose secret matched).
+   */
+  | { readonly kind: 'rejected'; readonly reason: DenyReason; readonly detail?: string; readonly holder?: Finding };
 
 /** One identity mechanism. Built at load time; `authenticate` runs per request. */
 export interface IdentityMethod {

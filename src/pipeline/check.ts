@@ -54,7 +54,8 @@ export async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
   const identityStart = performance.now();
   const who = await rt.identify(ctx);
   const identityAt = [identityStart, performance.now()] as const;
-  if (!who.ok) return { phase: 'identity', ctx, denyReason: who.reason, detail: who.detail, identityAt };
+  // A deny may still name who was denied (a revoked identity, a revoked or expired key): audited.
+  if (!who.ok) return { phase: 'identity', ctx, ...(who.identity ? { identity: who.identity } : {}), denyReason: who.reason, detail: who.detail, identityAt };
   const identity = who.value;
 
   const what = rt.understand(ctx);

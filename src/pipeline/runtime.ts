@@ -49,7 +49,7 @@ export function buildRuntime(config: Config, ctx: BuildContext, opts: RuntimeOpt
   const closers: (() => Promise<void> | void)[] = [];
   closers.push(() => providers.close());
   try {
-    const identify = createIdentifierFromConfig(config.identity, ctx);
+    const identify = createIdentifierFromConfig(config.identity, ctx, opts.now);
     closers.push(() => identify.close?.());
     const policy = createPolicy(config, ctx, providers, { watch: opts.watchPolicies, now: opts.now });
     if (policy.engine !== undefined) closers.push(policy.engine.close);

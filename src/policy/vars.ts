@@ -7,7 +7,7 @@
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { celList, celMap, type CelInput } from '@bufbuild/cel';
 import type { RequestContext } from '../envoy/request-context.ts';
-import type { Identity } from '../identity/types.ts';
+import type { Entitlement, Identity } from '../identity/types.ts';
 import type { JsonValue } from '../core/struct.ts';
 import type { LlmRequest } from '../llm/types.ts';
 import { T, type FieldDecl, type PolicyType } from './cel-types.ts';
@@ -41,6 +41,19 @@ const IDENTITY_FIELDS: Record<string, FieldDecl> = {
     doc: 'the credential scopes; a scope is absent (has() is false) when the credential does not restrict it',
   },
   methods: { type: T.list(T.string), doc: 'every method that authenticated the request, in precedence order' },
+  entitlement: {
+    type: T.object('identity.entitlement', {
+      recorded: { type: T.bool, doc: 'an entitlement record names this caller (its API key, or an `identity.entitlements` rule)' },
+      source: { type: T.string, doc: "`api_key` or `rule`; '' without a record" },
+      id: { type: T.string, doc: "the key id or the rule id; '' without a record" },
+      owner: { type: T.string, doc: "the team or person accountable; '' when none is recorded" },
+      approved_by: { type: T.string, doc: "who approved the entitlement; '' when none is recorded" },
+      approved_at: { type: T.timestamp, doc: 'when it was approved; absent when not recorded', optional: true },
+      review_by: { type: T.timestamp, doc: 'its recertification due date; absent when not recorded', optional: true },
+      review_overdue: { type: T.bool, doc: 'the review date has passed (`now` is past `review_by`)' },
+    }),
+    doc: 'who owns and approved the entitlement, and whether its review is overdue (README "Access review")',
+  },
   claims: { type: T.map(T.string, T.dyn), doc: 'claims of the credential reduced to the configured allowlist (empty for API keys)' },
 };
 
@@ -155,7 +168,22 @@ export function identityActivation(id: Identity): CelObject {
     scopes,
     methods: clipList(id.methods ?? [id.method]),
     claims: claimsToCel(id.claims),
+    entitlement: entitlementActivation(id.entitlement),
   };
+}
+
+function entitlementActivation(e: Entitlement | undefined): CelObject {
+  const o: CelObject = {
+    recorded: e !== undefined,
+    source: e?.source ?? '',
+    id: clip(e?.id ?? ''),
+    owner: clip(e?.owner ?? ''),
+    approved_by: clip(e?.approvedBy ?? ''),
+    review_overdue: e?.reviewOverdue ?? false,
+  };
+  if (e?.approvedAtMs !== undefined) o['approved_at'] = timestampFromMs(e.approvedAtMs);
+  if (e?.reviewByMs !== undefined) o['review_by'] = timestampFromMs(e.reviewByMs);
+  return o;
 }
 
 export function requestActivation(ctx: RequestContext): CelObject {
@@ -218,7 +246,8 @@ function toCelValue(v: CelInput): CelInput {
     for (const [k, x] of v as Map<string, CelInput>) m.set(k, toCelValue(x));
     return celMap(m);
   }
-  if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
+  // Protobuf messages (timestamps) are plain objects too, marked by $typeName: CEL reads them as they are.
+  if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype && !('$typeName' in v)) {
     const m = new Map<string, CelInput>();
     for (const [k, x] of Object.entries(v as CelObject)) m.set(k, toCelValue(x));
     return celMap(m);

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from '../../devstack/tools.ts';
 
 /** The folders of src/, bottom first; a folder may import from itself and the folders before it. */
-const LAYERS = ['core', 'apis', 'telemetry', 'envoy', 'providers', 'config', 'identity', 'llm', 'policy', 'audit', 'pipeline', 'server', 'inject', 'cli'] as const;
+const LAYERS = ['core', 'apis', 'telemetry', 'envoy', 'providers', 'config', 'identity', 'llm', 'policy', 'audit', 'inventory', 'pipeline', 'server', 'inject', 'cli'] as const;
 
 /** Imports that point upwards on purpose, with the reason. */
 const ALLOWED_UP: ReadonlyMap<string, string> = new Map([
