@@ -70,6 +70,7 @@ export async function sigv4Problem(req: SignedRequest, keys: AwsTestKeys, region
   );
   const want = /Signature=([0-9a-f]{64})$/.exec(expected.headers['authorization'] ?? '')?.[1] ?? '';
   const got = signature ?? '';
-  if (want.length !== got.length || !timingSafeEqual(Buffer.from(want), Buffer.from(got))) return 'InvalidSignatureException: The request signature we calculated does not match the signature you provided';
+  if (want.length !== got.length || !timingSafeEqual(Buffer.from(want), Buffer.from(got)))
+    return 'InvalidSignatureException: The request signature we calculated does not match the signature you provided';
   return undefined;
 }

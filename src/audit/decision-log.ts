@@ -3,7 +3,9 @@
  * and handed to the sink in one write every `flushMs` (or sooner, at 64 KiB), so a busy server
  * makes a few writes a second instead of one per decision. When the sink falls behind by more
  * than `maxBufferedBytes`, lines are dropped and counted, not queued without bound (decisions
- * continue; the loss is visible in `dropped`). close() writes what is gathered.
+ * continue; the loss is visible in `dropped`). A write the sink fails (a full disk: ENOSPC) is
+ * counted as dropped too; a file sink that failed is opened again every second, so the log
+ * resumes by itself once the disk has room. close() writes what is gathered.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
@@ -26,6 +28,9 @@ export interface DecisionLogOptions {
 
 const FLUSH_BYTES = 64 * 1024;
 
+/** How long a failed file sink waits before it is opened again. */
+export const REOPEN_MS = 1000;
+
 /**
  * One line: `time` and `kind` (`decision`, so the lines can be told apart from the service log
  * when both go to stderr) first, the record's keys, then the trace ids (without copying the record).
@@ -46,14 +51,32 @@ export function createDecisionLog(sink: string | Writable, options: DecisionLogO
   const flushMs = options.flushMs ?? 50;
   let stream: Writable;
   let own: WriteStream | undefined;
+  let errored = false;
+  let reopen: NodeJS.Timeout | undefined;
+  let closing = false;
+  const path = typeof sink === 'string' && sink !== 'stdout' && sink !== 'stderr' ? sink : undefined;
+  const watchErrors = (s: Writable): void => {
+    s.on('error', () => {
+      errored = true;
+      // A file is opened again after a while (the disk may have room by then); a stream given
+      // by the caller (stdout, stderr) stays failed.
+      if (path !== undefined && !closing && reopen === undefined) {
+        reopen = setTimeout(() => {
+          reopen = undefined;
+          if (closing) return;
+          errored = false;
+          stream = own = createWriteStream(path, { flags: 'a' });
+          watchErrors(stream);
+        }, REOPEN_MS);
+        reopen.unref();
+      }
+    });
+  };
   if (typeof sink !== 'string') stream = sink;
   else if (sink === 'stdout') stream = process.stdout;
   else if (sink === 'stderr') stream = process.stderr;
   else stream = own = createWriteStream(sink, { flags: 'a' });
-  let errored = false;
-  stream.on('error', () => {
-    errored = true;
-  });
+  watchErrors(stream);
   const failed = (): boolean => errored || stream.destroyed;
   let dropped = 0;
   let written = 0;
@@ -77,7 +100,13 @@ export function createDecisionLog(sink: string | Writable, options: DecisionLogO
       drop(lines.length);
       return;
     }
-    stream.write(lines.join(''));
+    stream.write(lines.join(''), (err) => {
+      if (err) {
+        // The sink took these lines and failed them (e.g. ENOSPC): lost, and counted as such.
+        written -= lines.length;
+        drop(lines.length);
+      }
+    });
   };
   return {
     write(record, trace) {
@@ -103,8 +132,10 @@ export function createDecisionLog(sink: string | Writable, options: DecisionLogO
     },
     close() {
       flush();
+      closing = true;
+      clearTimeout(reopen);
       return new Promise((resolve) => {
-        if (own) own.end(() => resolve());
+        if (own && !own.destroyed) own.end(() => resolve());
         else resolve();
       });
     },

@@ -4,6 +4,7 @@
  * are not among its inputs, so they cannot leave through it. Span attributes and decision-log
  * lines are both built from its output.
  */
+import { redactKeys } from '../core/key-shape.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
 import type { LlmRequest } from '../llm/types.ts';
@@ -86,8 +87,13 @@ type StringField = { [K in keyof AuditRecord]-?: NonNullable<AuditRecord[K]> ext
 const MAX_STRING = 512;
 const MAX_LIST = 64;
 
+/**
+ * Every string of the record passes here: clipped, and any llm-authz key in it (a client can put
+ * one in a path, a model name, a tool name) loses its secret part.
+ */
 function clip(s: string): string {
-  return s.length > MAX_STRING ? `${s.slice(0, MAX_STRING)}…` : s;
+  const r = redactKeys(s);
+  return r.length > MAX_STRING ? `${r.slice(0, MAX_STRING)}…` : r;
 }
 
 /** Builds the audit fields. Stable names; see README "Audit fields". */

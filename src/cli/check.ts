@@ -17,6 +17,8 @@ import type { Providers } from '../providers/runtime.ts';
 import type { Decision } from '../policy/types.ts';
 import { PolicyLoadError } from '../policy/policy-set.ts';
 import type { RuleResult } from '../policy/evaluate.ts';
+import { describeScopes, scopeViolation } from '../policy/scope-guard.ts';
+import { SCOPED_RULE_ID } from '../policy/scoped-rule.ts';
 
 const httpFixture = z.strictObject({
   method: z.string().min(1).default('POST'),
@@ -96,6 +98,10 @@ function jsonResult(p: Phases, explanation: Explanation | undefined, providers: 
       p.llm === undefined
         ? undefined
         : { api: p.llm.api, schema: p.llm.schema, model: p.llm.model, stream: p.llm.stream, max_tokens: p.llm.maxTokens, tools: p.llm.tools, message_count: p.llm.messageCount },
+    credential_scopes:
+      p.identity === undefined || p.llm === undefined
+        ? undefined
+        : { ...p.identity.scopes, violation: scopeViolation(p.identity, p.llm) ?? null },
     rules: explanation?.results,
     shadow_rules: explanation?.shadowResults,
     decision:
@@ -177,6 +183,7 @@ export async function checkOne(
       print(out.join('\n'));
       return 1;
     }
+    if (id !== undefined && llm !== undefined) out.push(describeScopes(id, scopeViolation(id, llm)));
     if (explanation !== undefined) {
       printDecision(out, p.decision, rt.providers, explanation.results);
       if (explanation.shadowResults !== undefined) {
@@ -184,7 +191,7 @@ export async function checkOne(
         for (const r of explanation.shadowResults) out.push(`  ${pad(r.effect, 5)} ${r.id}  ${r.outcome === 'matched' ? 'MATCHED' : r.outcome === 'error' ? `ERROR: ${r.error ?? ''}` : 'not matched'}`);
       }
     } else {
-      out.push('rules: the built-in credential-scope rule (no policy: section in the config)');
+      out.push(`rules: the built-in rule '${SCOPED_RULE_ID}' (no policy: section in the config): any identified caller, within its credential's scopes`);
       printDecision(out, p.decision, rt.providers, undefined);
     }
     print(out.join('\n'));

@@ -264,6 +264,8 @@ const KEYS_USAGE = `commands:
   llm-authz keys create --store FILE --workload ID --models m1,m2 [--agent ID] [--providers p1,p2]
                         [--tools t1,t2] [--max-tokens N] [--expires-in 30d] [--description TEXT]
                         [--owner TEAM] [--approved-by WHO] [--review-in 90d | --review-by DATE]
+      The scopes (--models, --providers, --tools, --max-tokens) always bind: llm-authz denies a
+      request outside them before any policy runs; policies can narrow them, never widen them.
   llm-authz keys list   --store FILE [--json]
   llm-authz keys revoke --store FILE --id KEYID
   llm-authz keys revoke --store FILE (--workload ID | --agent ID | --owner TEAM) [--revocations FILE]

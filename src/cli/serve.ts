@@ -4,12 +4,13 @@ import { parseArgs } from 'node:util';
 import { parseListen } from '../core/listen.ts';
 import { UsageError, type Command } from './command.ts';
 import { createDecisionLog } from '../audit/decision-log.ts';
-import type { CredentialReloadListener } from '../core/build-context.ts';
+import type { CredentialReloadListener, KeyStoreReloadListener } from '../core/build-context.ts';
 import { ConfigError } from '../core/errors.ts';
 import { loadRuntime, type Runtime } from '../pipeline/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
+import { createStateReport, type StateReport } from '../server/state-report.ts';
 import { watchedServerCredentials } from '../server/grpc-tls.ts';
 import { watchTlsFiles, type WatchedTls } from '../server/tls-files.ts';
 import { setIdentityLogger } from '../identity/log.ts';
@@ -23,20 +24,27 @@ export interface ServeOptions {
   healthListen?: string | undefined;
 }
 
-function credentialReloadLog(log: Logger): CredentialReloadListener {
-  return (e) => {
-    if (e.outcome === 'reloaded') log.info({ file: e.file }, 'provider credential reloaded');
-    else if (e.outcome === 'token_failed') log.warn({ file: e.file, problem: e.problem }, 'provider access token could not be minted');
-    else log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value');
+/** Reloads of the provider credential files and the key store, and access tokens minted from a credential: health, metrics, the log. */
+function reloadListeners(log: Logger, states: StateReport): { onCredentialReload: CredentialReloadListener; onKeyStoreReload: KeyStoreReloadListener } {
+  return {
+    onCredentialReload: (e) => {
+      states.report('credentials', e.file, e.outcome === 'reloaded' || e.outcome === 'token_minted');
+      if (e.outcome === 'reloaded') log.info({ file: e.file }, 'provider credential reloaded');
+      else if (e.outcome === 'token_failed') log.warn({ file: e.file, problem: e.problem }, 'provider access token could not be minted');
+      else if (e.outcome === 'kept_last_good') log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value');
+    },
+    // the key store logs its own reloads
+    onKeyStoreReload: (e) => states.report('key_store', e.file, e.outcome === 'reloaded'),
   };
 }
 
 export async function serve(opts: ServeOptions): Promise<number> {
   const bootLog = createLogger('info');
+  const states = createStateReport();
   let runtime: Runtime;
   try {
     if (opts.config === undefined) bootLog.warn({ config: 'built-in default' }, 'no config file given: the built-in default config denies every request');
-    runtime = loadRuntime(opts.config, { onCredentialReload: credentialReloadLog(bootLog) });
+    runtime = loadRuntime(opts.config, reloadListeners(bootLog, states));
   } catch (err) {
     if (err instanceof ConfigError || err instanceof PolicyLoadError) {
       bootLog.fatal({ config: opts.config, problems: err.problems }, err instanceof PolicyLoadError ? 'invalid policy set; not starting' : 'invalid config; not starting');
@@ -66,11 +74,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const policy = runtime.policy;
   if (policy !== undefined && policy.status().rules === 0) log.warn({ policy_dir: runtime.config.policy?.dir }, 'the policy folder has no rules: every request is denied (denied_by_default)');
   let server: AuthzServer | undefined;
-  let policyHealthy = true;
   if (policy !== undefined) {
     policy.onReload((o) => {
-      policyHealthy = o.ok;
-      server?.setPolicyHealthy(o.ok);
+      states.report('policy', 'policy', o.ok);
       if (o.ok) log.info({ policy_version: o.version, policy_shadow_version: o.shadowVersion }, 'policy set reloaded');
       else log.error({ policy_version: o.version, problems: o.problems }, 'policy set rejected; the last good set stays in force');
     });
@@ -100,7 +106,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
   }
   try {
-    server = await startServer({ listen, check, log, credentials: tls === undefined ? undefined : watchedServerCredentials(tls), healthListen: opts.healthListen ?? runtime.config.server.health_listen });
+    server = await startServer({ listen, check, log, credentials: tls === undefined ? undefined : watchedServerCredentials(tls), healthListen: opts.healthListen ?? runtime.config.server.health_listen, maxConnectionIdleMs: runtime.config.server.max_connection_idle_ms });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     const inUse = code === 'EADDRINUSE' || (err instanceof Error && /EADDRINUSE|address already in use/i.test(err.message));
@@ -112,7 +118,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     await telemetry.shutdown();
     return 1;
   }
-  server.setPolicyHealthy(policyHealthy);
+  states.attach(server);
   server.setServing(true);
   const loaded = runtime.identify.loaded?.();
   log.info(

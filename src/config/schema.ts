@@ -3,6 +3,7 @@
  * on reload), into typed objects; nothing on the request path reads YAML.
  */
 import { z } from 'zod';
+import { DEFAULT_REMOVE_HEADERS } from '../envoy/strip.ts';
 import { parseListen } from '../core/listen.ts';
 import { identitySchema } from '../identity/schema.ts';
 import { policySchema } from '../policy/schema.ts';
@@ -25,6 +26,8 @@ export const configSchema = z.strictObject({
       shutdown_timeout_ms: z.int().min(100).max(600_000).default(10_000),
       /** A Check that takes longer is answered with a deny (reason `timeout`); keep it below Envoy's timeout. */
       check_timeout_ms: z.int().min(1).max(60_000).default(500),
+      /** An HTTP/2 connection without a call for this long is closed (GOAWAY); Envoy reconnects on demand. */
+      max_connection_idle_ms: z.int().min(100).max(86_400_000).default(300_000),
       /** A second listener serving only grpc.health.v1 (the kubelet's probes), e.g. 0.0.0.0:14002. */
       health_listen: listenAddress.optional(),
       /** TLS on the gRPC listener (gateway mode); with client_ca, clients need a certificate chaining to it (mTLS). Files re-read when they change. */
@@ -44,13 +47,22 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^[a-z0-9-]+$/, 'expected a lowercase header name')
         .default('x-llm-authz-route'),
+      /**
+       * Request headers removed on every allow besides the credential headers (src/envoy/strip.ts
+       * lists what is always removed on top).
+       */
+      remove_headers: z
+        .array(z.string().regex(/^[a-z0-9_-]+$/, 'expected a lowercase header name'))
+        .max(256)
+        .default([...DEFAULT_REMOVE_HEADERS]),
     })
+    .refine((r) => !r.remove_headers.includes(r.header), { message: 'the routing header cannot be removed (llm-authz sets it)', path: ['remove_headers'] })
     .prefault({}),
   /** Named provider credentials (files or environment variables), loaded at start. */
   credentials: credentialsSchema,
   providers: providersSchema,
   identity: identitySchema,
-  /** CEL policies (see docs/policies.md); without this section the credential-scope rule decides. */
+  /** CEL policies (see docs/policies.md); without this section the built-in rule decides. Credential scopes bind in both. */
   policy: policySchema,
   log: z
     .strictObject({

@@ -12,6 +12,7 @@ export const REASONS = {
   missing_model: { status: 400, message: 'the request names no model' },
   ambiguous_model: { status: 400, message: 'the request names more than one model' },
   ambiguous_field: { status: 400, message: 'a request field has more than one value' },
+  unexpected_body: { status: 400, message: 'this endpoint takes no request body' },
   // 401: who is calling could not be established
   no_credentials: { status: 401, message: 'no credentials were presented' },
   malformed_credentials: { status: 401, message: 'the credentials are malformed' },

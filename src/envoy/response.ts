@@ -8,6 +8,7 @@ import { CREDENTIAL_QUERY_PARAMETERS, errorFormat, wireOf, type WireApi } from '
 import type { AttachedCredential } from '../providers/attach.ts';
 import type { Obligations } from '../policy/types.ts';
 import { REASONS, type ReasonCode } from '../core/reasons.ts';
+import { redactKeys } from '../core/key-shape.ts';
 import { toProtoStruct, type JsonValue, type ProtoStruct } from '../core/struct.ts';
 
 export { DECISION_ID_HEADER, REASON_HEADER, TRACE_ID_HEADER };
@@ -85,7 +86,7 @@ export function denyResponse(d: DenyInput): CheckResponse {
     const error = d.reason === 'no_credentials' ? '' : ', error="invalid_token"';
     headers.push(overwrite('www-authenticate', `Bearer realm="llm-authz"${error}`));
   }
-  const e = { status, reason: d.reason, message: d.detail ? `${message}: ${d.detail}` : message, decisionId: d.decisionId };
+  const e = { status, reason: d.reason, message: d.detail ? `${message}: ${redactKeys(d.detail)}` : message, decisionId: d.decisionId };
   const extra = d.api === undefined ? undefined : wireOf(d.api).errorHeaders?.(e);
   for (const [k, v] of extra ?? []) headers.push(overwrite(k, v));
   return {
@@ -105,7 +106,7 @@ export interface AllowInput {
   readonly obligations: Obligations;
   /** The provider credential's headers, and the credential headers to remove (src/providers/attach.ts). */
   readonly credential: AttachedCredential;
-  /** Further request headers that carry a caller's credential (e.g. the on-behalf-of user token): never forwarded. */
+  /** Further request headers that can carry a caller's credential (strip.ts): never forwarded. */
   readonly credentialHeaders: readonly string[];
   readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
   /** The trace the decision was made in, returned to the client next to the decision id. */
@@ -114,11 +115,15 @@ export interface AllowInput {
 
 export function allowResponse(a: AllowInput): CheckResponse {
   const { provider, headers = [] } = a.obligations;
+  const set = [overwrite(a.routingHeader, provider.route), ...a.credential.set.map(([k, v]) => overwrite(k, v)), ...headers.map(([k, v]) => overwrite(k, v))];
+  // A header the allow sets is overwritten, not removed.
+  const remove = new Set([...a.credential.remove, ...a.credentialHeaders]);
+  for (const h of set) remove.delete(h.header.key);
   return {
     status: { code: GRPC_OK },
     ok_response: {
-      headers: [overwrite(a.routingHeader, provider.route), ...a.credential.set.map(([k, v]) => overwrite(k, v)), ...headers.map(([k, v]) => overwrite(k, v))],
-      headers_to_remove: [...a.credential.remove, ...a.credentialHeaders],
+      headers: set,
+      headers_to_remove: [...remove],
       response_headers_to_add: [overwrite(DECISION_ID_HEADER, a.decisionId), ...traceHeader(a.traceId)],
       query_parameters_to_remove: [...CREDENTIAL_QUERY_PARAMETERS],
     },

@@ -12,8 +12,9 @@ import type { KeyStore } from './key-store.ts';
 import { atDecision, entitlementRecord, type EntitlementRecord } from './entitlement.ts';
 import type { Finding, IdentityMethod, IdentityResult } from './types.ts';
 
-export const API_KEY_PREFIX = 'lla_';
-const KEY_RE = /^lla_([A-Za-z0-9]{4,32})_([A-Za-z0-9_-]{16,128})$/;
+import { API_KEY_PREFIX, API_KEY_RE as KEY_RE } from '../core/key-shape.ts';
+
+export { API_KEY_PREFIX };
 
 type KeyRecord = ApiKeyConfig & Partial<Pick<StoredKey, 'revoked'>> & { readonly expiresAtMs?: number | undefined };
 

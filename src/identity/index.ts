@@ -11,6 +11,7 @@
  *  4. a credential in `authorization`/`x-api-key` that no method accepts is
  *     `unknown_credentials`, even when another method (mTLS) authenticated the request;
  *  5. nothing authenticated and nothing presented: `no_credentials`.
+ * Before all of them, a credential in the URL (url-credential.ts) is `malformed_credentials`.
  */
 import { fail, ok, type DenyReason, type Outcome } from '../core/reasons.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
@@ -25,6 +26,7 @@ import { KeyStoreError, openKeyStore, type KeyStore } from './key-store.ts';
 import { createOnBehalfOf, type OnBehalfOf } from './on-behalf-of.ts';
 import type { IdentityConfig } from './schema.ts';
 import { createSpiffeMethod } from './spiffe.ts';
+import { urlCredential } from './url-credential.ts';
 import { UNRESTRICTED, type Finding, type Identity, type IdentityMethod, type IdentityMethodName, type IdentityOutcome } from './types.ts';
 import { withAccessControls } from './access.ts';
 import { compileEntitlementRules } from './entitlement.ts';
@@ -104,6 +106,8 @@ export function createIdentifier(methods: readonly IdentityMethod[], opts: Ident
   };
   const sorted = [...methods].sort((a, b) => rank(a) - rank(b));
   const identify: Identify = async (ctx) => {
+    const inUrl = urlCredential(ctx);
+    if (inUrl !== undefined) return fail('malformed_credentials', inUrl);
     const results = await Promise.all(sorted.map((m) => m.authenticate(ctx)));
     const findings: Finding[] = [];
     for (const r of results) {
@@ -136,7 +140,7 @@ export function createIdentifierFromConfig(config: IdentityConfig, ctx: BuildCon
   let store: KeyStore | undefined;
   if (config.key_store !== undefined) {
     try {
-      store = openKeyStore(path.resolve(ctx.baseDir, config.key_store.file), config.key_store.reload_interval_ms);
+      store = openKeyStore(path.resolve(ctx.baseDir, config.key_store.file), config.key_store.reload_interval_ms, ctx.onKeyStoreReload);
     } catch (err) {
       if (err instanceof KeyStoreError) throw new ConfigError(ctx.source, [`identity.key_store.file: ${err.message}`]);
       throw err;

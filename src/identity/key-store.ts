@@ -7,6 +7,8 @@ import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { keyStoreFileSchema, type KeyStoreFile, type StoredKey } from './schema.ts';
 import { identityLog } from './log.ts';
+import { countStateReload } from '../telemetry/metrics.ts';
+import type { KeyStoreReloadListener } from '../core/build-context.ts';
 
 export class KeyStoreError extends Error {
   constructor(file: string, problem: string) {
@@ -74,7 +76,7 @@ function signature(file: string): string {
   }
 }
 
-export function openKeyStore(file: string, reloadIntervalMs: number): KeyStore {
+export function openKeyStore(file: string, reloadIntervalMs: number, onReload: KeyStoreReloadListener = () => undefined): KeyStore {
   let sig = signature(file);
   let byId = new Map(readKeyStoreFile(file).keys.map(loaded));
   let generation = 1;
@@ -90,11 +92,15 @@ export function openKeyStore(file: string, reloadIntervalMs: number): KeyStore {
       generation++;
       lastError = '';
       identityLog().info({ key_store: file, keys: next.size, generation }, 'key store reloaded');
+      countStateReload('key_store', 'ok');
+      onReload({ file, outcome: 'reloaded' });
     } catch (err) {
       const message = err instanceof KeyStoreError ? err.message : 'error';
       if (message !== lastError) identityLog().warn({ key_store: file, problem: message, generation }, 'key store not reloaded; keeping the last good one');
       lastError = message;
       sig = now;
+      countStateReload('key_store', 'failed');
+      onReload({ file, outcome: 'kept_last_good', problem: message });
     }
   }, reloadIntervalMs);
   timer.unref();

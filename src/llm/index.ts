@@ -24,9 +24,18 @@ export function isJsonContentType(ct: string | undefined): boolean {
   return media === 'application/json' || (media.startsWith('application/') && media.endsWith('+json'));
 }
 
+/** The request has a body, or declares one (Content-Length above 0, Transfer-Encoding). */
+function hasBody(ctx: RequestContext): boolean {
+  return ctx.body.bytes.length > 0 || ctx.body.truncated || (ctx.body.declaredLength ?? 0) > 0 || ctx.headers.has('transfer-encoding');
+}
+
 /** Reads the body's fields with the endpoint's parser. */
 function readBody(ctx: RequestContext, ep: Endpoint, pathModel: string | undefined): Outcome<{ fields: BodyFields; complete: boolean }> {
-  if (ep.parse === undefined) return ok({ fields: NO_BODY_FIELDS, complete: true });
+  if (ep.parse === undefined) {
+    // A body on an endpoint that takes none would be forwarded unread (with a method override a
+    // provider might act on it): refused.
+    return hasBody(ctx) ? fail('unexpected_body') : ok({ fields: NO_BODY_FIELDS, complete: true });
+  }
   if (!isJsonContentType(ctx.headers.get('content-type'))) return fail('unsupported_media_type');
   const encoding = ctx.headers.get('content-encoding');
   if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {

@@ -10,6 +10,7 @@ import type { Runtime } from './runtime.ts';
 import { auditRecord, envoyMetadata, type AuditInput, type AuditRecord } from '../audit/record.ts';
 import { parseCheckRequest, type RequestContext } from '../envoy/request-context.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../envoy/response.ts';
+import { headersToStrip } from '../envoy/strip.ts';
 import type { Identity } from '../identity/types.ts';
 import { attachCredential, type AttachedCredential } from '../providers/attach.ts';
 import { apiOfRequest } from '../apis/endpoints.ts';
@@ -44,9 +45,9 @@ export interface Phases {
 
 /**
  * The phases of one Check, without the audit and the response: the server's Check and
- * `llm-authz check` both run this.
+ * `llm-authz check` both run this. `deadline` (performance.now()) stops policy evaluation.
  */
-export async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
+export async function runPhases(raw: unknown, rt: Runtime, deadline?: number): Promise<Phases> {
   const parsed = parseCheckRequest(raw);
   if (!parsed.ok) return { phase: 'request', denyReason: parsed.reason, detail: parsed.detail };
   const ctx = parsed.value;
@@ -63,7 +64,7 @@ export async function runPhases(raw: unknown, rt: Runtime): Promise<Phases> {
   const llm = what.value;
 
   const policyStart = performance.now();
-  const decision = rt.decide({ ctx, identity, llm });
+  const decision = rt.decide({ ctx, identity, llm, deadline });
   return { phase: 'policy', ctx, identity, llm, decision, identityAt, policyAt: [policyStart, performance.now()] };
 }
 
@@ -115,15 +116,9 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
   audit(record, p, span, sinks, durationMs / 1000);
   const metadata = envoyMetadata(record);
   if (effect === 'allow' && d?.obligations && p.credential) {
-    return allowResponse({
-      decisionId,
-      routingHeader: rt.routingHeader,
-      obligations: d.obligations,
-      credential: p.credential,
-      credentialHeaders: rt.callerCredentialHeaders,
-      metadata,
-      traceId: span.ids.traceId,
-    });
+    metadata['route'] = d.obligations.provider.route;
+    const credentialHeaders = p.ctx ? headersToStrip(p.ctx, rt.strip) : rt.strip.always;
+    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, credential: p.credential, credentialHeaders, metadata, traceId: span.ids.traceId });
   }
   return denyResponse({
     decisionId,
@@ -156,10 +151,17 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
     const rt = getRuntime();
     let timer: NodeJS.Timeout | undefined;
     try {
+      const limit = rt.config.server.check_timeout_ms;
       const timeout = new Promise<Phases>((resolve) => {
-        timer = setTimeout(() => resolve({ phase: 'internal', denyReason: 'timeout' }), rt.config.server.check_timeout_ms);
+        timer = setTimeout(() => resolve({ phase: 'internal', denyReason: 'timeout' }), limit);
       });
-      const phases = await Promise.race([runPhases(raw, rt).then(withCredential), timeout]);
+      let phases = await Promise.race([runPhases(raw, rt, started + limit).then(withCredential), timeout]);
+      // Synchronous work (a slow policy) can finish after the deadline without the timer having
+      // had a turn: an answer that late is a timeout deny, never an allow.
+      if (performance.now() - started > limit && phases.denyReason !== 'timeout') {
+        const { ctx, identity, llm } = phases;
+        phases = { phase: 'internal', denyReason: 'timeout', detail: 'the decision took longer than the check timeout', ...(ctx && { ctx }), ...(identity && { identity }), ...(llm && { llm }) };
+      }
       return finish(decisionId, started, phases, rt, sinks, span);
     } catch (err) {
       sinks.onError('internal_error', err, decisionId);

@@ -7,7 +7,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { BuildContext, CredentialReloadListener } from '../core/build-context.ts';
+import type { BuildContext, CredentialReloadListener, KeyStoreReloadListener } from '../core/build-context.ts';
+import { stripRules, type StripRules } from '../envoy/strip.ts';
+import { ON_BEHALF_OF_HEADER } from '../identity/schema.ts';
 import { ConfigError } from '../core/errors.ts';
 import { defaultConfig, parseConfigText } from '../config/load.ts';
 import { configSchema, type Config } from '../config/schema.ts';
@@ -28,8 +30,8 @@ export interface Runtime {
   readonly decide: Decide;
   readonly providers: Providers;
   readonly routingHeader: string;
-  /** Request headers besides the API-key ones that carry a caller's credential; removed on allow. */
-  readonly callerCredentialHeaders: readonly string[];
+  /** Which request headers an allow removes (src/envoy/strip.ts). */
+  readonly strip: StripRules;
   /** The CEL policy engine (reload, status), when the config has a `policy:` section. */
   readonly policy: PolicyEngine | undefined;
   /** Releases what the runtime holds (watchers, timers). */
@@ -42,6 +44,7 @@ export interface RuntimeOptions {
   /** The clock policies see as `now` (ms since the epoch); `llm-authz check --now`. */
   readonly now?: (() => number) | undefined;
   readonly onCredentialReload?: CredentialReloadListener | undefined;
+  readonly onKeyStoreReload?: KeyStoreReloadListener | undefined;
 }
 
 export function buildRuntime(config: Config, ctx: BuildContext, opts: RuntimeOptions = {}): Runtime {
@@ -53,6 +56,7 @@ export function buildRuntime(config: Config, ctx: BuildContext, opts: RuntimeOpt
     closers.push(() => identify.close?.());
     const policy = createPolicy(config, ctx, providers, { watch: opts.watchPolicies, now: opts.now });
     if (policy.engine !== undefined) closers.push(policy.engine.close);
+    const onBehalfOf = config.identity.on_behalf_of === undefined ? [] : [config.identity.on_behalf_of.header];
     return {
       config,
       source: ctx.source,
@@ -62,7 +66,12 @@ export function buildRuntime(config: Config, ctx: BuildContext, opts: RuntimeOpt
       decide: policy.decide,
       providers,
       routingHeader: config.routing.header,
-      callerCredentialHeaders: config.identity.on_behalf_of === undefined ? [] : [config.identity.on_behalf_of.header],
+      strip: stripRules({
+        removeHeaders: config.routing.remove_headers,
+        routingHeader: config.routing.header,
+        // the on-behalf-of header whether configured or not
+        onBehalfOfHeaders: [...onBehalfOf, ON_BEHALF_OF_HEADER],
+      }),
       policy: policy.engine,
       async close() {
         for (const c of closers) await c();
@@ -95,7 +104,11 @@ export function loadRuntime(file: string | undefined, opts: RuntimeOptions = {})
     throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`]);
   }
   const config = parseConfigText(text, file);
-  return buildRuntime(config, { source: file, version: configVersion(text), baseDir: path.dirname(path.resolve(file)), onCredentialReload: opts.onCredentialReload }, opts);
+  return buildRuntime(
+    config,
+    { source: file, version: configVersion(text), baseDir: path.dirname(path.resolve(file)), onCredentialReload: opts.onCredentialReload, onKeyStoreReload: opts.onKeyStoreReload },
+    opts,
+  );
 }
 
 /** A runtime for a policy folder alone (no config file): no providers, no identity methods. */

@@ -2,14 +2,18 @@
  * The policy engine: the enforced set (and an optional shadow set), swapped atomically on
  * reload. A reload checks the new files fully first; a set with any problem is rejected and
  * the last good set stays in force. Reload state is exposed through `status()` for health
- * and metrics, and through listeners for logs.
+ * and metrics, and through listeners for logs. Every decision of either set passes the
+ * credential scope guard (scope-guard.ts) first: the rules can only narrow a credential's scopes.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import type { Providers } from '../providers/runtime.ts';
 import { evaluatePolicySet, type Evaluation, type RuleResult } from './evaluate.ts';
 import { loadPolicySet, PolicyLoadError, type PolicySet } from './policy-set.ts';
+import { guardAfter, scopeDenial, scopeViolation, type ScopeViolation } from './scope-guard.ts';
 import type { Decision, DecisionInput, ShadowResult } from './types.ts';
 import { countPolicyReload } from '../telemetry/metrics.ts';
+
+const MISSING_FOLDER_RETRY_MS = 1000;
 
 export interface PolicyEngineOptions {
   readonly dir: string;
@@ -46,6 +50,8 @@ export interface PolicyStatus {
 
 export interface Explanation extends Evaluation {
   readonly shadowResults: readonly RuleResult[] | undefined;
+  /** The credential scope the request is outside of (the guard decided), if any. */
+  readonly scopeViolation: ScopeViolation | undefined;
 }
 
 export interface PolicyEngine {
@@ -104,11 +110,21 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
   let lastProblems: readonly string[] = [];
   const listeners: ((o: ReloadOutcome) => void)[] = [];
 
-  const explain = (input: DecisionInput, nowMs: number = now(), o: { whyNot?: boolean } = {}): Explanation => {
+  /** One set's decision: the scope guard first, then the rules, then the guard on the allow. */
+  const decideWith = (set: PolicySet, input: DecisionInput, nowMs: number, violation: ScopeViolation | undefined, full: boolean, o: { whyNot?: boolean }): Evaluation => {
+    if (violation !== undefined && !full) return { decision: scopeDenial(violation, set.version), results: [] };
+    const ev = evaluatePolicySet(set, input, nowMs, o);
+    if (violation !== undefined) return { decision: scopeDenial(violation, set.version), results: ev.results };
+    return { decision: guardAfter(input, ev.decision), results: ev.results };
+  };
+
+  /** `full`: evaluate every rule even when the scope guard already denied (for explanations). */
+  const run = (input: DecisionInput, nowMs: number, full: boolean, o: { whyNot?: boolean } = {}): Explanation => {
     const current = sets; // one read: a reload between here and the end does not mix sets
-    const main = evaluatePolicySet(current.enforced, input, nowMs, o);
-    if (current.shadow === undefined) return { ...main, shadowResults: undefined };
-    const sh = evaluatePolicySet(current.shadow, input, nowMs, o);
+    const violation = scopeViolation(input.identity, input.llm);
+    const main = decideWith(current.enforced, input, nowMs, violation, full, o);
+    if (current.shadow === undefined) return { ...main, shadowResults: undefined, scopeViolation: violation };
+    const sh = decideWith(current.shadow, input, nowMs, violation, full, o);
     const shadow: ShadowResult = {
       effect: sh.decision.effect,
       reason: sh.decision.reason,
@@ -116,14 +132,18 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
       policyVersion: sh.decision.policyVersion,
       disagrees: sh.decision.effect !== main.decision.effect,
     };
-    return { decision: { ...main.decision, shadow }, results: main.results, shadowResults: sh.results };
+    return { decision: { ...main.decision, shadow }, results: main.results, shadowResults: sh.results, scopeViolation: violation };
   };
+  const explain = (input: DecisionInput, nowMs: number = now(), o: { whyNot?: boolean } = {}): Explanation => run(input, nowMs, true, o);
 
   const reload = (): ReloadOutcome => {
     reloads++;
     let outcome: ReloadOutcome;
     try {
       const next = load();
+      // A folder emptied (files deleted, a mount gone) is an accident far more often than a
+      // decision to deny everything: the last good set stays.
+      if (next.enforced.files.length === 0 && sets.enforced.files.length > 0) throw new PolicyLoadError(opts.dir, [`${opts.dir}: the folder holds no policy files`]);
       sets = next; // the atomic swap
       lastReloadFailed = false;
       lastProblems = [];
@@ -137,27 +157,54 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
       outcome = { ok: false, version: sets.enforced.version, shadowVersion: sets.shadow?.version, problems: lastProblems };
     }
     for (const l of listeners) l(outcome);
+    if (opts.watch) arm();
     return outcome;
   };
 
-  const watchers: FSWatcher[] = [];
+  // Watching: a watcher dies with its folder (deleted, or a mount replaced), so every reload
+  // watches the folders anew; while one is missing, its return is checked every second (then
+  // the set reloads by itself).
+  let watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
-  if (opts.watch) {
-    const schedule = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(reload, opts.debounceMs ?? 200);
-      timer.unref();
-    };
+  let closed = false;
+  const schedule = (delay = opts.debounceMs ?? 200): void => {
+    if (closed) return;
+    clearTimeout(timer);
+    timer = setTimeout(reload, delay);
+    timer.unref();
+  };
+  function arm(): void {
+    for (const w of watchers) w.close();
+    watchers = [];
+    let missing = false;
     for (const dir of [opts.dir, opts.shadowDir]) {
       if (dir === undefined) continue;
-      const w = watch(dir, { persistent: false }, schedule);
-      w.on('error', () => undefined);
-      watchers.push(w);
+      try {
+        const w = watch(dir, { persistent: false }, () => schedule());
+        w.on('error', () => schedule());
+        watchers.push(w);
+      } catch {
+        missing = true;
+      }
+    }
+    if (missing) {
+      const probe = (): void => {
+        if (closed) return;
+        if ([opts.dir, opts.shadowDir].every((d) => d === undefined || existsSync(d))) schedule();
+        else {
+          timer = setTimeout(probe, MISSING_FOLDER_RETRY_MS);
+          timer.unref();
+        }
+      };
+      clearTimeout(timer);
+      timer = setTimeout(probe, MISSING_FOLDER_RETRY_MS);
+      timer.unref();
     }
   }
+  if (opts.watch) arm();
 
   return {
-    decide: (input) => explain(input).decision,
+    decide: (input) => run(input, now(), false).decision,
     explain,
     reload,
     status: () => ({
@@ -173,6 +220,7 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
       listeners.push(l);
     },
     close: () => {
+      closed = true;
       clearTimeout(timer);
       for (const w of watchers) w.close();
     },

@@ -3,8 +3,10 @@
  * allows; the first matching rule of the winning effect (file order, then rule order) decides;
  * with no matching rule, an unknown API path is denied as `unknown_api`, anything else as
  * `denied_by_default`;
- * an evaluation error in any rule is a deny with reason `policy_error` (fail closed).
+ * an evaluation error in any rule is a deny with reason `policy_error` (fail closed); past the
+ * input's deadline, evaluation stops between rules with a `timeout` deny.
  */
+import { performance } from 'node:perf_hooks';
 import { isCelError } from '@bufbuild/cel';
 import { speaks } from '../apis/index.ts';
 import type { CompiledRule, PolicySet } from './policy-set.ts';
@@ -62,7 +64,13 @@ export function evaluatePolicySet(set: PolicySet, input: DecisionInput, nowMs: n
     return { decision: deny('policy_error', undefined, [], 'the request could not be presented to the policies'), results: [] };
   }
 
-  const results = set.rules.map((r) => evalRule(r, vars));
+  const results: RuleResult[] = [];
+  for (const r of set.rules) {
+    if (input.deadline !== undefined && performance.now() > input.deadline) {
+      return { decision: deny('timeout', undefined, [], `the policies took longer than the check timeout (stopped before rule '${r.id}')`), results };
+    }
+    results.push(evalRule(r, vars));
+  }
   if (opts.whyNot === true) {
     // Explanations only (llm-authz check / test): never on the request path.
     for (const [i, r] of results.entries()) {

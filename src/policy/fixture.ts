@@ -21,7 +21,12 @@ export const identityFixture = z.strictObject({
   method: z.enum(['api_key']).default('api_key'),
   credential_id: z.string().min(1).optional(),
   scopes: z
-    .strictObject({ models: z.array(z.string()).optional(), providers: z.array(z.string()).optional(), tools: z.array(z.string()).optional() })
+    .strictObject({
+      models: z.array(z.string()).optional(),
+      providers: z.array(z.string()).optional(),
+      tools: z.array(z.string()).optional(),
+      max_tokens: count.optional(),
+    })
     .default({}),
 });
 
@@ -90,7 +95,7 @@ export function decisionInputOf(f: DecisionFixture, providers?: Pick<Providers, 
     user: f.identity.user,
     issuer: f.identity.issuer,
     credentialId: f.identity.credential_id,
-    scopes: { models: f.identity.scopes.models, providers: f.identity.scopes.providers, tools: f.identity.scopes.tools },
+    scopes: { models: f.identity.scopes.models, providers: f.identity.scopes.providers, tools: f.identity.scopes.tools, maxTokens: f.identity.scopes.max_tokens },
   };
   const headers = new Map(Object.entries(f.request.headers).map(([k, v]) => [k.toLowerCase(), v] as const));
   const ctx: RequestContext = {

@@ -21,6 +21,7 @@ import { checkExpr } from './checker.ts';
 import { policyEnv, RegexCache } from './functions.ts';
 import { MAX_EXPRESSION_DEPTH, policyFileSchema } from './schema.ts';
 import { VARIABLES, variableType, type Activation } from './vars.ts';
+import { SCOPE_RULE_IDS } from './scope-guard.ts';
 
 const VARIABLE_NAMES = Object.keys(VARIABLES);
 import { issueMessage, readYaml, sourceOffset } from '../core/yaml.ts';
@@ -145,6 +146,9 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
       const prev = seen.get(r.id);
       if (prev !== undefined) problems.push(`${where(['id'])}: ${label}.id: duplicate rule id '${r.id}' (first defined at ${prev})`);
       else seen.set(r.id, where(['id']));
+      if (SCOPE_RULE_IDS.has(r.id)) {
+        problems.push(`${where(['id'])}: ${label}.id: '${r.id}' is the built-in credential scope check's id (credential scopes always bind; a rule can only narrow them)`);
+      }
 
       // The expression: parse, check, plan.
       const whenNode = doc.getIn(['rules', i, 'when'], true);

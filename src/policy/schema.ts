@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { providerName } from '../providers/schema.ts';
 import { REASONS } from '../core/reasons.ts';
 
-/** The `policy:` section. Without it, the built-in credential-scope rule decides. */
+/** The `policy:` section. Without it, the built-in rule decides (credential scopes bind either way). */
 export const policySchema = z
   .strictObject({
     /** Folder of policy files (`*.yaml`, `*.yml`), relative to the config file. */

@@ -42,6 +42,11 @@ export interface DecisionInput {
   readonly ctx: RequestContext;
   readonly identity: Identity;
   readonly llm: LlmRequest;
+  /**
+   * performance.now() after which the Check is out of time: rule evaluation stops between rules
+   * and the decision is a `timeout` deny (an evaluation cannot be interrupted inside a rule).
+   */
+  readonly deadline?: number | undefined;
 }
 
 export type Decide = (input: DecisionInput) => Decision;

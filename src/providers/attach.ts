@@ -55,7 +55,13 @@ async function signed(provider: ProviderRuntime, keys: AwsKeys, service: string,
   const signing = provider.signing;
   if (signing === undefined) return fail('provider_unavailable', `provider '${provider.name}' has no region to sign for`);
   try {
-    const set = await sigv4Headers(keys, service, signing.region, { method: ctx.method, path: ctx.path, query: upstreamQuery(ctx.query), host: signing.host, body: ctx.body.bytes });
+    const set = await sigv4Headers(keys, service, signing.region, {
+      method: ctx.method,
+      path: ctx.path,
+      query: upstreamQuery(ctx.query),
+      host: signing.host,
+      body: ctx.body.bytes,
+    });
     return ok({ set, remove: removing(set) });
   } catch {
     return fail('provider_unavailable', `the request to provider '${provider.name}' could not be signed`);

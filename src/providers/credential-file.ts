@@ -7,6 +7,7 @@
 import { readFileSync, unwatchFile, watch, watchFile, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { Secret } from '../core/secret.ts';
+import { countStateReload } from '../telemetry/metrics.ts';
 
 import type { CredentialReloadListener } from '../core/build-context.ts';
 
@@ -35,6 +36,7 @@ export interface WatchedCredential {
 export function watchedCredential(file: string, onReload: CredentialReloadListener = () => undefined): WatchedCredential {
   const holder = Secret.reloadable(readCredentialFile(file));
   let current = holder.secret.reveal();
+  let unusable = false;
   let timer: NodeJS.Timeout | undefined;
   const reload = (): void => {
     timer = undefined;
@@ -42,12 +44,17 @@ export function watchedCredential(file: string, onReload: CredentialReloadListen
     try {
       next = readCredentialFile(file);
     } catch (err) {
+      unusable = true;
+      countStateReload('credential', 'failed');
       onReload({ file, outcome: 'kept_last_good', problem: err instanceof Error ? err.message : 'error' });
       return;
     }
-    if (next === current) return;
+    // A file usable again is news even with the value it had (health turns back to SERVING).
+    if (next === current && !unusable) return;
+    unusable = false;
     current = next;
     holder.set(next);
+    countStateReload('credential', 'ok');
     onReload({ file, outcome: 'reloaded' });
   };
   const schedule = (): void => {

@@ -86,6 +86,7 @@ class Minter {
   readonly #opts: TokenSourceOptions;
   readonly #scopes: readonly string[];
   #keyText = '';
+  #badKeyText = '';
   #jwt: JWT | undefined;
   #current: { readonly token: Secret; readonly expiresAt: number } | undefined;
   #inflight: Promise<Secret> | undefined;
@@ -100,7 +101,17 @@ class Minter {
   /** A valid access token: the held one, else a newly minted one. */
   token(): Promise<Secret> {
     const text = this.#opts.key.reveal();
-    if (text !== this.#keyText) this.#reset(text);
+    if (text !== this.#keyText) {
+      try {
+        this.#reset(text);
+      } catch (err) {
+        // A changed key that cannot be read: reported once, refused until the key changes again.
+        if (text !== this.#badKeyText)
+          this.#opts.onEvent?.({ file: this.#opts.origin, outcome: 'token_failed', problem: err instanceof Error ? err.message : 'the key cannot be read' });
+        this.#badKeyText = text;
+        return Promise.reject(err instanceof Error ? err : new Error('the service-account key cannot be read'));
+      }
+    }
     const c = this.#current;
     if (c !== undefined && c.expiresAt - Date.now() > MIN_VALIDITY_MS) return Promise.resolve(c.token);
     return this.#refresh();
@@ -138,10 +149,22 @@ class Minter {
     this.#current = undefined;
   }
 
+  /** Mints a token (one request at a time) and reports the outcome: a failure, or a token after one. */
   #refresh(): Promise<Secret> {
-    this.#inflight ??= this.#mint().finally(() => {
-      this.#inflight = undefined;
-    });
+    this.#inflight ??= this.#mint()
+      .then(
+        (token) => {
+          this.#opts.onEvent?.({ file: this.#opts.origin, outcome: 'token_minted' });
+          return token;
+        },
+        (err: unknown) => {
+          this.#opts.onEvent?.({ file: this.#opts.origin, outcome: 'token_failed', problem: tokenProblem(err) });
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.#inflight = undefined;
+      });
     return this.#inflight;
   }
 
@@ -162,13 +185,13 @@ class Minter {
   #schedule(inMs: number): void {
     if (this.#closed) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#refresh().catch((err: unknown) => {
-        this.#opts.onEvent?.({ file: this.#opts.origin, outcome: 'token_failed', problem: tokenProblem(err) });
-        this.#schedule(RETRY_MS);
-      });
-    }, Math.max(1000, inMs));
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#refresh().catch(() => this.#schedule(RETRY_MS));
+      },
+      Math.max(1000, inMs),
+    );
     this.#timer.unref();
   }
 }
@@ -194,16 +217,12 @@ export class ServiceAccount {
       m = new Minter(this.#opts, scopes);
       this.#minters.set(id, m);
     }
-    try {
-      return m.token();
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error('the service-account key cannot be read'));
-    }
+    return m.token();
   }
 
-  /** Mints a first token in the background, so the first request need not wait (failures are reported, not thrown). */
+  /** Mints a first token in the background, so the first request need not wait (a failure is reported as an event). */
   prefetch(scopes: readonly string[]): void {
-    this.token(scopes).catch((err: unknown) => this.#opts.onEvent?.({ file: this.#opts.origin, outcome: 'token_failed', problem: tokenProblem(err) }));
+    this.token(scopes).catch(() => undefined);
   }
 
   close(): void {

@@ -1,6 +1,7 @@
 /**
  * The gRPC server: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health.
- * Health is SERVING once a config is loaded and NOT_SERVING while draining.
+ * Health is SERVING once a config is loaded and NOT_SERVING while draining; each reloaded state
+ * (policy, key store, provider credentials) has its own service name.
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -11,6 +12,7 @@ import type { Logger } from '../telemetry/log.ts';
 import { safeError } from '../telemetry/log.ts';
 import { randomUUID } from 'node:crypto';
 import { raiseHttp2Windows } from './http2-window.ts';
+import type { ReloadedState } from '../telemetry/metrics.ts';
 
 function firstString(values: grpc.MetadataValue[]): string | undefined {
   const v = values[0];
@@ -21,10 +23,15 @@ function firstString(values: grpc.MetadataValue[]): string | undefined {
 export const HEALTH_SERVICES = ['', 'envoy.service.auth.v3.Authorization'] as const;
 
 /**
- * A health service name that reports the policy set: NOT_SERVING while the last reload was
- * rejected (the last good set still decides, so the server itself stays SERVING).
+ * Health service names that report a reloaded state: NOT_SERVING while its last reload was
+ * rejected (the last good state still decides, so the server itself stays SERVING).
  */
-export const POLICY_HEALTH_SERVICE = 'llm-authz.policy';
+export const STATE_HEALTH_SERVICES: Readonly<Record<ReloadedState, string>> = {
+  policy: 'llm-authz.policy',
+  key_store: 'llm-authz.key_store',
+  credentials: 'llm-authz.credentials',
+};
+export const POLICY_HEALTH_SERVICE = STATE_HEALTH_SERVICES.policy;
 
 export interface AuthzServer {
   readonly address: string;
@@ -32,8 +39,8 @@ export interface AuthzServer {
   /** The health-only listener's port, when there is one. */
   readonly healthPort: number | undefined;
   setServing(serving: boolean): void;
-  /** The state of the policy set, reported under POLICY_HEALTH_SERVICE. */
-  setPolicyHealthy(healthy: boolean): void;
+  /** Whether a reloaded state is the one its source holds, reported under STATE_HEALTH_SERVICES. */
+  setStateHealthy(state: ReloadedState, healthy: boolean): void;
   /** In-flight Check calls. */
   readonly inFlight: number;
   /** Stops taking new calls and resolves when in-flight calls are done (or forces after timeoutMs). */
@@ -68,6 +75,8 @@ export interface ServerOptions {
   readonly credentials?: grpc.ServerCredentials | undefined;
   /** A second, plaintext listener with the health service only (the kubelet's gRPC probes). */
   readonly healthListen?: string | undefined;
+  /** server.max_connection_idle_ms: a connection without a call this long is closed. */
+  readonly maxConnectionIdleMs?: number | undefined;
 }
 
 function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
@@ -79,13 +88,15 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
 export async function startServer(opts: ServerOptions): Promise<AuthzServer> {
   routeGrpcLogs(opts.log);
   raiseHttp2Windows();
-  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
-  const health = new HealthImplementation(Object.fromEntries([...HEALTH_SERVICES, POLICY_HEALTH_SERVICE].map((s) => [s, 'NOT_SERVING' as const])));
+  const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS, ...(opts.maxConnectionIdleMs !== undefined ? { 'grpc.max_connection_idle_ms': opts.maxConnectionIdleMs } : {}) });
+  const health = new HealthImplementation(Object.fromEntries([...HEALTH_SERVICES, ...Object.values(STATE_HEALTH_SERVICES)].map((s) => [s, 'NOT_SERVING' as const])));
   let serving = false;
-  let policyHealthy = true;
+  const stateHealthy = new Map<ReloadedState, boolean>();
   const report = (): void => {
     for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
-    health.setStatus(POLICY_HEALTH_SERVICE, serving && policyHealthy ? 'SERVING' : 'NOT_SERVING');
+    for (const [state, name] of Object.entries(STATE_HEALTH_SERVICES) as [ReloadedState, string][]) {
+      health.setStatus(name, serving && stateHealthy.get(state) !== false ? 'SERVING' : 'NOT_SERVING');
+    }
   };
   health.addToServer(server);
 
@@ -137,8 +148,8 @@ export async function startServer(opts: ServerOptions): Promise<AuthzServer> {
       serving = value;
       report();
     },
-    setPolicyHealthy(value) {
-      policyHealthy = value;
+    setStateHealthy(state, value) {
+      stateHealthy.set(state, value);
       report();
     },
     get inFlight() {

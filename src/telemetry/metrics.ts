@@ -8,6 +8,8 @@
  *   recordDecision(...)                      the Check pipeline, once per decision
  *   countExporterDropped(signal, n)          the telemetry exporters, when data is lost
  *   countDecisionLogDropped(n)               the decision log, when a line is lost
+ *   countStateReload(state, outcome)         the key store and provider credential files, per reload
+ *   setStateFailed(state, failed)            serve, when a reloaded state turns bad or good again
  *
  * Names follow OpenTelemetry conventions (dots); the Prometheus endpoint shows them with
  * underscores (e.g. llm_authz_decisions_total).
@@ -22,6 +24,7 @@ interface Instruments {
   jwksFetches: Counter;
   exporterDropped: Counter;
   decisionLogDropped: Counter;
+  stateReloads: Counter;
 }
 
 /** Check latency buckets in seconds (0.25 ms .. 2.5 s). */
@@ -40,7 +43,25 @@ function instruments(meter: Meter): Instruments {
     jwksFetches: meter.createCounter('llm_authz.jwks.fetches', { description: 'JWKS fetches by outcome (ok, failed)' }),
     exporterDropped: meter.createCounter('llm_authz.telemetry.exporter.dropped', { description: 'Spans or metric batches lost by the OpenTelemetry exporters' }),
     decisionLogDropped: meter.createCounter('llm_authz.decision_log.dropped', { description: 'Decision-log lines lost (sink failed or too far behind)' }),
+    stateReloads: meter.createCounter('llm_authz.state.reloads', { description: 'Reloads of the key store and provider credential files by state and outcome (ok, failed)' }),
   };
+}
+
+/** The states whose last reload can be rejected while the last good one keeps deciding. */
+export type ReloadedState = 'policy' | 'key_store' | 'credentials';
+
+const stateFailed = new Map<ReloadedState, boolean>([
+  ['policy', false],
+  ['key_store', false],
+  ['credentials', false],
+]);
+
+function observeStates(meter: Meter): void {
+  meter
+    .createObservableGauge('llm_authz.state.stale', { description: '1 while the last reload of a state (policy, key_store, credentials) was rejected and the last good one decides' })
+    .addCallback((r) => {
+      for (const [state, failed] of stateFailed) r.observe(failed ? 1 : 0, { state });
+    });
 }
 
 let current: Instruments = instruments(otelMetrics.getMeterProvider().getMeter('llm-authz'));
@@ -56,6 +77,7 @@ const MAX_EARLY = 256;
 /** Points every metric at this meter (called once at start by the telemetry setup). */
 export function installMeter(meter: Meter): void {
   current = instruments(meter);
+  observeStates(meter);
   installed = true;
   for (const e of early.splice(0)) current[e.counter].add(1, { outcome: e.outcome });
   // Loss counters exist from the start (at 0), so an alert on them needs no special case.
@@ -94,6 +116,14 @@ export function countJwksFetch(outcome: 'ok' | 'failed'): void {
 
 export function countExporterDropped(signal: 'traces' | 'metrics', n: number): void {
   if (n > 0) current.exporterDropped.add(n, { signal });
+}
+
+export function countStateReload(state: 'key_store' | 'credential', outcome: 'ok' | 'failed'): void {
+  current.stateReloads.add(1, { state, outcome });
+}
+
+export function setStateFailed(state: ReloadedState, failed: boolean): void {
+  stateFailed.set(state, failed);
 }
 
 export function countDecisionLogDropped(n = 1): void {

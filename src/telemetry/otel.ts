@@ -19,6 +19,7 @@ import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type P
 import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { createCheckTracer, type CheckTracer } from './check-span.ts';
 import { countExporterDropped, installMeter } from './metrics.ts';
+import { observeRuntime } from './runtime-metrics.ts';
 import type { TelemetryConfig } from './schema.ts';
 
 export interface Telemetry {
@@ -223,6 +224,7 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
   const meterProvider = new MeterProvider({ resource, readers });
   const meter = meterProvider.getMeter('llm-authz', opts.version);
   installMeter(meter);
+  observeRuntime(meter);
 
   const tracesTarget = otlpTarget('traces', cfg.traces, env);
   let exporter: SpanExporter | undefined = opts.spanExporter;

@@ -11,7 +11,15 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { AnthropicBedrock } from '@anthropic-ai/bedrock-sdk';
 import { AnthropicVertex } from '@anthropic-ai/vertex-sdk';
-import { AccessDeniedException, BedrockRuntimeClient, BedrockRuntimeServiceException, ConverseCommand, ConverseStreamCommand, InvokeModelCommand, ValidationException } from '@aws-sdk/client-bedrock-runtime';
+import {
+  AccessDeniedException,
+  BedrockRuntimeClient,
+  BedrockRuntimeServiceException,
+  ConverseCommand,
+  ConverseStreamCommand,
+  InvokeModelCommand,
+  ValidationException,
+} from '@aws-sdk/client-bedrock-runtime';
 import { ApiError, GoogleGenAI } from '@google/genai';
 import { OAuth2Client } from 'google-auth-library';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -43,13 +51,27 @@ describe('Amazon Bedrock and Google Vertex AI through the real Envoy, with their
         const wrongSecret = path.join(mocks.workDir, 'wrong-aws-secret');
         writeFileSync(wrongSecret, `${AWS.secretAccessKey.slice(0, -1)}X`);
         const quickstartBedrock = providers.find((p) => (p as { name: string }).name === 'bedrock') as { credential: { aws: object } };
-        providers.unshift({ name: 'bedrock-wrong-key', api: 'bedrock', route: 'bedrock', region: 'us-east-1', host: '127.0.0.1', models: ['amazon.nova-*'], credential: { aws: { ...quickstartBedrock.credential.aws, secret_access_key: { file: wrongSecret } } } });
+        providers.unshift({
+          name: 'bedrock-wrong-key',
+          api: 'bedrock',
+          route: 'bedrock',
+          region: 'us-east-1',
+          host: '127.0.0.1',
+          models: ['amazon.nova-*'],
+          credential: { aws: { ...quickstartBedrock.credential.aws, secret_access_key: { file: wrongSecret } } },
+        });
         const tokenUri = (JSON.parse(readFileSync(mocks.vertexServiceAccountFile, 'utf8')) as { token_uri: string }).token_uri;
         const otherAccount = path.join(mocks.workDir, 'unknown-service-account.json');
         const other = testServiceAccount('someone-else@other-project.iam.gserviceaccount.com');
         writeFileSync(otherAccount, other.keyJson(tokenUri));
         rememberPrivateKeyPem('unknown service account key', other.privateKeyPem);
-        providers.unshift({ name: 'vertex-unknown-account', api: 'vertex-ai', route: 'vertex-ai', models: ['gemini-unknown-account'], credential: { service_account: { file: otherAccount } } });
+        providers.unshift({
+          name: 'vertex-unknown-account',
+          api: 'vertex-ai',
+          route: 'vertex-ai',
+          models: ['gemini-unknown-account'],
+          credential: { service_account: { file: otherAccount } },
+        });
         rememberPrivateKeyPem('vertex service account key', (JSON.parse(readFileSync(mocks.vertexServiceAccountFile, 'utf8')) as { private_key: string }).private_key);
       }),
   });
@@ -102,20 +124,32 @@ describe('Amazon Bedrock and Google Vertex AI through the real Envoy, with their
       const seen = lastAccepted(s.bedrock);
       expect(seen.path).toBe(`/model/${encodeURIComponent(PROFILE_ARN)}/invoke`);
       const decision = (await s.authz.settledDecisions()).at(-1);
-      expect(decision).toMatchObject({ 'decision.effect': 'allow', 'gen_ai.request.model': PROFILE_ARN, 'gen_ai.provider.name': 'aws.bedrock', 'llm.provider': 'bedrock', 'gen_ai.operation.name': 'chat' });
+      expect(decision).toMatchObject({
+        'decision.effect': 'allow',
+        'gen_ai.request.model': PROFILE_ARN,
+        'gen_ai.provider.name': 'aws.bedrock',
+        'llm.provider': 'bedrock',
+        'gen_ai.operation.name': 'chat',
+      });
     });
 
     it('a model out of scope raises AccessDeniedException naming the reason; nothing reaches Bedrock', async () => {
       const s = stack();
       const before = s.bedrock.started();
-      const err = await rejects(bedrock().send(new ConverseCommand({ modelId: 'meta.llama3-70b-instruct-v1:0', messages: [{ role: 'user', content: [{ text: 'say hello' }] }] })), AccessDeniedException);
+      const err = await rejects(
+        bedrock().send(new ConverseCommand({ modelId: 'meta.llama3-70b-instruct-v1:0', messages: [{ role: 'user', content: [{ text: 'say hello' }] }] })),
+        AccessDeniedException,
+      );
       expect(err.$metadata.httpStatusCode).toBe(403);
       expect(err.message).toContain('model_not_allowed');
       expect(s.bedrock.started()).toBe(before);
     });
 
     it('an unknown client key raises AccessDeniedException (401) naming the reason', async () => {
-      const err = await rejects(bedrock(`${CHAT_KEY.slice(0, -4)}AAAA`).send(new ConverseCommand({ modelId: CLAUDE, messages: [{ role: 'user', content: [{ text: 'say hello' }] }] })), AccessDeniedException);
+      const err = await rejects(
+        bedrock(`${CHAT_KEY.slice(0, -4)}AAAA`).send(new ConverseCommand({ modelId: CLAUDE, messages: [{ role: 'user', content: [{ text: 'say hello' }] }] })),
+        AccessDeniedException,
+      );
       expect(err.$metadata.httpStatusCode).toBe(401);
       expect(err.message).toContain('invalid_credentials');
     });
@@ -139,10 +173,16 @@ describe('Amazon Bedrock and Google Vertex AI through the real Envoy, with their
       expect(s.bedrock.started()).toBe(before);
     });
 
-    it("a client that signs with its own AWS key is not let through: its signature is no llm-authz credential (401), and never reaches Bedrock", async () => {
+    it('a client that signs with its own AWS key is not let through: its signature is no llm-authz credential (401), and never reaches Bedrock', async () => {
       const s = stack();
       const before = s.bedrock.started();
-      const client = new BedrockRuntimeClient({ region: MOCK_BEDROCK_REGION, endpoint: s.url, credentials: { accessKeyId: 'AKIACLIENTOWNKEY0001', secretAccessKey: 'client-own-secret-key' }, authSchemePreference: ['sigv4'], maxAttempts: 1 });
+      const client = new BedrockRuntimeClient({
+        region: MOCK_BEDROCK_REGION,
+        endpoint: s.url,
+        credentials: { accessKeyId: 'AKIACLIENTOWNKEY0001', secretAccessKey: 'client-own-secret-key' },
+        authSchemePreference: ['sigv4'],
+        maxAttempts: 1,
+      });
       const err = await rejects(client.send(new ConverseCommand({ modelId: CLAUDE, messages: [{ role: 'user', content: [{ text: 'say hello' }] }] })), AccessDeniedException);
       expect(err.$metadata.httpStatusCode).toBe(401);
       expect(err.message).toContain('malformed_credentials');
@@ -152,19 +192,27 @@ describe('Amazon Bedrock and Google Vertex AI through the real Envoy, with their
     it('the mock checks the signature: a provider signing with another secret key is refused by Bedrock itself', async () => {
       const s = stack();
       const refused = s.bedrock.refused.length;
-      const err = await rejects(bedrock().send(new ConverseCommand({ modelId: 'amazon.nova-lite-v1:0', messages: [{ role: 'user', content: [{ text: 'say hello' }] }] })), BedrockRuntimeServiceException);
+      const err = await rejects(
+        bedrock().send(new ConverseCommand({ modelId: 'amazon.nova-lite-v1:0', messages: [{ role: 'user', content: [{ text: 'say hello' }] }] })),
+        BedrockRuntimeServiceException,
+      );
       expect(err.name).toBe('InvalidSignatureException');
-      expect(s.bedrock.refused.slice(refused)).toEqual([{ path: `/model/${encodeURIComponent('amazon.nova-lite-v1:0')}/converse`, problem: expect.stringContaining('signature we calculated does not match') }]);
+      expect(s.bedrock.refused.slice(refused)).toEqual([
+        { path: `/model/${encodeURIComponent('amazon.nova-lite-v1:0')}/converse`, problem: expect.stringContaining('signature we calculated does not match') },
+      ]);
     });
 
     it("shows the route and the configured provider in Envoy's access log", async () => {
       const s = stack();
       const requestId = `bedrock-${Date.now()}`;
       const client = bedrock();
-      client.middlewareStack.add((next) => async (args) => {
-        (args.request as { headers: Record<string, string> }).headers['x-request-id'] = requestId;
-        return next(args);
-      }, { step: 'build' });
+      client.middlewareStack.add(
+        (next) => async (args) => {
+          (args.request as { headers: Record<string, string> }).headers['x-request-id'] = requestId;
+          return next(args);
+        },
+        { step: 'build' },
+      );
       await client.send(new ConverseCommand({ modelId: CLAUDE, messages: [{ role: 'user', content: [{ text: 'say hello' }] }] }));
       expect(await accessLogLine(s.accessLog, requestId)).toMatchObject({ route: 'bedrock', upstream_cluster: 'bedrock', provider: 'bedrock', model: CLAUDE, decision: 'allow' });
     });
@@ -213,7 +261,13 @@ describe('Amazon Bedrock and Google Vertex AI through the real Envoy, with their
     type GenAiAuthClient = NonNullable<NonNullable<NonNullable<ConstructorParameters<typeof GoogleGenAI>[0]>['googleAuthOptions']>['authClient']>;
     type VertexAuthClient = NonNullable<NonNullable<ConstructorParameters<typeof AnthropicVertex>[0]>['authClient']>;
     const genai = (key = CHAT_KEY): GoogleGenAI =>
-      new GoogleGenAI({ vertexai: true, project: 'acme-prod', location: 'us-central1', googleAuthOptions: { authClient: clientAuth<GenAiAuthClient>(key) }, httpOptions: { baseUrl: stack().url } });
+      new GoogleGenAI({
+        vertexai: true,
+        project: 'acme-prod',
+        location: 'us-central1',
+        googleAuthOptions: { authClient: clientAuth<GenAiAuthClient>(key) },
+        httpOptions: { baseUrl: stack().url },
+      });
 
     let remembered = 0;
     /** The mock accepted the last request's token; every token issued so far joins the suite's secret scan. */
@@ -250,7 +304,7 @@ describe('Amazon Bedrock and Google Vertex AI through the real Envoy, with their
       expect(s.vertexAi.started()).toBe(before);
     });
 
-    it("a service account the token endpoint does not know gets no token: denied with 503 provider_unavailable (ApiError); Vertex AI is not called", async () => {
+    it('a service account the token endpoint does not know gets no token: denied with 503 provider_unavailable (ApiError); Vertex AI is not called', async () => {
       const s = stack();
       const before = s.vertexAi.requests.length;
       const err = await rejects(genai().models.generateContent({ model: 'gemini-unknown-account', contents: 'say hello' }), ApiError);
@@ -260,7 +314,8 @@ describe('Amazon Bedrock and Google Vertex AI through the real Envoy, with their
       expect(s.vertexAi.requests.length).toBe(before);
     });
 
-    const claude = (key = CHAT_KEY): AnthropicVertex => new AnthropicVertex({ projectId: 'acme-prod', region: 'us-east5', baseURL: `${stack().url}/v1`, authClient: clientAuth<VertexAuthClient>(key), maxRetries: 0 });
+    const claude = (key = CHAT_KEY): AnthropicVertex =>
+      new AnthropicVertex({ projectId: 'acme-prod', region: 'us-east5', baseURL: `${stack().url}/v1`, authClient: clientAuth<VertexAuthClient>(key), maxRetries: 0 });
 
     it('Claude on Vertex (rawPredict and streamRawPredict) with the minted token', async () => {
       const s = stack();

@@ -202,7 +202,7 @@ describe('official SDKs through the real Envoy', () => {
       const res = await gemini('/v1beta/models/gemini-2.5-flash:generateContent', { contents }, { 'x-request-id': requestId });
       expect(res.status).toBe(200);
       const line = await accessLogLine(s.accessLog, requestId);
-      expect(line).toMatchObject({ route: 'gemini', upstream_cluster: 'gemini', provider: 'gemini', model: 'gemini-2.5-flash', workload: 'spiffe://demo.example/ns/apps/sa/chat-app', decision: 'allow' });
+      expect(line).toMatchObject({ route: 'gemini', upstream_host: `127.0.0.1:${s.gemini.port}`, provider: 'gemini', model: 'gemini-2.5-flash', workload: 'spiffe://demo.example/ns/apps/sa/chat-app', decision: 'allow' });
     });
 
     it("keeps a client ?key= of a denied request out of Envoy's access log (the path is logged without its query)", async () => {

@@ -14,6 +14,7 @@ import { ROOT } from '../../devstack/tools.ts';
 import { CHAT_KEY, quickstartConfigWith } from '../helpers/demo-keys.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { SUITE_PROMPTS } from '../helpers/suite-secrets.ts';
+import { sample } from '../helpers/metrics.ts';
 
 const CHECKS = 6000;
 /** RSS is sampled every ROUND checks: a bounded queue shows as a plateau, not a climb. */
@@ -23,18 +24,6 @@ const CONCURRENCY = 50;
 function rssKb(pid: number | undefined): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? 0);
-}
-
-/** The value of a Prometheus sample (sum over label sets matching `labels`). */
-function sample(text: string, name: string, labels = ''): number {
-  let n = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) {
-      if (labels && !line.includes(labels)) continue;
-      n += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-  }
-  return n;
 }
 
 function percentile(sorted: number[], p: number): number {

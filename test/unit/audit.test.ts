@@ -1,10 +1,10 @@
 /** The redaction function and the decision log. */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createDecisionLog } from '../../src/audit/decision-log.ts';
+import { createDecisionLog, REOPEN_MS } from '../../src/audit/decision-log.ts';
 import { auditRecord, type AuditInput } from '../../src/audit/record.ts';
 import type { Identity } from '../../src/identity/types.ts';
 import type { LlmRequest } from '../../src/llm/types.ts';
@@ -53,6 +53,17 @@ describe('auditRecord (the one redaction function)', () => {
     const r = auditRecord(input());
     expect(r['url.path']).toBe('/v1/chat/completions');
     expect(JSON.stringify(r)).not.toContain('QUERYSECRET123');
+  });
+
+  it('keeps a key out of every string field: a key in the path, the model or a tool name loses its secret', () => {
+    const base = input();
+    const ctx = ctxOf({ path: `/v1/models/${UNIT_KEY}`, headers: { 'content-type': 'application/json' } });
+    const llm = { ...base.llm, model: UNIT_KEY, tools: [`x-${UNIT_KEY}`] } as LlmRequest;
+    const r = auditRecord({ ...base, ctx, llm });
+    const secret = UNIT_KEY.slice(UNIT_KEY.lastIndexOf('_') + 1);
+    expect(JSON.stringify(r)).not.toContain(secret);
+    expect(r['url.path']).toBe('/v1/models/lla_unit0001_…');
+    expect(r['gen_ai.request.model']).toBe('lla_unit0001_…');
   });
 });
 
@@ -127,6 +138,35 @@ describe('decision log', () => {
     log.write(auditRecord(input()));
     await new Promise((r) => setImmediate(r));
     for (let i = 0; i < 10; i++) expect(() => log.write(auditRecord(input()))).not.toThrow();
+    // the line the sink failed is counted too, with the ten after it
+    expect(log.dropped).toBe(11);
+    expect(log.written).toBe(0);
+  });
+
+  it('a full disk (/dev/full: every write fails with ENOSPC): every line is counted as dropped', async () => {
+    const log = createDecisionLog('/dev/full', { flushMs: 0 });
+    for (let i = 0; i < 5; i++) log.write(auditRecord(input()));
+    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 5; i++) log.write(auditRecord(input()));
+    expect(log.written + log.dropped).toBe(10);
     expect(log.dropped).toBe(10);
+    await log.close();
+  });
+
+  it('a file sink that failed is opened again, and the log resumes', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-sink-'));
+    const file = path.join(dir, 'decisions.jsonl');
+    mkdirSync(file); // a folder where the file should be: opening it fails (EISDIR)
+    const log = createDecisionLog(file, { flushMs: 0 });
+    log.write(auditRecord(input()));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(log.dropped).toBe(1);
+    rmSync(file, { recursive: true });
+    await new Promise((r) => setTimeout(r, REOPEN_MS + 200));
+    log.write(auditRecord(input()));
+    await log.close();
+    expect(log.written).toBe(1);
+    expect(readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

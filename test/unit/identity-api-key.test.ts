@@ -33,6 +33,8 @@ describe('scoped API keys', () => {
     ['an empty x-api-key', { 'x-api-key': '' }, 'malformed_credentials'],
     ['two different keys', { authorization: `Bearer ${UNIT_KEY}`, 'x-api-key': UNIT_KEY_2 }, 'conflicting_credentials'],
     ['a repeated header (joined by Envoy)', { 'x-api-key': `${UNIT_KEY},${UNIT_KEY_2}` }, 'conflicting_credentials'],
+    ['a repeated authorization (joined by Envoy), as docs/identity.md says', { authorization: `Bearer ${UNIT_KEY},Bearer ${UNIT_KEY_2}` }, 'conflicting_credentials'],
+    ['the same key in a repeated authorization', { authorization: `Bearer ${UNIT_KEY},Bearer ${UNIT_KEY}` }, 'conflicting_credentials'],
     ['a token of another kind', { authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.e30.x' }, 'unknown_credentials'],
     ['a huge header', { authorization: `Bearer ${'a'.repeat(100_000)}` }, 'token_too_large'],
   ])('denies %s', async (_what, headers, reason) => {

@@ -114,6 +114,17 @@ describe('evaluation errors fail closed', () => {
   });
 });
 
+describe('the check deadline', () => {
+  it('past the deadline, evaluation stops between rules with a timeout deny', () => {
+    const set = setOf(`  - {id: first, effect: allow, when: "true"}\n  - {id: second, effect: deny, when: "false"}\n`);
+    const late = evaluatePolicySet(set, { ...input(), deadline: performance.now() - 1 }, NOW);
+    expect(late.decision).toMatchObject({ effect: 'deny', reason: 'timeout' });
+    expect(late.results).toHaveLength(0);
+    const inTime = evaluatePolicySet(set, { ...input(), deadline: performance.now() + 60_000 }, NOW);
+    expect(inTime.decision).toMatchObject({ effect: 'allow', rule: 'first' });
+  });
+});
+
 describe('variables have their declared types', () => {
   it('JSON numbers are CEL ints where the field is an int', () => {
     const r = decide(`  - {id: ints, effect: allow, when: "llm.max_tokens == 100 && llm.message_count + 1 == 3 && llm.input_bytes > 0 && request.source.port == 40000"}\n`, {

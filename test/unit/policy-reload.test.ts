@@ -3,7 +3,7 @@
  * good one, is reported, and never shows in a decision. Checks run through the whole pipeline
  * while the sets change under them.
  */
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -141,6 +141,35 @@ describe('policy reload', () => {
     p.write({ 'a.yaml': BROKEN });
     await waitFor('the broken set to be rejected', () => (engine.status().lastReloadFailed ? true : undefined));
     expect(engine.status().version).toBe(versionB);
+    await rt.close();
+  });
+});
+
+describe('policy folder gone or emptied', () => {
+  it('an emptied folder is rejected on reload; the last good set keeps deciding', async () => {
+    const p = policyDir();
+    p.write({ 'main.yaml': GOOD_A });
+    const rt = runtimeFor(p.dir);
+    const version = rt.policy!.status().version;
+    p.write({ 'main.yaml': '' });
+    const o = rt.policy!.reload();
+    expect(o.ok).toBe(false);
+    expect(o.problems.join('\n')).toContain('the folder holds no policy files');
+    expect(rt.policy!.status()).toMatchObject({ version, lastReloadFailed: true });
+    await rt.close();
+  });
+
+  it('a deleted folder is rejected, and reloads by itself once it is back (watched)', async () => {
+    const p = policyDir();
+    p.write({ 'main.yaml': GOOD_A });
+    const rt = runtimeFor(p.dir, true);
+    const outcomes: boolean[] = [];
+    rt.policy!.onReload((o) => outcomes.push(o.ok));
+    rmSync(p.dir, { recursive: true, force: true });
+    await waitFor('the rejected reload', () => (outcomes.includes(false) ? true : undefined), 5000);
+    p.write({ 'main.yaml': GOOD_B });
+    await waitFor('the set to reload by itself', () => (rt.policy!.status().version === policyVersion([{ name: 'main.yaml', text: GOOD_B }]) ? true : undefined), 5000);
+    expect(rt.policy!.status().lastReloadFailed).toBe(false);
     await rt.close();
   });
 });

@@ -36,7 +36,10 @@ function setup(extra = '', keys: AwsTestKeys = KEYS): { providers: Providers; di
   writeFileSync(path.join(dir, 'secret'), `${keys.secretAccessKey}\n`);
   if (keys.sessionToken !== undefined) writeFileSync(path.join(dir, 'token'), keys.sessionToken);
   const token = keys.sessionToken !== undefined ? ', session_token: {file: token}' : '';
-  const cfg = parseConfigText(`providers:\n  - {name: bedrock, api: bedrock, region: us-east-1${extra}, credential: {aws: {access_key_id: {file: id}, secret_access_key: {file: secret}${token}}}}\n`, 'p.yaml');
+  const cfg = parseConfigText(
+    `providers:\n  - {name: bedrock, api: bedrock, region: us-east-1${extra}, credential: {aws: {access_key_id: {file: id}, secret_access_key: {file: secret}${token}}}}\n`,
+    'p.yaml',
+  );
   const providers = buildProviders(cfg.providers, cfg.credentials, dir, 'p.yaml');
   opened.push(providers);
   return { providers, dir };
@@ -65,7 +68,9 @@ describe('SigV4 signing with an AWS access key (Bedrock)', () => {
     const { providers } = setup();
     const attached = await signedFor(providers, converse);
     expect(attached.set.map(([k]) => k).sort()).toEqual(['authorization', 'x-amz-content-sha256', 'x-amz-date']);
-    expect(attached.set.find(([k]) => k === 'authorization')?.[1]).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIAUNITTEST00000001\/\d{8}\/us-east-1\/bedrock\/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=[0-9a-f]{64}$/);
+    expect(attached.set.find(([k]) => k === 'authorization')?.[1]).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIAUNITTEST00000001\/\d{8}\/us-east-1\/bedrock\/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=[0-9a-f]{64}$/,
+    );
     expect(attached.remove).toContain('x-amz-security-token');
     expect(attached.remove).not.toContain('authorization');
     expect(await sigv4Problem(upstream(converse, attached), KEYS, 'us-east-1', 'bedrock')).toBeUndefined();
@@ -74,7 +79,9 @@ describe('SigV4 signing with an AWS access key (Bedrock)', () => {
   it('the check can fail: a wrong key, a changed body, path or host, another region do not verify', async () => {
     const { providers } = setup();
     const attached = await signedFor(providers, converse);
-    expect(await sigv4Problem(upstream(converse, attached), { ...KEYS, secretAccessKey: `${KEYS.secretAccessKey.slice(0, -1)}1` }, 'us-east-1', 'bedrock')).toMatch(/signature we calculated does not match/);
+    expect(await sigv4Problem(upstream(converse, attached), { ...KEYS, secretAccessKey: `${KEYS.secretAccessKey.slice(0, -1)}1` }, 'us-east-1', 'bedrock')).toMatch(
+      /signature we calculated does not match/,
+    );
     expect(await sigv4Problem(upstream(converse, attached, BODY.replace('20', '99')), KEYS, 'us-east-1', 'bedrock')).toMatch(/x-amz-content-sha256/);
     expect(await sigv4Problem(upstream(converse.replace('converse', 'converse-stream'), attached), KEYS, 'us-east-1', 'bedrock')).toMatch(/does not match/);
     expect(await sigv4Problem(upstream(converse, attached, BODY, 'evil.example'), KEYS, 'us-east-1', 'bedrock')).toMatch(/does not match/);
@@ -119,10 +126,14 @@ describe('SigV4 signing with an AWS access key (Bedrock)', () => {
     const rotated = { ...KEYS, secretAccessKey: 'rotated-secret-access-key-00000000000000000' };
     writeFileSync(path.join(dir, 'secret.new'), rotated.secretAccessKey);
     renameSync(path.join(dir, 'secret.new'), path.join(dir, 'secret'));
-    const attached = await waitFor('a signature with the rotated key', async () => {
-      const a = await signedFor(providers, converse);
-      return (await sigv4Problem(upstream(converse, a), rotated, 'us-east-1', 'bedrock')) === undefined ? a : undefined;
-    }, 10_000);
+    const attached = await waitFor(
+      'a signature with the rotated key',
+      async () => {
+        const a = await signedFor(providers, converse);
+        return (await sigv4Problem(upstream(converse, a), rotated, 'us-east-1', 'bedrock')) === undefined ? a : undefined;
+      },
+      10_000,
+    );
     expect(await sigv4Problem(upstream(converse, attached), KEYS, 'us-east-1', 'bedrock')).toMatch(/does not match/);
   });
 
@@ -160,11 +171,31 @@ describe('which credentials an API takes (checked at load)', () => {
     ['openai with an AWS key', `providers:\n  - {name: o, api: openai, credential: ${aws}}\n`, /the openai API takes a credential of kind key, not aws/],
     ['vertex-ai with a key', 'providers:\n  - {name: v, api: vertex-ai, credential: {file: k}}\n', /the vertex-ai API takes a credential of kind service_account, not key/],
     ['a region on an API that does not sign', 'providers:\n  - {name: o, api: openai, region: us-east-1, credential: {file: k}}\n', /region and host apply to an API that signs/],
-    ['a service-account key that is not JSON', 'providers:\n  - {name: v, api: vertex-ai, credential: {service_account: {file: sa.json}}}\n', /service_account:[\s\S]*the service-account key is not JSON/],
-    ['an unknown credential form', 'providers:\n  - {name: o, api: openai, credential: {vault: x}}\n', /credential: unknown key 'vault'[\s\S]*set exactly one of file, env, aws or service_account/],
-    ['an AWS key without its secret', 'providers:\n  - {name: b, api: bedrock, region: us-east-1, credential: {aws: {access_key_id: {file: k}}}}\n', /credential: aws\.secret_access_key: missing: expected a mapping/],
-    ['a misspelt AWS key part', 'providers:\n  - {name: b, api: bedrock, region: us-east-1, credential: {aws: {acess_key_id: {file: k}, secret_access_key: {file: k}}}}\n', /unknown key 'acess_key_id' \(did you mean 'access_key_id'\?\)/],
-    ['a token_url without a service account', 'providers:\n  - {name: o, api: openai, credential: {file: k, token_url: "https://t.example/token"}}\n', /credential\.token_url: token_url goes with service_account/],
+    [
+      'a service-account key that is not JSON',
+      'providers:\n  - {name: v, api: vertex-ai, credential: {service_account: {file: sa.json}}}\n',
+      /service_account:[\s\S]*the service-account key is not JSON/,
+    ],
+    [
+      'an unknown credential form',
+      'providers:\n  - {name: o, api: openai, credential: {vault: x}}\n',
+      /credential: unknown key 'vault'[\s\S]*set exactly one of file, env, aws or service_account/,
+    ],
+    [
+      'an AWS key without its secret',
+      'providers:\n  - {name: b, api: bedrock, region: us-east-1, credential: {aws: {access_key_id: {file: k}}}}\n',
+      /credential: aws\.secret_access_key: missing: expected a mapping/,
+    ],
+    [
+      'a misspelt AWS key part',
+      'providers:\n  - {name: b, api: bedrock, region: us-east-1, credential: {aws: {acess_key_id: {file: k}, secret_access_key: {file: k}}}}\n',
+      /unknown key 'acess_key_id' \(did you mean 'access_key_id'\?\)/,
+    ],
+    [
+      'a token_url without a service account',
+      'providers:\n  - {name: o, api: openai, credential: {file: k, token_url: "https://t.example/token"}}\n',
+      /credential\.token_url: token_url goes with service_account/,
+    ],
     ['a credential that is neither a name nor a mapping', 'providers:\n  - {name: o, api: openai, credential: 5}\n', /credential: expected a string or a mapping, got 5/],
   ] as const)('%s', (_name, yaml, problem) => {
     const problems = load(yaml);

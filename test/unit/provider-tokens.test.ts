@@ -133,7 +133,11 @@ describe('access tokens from a service-account key (Vertex AI)', () => {
     const p = vertex('{service_account: {file: sa-closed.json}}', events);
     p.prefetch?.();
     const r = await bearer(p);
-    expect(r).toMatchObject({ ok: false, reason: 'provider_unavailable', detail: expect.stringMatching(/no access token for provider 'vertex' \(token endpoint (unreachable|request failed)/) });
+    expect(r).toMatchObject({
+      ok: false,
+      reason: 'provider_unavailable',
+      detail: expect.stringMatching(/no access token for provider 'vertex' \(token endpoint (unreachable|request failed)/),
+    });
     await waitFor('the token_failed event', () => (events.some((e) => e.outcome === 'token_failed') ? true : undefined), 10_000);
     const text = JSON.stringify([r, events]);
     expect(text).not.toContain(account.privateKeyPem.split('\n')[1]);
@@ -154,8 +158,11 @@ describe('access tokens from a service-account key (Vertex AI)', () => {
       process.stdout.write('TOKEN ' + t.reveal().length + '\\n');
       sa.close();`;
     const out = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-      execFile(process.execPath, ['--input-type=module', '-e', script, path.join(dir, 'sa.json')], { env: { ...process.env, GOOGLE_SDK_NODE_LOGGING: 'all', NODE_DEBUG: '' }, timeout: 20_000 }, (err, stdout, stderr) =>
-        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve({ stdout, stderr }),
+      execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script, path.join(dir, 'sa.json')],
+        { env: { ...process.env, GOOGLE_SDK_NODE_LOGGING: 'all', NODE_DEBUG: '' }, timeout: 20_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve({ stdout, stderr })),
       );
     });
     expect(out.stdout).toMatch(/^TOKEN \d+\n$/);
