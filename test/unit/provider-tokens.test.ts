@@ -97,6 +97,15 @@ describe('access tokens from a service-account key (Vertex AI)', () => {
     expect(r.ok && r.value.remove).not.toContain('authorization');
   });
 
+  it('reports each mint and each failure as an event (health: a failure marks the credential stale until a token is minted)', async () => {
+    const events: CredentialReloadEvent[] = [];
+    await bearer(vertex('{service_account: {file: sa.json}}', events));
+    expect(events).toEqual([{ file: path.join(dir, 'sa.json'), outcome: 'token_minted' }]);
+    const failed: CredentialReloadEvent[] = [];
+    await bearer(vertex('{service_account: {file: sa-other.json}}', failed));
+    expect(failed).toEqual([{ file: path.join(dir, 'sa-other.json'), outcome: 'token_failed', problem: 'token endpoint answered HTTP 400 (invalid_grant)' }]);
+  });
+
   it('the check can fail: a token the endpoint did not issue is refused', () => {
     expect(issuer.problem('Bearer ya29.forged')).toMatch(/not issued/);
     expect(issuer.problem(undefined)).toMatch(/no bearer token/);
