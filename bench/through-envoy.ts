@@ -79,7 +79,8 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
     LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: ports.listen, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: ports.admin,
     AUTHZ_ADDRESS: '127.0.0.1', AUTHZ_PORT: authzPort, OPENAI_ADDRESS: '127.0.0.1', OPENAI_PORT: openai.port,
     ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: anthropic.port, GEMINI_ADDRESS: '127.0.0.1', GEMINI_PORT: anthropic.port,
-    AZURE_OPENAI_ADDRESS: '127.0.0.1', AZURE_OPENAI_PORT: openai.port, OTLP_ADDRESS: '127.0.0.1', OTLP_PORT: o.otlpPort,
+    AZURE_OPENAI_ADDRESS: '127.0.0.1', AZURE_OPENAI_PORT: openai.port, BEDROCK_ADDRESS: '127.0.0.1', BEDROCK_PORT: openai.port,
+    VERTEX_AI_ADDRESS: '127.0.0.1', VERTEX_AI_PORT: openai.port, OTLP_ADDRESS: '127.0.0.1', OTLP_PORT: o.otlpPort,
     MAX_REQUEST_BYTES: 1048576, ACCESS_LOG_PATH: path.join(o.workDir, 'access.log'),
   });
   const points: EnvoyPoint[] = [];

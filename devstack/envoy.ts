@@ -36,6 +36,10 @@ export const QUICKSTART_ENVOY_PARAMS = {
   GEMINI_PORT: 8083,
   AZURE_OPENAI_ADDRESS: '127.0.0.1',
   AZURE_OPENAI_PORT: 8084,
+  BEDROCK_ADDRESS: '127.0.0.1',
+  BEDROCK_PORT: 8085,
+  VERTEX_AI_ADDRESS: '127.0.0.1',
+  VERTEX_AI_PORT: 8086,
   MAX_REQUEST_BYTES: 1048576,
   ACCESS_LOG_PATH: '/tmp/llm-authz-quickstart-access.log',
   OTLP_ADDRESS: '127.0.0.1',
@@ -43,7 +47,7 @@ export const QUICKSTART_ENVOY_PARAMS = {
 };
 
 /** The provider clusters of envoy/gateway.yaml (the others are llm-authz and the OTLP collector). */
-export const PROVIDER_CLUSTERS = ['openai', 'anthropic', 'gemini', 'azure_openai'] as const;
+export const PROVIDER_CLUSTERS = ['openai', 'anthropic', 'gemini', 'azure_openai', 'bedrock', 'vertex_ai'] as const;
 
 const TLS_UPSTREAM = `    # IPv4 first: a host without an IPv6 route must not fail on a provider's AAAA record.
     dns_lookup_family: V4_PREFERRED

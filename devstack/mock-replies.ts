@@ -21,8 +21,8 @@ export interface ReplyInput {
 export interface Reply {
   readonly status: number;
   readonly type: string;
-  /** The body, in the parts it is written in (one per SSE event). */
-  readonly parts: readonly string[];
+  /** The body, in the parts it is written in (one per SSE event; binary frames for AWS event streams). */
+  readonly parts: readonly (string | Uint8Array)[];
 }
 
 /** Token counts each mock reports (distinct per API, so a mix-up shows). */
@@ -156,7 +156,7 @@ export function errorReply(api: WireApi, status: number): Reply {
 /** A reply whose body is not the API's JSON: cut inside an object and closed with junk. */
 export function malformedReply(r: Reply): Reply {
   const first = r.parts[0] ?? '{}';
-  const broken = r.type === 'text/event-stream' ? `data: {"id":"broken",,"choices":[}\n\n${r.parts.slice(1).join('')}` : first.replace('{', '{"broken":,');
+  const broken = r.type === 'text/event-stream' ? `data: {"id":"broken",,"choices":[}\n\n${r.parts.slice(1).join('')}` : String(first).replace('{', '{"broken":,');
   return { ...r, parts: [broken] };
 }
 

@@ -82,7 +82,7 @@ function headerValues(res: CheckResponse): Map<string, string> {
 function scopeProblems(k: KeyScope, record: AuditRecord, c: FuzzCase): string[] {
   const p: string[] = [];
   const model = record['gen_ai.request.model'];
-  const provider = record['gen_ai.provider.name'];
+  const provider = record['llm.provider'];
   if (model !== undefined && model !== '' && !k.models.some((m) => glob(m, model))) p.push(`model '${model}' outside the scope`);
   if (k.providers !== undefined && (provider === undefined || !k.providers.includes(provider))) p.push(`provider '${provider ?? ''}' outside the scope`);
   const view = bodyView(c.body, c.path);
@@ -134,7 +134,7 @@ export function violations(c: FuzzCase, res: CheckResponse, records: readonly Au
   // 3. routing header only on allow, to the provider's route
   const route = headers.get(ROUTING_HEADER);
   if (!allow && route !== undefined) v.push('a deny sets the routing header');
-  if (allow && (route === undefined || route !== ROUTES[record['gen_ai.provider.name'] ?? ''])) v.push(`an allow routes to '${route ?? ''}' for provider '${record['gen_ai.provider.name'] ?? ''}'`);
+  if (allow && (route === undefined || route !== ROUTES[record['llm.provider'] ?? ''])) v.push(`an allow routes to '${route ?? ''}' for provider '${record['llm.provider'] ?? ''}'`);
   if (allow) {
     // 2. who, and within which scope
     const id = record['identity.credential_id'];

@@ -60,6 +60,7 @@ export const geminiWire: WireFormat<'gemini'> = {
 export const gemini: ApiProfile<'gemini', 'gemini'> = {
   name: 'gemini',
   title: 'Gemini API (Google AI Studio)',
+  system: 'gcp.gemini',
   wire: geminiWire,
-  credential: headerCredential('x-goog-api-key'),
+  credentials: [headerCredential('x-goog-api-key')],
 };

@@ -25,13 +25,14 @@ export interface ServeOptions {
   healthListen?: string | undefined;
 }
 
-/** Reloads of the provider credential files and the key store: health, metrics, the log. */
+/** Reloads of the provider credential files and the key store, and access tokens minted from a credential: health, metrics, the log. */
 function reloadListeners(log: Logger, states: StateReport): { onCredentialReload: CredentialReloadListener; onKeyStoreReload: KeyStoreReloadListener } {
   return {
     onCredentialReload: (e) => {
-      states.report('credentials', e.file, e.outcome === 'reloaded');
+      states.report('credentials', e.file, e.outcome === 'reloaded' || e.outcome === 'token_minted');
       if (e.outcome === 'reloaded') log.info({ file: e.file }, 'provider credential reloaded');
-      else log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value');
+      else if (e.outcome === 'token_failed') log.warn({ file: e.file, problem: e.problem }, 'provider access token could not be minted');
+      else if (e.outcome === 'kept_last_good') log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value');
     },
     // the key store logs its own reloads
     onKeyStoreReload: (e) => states.report('key_store', e.file, e.outcome === 'reloaded'),
@@ -54,6 +55,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
     throw err;
   }
+  // Providers with a service account get their first access token now, not on the first request.
+  runtime.providers.prefetch?.();
   const { level, format } = runtime.config.log;
   const log = level === 'info' && format === 'auto' ? bootLog : createLogger(level, format);
   setIdentityLogger(log);

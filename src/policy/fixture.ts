@@ -58,6 +58,8 @@ export const llmFixture = z.strictObject({
   message_count: count.default(1),
   input_bytes: count.default(0),
   stored_context: z.array(z.enum(['prompt', 'cachedContent'])).default([]),
+  /** Path parameters besides the model (Vertex AI: project, location). */
+  path_params: z.record(z.string().min(1), z.string().min(1)).default({}),
 });
 
 export const decisionFixture = z.strictObject({
@@ -98,7 +100,7 @@ export function decisionInputOf(f: DecisionFixture, providers?: Pick<Providers, 
   const headers = new Map(Object.entries(f.request.headers).map(([k, v]) => [k.toLowerCase(), v] as const));
   const ctx: RequestContext = {
     method: f.request.method.toUpperCase(),
-    path: f.request.path ?? shape.path(f.llm.model),
+    path: f.request.path ?? shape.path(f.llm.model, f.llm.path_params),
     query: '',
     host: f.request.host,
     scheme: 'https',
@@ -128,6 +130,7 @@ export function decisionInputOf(f: DecisionFixture, providers?: Pick<Providers, 
     inputBytes: f.llm.input_bytes,
     bodyComplete: true,
     storedContext: f.llm.stored_context,
+    pathParams: f.llm.path_params,
   };
   return { ctx, identity, llm };
 }

@@ -111,6 +111,7 @@ describe('mTLS on llm-authz\'s gRPC listener', () => {
           AUTHZ_ADDRESS: 'localhost', AUTHZ_PORT: authz.port, AUTHZ_SNI: 'localhost', AUTHZ_CA_PATH: ca.cert, AUTHZ_CLIENT_CERT_PATH: cert.cert, AUTHZ_CLIENT_KEY_PATH: cert.key,
           OPENAI_ADDRESS: 'localhost', OPENAI_PORT: openai.port, ANTHROPIC_ADDRESS: 'localhost', ANTHROPIC_PORT: anthropic.port,
           GEMINI_ADDRESS: 'localhost', GEMINI_PORT: gemini.port, AZURE_OPENAI_ADDRESS: 'localhost', AZURE_OPENAI_PORT: azure.port,
+          BEDROCK_ADDRESS: 'localhost', BEDROCK_PORT: openai.port, VERTEX_AI_ADDRESS: 'localhost', VERTEX_AI_PORT: gemini.port,
           UPSTREAM_CA_PATH: ca.cert, MAX_REQUEST_BYTES: 1048576, ACCESS_LOG_PATH: path.join(work, `${name}-access.log`), OTLP_ADDRESS: '127.0.0.1', OTLP_PORT: 9,
         }),
     });

@@ -140,7 +140,7 @@ describe('an injected pod, run from what the API server stores', () => {
     expect(serving.health_port).toBe(healthPort);
 
     // Envoy: its bootstrap from the envoy-config volume; loopback ports, mock providers over TLS.
-    for (const kind of ['openai', 'anthropic', 'gemini', 'azure-openai'] as const) mocks[kind] = await startMockProvider(kind, '127.0.0.1', providerCert);
+    for (const kind of ['openai', 'anthropic', 'gemini', 'azure-openai', 'bedrock', 'vertex-ai'] as const) mocks[kind] = await startMockProvider(kind, '127.0.0.1', providerCert);
     const envoyArgs = envoyContainer().args!;
     const p = SIDECAR_ENVOY_PARAMS;
     // The providers' CA bundle is a file of the Envoy image, not of a volume: the test CA stands in.
@@ -160,6 +160,8 @@ describe('an injected pod, run from what the API server stores', () => {
       [p.ANTHROPIC_ADDRESS, p.ANTHROPIC_PORT, mocks['anthropic']!],
       [p.GEMINI_ADDRESS, p.GEMINI_PORT, mocks['gemini']!],
       [p.AZURE_OPENAI_ADDRESS, p.AZURE_OPENAI_PORT, mocks['azure-openai']!],
+      [p.BEDROCK_ADDRESS, p.BEDROCK_PORT, mocks['bedrock']!],
+      [p.VERTEX_AI_ADDRESS, p.VERTEX_AI_PORT, mocks['vertex-ai']!],
     ];
     for (const [host, port, mock] of providers) bootstrap = mapAll(bootstrap, `{ address: ${host}, port_value: ${port} }`, `{ address: localhost, port_value: ${mock.port} }`, host);
     const otlp = otlpParams();

@@ -114,7 +114,7 @@ describe('CEL policies through the real Envoy', () => {
     expect(r.status).toBe(200);
     expect(s.openai.requests.length).toBe(before + 1);
     expect(s.openai.requests.at(-1)!.headers['authorization']).toBe(`Bearer ${TEAM_SECRET}`);
-    expect(await record(r.id)).toMatchObject({ 'policy.rule': 'research-team', 'gen_ai.provider.name': 'openai-team' });
+    expect(await record(r.id)).toMatchObject({ 'policy.rule': 'research-team', 'gen_ai.provider.name': 'openai', 'llm.provider': 'openai-team' });
   });
 
   it('without a provider obligation the API decides: Anthropic requests reach the Anthropic mock with its key', async () => {

@@ -40,7 +40,7 @@ function decision(o: { t: string; id: string; effect?: 'allow' | 'deny'; reason?
     if (o.key) line['identity.credential_id'] = o.key;
   }
   if (o.model) line['gen_ai.request.model'] = o.model;
-  if (o.provider && effect === 'allow') line['gen_ai.provider.name'] = o.provider;
+  if (o.provider && effect === 'allow') line['llm.provider'] = o.provider;
   if (o.tools) line['llm.tools'] = o.tools;
   return line;
 }

@@ -22,7 +22,7 @@ function input(over: Partial<AuditInput> = {}): AuditInput {
   const llm = { api: 'openai', schema: 'openai.chat', operation: 'chat', model: 'gpt-4o-mini', stream: false, maxTokens: 10, temperature: 0.2, tools: ['lookup'], toolChoice: 'tool:lookup', endUser: 'user-7', messageCount: 1, inputBytes: 100, bodyComplete: true, storedContext: [] } as unknown as LlmRequest;
   return {
     decisionId: 'd-1', effect: 'allow', reason: 'allowed', phase: 'policy', ctx, identity, llm,
-    policyVersion: 'v1', rule: 'r1', matchedRules: ['r1'], provider: 'openai', durationMs: 1.23456, ...over,
+    policyVersion: 'v1', rule: 'r1', matchedRules: ['r1'], provider: { name: 'openai', profile: { system: 'openai' } }, durationMs: 1.23456, ...over,
   };
 }
 

@@ -97,6 +97,31 @@ beforeAll(async () => {
     });
   }
 
+  // The same keys as the Bedrock and Vertex AI clients send them: a bearer token (a Bedrock API
+  // key, a Google access token) beside their own headers. A client's SigV4 signature carries no
+  // secret llm-authz can check (malformed); its session token header is not where a key is read.
+  const sigv4 = (keyId: string): string => `AWS4-HMAC-SHA256 Credential=${keyId}/20250101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'a'.repeat(64)}`;
+  const cloudHeaders = { 'x-amz-date': '20250101T000000Z', 'amz-sdk-invocation-id': 'inv-1', 'x-goog-user-project': 'acme-prod' };
+  methods.push({
+    name: 'api_key from the Bedrock and Vertex AI SDKs',
+    method: 'api_key',
+    identify: apiKey,
+    workload: 'wl-key',
+    secret: key('active01'),
+    requests: {
+      valid: { headers: { authorization: `Bearer ${key('active01')}`, ...cloudHeaders } },
+      absent: { headers: { 'x-amz-security-token': key('active01'), ...cloudHeaders } },
+      expired: { headers: { authorization: `Bearer ${key('expired1')}`, ...cloudHeaders } },
+      not_for_us: { headers: { authorization: `Bearer ${key('unknown1')}`, ...cloudHeaders } },
+      revoked: { headers: { authorization: `Bearer ${key('revoked1')}`, ...cloudHeaders } },
+      malformed: { headers: { authorization: sigv4('AKIACLIENT0000000001'), ...cloudHeaders } },
+      tampered: { headers: { authorization: `Bearer ${key('active01').slice(0, -1)}y`, ...cloudHeaders } },
+      conflicting: { headers: { authorization: `Bearer ${key('active01')}`, 'x-goog-api-key': key('expired1'), ...cloudHeaders } },
+      oversized: { headers: { authorization: sigv4('A'.repeat(70_000)), ...cloudHeaders } },
+    },
+    notApplicable: {},
+  });
+
   // --- jwt: inline keys
   const k1 = await signingKey('k1');
   const other = await signingKey('k1'); // same kid, another key: a forged signature
@@ -171,7 +196,7 @@ beforeAll(async () => {
   });
 }, 60_000);
 
-describe.each(['api_key', 'api_key in api-key', 'api_key in x-goog-api-key', 'jwt', 'envoy_jwt', 'spiffe'])('identity method %s (shared suite)', (name) => {
+describe.each(['api_key', 'api_key in api-key', 'api_key in x-goog-api-key', 'api_key from the Bedrock and Vertex AI SDKs', 'jwt', 'envoy_jwt', 'spiffe'])('identity method %s (shared suite)', (name) => {
   const m = (): MethodUnderTest => {
     const found = methods.find((x) => x.name === name);
     if (!found) throw new Error(`method ${name} not set up`);

@@ -128,9 +128,9 @@ describe('inventory input: counted, never a crash', () => {
   it('the known decision fields are exactly those the audit record writes (no drift)', () => {
     const rt = { ctx: ctxOf({ headers: { 'x-request-id': 'r' }, principal: 'spiffe://a/b' }) };
     const full = auditRecord({
-      decisionId: 'x', effect: 'deny', reason: 'denied_by_policy', phase: 'policy', ctx: rt.ctx, durationMs: 1, policyVersion: 'v', rule: 'r', matchedRules: ['r'], provider: 'openai',
+      decisionId: 'x', effect: 'deny', reason: 'denied_by_policy', phase: 'policy', ctx: rt.ctx, durationMs: 1, policyVersion: 'v', rule: 'r', matchedRules: ['r'], provider: { name: 'openai-team', profile: { system: 'openai' } },
       identity: { method: 'api_key', workload: 'w', agent: 'a', user: 'u', issuer: 'i', credentialId: 'c', scopes: { models: undefined, providers: undefined }, entitlement: { source: 'api_key', id: 'c', owner: 'o', approvedBy: undefined, approvedAtMs: undefined, reviewByMs: 1, reviewOverdue: true } },
-      llm: { api: 'openai', schema: 'openai.chat_completions', operation: 'chat', provider: undefined, model: 'm', stream: false, maxTokens: 1, temperature: 0.5, tools: ['t'], toolChoice: 'auto', endUser: 'e', messageCount: 1, inputBytes: 1, bodyComplete: true, storedContext: ['prompt'] },
+      llm: { api: 'openai', schema: 'openai.chat_completions', operation: 'chat', provider: undefined, model: 'm', stream: false, maxTokens: 1, temperature: 0.5, tools: ['t'], toolChoice: 'auto', endUser: 'e', messageCount: 1, inputBytes: 1, bodyComplete: true, storedContext: ['prompt'], pathParams: {} },
       shadow: { effect: 'allow', reason: 'allowed', rule: 'r', policyVersion: 'v', disagrees: true },
     });
     const written = Object.keys(full);
@@ -213,5 +213,19 @@ describe('inventory memory bounds', () => {
     const r = await runInventory({ entitlements: loadEntitlements(fx.config), decisions: [file], nowMs: NOW, sinceMs: 86_400_000, thresholds: { unusedForMs: 86_400_000, expiringWithinMs: 1 }, joinWindow: 10 });
     expect(r.rows.find((x) => x.key === 'key:clean01')).toMatchObject({ outcomes: 2, outputTokens: 2 });
     expect(r.unattributed.unjoinedOutcomes).toBe(2);
+  });
+});
+
+describe('the provider a decision line names', () => {
+  const line = (fields: Record<string, unknown>): string => JSON.stringify({ time: '2026-03-01T00:00:00Z', 'decision.id': 'd', 'decision.effect': 'allow', 'decision.reason': 'allowed', ...fields });
+  const provider = (fields: Record<string, unknown>): string | undefined => {
+    const r = parseLogLine(line(fields));
+    return r.ok && r.event.kind === 'decision' ? r.event.provider : 'not parsed';
+  };
+  it('is the configured provider (llm.provider, what key scopes grant), not the provider system', () => {
+    expect(provider({ 'gen_ai.provider.name': 'aws.bedrock', 'llm.provider': 'bedrock-prod' })).toBe('bedrock-prod');
+  });
+  it('a line written before llm.provider existed had the configured name in gen_ai.provider.name', () => {
+    expect(provider({ 'gen_ai.provider.name': 'openai-team' })).toBe('openai-team');
   });
 });

@@ -161,8 +161,8 @@ describe('the join: decision metadata', () => {
   it('envoyMetadata gives what decisionFromMetadata reads back (the API schema and stream for the reader)', () => {
     const record = auditRecord({
       decisionId: 'd-1', effect: 'allow', reason: 'allowed', phase: 'policy', ctx: undefined, identity: undefined,
-      llm: { api: 'anthropic', schema: 'anthropic.messages', operation: 'chat', provider: undefined, model: 'claude-x', stream: true, maxTokens: 5, temperature: undefined, tools: [], toolChoice: undefined, endUser: undefined, messageCount: 1, inputBytes: 9, bodyComplete: true, storedContext: [] },
-      policyVersion: 'v', rule: 'r', matchedRules: [], provider: 'anthropic', durationMs: 1,
+      llm: { api: 'anthropic', schema: 'anthropic.messages', operation: 'chat', provider: undefined, model: 'claude-x', stream: true, maxTokens: 5, temperature: undefined, tools: [], toolChoice: undefined, endUser: undefined, messageCount: 1, inputBytes: 9, bodyComplete: true, storedContext: [], pathParams: {} },
+      policyVersion: 'v', rule: 'r', matchedRules: [], provider: { name: 'anthropic', profile: { system: 'anthropic' } }, durationMs: 1,
     });
     const back = decisionFromMetadata({ ...envoyMetadata(record), span_id: '0123456789abcdef' });
     expect(back).toMatchObject({ decisionId: 'd-1', effect: 'allow', provider: 'anthropic', model: 'claude-x', api: 'anthropic.messages', stream: true, checkSpanId: '0123456789abcdef' });

@@ -29,7 +29,17 @@ describe('the Check pipeline', () => {
     expect(res.status.code).toBe(0);
     expect(headerMap(res)).toEqual({ 'x-llm-authz-route': 'openai', authorization: `Bearer ${OPENAI_SECRET}` });
     expect(res.ok_response?.headers.every((h) => h.append_action === OVERWRITE_IF_EXISTS_OR_ADD)).toBe(true);
-    expect(res.ok_response?.headers_to_remove).toEqual(['x-api-key', 'api-key', 'x-goog-api-key', 'proxy-authorization', 'cookie', 'x-llm-authz-on-behalf-of']);
+    expect(res.ok_response?.headers_to_remove).toEqual([
+      'x-api-key',
+      'api-key',
+      'x-goog-api-key',
+      'x-amz-date',
+      'x-amz-content-sha256',
+      'x-amz-security-token',
+      'proxy-authorization',
+      'cookie',
+      'x-llm-authz-on-behalf-of',
+    ]);
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ 'decision.effect': 'allow', 'identity.workload': 'wl-one', 'gen_ai.request.model': 'gpt-4o-mini', 'policy.version': 'unitv1' });
   });

@@ -283,9 +283,17 @@ describe('every profile', () => {
   it('names a response reader for each endpoint that generates (chat, generate_content, text_completion, embeddings), and its request-id headers', () => {
     const generating = new Set(['chat', 'generate_content', 'text_completion', 'embeddings']);
     const missing = WIRES.flatMap((w) => w.endpoints.filter((e) => generating.has(e.operation) && e.response === undefined).map((e) => `${w.name} ${e.schema}`));
-    expect(missing).toEqual(['gemini gemini.embed_content']);
+    // Bedrock answers in its own JSON and in AWS event streams: no reader yet (its outcome records say the body was not read).
+    expect(missing).toEqual([
+      'gemini gemini.embed_content',
+      'bedrock bedrock.converse',
+      'bedrock bedrock.converse_stream',
+      'bedrock bedrock.invoke_model',
+      'bedrock bedrock.invoke_model_with_response_stream',
+    ]);
     for (const w of WIRES) for (const e of w.endpoints) expect(responseProfile(e.schema), e.schema).toBeDefined();
-    expect(WIRES.filter((w) => w.name !== 'gemini' && (w.requestIdHeaders ?? []).length === 0).map((w) => w.name)).toEqual([]);
+    // Google's APIs send no request-id header.
+    expect(WIRES.filter((w) => w.name !== 'gemini' && w.name !== 'vertex-ai' && (w.requestIdHeaders ?? []).length === 0).map((w) => w.name)).toEqual([]);
   });
 });
 
