@@ -1,0 +1,12 @@
+/**
+ * The unit tests alone, as Stryker's test runner (`npm run mutate`, stryker.config.mjs): the e2e
+ * tests start Envoy and Jaeger and run the built dist/, which Stryker does not mutate.
+ */
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/unit/**/*.test.ts'],
+    testTimeout: 20_000,
+  },
+});
