@@ -383,7 +383,7 @@ describe('workload identity through the real Envoy (mTLS sidecar)', () => {
     expect401(await call(good, { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2lzc3Vlci50ZXN0In0.' }), 'unsupported_algorithm');
   });
 
-  it('registers every JWT, API key and private key it made with the suite-wide secret scan', () => {
+  it('(test table) registers every JWT, API key and private key it made with the suite-wide secret scan', () => {
     const scanned = new Set(suiteSecrets().map((x) => x.value));
     expect(made.length).toBeGreaterThan(10);
     expect(made.filter((v) => !scanned.has(v))).toEqual([]);

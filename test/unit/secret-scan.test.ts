@@ -36,7 +36,7 @@ describe('secret scan', () => {
     expect(() => checkSecrets([{ label: 'x', value: 'abc' }])).toThrow(/shorter/);
   });
 
-  it('the suite list holds the demo keys, the quickstart provider keys and the prompts', () => {
+  it('(test table) the suite list holds the demo keys, the quickstart provider keys and the prompts', () => {
     const labels = suiteSecrets().map((s) => s.label).join('\n');
     expect(labels).toContain('LLM_AUTHZ_DEMO_CHAT_KEY');
     expect(labels).toContain('openai-api-key');
@@ -44,7 +44,7 @@ describe('secret scan', () => {
     expect(() => checkSecrets(suiteSecrets())).not.toThrow();
   });
 
-  it('the suite list holds every provider key file of the examples (policies, Gemini, Azure)', () => {
+  it('(test table) the suite list holds every provider key file of the examples (policies, Gemini, Azure)', () => {
     const labels = suiteSecrets().map((s) => s.label);
     for (const f of [
       'quickstart/secrets/openai-api-key',
