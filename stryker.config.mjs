@@ -22,5 +22,5 @@ export default {
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
   // The sandbox is a copy of the repository: leave out the tools, build output and results.
-  ignorePatterns: ['.tools', 'dist', 'test-results', 'reports', 'bench/results', 'bench/plots', 'test/e2e'],
+  ignorePatterns: ['.tools', 'dist', 'test-results', 'reports', 'bench/results', 'bench/plots', '.stryker-tmp*'],
 };
