@@ -79,7 +79,7 @@ async function signToken(...args: Parameters<typeof makeToken>): Promise<string>
   return token;
 }
 function clientCert(p: Pki, name: string, spiffeId: string, validity?: Validity): { cert: string; key: string } {
-  const c = p.client(name, spiffeId, validity);
+  const c = p.client(name, spiffeId, validity ? { validity } : {});
   rememberPrivateKeyPem(`identity-envoy client key ${name}`, readFileSync(c.key, 'utf8'));
   return c;
 }

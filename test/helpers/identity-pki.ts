@@ -20,9 +20,10 @@ export interface Pki {
   readonly serverKey: string;
   /**
    * Issues a client certificate whose URI SAN is the given SPIFFE ID; returns file paths. With
-   * `validity`, the certificate is valid exactly from..to (e.g. expired, or not yet valid).
+   * `validity`, the certificate is valid exactly from..to (e.g. expired, or not yet valid);
+   * with `san`, that is its whole subjectAltName (e.g. two URIs, or a DNS name only).
    */
-  client(name: string, spiffeId: string, validity?: Validity): { cert: string; key: string };
+  client(name: string, spiffeId: string, opts?: { validity?: Validity; san?: string }): { cert: string; key: string };
   read(file: string): string;
 }
 
@@ -85,9 +86,9 @@ export function createPki(dir: string): Pki {
     caCert: path.join(dir, 'ca.crt'),
     serverCert: server.cert,
     serverKey: server.key,
-    client: (name, spiffeId, validity) => {
-      const ext = `subjectAltName=URI:${spiffeId}\nextendedKeyUsage=clientAuth\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n`;
-      return validity ? issueDated(name, '/O=SPIFFE', ext, validity) : issue(name, '/O=SPIFFE', ext);
+    client: (name, spiffeId, opts = {}) => {
+      const ext = `subjectAltName=${opts.san ?? `URI:${spiffeId}`}\nextendedKeyUsage=clientAuth\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n`;
+      return opts.validity ? issueDated(name, '/O=SPIFFE', ext, opts.validity) : issue(name, '/O=SPIFFE', ext);
     },
     read: (file) => readFileSync(file, 'utf8'),
   };

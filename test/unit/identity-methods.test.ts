@@ -160,8 +160,8 @@ beforeAll(async () => {
   const pki = createPki(path.join(dir, 'pki'));
   const good = pki.read(pki.client('good', 'spiffe://good.test/ns/apps/sa/chat').cert);
   const day = 86_400_000;
-  const expiredCert = pki.read(pki.client('expired', 'spiffe://good.test/ns/apps/sa/chat', { from: new Date(Date.now() - 3 * day), to: new Date(Date.now() - day) }).cert);
-  const futureCert = pki.read(pki.client('future', 'spiffe://good.test/ns/apps/sa/chat', { from: new Date(Date.now() + day), to: new Date(Date.now() + 2 * day) }).cert);
+  const expiredCert = pki.read(pki.client('expired', 'spiffe://good.test/ns/apps/sa/chat', { validity: { from: new Date(Date.now() - 3 * day), to: new Date(Date.now() - day) } }).cert);
+  const futureCert = pki.read(pki.client('future', 'spiffe://good.test/ns/apps/sa/chat', { validity: { from: new Date(Date.now() + day), to: new Date(Date.now() + 2 * day) } }).cert);
   const other2 = pki.read(pki.client('other', 'spiffe://good.test/ns/apps/sa/other').cert);
   const spiffe = build({ spiffe: { trust_domains: ['good.test'] } }, dir);
   methods.push({
