@@ -96,7 +96,11 @@ const BEDROCK_TEXT = 'Hello from the mock Bedrock provider.';
 function converseReply(stream: boolean): Reply {
   const usage = { inputTokens: 5, outputTokens: 7, totalTokens: 12 };
   if (!stream) {
-    return { status: 200, type: 'application/json', parts: [json({ output: { message: { role: 'assistant', content: [{ text: BEDROCK_TEXT }] } }, stopReason: 'end_turn', usage, metrics: { latencyMs: 1 } })] };
+    return {
+      status: 200,
+      type: 'application/json',
+      parts: [json({ output: { message: { role: 'assistant', content: [{ text: BEDROCK_TEXT }] } }, stopReason: 'end_turn', usage, metrics: { latencyMs: 1 } })],
+    };
   }
   return eventStream([
     ['messageStart', { role: 'assistant' }],
@@ -111,14 +115,22 @@ function converseReply(stream: boolean): Reply {
 /** InvokeModel: the Anthropic format (Claude) answered as Anthropic messages; other bodies with a plain generation. */
 function invokeReply(i: ReplyInput, stream: boolean, body: string): Reply {
   const anthropicFormat = body.includes('"anthropic_version"');
-  if (!stream) return anthropicFormat ? anthropicReply({ ...i, stream: false }) : { status: 200, type: 'application/json', parts: [json({ generation: BEDROCK_TEXT, stop_reason: 'stop' })] };
-  const events = anthropicReply({ ...i, stream: true }).parts.map(String).join('').split('\n\n');
+  if (!stream)
+    return anthropicFormat ? anthropicReply({ ...i, stream: false }) : { status: 200, type: 'application/json', parts: [json({ generation: BEDROCK_TEXT, stop_reason: 'stop' })] };
+  const events = anthropicReply({ ...i, stream: true })
+    .parts.map(String)
+    .join('')
+    .split('\n\n');
   return eventStream(events.filter((e) => e.includes('data: ')).map((e) => ['chunk', { bytes: Buffer.from(e.slice(e.indexOf('data: ') + 6)).toString('base64') }] as const));
 }
 
 /** What the mock answers per API schema; the schema of a request comes from the API profiles' endpoint table. */
 const REPLIES: Readonly<Record<string, (i: ReplyInput, query: URLSearchParams, body: string) => Reply | undefined>> = {
-  'openai.models': () => ({ status: 200, type: 'application/json', parts: [json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1_700_000_000, owned_by: 'mock' }] })] }),
+  'openai.models': () => ({
+    status: 200,
+    type: 'application/json',
+    parts: [json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1_700_000_000, owned_by: 'mock' }] })],
+  }),
   'openai.embeddings': (i) => ({
     status: 200,
     type: 'application/json',
@@ -225,7 +237,12 @@ function requestIdHeader(kind: MockKind, n: number): Record<string, string> {
 }
 
 /** Writes the parts with backpressure; stops early when the client is gone. */
-async function writeParts(res: ServerResponse, parts: Iterable<string | Uint8Array>, o: { cutAfter?: number; delayMs?: number }, sent: (part: string | Uint8Array) => void): Promise<boolean> {
+async function writeParts(
+  res: ServerResponse,
+  parts: Iterable<string | Uint8Array>,
+  o: { cutAfter?: number; delayMs?: number },
+  sent: (part: string | Uint8Array) => void,
+): Promise<boolean> {
   let n = 0;
   for (const part of parts) {
     if (o.cutAfter !== undefined && n >= o.cutAfter) break;
@@ -234,15 +251,16 @@ async function writeParts(res: ServerResponse, parts: Iterable<string | Uint8Arr
     if (res.destroyed) return false;
     sent(part);
     n++;
-    if (!res.write(part)) await new Promise<void>((r) => {
-      const done = (): void => {
-        res.off('drain', done);
-        res.off('close', done);
-        r();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
+    if (!res.write(part))
+      await new Promise<void>((r) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          r();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
   }
   return true;
 }
@@ -328,7 +346,15 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?
       const parts = p.big !== undefined ? bigOpenAiStream(kind === 'azure-openai' || kind === 'openai' ? 'gpt-4o-mini' : 'unknown', p.big) : p.reply.parts;
       void writeParts(res, parts, p, sent).then((whole) => {
         const completed = whole && p.reset !== true && p.cutAfter === undefined;
-        responses.push({ request: recorded, status: p.reply.status, headers, body: bytes <= MAX_KEPT_BODY ? kept.join('') : undefined, bytes, sha256: hash.digest('hex'), completed });
+        responses.push({
+          request: recorded,
+          status: p.reply.status,
+          headers,
+          body: bytes <= MAX_KEPT_BODY ? kept.join('') : undefined,
+          bytes,
+          sha256: hash.digest('hex'),
+          completed,
+        });
         if (p.reset === true) res.socket?.destroy();
         else res.end();
       });

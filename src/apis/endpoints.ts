@@ -94,11 +94,7 @@ export function bySelectHeaders(headers: ReadonlyMap<string, string>): Picks {
 }
 
 function choose(candidates: readonly Candidate[], picks: Picks): Candidate | undefined {
-  return (
-    candidates.find((c) => c.wire.selectHeaders !== undefined && picks(c.wire)) ??
-    candidates.find((c) => c.wire.selectHeaders === undefined) ??
-    candidates[0]
-  );
+  return candidates.find((c) => c.wire.selectHeaders !== undefined && picks(c.wire)) ?? candidates.find((c) => c.wire.selectHeaders === undefined) ?? candidates[0];
 }
 
 /**

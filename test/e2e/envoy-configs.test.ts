@@ -17,7 +17,7 @@ const run = promisify(execFile);
 
 /** Extra parameters of envoy/sidecar-mtls.yaml; the certificate files are written by beforeAll. */
 const PKI_DIR = newWorkDir('validate-pki');
-export const SIDECAR_MTLS_PARAMS = {
+const SIDECAR_MTLS_PARAMS = {
   TLS_CERT_PATH: path.join(PKI_DIR, 'server.crt'),
   TLS_KEY_PATH: path.join(PKI_DIR, 'server.key'),
   CLIENT_CA_PATH: path.join(PKI_DIR, 'ca.crt'),
@@ -34,7 +34,9 @@ export const SIDECAR_MTLS_PARAMS = {
   AUTHZ_CLIENT_KEY_PATH: path.join(PKI_DIR, 'server.key'),
 };
 
-const templates = readdirSync(path.join(ROOT, 'envoy')).filter((f) => f.endsWith('.yaml')).map((f) => `envoy/${f}`);
+const templates = readdirSync(path.join(ROOT, 'envoy'))
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f) => `envoy/${f}`);
 const rendered = ['examples/quickstart/envoy.yaml'];
 
 async function validate(text: string, name: string): Promise<string> {
