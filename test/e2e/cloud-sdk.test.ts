@@ -214,7 +214,7 @@ describe('Amazon Bedrock and Google Vertex AI through the real Envoy, with their
         { step: 'build' },
       );
       await client.send(new ConverseCommand({ modelId: CLAUDE, messages: [{ role: 'user', content: [{ text: 'say hello' }] }] }));
-      expect(await accessLogLine(s.accessLog, requestId)).toMatchObject({ route: 'bedrock', upstream_cluster: 'bedrock', provider: 'bedrock', model: CLAUDE, decision: 'allow' });
+      expect(await accessLogLine(s.accessLog, requestId)).toMatchObject({ route: 'bedrock', upstream_host: `127.0.0.1:${s.bedrock.port}`, provider: 'bedrock', model: CLAUDE, decision: 'allow' });
     });
   });
 
