@@ -1,9 +1,11 @@
 /**
  * The latency authorization adds through the real Envoy: the same HTTP request at fixed rates
- * (paced by vegeta) to three Envoys that differ only in ext_authz: disabled on the virtual
- * host, pointed at the floor (a no-op server answering with the routing header), and pointed
- * at llm-authz. "floor - off" is what any gRPC ext_authz hop costs on this machine; "llm-authz
- * - off" is what llm-authz adds.
+ * (paced by vegeta) to four Envoys that differ only in their ext_authz and ext_proc filters:
+ * ext_authz disabled on the virtual host, pointed at the floor (a no-op server answering with the
+ * routing header), pointed at llm-authz; and llm-authz with the ext_proc filter on (outcome
+ * records: Envoy streams each response to llm-authz). "floor - off" is what any gRPC ext_authz
+ * hop costs on this machine; "llm-authz - off" is what llm-authz adds; "llm-authz + outcomes -
+ * llm-authz" what the outcome records add at the client. llm-authz's CPU is read per run.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,16 +13,30 @@ import { startAuthz } from '../devstack/authz.ts';
 import { renderEnvoyConfig, startEnvoy, type EnvoyPorts, type EnvoyProcess } from '../devstack/envoy.ts';
 import { startMockProvider } from '../devstack/mock-provider.ts';
 import type { LoadResult } from './h2load.ts';
+import { cpuSeconds } from './procstat.ts';
 import { startFloor } from './servers.ts';
 import { benchCheckRequest } from './setup.ts';
 import { vegeta } from './vegeta.ts';
 
-export const ENVOY_VARIANTS = ['off', 'floor', 'llm-authz'] as const;
+export const OUTCOMES_VARIANT = 'llm-authz + outcomes';
+export const ENVOY_VARIANTS = ['off', 'floor', 'llm-authz', OUTCOMES_VARIANT] as const;
 export type EnvoyVariant = (typeof ENVOY_VARIANTS)[number];
 
 export interface EnvoyPoint {
   readonly rate: number;
-  readonly results: Record<EnvoyVariant, LoadResult>;
+  /** Results of an older run may lack the outcomes variant. */
+  readonly results: Record<Exclude<EnvoyVariant, typeof OUTCOMES_VARIANT>, LoadResult> & Partial<Record<typeof OUTCOMES_VARIANT, LoadResult>>;
+  /** llm-authz's CPU (user + system) per 1,000 requests of the llm-authz variants. */
+  readonly authzCpuMsPer1k?: Partial<Record<EnvoyVariant, number>>;
+  /** The outcomes variant's ext_proc streams as Envoy counts them (one per request, none skipped or failed). */
+  readonly outcomeStreams?: { readonly started: number; readonly failed: number; readonly overflow: number };
+}
+
+/** Envoy's counters of the ext_proc filter and the outcomes cluster that say whether every response was streamed. */
+async function extProcCounters(envoy: EnvoyProcess): Promise<{ started: number; failed: number; overflow: number }> {
+  const text = await envoy.admin('/stats?filter=ext_proc\\.streams_|llm_authz_outcomes\\.upstream_rq_active_overflow');
+  const get = (suffix: string): number => Number(new RegExp(`${suffix.replaceAll('.', '\\.')}: (\\d+)`).exec(text)?.[1] ?? Number.NaN);
+  return { started: get('ext_proc.streams_started'), failed: get('ext_proc.streams_failed'), overflow: get('llm_authz_outcomes.upstream_rq_active_overflow') };
 }
 
 /** Disables ext_authz for the whole virtual host: Envoy then routes on the client's header. */
@@ -37,7 +53,31 @@ ${marker}`,
   );
 }
 
-export async function benchEnvoyScenario(o: { workDir: string; config: string; env: NodeJS.ProcessEnv; jwt: string; otlpPort: number; rates: readonly number[]; durationS: number; log: (m: string) => void }): Promise<EnvoyPoint[]> {
+/** Turns the ext_proc filter (outcome records) off for the whole virtual host. */
+function withoutOutcomes(config: string): string {
+  const marker = '              request_headers_to_remove: ["x-llm-authz-route"]';
+  if (!config.includes(marker) || !config.includes('envoy.filters.http.ext_proc'))
+    throw new Error('the Envoy template changed: cannot find the ext_proc filter or the virtual host to disable it on');
+  return config.replace(
+    marker,
+    `              typed_per_filter_config:
+                envoy.filters.http.ext_proc:
+                  "@type": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute
+                  disabled: true
+${marker}`,
+  );
+}
+
+export async function benchEnvoyScenario(o: {
+  workDir: string;
+  config: string;
+  env: NodeJS.ProcessEnv;
+  jwt: string;
+  otlpPort: number;
+  rates: readonly number[];
+  durationS: number;
+  log: (m: string) => void;
+}): Promise<EnvoyPoint[]> {
   const openai = await startMockProvider('openai');
   const anthropic = await startMockProvider('anthropic');
   const authz = await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-envoy' });
@@ -46,24 +86,43 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
   const bodyFile = path.join(o.workDir, 'http-body-2k.json');
   writeFileSync(bodyFile, body);
   const params = (authzPort: number, ports: EnvoyPorts): Record<string, string | number> => ({
-    LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: ports.listen, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: ports.admin,
-    AUTHZ_ADDRESS: '127.0.0.1', AUTHZ_PORT: authzPort, OPENAI_ADDRESS: '127.0.0.1', OPENAI_PORT: openai.port,
-    ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: anthropic.port, GEMINI_ADDRESS: '127.0.0.1', GEMINI_PORT: anthropic.port,
-    AZURE_OPENAI_ADDRESS: '127.0.0.1', AZURE_OPENAI_PORT: openai.port, BEDROCK_ADDRESS: '127.0.0.1', BEDROCK_PORT: openai.port,
-    VERTEX_AI_ADDRESS: '127.0.0.1', VERTEX_AI_PORT: openai.port, OTLP_ADDRESS: '127.0.0.1', OTLP_PORT: o.otlpPort,
-    MAX_REQUEST_BYTES: 1048576, ACCESS_LOG_PATH: path.join(o.workDir, 'access.log'),
+    LISTEN_ADDRESS: '127.0.0.1',
+    LISTEN_PORT: ports.listen,
+    ADMIN_ADDRESS: '127.0.0.1',
+    ADMIN_PORT: ports.admin,
+    AUTHZ_ADDRESS: '127.0.0.1',
+    AUTHZ_PORT: authzPort,
+    OPENAI_ADDRESS: '127.0.0.1',
+    OPENAI_PORT: openai.port,
+    ANTHROPIC_ADDRESS: '127.0.0.1',
+    ANTHROPIC_PORT: anthropic.port,
+    GEMINI_ADDRESS: '127.0.0.1',
+    GEMINI_PORT: anthropic.port,
+    AZURE_OPENAI_ADDRESS: '127.0.0.1',
+    AZURE_OPENAI_PORT: openai.port,
+    BEDROCK_ADDRESS: '127.0.0.1',
+    BEDROCK_PORT: openai.port,
+    VERTEX_AI_ADDRESS: '127.0.0.1',
+    VERTEX_AI_PORT: openai.port,
+    OTLP_ADDRESS: '127.0.0.1',
+    OTLP_PORT: o.otlpPort,
+    MAX_REQUEST_BYTES: 1048576,
+    ACCESS_LOG_PATH: path.join(o.workDir, 'access.log'),
   });
   const points: EnvoyPoint[] = [];
   const envoys: EnvoyProcess[] = [];
   try {
     const urls = {} as Record<EnvoyVariant, string>;
+    const byVariant = {} as Record<EnvoyVariant, EnvoyProcess>;
     for (const v of ENVOY_VARIANTS) {
       const render = (ports: EnvoyPorts): string => {
         const text = renderEnvoyConfig('envoy/gateway.yaml', params(v === 'floor' ? floor.port : authz.port, ports));
-        return v === 'off' ? withoutAuthz(text) : text;
+        const authzOnly = v === OUTCOMES_VARIANT ? text : withoutOutcomes(text);
+        return v === 'off' ? withoutAuthz(authzOnly) : authzOnly;
       };
       const envoy = await startEnvoy({ render, workDir: o.workDir, name: `envoy-${v}` });
       urls[v] = `http://127.0.0.1:${envoy.ports.listen}/v1/chat/completions`;
+      byVariant[v] = envoy;
       envoys.push(envoy);
     }
     const run = (v: EnvoyVariant, rate: number, durationS: number): Promise<LoadResult> =>
@@ -78,16 +137,30 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
       });
     for (const v of ENVOY_VARIANTS) {
       const warm = await run(v, 500, 2);
-      if (warm.errors > 0) throw new Error(`Envoy with ext_authz ${v}: ${warm.errors} of ${warm.requests} warm-up requests failed`);
+      if (warm.errors > 0)
+        throw new Error(
+          `Envoy with ext_authz ${v}: ${warm.errors} of ${warm.requests} warm-up requests failed (${Object.entries(warm.failures ?? {})
+            .map(([k, n]) => `${k} × ${n}`)
+            .join(', ')})`,
+        );
     }
     for (const rate of o.rates) {
-      o.log(`  ${rate}/s: ext_authz ${ENVOY_VARIANTS.join(', ')}`);
+      o.log(`  ${rate}/s: ${ENVOY_VARIANTS.join(', ')}`);
       const results = {} as Record<EnvoyVariant, LoadResult>;
+      const cpu: Partial<Record<EnvoyVariant, number>> = {};
+      let outcomeStreams: EnvoyPoint['outcomeStreams'];
       for (const v of ENVOY_VARIANTS) {
+        const cpu0 = cpuSeconds(authz.child.proc.pid!);
+        const streams0 = v === OUTCOMES_VARIANT ? await extProcCounters(byVariant[v]) : undefined;
         results[v] = await run(v, rate, o.durationS);
+        if (streams0 !== undefined) {
+          const after = await extProcCounters(byVariant[v]);
+          outcomeStreams = { started: after.started - streams0.started, failed: after.failed - streams0.failed, overflow: after.overflow - streams0.overflow };
+        }
+        if (v === 'llm-authz' || v === OUTCOMES_VARIANT) cpu[v] = results[v].requests > 0 ? ((cpuSeconds(authz.child.proc.pid!) - cpu0) * 1e6) / results[v].requests : Number.NaN;
         if (results[v].errors > 0) o.log(`  errors with ext_authz ${v}: ${results[v].errors}`);
       }
-      points.push({ rate, results });
+      points.push({ rate, results, authzCpuMsPer1k: cpu, ...(outcomeStreams ? { outcomeStreams } : {}) });
     }
   } finally {
     for (const e of envoys) await e.stop();

@@ -6,8 +6,10 @@ import { cliEntry } from './tools.ts';
 export interface AuthzProcess {
   readonly child: Child;
   readonly port: number;
-  /** Parsed decision-log lines (stdout), in order. */
+  /** Parsed decision-log lines (stdout) of kind `decision`, in order. */
   decisions(): Record<string, unknown>[];
+  /** Parsed decision-log lines (stdout) of kind `outcome`, in order. */
+  outcomes(): Record<string, unknown>[];
   /**
    * The decision-log lines once the lines of decisions already made have been written (the log
    * gathers lines for up to decision_log.flush_ms, 50 ms by default).
@@ -34,7 +36,14 @@ function parseLines(lines: readonly string[]): Record<string, unknown>[] {
   return out;
 }
 
-export async function startAuthz(opts: { config?: string; workDir: string; listen?: string; env?: NodeJS.ProcessEnv; name?: string; extraArgs?: readonly string[] }): Promise<AuthzProcess> {
+export async function startAuthz(opts: {
+  config?: string;
+  workDir: string;
+  listen?: string;
+  env?: NodeJS.ProcessEnv;
+  name?: string;
+  extraArgs?: readonly string[];
+}): Promise<AuthzProcess> {
   const args = [cliEntry(), 'serve', '--listen', opts.listen ?? '127.0.0.1:0'];
   if (opts.config !== undefined) args.push('--config', opts.config);
   args.push(...(opts.extraArgs ?? []));
@@ -47,10 +56,11 @@ export async function startAuthz(opts: { config?: string; workDir: string; liste
   return {
     child,
     port,
-    decisions: () => parseLines(child.stdoutLines),
+    decisions: () => parseLines(child.stdoutLines).filter((l) => l['kind'] !== 'outcome'),
+    outcomes: () => parseLines(child.stdoutLines).filter((l) => l['kind'] === 'outcome'),
     settledDecisions: async () => {
       await new Promise((r) => setTimeout(r, SETTLE_MS));
-      return parseLines(child.stdoutLines);
+      return parseLines(child.stdoutLines).filter((l) => l['kind'] !== 'outcome');
     },
     logs: () => parseLines(child.stderrLines),
     stop: (signal = 'SIGTERM') => child.stop(signal),

@@ -21,6 +21,12 @@ const AUTHZ_CLUSTER_HEAD = `  - name: llm_authz
     connect_timeout: 1s
 `;
 
+/** The cluster of the ext_proc streams (outcome records): the same llm-authz listener. */
+const OUTCOMES_CLUSTER_HEAD = `  - name: llm_authz_outcomes
+    type: STATIC
+    connect_timeout: 1s
+`;
+
 const AUTHZ_TLS = `    # mTLS to llm-authz (its server.tls with client_ca): its certificate must chain to
     # AUTHZ_CA_PATH and name AUTHZ_SNI; Envoy presents AUTHZ_CLIENT_CERT_PATH. gRPC over TLS
     # negotiates HTTP/2 with ALPN.
@@ -53,14 +59,21 @@ export function withAuthzTls(gatewayTls: string): string {
   if (!out.includes('envoy/gateway-tls-authz.yaml')) throw new Error('the gateway template changed: cannot find its render command');
   out = insertAfter(
     out,
-    '#   AUTHZ_ADDRESS, AUTHZ_PORT          llm-authz\'s gRPC listener\n',
-    '#   AUTHZ_SNI                          the name llm-authz\'s certificate carries (e.g. llm-authz.llm-authz.svc)\n#   AUTHZ_CA_PATH                      CA bundle llm-authz\'s certificate must chain to\n#   AUTHZ_CLIENT_CERT_PATH, AUTHZ_CLIENT_KEY_PATH  the certificate Envoy presents to llm-authz\n',
+    "#   AUTHZ_ADDRESS, AUTHZ_PORT          llm-authz's gRPC listener\n",
+    "#   AUTHZ_SNI                          the name llm-authz's certificate carries (e.g. llm-authz.llm-authz.svc)\n#   AUTHZ_CA_PATH                      CA bundle llm-authz's certificate must chain to\n#   AUTHZ_CLIENT_CERT_PATH, AUTHZ_CLIENT_KEY_PATH  the certificate Envoy presents to llm-authz\n",
     'the authz TLS parameters',
   );
-  if (out.split(AUTHZ_CLUSTER_HEAD).length !== 2) throw new Error('the gateway template changed: cannot find the llm_authz cluster');
   // Across the network llm-authz has a name (a Service), not an address: resolve it (IPv4 first,
   // as for the providers: a name with an AAAA record must not fail on a host without IPv6).
-  return out.replace(AUTHZ_CLUSTER_HEAD, AUTHZ_CLUSTER_HEAD.replace('type: STATIC', 'type: STRICT_DNS') + '    dns_lookup_family: V4_PREFERRED\n' + AUTHZ_TLS);
+  // Both clusters that reach it, Check's and the outcome records' ext_proc streams, use mTLS.
+  for (const [head, name] of [
+    [AUTHZ_CLUSTER_HEAD, 'llm_authz'],
+    [OUTCOMES_CLUSTER_HEAD, 'llm_authz_outcomes'],
+  ] as const) {
+    if (out.split(head).length !== 2) throw new Error(`the gateway template changed: cannot find the ${name} cluster`);
+    out = out.replace(head, `${head.replace('type: STATIC', 'type: STRICT_DNS')}    dns_lookup_family: V4_PREFERRED\n${AUTHZ_TLS}`);
+  }
+  return out;
 }
 
 const READY_LISTENER = `  # The kubelet's probes: GET /ready on the pod's address, answered by the admin interface's

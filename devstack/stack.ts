@@ -114,31 +114,32 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     started.push({ stop: () => authz.stop() });
     const accessLog = path.join(workDir, 'envoy-access.log');
     const providerAddress = opts.upstreamTls ? 'localhost' : '127.0.0.1';
-    const configText = (ports: EnvoyPorts): string => renderEnvoyConfig(opts.envoyTemplate ?? 'envoy/gateway.yaml', {
-      ...(opts.upstreamTls ? { UPSTREAM_CA_PATH: opts.upstreamTls.ca } : {}),
-      LISTEN_ADDRESS: '127.0.0.1',
-      LISTEN_PORT: ports.listen,
-      ADMIN_ADDRESS: '127.0.0.1',
-      ADMIN_PORT: ports.admin,
-      AUTHZ_ADDRESS: '127.0.0.1',
-      AUTHZ_PORT: authz.port,
-      OPENAI_ADDRESS: providerAddress,
-      OPENAI_PORT: openai.port,
-      ANTHROPIC_ADDRESS: providerAddress,
-      ANTHROPIC_PORT: anthropic.port,
-      GEMINI_ADDRESS: providerAddress,
-      GEMINI_PORT: gemini.port,
-      AZURE_OPENAI_ADDRESS: providerAddress,
-      AZURE_OPENAI_PORT: azureOpenai.port,
-      BEDROCK_ADDRESS: providerAddress,
-      BEDROCK_PORT: bedrock.port,
-      VERTEX_AI_ADDRESS: providerAddress,
-      VERTEX_AI_PORT: vertexAi.port,
-      MAX_REQUEST_BYTES: opts.maxRequestBytes ?? 1024 * 1024,
-      ACCESS_LOG_PATH: accessLog,
-      OTLP_ADDRESS: opts.otlp?.address ?? '127.0.0.1',
-      OTLP_PORT: opts.otlp?.port ?? 9,
-    });
+    const configText = (ports: EnvoyPorts): string =>
+      renderEnvoyConfig(opts.envoyTemplate ?? 'envoy/gateway.yaml', {
+        ...(opts.upstreamTls ? { UPSTREAM_CA_PATH: opts.upstreamTls.ca } : {}),
+        LISTEN_ADDRESS: '127.0.0.1',
+        LISTEN_PORT: ports.listen,
+        ADMIN_ADDRESS: '127.0.0.1',
+        ADMIN_PORT: ports.admin,
+        AUTHZ_ADDRESS: '127.0.0.1',
+        AUTHZ_PORT: authz.port,
+        OPENAI_ADDRESS: providerAddress,
+        OPENAI_PORT: openai.port,
+        ANTHROPIC_ADDRESS: providerAddress,
+        ANTHROPIC_PORT: anthropic.port,
+        GEMINI_ADDRESS: providerAddress,
+        GEMINI_PORT: gemini.port,
+        AZURE_OPENAI_ADDRESS: providerAddress,
+        AZURE_OPENAI_PORT: azureOpenai.port,
+        BEDROCK_ADDRESS: providerAddress,
+        BEDROCK_PORT: bedrock.port,
+        VERTEX_AI_ADDRESS: providerAddress,
+        VERTEX_AI_PORT: vertexAi.port,
+        MAX_REQUEST_BYTES: opts.maxRequestBytes ?? 1024 * 1024,
+        ACCESS_LOG_PATH: accessLog,
+        OTLP_ADDRESS: opts.otlp?.address ?? '127.0.0.1',
+        OTLP_PORT: opts.otlp?.port ?? 9,
+      });
     // The template batches Envoy's spans (every 256 spans or every second); a local stack sends
     // them at once, so a test finds them in Jaeger quickly.
     const flushNow = (text: string): string => {

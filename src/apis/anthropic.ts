@@ -1,5 +1,6 @@
 /** Anthropic's Messages API: `x-api-key` keys, `anthropic-version` on every request, `{"type":"error",...}` errors. */
 import { parseAnthropicCountTokens, parseAnthropicMessages } from './bodies/anthropic-messages.ts';
+import { anthropicMessagesReader } from './responses/anthropic-messages.ts';
 import { denyMessage, headerCredential, listing, post, type ApiProfile, type ErrorInput, type WireFormat } from './profile.ts';
 
 function anthropicType(status: number): string {
@@ -22,7 +23,7 @@ function anthropicType(status: number): string {
 export const anthropicWire: WireFormat<'anthropic'> = {
   name: 'anthropic',
   endpoints: [
-    post('/v1/messages', 'anthropic.messages', 'chat', parseAnthropicMessages),
+    post('/v1/messages', 'anthropic.messages', 'chat', parseAnthropicMessages, { response: anthropicMessagesReader }),
     post('/v1/messages/count_tokens', 'anthropic.count_tokens', 'count_tokens', parseAnthropicCountTokens),
     listing('/v1/models', 'anthropic.models'),
     { ...listing(/^\/v1\/models\/([^/:]+)$/, 'anthropic.models'), display: '/v1/models/{model}' },
@@ -30,6 +31,7 @@ export const anthropicWire: WireFormat<'anthropic'> = {
   selectHeaders: ['anthropic-version'],
   sdkHeaders: ['anthropic-version', 'x-api-key'],
   clientCredentialHeaders: ['x-api-key'],
+  requestIdHeaders: ['request-id'],
   errorBody: (e: ErrorInput) => JSON.stringify({ type: 'error', error: { type: anthropicType(e.status), message: denyMessage(e) } }),
   fixture: { schema: 'anthropic.messages', operation: 'chat', path: () => '/v1/messages' },
 };

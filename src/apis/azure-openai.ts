@@ -29,6 +29,7 @@ export const azureOpenAiWire: WireFormat<'azure-openai'> = {
   ],
   ownsPath: /^\/openai\//,
   clientCredentialHeaders: ['api-key'],
+  requestIdHeaders: ['apim-request-id', 'x-request-id'],
   errorBody: openAiErrorBody,
   fixture: { schema: 'azure_openai.chat_completions', operation: 'chat', path: (m) => `/openai/deployments/${m}/chat/completions` },
 };

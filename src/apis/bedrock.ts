@@ -45,6 +45,7 @@ export const bedrockWire: WireFormat<'bedrock'> = {
   ownsPath: /^\/model\//,
   // A Bedrock API key (and an llm-authz key where the SDKs put one) is a bearer token.
   clientCredentialHeaders: ['authorization'],
+  requestIdHeaders: ['x-amzn-requestid'],
   errorBody: (e: ErrorInput) => JSON.stringify({ message: denyMessage(e) }),
   errorHeaders: (e: ErrorInput) => [['x-amzn-errortype', bedrockErrorType(e.status)]],
   fixture: { schema: 'bedrock.converse', operation: 'chat', path: (m) => `/model/${encodeURIComponent(m)}/converse` },

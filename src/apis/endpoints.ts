@@ -7,6 +7,7 @@
 import { WIRE_APIS, WIRES, type WireApi } from './index.ts';
 import type { EndpointSpec, WireFormat } from './profile.ts';
 import type { BodyParser } from './bodies/types.ts';
+import type { ResponseReader } from './responses/facts.ts';
 
 export interface Endpoint {
   readonly method: 'GET' | 'POST';
@@ -24,6 +25,19 @@ export interface Endpoint {
 interface Candidate {
   readonly endpoint: Endpoint;
   readonly wire: WireFormat<WireApi>;
+}
+
+/** How an outcome reads a response of an API schema (`llm.api`): its reader and the request-id headers of its wire API. */
+export interface ResponseProfile {
+  readonly reader: ResponseReader | undefined;
+  readonly requestIdHeaders: readonly string[];
+}
+
+const RESPONSES = new Map<string, ResponseProfile>();
+
+/** The response profile of an API schema name (as the decision's `llm.api` says it); undefined when unknown. */
+export function responseProfile(schema: string): ResponseProfile | undefined {
+  return RESPONSES.get(schema);
 }
 
 const EXACT = new Map<string, Candidate[]>();
@@ -44,6 +58,7 @@ for (const wire of WIRES) {
       slashInModel: spec.slashInModel ?? false,
     };
     const candidate = { endpoint, wire };
+    if (!RESPONSES.has(spec.schema) || spec.response !== undefined) RESPONSES.set(spec.schema, { reader: spec.response, requestIdHeaders: wire.requestIdHeaders ?? [] });
     if (typeof spec.path === 'string') {
       const list = EXACT.get(spec.path) ?? [];
       list.push(candidate);
@@ -79,11 +94,7 @@ export function bySelectHeaders(headers: ReadonlyMap<string, string>): Picks {
 }
 
 function choose(candidates: readonly Candidate[], picks: Picks): Candidate | undefined {
-  return (
-    candidates.find((c) => c.wire.selectHeaders !== undefined && picks(c.wire)) ??
-    candidates.find((c) => c.wire.selectHeaders === undefined) ??
-    candidates[0]
-  );
+  return candidates.find((c) => c.wire.selectHeaders !== undefined && picks(c.wire)) ?? candidates.find((c) => c.wire.selectHeaders === undefined) ?? candidates[0];
 }
 
 /**

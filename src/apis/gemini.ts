@@ -4,6 +4,7 @@
  * errors (`{"error":{"code","message","status"}}`).
  */
 import { parseGeminiCount, parseGeminiGenerate } from './bodies/gemini.ts';
+import { geminiReader } from './responses/gemini.ts';
 import { denyMessage, headerCredential, listing, post, type ApiProfile, type ErrorInput, type WireFormat } from './profile.ts';
 
 /** google.rpc.Code names, as Google APIs put them in `error.status`. */
@@ -43,8 +44,12 @@ export const geminiWire: WireFormat<'gemini'> = {
   name: 'gemini',
   endpoints: [
     listing('/v1beta/models', 'gemini.models'),
-    post(method('generateContent'), 'gemini.generate_content', 'generate_content', parseGeminiGenerate, { stream: false, ...display('generateContent') }),
-    post(method('streamGenerateContent'), 'gemini.stream_generate_content', 'generate_content', parseGeminiGenerate, { stream: true, ...display('streamGenerateContent') }),
+    post(method('generateContent'), 'gemini.generate_content', 'generate_content', parseGeminiGenerate, { stream: false, response: geminiReader, ...display('generateContent') }),
+    post(method('streamGenerateContent'), 'gemini.stream_generate_content', 'generate_content', parseGeminiGenerate, {
+      stream: true,
+      response: geminiReader,
+      ...display('streamGenerateContent'),
+    }),
     post(method('countTokens'), 'gemini.count_tokens', 'count_tokens', parseGeminiCount, { partialBody: true, ...display('countTokens') }),
     post(method('embedContent'), 'gemini.embed_content', 'embeddings', parseGeminiCount, { partialBody: true, ...display('embedContent') }),
   ],

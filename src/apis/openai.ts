@@ -3,6 +3,8 @@ import { parseOpenAiChat } from './bodies/openai-chat.ts';
 import { parseOpenAiCompletions } from './bodies/openai-completions.ts';
 import { parseOpenAiEmbeddings } from './bodies/openai-embeddings.ts';
 import { parseOpenAiResponses } from './bodies/openai-responses.ts';
+import { openAiChatReader } from './responses/openai-chat.ts';
+import { openAiResponsesReader } from './responses/openai-responses.ts';
 import { BEARER, denyMessage, listing, post, type ApiProfile, type EndpointSpec, type ErrorInput, type WireFormat } from './profile.ts';
 
 function openAiType(status: number): string {
@@ -20,10 +22,11 @@ export function openAiErrorBody(e: ErrorInput): string {
 }
 
 /** The OpenAI request schemas, shared by Azure OpenAI (which renames them). */
-export const OPENAI_CHAT = post('/v1/chat/completions', 'openai.chat_completions', 'chat', parseOpenAiChat);
-export const OPENAI_RESPONSES = post('/v1/responses', 'openai.responses', 'chat', parseOpenAiResponses);
-export const OPENAI_COMPLETIONS = post('/v1/completions', 'openai.completions', 'text_completion', parseOpenAiCompletions);
-export const OPENAI_EMBEDDINGS = post('/v1/embeddings', 'openai.embeddings', 'embeddings', parseOpenAiEmbeddings);
+export const OPENAI_CHAT = post('/v1/chat/completions', 'openai.chat_completions', 'chat', parseOpenAiChat, { response: openAiChatReader });
+export const OPENAI_RESPONSES = post('/v1/responses', 'openai.responses', 'chat', parseOpenAiResponses, { response: openAiResponsesReader });
+// Legacy completions and embeddings answer with the chat completion's model, choices and usage fields.
+export const OPENAI_COMPLETIONS = post('/v1/completions', 'openai.completions', 'text_completion', parseOpenAiCompletions, { response: openAiChatReader });
+export const OPENAI_EMBEDDINGS = post('/v1/embeddings', 'openai.embeddings', 'embeddings', parseOpenAiEmbeddings, { response: openAiChatReader });
 
 const ENDPOINTS: readonly EndpointSpec[] = [
   OPENAI_CHAT,
@@ -38,6 +41,7 @@ export const openAiWire: WireFormat<'openai'> = {
   name: 'openai',
   endpoints: ENDPOINTS,
   clientCredentialHeaders: ['authorization'],
+  requestIdHeaders: ['x-request-id'],
   errorBody: openAiErrorBody,
   fixture: { schema: 'openai.chat_completions', operation: 'chat', path: () => '/v1/chat/completions' },
 };

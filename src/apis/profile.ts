@@ -8,6 +8,7 @@
  */
 import type { ReasonCode } from '../core/reasons.ts';
 import type { BodyParser, Operation } from './bodies/types.ts';
+import type { ResponseReader } from './responses/facts.ts';
 
 export type { Operation };
 
@@ -46,6 +47,11 @@ export interface EndpointSpec {
   readonly partialBody?: boolean | undefined;
   /** The `api-version` query parameter is required once (Azure OpenAI deployments). */
   readonly apiVersion?: boolean | undefined;
+  /**
+   * The response reader: what an outcome record reads from the endpoint's responses (usage,
+   * model, finish reasons, tool-call names, error type); absent = responses are counted, not read.
+   */
+  readonly response?: ResponseReader | undefined;
 }
 
 /** What a deny body says (the reason's status and message, the decision id). */
@@ -79,6 +85,8 @@ export interface WireFormat<W extends string = string> {
   errorHeaders?(e: ErrorInput): readonly (readonly [string, string])[];
   /** A resource prefix the body may put before the model named in the path (Gemini: `models/`). */
   readonly bodyModelPrefix?: string | undefined;
+  /** Response headers that carry the provider's own request id, first found wins (outcome records). */
+  readonly requestIdHeaders?: readonly string[] | undefined;
   /** The endpoint a policy test fixture of this API stands for (its chat call); `params` are its path parameters. */
   readonly fixture: { readonly schema: string; readonly operation: Operation; path(model: string, params: Readonly<Record<string, string>>): string };
 }

@@ -9,6 +9,8 @@
 import { parseAnthropicCountTokens, parseAnthropicMessages } from './bodies/anthropic-messages.ts';
 import { parseGeminiCount, parseGeminiGenerate } from './bodies/gemini.ts';
 import { googleErrorBody } from './gemini.ts';
+import { anthropicMessagesReader } from './responses/anthropic-messages.ts';
+import { geminiReader } from './responses/gemini.ts';
 import type { BodyParser } from './bodies/types.ts';
 import { post, type ApiProfile, type EndpointSpec, type Operation, type WireFormat } from './profile.ts';
 
@@ -27,14 +29,15 @@ function endpoint(publisher: string, method: string, schema: string, operation: 
 export const vertexAiWire: WireFormat<'vertex-ai'> = {
   name: 'vertex-ai',
   endpoints: [
-    endpoint('google', 'generateContent', 'vertex_ai.generate_content', 'generate_content', parseGeminiGenerate, { stream: false }),
-    endpoint('google', 'streamGenerateContent', 'vertex_ai.stream_generate_content', 'generate_content', parseGeminiGenerate, { stream: true }),
+    // Vertex AI answers in the Gemini API's format, and Claude on Vertex AI in Anthropic's: the same readers.
+    endpoint('google', 'generateContent', 'vertex_ai.generate_content', 'generate_content', parseGeminiGenerate, { stream: false, response: geminiReader }),
+    endpoint('google', 'streamGenerateContent', 'vertex_ai.stream_generate_content', 'generate_content', parseGeminiGenerate, { stream: true, response: geminiReader }),
     endpoint('google', 'countTokens', 'vertex_ai.count_tokens', 'count_tokens', parseGeminiCount, { partialBody: true }),
     // Before the `{model}:rawPredict` pattern, which also matches it: here the model is in the body.
     endpoint('anthropic', 'rawPredict', 'vertex_ai.anthropic_count_tokens', 'count_tokens', parseAnthropicCountTokens, {}, 'count-tokens'),
     // The body's `stream` decides whether rawPredict streams; streamRawPredict always does.
-    endpoint('anthropic', 'rawPredict', 'vertex_ai.anthropic_raw_predict', 'chat', parseAnthropicMessages),
-    endpoint('anthropic', 'streamRawPredict', 'vertex_ai.anthropic_stream_raw_predict', 'chat', parseAnthropicMessages, { stream: true }),
+    endpoint('anthropic', 'rawPredict', 'vertex_ai.anthropic_raw_predict', 'chat', parseAnthropicMessages, { response: anthropicMessagesReader }),
+    endpoint('anthropic', 'streamRawPredict', 'vertex_ai.anthropic_stream_raw_predict', 'chat', parseAnthropicMessages, { stream: true, response: anthropicMessagesReader }),
   ],
   ownsPath: /^\/(?:v1|v1beta1)\/projects\//,
   clientCredentialHeaders: ['authorization'],

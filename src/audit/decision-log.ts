@@ -9,11 +9,16 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
+import type { OutcomeRecord } from './outcome.ts';
 import type { AuditRecord } from './record.ts';
 import { countDecisionLogDropped } from '../telemetry/metrics.ts';
 
+/** A line's `kind`: a decision (AuditRecord) or the outcome of an allowed request's response (OutcomeRecord). */
+export type LineKind = 'decision' | 'outcome';
+
 export interface DecisionLog {
   write(record: AuditRecord, trace?: { traceId: string; spanId: string }): void;
+  writeOutcome(record: OutcomeRecord, trace?: { traceId: string; spanId: string }): void;
   readonly dropped: number;
   readonly written: number;
   close(): Promise<void>;
@@ -32,20 +37,21 @@ const FLUSH_BYTES = 64 * 1024;
 export const REOPEN_MS = 1000;
 
 /**
- * One line: `time` and `kind` (`decision`, so the lines can be told apart from the service log
- * when both go to stderr) first, the record's keys, then the trace ids (without copying the record).
+ * One line: `time` and `kind` (`decision` or `outcome`, so the lines can be told apart from each
+ * other and from the service log when both go to stderr) first, the record's keys, then the
+ * trace ids (without copying the record).
  */
-export function decisionLine(record: AuditRecord, trace?: { traceId: string; spanId: string }): string {
+export function decisionLine(record: AuditRecord | OutcomeRecord, trace?: { traceId: string; spanId: string }, kind: LineKind = 'decision'): string {
   const body = JSON.stringify(record);
   const ids = trace ? `"trace_id":${JSON.stringify(trace.traceId)},"span_id":${JSON.stringify(trace.spanId)}` : '';
   const inner = body.length > 2 ? body.slice(1, -1) + (ids ? `,${ids}` : '') : ids;
-  return `{"time":"${new Date().toISOString()}","kind":"decision"${inner ? `,${inner}` : ''}}\n`;
+  return `{"time":"${new Date().toISOString()}","kind":"${kind}"${inner ? `,${inner}` : ''}}\n`;
 }
 
 /** sink: `stdout`, `stderr`, `off`, a file path, or a stream. */
 export function createDecisionLog(sink: string | Writable, options: DecisionLogOptions = {}): DecisionLog {
   if (sink === 'off') {
-    return { write() {}, dropped: 0, written: 0, close: async () => {} };
+    return { write() {}, writeOutcome() {}, dropped: 0, written: 0, close: async () => {} };
   }
   const maxBufferedBytes = options.maxBufferedBytes ?? 8 * 1024 * 1024;
   const flushMs = options.flushMs ?? 50;
@@ -108,22 +114,24 @@ export function createDecisionLog(sink: string | Writable, options: DecisionLogO
       }
     });
   };
+  const add = (record: AuditRecord | OutcomeRecord, trace: { traceId: string; spanId: string } | undefined, kind: LineKind): void => {
+    if (failed() || stream.writableLength + pendingBytes > maxBufferedBytes) {
+      drop(1);
+      return;
+    }
+    const line = decisionLine(record, trace, kind);
+    written++;
+    pending.push(line);
+    pendingBytes += line.length;
+    if (flushMs <= 0 || pendingBytes >= FLUSH_BYTES) flush();
+    else if (timer === undefined) {
+      timer = setTimeout(flush, flushMs);
+      timer.unref();
+    }
+  };
   return {
-    write(record, trace) {
-      if (failed() || stream.writableLength + pendingBytes > maxBufferedBytes) {
-        drop(1);
-        return;
-      }
-      const line = decisionLine(record, trace);
-      written++;
-      pending.push(line);
-      pendingBytes += line.length;
-      if (flushMs <= 0 || pendingBytes >= FLUSH_BYTES) flush();
-      else if (timer === undefined) {
-        timer = setTimeout(flush, flushMs);
-        timer.unref();
-      }
-    },
+    write: (record, trace) => add(record, trace, 'decision'),
+    writeOutcome: (record, trace) => add(record, trace, 'outcome'),
     get dropped() {
       return dropped;
     },

@@ -157,9 +157,13 @@ export function auditRecord(a: AuditInput): AuditRecord {
   return r;
 }
 
-/** The subset of the audit fields handed to Envoy as dynamic metadata (for its access log). */
-export function envoyMetadata(r: AuditRecord): Record<string, string | number> {
-  const out: Record<string, string | number> = {};
+/**
+ * The subset of the audit fields handed to Envoy as dynamic metadata: for its access log, and
+ * for the outcome record, which Envoy's ext_proc filter receives it in (decisionFromMetadata in
+ * src/audit/outcome.ts reads it back: the API schema picks the response reader).
+ */
+export function envoyMetadata(r: AuditRecord): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
   const fields: readonly (readonly [string, StringField])[] = [
     ['decision_id', 'decision.id'],
     ['effect', 'decision.effect'],
@@ -172,11 +176,13 @@ export function envoyMetadata(r: AuditRecord): Record<string, string | number> {
     ['rule', 'policy.rule'],
     ['provider', 'llm.provider'],
     ['model', 'gen_ai.request.model'],
+    ['api', 'llm.api'],
   ];
   for (const [k, src] of fields) {
     const v = r[src];
     if (v !== undefined) out[k] = v;
   }
   out['status'] = r['decision.status'];
+  if (r['llm.stream'] !== undefined) out['stream'] = r['llm.stream'];
   return out;
 }

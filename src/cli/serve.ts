@@ -8,6 +8,7 @@ import type { CredentialReloadListener, KeyStoreReloadListener } from '../core/b
 import { ConfigError } from '../core/errors.ts';
 import { loadRuntime, type Runtime } from '../pipeline/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
+import { createOutcomes } from '../pipeline/outcome.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
 import { createStateReport, type StateReport } from '../server/state-report.ts';
@@ -71,8 +72,17 @@ export async function serve(opts: ServeOptions): Promise<number> {
     telemetry.tracer,
   );
 
+  const outcomes = createOutcomes(
+    {
+      onOutcome: (record, trace) => decisionLog.writeOutcome(record, trace),
+      onError: (err) => log.warn({ ...safeError(err) }, 'outcome record failed; the response was not affected'),
+    },
+    telemetry.outcomeTracer,
+  );
+
   const policy = runtime.policy;
-  if (policy !== undefined && policy.status().rules === 0) log.warn({ policy_dir: runtime.config.policy?.dir }, 'the policy folder has no rules: every request is denied (denied_by_default)');
+  if (policy !== undefined && policy.status().rules === 0)
+    log.warn({ policy_dir: runtime.config.policy?.dir }, 'the policy folder has no rules: every request is denied (denied_by_default)');
   let server: AuthzServer | undefined;
   if (policy !== undefined) {
     policy.onReload((o) => {
@@ -97,7 +107,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
     const at = (f: string): string => path.resolve(baseDir, f);
     try {
       tls = watchTlsFiles({ cert: at(tlsConfig.cert), key: at(tlsConfig.key), clientCa: tlsConfig.client_ca === undefined ? undefined : at(tlsConfig.client_ca) }, (e) =>
-        e.outcome === 'reloaded' ? log.info({ mtls: tlsConfig.client_ca !== undefined }, 'gRPC listener certificate reloaded') : log.warn({ problem: e.problem }, 'gRPC listener TLS files unusable; keeping the last good ones'),
+        e.outcome === 'reloaded'
+          ? log.info({ mtls: tlsConfig.client_ca !== undefined }, 'gRPC listener certificate reloaded')
+          : log.warn({ problem: e.problem }, 'gRPC listener TLS files unusable; keeping the last good ones'),
       );
     } catch (err) {
       log.fatal({ problem: err instanceof Error ? err.message : String(err) }, 'invalid server.tls; not starting');
@@ -106,11 +118,22 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
   }
   try {
-    server = await startServer({ listen, check, log, credentials: tls === undefined ? undefined : watchedServerCredentials(tls), healthListen: opts.healthListen ?? runtime.config.server.health_listen, maxConnectionIdleMs: runtime.config.server.max_connection_idle_ms });
+    server = await startServer({
+      listen,
+      check,
+      outcomes,
+      log,
+      credentials: tls === undefined ? undefined : watchedServerCredentials(tls),
+      healthListen: opts.healthListen ?? runtime.config.server.health_listen,
+      maxConnectionIdleMs: runtime.config.server.max_connection_idle_ms,
+    });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     const inUse = code === 'EADDRINUSE' || (err instanceof Error && /EADDRINUSE|address already in use/i.test(err.message));
-    log.fatal({ listen, problem: inUse ? 'the address is already in use' : 'the address cannot be bound', ...safeError(err) }, inUse ? `cannot listen on ${listen}: the address is already in use` : `cannot listen on ${listen}`);
+    log.fatal(
+      { listen, problem: inUse ? 'the address is already in use' : 'the address cannot be bound', ...safeError(err) },
+      inUse ? `cannot listen on ${listen}: the address is already in use` : `cannot listen on ${listen}`,
+    );
     log.flush();
     tls?.close();
     await decisionLog.close();
@@ -190,7 +213,10 @@ Exit codes: 0 stopped by a signal, 1 could not listen, 2 a usage or config error
       options: { config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l' }, 'health-listen': { type: 'string' } },
       strict: true,
     });
-    for (const [flag, v] of [['--listen', values.listen], ['--health-listen', values['health-listen']]] as const) {
+    for (const [flag, v] of [
+      ['--listen', values.listen],
+      ['--health-listen', values['health-listen']],
+    ] as const) {
       if (v === undefined) continue;
       const l = parseListen(v);
       if (!l.ok) throw new UsageError(`${flag}: ${l.problem}`);

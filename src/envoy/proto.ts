@@ -1,5 +1,5 @@
 /**
- * Envoy's ext_authz v3 API, loaded once at start from the Envoy API protos that the
+ * Envoy's ext_authz v3 and ext_proc v3 APIs, loaded once at start from the Envoy API protos that the
  * maintained npm package @grpc/grpc-js-xds ships (deps/envoy-api and its imports).
  * Loading the .proto files (instead of generating code) keeps the wire schema exactly
  * Envoy's, pinned by the package version, with no generated tree to keep in the repo.
@@ -47,6 +47,21 @@ export function authorizationService(): ServiceDefinition & { readonly Check: Me
     throw new Error('envoy.service.auth.v3.Authorization not found in the Envoy API protos');
   }
   return def as unknown as ServiceDefinition & { readonly Check: MethodDefinition<unknown, unknown> };
+}
+
+let cachedProcessing: protoLoader.PackageDefinition | undefined;
+
+/** envoy.service.ext_proc.v3.ExternalProcessor (Process: a bidirectional stream), from the same protos. */
+export function externalProcessorService(): ServiceDefinition {
+  cachedProcessing ??= protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', {
+    ...PROTO_LOADER_OPTIONS,
+    includeDirs: envoyProtoIncludeDirs(),
+  });
+  const def = cachedProcessing['envoy.service.ext_proc.v3.ExternalProcessor'];
+  if (def === undefined || !('Process' in def)) {
+    throw new Error('envoy.service.ext_proc.v3.ExternalProcessor not found in the Envoy API protos');
+  }
+  return def as unknown as ServiceDefinition;
 }
 
 /**

@@ -18,7 +18,6 @@ function traceHeader(traceId: string | undefined): HeaderValueOption[] {
   return traceId !== undefined && /^[0-9a-f]{32}$/.test(traceId) && !/^0+$/.test(traceId) ? [overwrite(TRACE_ID_HEADER, traceId)] : [];
 }
 
-
 // google.rpc.Code values
 const GRPC_OK = 0;
 const GRPC_INVALID_ARGUMENT = 3;
@@ -76,12 +75,7 @@ export interface DenyInput {
 
 export function denyResponse(d: DenyInput): CheckResponse {
   const { status, message } = REASONS[d.reason];
-  const headers = [
-    overwrite('content-type', 'application/json'),
-    overwrite(DECISION_ID_HEADER, d.decisionId),
-    overwrite(REASON_HEADER, d.reason),
-    ...traceHeader(d.traceId),
-  ];
+  const headers = [overwrite('content-type', 'application/json'), overwrite(DECISION_ID_HEADER, d.decisionId), overwrite(REASON_HEADER, d.reason), ...traceHeader(d.traceId)];
   if (status === 401) {
     const error = d.reason === 'no_credentials' ? '' : ', error="invalid_token"';
     headers.push(overwrite('www-authenticate', `Bearer realm="llm-authz"${error}`));

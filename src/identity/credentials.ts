@@ -20,12 +20,7 @@ export const MAX_CREDENTIAL_LENGTH = 65_536;
  */
 const SIGV4_AUTHORIZATION = /^AWS4-HMAC-SHA256\s/;
 
-export type PresentedCredential =
-  | { kind: 'none' }
-  | { kind: 'conflict' }
-  | { kind: 'malformed' }
-  | { kind: 'too_large' }
-  | { kind: 'token'; token: string; header: string };
+export type PresentedCredential = { kind: 'none' } | { kind: 'conflict' } | { kind: 'malformed' } | { kind: 'too_large' } | { kind: 'token'; token: string; header: string };
 
 /**
  * The one credential a request presents in the API-key headers. Two different values across

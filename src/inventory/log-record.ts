@@ -70,6 +70,7 @@ export const OUTCOME_FIELDS: ReadonlySet<string> = new Set([
   'gen_ai.response.id',
   'llm.response.tool_calls',
   'http.response.status_code',
+  'error.type',
 ]);
 const OUTCOME_PREFIXES = ['gen_ai.usage.', 'gen_ai.response.', 'llm.response.', 'http.response.', 'outcome.'] as const;
 

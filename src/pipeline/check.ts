@@ -114,11 +114,20 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
     durationMs,
   });
   audit(record, p, span, sinks, durationMs / 1000);
-  const metadata = envoyMetadata(record);
+  // The Check span's id goes with the decision, so the outcome span (same trace) can link to it.
+  const metadata = span.ids.spanId !== '' ? { ...envoyMetadata(record), span_id: span.ids.spanId } : envoyMetadata(record);
   if (effect === 'allow' && d?.obligations && p.credential) {
     metadata['route'] = d.obligations.provider.route;
     const credentialHeaders = p.ctx ? headersToStrip(p.ctx, rt.strip) : rt.strip.always;
-    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, credential: p.credential, credentialHeaders, metadata, traceId: span.ids.traceId });
+    return allowResponse({
+      decisionId,
+      routingHeader: rt.routingHeader,
+      obligations: d.obligations,
+      credential: p.credential,
+      credentialHeaders,
+      metadata,
+      traceId: span.ids.traceId,
+    });
   }
   return denyResponse({
     decisionId,
@@ -160,7 +169,14 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
       // had a turn: an answer that late is a timeout deny, never an allow.
       if (performance.now() - started > limit && phases.denyReason !== 'timeout') {
         const { ctx, identity, llm } = phases;
-        phases = { phase: 'internal', denyReason: 'timeout', detail: 'the decision took longer than the check timeout', ...(ctx && { ctx }), ...(identity && { identity }), ...(llm && { llm }) };
+        phases = {
+          phase: 'internal',
+          denyReason: 'timeout',
+          detail: 'the decision took longer than the check timeout',
+          ...(ctx && { ctx }),
+          ...(identity && { identity }),
+          ...(llm && { llm }),
+        };
       }
       return finish(decisionId, started, phases, rt, sinks, span);
     } catch (err) {

@@ -36,9 +36,7 @@ export const requestFixture = z
     path: z.string().min(1).optional(),
     host: z.string().default('llm.local'),
     headers: z.record(z.string(), z.string()).default({}),
-    source: z
-      .strictObject({ address: z.string().default('127.0.0.1'), port: z.int().min(0).max(65535).default(40000), principal: z.string().default('') })
-      .prefault({}),
+    source: z.strictObject({ address: z.string().default('127.0.0.1'), port: z.int().min(0).max(65535).default(40000), principal: z.string().default('') }).prefault({}),
     sni: z.string().default(''),
     context_extensions: z.record(z.string(), z.string()).default({}),
   })

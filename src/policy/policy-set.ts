@@ -195,7 +195,9 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
           credential = deps.providers.credentials.get(o.credential);
           if (credential === undefined) problems.push(`${where(['obligations', 'credential'])}: ${label}.obligations.credential: unknown credential '${o.credential}'`);
           else if (provider !== undefined && formFor(provider.profile, credentialKind(credential)) === undefined) {
-            problems.push(`${where(['obligations', 'credential'])}: ${label}.obligations.credential: provider '${provider.name}' (${provider.api}) takes no credential of kind ${credentialKind(credential)}`);
+            problems.push(
+              `${where(['obligations', 'credential'])}: ${label}.obligations.credential: provider '${provider.name}' (${provider.api}) takes no credential of kind ${credentialKind(credential)}`,
+            );
           }
         }
         const headers = Object.entries(o.headers ?? {});
@@ -222,4 +224,3 @@ function parseErrorOffset(err: unknown): number {
   }
   return 0;
 }
-

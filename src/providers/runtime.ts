@@ -60,7 +60,8 @@ function signingOf(p: ProviderConfig, credential: ProviderCredential | undefined
     return undefined;
   }
   if (p.region === undefined) {
-    if (credential !== undefined && credentialKind(credential) === 'aws') throw new ConfigError(where, ['region is required: requests are signed for a region with the aws credential']);
+    if (credential !== undefined && credentialKind(credential) === 'aws')
+      throw new ConfigError(where, ['region is required: requests are signed for a region with the aws credential']);
     if (p.host !== undefined) throw new ConfigError(where, ['host needs region']);
     return undefined;
   }
@@ -92,8 +93,7 @@ export function buildProviders(
     configs.forEach((p, i) => {
       const where = `${source}: providers[${i}]`;
       const profile = profileOf(p.api);
-      const credential =
-        p.credential === undefined ? undefined : typeof p.credential === 'string' ? credentials.get(p.credential) : load(p.credential, `${where}.credential`);
+      const credential = p.credential === undefined ? undefined : typeof p.credential === 'string' ? credentials.get(p.credential) : load(p.credential, `${where}.credential`);
       if (credential !== undefined && formFor(profile, credentialKind(credential)) === undefined) {
         throw new ConfigError(`${where}.credential`, [`the ${p.api} API takes a credential of kind ${takes(profile)}, not ${credentialKind(credential)}`]);
       }

@@ -14,7 +14,10 @@ export const secretSource = z
     /** A file holding the secret (e.g. a Kubernetes Secret mount); read again when it changes. */
     file: z.string().min(1).optional(),
     /** An environment variable holding the secret. */
-    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+    env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+      .optional(),
   })
   .refine((c) => (c.file === undefined) !== (c.env === undefined), { message: 'set exactly one of file or env' });
 
@@ -36,7 +39,10 @@ const credentialSource = z
     /** A file holding the provider key (e.g. a Kubernetes Secret mount); read again when it changes. */
     file: z.string().min(1).optional(),
     /** An environment variable holding the provider key. */
-    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+    env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+      .optional(),
     /** An AWS access key: llm-authz signs each request with it (SigV4). */
     aws: awsKeys.optional(),
     /** A Google service-account key (its JSON): llm-authz mints OAuth2 access tokens from it. */
@@ -68,12 +74,18 @@ export const providerSchema = z.strictObject({
    */
   models: z.array(z.string().min(1).max(256)).min(1).optional(),
   /** The AWS region requests are signed for (an API signed with an `aws` credential, i.e. `bedrock`). */
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-[0-9]+$/, 'expected an AWS region such as us-east-1').optional(),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-[0-9]+$/, 'expected an AWS region such as us-east-1')
+    .optional(),
   /**
    * The upstream host requests are signed over: the Host Envoy's route sends the provider
    * (`auto_host_rewrite` sets it to the cluster's address). Default: the API's endpoint for `region`.
    */
-  host: z.string().regex(/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, 'expected a host name').optional(),
+  host: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, 'expected a host name')
+    .optional(),
 });
 
 export const providersSchema = z.array(providerSchema).default([]);

@@ -1,13 +1,17 @@
 /**
- * The gRPC server: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health.
- * Health is SERVING once a config is loaded and NOT_SERVING while draining; each reloaded state
- * (policy, key store, provider credentials) has its own service name.
+ * The gRPC server: envoy.service.auth.v3.Authorization/Check,
+ * envoy.service.ext_proc.v3.ExternalProcessor/Process (outcome records, observation only: it
+ * never answers a ProcessingRequest, Envoy runs it in observability mode) and
+ * grpc.health.v1.Health, on one listener. Health is SERVING once a config is loaded and
+ * NOT_SERVING while draining; each reloaded state (policy, key store, provider credentials) has
+ * its own service name.
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { authorizationService, checkResponseEncoder } from '../envoy/proto.ts';
+import { authorizationService, checkResponseEncoder, externalProcessorService } from '../envoy/proto.ts';
 import { denyResponse, type CheckResponse } from '../envoy/response.ts';
 import type { Check } from '../pipeline/check.ts';
+import type { Outcomes } from '../pipeline/outcome.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { safeError } from '../telemetry/log.ts';
 import { randomUUID } from 'node:crypto';
@@ -58,6 +62,32 @@ const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
 };
 
 /**
+ * One ext_proc stream: each ProcessingRequest goes to the outcome stream; when its record is
+ * written llm-authz ends its side, so Envoy closes the stream at once instead of keeping it for
+ * its deferred_close_timeout (open streams count against the cluster's circuit breaker).
+ */
+function processStream(outcomes: Outcomes, call: grpc.ServerDuplexStream<unknown, unknown>): void {
+  const stream = outcomes.open({ traceparent: firstString(call.metadata.get('traceparent')), tracestate: firstString(call.metadata.get('tracestate')) });
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    stream.closed();
+    try {
+      call.end();
+    } catch {
+      // The stream is already gone: nothing to end.
+    }
+  };
+  call.on('data', (req: unknown) => {
+    if (!ended && stream.message(req) === 'end') end();
+  });
+  call.on('end', end);
+  call.on('cancelled', () => stream.closed());
+  call.on('error', () => stream.closed());
+}
+
+/**
  * grpc-js writes its own diagnostics to stderr as plain text (`E No address added ...`): they go
  * to the service log instead, at debug level, in its format. What matters (a port in use) is
  * reported by the caller as an error of its own.
@@ -70,6 +100,8 @@ function routeGrpcLogs(log: Logger): void {
 export interface ServerOptions {
   readonly listen: string;
   readonly check: Check;
+  /** Outcome records: the ext_proc service, on the same listener as Check. */
+  readonly outcomes?: Outcomes | undefined;
   readonly log: Logger;
   /** TLS (or mTLS) on the listener; plaintext without. */
   readonly credentials?: grpc.ServerCredentials | undefined;
@@ -104,27 +136,37 @@ export async function startServer(opts: ServerOptions): Promise<AuthzServer> {
   // Requests are decoded by proto-loader; responses are encoded by checkResponseEncoder.
   const service = authorizationService(); // has Check: it says so when the protos lack it
   const encode = checkResponseEncoder();
-  server.addService({ ...service, Check: { ...service.Check, responseSerialize: (r: unknown) => encode(r as CheckResponse) } }, {
-    Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
-      inFlight++;
-      opts
-        .check(call.request, {
-          traceparent: firstString(call.metadata.get('traceparent')),
-          tracestate: firstString(call.metadata.get('tracestate')),
-        })
-        .then(
-          (res) => callback(null, res),
-          (err: unknown) => {
-            // createCheck already fails closed; this is the last line of defence.
-            opts.log.error({ reason: 'internal_error', ...safeError(err) }, 'check failed');
-            callback(null, denyResponse({ decisionId: randomUUID(), reason: 'internal_error', detail: undefined, api: undefined, metadata: {} }));
-          },
-        )
-        .finally(() => {
-          inFlight--;
-        });
+  server.addService(
+    { ...service, Check: { ...service.Check, responseSerialize: (r: unknown) => encode(r as CheckResponse) } },
+    {
+      Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
+        inFlight++;
+        opts
+          .check(call.request, {
+            traceparent: firstString(call.metadata.get('traceparent')),
+            tracestate: firstString(call.metadata.get('tracestate')),
+          })
+          .then(
+            (res) => callback(null, res),
+            (err: unknown) => {
+              // createCheck already fails closed; this is the last line of defence.
+              opts.log.error({ reason: 'internal_error', ...safeError(err) }, 'check failed');
+              callback(null, denyResponse({ decisionId: randomUUID(), reason: 'internal_error', detail: undefined, api: undefined, metadata: {} }));
+            },
+          )
+          .finally(() => {
+            inFlight--;
+          });
+      },
     },
-  });
+  );
+
+  const outcomes = opts.outcomes;
+  if (outcomes !== undefined) {
+    server.addService(externalProcessorService(), {
+      Process: (call: grpc.ServerDuplexStream<unknown, unknown>) => processStream(outcomes, call),
+    });
+  }
 
   const port = await bind(server, opts.listen, opts.credentials ?? grpc.ServerCredentials.createInsecure());
   let healthServer: grpc.Server | undefined;

@@ -8,6 +8,8 @@
  *   recordDecision(...)                      the Check pipeline, once per decision
  *   countExporterDropped(signal, n)          the telemetry exporters, when data is lost
  *   countDecisionLogDropped(n)               the decision log, when a line is lost
+ *   recordOutcome(...)                       the outcome path, once per outcome record
+ *   countOutcomeError(kind)                  the outcome path, when it fails (it fails open)
  *   countStateReload(state, outcome)         the key store and provider credential files, per reload
  *   setStateFailed(state, failed)            serve, when a reloaded state turns bad or good again
  *
@@ -24,6 +26,9 @@ interface Instruments {
   jwksFetches: Counter;
   exporterDropped: Counter;
   decisionLogDropped: Counter;
+  outcomes: Counter;
+  outcomeTokens: Counter;
+  outcomeErrors: Counter;
   stateReloads: Counter;
 }
 
@@ -43,6 +48,14 @@ function instruments(meter: Meter): Instruments {
     jwksFetches: meter.createCounter('llm_authz.jwks.fetches', { description: 'JWKS fetches by outcome (ok, failed)' }),
     exporterDropped: meter.createCounter('llm_authz.telemetry.exporter.dropped', { description: 'Spans or metric batches lost by the OpenTelemetry exporters' }),
     decisionLogDropped: meter.createCounter('llm_authz.decision_log.dropped', { description: 'Decision-log lines lost (sink failed or too far behind)' }),
+    outcomes: meter.createCounter('llm_authz.outcomes', {
+      description: 'Outcome records by how the response was read (ok, malformed, truncated, not_read), whether it completed, and provider',
+    }),
+    outcomeTokens: meter.createCounter('llm_authz.outcome.tokens', {
+      description:
+        'Tokens the providers reported, by workload, requested model and type (input, output, cache_read, cache_creation, reasoning); at most MAX_TOKEN_SERIES workload-model pairs, the rest under _other',
+    }),
+    outcomeErrors: meter.createCounter('llm_authz.outcome.errors', { description: 'Failures of the outcome path (it fails open: the response is never held up)' }),
     stateReloads: meter.createCounter('llm_authz.state.reloads', { description: 'Reloads of the key store and provider credential files by state and outcome (ok, failed)' }),
   };
 }
@@ -58,7 +71,9 @@ const stateFailed = new Map<ReloadedState, boolean>([
 
 function observeStates(meter: Meter): void {
   meter
-    .createObservableGauge('llm_authz.state.stale', { description: '1 while the last reload of a state (policy, key_store, credentials) was rejected and the last good one decides' })
+    .createObservableGauge('llm_authz.state.stale', {
+      description: '1 while the last reload of a state (policy, key_store, credentials) was rejected and the last good one decides',
+    })
     .addCallback((r) => {
       for (const [state, failed] of stateFailed) r.observe(failed ? 1 : 0, { state });
     });
@@ -84,6 +99,7 @@ export function installMeter(meter: Meter): void {
   current.exporterDropped.add(0, { signal: 'traces' });
   current.exporterDropped.add(0, { signal: 'metrics' });
   current.decisionLogDropped.add(0);
+  current.outcomeErrors.add(0);
 }
 
 /** Attribute objects are cached per label combination so the hot path allocates nothing. */
@@ -128,4 +144,50 @@ export function setStateFailed(state: ReloadedState, failed: boolean): void {
 
 export function countDecisionLogDropped(n = 1): void {
   current.decisionLogDropped.add(n);
+}
+
+/**
+ * Distinct (workload, requested model) pairs the token counter keeps apart; later pairs are
+ * counted under workload and model `_other`. Workloads come from the identities (API keys, JWT
+ * subjects, SPIFFE IDs), models from what policies allowed: bounded in practice, capped here so
+ * that a flood of new JWT subjects cannot grow the metric without end.
+ */
+export const MAX_TOKEN_SERIES = 1000;
+export const OTHER = '_other';
+
+export type TokenType = 'input' | 'output' | 'cache_read' | 'cache_creation' | 'reasoning';
+
+const tokenPairs = new Set<string>();
+const outcomeAttrs = new Map<string, Attributes>();
+
+export function recordOutcome(o: {
+  readonly read: string;
+  readonly complete: boolean;
+  readonly provider: string | undefined;
+  readonly workload: string | undefined;
+  readonly model: string | undefined;
+  readonly tokens: Readonly<Record<TokenType, number | undefined>>;
+}): void {
+  const key = `${o.read}\u0000${o.complete}\u0000${o.provider ?? ''}`;
+  let attrs = outcomeAttrs.get(key);
+  if (attrs === undefined) {
+    attrs = { read: o.read, complete: o.complete, provider: o.provider ?? '' };
+    if (outcomeAttrs.size < 10_000) outcomeAttrs.set(key, attrs);
+  }
+  current.outcomes.add(1, attrs);
+  let workload = o.workload ?? '';
+  let model = o.model ?? '';
+  const pair = `${workload}\u0000${model}`;
+  if (!tokenPairs.has(pair)) {
+    if (tokenPairs.size < MAX_TOKEN_SERIES) tokenPairs.add(pair);
+    else {
+      workload = OTHER;
+      model = OTHER;
+    }
+  }
+  for (const [type, n] of Object.entries(o.tokens)) if (n !== undefined && n > 0) current.outcomeTokens.add(n, { workload, model, type });
+}
+
+export function countOutcomeError(kind: 'exception' | 'unjoined'): void {
+  current.outcomeErrors.add(1, { kind });
 }

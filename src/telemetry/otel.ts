@@ -19,11 +19,14 @@ import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type P
 import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { createCheckTracer, type CheckTracer } from './check-span.ts';
 import { countExporterDropped, installMeter } from './metrics.ts';
+import { createOutcomeTracer, type OutcomeTracer } from './outcome-span.ts';
 import { observeRuntime } from './runtime-metrics.ts';
 import type { TelemetryConfig } from './schema.ts';
 
 export interface Telemetry {
   readonly tracer: CheckTracer;
+  /** Spans of outcome records (the ext_proc streams). */
+  readonly outcomeTracer: OutcomeTracer;
   readonly meter: Meter;
   /** Where spans go: `otlp grpc http://...`, or `none`. */
   readonly tracesTo: string;
@@ -206,10 +209,13 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
   const metricsTarget = otlpTarget('metrics', cfg.metrics, env);
   if (metricsTarget) {
     const timeoutMillis = Math.min(cfg.metrics.interval_ms, 10_000);
-    const inner = metricsTarget.protocol === 'grpc'
-      ? new GrpcMetricExporter(metricsTarget.url !== undefined ? { url: metricsTarget.url, timeoutMillis } : { timeoutMillis })
-      : new ProtoMetricExporter(metricsTarget.url !== undefined ? { url: metricsTarget.url, timeoutMillis } : { timeoutMillis });
-    readers.push(new PeriodicExportingMetricReader({ exporter: new CountingMetricExporter(inner), exportIntervalMillis: cfg.metrics.interval_ms, exportTimeoutMillis: timeoutMillis }));
+    const inner =
+      metricsTarget.protocol === 'grpc'
+        ? new GrpcMetricExporter(metricsTarget.url !== undefined ? { url: metricsTarget.url, timeoutMillis } : { timeoutMillis })
+        : new ProtoMetricExporter(metricsTarget.url !== undefined ? { url: metricsTarget.url, timeoutMillis } : { timeoutMillis });
+    readers.push(
+      new PeriodicExportingMetricReader({ exporter: new CountingMetricExporter(inner), exportIntervalMillis: cfg.metrics.interval_ms, exportTimeoutMillis: timeoutMillis }),
+    );
   }
   let prometheus: PrometheusExporter | undefined;
   let prometheusPort: number | undefined;
@@ -230,9 +236,10 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
   let exporter: SpanExporter | undefined = opts.spanExporter;
   if (!exporter && tracesTarget) {
     const t = cfg.traces.export_timeout_ms;
-    exporter = tracesTarget.protocol === 'grpc'
-      ? new GrpcTraceExporter(tracesTarget.url !== undefined ? { url: tracesTarget.url, timeoutMillis: t } : { timeoutMillis: t })
-      : new ProtoTraceExporter(tracesTarget.url !== undefined ? { url: tracesTarget.url, timeoutMillis: t } : { timeoutMillis: t });
+    exporter =
+      tracesTarget.protocol === 'grpc'
+        ? new GrpcTraceExporter(tracesTarget.url !== undefined ? { url: tracesTarget.url, timeoutMillis: t } : { timeoutMillis: t })
+        : new ProtoTraceExporter(tracesTarget.url !== undefined ? { url: tracesTarget.url, timeoutMillis: t } : { timeoutMillis: t });
   }
   const processors: SpanProcessor[] = exporter
     ? [
@@ -250,10 +257,12 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
     spanProcessors: processors,
     spanLimits: { attributeValueLengthLimit: 1024, attributeCountLimit: 128, eventCountLimit: 16 },
   });
-  const tracer = createCheckTracer(tracerProvider.getTracer('llm-authz', opts.version));
+  const otelTracer = tracerProvider.getTracer('llm-authz', opts.version);
+  const tracer = createCheckTracer(otelTracer);
 
   return {
     tracer,
+    outcomeTracer: createOutcomeTracer(otelTracer),
     meter,
     tracesTo: opts.spanExporter ? 'in-memory' : describe(tracesTarget, env, 'traces'),
     metricsTo: [describe(metricsTarget, env, 'metrics'), ...(prometheusPort !== undefined ? [`prometheus :${prometheusPort}/metrics`] : [])].join(', '),

@@ -39,7 +39,9 @@ describe('a policy rule cannot set a credential header of any API profile', () =
   });
   it.each(headers)('%s: its %s credential header %s is refused at load', (_api, _side, header) => {
     expect(RESERVED_HEADERS).toContain(header);
-    expect(loadRuleSetting(header)).toEqual([expect.stringMatching(new RegExp(`^mem/p\\.yaml:2:\\d+: rules\\[0\\]\\.obligations\\.headers: '${header}' is reserved and cannot be set by a rule$`))]);
+    expect(loadRuleSetting(header)).toEqual([
+      expect.stringMatching(new RegExp(`^mem/p\\.yaml:2:\\d+: rules\\[0\\]\\.obligations\\.headers: '${header}' is reserved and cannot be set by a rule$`)),
+    ]);
   });
   it('an ordinary header loads (the check can tell them apart)', () => {
     expect(loadRuleSetting('x-team')).toEqual([]);
@@ -61,7 +63,13 @@ describe('the endpoint table', () => {
   it('matches every endpoint of every profile to its own API and schema', () => {
     for (const w of WIRES) {
       for (const e of w.endpoints) {
-        const example = typeof e.path === 'string' ? e.path : (e.display ?? '').replace(/\{([^,}]+),[^}]*\}/, '$1').replace(/\{[a-z]+\}/g, 'm-1').replace(/\?.*$/, '');
+        const example =
+          typeof e.path === 'string'
+            ? e.path
+            : (e.display ?? '')
+                .replace(/\{([^,}]+),[^}]*\}/, '$1')
+                .replace(/\{[a-z]+\}/g, 'm-1')
+                .replace(/\?.*$/, '');
         const m = matchEndpoint(e.method, example, (x) => x.name === w.name);
         expect(m, `${w.name} ${e.method} ${example}`).toMatchObject({ kind: 'endpoint', endpoint: { api: w.name, schema: e.schema } });
       }

@@ -36,7 +36,14 @@ describe('the CheckRequest fuzzer', () => {
   it('the invariants can fail: an allow outside the scope, a forwarded key, a missing record are caught', () => {
     const c = generateCase(caseRng(13, 0));
     const provider = { name: 'openai', api: 'openai', route: 'openai', credential: undefined, serves: () => true } as never;
-    const res = allowResponse({ decisionId: 'd1', routingHeader: 'x-llm-authz-route', obligations: { provider }, credential: { set: [], remove: CREDENTIAL_HEADERS }, credentialHeaders: [], metadata: {} });
+    const res = allowResponse({
+      decisionId: 'd1',
+      routingHeader: 'x-llm-authz-route',
+      obligations: { provider },
+      credential: { set: [], remove: CREDENTIAL_HEADERS },
+      credentialHeaders: [],
+      metadata: {},
+    });
     const record = {
       'decision.id': 'd1',
       'decision.effect': 'allow',

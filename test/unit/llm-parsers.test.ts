@@ -34,17 +34,71 @@ const CASES: readonly SchemaCase[] = [
     schema: 'openai.chat_completions',
     path: '/v1/chat/completions',
     modelIn: 'body',
-    body: { model: MODEL, stream: true, max_completion_tokens: 50, temperature: 0.2, messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'x' }], tools, tool_choice: { type: 'function', function: { name: 'send_email' } }, user: 'u-1' },
-    expected: { api: 'openai', operation: 'chat', model: MODEL, stream: true, maxTokens: 50, temperature: 0.2, tools: ['send_email'], toolChoice: 'tool:send_email', endUser: 'u-1', messageCount: 2 },
-    wrongTypes: [['stream', 'yes', 'stream'], ['max_tokens', 1.5, 'max_tokens'], ['max_completion_tokens', '5', 'max_completion_tokens'], ['messages', 'hi', 'messages'], ['temperature', 'hot', 'temperature'], ['tools', [{ type: 'function' }], 'tools[0].function'], ['tool_choice', 'sometimes', 'tool_choice'], ['model', 4, 'model']],
+    body: {
+      model: MODEL,
+      stream: true,
+      max_completion_tokens: 50,
+      temperature: 0.2,
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'user', content: 'x' },
+      ],
+      tools,
+      tool_choice: { type: 'function', function: { name: 'send_email' } },
+      user: 'u-1',
+    },
+    expected: {
+      api: 'openai',
+      operation: 'chat',
+      model: MODEL,
+      stream: true,
+      maxTokens: 50,
+      temperature: 0.2,
+      tools: ['send_email'],
+      toolChoice: 'tool:send_email',
+      endUser: 'u-1',
+      messageCount: 2,
+    },
+    wrongTypes: [
+      ['stream', 'yes', 'stream'],
+      ['max_tokens', 1.5, 'max_tokens'],
+      ['max_completion_tokens', '5', 'max_completion_tokens'],
+      ['messages', 'hi', 'messages'],
+      ['temperature', 'hot', 'temperature'],
+      ['tools', [{ type: 'function' }], 'tools[0].function'],
+      ['tool_choice', 'sometimes', 'tool_choice'],
+      ['model', 4, 'model'],
+    ],
   },
   {
     schema: 'openai.responses',
     path: '/v1/responses',
     modelIn: 'body',
-    body: { model: MODEL, input: [{ role: 'user', content: 'hi' }], max_output_tokens: 30, tools: [{ type: 'function', name: 'lookup' }, { type: 'web_search' }, { type: 'mcp', server_label: 'crm' }], tool_choice: 'required', safety_identifier: 'hash-1' },
-    expected: { api: 'openai', operation: 'chat', model: MODEL, stream: false, maxTokens: 30, tools: ['lookup', 'web_search', 'mcp:crm'], toolChoice: 'required', endUser: 'hash-1', messageCount: 1 },
-    wrongTypes: [['max_output_tokens', -3, 'max_output_tokens'], ['input', 5, 'input'], ['tools', [{ type: 'function' }], 'tools[0].name'], ['stream', 1, 'stream']],
+    body: {
+      model: MODEL,
+      input: [{ role: 'user', content: 'hi' }],
+      max_output_tokens: 30,
+      tools: [{ type: 'function', name: 'lookup' }, { type: 'web_search' }, { type: 'mcp', server_label: 'crm' }],
+      tool_choice: 'required',
+      safety_identifier: 'hash-1',
+    },
+    expected: {
+      api: 'openai',
+      operation: 'chat',
+      model: MODEL,
+      stream: false,
+      maxTokens: 30,
+      tools: ['lookup', 'web_search', 'mcp:crm'],
+      toolChoice: 'required',
+      endUser: 'hash-1',
+      messageCount: 1,
+    },
+    wrongTypes: [
+      ['max_output_tokens', -3, 'max_output_tokens'],
+      ['input', 5, 'input'],
+      ['tools', [{ type: 'function' }], 'tools[0].name'],
+      ['stream', 1, 'stream'],
+    ],
   },
   {
     schema: 'openai.completions',
@@ -52,7 +106,10 @@ const CASES: readonly SchemaCase[] = [
     modelIn: 'body',
     body: { model: MODEL, prompt: ['a', 'b', 'c'], max_tokens: 7, stream: false },
     expected: { operation: 'text_completion', model: MODEL, maxTokens: 7, messageCount: 3, tools: [] },
-    wrongTypes: [['prompt', 3, 'prompt'], ['max_tokens', 0, 'max_tokens']],
+    wrongTypes: [
+      ['prompt', 3, 'prompt'],
+      ['max_tokens', 0, 'max_tokens'],
+    ],
   },
   {
     schema: 'openai.embeddings',
@@ -60,7 +117,10 @@ const CASES: readonly SchemaCase[] = [
     modelIn: 'body',
     body: { model: MODEL, input: 'text to embed', user: 'u-2' },
     expected: { operation: 'embeddings', model: MODEL, messageCount: 1, endUser: 'u-2', stream: false },
-    wrongTypes: [['input', { a: 1 }, 'input'], ['user', 5, 'user']],
+    wrongTypes: [
+      ['input', { a: 1 }, 'input'],
+      ['user', 5, 'user'],
+    ],
   },
   {
     schema: 'azure_openai.chat_completions',
@@ -69,7 +129,10 @@ const CASES: readonly SchemaCase[] = [
     modelIn: 'path',
     body: { messages: [{ role: 'user', content: 'hi' }], max_tokens: 9, tools, tool_choice: 'auto' },
     expected: { api: 'azure-openai', operation: 'chat', model: MODEL, maxTokens: 9, tools: ['send_email'], toolChoice: 'auto', messageCount: 1 },
-    wrongTypes: [['messages', {}, 'messages'], ['max_tokens', 'many', 'max_tokens']],
+    wrongTypes: [
+      ['messages', {}, 'messages'],
+      ['max_tokens', 'many', 'max_tokens'],
+    ],
   },
   {
     schema: 'azure_openai.embeddings',
@@ -84,9 +147,37 @@ const CASES: readonly SchemaCase[] = [
     schema: 'anthropic.messages',
     path: '/v1/messages',
     modelIn: 'body',
-    body: { model: MODEL, max_tokens: 64, stream: true, temperature: 1, messages: [{ role: 'user', content: 'hi' }], tools: [{ name: 'search', input_schema: {} }, { type: 'web_search_20250305', name: 'web_search' }], tool_choice: { type: 'any' }, metadata: { user_id: 'u-3' } },
-    expected: { api: 'anthropic', operation: 'chat', model: MODEL, stream: true, maxTokens: 64, temperature: 1, tools: ['search', 'web_search'], toolChoice: 'required', endUser: 'u-3', messageCount: 1 },
-    wrongTypes: [['max_tokens', '64', 'max_tokens'], ['tools', [{ input_schema: {} }], 'tools[0].name'], ['metadata', { user_id: 5 }, 'metadata.user_id'], ['tool_choice', { type: 'sometimes' }, 'tool_choice.type']],
+    body: {
+      model: MODEL,
+      max_tokens: 64,
+      stream: true,
+      temperature: 1,
+      messages: [{ role: 'user', content: 'hi' }],
+      tools: [
+        { name: 'search', input_schema: {} },
+        { type: 'web_search_20250305', name: 'web_search' },
+      ],
+      tool_choice: { type: 'any' },
+      metadata: { user_id: 'u-3' },
+    },
+    expected: {
+      api: 'anthropic',
+      operation: 'chat',
+      model: MODEL,
+      stream: true,
+      maxTokens: 64,
+      temperature: 1,
+      tools: ['search', 'web_search'],
+      toolChoice: 'required',
+      endUser: 'u-3',
+      messageCount: 1,
+    },
+    wrongTypes: [
+      ['max_tokens', '64', 'max_tokens'],
+      ['tools', [{ input_schema: {} }], 'tools[0].name'],
+      ['metadata', { user_id: 5 }, 'metadata.user_id'],
+      ['tool_choice', { type: 'sometimes' }, 'tool_choice.type'],
+    ],
   },
   {
     schema: 'anthropic.count_tokens',
@@ -100,9 +191,28 @@ const CASES: readonly SchemaCase[] = [
     schema: 'gemini.generate_content',
     path: '/v1beta/models/{model}:generateContent',
     modelIn: 'path',
-    body: { contents: [{ role: 'user', parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 100, temperature: 0.5 }, tools: [{ functionDeclarations: [{ name: 'get_weather' }] }, { google_search: {} }], toolConfig: { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: ['get_weather'] } } },
-    expected: { api: 'gemini', operation: 'generate_content', model: MODEL, stream: false, maxTokens: 100, temperature: 0.5, tools: ['get_weather', 'googleSearch'], toolChoice: 'tool:get_weather', messageCount: 1 },
-    wrongTypes: [['contents', 'hi', 'contents'], ['generationConfig', { maxOutputTokens: 'lots' }, 'generationConfig.maxOutputTokens'], ['toolConfig', { functionCallingConfig: { mode: 'SOMETIMES' } }, 'toolConfig.functionCallingConfig.mode']],
+    body: {
+      contents: [{ role: 'user', parts: [{ text: 'hi' }] }],
+      generationConfig: { maxOutputTokens: 100, temperature: 0.5 },
+      tools: [{ functionDeclarations: [{ name: 'get_weather' }] }, { google_search: {} }],
+      toolConfig: { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: ['get_weather'] } },
+    },
+    expected: {
+      api: 'gemini',
+      operation: 'generate_content',
+      model: MODEL,
+      stream: false,
+      maxTokens: 100,
+      temperature: 0.5,
+      tools: ['get_weather', 'googleSearch'],
+      toolChoice: 'tool:get_weather',
+      messageCount: 1,
+    },
+    wrongTypes: [
+      ['contents', 'hi', 'contents'],
+      ['generationConfig', { maxOutputTokens: 'lots' }, 'generationConfig.maxOutputTokens'],
+      ['toolConfig', { functionCallingConfig: { mode: 'SOMETIMES' } }, 'toolConfig.functionCallingConfig.mode'],
+    ],
   },
   {
     schema: 'gemini.stream_generate_content',
@@ -128,12 +238,26 @@ const CASES: readonly SchemaCase[] = [
     modelIn: 'path',
     slashInModel: true,
     body: {
-      messages: [{ role: 'user', content: [{ text: 'hi' }] }, { role: 'assistant', content: [{ text: 'x' }] }],
+      messages: [
+        { role: 'user', content: [{ text: 'hi' }] },
+        { role: 'assistant', content: [{ text: 'x' }] },
+      ],
       inferenceConfig: { maxTokens: 100, temperature: 0.3 },
       toolConfig: { tools: [{ toolSpec: { name: 'get_weather', inputSchema: { json: {} } } }, { cachePoint: { type: 'default' } }], toolChoice: { tool: { name: 'get_weather' } } },
       additionalModelRequestFields: { top_k: 5 },
     },
-    expected: { api: 'bedrock', operation: 'chat', model: MODEL, stream: false, maxTokens: 100, temperature: 0.3, tools: ['get_weather'], toolChoice: 'tool:get_weather', messageCount: 2, storedContext: [] },
+    expected: {
+      api: 'bedrock',
+      operation: 'chat',
+      model: MODEL,
+      stream: false,
+      maxTokens: 100,
+      temperature: 0.3,
+      tools: ['get_weather'],
+      toolChoice: 'tool:get_weather',
+      messageCount: 2,
+      storedContext: [],
+    },
     wrongTypes: [
       ['inferenceConfig', { maxTokens: '5' }, 'inferenceConfig.maxTokens'],
       ['toolConfig', { tools: [{ toolSpec: {} }] }, 'toolConfig.tools[0].toolSpec.name'],
@@ -148,18 +272,36 @@ const CASES: readonly SchemaCase[] = [
     path: '/model/{model}/converse-stream',
     modelIn: 'path',
     slashInModel: true,
-    body: { messages: [{ role: 'user', content: [{ text: 'hi' }] }], toolConfig: { tools: [{ toolSpec: { name: 'search' } }], toolChoice: { any: {} } }, additionalModelRequestFields: { max_tokens: 300, tools: [{ type: 'web_search_20250305', name: 'web_search' }] } },
+    body: {
+      messages: [{ role: 'user', content: [{ text: 'hi' }] }],
+      toolConfig: { tools: [{ toolSpec: { name: 'search' } }], toolChoice: { any: {} } },
+      additionalModelRequestFields: { max_tokens: 300, tools: [{ type: 'web_search_20250305', name: 'web_search' }] },
+    },
     expected: { api: 'bedrock', operation: 'chat', model: MODEL, stream: true, maxTokens: 300, tools: ['search', 'web_search'], toolChoice: 'required', messageCount: 1 },
-    wrongTypes: [['toolConfig', { toolChoice: { tool: {} } }, 'toolConfig.toolChoice.tool.name'], ['additionalModelRequestFields', { max_tokens: 0 }, 'additionalModelRequestFields.max_tokens']],
+    wrongTypes: [
+      ['toolConfig', { toolChoice: { tool: {} } }, 'toolConfig.toolChoice.tool.name'],
+      ['additionalModelRequestFields', { max_tokens: 0 }, 'additionalModelRequestFields.max_tokens'],
+    ],
   },
   {
     schema: 'bedrock.invoke_model',
     path: '/model/{model}/invoke',
     modelIn: 'path',
     slashInModel: true,
-    body: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }], tools: [{ name: 'search', input_schema: {} }], tool_choice: { type: 'auto' }, metadata: { user_id: 'u-9' } },
+    body: {
+      anthropic_version: 'bedrock-2023-05-31',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'hi' }],
+      tools: [{ name: 'search', input_schema: {} }],
+      tool_choice: { type: 'auto' },
+      metadata: { user_id: 'u-9' },
+    },
     expected: { api: 'bedrock', operation: 'chat', model: MODEL, stream: false, maxTokens: 64, tools: ['search'], toolChoice: 'auto', endUser: 'u-9', messageCount: 1 },
-    wrongTypes: [['anthropic_version', 2023, 'anthropic_version'], ['max_tokens', '64', 'max_tokens'], ['tools', [{ input_schema: {} }], 'tools[0].name']],
+    wrongTypes: [
+      ['anthropic_version', 2023, 'anthropic_version'],
+      ['max_tokens', '64', 'max_tokens'],
+      ['tools', [{ input_schema: {} }], 'tools[0].name'],
+    ],
   },
   {
     schema: 'bedrock.invoke_model_with_response_stream',
@@ -176,9 +318,17 @@ const CASES: readonly SchemaCase[] = [
     modelIn: 'path',
     slashInModel: true,
     // Amazon Nova's native format.
-    body: { schemaVersion: 'messages-v1', messages: [{ role: 'user', content: [{ text: 'hi' }] }], inferenceConfig: { max_new_tokens: 50, temperature: 0.1 }, toolConfig: { tools: [{ toolSpec: { name: 'lookup' } }] } },
+    body: {
+      schemaVersion: 'messages-v1',
+      messages: [{ role: 'user', content: [{ text: 'hi' }] }],
+      inferenceConfig: { max_new_tokens: 50, temperature: 0.1 },
+      toolConfig: { tools: [{ toolSpec: { name: 'lookup' } }] },
+    },
     expected: { api: 'bedrock', operation: 'chat', model: MODEL, maxTokens: 50, temperature: 0.1, tools: ['lookup'], messageCount: 1 },
-    wrongTypes: [['toolConfig', { tools: [{ toolSpec: {} }] }, 'toolConfig.tools[0].toolSpec.name'], ['inferenceConfig', { max_new_tokens: -1 }, 'inferenceConfig.max_new_tokens']],
+    wrongTypes: [
+      ['toolConfig', { tools: [{ toolSpec: {} }] }, 'toolConfig.tools[0].toolSpec.name'],
+      ['inferenceConfig', { max_new_tokens: -1 }, 'inferenceConfig.max_new_tokens'],
+    ],
   },
   {
     schema: 'bedrock.invoke_model',
@@ -188,15 +338,30 @@ const CASES: readonly SchemaCase[] = [
     // Meta Llama's native format: a prompt, the limit in max_gen_len.
     body: { prompt: '<|begin_of_text|>hi', max_gen_len: 100, temperature: 0.5 },
     expected: { api: 'bedrock', operation: 'generate_content', model: MODEL, maxTokens: 100, temperature: 0.5, tools: [], messageCount: 1 },
-    wrongTypes: [['max_gen_len', 'lots', 'max_gen_len'], ['tools', [{ type: 'function' }], 'tools[0]']],
+    wrongTypes: [
+      ['max_gen_len', 'lots', 'max_gen_len'],
+      ['tools', [{ type: 'function' }], 'tools[0]'],
+    ],
   },
   {
     schema: 'vertex_ai.generate_content',
     path: '/v1/projects/acme-prod/locations/us-central1/publishers/google/models/{model}:generateContent',
     modelIn: 'path',
     body: { contents: [{ role: 'user', parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 100 }, tools: [{ functionDeclarations: [{ name: 'get_weather' }] }] },
-    expected: { api: 'vertex-ai', operation: 'generate_content', model: MODEL, stream: false, maxTokens: 100, tools: ['get_weather'], messageCount: 1, pathParams: { project: 'acme-prod', location: 'us-central1' } },
-    wrongTypes: [['contents', 'hi', 'contents'], ['generationConfig', { maxOutputTokens: 'lots' }, 'generationConfig.maxOutputTokens']],
+    expected: {
+      api: 'vertex-ai',
+      operation: 'generate_content',
+      model: MODEL,
+      stream: false,
+      maxTokens: 100,
+      tools: ['get_weather'],
+      messageCount: 1,
+      pathParams: { project: 'acme-prod', location: 'us-central1' },
+    },
+    wrongTypes: [
+      ['contents', 'hi', 'contents'],
+      ['generationConfig', { maxOutputTokens: 'lots' }, 'generationConfig.maxOutputTokens'],
+    ],
   },
   {
     schema: 'vertex_ai.stream_generate_content',
@@ -221,8 +386,20 @@ const CASES: readonly SchemaCase[] = [
     path: '/v1/projects/acme-prod/locations/us-east5/publishers/anthropic/models/{model}:rawPredict',
     modelIn: 'path',
     body: { anthropic_version: 'vertex-2023-10-16', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'hi' }], tools: [{ name: 'search', input_schema: {} }] },
-    expected: { api: 'vertex-ai', operation: 'chat', model: MODEL, stream: true, maxTokens: 64, tools: ['search'], messageCount: 1, pathParams: { project: 'acme-prod', location: 'us-east5' } },
-    wrongTypes: [['max_tokens', '64', 'max_tokens'], ['stream', 'yes', 'stream']],
+    expected: {
+      api: 'vertex-ai',
+      operation: 'chat',
+      model: MODEL,
+      stream: true,
+      maxTokens: 64,
+      tools: ['search'],
+      messageCount: 1,
+      pathParams: { project: 'acme-prod', location: 'us-east5' },
+    },
+    wrongTypes: [
+      ['max_tokens', '64', 'max_tokens'],
+      ['stream', 'yes', 'stream'],
+    ],
   },
   {
     schema: 'vertex_ai.anthropic_stream_raw_predict',
@@ -350,7 +527,7 @@ describe.each(CASES)('API schema $schema', (c) => {
         expect(run(c, withField(c.body, 'model', 'model-b'))).toMatchObject({ ok: false, reason: 'ambiguous_model' });
       });
       it('accepts a body model equal to the path', () => {
-        const m = c.schema.startsWith("gemini") ? `models/${MODEL}` : MODEL;
+        const m = c.schema.startsWith('gemini') ? `models/${MODEL}` : MODEL;
         expect(run(c, withField(c.body, 'model', m))).toMatchObject({ ok: true, value: { model: MODEL } });
       });
       if (c.slashInModel) {
@@ -358,7 +535,10 @@ describe.each(CASES)('API schema $schema', (c) => {
           const arn = 'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0';
           expect(run(c, text, { path: pathOf(c, arn) })).toMatchObject({ ok: true, value: { model: arn } });
           expect(pathOf(c, arn)).toContain('arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.anthropic');
-          expect(run(c, text, { path: pathOf(c, 'anthropic.claude-3-haiku-20240307-v1:0').replace('%3A', ':') })).toMatchObject({ ok: true, value: { model: 'anthropic.claude-3-haiku-20240307-v1:0' } });
+          expect(run(c, text, { path: pathOf(c, 'anthropic.claude-3-haiku-20240307-v1:0').replace('%3A', ':') })).toMatchObject({
+            ok: true,
+            value: { model: 'anthropic.claude-3-haiku-20240307-v1:0' },
+          });
           for (const bad of ['a%2F..%2Fb', '..', '%2E%2E', 'a%2F%2Fb', 'a%2F', 'a%5Cb']) {
             expect(run(c, text, { path: pathOf(c).replace(MODEL, bad) }), bad).toMatchObject({ ok: false, reason: 'invalid_field' });
           }
@@ -429,7 +609,9 @@ describe('Bedrock: a prompt ARN as the model brings in a stored prompt', () => {
 
 describe('Vertex AI: project and location from the path', () => {
   const gen = (project: string, location: string) =>
-    understand(ctxOf({ path: `/v1/projects/${project}/locations/${location}/publishers/google/models/gemini-2.5-flash:generateContent`, headers: JSON_CT, body: '{"contents":[]}' }));
+    understand(
+      ctxOf({ path: `/v1/projects/${project}/locations/${location}/publishers/google/models/gemini-2.5-flash:generateContent`, headers: JSON_CT, body: '{"contents":[]}' }),
+    );
 
   it('are percent-decoded path parameters', () => {
     expect(gen('acme%2Dprod', 'europe-west4')).toMatchObject({ ok: true, value: { pathParams: { project: 'acme-prod', location: 'europe-west4' }, model: 'gemini-2.5-flash' } });

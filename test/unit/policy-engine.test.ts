@@ -131,7 +131,12 @@ describe('variables have their declared types', () => {
       llm: { max_tokens: 100, message_count: 2, input_bytes: 10 },
     });
     expect(r.decision.effect).toBe('allow');
-    expect(decide(`  - {id: types, effect: allow, when: "type(llm.max_tokens) == int && type(llm.stream) == bool && type(llm.model) == string && type(llm.tools) == list && type(now) == google.protobuf.Timestamp"}\n`, { llm: { max_tokens: 5 } }).decision.effect).toBe('allow');
+    expect(
+      decide(
+        `  - {id: types, effect: allow, when: "type(llm.max_tokens) == int && type(llm.stream) == bool && type(llm.model) == string && type(llm.tools) == list && type(now) == google.protobuf.Timestamp"}\n`,
+        { llm: { max_tokens: 5 } },
+      ).decision.effect,
+    ).toBe('allow');
   });
 
   it('identity, request and llm fields are all present', () => {

@@ -100,10 +100,15 @@ describe('credential attachment per provider kind', () => {
   it.each(forms)('%s: sets %s with OVERWRITE, removes every other credential header and ?key=', async (api, header, value) => {
     const res = await allow({ name: 'p', api, profile: profileOf(api), route: 'r', credential: new Secret('sk-p'), serves: () => true });
     const set = res.ok_response?.headers ?? [];
-    expect(set.map((h) => [h.header.key, h.header.value])).toEqual([['x-llm-authz-route', 'r'], [header, value]]);
+    expect(set.map((h) => [h.header.key, h.header.value])).toEqual([
+      ['x-llm-authz-route', 'r'],
+      [header, value],
+    ]);
     expect(set.every((h) => h.append_action === OVERWRITE_IF_EXISTS_OR_ADD)).toBe(true);
     expect(new Set([...(res.ok_response?.headers_to_remove ?? []), header])).toEqual(new Set(CREDENTIAL_HEADERS));
-    expect(res.ok_response?.headers_to_remove).toEqual(expect.arrayContaining(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'x-amz-security-token'].filter((h) => h !== header)));
+    expect(res.ok_response?.headers_to_remove).toEqual(
+      expect.arrayContaining(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'x-amz-security-token'].filter((h) => h !== header)),
+    );
     expect(res.ok_response?.headers_to_remove).not.toContain(header);
     expect(res.ok_response?.query_parameters_to_remove).toEqual(['key', 'access_token']);
     expect(CREDENTIAL_QUERY_PARAMETERS).toEqual(['key', 'access_token']);
@@ -112,7 +117,9 @@ describe('credential attachment per provider kind', () => {
   it('removes every credential header when the provider has no credential', async () => {
     const res = await allow({ name: 'p', api: 'openai-compatible' as const, profile: profileOf('openai-compatible'), route: 'r', credential: undefined, serves: () => true });
     expect(res.ok_response?.headers_to_remove).toEqual(CREDENTIAL_HEADERS);
-    expect(CREDENTIAL_HEADERS).toEqual(expect.arrayContaining(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'x-amz-date', 'x-amz-content-sha256', 'x-amz-security-token']));
+    expect(CREDENTIAL_HEADERS).toEqual(
+      expect.arrayContaining(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'x-amz-date', 'x-amz-content-sha256', 'x-amz-security-token']),
+    );
   });
 });
 
@@ -120,11 +127,16 @@ describe('native error bodies', () => {
   const base = { reason: 'model_not_allowed' as const, message: 'the model is not allowed', decisionId: 'dec-1' };
   it('OpenAI style for OpenAI, Azure OpenAI, OpenAI-compatible and unknown APIs', () => {
     for (const api of ['openai', 'azure-openai', 'openai-compatible', undefined] as const) {
-      expect(JSON.parse(errorBody({ ...base, api, status: 403 }))).toEqual({ error: { message: expect.stringContaining('reason: model_not_allowed'), type: 'permission_error', param: null, code: 'model_not_allowed' } });
+      expect(JSON.parse(errorBody({ ...base, api, status: 403 }))).toEqual({
+        error: { message: expect.stringContaining('reason: model_not_allowed'), type: 'permission_error', param: null, code: 'model_not_allowed' },
+      });
     }
   });
   it('Anthropic style', () => {
-    expect(JSON.parse(errorBody({ ...base, api: 'anthropic', status: 413 }))).toEqual({ type: 'error', error: { type: 'request_too_large', message: expect.stringContaining('dec-1') } });
+    expect(JSON.parse(errorBody({ ...base, api: 'anthropic', status: 413 }))).toEqual({
+      type: 'error',
+      error: { type: 'request_too_large', message: expect.stringContaining('dec-1') },
+    });
   });
   it.each([
     [400, 'INVALID_ARGUMENT'],
@@ -142,7 +154,13 @@ describe('native error bodies', () => {
     expect(b.error.details[0]?.reason).toBe('model_not_allowed');
   });
   it('denies with the status of the reason (413, 415, 404, 400)', () => {
-    for (const [reason, status] of [['body_too_large', 413], ['unsupported_media_type', 415], ['unknown_api', 404], ['ambiguous_model', 400], ['ambiguous_field', 400]] as const) {
+    for (const [reason, status] of [
+      ['body_too_large', 413],
+      ['unsupported_media_type', 415],
+      ['unknown_api', 404],
+      ['ambiguous_model', 400],
+      ['ambiguous_field', 400],
+    ] as const) {
       const res = denyResponse({ decisionId: 'd', reason, detail: undefined, api: 'gemini', metadata: {} });
       expect(res.denied_response?.status.code).toBe(status);
       expect(JSON.parse(res.denied_response?.body ?? '')).toMatchObject({ error: { code: status } });

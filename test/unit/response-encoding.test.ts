@@ -19,7 +19,14 @@ describe('CheckResponse encoding', () => {
   it('an allow: the same bytes as proto-loader, decoding to the headers, removals and metadata', () => {
     const provider = { name: 'openai', api: 'openai' as const, profile: profileOf('openai'), route: 'openai', credential: new Secret('sk-test'), serves: () => true };
     const credential = { set: [['authorization', `Bearer ${provider.credential.reveal()}`]] as const, remove: ['x-api-key', 'api-key', 'x-goog-api-key'] };
-    const res = allowResponse({ decisionId: 'd-1', routingHeader: 'x-llm-authz-route', obligations: { provider, headers: [['x-team', 'a']] }, credential, credentialHeaders: ['x-user-token'], metadata });
+    const res = allowResponse({
+      decisionId: 'd-1',
+      routingHeader: 'x-llm-authz-route',
+      obligations: { provider, headers: [['x-team', 'a']] },
+      credential,
+      credentialHeaders: ['x-user-token'],
+      metadata,
+    });
     const bytes = encode(res);
     expect(Buffer.isBuffer(bytes)).toBe(true);
     expect(bytes.equals(reference(res))).toBe(true);
@@ -59,7 +66,15 @@ describe('the trace id returned to the client', () => {
     const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
     const provider = { name: 'openai', api: 'openai' as const, profile: profileOf('openai'), route: 'openai', credential: new Secret('sk-test'), serves: () => true };
     const credential = { set: [['authorization', 'Bearer sk-test']] as const, remove: [] };
-    const allow = allowResponse({ decisionId: 'd-1', routingHeader: 'x-llm-authz-route', obligations: { provider }, credential, credentialHeaders: [], metadata: {}, traceId: trace });
+    const allow = allowResponse({
+      decisionId: 'd-1',
+      routingHeader: 'x-llm-authz-route',
+      obligations: { provider },
+      credential,
+      credentialHeaders: [],
+      metadata: {},
+      traceId: trace,
+    });
     expect(allow.ok_response?.response_headers_to_add.map((h) => [h.header.key, h.header.value])).toEqual([
       ['x-llm-authz-decision-id', 'd-1'],
       ['x-llm-authz-trace-id', trace],
