@@ -417,7 +417,10 @@ function eventStream(events: readonly (readonly [string, unknown] | { readonly e
   return Buffer.concat(
     events.map((e) =>
       'exception' in e
-        ? codec.encode({ headers: { ':message-type': str('exception'), ':exception-type': str(e.exception), ':content-type': str('application/json') }, body: new Uint8Array(Buffer.from(JSON.stringify({ message: e.message }))) })
+        ? codec.encode({
+            headers: { ':message-type': str('exception'), ':exception-type': str(e.exception), ':content-type': str('application/json') },
+            body: new Uint8Array(Buffer.from(JSON.stringify({ message: e.message }))),
+          })
         : codec.encode({
             headers: { ':message-type': str('event'), ':event-type': str(e[0]), ':content-type': str('application/json') },
             body: new Uint8Array(Buffer.from(JSON.stringify(e[1]))),
@@ -446,7 +449,16 @@ describe('Bedrock', () => {
     const r = readEverySplit('bedrock.converse', 'application/json', converse);
     expect(r).toEqual({
       status: 'ok',
-      facts: { responseId: undefined, responseModel: undefined, finishReasons: ['tool_use'], toolCalls: ['get_weather'], toolCallCount: 1, usage: { input: 12, output: 7, cacheRead: 3, cacheCreation: 2 }, errorType: undefined, finished: true },
+      facts: {
+        responseId: undefined,
+        responseModel: undefined,
+        finishReasons: ['tool_use'],
+        toolCalls: ['get_weather'],
+        toolCallCount: 1,
+        usage: { input: 12, output: 7, cacheRead: 3, cacheCreation: 2 },
+        errorType: undefined,
+        finished: true,
+      },
     });
     expect(JSON.stringify(r)).not.toContain('7731');
   });
@@ -483,12 +495,27 @@ describe('Bedrock', () => {
     expect(r).toMatchObject({ status: 'ok', facts: { errorType: 'throttlingException', finished: true } });
   });
 
-  const anthropic = { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-3-5-haiku-20241022', content: [{ type: 'tool_use', id: 't', name: 'search', input: JSON.parse(SECRET_ARGS) }], stop_reason: 'tool_use', usage: { input_tokens: 5, output_tokens: 6 } };
+  const anthropic = {
+    id: 'msg_1',
+    type: 'message',
+    role: 'assistant',
+    model: 'claude-3-5-haiku-20241022',
+    content: [{ type: 'tool_use', id: 't', name: 'search', input: JSON.parse(SECRET_ARGS) }],
+    stop_reason: 'tool_use',
+    usage: { input_tokens: 5, output_tokens: 6 },
+  };
 
   it('InvokeModel with Claude: the Anthropic message', () => {
     expect(readEverySplit('bedrock.invoke_model', 'application/json', JSON.stringify(anthropic))).toMatchObject({
       status: 'ok',
-      facts: { responseId: 'msg_1', responseModel: 'claude-3-5-haiku-20241022', finishReasons: ['tool_use'], toolCalls: ['search'], usage: { input: 5, output: 6 }, finished: true },
+      facts: {
+        responseId: 'msg_1',
+        responseModel: 'claude-3-5-haiku-20241022',
+        finishReasons: ['tool_use'],
+        toolCalls: ['search'],
+        usage: { input: 5, output: 6 },
+        finished: true,
+      },
     });
   });
 

@@ -106,7 +106,14 @@ export function startReading(reader: ResponseReader | undefined, contentType: st
  * An AWS event stream: each event's JSON document read like an SSE event's data, named by its
  * event type; an exception frame gives the error type and ends the stream as the API's end.
  */
-function readEventStream(tree: FieldNode, reader: ResponseReader, doc: DocumentReader, facts: FactsBuilder, worst: (s: ReadStatus) => void, status: () => ReadStatus): ResponseReading {
+function readEventStream(
+  tree: FieldNode,
+  reader: ResponseReader,
+  doc: DocumentReader,
+  facts: FactsBuilder,
+  worst: (s: ReadStatus) => void,
+  status: () => ReadStatus,
+): ResponseReading {
   const json = new JsonStream(tree, doc, reader.once ? { once: reader.once } : {});
   const events = new EventStream({
     document(event, b) {
