@@ -124,8 +124,12 @@ describe('a JWKS URL that accepts and never answers', () => {
     ).toBe(true);
     // one fetch at a time, each ending at its 5 s timeout: not one per request
     expect(hole.accepted() - acceptedStart, summary).toBeLessThanOrEqual(4);
-    // pending work is bounded by the fetch's own timeout (jwks.timeout_ms): a coarse leak check
-    expect(rssEnd - rssStart, summary).toBeLessThan(64);
+    // pending work is bounded by the fetch's own timeout (jwks.timeout_ms): a coarse leak check.
+    // V8 sizes its young generation up with the allocation rate, and the outcome records' ext_proc
+    // streams allocate per response: measured 118 MiB of growth in this window at 200 requests/s;
+    // at a steady 600 requests/s, RSS stops at about 345 MiB with the ext_proc filter on and 312
+    // MiB with it off (8,000 requests), growing 1-2 MiB per 2,000 requests after that.
+    expect(rssEnd - rssStart, summary).toBeLessThan(160);
   });
 });
 

@@ -2,7 +2,7 @@
  * Fault: the decision-log sink fails (a full disk: the sink is /dev/full, whose every write fails
  * with ENOSPC), under a steady load through the real Envoy. Checks keep being answered exactly as
  * before, every lost line is counted (`llm_authz_decision_log_dropped_total` equals the decisions
- * made), and llm-authz keeps running.
+ * made plus the outcome records of the allowed requests' responses), and llm-authz keeps running.
  */
 import { describe, expect, it } from 'vitest';
 import { freePort, waitFor } from '../../devstack/ports.ts';
@@ -34,15 +34,19 @@ describe('the decision-log sink is a full disk', () => {
       summary,
     ).toBe(true);
     expect(s.openai.requests.length - providerBefore).toBe(outcomes.filter((o) => o.status === 200).length);
-    // every decision's line was lost, and counted
-    const counted = await waitFor('the drop count to catch up with the decisions', async () => {
+    // every decision's line and every outcome record's line was lost, and counted
+    const counted = await waitFor('the drop count to catch up with the decisions and outcome records', async () => {
       const m = await scrape(metricsPort);
       const decisions = sample(m, 'llm_authz_decisions_total');
+      const records = sample(m, 'llm_authz_outcomes_total');
       const dropped = sample(m, 'llm_authz_decision_log_dropped_total');
-      return decisions >= outcomes.length && dropped === decisions ? { decisions, dropped } : undefined;
+      return decisions >= outcomes.length && dropped === decisions + records ? { decisions, records, dropped } : undefined;
     });
     expect(counted.dropped).toBeGreaterThanOrEqual(outcomes.length);
+    // one outcome record per answered allowed request
+    expect(counted.records).toBeGreaterThanOrEqual(outcomes.filter((o) => o.status === 200).length);
     expect(s.authz.decisions()).toEqual([]);
+    expect(s.authz.outcomes()).toEqual([]);
     expect(s.authz.child.proc.exitCode).toBeNull();
   });
 });
