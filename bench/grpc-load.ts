@@ -35,5 +35,15 @@ export async function grpcLoad(o: { port: number; messages: readonly Buffer[]; c
   client.close();
   lat.sort((a, b) => a - b);
   const pct = (p: number): number => lat[Math.min(lat.length - 1, Math.max(0, Math.ceil((p / 100) * lat.length) - 1))] ?? Number.NaN;
-  return { requests: lat.length + errors, succeeded: lat.length, errors, seconds: o.durationS, rps: lat.length / o.durationS, p50: pct(50), p90: pct(90), p99: pct(99), max: lat[lat.length - 1] ?? Number.NaN };
+  return {
+    requests: lat.length + errors,
+    succeeded: lat.length,
+    errors,
+    seconds: o.durationS,
+    rps: lat.length / o.durationS,
+    p50: pct(50),
+    p90: pct(90),
+    p99: pct(99),
+    max: lat[lat.length - 1] ?? Number.NaN,
+  };
 }

@@ -66,7 +66,13 @@ function line(i: number): string {
     'client.address': '10.0.0.7',
   };
   if (k < IDS) {
-    Object.assign(rec, { 'identity.method': 'api_key', 'identity.workload': `spiffe://bench.test/ns/apps/sa/w${k % 97}`, 'identity.credential_id': keys[k], 'identity.owner': `team-${k % 13}`, 'identity.review_overdue': false });
+    Object.assign(rec, {
+      'identity.method': 'api_key',
+      'identity.workload': `spiffe://bench.test/ns/apps/sa/w${k % 97}`,
+      'identity.credential_id': keys[k],
+      'identity.owner': `team-${k % 13}`,
+      'identity.review_overdue': false,
+    });
   } else {
     Object.assign(rec, { 'identity.method': 'jwt', 'identity.workload': `svc-${k}`, 'identity.issuer': 'https://issuer.bench.test' });
   }
@@ -88,7 +94,8 @@ function line(i: number): string {
     span_id: '00f067aa0ba902b7',
   });
   let out = `${JSON.stringify(rec)}\n`;
-  if (allow && i % 4 === 1) out += `${JSON.stringify({ time: t, kind: 'outcome', 'decision.id': id, 'gen_ai.usage.input_tokens': 420, 'gen_ai.usage.output_tokens': 96, 'gen_ai.response.model': model, 'llm.response.tool_calls': i % 5 === 0 ? ['search'] : [] })}\n`;
+  if (allow && i % 4 === 1)
+    out += `${JSON.stringify({ time: t, kind: 'outcome', 'decision.id': id, 'gen_ai.usage.input_tokens': 420, 'gen_ai.usage.output_tokens': 96, 'gen_ai.response.model': model, 'llm.response.tool_calls': i % 5 === 0 ? ['search'] : [] })}\n`;
   return out;
 }
 
@@ -119,11 +126,20 @@ for (let f = 0; f < FILES; f++) {
   await writeFile(path.join(logs, name), f * per, Math.min(LINES, (f + 1) * per), n !== 0);
 }
 const bytes = ['decisions.log', ...Array.from({ length: FILES - 1 }, (_, i) => `decisions.log.${i + 1}.gz`)].reduce((a, f) => a + statSync(path.join(logs, f)).size, 0);
-process.stderr.write(`[bench] ${LINES} decision lines in ${FILES} files (${(bytes / 1048576).toFixed(0)} MiB on disk) written in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+process.stderr.write(
+  `[bench] ${LINES} decision lines in ${FILES} files (${(bytes / 1048576).toFixed(0)} MiB on disk) written in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+);
 
 const out = path.join(dir, `report.${values.format}`);
 // /usr/bin/time and the CLI both write to stderr (the CLI's one-line summary, then the figures).
-const res = execFileSync('/bin/sh', ['-c', `/usr/bin/time -f 'TIME %e s wall, %U s user, %S s sys, %M KiB max RSS' "${process.execPath}" ${values['node-option'].join(' ')} "${cliEntry()}" inventory --config "${path.join(dir, 'llm-authz.yaml')}" --decisions "${logs}" --since 30d --format ${values.format} --out "${out}" 2>&1`], { encoding: 'utf8' });
+const res = execFileSync(
+  '/bin/sh',
+  [
+    '-c',
+    `/usr/bin/time -f 'TIME %e s wall, %U s user, %S s sys, %M KiB max RSS' "${process.execPath}" ${values['node-option'].join(' ')} "${cliEntry()}" inventory --config "${path.join(dir, 'llm-authz.yaml')}" --decisions "${logs}" --since 30d --format ${values.format} --out "${out}" 2>&1`,
+  ],
+  { encoding: 'utf8' },
+);
 process.stdout.write(res);
 if (!values.keep) rmSync(dir, { recursive: true, force: true });
 else process.stderr.write(`[bench] kept ${dir}\n`);

@@ -15,7 +15,13 @@ function body(shape: Shape, size: number): string {
   const head = { model: 'gpt-4o-mini', stream: true, max_completion_tokens: 256, tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object' } } }] };
   if (shape === 'one long message') {
     const text = 'lorem ipsum dolor sit amet '.repeat(Math.ceil(size / 27)).slice(0, size);
-    return JSON.stringify({ ...head, messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: text }] });
+    return JSON.stringify({
+      ...head,
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: text },
+      ],
+    });
   }
   if (shape === 'escaped text') {
     const text = 'line "quoted" \\ path\n\ttab é '.repeat(Math.ceil(size / 40)).slice(0, Math.floor(size * 0.8));
@@ -62,6 +68,8 @@ for (const shape of ['one long message', 'many short messages', 'escaped text'] 
     if (!check.ok) throw new Error(`fixture rejected: ${check.reason} ${check.detail ?? ''}`);
     const u = measure(() => void understand(ctx), 1000);
     const j = measure(() => void JSON.parse(text), 500);
-    console.log(`${shape.padEnd(22)} | ${String(Buffer.byteLength(text)).padStart(10)} | ${fmt(u.median).padStart(17)} | ${fmt(u.p90).padStart(10)} | ${fmt(j.median).padStart(17)} | ${u.runs}`);
+    console.log(
+      `${shape.padEnd(22)} | ${String(Buffer.byteLength(text)).padStart(10)} | ${fmt(u.median).padStart(17)} | ${fmt(u.p90).padStart(10)} | ${fmt(j.median).padStart(17)} | ${u.runs}`,
+    );
   }
 }

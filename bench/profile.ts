@@ -43,7 +43,12 @@ function component(url: string, fn: string): string {
   if (nm) return nm[1] ?? 'node_modules';
   const src = /\/src\/([^/]+)\//.exec(url);
   if (src) return `src/${src[1]}`;
-  if (url.startsWith('node:')) return url.replace(/^node:(internal\/)?/, 'node:').split('/').slice(0, 2).join('/');
+  if (url.startsWith('node:'))
+    return url
+      .replace(/^node:(internal\/)?/, 'node:')
+      .split('/')
+      .slice(0, 2)
+      .join('/');
   return url;
 }
 
@@ -84,7 +89,10 @@ async function main(): Promise<void> {
   if (values['decision-log'] === 'off') writeFileSync(files.config, readFileSync(files.config, 'utf8').replace(/decision_log:\n {2}sink: .*\n/, 'decision_log:\n  sink: off\n'));
   if (values['trace-batch']) {
     const [size, delay] = values['trace-batch'].split(',');
-    writeFileSync(files.config, readFileSync(files.config, 'utf8').replace('    protocol: grpc\n', `    protocol: grpc\n    max_export_batch_size: ${size}\n    scheduled_delay_ms: ${delay}\n`));
+    writeFileSync(
+      files.config,
+      readFileSync(files.config, 'utf8').replace('    protocol: grpc\n', `    protocol: grpc\n    max_export_batch_size: ${size}\n    scheduled_delay_ms: ${delay}\n`),
+    );
   }
   const frameFile = path.join(workDir, 'check.bin');
   writeFileSync(frameFile, checkRequestFrame(benchCheckRequest(Number(values['body-bytes']), files.jwt)));
@@ -93,8 +101,24 @@ async function main(): Promise<void> {
   const rate = values.rate === undefined ? undefined : Number(values.rate);
   const load = (durationS: number) =>
     rate !== undefined
-      ? vegeta({ url: `http://127.0.0.1:${server.port}/envoy.service.auth.v3.Authorization/Check`, dataFile: frameFile, headers: ['content-type: application/grpc', 'te: trailers'], rate, durationS, h2c: true, workDir })
-      : h2load({ url: `http://127.0.0.1:${server.port}/envoy.service.auth.v3.Authorization/Check`, dataFile: frameFile, headers: ['content-type: application/grpc', 'te: trailers'], clients: 4, streams: 16, durationS, workDir });
+      ? vegeta({
+          url: `http://127.0.0.1:${server.port}/envoy.service.auth.v3.Authorization/Check`,
+          dataFile: frameFile,
+          headers: ['content-type: application/grpc', 'te: trailers'],
+          rate,
+          durationS,
+          h2c: true,
+          workDir,
+        })
+      : h2load({
+          url: `http://127.0.0.1:${server.port}/envoy.service.auth.v3.Authorization/Check`,
+          dataFile: frameFile,
+          headers: ['content-type: application/grpc', 'te: trailers'],
+          clients: 4,
+          streams: 16,
+          durationS,
+          workDir,
+        });
   await load(3);
   const cpu0 = cpuSeconds(server.pid);
   const r = await load(Number(values.seconds));

@@ -43,13 +43,21 @@ function versions(): Record<string, string> {
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
   const env = readFileSync(path.join(ROOT, 'scripts/versions.env'), 'utf8');
   const get = (k: string): string => new RegExp(`^${k}=(\\S+)`, 'm').exec(env)?.[1] ?? '?';
-  return { 'llm-authz': pkg.version, Envoy: get('ENVOY_VERSION'), 'OPA-Envoy': get('OPA_ENVOY_VERSION'), h2load: `nghttp2-client ${get('NGHTTP2_CLIENT_DEB')}`, vegeta: get('VEGETA_VERSION') };
+  return {
+    'llm-authz': pkg.version,
+    Envoy: get('ENVOY_VERSION'),
+    'OPA-Envoy': get('OPA_ENVOY_VERSION'),
+    h2load: `nghttp2-client ${get('NGHTTP2_CLIENT_DEB')}`,
+    vegeta: get('VEGETA_VERSION'),
+  };
 }
 
 export async function writeReport(r: BenchResults): Promise<void> {
   const plots = path.join(ROOT, 'bench', 'plots');
   mkdirSync(plots, { recursive: true });
-  execFileSync(path.join(TOOLS_DIR, 'plot-venv', 'bin', 'python'), [path.join(ROOT, 'bench', 'plot.py'), path.join(ROOT, 'bench', 'results', 'latest.json'), plots], { stdio: 'inherit' });
+  execFileSync(path.join(TOOLS_DIR, 'plot-venv', 'bin', 'python'), [path.join(ROOT, 'bench', 'plot.py'), path.join(ROOT, 'bench', 'results', 'latest.json'), plots], {
+    stdio: 'inherit',
+  });
 
   const floor = r.check['floor'];
   const ours = r.check['llm-authz'];
@@ -73,18 +81,36 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w();
   w('## Machine and versions');
   w();
-  w(`${r.machine['cpus']}, ${r.machine['memory']}, ${r.machine['os']}, Node ${r.machine['node']}. ${Object.entries(v).map(([k, x]) => `${k} ${x}`).join(', ')}. Run took ${r.machine['minutes']} min.`);
+  w(
+    `${r.machine['cpus']}, ${r.machine['memory']}, ${r.machine['os']}, Node ${r.machine['node']}. ${Object.entries(v)
+      .map(([k, x]) => `${k} ${x}`)
+      .join(', ')}. Run took ${r.machine['minutes']} min.`,
+  );
   w();
   w('## Method');
   w();
-  w('- All three ext_authz servers get the same pre-encoded `CheckRequest` (a 2 KB OpenAI chat-completion body, a JWT bearer token in `authorization`; the "(API key)" rows use an llm-authz API key instead), sent as a raw gRPC frame. Maximum throughput: h2load, closed loop (one thread, 4 connections × 16 streams). Fixed rates: vegeta over HTTP/2 (h2c), open loop, requests evenly spaced (h2load\'s `--rps` fires a timer at most every 10 ms and sends the requests due in a burst, which inflates latency at a rate). Each server is checked to *allow* that request before it is measured.');
+  w(
+    '- All three ext_authz servers get the same pre-encoded `CheckRequest` (a 2 KB OpenAI chat-completion body, a JWT bearer token in `authorization`; the "(API key)" rows use an llm-authz API key instead), sent as a raw gRPC frame. Maximum throughput: h2load, closed loop (one thread, 4 connections × 16 streams). Fixed rates: vegeta over HTTP/2 (h2c), open loop, requests evenly spaced (h2load\'s `--rps` fires a timer at most every 10 ms and sends the requests due in a burst, which inflates latency at a rate). Each server is checked to *allow* that request before it is measured.',
+  );
   w('- **floor**: a no-op grpc-js server on the same protos (`bench/floor.ts`) that allows everything: the cost of grpc-js + proto decoding alone.');
-  w('- **llm-authz**: the built CLI, `serve` with the representative config of `bench/setup.ts`: JWT (RS256, inline JWKS; verified once, then served from the verified-token cache) and API-key identities, a 20-rule CEL policy set (10 deny guards, 10 per-workload allows; every rule is evaluated), request parsing, credential injection, one span per Check exported over OTLP/gRPC to a local sink (`bench/otlp-sink.ts`), a decision-log line per Check to a file.');
-  w(`- **${SMALL_YOUNG_GEN}**: the same llm-authz with V8's young generation capped at 2 × 8 MiB (a Node flag, e.g. in \`NODE_OPTIONS\`); maximum throughput only. By default V8 grows the young generation up to 2 × 64 MiB on this 24 GiB machine, which is most of the RSS difference.`);
-  w(`- **${MEMORY_LIMITED}**: the same llm-authz in a memory cgroup with the limit of \`deploy/kubernetes/deployment/deployment.yaml\`, as in a pod; Node sizes V8's heap from the limit it finds. Maximum throughput only.`);
-  w('- **OPA-Envoy**: the same identity checks (`io.jwt.decode_verify`, API key by id and `crypto.sha256`) and the same 20 conditions in Rego (`bench/setup.ts`), with route and credential headers; decision logs off.');
-  w('- Through Envoy: the same HTTP/1.1 request (vegeta, evenly spaced) to three Envoys (concurrency 1, tracing on) that differ only in ext_authz: disabled on the virtual host (**off**), pointed at the floor answering with the routing header (**floor**), and pointed at llm-authz. "floor − off" is what any gRPC ext_authz hop costs on this machine; "llm-authz − off" is what llm-authz adds (the target).');
-  w('- 2 cores are shared by the load generator, the server under test (and Envoy, the OTLP sink and the mock provider in the Envoy runs). CPU per 1k checks and RSS are read from /proc. Requests that arrive one at a time cost more CPU each than the back-to-back requests of the maximum-throughput run (no batching of reads, writes and event-loop turns): compare CPU per 1k checks within a table.');
+  w(
+    '- **llm-authz**: the built CLI, `serve` with the representative config of `bench/setup.ts`: JWT (RS256, inline JWKS; verified once, then served from the verified-token cache) and API-key identities, a 20-rule CEL policy set (10 deny guards, 10 per-workload allows; every rule is evaluated), request parsing, credential injection, one span per Check exported over OTLP/gRPC to a local sink (`bench/otlp-sink.ts`), a decision-log line per Check to a file.',
+  );
+  w(
+    `- **${SMALL_YOUNG_GEN}**: the same llm-authz with V8's young generation capped at 2 × 8 MiB (a Node flag, e.g. in \`NODE_OPTIONS\`); maximum throughput only. By default V8 grows the young generation up to 2 × 64 MiB on this 24 GiB machine, which is most of the RSS difference.`,
+  );
+  w(
+    `- **${MEMORY_LIMITED}**: the same llm-authz in a memory cgroup with the limit of \`deploy/kubernetes/deployment/deployment.yaml\`, as in a pod; Node sizes V8's heap from the limit it finds. Maximum throughput only.`,
+  );
+  w(
+    '- **OPA-Envoy**: the same identity checks (`io.jwt.decode_verify`, API key by id and `crypto.sha256`) and the same 20 conditions in Rego (`bench/setup.ts`), with route and credential headers; decision logs off.',
+  );
+  w(
+    '- Through Envoy: the same HTTP/1.1 request (vegeta, evenly spaced) to three Envoys (concurrency 1, tracing on) that differ only in ext_authz: disabled on the virtual host (**off**), pointed at the floor answering with the routing header (**floor**), and pointed at llm-authz. "floor − off" is what any gRPC ext_authz hop costs on this machine; "llm-authz − off" is what llm-authz adds (the target).',
+  );
+  w(
+    '- 2 cores are shared by the load generator, the server under test (and Envoy, the OTLP sink and the mock provider in the Envoy runs). CPU per 1k checks and RSS are read from /proc. Requests that arrive one at a time cost more CPU each than the back-to-back requests of the maximum-throughput run (no batching of reads, writes and event-loop turns): compare CPU per 1k checks within a table.',
+  );
   w();
   w('## 1. Check throughput and latency (direct gRPC)');
   w();
@@ -94,10 +120,14 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const [name, m] of Object.entries(r.check)) {
     const idle = r.idleRssMiB[name.replace(/ \(API key\)$/, '')] ?? Number.NaN;
-    w(`| ${name} | ${f(m.rps, 0)} | ${(m.rounds ?? []).join(', ')} | ${f(m.p50)} | ${f(m.p90)} | ${f(m.p99)} | ${f(m.max)} | ${m.errors} | ${f(m.cpuMsPer1k, 0)} | ${f(m.rssMiB, 0)} | ${f(idle, 0)} |`);
+    w(
+      `| ${name} | ${f(m.rps, 0)} | ${(m.rounds ?? []).join(', ')} | ${f(m.p50)} | ${f(m.p90)} | ${f(m.p99)} | ${f(m.max)} | ${m.errors} | ${f(m.cpuMsPer1k, 0)} | ${f(m.rssMiB, 0)} | ${f(idle, 0)} |`,
+    );
   }
   w();
-  w('"RSS MiB" is read at the end of the median round, under load; "RSS idle" after start and one Check. The Node binary\'s mapped code alone is about 58 MiB of any Node server\'s RSS.');
+  w(
+    '"RSS MiB" is read at the end of the median round, under load; "RSS idle" after start and one Check. The Node binary\'s mapped code alone is about 58 MiB of any Node server\'s RSS.',
+  );
   for (const [name, why] of Object.entries(r.notMeasured ?? {})) w(`\n${name}: not measured on this machine (${why}).`);
   w();
   if (floor && ours && opa) w(`llm-authz reaches **${ratio(ours.rps, floor.rps)}** of the floor's throughput and **${ratio(ours.rps, opa.rps)}** OPA-Envoy's.`);
@@ -106,7 +136,8 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w();
   w('| server | target/s | achieved/s | p50 | p90 | p99 | max | errors | CPU ms / 1k checks |');
   w('|---|---|---|---|---|---|---|---|---|');
-  for (const [name, pts] of Object.entries(r.rates)) for (const p of pts) w(`| ${name} | ${p.rate} | ${f(p.rps, 0)} | ${f(p.p50)} | ${f(p.p90)} | ${f(p.p99)} | ${f(p.max)} | ${p.errors} | ${f(p.cpuMsPer1k, 0)} |`);
+  for (const [name, pts] of Object.entries(r.rates))
+    for (const p of pts) w(`| ${name} | ${p.rate} | ${f(p.rps, 0)} | ${f(p.p50)} | ${f(p.p90)} | ${f(p.p99)} | ${f(p.max)} | ${p.errors} | ${f(p.cpuMsPer1k, 0)} |`);
   w();
   w('![latency vs rate](bench/plots/latency-vs-rate.png)');
   w();
@@ -116,9 +147,16 @@ export async function writeReport(r: BenchResults): Promise<void> {
   const withOutcomes = r.envoy.some((p) => p.results[OUTCOMES_VARIANT] !== undefined);
   const variants: readonly EnvoyVariant[] = withOutcomes ? ENVOY_VARIANTS : ENVOY_VARIANTS.filter((v) => v !== OUTCOMES_VARIANT);
   w('Latency in ms at the client (vegeta); "added" = minus the ext_authz-off latency at the same rate.');
-  if (withOutcomes) w(`The ${OUTCOMES_VARIANT} row is llm-authz with Envoy's ext_proc filter on (outcome records: every response streamed to llm-authz, observability mode); the other rows have it off. "llm-authz CPU" is llm-authz's CPU time per 1,000 requests during that run.`);
+  if (withOutcomes)
+    w(
+      `The ${OUTCOMES_VARIANT} row is llm-authz with Envoy's ext_proc filter on (outcome records: every response streamed to llm-authz, observability mode); the other rows have it off. "llm-authz CPU" is llm-authz's CPU time per 1,000 requests during that run.`,
+    );
   w();
-  w(withOutcomes ? '| rate/s | ext_authz | p50 | p90 | p99 | max | added p50 | added p99 | errors | llm-authz CPU ms / 1k requests |' : '| rate/s | ext_authz | p50 | p90 | p99 | max | added p50 | added p99 | errors |');
+  w(
+    withOutcomes
+      ? '| rate/s | ext_authz | p50 | p90 | p99 | max | added p50 | added p99 | errors | llm-authz CPU ms / 1k requests |'
+      : '| rate/s | ext_authz | p50 | p90 | p99 | max | added p50 | added p99 | errors |',
+  );
   w(withOutcomes ? '|---|---|---|---|---|---|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|');
   for (const p of r.envoy) {
     const off = p.results.off;
@@ -137,13 +175,26 @@ export async function writeReport(r: BenchResults): Promise<void> {
       const cpuOn = p.authzCpuMsPer1k?.[OUTCOMES_VARIANT];
       const cpuOff = p.authzCpuMsPer1k?.['llm-authz'];
       if (on === undefined) return [];
-      const streams = p.outcomeStreams ? ` (ext_proc streams: ${p.outcomeStreams.started} for ${on.requests} requests, ${p.outcomeStreams.failed} failed, ${p.outcomeStreams.overflow} skipped by the circuit breaker)` : '';
-      return [`at ${p.rate}/s ${f(on.p50 - p.results['llm-authz'].p50)} ms p50 and ${f(on.p99 - p.results['llm-authz'].p99)} ms p99 at the client, ${f(cpuOn ?? Number.NaN, 0)} instead of ${f(cpuOff ?? Number.NaN, 0)} CPU ms per 1k requests in llm-authz${streams}`];
+      const streams = p.outcomeStreams
+        ? ` (ext_proc streams: ${p.outcomeStreams.started} for ${on.requests} requests, ${p.outcomeStreams.failed} failed, ${p.outcomeStreams.overflow} skipped by the circuit breaker)`
+        : '';
+      return [
+        `at ${p.rate}/s ${f(on.p50 - p.results['llm-authz'].p50)} ms p50 and ${f(on.p99 - p.results['llm-authz'].p99)} ms p99 at the client, ${f(cpuOn ?? Number.NaN, 0)} instead of ${f(cpuOff ?? Number.NaN, 0)} CPU ms per 1k requests in llm-authz${streams}`,
+      ];
     });
     w(`Outcome records (ext_proc on minus off): ${rows.join('; ')}.`);
     w();
   }
-  const failed = r.envoy.flatMap((p) => variants.filter((v) => p.results[v]?.failures !== undefined).map((v) => `${p.rate}/s ${v}: ${Object.entries(p.results[v]?.failures ?? {}).map(([k, n]) => `${k} × ${n}`).join(', ')}`));
+  const failed = r.envoy.flatMap((p) =>
+    variants
+      .filter((v) => p.results[v]?.failures !== undefined)
+      .map(
+        (v) =>
+          `${p.rate}/s ${v}: ${Object.entries(p.results[v]?.failures ?? {})
+            .map(([k, n]) => `${k} × ${n}`)
+            .join(', ')}`,
+      ),
+  );
   if (failed.length > 0) {
     w(`Errors (what vegeta got instead of 200): ${failed.join('; ')}.`);
     w();
@@ -154,7 +205,8 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w();
   w('| body | req/s | p50 ms | p99 ms | CPU ms / 1k checks |');
   w('|---|---|---|---|---|');
-  for (const b of r.bodySizes) w(`| ${b.size >= 1048576 ? `${b.size / 1048576} MB` : `${b.size / 1024} KB`} | ${f(b.rps, 0)} | ${f(b.p50)} | ${f(b.p99)} | ${f(b.cpuMsPer1k, 0)} |`);
+  for (const b of r.bodySizes)
+    w(`| ${b.size >= 1048576 ? `${b.size / 1048576} MB` : `${b.size / 1024} KB`} | ${f(b.rps, 0)} | ${f(b.p50)} | ${f(b.p99)} | ${f(b.cpuMsPer1k, 0)} |`);
   w();
   w('![cost vs body size](bench/plots/cost-vs-body-size.png)');
   w();
@@ -166,7 +218,9 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w();
   w('![cost vs rules](bench/plots/cost-vs-rules.png)');
   w();
-  w('Distinct identities (N ES256 JWTs for N workloads, cycled by a grpc-js load loop in the harness process, 32 in flight; the verified-token cache holds 10,000 tokens, so beyond that every Check verifies a signature). This load generator shares the machine with the server: compare these points with each other, not with the h2load tables.');
+  w(
+    'Distinct identities (N ES256 JWTs for N workloads, cycled by a grpc-js load loop in the harness process, 32 in flight; the verified-token cache holds 10,000 tokens, so beyond that every Check verifies a signature). This load generator shares the machine with the server: compare these points with each other, not with the h2load tables.',
+  );
   w();
   w('| identities | req/s | p50 ms | p99 ms | CPU ms / 1k checks | RSS MiB |');
   w('|---|---|---|---|---|---|');
@@ -177,8 +231,8 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w('| target | measured | met |');
   w('|---|---|---|');
   const row = (t: string, m: string, ok: boolean | undefined): void => w(`| ${t} | ${m} | ${ok === undefined ? 'n/a' : ok ? 'yes' : '**no**'} |`);
-  row('full pipeline ≥ 75% of the floor\'s throughput', floor && ours ? ratio(ours.rps, floor.rps) : 'n/a', floor && ours ? ours.rps >= 0.75 * floor.rps : undefined);
-  row('≥ 1.5× OPA-Envoy\'s throughput', opa && ours ? ratio(ours.rps, opa.rps) : 'n/a', opa && ours ? ours.rps >= 1.5 * opa.rps : undefined);
+  row("full pipeline ≥ 75% of the floor's throughput", floor && ours ? ratio(ours.rps, floor.rps) : 'n/a', floor && ours ? ours.rps >= 0.75 * floor.rps : undefined);
+  row("≥ 1.5× OPA-Envoy's throughput", opa && ours ? ratio(ours.rps, opa.rps) : 'n/a', opa && ours ? ours.rps >= 1.5 * opa.rps : undefined);
   row('through Envoy, authz-added p50 ≤ 0.3 ms at 1k rps', `${f(addedP50)} ms`, Number.isFinite(addedP50) ? addedP50 <= 0.3 : undefined);
   row('through Envoy, authz-added p99 ≤ 1.5 ms at 1k rps', `${f(addedP99)} ms`, Number.isFinite(addedP99) ? addedP99 <= 1.5 : undefined);
   row('1 MB body ≤ 3 ms p50', oneMb ? `${f(oneMb.p50)} ms` : 'n/a', oneMb ? oneMb.p50 <= 3 : undefined);
@@ -189,11 +243,15 @@ export async function writeReport(r: BenchResults): Promise<void> {
   );
   w();
   if (at1k) {
-    w(`For scale, on this machine: the no-op floor behind the same Envoy adds ${f(at1k.results.floor.p50 - at1k.results.off.p50)} ms p50 and ${f(at1k.results.floor.p99 - at1k.results.off.p99)} ms p99 at 1k rps; the floor's own RSS under load is ${f(floor?.rssMiB ?? Number.NaN, 0)} MiB.`);
+    w(
+      `For scale, on this machine: the no-op floor behind the same Envoy adds ${f(at1k.results.floor.p50 - at1k.results.off.p50)} ms p50 and ${f(at1k.results.floor.p99 - at1k.results.off.p99)} ms p99 at 1k rps; the floor's own RSS under load is ${f(floor?.rssMiB ?? Number.NaN, 0)} MiB.`,
+    );
     w();
   }
   if (smallYoungGen) {
-    w(`RSS: llm-authz starts at ${f(r.idleRssMiB['llm-authz'] ?? Number.NaN, 0)} MiB idle (the floor at ${f(r.idleRssMiB['floor'] ?? Number.NaN, 0)} MiB). With \`${SMALL_YOUNG_GEN_FLAG}\` it stays at ${f(smallYoungGen.rssMiB, 0)} MiB under maximum load, at ${f(smallYoungGen.cpuMsPer1k, 0)} instead of ${f(ours?.cpuMsPer1k ?? Number.NaN, 0)} CPU ms per 1k checks.${limited ? ` Under the manifest's ${MEMORY_LIMIT_MIB} MiB memory limit: ${f(limited.rssMiB, 0)} MiB at ${f(limited.cpuMsPer1k, 0)} CPU ms per 1k checks and ${f(limited.rps, 0)} req/s${r.memoryLimit ? `; the cgroup's peak charge was ${f(r.memoryLimit.peakMiB, 0)} MiB of ${r.memoryLimit.limitMiB}, with ${r.memoryLimit.oomKills} OOM kills` : ''}.` : ''}`);
+    w(
+      `RSS: llm-authz starts at ${f(r.idleRssMiB['llm-authz'] ?? Number.NaN, 0)} MiB idle (the floor at ${f(r.idleRssMiB['floor'] ?? Number.NaN, 0)} MiB). With \`${SMALL_YOUNG_GEN_FLAG}\` it stays at ${f(smallYoungGen.rssMiB, 0)} MiB under maximum load, at ${f(smallYoungGen.cpuMsPer1k, 0)} instead of ${f(ours?.cpuMsPer1k ?? Number.NaN, 0)} CPU ms per 1k checks.${limited ? ` Under the manifest's ${MEMORY_LIMIT_MIB} MiB memory limit: ${f(limited.rssMiB, 0)} MiB at ${f(limited.cpuMsPer1k, 0)} CPU ms per 1k checks and ${f(limited.rps, 0)} req/s${r.memoryLimit ? `; the cgroup's peak charge was ${f(r.memoryLimit.peakMiB, 0)} MiB of ${r.memoryLimit.limitMiB}, with ${r.memoryLimit.oomKills} OOM kills` : ''}.` : ''}`,
+    );
     w();
   }
   writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), `${lines.join('\n')}\n`);

@@ -46,7 +46,12 @@ async function verifyAllows(server: AuthzUnderTest, request: unknown): Promise<v
 }
 
 /** Closed-loop load by h2load (as fast as the server answers), or a fixed rate paced by vegeta. */
-async function checkLoad(server: AuthzUnderTest, frameFile: string, workDir: string, o: { rate?: number; clients?: number; streams?: number; durationS?: number }): Promise<Measured> {
+async function checkLoad(
+  server: AuthzUnderTest,
+  frameFile: string,
+  workDir: string,
+  o: { rate?: number; clients?: number; streams?: number; durationS?: number },
+): Promise<Measured> {
   const cpu0 = cpuSeconds(server.pid);
   const url = `http://127.0.0.1:${server.port}/envoy.service.auth.v3.Authorization/Check`;
   const headers = ['content-type: application/grpc', 'te: trailers'];
@@ -160,7 +165,15 @@ async function main(): Promise<void> {
     counts: QUICK ? [1, 50] : [1, 10, 50, 100, 200],
     durationS: DURATION,
     load: async (port, f) => {
-      const r = await h2load({ url: `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`, dataFile: f, headers: ['content-type: application/grpc', 'te: trailers'], clients: 4, streams: 16, durationS: DURATION, workDir });
+      const r = await h2load({
+        url: `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
+        dataFile: f,
+        headers: ['content-type: application/grpc', 'te: trailers'],
+        clients: 4,
+        streams: 16,
+        durationS: DURATION,
+        workDir,
+      });
       return r;
     },
     log,
@@ -169,7 +182,16 @@ async function main(): Promise<void> {
   results.identities = await identityScaling({ workDir, counts: QUICK ? [1, 100, 1000] : [1, 100, 10_000, 100_000], durationS: DURATION, log });
 
   log('through Envoy: ext_authz off vs on');
-  results.envoy = await benchEnvoyScenario({ workDir, config: files.config, env: BENCH_ENV, jwt: files.jwt, otlpPort: sink.port, rates: QUICK ? [500, 1000] : [250, 500, 1000], durationS: DURATION, log });
+  results.envoy = await benchEnvoyScenario({
+    workDir,
+    config: files.config,
+    env: BENCH_ENV,
+    jwt: files.jwt,
+    otlpPort: sink.port,
+    rates: QUICK ? [500, 1000] : [250, 500, 1000],
+    durationS: DURATION,
+    log,
+  });
   await sink.stop();
 
   results.machine = {

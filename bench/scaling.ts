@@ -27,12 +27,22 @@ async function allows(port: number, req: unknown): Promise<void> {
 /** N rules: N-1 deny guards that do not match and one allow that does; all are evaluated. */
 function rulesYaml(n: number): string {
   const lines = ['rules:'];
-  for (let i = 0; i < n - 1; i++) lines.push(`  - id: guard-${i}`, '    effect: deny', `    when: 'llm.model == "blocked-model-${i}" || (has(llm.max_tokens) && llm.max_tokens > ${100000 + i})'`);
+  for (let i = 0; i < n - 1; i++)
+    lines.push(`  - id: guard-${i}`, '    effect: deny', `    when: 'llm.model == "blocked-model-${i}" || (has(llm.max_tokens) && llm.max_tokens > ${100000 + i})'`);
   lines.push('  - id: allow-bench', '    effect: allow', `    when: 'identity.workload == "${BENCH_WORKLOAD}" && llm.model.glob("gpt-4o*")'`);
   return `${lines.join('\n')}\n`;
 }
 
-export async function rulesScaling(o: { workDir: string; baseConfig: string; frame: Buffer; request: unknown; counts: readonly number[]; durationS: number; load: (port: number, frameFile: string) => Promise<LoadResult>; log: (m: string) => void }): Promise<ScalePoint[]> {
+export async function rulesScaling(o: {
+  workDir: string;
+  baseConfig: string;
+  frame: Buffer;
+  request: unknown;
+  counts: readonly number[];
+  durationS: number;
+  load: (port: number, frameFile: string) => Promise<LoadResult>;
+  log: (m: string) => void;
+}): Promise<ScalePoint[]> {
   const points: ScalePoint[] = [];
   const frameFile = path.join(o.workDir, 'rules-frame.bin');
   writeFileSync(frameFile, o.frame);
@@ -40,7 +50,7 @@ export async function rulesScaling(o: { workDir: string; baseConfig: string; fra
     const dir = path.join(o.workDir, `rules-${n}`);
     mkdirSync(path.join(dir, 'policies'), { recursive: true });
     writeFileSync(path.join(dir, 'policies', 'rules.yaml'), rulesYaml(n));
-    const cfg = readFileSync(o.baseConfig, 'utf8').replace(/policy:\n  dir: policies/, `policy:\n  dir: ${path.join(dir, 'policies')}`);
+    const cfg = readFileSync(o.baseConfig, 'utf8').replace(/policy:\n {2}dir: policies/, `policy:\n  dir: ${path.join(dir, 'policies')}`);
     const cfgFile = path.join(dir, 'llm-authz.yaml');
     writeFileSync(cfgFile, cfg);
     o.log(`  ${n} rules`);
@@ -50,7 +60,7 @@ export async function rulesScaling(o: { workDir: string; baseConfig: string; fra
       await o.load(server.port, frameFile); // warm-up
       const cpu0 = cpuSeconds(server.pid);
       const r = await o.load(server.port, frameFile);
-      points.push({ n, ...r, cpuMsPer1k: (cpuSeconds(server.pid) - cpu0) * 1e6 / Math.max(1, r.requests), rssMiB: rssMiB(server.pid) });
+      points.push({ n, ...r, cpuMsPer1k: ((cpuSeconds(server.pid) - cpu0) * 1e6) / Math.max(1, r.requests), rssMiB: rssMiB(server.pid) });
     } finally {
       await server.stop();
     }
@@ -64,7 +74,10 @@ export async function identityScaling(o: { workDir: string; counts: readonly num
   const jwk = { ...(await exportJWK(publicKey)), kid: 'scale-1', alg: 'ES256', use: 'sig' };
   const dir = path.join(o.workDir, 'identities');
   mkdirSync(path.join(dir, 'policies'), { recursive: true });
-  writeFileSync(path.join(dir, 'policies', 'rules.yaml'), `rules:\n  - id: allow-bench-workloads\n    effect: allow\n    when: 'identity.workload.startsWith("spiffe://bench.example/ns/scale/") && llm.model == "gpt-4o-mini"'\n`);
+  writeFileSync(
+    path.join(dir, 'policies', 'rules.yaml'),
+    `rules:\n  - id: allow-bench-workloads\n    effect: allow\n    when: 'identity.workload.startsWith("spiffe://bench.example/ns/scale/") && llm.model == "gpt-4o-mini"'\n`,
+  );
   const cfgFile = path.join(dir, 'llm-authz.yaml');
   writeFileSync(
     cfgFile,
@@ -94,7 +107,7 @@ export async function identityScaling(o: { workDir: string; counts: readonly num
       await grpcLoad({ port: server.port, messages, concurrency: 32, durationS: Math.min(2, o.durationS) });
       const cpu0 = cpuSeconds(server.pid);
       const r = await grpcLoad({ port: server.port, messages, concurrency: 32, durationS: o.durationS });
-      points.push({ n, ...r, cpuMsPer1k: (cpuSeconds(server.pid) - cpu0) * 1e6 / Math.max(1, r.requests), rssMiB: rssMiB(server.pid) });
+      points.push({ n, ...r, cpuMsPer1k: ((cpuSeconds(server.pid) - cpu0) * 1e6) / Math.max(1, r.requests), rssMiB: rssMiB(server.pid) });
     } finally {
       await server.stop();
     }

@@ -99,7 +99,20 @@ export async function startOpa(workDir: string, policyFile: string, dataFile: st
   );
   const child = startChild(
     path.join(TOOLS_DIR, 'bin', 'opa-envoy'),
-    ['run', '--server', '--addr', `127.0.0.1:${await freePort()}`, '--diagnostic-addr', `127.0.0.1:${await freePort()}`, '--config-file', config, '--log-level', 'error', policyFile, dataFile],
+    [
+      'run',
+      '--server',
+      '--addr',
+      `127.0.0.1:${await freePort()}`,
+      '--diagnostic-addr',
+      `127.0.0.1:${await freePort()}`,
+      '--config-file',
+      config,
+      '--log-level',
+      'error',
+      policyFile,
+      dataFile,
+    ],
     { logFile: path.join(workDir, 'opa.log') },
   );
   await ready(port);

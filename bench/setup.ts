@@ -29,7 +29,15 @@ export interface BenchFiles {
 
 /** A chat completion request whose body is about `bytes` long, with the given bearer credential. */
 export function benchCheckRequest(bytes: number, bearer: string): Record<string, unknown> {
-  const base = { model: 'gpt-4o-mini', max_tokens: 256, stream: false, messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: '' }] };
+  const base = {
+    model: 'gpt-4o-mini',
+    max_tokens: 256,
+    stream: false,
+    messages: [
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: '' },
+    ],
+  };
   const pad = Math.max(0, bytes - JSON.stringify(base).length);
   const body = JSON.stringify({ ...base, messages: [base.messages[0], { role: 'user', content: 'lorem ipsum '.repeat(Math.ceil(pad / 12)).slice(0, pad) }] });
   return checkRequest({

@@ -56,7 +56,8 @@ ${marker}`,
 /** Turns the ext_proc filter (outcome records) off for the whole virtual host. */
 function withoutOutcomes(config: string): string {
   const marker = '              request_headers_to_remove: ["x-llm-authz-route"]';
-  if (!config.includes(marker) || !config.includes('envoy.filters.http.ext_proc')) throw new Error('the Envoy template changed: cannot find the ext_proc filter or the virtual host to disable it on');
+  if (!config.includes(marker) || !config.includes('envoy.filters.http.ext_proc'))
+    throw new Error('the Envoy template changed: cannot find the ext_proc filter or the virtual host to disable it on');
   return config.replace(
     marker,
     `              typed_per_filter_config:
@@ -67,7 +68,16 @@ ${marker}`,
   );
 }
 
-export async function benchEnvoyScenario(o: { workDir: string; config: string; env: NodeJS.ProcessEnv; jwt: string; otlpPort: number; rates: readonly number[]; durationS: number; log: (m: string) => void }): Promise<EnvoyPoint[]> {
+export async function benchEnvoyScenario(o: {
+  workDir: string;
+  config: string;
+  env: NodeJS.ProcessEnv;
+  jwt: string;
+  otlpPort: number;
+  rates: readonly number[];
+  durationS: number;
+  log: (m: string) => void;
+}): Promise<EnvoyPoint[]> {
   const openai = await startMockProvider('openai');
   const anthropic = await startMockProvider('anthropic');
   const authz = await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-envoy' });
@@ -76,11 +86,28 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
   const bodyFile = path.join(o.workDir, 'http-body-2k.json');
   writeFileSync(bodyFile, body);
   const params = (authzPort: number, ports: EnvoyPorts): Record<string, string | number> => ({
-    LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: ports.listen, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: ports.admin,
-    AUTHZ_ADDRESS: '127.0.0.1', AUTHZ_PORT: authzPort, OPENAI_ADDRESS: '127.0.0.1', OPENAI_PORT: openai.port,
-    ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: anthropic.port, GEMINI_ADDRESS: '127.0.0.1', GEMINI_PORT: anthropic.port,
-    AZURE_OPENAI_ADDRESS: '127.0.0.1', AZURE_OPENAI_PORT: openai.port, OTLP_ADDRESS: '127.0.0.1', OTLP_PORT: o.otlpPort,
-    MAX_REQUEST_BYTES: 1048576, ACCESS_LOG_PATH: path.join(o.workDir, 'access.log'),
+    LISTEN_ADDRESS: '127.0.0.1',
+    LISTEN_PORT: ports.listen,
+    ADMIN_ADDRESS: '127.0.0.1',
+    ADMIN_PORT: ports.admin,
+    AUTHZ_ADDRESS: '127.0.0.1',
+    AUTHZ_PORT: authzPort,
+    OPENAI_ADDRESS: '127.0.0.1',
+    OPENAI_PORT: openai.port,
+    ANTHROPIC_ADDRESS: '127.0.0.1',
+    ANTHROPIC_PORT: anthropic.port,
+    GEMINI_ADDRESS: '127.0.0.1',
+    GEMINI_PORT: anthropic.port,
+    AZURE_OPENAI_ADDRESS: '127.0.0.1',
+    AZURE_OPENAI_PORT: openai.port,
+    BEDROCK_ADDRESS: '127.0.0.1',
+    BEDROCK_PORT: openai.port,
+    VERTEX_AI_ADDRESS: '127.0.0.1',
+    VERTEX_AI_PORT: openai.port,
+    OTLP_ADDRESS: '127.0.0.1',
+    OTLP_PORT: o.otlpPort,
+    MAX_REQUEST_BYTES: 1048576,
+    ACCESS_LOG_PATH: path.join(o.workDir, 'access.log'),
   });
   const points: EnvoyPoint[] = [];
   const envoys: EnvoyProcess[] = [];
@@ -110,7 +137,12 @@ export async function benchEnvoyScenario(o: { workDir: string; config: string; e
       });
     for (const v of ENVOY_VARIANTS) {
       const warm = await run(v, 500, 2);
-      if (warm.errors > 0) throw new Error(`Envoy with ext_authz ${v}: ${warm.errors} of ${warm.requests} warm-up requests failed (${Object.entries(warm.failures ?? {}).map(([k, n]) => `${k} × ${n}`).join(', ')})`);
+      if (warm.errors > 0)
+        throw new Error(
+          `Envoy with ext_authz ${v}: ${warm.errors} of ${warm.requests} warm-up requests failed (${Object.entries(warm.failures ?? {})
+            .map(([k, n]) => `${k} × ${n}`)
+            .join(', ')})`,
+        );
     }
     for (const rate of o.rates) {
       o.log(`  ${rate}/s: ${ENVOY_VARIANTS.join(', ')}`);

@@ -51,7 +51,15 @@ export async function vegeta(o: RateOptions): Promise<LoadResult> {
   const failures: Record<string, number> = {};
   for (const [code, n] of Object.entries(r.status_codes)) if (code !== '200' && code !== '0') failures[`HTTP ${code}`] = n;
   const unanswered = r.status_codes['0'] ?? 0;
-  if (unanswered > 0) failures[`no answer (${(r.errors ?? []).filter((e) => !/^\d{3} /.test(e)).slice(0, 3).join('; ') || 'no error text'})`] = unanswered;
+  if (unanswered > 0)
+    failures[
+      `no answer (${
+        (r.errors ?? [])
+          .filter((e) => !/^\d{3} /.test(e))
+          .slice(0, 3)
+          .join('; ') || 'no error text'
+      })`
+    ] = unanswered;
   return {
     requests: r.requests,
     succeeded: ok,

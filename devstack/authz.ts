@@ -36,7 +36,14 @@ function parseLines(lines: readonly string[]): Record<string, unknown>[] {
   return out;
 }
 
-export async function startAuthz(opts: { config?: string; workDir: string; listen?: string; env?: NodeJS.ProcessEnv; name?: string; extraArgs?: readonly string[] }): Promise<AuthzProcess> {
+export async function startAuthz(opts: {
+  config?: string;
+  workDir: string;
+  listen?: string;
+  env?: NodeJS.ProcessEnv;
+  name?: string;
+  extraArgs?: readonly string[];
+}): Promise<AuthzProcess> {
   const args = [cliEntry(), 'serve', '--listen', opts.listen ?? '127.0.0.1:0'];
   if (opts.config !== undefined) args.push('--config', opts.config);
   args.push(...(opts.extraArgs ?? []));

@@ -41,11 +41,16 @@ async function showTraces(jaeger: JaegerProcess, decisions: readonly Record<stri
   process.stdout.write(`\n── traces in Jaeger (query API ${jaeger.queryUrl}/api/traces/<trace_id>):\n`);
   for (const d of decisions) {
     const traceId = String(d['trace_id'] ?? '');
-    const trace = await waitFor(`trace ${traceId} in Jaeger`, async () => {
-      const t = await getTrace(jaeger.queryUrl, traceId);
-      // Envoy's spans and llm-authz's span arrive separately: wait for both services.
-      return t && new Set(Object.values(t.processes).map((p) => p.serviceName)).size >= 2 ? t : undefined;
-    }, 15_000, 200).catch(() => undefined);
+    const trace = await waitFor(
+      `trace ${traceId} in Jaeger`,
+      async () => {
+        const t = await getTrace(jaeger.queryUrl, traceId);
+        // Envoy's spans and llm-authz's span arrive separately: wait for both services.
+        return t && new Set(Object.values(t.processes).map((p) => p.serviceName)).size >= 2 ? t : undefined;
+      },
+      15_000,
+      200,
+    ).catch(() => undefined);
     if (!trace) {
       process.stdout.write(`   ${traceId}: not in Jaeger yet\n`);
       continue;
@@ -71,27 +76,55 @@ async function main(): Promise<void> {
     ...(otlp ? { otlp, env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlp.port}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } } : {}),
   });
   try {
-    process.stdout.write(`Envoy listens on ${stack.url}; llm-authz on 127.0.0.1:${stack.authz.port}; OpenAI mock on ${stack.openai.url}; Anthropic mock on ${stack.anthropic.url}\n`);
-    await send(stack.url, 'allowed: the chat app calls gpt-4o-mini with its llm-authz key', '/v1/chat/completions', { authorization: `Bearer ${chatKey}` }, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] });
+    process.stdout.write(
+      `Envoy listens on ${stack.url}; llm-authz on 127.0.0.1:${stack.authz.port}; OpenAI mock on ${stack.openai.url}; Anthropic mock on ${stack.anthropic.url}\n`,
+    );
+    await send(
+      stack.url,
+      'allowed: the chat app calls gpt-4o-mini with its llm-authz key',
+      '/v1/chat/completions',
+      { authorization: `Bearer ${chatKey}` },
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] },
+    );
     const seen = stack.openai.requests.at(-1);
     const providerKey = readFileSync(path.join(QUICKSTART, 'secrets/openai-api-key'), 'utf8').trim();
-    process.stdout.write(`   the OpenAI mock received authorization: ${seen?.headers['authorization'] === `Bearer ${providerKey}` ? "the provider key from secrets/ (the client's key never left Envoy)" : 'UNEXPECTED'}\n`);
-    await send(stack.url, 'allowed: the chat app calls Claude through the Anthropic API', '/v1/messages', { 'x-api-key': chatKey, 'anthropic-version': '2023-06-01' }, { model: 'claude-3-5-haiku-latest', max_tokens: 64, messages: [{ role: 'user', content: 'Say hello' }] });
-    await send(stack.url, 'denied: the batch agent asks for a model outside its scope', '/v1/chat/completions', { authorization: `Bearer ${batchKey}` }, { model: 'gpt-4.1', messages: [{ role: 'user', content: 'Summarise' }] });
+    process.stdout.write(
+      `   the OpenAI mock received authorization: ${seen?.headers['authorization'] === `Bearer ${providerKey}` ? "the provider key from secrets/ (the client's key never left Envoy)" : 'UNEXPECTED'}\n`,
+    );
+    await send(
+      stack.url,
+      'allowed: the chat app calls Claude through the Anthropic API',
+      '/v1/messages',
+      { 'x-api-key': chatKey, 'anthropic-version': '2023-06-01' },
+      { model: 'claude-3-5-haiku-latest', max_tokens: 64, messages: [{ role: 'user', content: 'Say hello' }] },
+    );
+    await send(
+      stack.url,
+      'denied: the batch agent asks for a model outside its scope',
+      '/v1/chat/completions',
+      { authorization: `Bearer ${batchKey}` },
+      { model: 'gpt-4.1', messages: [{ role: 'user', content: 'Summarise' }] },
+    );
     await send(stack.url, 'denied: no credentials at all', '/v1/chat/completions', {}, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] });
     process.stdout.write('\n── decision log (llm-authz stdout, one JSON line per decision):\n');
     const decisions = await stack.authz.settledDecisions();
     for (const d of decisions) {
-      process.stdout.write(`   ${d['decision.effect']} ${d['decision.reason']} workload=${d['identity.workload'] ?? '-'} model=${d['gen_ai.request.model'] ?? '-'} provider=${d['gen_ai.provider.name'] ?? '-'} id=${d['decision.id']}\n`);
+      process.stdout.write(
+        `   ${d['decision.effect']} ${d['decision.reason']} workload=${d['identity.workload'] ?? '-'} model=${d['gen_ai.request.model'] ?? '-'} provider=${d['gen_ai.provider.name'] ?? '-'} id=${d['decision.id']}\n`,
+      );
     }
     process.stdout.write('\n── outcome records (the same log, "kind":"outcome": what each allowed request\'s response consumed and how it ended):\n');
     for (const o of stack.authz.outcomes()) {
-      process.stdout.write(`   decision ${o['decision.id']} HTTP ${o['http.response.status_code'] ?? '-'} model=${o['gen_ai.response.model'] ?? '-'} tokens in/out=${o['gen_ai.usage.input_tokens'] ?? '-'}/${o['gen_ai.usage.output_tokens'] ?? '-'} finish=${(o['gen_ai.response.finish_reasons'] as string[] | undefined)?.join(',') ?? '-'} tool calls=${(o['llm.response.tool_calls'] as string[] | undefined)?.join(',') ?? 'none'}\n`);
+      process.stdout.write(
+        `   decision ${o['decision.id']} HTTP ${o['http.response.status_code'] ?? '-'} model=${o['gen_ai.response.model'] ?? '-'} tokens in/out=${o['gen_ai.usage.input_tokens'] ?? '-'}/${o['gen_ai.usage.output_tokens'] ?? '-'} finish=${(o['gen_ai.response.finish_reasons'] as string[] | undefined)?.join(',') ?? '-'} tool calls=${(o['llm.response.tool_calls'] as string[] | undefined)?.join(',') ?? 'none'}\n`,
+      );
     }
     if (jaeger) await showTraces(jaeger, decisions);
     if (keep) {
       if (jaeger) process.stdout.write(`\nJaeger's query API: ${jaeger.queryUrl}/api/traces?service=llm-authz`);
-      process.stdout.write(`\nThe stack keeps running (Ctrl-C to stop). Try:\n  curl -s ${stack.url}/v1/chat/completions -H 'content-type: application/json' -H 'authorization: Bearer ${chatKey}' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'\n`);
+      process.stdout.write(
+        `\nThe stack keeps running (Ctrl-C to stop). Try:\n  curl -s ${stack.url}/v1/chat/completions -H 'content-type: application/json' -H 'authorization: Bearer ${chatKey}' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'\n`,
+      );
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());

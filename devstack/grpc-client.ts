@@ -33,9 +33,7 @@ export function createAuthzClient(address: string): AuthzClient {
     },
     health(service = '') {
       return new Promise((resolve, reject) => {
-        health.Check({ service }, new grpc.Metadata(), { deadline: deadline(5_000) }, (err, res) =>
-          err ? reject(err) : resolve(String((res as { status?: unknown }).status)),
-        );
+        health.Check({ service }, new grpc.Metadata(), { deadline: deadline(5_000) }, (err, res) => (err ? reject(err) : resolve(String((res as { status?: unknown }).status))));
       });
     },
     checkRaw(bytes) {

@@ -87,11 +87,16 @@ async function startJaegerOnce(opts: { workDir: string; name?: string }, attempt
   const queryUrl = `http://127.0.0.1:${ports.queryHttp}`;
   let up: 'up' | 'exited';
   try {
-    up = await waitFor(`Jaeger's query API on ${queryUrl}`, async () => {
-      if (child.proc.exitCode !== null) return 'exited' as const;
-      const res = await fetch(`${queryUrl}/api/services`);
-      return res.ok ? ('up' as const) : undefined;
-    }, 30_000, 100);
+    up = await waitFor(
+      `Jaeger's query API on ${queryUrl}`,
+      async () => {
+        if (child.proc.exitCode !== null) return 'exited' as const;
+        const res = await fetch(`${queryUrl}/api/services`);
+        return res.ok ? ('up' as const) : undefined;
+      },
+      30_000,
+      100,
+    );
   } catch (err) {
     await child.stop('SIGKILL');
     throw err;

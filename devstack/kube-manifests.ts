@@ -18,7 +18,9 @@ export const K8S_DIR = 'deploy/kubernetes';
 /** The policy files of the example set, by name (the folder decides: whatever .yaml files it holds). */
 export function examplePolicyFiles(root = ROOT): Record<string, string> {
   const dir = path.join(root, POLICY_SOURCE_DIR);
-  const names = readdirSync(dir).filter((n) => /\.ya?ml$/.test(n) && !n.startsWith('.')).sort();
+  const names = readdirSync(dir)
+    .filter((n) => /\.ya?ml$/.test(n) && !n.startsWith('.'))
+    .sort();
   return Object.fromEntries(names.map((n) => [n, readFileSync(path.join(dir, n), 'utf8')]));
 }
 
@@ -27,7 +29,12 @@ export function policiesConfigMap(root = ROOT): string {
 # example policies, test them with 'llm-authz test examples/policies', and render again).
 # A plain ConfigMap (no name hash): llm-authz picks up a changed policy set without a restart.
 `;
-  const doc = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: DEFAULT_OBJECTS.policies, labels: { 'app.kubernetes.io/part-of': 'llm-authz' } }, data: examplePolicyFiles(root) };
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: DEFAULT_OBJECTS.policies, labels: { 'app.kubernetes.io/part-of': 'llm-authz' } },
+    data: examplePolicyFiles(root),
+  };
   return header + stringify(doc, { lineWidth: 0, blockQuote: 'literal' });
 }
 

@@ -106,16 +106,24 @@ async function startEtcd(dir: string, attempt: number): Promise<{ child: Child; 
   const child = startChild(
     kubeBin('etcd'),
     [
-      '--name', 'default',
-      '--data-dir', dataDir,
-      '--listen-client-urls', url,
-      '--advertise-client-urls', url,
-      '--listen-peer-urls', `http://127.0.0.1:${peer}`,
-      '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-      '--initial-cluster', `default=http://127.0.0.1:${peer}`,
+      '--name',
+      'default',
+      '--data-dir',
+      dataDir,
+      '--listen-client-urls',
+      url,
+      '--advertise-client-urls',
+      url,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${peer}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${peer}`,
+      '--initial-cluster',
+      `default=http://127.0.0.1:${peer}`,
       // A test store: nothing to keep across a crash, and fsync is most of etcd's write latency.
       '--unsafe-no-fsync',
-      '--log-level', 'warn',
+      '--log-level',
+      'warn',
     ],
     { logFile: path.join(dir, `${name}.log`) },
   );
@@ -136,7 +144,15 @@ async function startEtcd(dir: string, attempt: number): Promise<{ child: Child; 
   return { child, url, dataDir };
 }
 
-async function startApiserver(dir: string, attempt: number, etcdUrl: string, ca: Ca, serving: IssuedCert, admin: IssuedCert, saKey: { key: string; pub: string }): Promise<{ child: Child; port: number }> {
+async function startApiserver(
+  dir: string,
+  attempt: number,
+  etcdUrl: string,
+  ca: Ca,
+  serving: IssuedCert,
+  admin: IssuedCert,
+  saKey: { key: string; pub: string },
+): Promise<{ child: Child; port: number }> {
   const port = await freePort();
   const name = `kube-apiserver${attempt > 1 ? `-${attempt}` : ''}`;
   const child = startChild(

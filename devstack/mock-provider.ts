@@ -5,10 +5,14 @@
  * generateContent, streamGenerateContent and countTokens, Azure OpenAI chat completions and
  * Responses; JSON and SSE, with usage, and tool calls for the tools a request offers. Each records
  * every request it receives, headers included, and every response it sent (body or hash), so tests
- * can assert exactly what reached the provider and what the client should have got.
+ * can assert exactly what reached the provider and what the client should have got. Bedrock
+ * (Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream as AWS event streams) and
+ * Vertex AI (Gemini and Claude) too; with a `MockAuth` a mock also checks the credential as the
+ * provider would (a SigV4 signature, a token it issued) and refuses a wrong one.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { matchEndpoint } from '../src/apis/endpoints.ts';
@@ -47,6 +51,8 @@ export interface MockProvider {
   readonly requests: RecordedRequest[];
   /** What was sent back, in the order the responses ended. */
   readonly responses: RecordedResponse[];
+  /** Requests whose credential the mock refused, and why (a MockAuth's problem). */
+  readonly refused: { readonly path: string; readonly problem: string }[];
   /** Requests whose first bytes arrived (counted before the body is read). */
   readonly started: () => number;
   close(): Promise<void>;
@@ -58,13 +64,73 @@ function json(v: unknown): string {
 
 function notFound(kind: MockKind): string {
   if (kind === 'anthropic') return json({ type: 'error', error: { type: 'not_found_error', message: 'not found' } });
-  if (kind === 'gemini') return json({ error: { code: 404, message: 'not found', status: 'NOT_FOUND' } });
+  if (kind === 'gemini' || kind === 'vertex-ai') return json({ error: { code: 404, message: 'not found', status: 'NOT_FOUND' } });
+  if (kind === 'bedrock') return json({ message: 'not found' });
   return json({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } });
 }
 
+const EVENTS = new EventStreamCodec(
+  (b) => Buffer.from(b).toString('utf8'),
+  (s) => new Uint8Array(Buffer.from(s, 'utf8')),
+);
+
+/** An AWS event stream (application/vnd.amazon.eventstream) of `[event type, JSON payload]` events, one part each. */
+function eventStream(events: readonly (readonly [string, object])[]): Reply {
+  const frames = events.map(([type, payload]) =>
+    Buffer.from(
+      EVENTS.encode({
+        headers: {
+          ':event-type': { type: 'string', value: type },
+          ':content-type': { type: 'string', value: 'application/json' },
+          ':message-type': { type: 'string', value: 'event' },
+        },
+        body: new Uint8Array(Buffer.from(json(payload))),
+      }),
+    ),
+  );
+  return { status: 200, type: 'application/vnd.amazon.eventstream', parts: frames };
+}
+
+const BEDROCK_TEXT = 'Hello from the mock Bedrock provider.';
+
+function converseReply(stream: boolean): Reply {
+  const usage = { inputTokens: 5, outputTokens: 7, totalTokens: 12 };
+  if (!stream) {
+    return {
+      status: 200,
+      type: 'application/json',
+      parts: [json({ output: { message: { role: 'assistant', content: [{ text: BEDROCK_TEXT }] } }, stopReason: 'end_turn', usage, metrics: { latencyMs: 1 } })],
+    };
+  }
+  return eventStream([
+    ['messageStart', { role: 'assistant' }],
+    ['contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'Hello from the mock ' } }],
+    ['contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'Bedrock provider.' } }],
+    ['contentBlockStop', { contentBlockIndex: 0 }],
+    ['messageStop', { stopReason: 'end_turn' }],
+    ['metadata', { usage, metrics: { latencyMs: 1 } }],
+  ]);
+}
+
+/** InvokeModel: the Anthropic format (Claude) answered as Anthropic messages; other bodies with a plain generation. */
+function invokeReply(i: ReplyInput, stream: boolean, body: string): Reply {
+  const anthropicFormat = body.includes('"anthropic_version"');
+  if (!stream)
+    return anthropicFormat ? anthropicReply({ ...i, stream: false }) : { status: 200, type: 'application/json', parts: [json({ generation: BEDROCK_TEXT, stop_reason: 'stop' })] };
+  const events = anthropicReply({ ...i, stream: true })
+    .parts.map(String)
+    .join('')
+    .split('\n\n');
+  return eventStream(events.filter((e) => e.includes('data: ')).map((e) => ['chunk', { bytes: Buffer.from(e.slice(e.indexOf('data: ') + 6)).toString('base64') }] as const));
+}
+
 /** What the mock answers per API schema; the schema of a request comes from the API profiles' endpoint table. */
-const REPLIES: Readonly<Record<string, (i: ReplyInput, query: URLSearchParams) => Reply | undefined>> = {
-  'openai.models': () => ({ status: 200, type: 'application/json', parts: [json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1_700_000_000, owned_by: 'mock' }] })] }),
+const REPLIES: Readonly<Record<string, (i: ReplyInput, query: URLSearchParams, body: string) => Reply | undefined>> = {
+  'openai.models': () => ({
+    status: 200,
+    type: 'application/json',
+    parts: [json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1_700_000_000, owned_by: 'mock' }] })],
+  }),
   'openai.embeddings': (i) => ({
     status: 200,
     type: 'application/json',
@@ -78,6 +144,16 @@ const REPLIES: Readonly<Record<string, (i: ReplyInput, query: URLSearchParams) =
   'gemini.generate_content': (i) => geminiReply({ ...i, stream: false }),
   'gemini.stream_generate_content': (i) => geminiReply({ ...i, stream: true }),
   'gemini.count_tokens': () => ({ status: 200, type: 'application/json', parts: [json({ totalTokens: 5 })] }),
+  'bedrock.converse': () => converseReply(false),
+  'bedrock.converse_stream': () => converseReply(true),
+  'bedrock.invoke_model': (i, _q, body) => invokeReply(i, false, body),
+  'bedrock.invoke_model_with_response_stream': (i, _q, body) => invokeReply(i, true, body),
+  'vertex_ai.generate_content': (i) => geminiReply({ ...i, stream: false }),
+  'vertex_ai.stream_generate_content': (i) => geminiReply({ ...i, stream: true }),
+  'vertex_ai.count_tokens': () => ({ status: 200, type: 'application/json', parts: [json({ totalTokens: 5 })] }),
+  'vertex_ai.anthropic_raw_predict': (i) => anthropicReply({ ...i, stream: false }),
+  'vertex_ai.anthropic_stream_raw_predict': (i) => anthropicReply({ ...i, stream: true }),
+  'vertex_ai.anthropic_count_tokens': () => ({ status: 200, type: 'application/json', parts: [json({ input_tokens: 5 })] }),
 };
 
 /** Tool names a request body offers, in any API's shape (function names; Gemini's functionDeclarations). */
@@ -131,7 +207,7 @@ function plan(kind: MockKind, method: string, url: string, body: string, scenari
     includeUsage: (parsed['stream_options'] as { include_usage?: unknown } | undefined)?.include_usage === true,
     sse: q.get('alt') === 'sse',
   };
-  const reply = REPLIES[m.endpoint.schema]?.(input, q);
+  const reply = REPLIES[m.endpoint.schema]?.(input, q, body);
   if (reply === undefined) return undefined;
   const error = /^error-(\d{3})$/.exec(scenario ?? '');
   if (error) return { reply: errorReply(kind, Number(error[1])) };
@@ -161,7 +237,12 @@ function requestIdHeader(kind: MockKind, n: number): Record<string, string> {
 }
 
 /** Writes the parts with backpressure; stops early when the client is gone. */
-async function writeParts(res: ServerResponse, parts: Iterable<string>, o: { cutAfter?: number; delayMs?: number }, sent: (part: string) => void): Promise<boolean> {
+async function writeParts(
+  res: ServerResponse,
+  parts: Iterable<string | Uint8Array>,
+  o: { cutAfter?: number; delayMs?: number },
+  sent: (part: string | Uint8Array) => void,
+): Promise<boolean> {
   let n = 0;
   for (const part of parts) {
     if (o.cutAfter !== undefined && n >= o.cutAfter) break;
@@ -170,17 +251,37 @@ async function writeParts(res: ServerResponse, parts: Iterable<string>, o: { cut
     if (res.destroyed) return false;
     sent(part);
     n++;
-    if (!res.write(part)) await new Promise<void>((r) => {
-      const done = (): void => {
-        res.off('drain', done);
-        res.off('close', done);
-        r();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
+    if (!res.write(part))
+      await new Promise<void>((r) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          r();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
   }
   return true;
+}
+
+/** How a mock checks the provider credential of each request (and answers requests of its own, such as a token endpoint). */
+export interface MockAuth {
+  /** A request that is not a model call (a token endpoint; not counted, not recorded) and its answer: [status, JSON body]. */
+  own?: { readonly method: string; readonly path: string; answer(body: string): Promise<[number, string]> };
+  /** Why the provider refuses the request's credential; undefined when it accepts it. */
+  problem(req: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer }): Promise<string | undefined> | string | undefined;
+}
+
+/** The provider's own answer to a refused credential: status, headers, body. */
+function refusal(kind: MockKind, problem: string): [number, Record<string, string>, string] {
+  if (kind === 'bedrock') {
+    const type = problem.split(':', 1)[0] ?? 'AccessDeniedException';
+    return [403, { 'content-type': 'application/json', 'x-amzn-errortype': type }, json({ message: problem })];
+  }
+  if (kind === 'gemini' || kind === 'vertex-ai') return [401, { 'content-type': 'application/json' }, json({ error: { code: 401, message: problem, status: 'UNAUTHENTICATED' } })];
+  if (kind === 'anthropic') return [401, { 'content-type': 'application/json' }, json({ type: 'error', error: { type: 'authentication_error', message: problem } })];
+  return [401, { 'content-type': 'application/json' }, json({ error: { message: problem, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } })];
 }
 
 /** A certificate and key (PEM files) to serve HTTPS with. */
@@ -189,18 +290,42 @@ export interface MockTls {
   readonly key: string;
 }
 
-export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?: MockTls): Promise<MockProvider> {
+export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?: MockTls, auth?: MockAuth): Promise<MockProvider> {
   const requests: RecordedRequest[] = [];
   const responses: RecordedResponse[] = [];
+  const refused: { path: string; problem: string }[] = [];
   let started = 0;
+  const own = (req: IncomingMessage): boolean => auth?.own !== undefined && req.method === auth.own.method && req.url === auth.own.path;
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    started++;
+    if (!own(req)) started++;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
+      void answer(req, res, Buffer.concat(chunks)).catch(() => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(json({ message: 'mock failure' }));
+      });
+    });
+  };
+  const answer = async (req: IncomingMessage, res: ServerResponse, raw: Buffer): Promise<void> => {
+    {
+      const body = raw.toString('utf8');
+      if (auth?.own !== undefined && own(req)) {
+        const [status, text] = await auth.own.answer(body);
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(text);
+        return;
+      }
       const recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body };
       requests.push(recorded);
+      const problem = await auth?.problem({ method: recorded.method, url: recorded.path, headers: req.headers, body: raw });
+      if (problem !== undefined) {
+        refused.push({ path: recorded.path, problem });
+        const [status, headers, text] = refusal(kind, problem);
+        res.writeHead(status, headers);
+        res.end(text);
+        return;
+      }
       const scenario = req.headers[SCENARIO_HEADER];
       const p = plan(kind, req.method ?? '', req.url ?? '', body, typeof scenario === 'string' ? scenario : undefined);
       if (p === undefined) {
@@ -213,19 +338,27 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?
       const hash = createHash('sha256');
       const kept: string[] = [];
       let bytes = 0;
-      const sent = (part: string): void => {
+      const sent = (part: string | Uint8Array): void => {
         hash.update(part);
-        bytes += Buffer.byteLength(part);
-        if (bytes <= MAX_KEPT_BODY) kept.push(part);
+        bytes += typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength;
+        if (bytes <= MAX_KEPT_BODY) kept.push(typeof part === 'string' ? part : Buffer.from(part).toString('latin1'));
       };
       const parts = p.big !== undefined ? bigOpenAiStream(kind === 'azure-openai' || kind === 'openai' ? 'gpt-4o-mini' : 'unknown', p.big) : p.reply.parts;
       void writeParts(res, parts, p, sent).then((whole) => {
         const completed = whole && p.reset !== true && p.cutAfter === undefined;
-        responses.push({ request: recorded, status: p.reply.status, headers, body: bytes <= MAX_KEPT_BODY ? kept.join('') : undefined, bytes, sha256: hash.digest('hex'), completed });
+        responses.push({
+          request: recorded,
+          status: p.reply.status,
+          headers,
+          body: bytes <= MAX_KEPT_BODY ? kept.join('') : undefined,
+          bytes,
+          sha256: hash.digest('hex'),
+          completed,
+        });
         if (p.reset === true) res.socket?.destroy();
         else res.end();
       });
-    });
+    }
   };
   const server: Server = tls ? createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handle) : createServer(handle);
   await new Promise<void>((resolve, reject) => {
@@ -240,6 +373,7 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?
     url: `${tls ? 'https' : 'http'}://${host}:${port}`,
     requests,
     responses,
+    refused,
     started: () => started,
     close: () =>
       new Promise<void>((resolve) => {

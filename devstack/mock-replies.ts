@@ -21,8 +21,8 @@ export interface ReplyInput {
 export interface Reply {
   readonly status: number;
   readonly type: string;
-  /** The body, in the parts it is written in (one per SSE event). */
-  readonly parts: readonly string[];
+  /** The body, in the parts it is written in (one per SSE event; binary frames for AWS event streams). */
+  readonly parts: readonly (string | Uint8Array)[];
 }
 
 /** Token counts each mock reports (distinct per API, so a mix-up shows). */
@@ -42,7 +42,13 @@ const sse = (data: unknown, event?: string): string => `${event ? `event: ${even
 
 function openAiUsage(): object {
   const u = MOCK_USAGE.openai;
-  return { prompt_tokens: u.input, completion_tokens: u.output, total_tokens: u.input + u.output, prompt_tokens_details: { cached_tokens: u.cacheRead }, completion_tokens_details: { reasoning_tokens: u.reasoning } };
+  return {
+    prompt_tokens: u.input,
+    completion_tokens: u.output,
+    total_tokens: u.input + u.output,
+    prompt_tokens_details: { cached_tokens: u.cacheRead },
+    completion_tokens_details: { reasoning_tokens: u.reasoning },
+  };
 }
 
 export function openAiChatReply(i: ReplyInput): Reply {
@@ -50,20 +56,33 @@ export function openAiChatReply(i: ReplyInput): Reply {
   const calls = i.tools.slice(0, 2);
   const text = `${MOCK_TEXT_PREFIX} OpenAI provider.`;
   if (!i.stream) {
-    const message = calls.length > 0
-      ? { role: 'assistant', content: null, tool_calls: calls.map((name, n) => ({ id: `call_${n}`, type: 'function', function: { name, arguments: MOCK_TOOL_ARGUMENTS } })) }
-      : { role: 'assistant', content: text };
+    const message =
+      calls.length > 0
+        ? { role: 'assistant', content: null, tool_calls: calls.map((name, n) => ({ id: `call_${n}`, type: 'function', function: { name, arguments: MOCK_TOOL_ARGUMENTS } })) }
+        : { role: 'assistant', content: text };
     return {
       status: 200,
       type: 'application/json',
-      parts: [json({ id, object: 'chat.completion', created: 1_700_000_000, model: i.model, choices: [{ index: 0, message, finish_reason: calls.length > 0 ? 'tool_calls' : 'stop' }], usage: openAiUsage() })],
+      parts: [
+        json({
+          id,
+          object: 'chat.completion',
+          created: 1_700_000_000,
+          model: i.model,
+          choices: [{ index: 0, message, finish_reason: calls.length > 0 ? 'tool_calls' : 'stop' }],
+          usage: openAiUsage(),
+        }),
+      ],
     };
   }
-  const chunk = (delta: object, finish: string | null): string => sse({ id, object: 'chat.completion.chunk', created: 1_700_000_000, model: i.model, choices: [{ index: 0, delta, finish_reason: finish }] });
+  const chunk = (delta: object, finish: string | null): string =>
+    sse({ id, object: 'chat.completion.chunk', created: 1_700_000_000, model: i.model, choices: [{ index: 0, delta, finish_reason: finish }] });
   const parts: string[] = [];
   if (calls.length > 0) {
     calls.forEach((name, n) => {
-      parts.push(chunk({ ...(n === 0 ? { role: 'assistant', content: null } : {}), tool_calls: [{ index: n, id: `call_${n}`, type: 'function', function: { name, arguments: '' } }] }, null));
+      parts.push(
+        chunk({ ...(n === 0 ? { role: 'assistant', content: null } : {}), tool_calls: [{ index: n, id: `call_${n}`, type: 'function', function: { name, arguments: '' } }] }, null),
+      );
       parts.push(chunk({ tool_calls: [{ index: n, function: { arguments: MOCK_TOOL_ARGUMENTS } }] }, null));
     });
     parts.push(chunk({}, 'tool_calls'));
@@ -78,18 +97,40 @@ export function openAiChatReply(i: ReplyInput): Reply {
 export function openAiResponsesReply(i: ReplyInput): Reply {
   const u = MOCK_USAGE.openai;
   const calls = i.tools.slice(0, 2);
-  const output = calls.length > 0
-    ? calls.map((name, n) => ({ type: 'function_call', id: `fc_${n}`, call_id: `call_${n}`, name, arguments: MOCK_TOOL_ARGUMENTS, status: 'completed' }))
-    : [{ type: 'message', id: 'msg_0', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: `${MOCK_TEXT_PREFIX} OpenAI provider.`, annotations: [] }] }];
-  const usage = { input_tokens: u.input, input_tokens_details: { cached_tokens: u.cacheRead }, output_tokens: u.output, output_tokens_details: { reasoning_tokens: u.reasoning }, total_tokens: u.input + u.output };
+  const output =
+    calls.length > 0
+      ? calls.map((name, n) => ({ type: 'function_call', id: `fc_${n}`, call_id: `call_${n}`, name, arguments: MOCK_TOOL_ARGUMENTS, status: 'completed' }))
+      : [
+          {
+            type: 'message',
+            id: 'msg_0',
+            status: 'completed',
+            role: 'assistant',
+            content: [{ type: 'output_text', text: `${MOCK_TEXT_PREFIX} OpenAI provider.`, annotations: [] }],
+          },
+        ];
+  const usage = {
+    input_tokens: u.input,
+    input_tokens_details: { cached_tokens: u.cacheRead },
+    output_tokens: u.output,
+    output_tokens_details: { reasoning_tokens: u.reasoning },
+    total_tokens: u.input + u.output,
+  };
   const response = { id: 'resp_mock', object: 'response', created_at: 1_700_000_000, status: 'completed', model: i.model, output, usage };
   if (!i.stream) return { status: 200, type: 'application/json', parts: [json(response)] };
   const parts = [sse({ type: 'response.created', sequence_number: 0, response: { ...response, status: 'in_progress', output: [], usage: null } }, 'response.created')];
   output.forEach((item, n) => {
     const added = 'name' in item ? { ...item, arguments: '', status: 'in_progress' } : { ...item, content: [], status: 'in_progress' };
     parts.push(sse({ type: 'response.output_item.added', output_index: n, item: added }, 'response.output_item.added'));
-    if ('name' in item) parts.push(sse({ type: 'response.function_call_arguments.delta', output_index: n, item_id: item.id, delta: MOCK_TOOL_ARGUMENTS }, 'response.function_call_arguments.delta'));
-    else parts.push(sse({ type: 'response.output_text.delta', output_index: n, item_id: item.id, content_index: 0, delta: `${MOCK_TEXT_PREFIX} OpenAI provider.` }, 'response.output_text.delta'));
+    if ('name' in item)
+      parts.push(sse({ type: 'response.function_call_arguments.delta', output_index: n, item_id: item.id, delta: MOCK_TOOL_ARGUMENTS }, 'response.function_call_arguments.delta'));
+    else
+      parts.push(
+        sse(
+          { type: 'response.output_text.delta', output_index: n, item_id: item.id, content_index: 0, delta: `${MOCK_TEXT_PREFIX} OpenAI provider.` },
+          'response.output_text.delta',
+        ),
+      );
     parts.push(sse({ type: 'response.output_item.done', output_index: n, item }, 'response.output_item.done'));
   });
   parts.push(sse({ type: 'response.completed', sequence_number: parts.length, response }, 'response.completed'));
@@ -102,7 +143,16 @@ export function anthropicReply(i: ReplyInput): Reply {
   const text = `${MOCK_TEXT_PREFIX} Anthropic provider.`;
   const content = [{ type: 'text', text }, ...calls.map((name, n) => ({ type: 'tool_use', id: `toolu_${n}`, name, input: JSON.parse(MOCK_TOOL_ARGUMENTS) as object }))];
   const usage = { input_tokens: u.input, output_tokens: u.output, cache_read_input_tokens: u.cacheRead, cache_creation_input_tokens: u.cacheCreation };
-  const message = { id: 'msg_mock', type: 'message', role: 'assistant', model: i.model, content, stop_reason: calls.length > 0 ? 'tool_use' : 'end_turn', stop_sequence: null, usage };
+  const message = {
+    id: 'msg_mock',
+    type: 'message',
+    role: 'assistant',
+    model: i.model,
+    content,
+    stop_reason: calls.length > 0 ? 'tool_use' : 'end_turn',
+    stop_sequence: null,
+    usage,
+  };
   if (!i.stream) return { status: 200, type: 'application/json', parts: [json(message)] };
   const ev = (event: string, data: object): string => sse({ type: event, ...data }, event);
   const parts = [ev('message_start', { message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } } })];
@@ -126,7 +176,13 @@ export function geminiReply(i: ReplyInput): Reply {
   const chunk = (parts: object[], finish: string | undefined, last: boolean): object => ({
     candidates: [{ content: { role: 'model', parts }, index: 0, ...(finish ? { finishReason: finish } : {}) }],
     usageMetadata: last
-      ? { promptTokenCount: u.input, candidatesTokenCount: u.output, cachedContentTokenCount: u.cacheRead, thoughtsTokenCount: u.reasoning, totalTokenCount: u.input + u.output + u.reasoning }
+      ? {
+          promptTokenCount: u.input,
+          candidatesTokenCount: u.output,
+          cachedContentTokenCount: u.cacheRead,
+          thoughtsTokenCount: u.reasoning,
+          totalTokenCount: u.input + u.output + u.reasoning,
+        }
       : { promptTokenCount: u.input, totalTokenCount: u.input },
     modelVersion: i.model,
     responseId: 'gemini-mock',
@@ -156,7 +212,7 @@ export function errorReply(api: WireApi, status: number): Reply {
 /** A reply whose body is not the API's JSON: cut inside an object and closed with junk. */
 export function malformedReply(r: Reply): Reply {
   const first = r.parts[0] ?? '{}';
-  const broken = r.type === 'text/event-stream' ? `data: {"id":"broken",,"choices":[}\n\n${r.parts.slice(1).join('')}` : first.replace('{', '{"broken":,');
+  const broken = r.type === 'text/event-stream' ? `data: {"id":"broken",,"choices":[}\n\n${r.parts.slice(1).join('')}` : String(first).replace('{', '{"broken":,');
   return { ...r, parts: [broken] };
 }
 
@@ -166,7 +222,13 @@ export function malformedReply(r: Reply): Reply {
  */
 export function* bigOpenAiStream(model: string, bytes: number): Generator<string> {
   const filler = 'lorem ipsum dolor sit amet '.repeat(40).slice(0, 1000);
-  const event = sse({ id: 'chatcmpl-big', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [{ index: 0, delta: { content: filler }, finish_reason: null }] });
+  const event = sse({
+    id: 'chatcmpl-big',
+    object: 'chat.completion.chunk',
+    created: 1_700_000_000,
+    model,
+    choices: [{ index: 0, delta: { content: filler }, finish_reason: null }],
+  });
   for (let sent = 0; sent < bytes; sent += event.length) yield event;
   yield sse({ id: 'chatcmpl-big', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
   yield sse({ id: 'chatcmpl-big', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [], usage: openAiUsage() });

@@ -44,7 +44,26 @@ export function publicKey(dir: string, name: string): string {
 export function createCa(dir: string, name = 'ca', commonName = 'llm-authz dev CA'): Ca {
   mkdirSync(dir, { recursive: true });
   const key = ecKey(dir, name);
-  openssl(['req', '-x509', '-new', '-key', `${name}.key`, '-subj', `/CN=${commonName}`, '-days', '2', '-out', `${name}.crt`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      `${name}.key`,
+      '-subj',
+      `/CN=${commonName}`,
+      '-days',
+      '2',
+      '-out',
+      `${name}.crt`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
   return {
     dir,
     cert: path.join(dir, `${name}.crt`),
@@ -53,7 +72,26 @@ export function createCa(dir: string, name = 'ca', commonName = 'llm-authz dev C
       const k = ecKey(dir, certName);
       openssl(['req', '-new', '-key', `${certName}.key`, '-subj', subject, '-out', `${certName}.csr`], dir);
       writeFileSync(path.join(dir, `${certName}.ext`), `basicConstraints=critical,CA:FALSE\n${ext.join('\n')}\n`);
-      openssl(['x509', '-req', '-in', `${certName}.csr`, '-CA', `${name}.crt`, '-CAkey', `${name}.key`, '-CAcreateserial', '-days', '1', '-out', `${certName}.crt`, '-extfile', `${certName}.ext`], dir);
+      openssl(
+        [
+          'x509',
+          '-req',
+          '-in',
+          `${certName}.csr`,
+          '-CA',
+          `${name}.crt`,
+          '-CAkey',
+          `${name}.key`,
+          '-CAcreateserial',
+          '-days',
+          '1',
+          '-out',
+          `${certName}.crt`,
+          '-extfile',
+          `${certName}.ext`,
+        ],
+        dir,
+      );
       return { cert: path.join(dir, `${certName}.crt`), key: k };
     },
   };

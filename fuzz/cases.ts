@@ -28,10 +28,37 @@ export interface FuzzCase {
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-const MODELS = ['gpt-4o-mini', 'gpt-4o', 'gpt-4.1', 'claude-3-5-haiku-latest', 'claude-3-5-sonnet', 'claude-opus-4', 'gemini-2.5-flash', 'gemini-2.5-pro', 'o-other-1', 'gpt-4o-mini ', 'GPT-4O-MINI', 'gpt-4o-mini\u0000', 'claude-3-5-*', '*', '', 'gpt-4o-mini/../gpt-4.1', 'gpt%2D4o-mini', 'ｇｐｔ-4o-mini'];
+const MODELS = [
+  'gpt-4o-mini',
+  'gpt-4o',
+  'gpt-4.1',
+  'claude-3-5-haiku-latest',
+  'claude-3-5-sonnet',
+  'claude-opus-4',
+  'gemini-2.5-flash',
+  'gemini-2.5-pro',
+  'o-other-1',
+  'gpt-4o-mini ',
+  'GPT-4O-MINI',
+  'gpt-4o-mini\u0000',
+  'claude-3-5-*',
+  '*',
+  '',
+  'gpt-4o-mini/../gpt-4.1',
+  'gpt%2D4o-mini',
+  'ｇｐｔ-4o-mini',
+];
 const TOOLS = ['search_docs', 'search_web', 'calc', 'calculator', 'delete_all', 'search_', 'SEARCH_docs', 'calc ', 'shell'];
 const TOKENS: Json[] = [1, 64, 499, 500, 501, 4096, 0, -1, 1e9, 500.5, '100', null, true, [100], { n: 1 }];
-const CONTENT_TYPES = ['application/json', 'application/json; charset=utf-8', 'application/vnd.api+json', 'text/plain', 'application/x-www-form-urlencoded', 'APPLICATION/JSON', ''];
+const CONTENT_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/vnd.api+json',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'APPLICATION/JSON',
+  '',
+];
 const METHODS = ['GET', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'post', 'CONNECT'];
 
 interface Template {
@@ -45,22 +72,108 @@ interface Template {
 }
 
 const messages = (): Json => [{ role: 'user', content: 'fuzz case prompt' }];
-const openaiTools = (rng: Rng): Json => Array.from({ length: rng.int(4) }, () => (rng.chance(0.85) ? { type: 'function', function: { name: rng.pick(TOOLS), parameters: { type: 'object' } } } : { type: rng.pick(['web_search', 'file_search', 'code_interpreter']) }));
+const openaiTools = (rng: Rng): Json =>
+  Array.from({ length: rng.int(4) }, () =>
+    rng.chance(0.85)
+      ? { type: 'function', function: { name: rng.pick(TOOLS), parameters: { type: 'object' } } }
+      : { type: rng.pick(['web_search', 'file_search', 'code_interpreter']) },
+  );
 const anthropicTools = (rng: Rng): Json => Array.from({ length: rng.int(4) }, () => ({ name: rng.pick(TOOLS), input_schema: { type: 'object' } }));
 /** Mostly a valid limit within the narrow key's scope, else anything. */
 const tokens = (rng: Rng): Json => (rng.chance(0.6) ? 1 + rng.int(500) : rng.pick(TOKENS));
 
 const TEMPLATES: readonly [Template, number][] = [
-  [{ name: 'openai.chat', method: 'POST', path: () => '/v1/chat/completions', keyHeader: 'authorization', body: (r, m) => ({ model: m, messages: messages(), ...(r.chance(0.6) ? { tools: openaiTools(r) } : {}), ...(r.chance(0.85) ? { [r.pick(['max_tokens', 'max_completion_tokens'])]: tokens(r) } : {}), ...(r.chance(0.2) ? { stream: r.chance(0.5) } : {}) }) }, 30],
-  [{ name: 'openai.responses', method: 'POST', path: () => '/v1/responses', keyHeader: 'authorization', body: (r, m) => ({ model: m, input: 'fuzz case prompt', ...(r.chance(0.5) ? { tools: openaiTools(r) } : {}), ...(r.chance(0.85) ? { max_output_tokens: tokens(r) } : {}), ...(r.chance(0.15) ? { prompt: { id: 'pmpt_fuzz' } } : {}) }) }, 8],
-  [{ name: 'openai.completions', method: 'POST', path: () => '/v1/completions', keyHeader: 'authorization', body: (r, m) => ({ model: m, prompt: 'fuzz case prompt', ...(r.chance(0.7) ? { max_tokens: tokens(r) } : {}) }) }, 4],
+  [
+    {
+      name: 'openai.chat',
+      method: 'POST',
+      path: () => '/v1/chat/completions',
+      keyHeader: 'authorization',
+      body: (r, m) => ({
+        model: m,
+        messages: messages(),
+        ...(r.chance(0.6) ? { tools: openaiTools(r) } : {}),
+        ...(r.chance(0.85) ? { [r.pick(['max_tokens', 'max_completion_tokens'])]: tokens(r) } : {}),
+        ...(r.chance(0.2) ? { stream: r.chance(0.5) } : {}),
+      }),
+    },
+    30,
+  ],
+  [
+    {
+      name: 'openai.responses',
+      method: 'POST',
+      path: () => '/v1/responses',
+      keyHeader: 'authorization',
+      body: (r, m) => ({
+        model: m,
+        input: 'fuzz case prompt',
+        ...(r.chance(0.5) ? { tools: openaiTools(r) } : {}),
+        ...(r.chance(0.85) ? { max_output_tokens: tokens(r) } : {}),
+        ...(r.chance(0.15) ? { prompt: { id: 'pmpt_fuzz' } } : {}),
+      }),
+    },
+    8,
+  ],
+  [
+    {
+      name: 'openai.completions',
+      method: 'POST',
+      path: () => '/v1/completions',
+      keyHeader: 'authorization',
+      body: (r, m) => ({ model: m, prompt: 'fuzz case prompt', ...(r.chance(0.7) ? { max_tokens: tokens(r) } : {}) }),
+    },
+    4,
+  ],
   [{ name: 'openai.embeddings', method: 'POST', path: () => '/v1/embeddings', keyHeader: 'authorization', body: (_r, m) => ({ model: m, input: 'fuzz' }) }, 4],
-  [{ name: 'anthropic.messages', method: 'POST', path: () => '/v1/messages', keyHeader: 'x-api-key', extraHeaders: { 'anthropic-version': '2023-06-01' }, body: (r, m) => ({ model: m, messages: messages(), ...(r.chance(0.8) ? { max_tokens: tokens(r) } : {}), ...(r.chance(0.5) ? { tools: anthropicTools(r) } : {}) }) }, 16],
+  [
+    {
+      name: 'anthropic.messages',
+      method: 'POST',
+      path: () => '/v1/messages',
+      keyHeader: 'x-api-key',
+      extraHeaders: { 'anthropic-version': '2023-06-01' },
+      body: (r, m) => ({ model: m, messages: messages(), ...(r.chance(0.8) ? { max_tokens: tokens(r) } : {}), ...(r.chance(0.5) ? { tools: anthropicTools(r) } : {}) }),
+    },
+    16,
+  ],
   [{ name: 'anthropic.count_tokens', method: 'POST', path: () => '/v1/messages/count_tokens', keyHeader: 'x-api-key', body: (_r, m) => ({ model: m, messages: messages() }) }, 3],
-  [{ name: 'gemini.generate', method: 'POST', path: (m) => `/v1beta/models/${m}:generateContent`, keyHeader: 'x-goog-api-key', body: (r) => ({ contents: [{ role: 'user', parts: [{ text: 'fuzz case prompt' }] }], ...(r.chance(0.85) ? { generationConfig: { maxOutputTokens: tokens(r) } } : {}), ...(r.chance(0.4) ? { tools: [{ functionDeclarations: [{ name: r.pick(TOOLS) }] }] } : {}), ...(r.chance(0.1) ? { cachedContent: 'cachedContents/x' } : {}) }) }, 10],
-  [{ name: 'gemini.stream', method: 'POST', path: (m) => `/v1beta/models/${m}:streamGenerateContent?alt=sse`, keyHeader: 'x-goog-api-key', body: (r) => ({ contents: [{ parts: [{ text: 'x' }] }], generationConfig: { maxOutputTokens: tokens(r) } }) }, 3],
+  [
+    {
+      name: 'gemini.generate',
+      method: 'POST',
+      path: (m) => `/v1beta/models/${m}:generateContent`,
+      keyHeader: 'x-goog-api-key',
+      body: (r) => ({
+        contents: [{ role: 'user', parts: [{ text: 'fuzz case prompt' }] }],
+        ...(r.chance(0.85) ? { generationConfig: { maxOutputTokens: tokens(r) } } : {}),
+        ...(r.chance(0.4) ? { tools: [{ functionDeclarations: [{ name: r.pick(TOOLS) }] }] } : {}),
+        ...(r.chance(0.1) ? { cachedContent: 'cachedContents/x' } : {}),
+      }),
+    },
+    10,
+  ],
+  [
+    {
+      name: 'gemini.stream',
+      method: 'POST',
+      path: (m) => `/v1beta/models/${m}:streamGenerateContent?alt=sse`,
+      keyHeader: 'x-goog-api-key',
+      body: (r) => ({ contents: [{ parts: [{ text: 'x' }] }], generationConfig: { maxOutputTokens: tokens(r) } }),
+    },
+    3,
+  ],
   [{ name: 'gemini.count', method: 'POST', path: (m) => `/v1/models/${m}:countTokens`, keyHeader: 'x-goog-api-key', body: () => ({ contents: [{ parts: [{ text: 'x' }] }] }) }, 3],
-  [{ name: 'azure.chat', method: 'POST', path: (m) => `/openai/deployments/${m}/chat/completions?api-version=2024-10-21`, keyHeader: 'api-key', body: (r) => ({ messages: messages(), ...(r.chance(0.85) ? { max_tokens: tokens(r) } : {}), ...(r.chance(0.4) ? { tools: openaiTools(r) } : {}) }) }, 8],
+  [
+    {
+      name: 'azure.chat',
+      method: 'POST',
+      path: (m) => `/openai/deployments/${m}/chat/completions?api-version=2024-10-21`,
+      keyHeader: 'api-key',
+      body: (r) => ({ messages: messages(), ...(r.chance(0.85) ? { max_tokens: tokens(r) } : {}), ...(r.chance(0.4) ? { tools: openaiTools(r) } : {}) }),
+    },
+    8,
+  ],
   [{ name: 'listing', method: 'GET', path: () => '/v1/models', keyHeader: 'authorization' }, 4],
   [{ name: 'unknown', method: 'POST', path: () => '/v1/fine_tuning/jobs', keyHeader: 'authorization', body: (_r, m) => ({ model: m }) }, 3],
 ];
@@ -88,13 +201,27 @@ function mutateJson(rng: Rng, body: Record<string, Json>): Record<string, Json> 
       if (keys.length > 0) delete out[rng.pick(keys)];
       break;
     case 2:
-      out[rng.pick(['stream', 'n', 'user', 'metadata', 'tool_choice', 'temperature', 'max_tokens', 'max_completion_tokens'])] = rng.pick([...weird, ...TOKENS, 'auto', 'required', { type: 'function', function: { name: 'delete_all' } }]);
+      out[rng.pick(['stream', 'n', 'user', 'metadata', 'tool_choice', 'temperature', 'max_tokens', 'max_completion_tokens'])] = rng.pick([
+        ...weird,
+        ...TOKENS,
+        'auto',
+        'required',
+        { type: 'function', function: { name: 'delete_all' } },
+      ]);
       break;
     case 3:
       out['tools'] = Array.from({ length: rng.pick([0, 1, 5, 70, 300]) }, (_, i) => ({ type: 'function', function: { name: i % 7 === 3 ? 'delete_all' : `search_${i}` } }));
       break;
     case 4:
-      out['messages'] = [{ role: 'user', content: [{ type: 'text', text: 'x' }, { type: 'tool_use', name: 'delete_all', input: {} }] }];
+      out['messages'] = [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'x' },
+            { type: 'tool_use', name: 'delete_all', input: {} },
+          ],
+        },
+      ];
       break;
     case 5: {
       let nested: Json = 'deep';
@@ -303,7 +430,11 @@ export function generateCase(rng: Rng): FuzzCase {
     trustedClaims = rng.chance(0.5);
     const payload = { iss: trustedClaims ? ENVOY_ISSUER : 'https://evil.example', sub: rng.pick(['wl-envoy', 'wl-narrow', '']) };
     if (payload.sub === '') trustedClaims = false;
-    metadata['envoy.filters.http.jwt_authn'] = { fields: { jwt_payload: { kind: 'structValue', structValue: { fields: Object.fromEntries(Object.entries(payload).map(([k, v]) => [k, { kind: 'stringValue', stringValue: v }])) } } } };
+    metadata['envoy.filters.http.jwt_authn'] = {
+      fields: {
+        jwt_payload: { kind: 'structValue', structValue: { fields: Object.fromEntries(Object.entries(payload).map(([k, v]) => [k, { kind: 'stringValue', stringValue: v }])) } },
+      },
+    };
     labels.push('claims');
   }
   let principal: string | undefined;

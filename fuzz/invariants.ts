@@ -21,7 +21,13 @@ import { BROAD, NARROW, PROVIDER_KEYS, ROUTING_HEADER, TRUST_DOMAIN, type KeySco
 
 /** `*` matches any run of characters (the fuzzer's own, deliberately plain). */
 function glob(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's');
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+    's',
+  );
   return re.test(value);
 }
 
@@ -82,7 +88,7 @@ function headerValues(res: CheckResponse): Map<string, string> {
 function scopeProblems(k: KeyScope, record: AuditRecord, c: FuzzCase): string[] {
   const p: string[] = [];
   const model = record['gen_ai.request.model'];
-  const provider = record['gen_ai.provider.name'];
+  const provider = record['llm.provider'];
   if (model !== undefined && model !== '' && !k.models.some((m) => glob(m, model))) p.push(`model '${model}' outside the scope`);
   if (k.providers !== undefined && (provider === undefined || !k.providers.includes(provider))) p.push(`provider '${provider ?? ''}' outside the scope`);
   const view = bodyView(c.body, c.path);
@@ -124,7 +130,9 @@ export function violations(c: FuzzCase, res: CheckResponse, records: readonly Au
   }
   // 5. one record, same id and effect
   const record = records[0];
-  const decisionId = allow ? res.ok_response?.response_headers_to_add.find((h) => h.header.key === 'x-llm-authz-decision-id')?.header.value : headers.get('x-llm-authz-decision-id');
+  const decisionId = allow
+    ? res.ok_response?.response_headers_to_add.find((h) => h.header.key === 'x-llm-authz-decision-id')?.header.value
+    : headers.get('x-llm-authz-decision-id');
   if (records.length !== 1 || record === undefined) {
     v.push(`${records.length} decision records`);
     return v;
@@ -134,13 +142,20 @@ export function violations(c: FuzzCase, res: CheckResponse, records: readonly Au
   // 3. routing header only on allow, to the provider's route
   const route = headers.get(ROUTING_HEADER);
   if (!allow && route !== undefined) v.push('a deny sets the routing header');
-  if (allow && (route === undefined || route !== ROUTES[record['gen_ai.provider.name'] ?? ''])) v.push(`an allow routes to '${route ?? ''}' for provider '${record['gen_ai.provider.name'] ?? ''}'`);
+  if (allow && (route === undefined || route !== ROUTES[record['llm.provider'] ?? '']))
+    v.push(`an allow routes to '${route ?? ''}' for provider '${record['llm.provider'] ?? ''}'`);
   if (allow) {
     // 2. who, and within which scope
     const id = record['identity.credential_id'];
     const key = id === NARROW.id ? NARROW : id === BROAD.id ? BROAD : undefined;
     if (key !== undefined) v.push(...scopeProblems(key, record, c));
-    else if (record['identity.method'] === 'envoy_jwt' ? !c.trustedClaims : record['identity.method'] === 'spiffe' ? !c.trustedPrincipal || !(record['identity.workload'] ?? '').toLowerCase().startsWith(`spiffe://${TRUST_DOMAIN}/`) : true) {
+    else if (
+      record['identity.method'] === 'envoy_jwt'
+        ? !c.trustedClaims
+        : record['identity.method'] === 'spiffe'
+          ? !c.trustedPrincipal || !(record['identity.workload'] ?? '').toLowerCase().startsWith(`spiffe://${TRUST_DOMAIN}/`)
+          : true
+    ) {
       v.push(`allowed for ${record['identity.method'] ?? '?'} identity '${record['identity.workload'] ?? ''}' the case did not establish`);
     }
     // 4. no client credential forwarded

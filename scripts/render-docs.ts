@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CREDENTIAL_HEADERS, PROFILES, WIRES } from '../src/apis/index.ts';
-import type { EndpointSpec } from '../src/apis/profile.ts';
+import { headersOf, type CredentialForm, type EndpointSpec } from '../src/apis/profile.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const code = (s: string): string => `\`${s}\``;
@@ -19,8 +19,33 @@ function pathOf(e: EndpointSpec): string {
 }
 
 function modelFrom(e: EndpointSpec): string {
-  if (typeof e.path !== 'string') return 'path';
+  // A pattern's model is its group `model`, else its first group when it has no named groups.
+  if (typeof e.path !== 'string' && (e.path.source.includes('(?<model>') || !e.path.source.includes('(?<'))) return 'path';
   return e.parse !== undefined ? 'body `model`' : 'none';
+}
+
+/** The config form of a credential form's material, as `providers[].credential` takes it. */
+function material(f: CredentialForm): string {
+  switch (f.kind) {
+    case 'header':
+      return 'a key (`{file}`, `{env}`)';
+    case 'sigv4':
+      return 'an AWS access key (`{aws: {access_key_id, secret_access_key, session_token}}`, with `region`)';
+    case 'oauth2':
+      return 'a service-account key (`{service_account, token_url}`)';
+  }
+}
+
+/** How a credential form reaches the provider. */
+function attached(f: CredentialForm): string {
+  switch (f.kind) {
+    case 'header':
+      return code(`${f.header}: ${f.value('<key>')}`);
+    case 'sigv4':
+      return `a SigV4 signature (service \`${f.service}\`) over method, path, query, host and the whole body: ${list(headersOf(f))}`;
+    case 'oauth2':
+      return `${code('authorization: Bearer <access token>')}, minted and refreshed by llm-authz`;
+  }
 }
 
 export function providersTable(): string {
@@ -28,10 +53,14 @@ export function providersTable(): string {
     const w = p.wire;
     const query = w.credentialQueryParameters ?? [];
     const client = `${list(w.clientCredentialHeaders)}${query.length > 0 ? ` (never \`?${query.join('=`, `?')}=\`)` : ''}`;
-    const attach = `${code(`${p.credential.header}: ${p.credential.value('<key>')}`)}`;
-    return `| ${code(p.name)} | ${p.title} | ${code(w.name)} | ${client} | ${attach} |`;
+    const attach = p.credentials.map((f) => `${material(f)}: ${attached(f)}`).join('; or ');
+    return `| ${code(p.name)} | ${p.title} | ${code(w.name)} | ${code(p.system)} | ${client} | ${attach} |`;
   });
-  return ['| `providers[].api` | provider | wire API (`llm.api`) | the client sends its llm-authz key in | llm-authz attaches the provider key as |', '|---|---|---|---|---|', ...rows].join('\n');
+  return [
+    '| `providers[].api` | provider | wire API (`llm.api`) | `gen_ai.provider.name` | the client sends its llm-authz key in | `providers[].credential`: how llm-authz attaches it |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }
 
 export function endpointsTable(): string {
@@ -48,11 +77,13 @@ export function endpointsTable(): string {
 }
 
 export function credentialsTable(): string {
-  const rows = PROFILES.map((p) => {
-    const h = p.credential.header;
-    return `| ${code(p.name)} | ${code(`${h}: ${p.credential.value('<key>')}`)} | ${list(CREDENTIAL_HEADERS.filter((c) => c !== h))} |`;
-  });
-  return ['| provider kind | header set | headers removed |', '|---|---|---|', ...rows].join('\n');
+  const rows = PROFILES.flatMap((p) =>
+    p.credentials.map((f) => {
+      const set = headersOf(f);
+      return `| ${code(p.name)} | ${material(f)} | ${attached(f)} | ${list(CREDENTIAL_HEADERS.filter((c) => !set.includes(c)))} |`;
+    }),
+  );
+  return ['| provider kind | credential | headers set | headers removed |', '|---|---|---|---|', ...rows].join('\n');
 }
 
 const TABLES: Readonly<Record<string, Readonly<Record<string, () => string>>>> = {

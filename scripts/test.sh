@@ -10,6 +10,8 @@ echo "[test] node $(node --version), $("$ENVOY_BIN" --version | grep -o 'version
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent typecheck
 npm run --silent cycles
+# Lint and format: Biome's CI mode changes nothing and fails on any finding or unformatted file.
+npx biome ci .
 npm run --silent build
 mkdir -p test-results
 status=0

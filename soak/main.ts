@@ -67,8 +67,18 @@ function shot(w: SoakWorld, i: number, gateway: string, mtls: string, agent: Age
     case 1:
     case 2:
       return i % 5 === 2
-        ? { caller: 'jwt', url: gateway, request: { path: '/v1/chat/completions', headers: [json, ['authorization', `Bearer ${w.token}`]], body: chat(deny ? 'gpt-4.1' : 'gpt-4o-mini'), agent }, expect: deny ? '403 model_not_allowed' : '200' }
-        : { caller: 'api_key', url: gateway, request: { path: '/v1/chat/completions', headers: [json, ['authorization', `Bearer ${w.apiKey.key}`]], body: chat(deny ? 'gpt-4.1' : 'gpt-4o-mini'), agent }, expect: deny ? '403 model_not_allowed' : '200' };
+        ? {
+            caller: 'jwt',
+            url: gateway,
+            request: { path: '/v1/chat/completions', headers: [json, ['authorization', `Bearer ${w.token}`]], body: chat(deny ? 'gpt-4.1' : 'gpt-4o-mini'), agent },
+            expect: deny ? '403 model_not_allowed' : '200',
+          }
+        : {
+            caller: 'api_key',
+            url: gateway,
+            request: { path: '/v1/chat/completions', headers: [json, ['authorization', `Bearer ${w.apiKey.key}`]], body: chat(deny ? 'gpt-4.1' : 'gpt-4o-mini'), agent },
+            expect: deny ? '403 model_not_allowed' : '200',
+          };
     default:
       return {
         caller: 'spiffe',
@@ -112,7 +122,18 @@ async function main(): Promise<number> {
   const gateway = w.stack.url;
   const mtls = `https://127.0.0.1:${w.mtls.ports.listen}`;
   const pid = w.stack.authz.child.proc.pid;
-  const buckets: Minute[] = Array.from({ length: minutes }, (_, m) => ({ minute: m + 1, requests: 0, answers: {}, wrong: 0, undecided: 0, allowedButDenied: 0, latencies: [], rssMiB: [], heapMiB: [], loopDelayP99Ms: [] }));
+  const buckets: Minute[] = Array.from({ length: minutes }, (_, m) => ({
+    minute: m + 1,
+    requests: 0,
+    answers: {},
+    wrong: 0,
+    undecided: 0,
+    allowedButDenied: 0,
+    latencies: [],
+    rssMiB: [],
+    heapMiB: [],
+    loopDelayP99Ms: [],
+  }));
   const start = performance.now();
   const total = Math.floor(rate * 60 * minutes);
   let next = 0;
@@ -201,13 +222,33 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   if (allowedButDenied > 0) failures.push(`${allowedButDenied} requests the configuration denies were allowed`);
   if (wrong > (requests - undecided) * WRONG_BOUND) failures.push(`${wrong} of ${requests - undecided} answers were not the expected ones (bound ${WRONG_BOUND * 100}%)`);
-  if (end.rssMiB - first.rssMiB > RSS_BOUND_MIB) failures.push(`RSS grew ${Math.round(end.rssMiB - first.rssMiB)} MiB from minute ${first.minute} to minute ${end.minute} (bound ${RSS_BOUND_MIB} MiB)`);
-  if (end.heapMiB - first.heapMiB > HEAP_BOUND_MIB) failures.push(`the heap grew ${Math.round(end.heapMiB - first.heapMiB)} MiB from minute ${first.minute} to minute ${end.minute} (bound ${HEAP_BOUND_MIB} MiB)`);
-  const report = { minutes, rate, requests, wrong, undecided, allowedButDenied, churn: churn.counts, policyReloads: reloads, bounds: { rssMiB: RSS_BOUND_MIB, heapMiB: HEAP_BOUND_MIB, wrong: WRONG_BOUND }, failures, perMinute: rows, workDir: dir };
+  if (end.rssMiB - first.rssMiB > RSS_BOUND_MIB)
+    failures.push(`RSS grew ${Math.round(end.rssMiB - first.rssMiB)} MiB from minute ${first.minute} to minute ${end.minute} (bound ${RSS_BOUND_MIB} MiB)`);
+  if (end.heapMiB - first.heapMiB > HEAP_BOUND_MIB)
+    failures.push(`the heap grew ${Math.round(end.heapMiB - first.heapMiB)} MiB from minute ${first.minute} to minute ${end.minute} (bound ${HEAP_BOUND_MIB} MiB)`);
+  const report = {
+    minutes,
+    rate,
+    requests,
+    wrong,
+    undecided,
+    allowedButDenied,
+    churn: churn.counts,
+    policyReloads: reloads,
+    bounds: { rssMiB: RSS_BOUND_MIB, heapMiB: HEAP_BOUND_MIB, wrong: WRONG_BOUND },
+    failures,
+    perMinute: rows,
+    workDir: dir,
+  };
   writeFileSync(path.join(dir, 'soak-report.json'), `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`minute  requests  wrong  undecided  p50 ms  p99 ms  RSS MiB  heap MiB  loop p99 ms\n`);
-  for (const r of rows) process.stdout.write(`${String(r.minute).padStart(6)}  ${String(r.requests).padStart(8)}  ${String(r.wrong).padStart(5)}  ${String(r.undecided).padStart(9)}  ${String(r.p50Ms).padStart(6)}  ${String(r.p99Ms).padStart(6)}  ${String(r.rssMiB).padStart(7)}  ${String(r.heapMiB).padStart(8)}  ${String(r.loopDelayP99Ms).padStart(11)}\n`);
-  process.stdout.write(`${JSON.stringify({ requests, wrong, undecided, allowedButDenied, churn: churn.counts, policyReloads: reloads, failures, report: path.join(dir, 'soak-report.json') })}\n`);
+  for (const r of rows)
+    process.stdout.write(
+      `${String(r.minute).padStart(6)}  ${String(r.requests).padStart(8)}  ${String(r.wrong).padStart(5)}  ${String(r.undecided).padStart(9)}  ${String(r.p50Ms).padStart(6)}  ${String(r.p99Ms).padStart(6)}  ${String(r.rssMiB).padStart(7)}  ${String(r.heapMiB).padStart(8)}  ${String(r.loopDelayP99Ms).padStart(11)}\n`,
+    );
+  process.stdout.write(
+    `${JSON.stringify({ requests, wrong, undecided, allowedButDenied, churn: churn.counts, policyReloads: reloads, failures, report: path.join(dir, 'soak-report.json') })}\n`,
+  );
   return failures.length > 0 ? 1 : 0;
 }
 

@@ -39,6 +39,7 @@ export const anthropicWire: WireFormat<'anthropic'> = {
 export const anthropic: ApiProfile<'anthropic', 'anthropic'> = {
   name: 'anthropic',
   title: 'Anthropic',
+  system: 'anthropic',
   wire: anthropicWire,
-  credential: headerCredential('x-api-key'),
+  credentials: [headerCredential('x-api-key')],
 };

@@ -37,6 +37,7 @@ export const azureOpenAiWire: WireFormat<'azure-openai'> = {
 export const azureOpenai: ApiProfile<'azure-openai', 'azure-openai'> = {
   name: 'azure-openai',
   title: 'Azure OpenAI',
+  system: 'azure.ai.openai',
   wire: azureOpenAiWire,
-  credential: headerCredential('api-key'),
+  credentials: [headerCredential('api-key')],
 };

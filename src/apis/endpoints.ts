@@ -19,6 +19,7 @@ export interface Endpoint {
   readonly needsModel: boolean;
   readonly partialBody: boolean;
   readonly apiVersion: boolean;
+  readonly slashInModel: boolean;
 }
 
 interface Candidate {
@@ -54,6 +55,7 @@ for (const wire of WIRES) {
       needsModel: spec.needsModel ?? spec.parse !== undefined,
       partialBody: spec.partialBody ?? false,
       apiVersion: spec.apiVersion ?? false,
+      slashInModel: spec.slashInModel ?? false,
     };
     const candidate = { endpoint, wire };
     if (!RESPONSES.has(spec.schema) || spec.response !== undefined) RESPONSES.set(spec.schema, { reader: spec.response, requestIdHeaders: wire.requestIdHeaders ?? [] });
@@ -67,8 +69,13 @@ for (const wire of WIRES) {
   }
 }
 
+/** Named parameters of a path besides the model (Vertex AI's project and location); empty for most endpoints. */
+export type PathParams = Readonly<Record<string, string>>;
+
+const NO_PARAMS: PathParams = Object.freeze({});
+
 export type Match =
-  | { readonly kind: 'endpoint'; readonly endpoint: Endpoint; readonly pathModel: string | undefined }
+  | { readonly kind: 'endpoint'; readonly endpoint: Endpoint; readonly pathModel: string | undefined; readonly pathParams: PathParams }
   | { readonly kind: 'bad_path_model'; readonly api: WireApi }
   | { readonly kind: 'method'; readonly api: WireApi }
   | { readonly kind: 'unknown'; readonly api: WireApi };
@@ -87,19 +94,20 @@ export function bySelectHeaders(headers: ReadonlyMap<string, string>): Picks {
 }
 
 function choose(candidates: readonly Candidate[], picks: Picks): Candidate | undefined {
-  return (
-    candidates.find((c) => c.wire.selectHeaders !== undefined && picks(c.wire)) ??
-    candidates.find((c) => c.wire.selectHeaders === undefined) ??
-    candidates[0]
-  );
+  return candidates.find((c) => c.wire.selectHeaders !== undefined && picks(c.wire)) ?? candidates.find((c) => c.wire.selectHeaders === undefined) ?? candidates[0];
 }
 
-/** Percent-decodes a model taken from the path; undefined when it is not valid. */
-function pathSegment(raw: string): string | undefined {
+/**
+ * Percent-decodes a model or parameter taken from one path segment; undefined when it is not
+ * valid. A value that a server or proxy could resolve to another path is not a name; a `/` is
+ * kept only where the API's ids hold one (`slash`: Bedrock ARNs), and never as `.`/`..` parts.
+ */
+function pathSegment(raw: string, slash = false): string | undefined {
   try {
     const v = decodeURIComponent(raw);
-    // A segment that a server or proxy could resolve to another path is not a model name.
-    return v.includes('/') || v.includes('\\') || v === '.' || v === '..' ? undefined : v;
+    if (v.includes('\\') || v === '.' || v === '..') return undefined;
+    if (!v.includes('/')) return v;
+    return slash && v.split('/').every((part) => part !== '' && part !== '.' && part !== '..') ? v : undefined;
   } catch {
     return undefined;
   }
@@ -117,7 +125,7 @@ export function guessApi(path: string, picks: Picks = NONE): WireApi {
 /** Finds the endpoint of a request; `picks` tells which API the request's headers pick on shared paths. */
 export function matchEndpoint(method: string, path: string, picks: Picks = NONE): Match {
   let candidate = choose(EXACT.get(path) ?? [], picks);
-  let rawModel: string | undefined;
+  let groups: RegExpExecArray | undefined;
   if (candidate === undefined) {
     // The same choice as choose(), without collecting the matches: picked, else default, else first.
     let rank = 3;
@@ -128,7 +136,7 @@ export function matchEndpoint(method: string, path: string, picks: Picks = NONE)
       const m = p.re.exec(path);
       if (m === null) continue;
       candidate = c;
-      rawModel = m[1];
+      groups = m;
       rank = r;
       if (r === 0) break;
     }
@@ -136,10 +144,25 @@ export function matchEndpoint(method: string, path: string, picks: Picks = NONE)
   if (candidate === undefined) return { kind: 'unknown', api: guessApi(path, picks) };
   const endpoint = candidate.endpoint;
   if (method !== endpoint.method) return { kind: 'method', api: endpoint.api };
-  if (rawModel === undefined) return { kind: 'endpoint', endpoint, pathModel: undefined };
-  const model = pathSegment(rawModel);
+  if (groups === undefined) return { kind: 'endpoint', endpoint, pathModel: undefined, pathParams: NO_PARAMS };
+  // The group `model`, else the first group of a pattern without named groups.
+  const named = groups.groups;
+  const rawModel = named === undefined ? groups[1] : named['model'];
+  let params = NO_PARAMS;
+  if (named !== undefined) {
+    const out: Record<string, string> = {};
+    for (const [k, raw] of Object.entries(named)) {
+      if (k === 'model' || raw === undefined) continue;
+      const v = pathSegment(raw);
+      if (v === undefined || v === '') return { kind: 'bad_path_model', api: endpoint.api };
+      out[k] = v;
+    }
+    params = out;
+  }
+  if (rawModel === undefined) return { kind: 'endpoint', endpoint, pathModel: undefined, pathParams: params };
+  const model = pathSegment(rawModel, endpoint.slashInModel);
   if (model === undefined) return { kind: 'bad_path_model', api: endpoint.api };
-  return { kind: 'endpoint', endpoint, pathModel: model };
+  return { kind: 'endpoint', endpoint, pathModel: model, pathParams: params };
 }
 
 /**

@@ -45,7 +45,11 @@ export const geminiWire: WireFormat<'gemini'> = {
   endpoints: [
     listing('/v1beta/models', 'gemini.models'),
     post(method('generateContent'), 'gemini.generate_content', 'generate_content', parseGeminiGenerate, { stream: false, response: geminiReader, ...display('generateContent') }),
-    post(method('streamGenerateContent'), 'gemini.stream_generate_content', 'generate_content', parseGeminiGenerate, { stream: true, response: geminiReader, ...display('streamGenerateContent') }),
+    post(method('streamGenerateContent'), 'gemini.stream_generate_content', 'generate_content', parseGeminiGenerate, {
+      stream: true,
+      response: geminiReader,
+      ...display('streamGenerateContent'),
+    }),
     post(method('countTokens'), 'gemini.count_tokens', 'count_tokens', parseGeminiCount, { partialBody: true, ...display('countTokens') }),
     post(method('embedContent'), 'gemini.embed_content', 'embeddings', parseGeminiCount, { partialBody: true, ...display('embedContent') }),
   ],
@@ -60,6 +64,7 @@ export const geminiWire: WireFormat<'gemini'> = {
 export const gemini: ApiProfile<'gemini', 'gemini'> = {
   name: 'gemini',
   title: 'Gemini API (Google AI Studio)',
+  system: 'gcp.gemini',
   wire: geminiWire,
-  credential: headerCredential('x-goog-api-key'),
+  credentials: [headerCredential('x-goog-api-key')],
 };

@@ -6,13 +6,15 @@
  */
 import { anthropic } from './anthropic.ts';
 import { azureOpenai } from './azure-openai.ts';
+import { bedrock } from './bedrock.ts';
 import { gemini } from './gemini.ts';
 import { openai } from './openai.ts';
 import { openaiCompatible } from './openai-compatible.ts';
-import type { ApiProfile, WireFormat } from './profile.ts';
+import { headersOf, MATERIAL, type ApiProfile, type CredentialForm, type CredentialKind, type WireFormat } from './profile.ts';
+import { vertexAi } from './vertex-ai.ts';
 
 /** In this order: the order of the docs' tables, and of the credential headers a request is read in. */
-export const PROFILES = [openai, anthropic, azureOpenai, gemini, openaiCompatible] as const;
+export const PROFILES = [openai, anthropic, azureOpenai, gemini, openaiCompatible, bedrock, vertexAi] as const;
 
 /** A `providers[].api` value. */
 export type ApiKind = (typeof PROFILES)[number]['name'];
@@ -59,10 +61,16 @@ export const CLIENT_CREDENTIAL_HEADERS: readonly string[] = unique(WIRES.flatMap
 /** Every query parameter in which an SDK of any API can send a key: never read, always removed. */
 export const CREDENTIAL_QUERY_PARAMETERS: readonly string[] = unique(WIRES.flatMap((w) => w.credentialQueryParameters ?? []));
 
-/** Every header in which llm-authz attaches a provider credential. */
-export const PROVIDER_CREDENTIAL_HEADERS: readonly string[] = unique(PROFILES.map((p) => p.credential.header));
+/** Every header in which llm-authz attaches a provider credential (or its signature), in any form. */
+export const PROVIDER_CREDENTIAL_HEADERS: readonly string[] = unique(PROFILES.flatMap((p) => p.credentials.flatMap((f) => headersOf(f))));
 
 /** Client and provider credential headers together: no policy rule may set one, and none is forwarded but the provider's own. */
 export const CREDENTIAL_HEADERS: readonly string[] = unique([...CLIENT_CREDENTIAL_HEADERS, ...PROVIDER_CREDENTIAL_HEADERS]);
 
-export type { ApiProfile, CredentialForm, EndpointSpec, ErrorInput, Operation, WireFormat } from './profile.ts';
+/** The form in which a profile attaches a credential of this kind; undefined when it takes no such credential. */
+export function formFor(profile: ApiProfile, kind: CredentialKind): CredentialForm | undefined {
+  return profile.credentials.find((f) => MATERIAL[f.kind] === kind);
+}
+
+export { MATERIAL } from './profile.ts';
+export type { ApiProfile, CredentialForm, CredentialKind, EndpointSpec, ErrorInput, Operation, WireFormat } from './profile.ts';

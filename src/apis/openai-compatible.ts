@@ -5,6 +5,7 @@ import { BEARER, type ApiProfile } from './profile.ts';
 export const openaiCompatible: ApiProfile<'openai-compatible', 'openai'> = {
   name: 'openai-compatible',
   title: 'OpenAI-compatible server',
+  system: 'openai',
   wire: openAiWire,
-  credential: BEARER,
+  credentials: [BEARER],
 };

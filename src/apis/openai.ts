@@ -49,6 +49,7 @@ export const openAiWire: WireFormat<'openai'> = {
 export const openai: ApiProfile<'openai', 'openai'> = {
   name: 'openai',
   title: 'OpenAI',
+  system: 'openai',
   wire: openAiWire,
-  credential: BEARER,
+  credentials: [BEARER],
 };

@@ -7,24 +7,27 @@
  * the mock providers and the docs' tables all derive from these (see src/apis/index.ts).
  */
 import type { ReasonCode } from '../core/reasons.ts';
-import type { BodyParser } from './bodies/types.ts';
+import type { BodyParser, Operation } from './bodies/types.ts';
 import type { ResponseReader } from './responses/facts.ts';
 
-/**
- * What a request asks for, named after the OpenTelemetry GenAI `gen_ai.operation.name` values
- * where one exists (`chat`, `text_completion`, `embeddings`, `generate_content`). `unknown`: a
- * path on a provider API that llm-authz does not know; denied unless a policy allows it by path.
- */
-export type Operation = 'chat' | 'text_completion' | 'embeddings' | 'generate_content' | 'count_tokens' | 'models' | 'unknown';
+export type { Operation };
 
 export interface EndpointSpec {
   readonly method: 'GET' | 'POST';
   /**
-   * The exact path, or a pattern whose first capture group is the model (percent-encoded, as
-   * in Azure deployments and Gemini). Matching is exact: a path that differs in any way
-   * (trailing slash, encoding, case) is not this endpoint.
+   * The exact path, or a pattern whose group `model` (else its first capture group) is the model
+   * (percent-encoded, as in Azure deployments, Gemini, Bedrock and Vertex AI). Its other named
+   * groups are path parameters (Vertex AI's `project` and `location`), decoded the same way.
+   * Matching is exact: a path that differs in any way (trailing slash, encoding, case) is not
+   * this endpoint.
    */
   readonly path: string | RegExp;
+  /**
+   * The model in the path may hold a `/` once percent-decoded: Bedrock's model ids include
+   * ARNs (`arn:aws:bedrock:…:inference-profile/…`, sent as one percent-encoded segment). Other
+   * APIs refuse it: a segment that a server could resolve to another path is not a model name.
+   */
+  readonly slashInModel?: boolean | undefined;
   /** How a pattern path reads in the docs, e.g. `/openai/deployments/{deployment}/embeddings?api-version=…`. */
   readonly display?: string | undefined;
   /** A stable name of the API schema, e.g. `openai.chat_completions`. */
@@ -78,19 +81,65 @@ export interface WireFormat<W extends string = string> {
   readonly credentialQueryParameters?: readonly string[] | undefined;
   /** The deny body in the API's own error format, so its SDKs raise their usual typed errors. */
   errorBody(e: ErrorInput): string;
+  /** Response headers a deny carries besides content-type (Bedrock's `x-amzn-errortype`, which the AWS SDK reads the error type from). */
+  errorHeaders?(e: ErrorInput): readonly (readonly [string, string])[];
   /** A resource prefix the body may put before the model named in the path (Gemini: `models/`). */
   readonly bodyModelPrefix?: string | undefined;
   /** Response headers that carry the provider's own request id, first found wins (outcome records). */
   readonly requestIdHeaders?: readonly string[] | undefined;
-  /** The endpoint a policy test fixture of this API stands for (its chat call). */
-  readonly fixture: { readonly schema: string; readonly operation: Operation; path(model: string): string };
+  /** The endpoint a policy test fixture of this API stands for (its chat call); `params` are its path parameters. */
+  readonly fixture: { readonly schema: string; readonly operation: Operation; path(model: string, params: Readonly<Record<string, string>>): string };
 }
 
-/** How llm-authz attaches a provider's credential on allow (a header today; signing APIs add another kind). */
-export interface CredentialForm {
+/**
+ * How llm-authz attaches a provider's credential on allow. Each kind takes one kind of secret
+ * material from the config (`providers[].credential`):
+ * - `header`: a key (`{file}` or `{env}`), sent as the value of one header;
+ * - `sigv4`: an AWS access key (`{aws: {...}}`), which signs the request with AWS Signature
+ *   Version 4 over its method, path, query, the upstream host and the complete body;
+ * - `oauth2`: a Google service-account key (`{service_account: {...}}`), from which llm-authz
+ *   mints OAuth2 access tokens (cached, refreshed before expiry), sent as a bearer token.
+ */
+export type CredentialForm = HeaderCredential | SigV4Credential | OAuth2Credential;
+
+export interface HeaderCredential {
   readonly kind: 'header';
   readonly header: string;
   value(key: string): string;
+}
+
+export interface SigV4Credential {
+  readonly kind: 'sigv4';
+  /** The signing name of the AWS service (`bedrock`). */
+  readonly service: string;
+  /** The upstream host for a region, when `providers[].host` does not name it. */
+  defaultHost(region: string): string;
+}
+
+export interface OAuth2Credential {
+  readonly kind: 'oauth2';
+  /** The scopes the access token is minted for. */
+  readonly scopes: readonly string[];
+}
+
+/** The secret material a credential form takes from the config. */
+export type CredentialKind = 'key' | 'aws' | 'service_account';
+
+export const MATERIAL: Readonly<Record<CredentialForm['kind'], CredentialKind>> = { header: 'key', sigv4: 'aws', oauth2: 'service_account' };
+
+/** SigV4's request headers: the signature, its date, the body hash and an AWS session token. */
+export const SIGV4_HEADERS = ['authorization', 'x-amz-date', 'x-amz-content-sha256', 'x-amz-security-token'] as const;
+
+/** The request headers a credential form may set (all of them are removed from the client's request). */
+export function headersOf(form: CredentialForm): readonly string[] {
+  switch (form.kind) {
+    case 'header':
+      return [form.header];
+    case 'sigv4':
+      return SIGV4_HEADERS;
+    case 'oauth2':
+      return ['authorization'];
+  }
 }
 
 export interface ApiProfile<N extends string = string, W extends string = string> {
@@ -98,8 +147,11 @@ export interface ApiProfile<N extends string = string, W extends string = string
   readonly name: N;
   /** One line for the docs' provider table. */
   readonly title: string;
+  /** The OpenTelemetry GenAI `gen_ai.provider.name` of the provider system (`openai`, `aws.bedrock`, `gcp.vertex_ai`, …). */
+  readonly system: string;
   readonly wire: WireFormat<W>;
-  readonly credential: CredentialForm;
+  /** The credential forms it accepts, the first being its usual one; the provider's credential picks one by its kind. */
+  readonly credentials: readonly [CredentialForm, ...CredentialForm[]];
 }
 
 /** A POST endpoint with a JSON body. */
@@ -113,10 +165,10 @@ export function listing(path: string | RegExp, schema: string): EndpointSpec {
 }
 
 /** A credential sent as `Authorization: Bearer KEY`. */
-export const BEARER: CredentialForm = { kind: 'header', header: 'authorization', value: (key) => `Bearer ${key}` };
+export const BEARER: HeaderCredential = { kind: 'header', header: 'authorization', value: (key) => `Bearer ${key}` };
 
 /** A credential sent as the value of one header. */
-export function headerCredential(header: string): CredentialForm {
+export function headerCredential(header: string): HeaderCredential {
   return { kind: 'header', header, value: (key) => key };
 }
 

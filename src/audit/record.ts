@@ -15,15 +15,16 @@ export interface AuditInput {
   readonly decisionId: string;
   readonly effect: 'allow' | 'deny';
   readonly reason: ReasonCode;
-  /** The phase that decided: request, identity, llm, policy, or internal. */
-  readonly phase: 'request' | 'identity' | 'llm' | 'policy' | 'internal';
+  /** The phase that decided: request, identity, llm, policy, credential (attaching the provider credential failed), or internal. */
+  readonly phase: 'request' | 'identity' | 'llm' | 'policy' | 'credential' | 'internal';
   readonly ctx: RequestContext | undefined;
   readonly identity: Identity | undefined;
   readonly llm: LlmRequest | undefined;
   readonly policyVersion: string | undefined;
   readonly rule: string | undefined;
   readonly matchedRules: readonly string[];
-  readonly provider: string | undefined;
+  /** The provider routed to: its configured name and its system (OpenTelemetry `gen_ai.provider.name`). */
+  readonly provider: { readonly name: string; readonly profile: { readonly system: string } } | undefined;
   readonly shadow?: ShadowResult | undefined;
   readonly durationMs: number;
 }
@@ -63,6 +64,7 @@ export interface AuditRecord {
   readonly 'policy.shadow.version'?: string;
   readonly 'policy.shadow.disagrees'?: boolean;
   readonly 'gen_ai.provider.name'?: string;
+  readonly 'llm.provider'?: string;
   readonly 'gen_ai.operation.name'?: string;
   readonly 'gen_ai.request.model'?: string;
   readonly 'llm.api'?: string;
@@ -135,7 +137,8 @@ export function auditRecord(a: AuditInput): AuditRecord {
     put('policy.shadow.version', a.shadow.policyVersion);
     r['policy.shadow.disagrees'] = a.shadow.disagrees;
   }
-  put('gen_ai.provider.name', a.provider);
+  put('gen_ai.provider.name', a.provider?.profile.system);
+  put('llm.provider', a.provider?.name);
   if (a.llm) {
     put('gen_ai.operation.name', a.llm.operation);
     put('gen_ai.request.model', a.llm.model);
@@ -171,7 +174,7 @@ export function envoyMetadata(r: AuditRecord): Record<string, string | number | 
     ['credential_id', 'identity.credential_id'],
     ['policy_version', 'policy.version'],
     ['rule', 'policy.rule'],
-    ['provider', 'gen_ai.provider.name'],
+    ['provider', 'llm.provider'],
     ['model', 'gen_ai.request.model'],
     ['api', 'llm.api'],
   ];

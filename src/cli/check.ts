@@ -64,7 +64,10 @@ function printDecision(out: string[], d: Decision, providers: Providers, results
   if (results !== undefined) {
     out.push(`rules (policy set ${d.policyVersion}):`);
     const w = Math.max(4, ...results.map((r) => r.id.length));
-    for (const r of results) out.push(`  ${pad(r.effect, 5)} ${pad(r.id, w)}  ${r.outcome === 'matched' ? 'MATCHED' : r.outcome === 'error' ? `ERROR: ${r.error ?? ''}` : `not matched${r.falseAt !== undefined ? `: false at ${r.falseAt}` : ''}`}`);
+    for (const r of results)
+      out.push(
+        `  ${pad(r.effect, 5)} ${pad(r.id, w)}  ${r.outcome === 'matched' ? 'MATCHED' : r.outcome === 'error' ? `ERROR: ${r.error ?? ''}` : `not matched${r.falseAt !== undefined ? `: false at ${r.falseAt}` : ''}`}`,
+      );
   }
   out.push(`decision: ${d.effect.toUpperCase()} (${d.reason})${d.rule !== undefined ? ` by rule '${d.rule}'` : d.effect === 'deny' ? ' by default: no rule allows' : ''}`);
   if (d.detail !== undefined) out.push(`detail: ${d.detail}`);
@@ -78,7 +81,9 @@ function printDecision(out: string[], d: Decision, providers: Providers, results
   }
   if (d.shadow !== undefined) {
     const s = d.shadow;
-    out.push(`shadow (policy set ${s.policyVersion}): ${s.effect.toUpperCase()} (${s.reason})${s.rule !== undefined ? ` by rule '${s.rule}'` : ''}${s.disagrees ? ' DISAGREES' : ' agrees'}`);
+    out.push(
+      `shadow (policy set ${s.policyVersion}): ${s.effect.toUpperCase()} (${s.reason})${s.rule !== undefined ? ` by rule '${s.rule}'` : ''}${s.disagrees ? ' DISAGREES' : ' agrees'}`,
+    );
   }
 }
 
@@ -98,10 +103,7 @@ function jsonResult(p: Phases, explanation: Explanation | undefined, providers: 
       p.llm === undefined
         ? undefined
         : { api: p.llm.api, schema: p.llm.schema, model: p.llm.model, stream: p.llm.stream, max_tokens: p.llm.maxTokens, tools: p.llm.tools, message_count: p.llm.messageCount },
-    credential_scopes:
-      p.identity === undefined || p.llm === undefined
-        ? undefined
-        : { ...p.identity.scopes, violation: scopeViolation(p.identity, p.llm) ?? null },
+    credential_scopes: p.identity === undefined || p.llm === undefined ? undefined : { ...p.identity.scopes, violation: scopeViolation(p.identity, p.llm) ?? null },
     rules: explanation?.results,
     shadow_rules: explanation?.shadowResults,
     decision:
@@ -116,7 +118,12 @@ function jsonResult(p: Phases, explanation: Explanation | undefined, providers: 
             policy_version: d.policyVersion,
             obligations:
               d.effect === 'allow' && d.obligations !== undefined
-                ? { provider: d.obligations.provider.name, route: d.obligations.provider.route, credential: credentialName(providers, d), headers: Object.fromEntries(d.obligations.headers ?? []) }
+                ? {
+                    provider: d.obligations.provider.name,
+                    route: d.obligations.provider.route,
+                    credential: credentialName(providers, d),
+                    headers: Object.fromEntries(d.obligations.headers ?? []),
+                  }
                 : undefined,
             shadow: d.shadow,
           },
@@ -160,7 +167,10 @@ export async function checkOne(
     }
     // The server's own phases, then the explanation of what they found.
     const p = await runPhases(req.raw, rt);
-    const explanation = p.decision !== undefined && p.identity !== undefined && p.llm !== undefined && p.ctx !== undefined && rt.policy !== undefined ? rt.policy.explain({ ctx: p.ctx, identity: p.identity, llm: p.llm }, undefined, { whyNot: true }) : undefined;
+    const explanation =
+      p.decision !== undefined && p.identity !== undefined && p.llm !== undefined && p.ctx !== undefined && rt.policy !== undefined
+        ? rt.policy.explain({ ctx: p.ctx, identity: p.identity, llm: p.llm }, undefined, { whyNot: true })
+        : undefined;
     const allowed = p.decision?.effect === 'allow';
     if (o.format === 'json') {
       print(JSON.stringify(jsonResult(p, explanation, rt.providers), null, 2));
@@ -188,7 +198,8 @@ export async function checkOne(
       printDecision(out, p.decision, rt.providers, explanation.results);
       if (explanation.shadowResults !== undefined) {
         out.push('shadow rules:');
-        for (const r of explanation.shadowResults) out.push(`  ${pad(r.effect, 5)} ${r.id}  ${r.outcome === 'matched' ? 'MATCHED' : r.outcome === 'error' ? `ERROR: ${r.error ?? ''}` : 'not matched'}`);
+        for (const r of explanation.shadowResults)
+          out.push(`  ${pad(r.effect, 5)} ${r.id}  ${r.outcome === 'matched' ? 'MATCHED' : r.outcome === 'error' ? `ERROR: ${r.error ?? ''}` : 'not matched'}`);
       }
     } else {
       out.push(`rules: the built-in rule '${SCOPED_RULE_ID}' (no policy: section in the config): any identified caller, within its credential's scopes`);

@@ -40,17 +40,12 @@ export const healthCommand: Command = {
 Prints the status (SERVING, NOT_SERVING, or NOT_REACHABLE).
 Exit codes: 0 SERVING, 1 anything else, 2 a usage error.`,
   async run(args: string[]): Promise<number> {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: { address: { type: 'string', default: '127.0.0.1:9001' }, service: { type: 'string', default: '' }, 'timeout-ms': { type: 'string', default: '2000' } },
-        strict: true,
-      }));
-    } catch (err) {
-      process.stderr.write(`llm-authz health: ${err instanceof Error ? err.message : String(err)}\n`);
-      return 2;
-    }
+    // A flag the parser refuses is a usage error reported by the command line (src/cli/main.ts).
+    const { values } = parseArgs({
+      args,
+      options: { address: { type: 'string', default: '127.0.0.1:9001' }, service: { type: 'string', default: '' }, 'timeout-ms': { type: 'string', default: '2000' } },
+      strict: true,
+    });
     const timeout = Number(values['timeout-ms']);
     if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60_000) {
       process.stderr.write('llm-authz health: --timeout-ms: expected 1-60000\n');

@@ -36,25 +36,21 @@ export const injectWebhookCommand: Command = {
   help: `${USAGE.replace(/^usage: .*\n(\s+\[.*\n)?/, '')}
 Exit codes: 0 stopped by a signal, 2 a usage error.`,
   async run(args: string[]): Promise<number> {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          listen: { type: 'string', default: '0.0.0.0:9443' },
-          'tls-cert': { type: 'string' },
-          'tls-key': { type: 'string' },
-          image: { type: 'string', default: DEFAULT_AUTHZ_IMAGE },
-          'envoy-image': { type: 'string', default: DEFAULT_ENVOY_IMAGE },
-          'default-mode': { type: 'string', default: 'envoy' },
-          'log-level': { type: 'string', default: 'info' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        strict: true,
-      }));
-    } catch (err) {
-      return fail(err instanceof Error ? err.message : String(err));
-    }
+    // A flag the parser refuses is a usage error reported by the command line (src/cli/main.ts).
+    const { values } = parseArgs({
+      args,
+      options: {
+        listen: { type: 'string', default: '0.0.0.0:9443' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        image: { type: 'string', default: DEFAULT_AUTHZ_IMAGE },
+        'envoy-image': { type: 'string', default: DEFAULT_ENVOY_IMAGE },
+        'default-mode': { type: 'string', default: 'envoy' },
+        'log-level': { type: 'string', default: 'info' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    });
     if (values.help === true) {
       process.stdout.write(USAGE);
       return 0;
@@ -70,9 +66,9 @@ Exit codes: 0 stopped by a signal, 2 a usage error.`,
 
     const log = createLogger(values['log-level']);
     const injector = { authzImage: values.image, envoyImage: values['envoy-image'], defaultMode: mode as Mode, version: SERVICE_VERSION };
-    let server;
+    let server: Awaited<ReturnType<typeof startWebhookServer>>;
     try {
-      server = await startWebhookServer({ host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), tls: { cert, key }, injector, log });
+      server = await startWebhookServer({ host: (m[1] ?? '').replace(/^\[|\]$/g, ''), port: Number(m[2]), tls: { cert, key }, injector, log });
     } catch (err) {
       log.fatal({ problem: err instanceof Error ? err.message : String(err) }, 'inject-webhook cannot start');
       log.flush();

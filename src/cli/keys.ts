@@ -35,9 +35,13 @@ export function parseDuration(s: string): number {
   return Number(m[1]) * unit;
 }
 
-
 function list(v: string | undefined): string[] | undefined {
-  return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
 }
 
 function load(file: string, create: boolean): KeyStoreFile {
@@ -165,7 +169,9 @@ export async function keys(args: string[], out: NodeJS.WritableStream = process.
       else {
         for (const r of rows) {
           const review = r.review_by ? `  review_by=${r.review_by}${r.review_overdue ? ' (OVERDUE)' : ''}` : '';
-          out.write(`${r.id}  ${r.state.padEnd(7)}  ${r.workload}${r.agent ? ` (agent ${r.agent})` : ''}  models=${r.models.join(',')}${r.owner ? `  owner=${r.owner}` : ''}${r.expires_at ? `  expires=${r.expires_at}` : ''}${review}${r.rotated_to ? `  rotated_to=${r.rotated_to}` : ''}\n`);
+          out.write(
+            `${r.id}  ${r.state.padEnd(7)}  ${r.workload}${r.agent ? ` (agent ${r.agent})` : ''}  models=${r.models.join(',')}${r.owner ? `  owner=${r.owner}` : ''}${r.expires_at ? `  expires=${r.expires_at}` : ''}${review}${r.rotated_to ? `  rotated_to=${r.rotated_to}` : ''}\n`,
+          );
         }
       }
       return 0;

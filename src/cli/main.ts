@@ -11,7 +11,17 @@ import { revocationsCommand } from './revocations.ts';
 import { inventoryCommand } from './inventory.ts';
 import { SERVICE_VERSION } from '../telemetry/version.ts';
 
-const COMMANDS: readonly Command[] = [serveCommand, validateCommand, checkCommand, testCommand, keysCommand, revocationsCommand, inventoryCommand, healthCommand, injectWebhookCommand];
+const COMMANDS: readonly Command[] = [
+  serveCommand,
+  validateCommand,
+  checkCommand,
+  testCommand,
+  keysCommand,
+  revocationsCommand,
+  inventoryCommand,
+  healthCommand,
+  injectWebhookCommand,
+];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

@@ -10,7 +10,6 @@ import { describeRevocation, readRevocationFile, RevocationListError, sameRevoca
 import { revocationSchema, type RevocationEntry, type RevocationFile } from '../identity/schema.ts';
 import { InputError, UsageError, type Command } from './command.ts';
 
-
 type Selector = Pick<RevocationEntry, 'workload' | 'agent' | 'spiffe_id' | 'issuer' | 'subject'>;
 
 function load(file: string, create: boolean): RevocationFile {
@@ -70,7 +69,9 @@ export async function revocations(args: string[], out: NodeJS.WritableStream = p
     case 'list': {
       const list = load(v.list, false);
       if (v.json === true) out.write(`${JSON.stringify(list.revoked, null, 2)}\n`);
-      else for (const e of list.revoked) out.write(`${describeRevocation(e)}  revoked_at=${e.revoked_at}${e.revoked_by ? `  by=${e.revoked_by}` : ''}${e.reason ? `  reason=${JSON.stringify(e.reason)}` : ''}\n`);
+      else
+        for (const e of list.revoked)
+          out.write(`${describeRevocation(e)}  revoked_at=${e.revoked_at}${e.revoked_by ? `  by=${e.revoked_by}` : ''}${e.reason ? `  reason=${JSON.stringify(e.reason)}` : ''}\n`);
       return 0;
     }
     default:

@@ -25,13 +25,14 @@ export interface ServeOptions {
   healthListen?: string | undefined;
 }
 
-/** Reloads of the provider credential files and the key store: health, metrics, the log. */
+/** Reloads of the provider credential files and the key store, and access tokens minted from a credential: health, metrics, the log. */
 function reloadListeners(log: Logger, states: StateReport): { onCredentialReload: CredentialReloadListener; onKeyStoreReload: KeyStoreReloadListener } {
   return {
     onCredentialReload: (e) => {
-      states.report('credentials', e.file, e.outcome === 'reloaded');
+      states.report('credentials', e.file, e.outcome === 'reloaded' || e.outcome === 'token_minted');
       if (e.outcome === 'reloaded') log.info({ file: e.file }, 'provider credential reloaded');
-      else log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value');
+      else if (e.outcome === 'token_failed') log.warn({ file: e.file, problem: e.problem }, 'provider access token could not be minted');
+      else if (e.outcome === 'kept_last_good') log.warn({ file: e.file, problem: e.problem }, 'provider credential file unusable; keeping the last good value');
     },
     // the key store logs its own reloads
     onKeyStoreReload: (e) => states.report('key_store', e.file, e.outcome === 'reloaded'),
@@ -54,6 +55,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
     throw err;
   }
+  // Providers with a service account get their first access token now, not on the first request.
+  runtime.providers.prefetch?.();
   const { level, format } = runtime.config.log;
   const log = level === 'info' && format === 'auto' ? bootLog : createLogger(level, format);
   setIdentityLogger(log);
@@ -78,7 +81,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   );
 
   const policy = runtime.policy;
-  if (policy !== undefined && policy.status().rules === 0) log.warn({ policy_dir: runtime.config.policy?.dir }, 'the policy folder has no rules: every request is denied (denied_by_default)');
+  if (policy !== undefined && policy.status().rules === 0)
+    log.warn({ policy_dir: runtime.config.policy?.dir }, 'the policy folder has no rules: every request is denied (denied_by_default)');
   let server: AuthzServer | undefined;
   if (policy !== undefined) {
     policy.onReload((o) => {
@@ -103,7 +107,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
     const at = (f: string): string => path.resolve(baseDir, f);
     try {
       tls = watchTlsFiles({ cert: at(tlsConfig.cert), key: at(tlsConfig.key), clientCa: tlsConfig.client_ca === undefined ? undefined : at(tlsConfig.client_ca) }, (e) =>
-        e.outcome === 'reloaded' ? log.info({ mtls: tlsConfig.client_ca !== undefined }, 'gRPC listener certificate reloaded') : log.warn({ problem: e.problem }, 'gRPC listener TLS files unusable; keeping the last good ones'),
+        e.outcome === 'reloaded'
+          ? log.info({ mtls: tlsConfig.client_ca !== undefined }, 'gRPC listener certificate reloaded')
+          : log.warn({ problem: e.problem }, 'gRPC listener TLS files unusable; keeping the last good ones'),
       );
     } catch (err) {
       log.fatal({ problem: err instanceof Error ? err.message : String(err) }, 'invalid server.tls; not starting');
@@ -112,11 +118,22 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
   }
   try {
-    server = await startServer({ listen, check, outcomes, log, credentials: tls === undefined ? undefined : watchedServerCredentials(tls), healthListen: opts.healthListen ?? runtime.config.server.health_listen, maxConnectionIdleMs: runtime.config.server.max_connection_idle_ms });
+    server = await startServer({
+      listen,
+      check,
+      outcomes,
+      log,
+      credentials: tls === undefined ? undefined : watchedServerCredentials(tls),
+      healthListen: opts.healthListen ?? runtime.config.server.health_listen,
+      maxConnectionIdleMs: runtime.config.server.max_connection_idle_ms,
+    });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     const inUse = code === 'EADDRINUSE' || (err instanceof Error && /EADDRINUSE|address already in use/i.test(err.message));
-    log.fatal({ listen, problem: inUse ? 'the address is already in use' : 'the address cannot be bound', ...safeError(err) }, inUse ? `cannot listen on ${listen}: the address is already in use` : `cannot listen on ${listen}`);
+    log.fatal(
+      { listen, problem: inUse ? 'the address is already in use' : 'the address cannot be bound', ...safeError(err) },
+      inUse ? `cannot listen on ${listen}: the address is already in use` : `cannot listen on ${listen}`,
+    );
     log.flush();
     tls?.close();
     await decisionLog.close();
@@ -196,7 +213,10 @@ Exit codes: 0 stopped by a signal, 1 could not listen, 2 a usage or config error
       options: { config: { type: 'string', short: 'c' }, listen: { type: 'string', short: 'l' }, 'health-listen': { type: 'string' } },
       strict: true,
     });
-    for (const [flag, v] of [['--listen', values.listen], ['--health-listen', values['health-listen']]] as const) {
+    for (const [flag, v] of [
+      ['--listen', values.listen],
+      ['--health-listen', values['health-listen']],
+    ] as const) {
       if (v === undefined) continue;
       const l = parseListen(v);
       if (!l.ok) throw new UsageError(`${flag}: ${l.problem}`);

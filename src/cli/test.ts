@@ -16,7 +16,10 @@ export interface TestOptions {
 
 function ruleTable(r: CaseResult): string[] {
   const w = Math.max(4, ...r.results.map((x) => x.id.length));
-  return r.results.map((x) => `       ${x.effect.padEnd(5)} ${x.id.padEnd(w)}  ${x.outcome === 'matched' ? 'MATCHED' : x.outcome === 'error' ? `ERROR: ${x.error ?? ''}` : `not matched${x.falseAt !== undefined ? `: false at ${x.falseAt}` : ''}`}`);
+  return r.results.map(
+    (x) =>
+      `       ${x.effect.padEnd(5)} ${x.id.padEnd(w)}  ${x.outcome === 'matched' ? 'MATCHED' : x.outcome === 'error' ? `ERROR: ${x.error ?? ''}` : `not matched${x.falseAt !== undefined ? `: false at ${x.falseAt}` : ''}`}`,
+  );
 }
 
 const xml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -31,7 +34,10 @@ function junitReport(results: readonly CaseResult[], broken: readonly string[]):
     });
     return `  <testsuite name="${xml(name)}" tests="${rs.length}" failures="${rs.filter((r) => r.failures.length > 0).length}">\n${cases.join('\n')}\n  </testsuite>`;
   });
-  const errors = broken.map((b) => `  <testsuite name="invalid suite file" tests="1" errors="1"><testcase name="load"><error message="${xml(b.split('\n')[0] ?? '')}">${xml(b)}</error></testcase></testsuite>`);
+  const errors = broken.map(
+    (b) =>
+      `  <testsuite name="invalid suite file" tests="1" errors="1"><testcase name="load"><error message="${xml(b.split('\n')[0] ?? '')}">${xml(b)}</error></testcase></testsuite>`,
+  );
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n${[...suites, ...errors].join('\n')}\n</testsuites>\n`;
 }
 

@@ -101,4 +101,3 @@ Exit codes: 0 valid (warnings or not), 2 a usage error or a problem in the confi
     return validate(file, process.stdout, process.stderr, outputFormat(values.format));
   },
 };
-

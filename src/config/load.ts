@@ -46,7 +46,10 @@ export function parseConfigText(text: string, source: string): Config {
   }
   const cross = crossCheck(parsed.data);
   if (cross.length > 0) {
-    throw new ConfigError(source, cross.map((p) => `${formatPath(p.path)}: ${p.message} (${y.where(p.path)})`));
+    throw new ConfigError(
+      source,
+      cross.map((p) => `${formatPath(p.path)}: ${p.message} (${y.where(p.path)})`),
+    );
   }
   return parsed.data;
 }

@@ -1,9 +1,14 @@
 /** What every area's builder is told about the config it builds from (set by src/pipeline/runtime.ts). */
 
-/** What happened on a provider credential reload, for the service log (never the value). */
+/**
+ * What happened to a provider credential, for the service log and health (never the value): its
+ * file was reloaded, or kept after a bad change; or an access token was minted from it, or could
+ * not be.
+ */
 export interface CredentialReloadEvent {
+  /** The credential file (or environment variable) concerned. */
   readonly file: string;
-  readonly outcome: 'reloaded' | 'kept_last_good';
+  readonly outcome: 'reloaded' | 'kept_last_good' | 'token_minted' | 'token_failed';
   readonly problem?: string;
 }
 

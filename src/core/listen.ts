@@ -11,7 +11,10 @@ const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))$/;
 
 /** The address, or a sentence saying what is wrong with it (with what was given). */
 export function parseListen(value: string): { ok: true; value: ListenAddress } | { ok: false; problem: string } {
-  const bad = (why: string): { ok: false; problem: string } => ({ ok: false, problem: `${why}: expected HOST:PORT (e.g. 127.0.0.1:9001) or unix:PATH, got ${JSON.stringify(value)}` });
+  const bad = (why: string): { ok: false; problem: string } => ({
+    ok: false,
+    problem: `${why}: expected HOST:PORT (e.g. 127.0.0.1:9001) or unix:PATH, got ${JSON.stringify(value)}`,
+  });
   if (value.startsWith('unix:')) {
     const p = value.slice('unix:'.length);
     if (p === '' || p.includes('\0')) return bad('no socket path after unix:');

@@ -80,22 +80,19 @@ export function schemaKeysAt(schema: unknown, path: readonly PropertyKey[]): str
     for (let d = def(cur); d !== undefined && (d.innerType !== undefined || d.in !== undefined); d = def(cur)) cur = d.innerType ?? d.in;
     return cur;
   };
+  // A union (a name or a mapping) stands for each of its options at the same path.
+  const expand = (xs: unknown[]): unknown[] => xs.flatMap((s) => (def(s)?.type === 'union' ? (def(s)?.options ?? []).map(unwrap) : [s]));
   let cur: unknown[] = [unwrap(schema)];
   for (const p of path) {
-    cur = cur.flatMap((s) => {
+    cur = expand(cur).flatMap((s) => {
       const d = def(s);
       if (d?.type === 'array' && typeof p === 'number') return [unwrap(d.element)];
       if (d?.type === 'record') return [unwrap(d.valueType)];
       if (d?.type === 'object' && typeof p === 'string' && d.shape !== undefined) return Object.hasOwn(d.shape, p) ? [unwrap(d.shape[p])] : [];
-      if (d?.type === 'union') return (d.options ?? []).map(unwrap);
       return [];
     });
   }
-  return cur.flatMap((s) => {
-    const d = def(s);
-    if (d?.type === 'union') return (d.options ?? []).flatMap((o) => Object.keys(def(unwrap(o))?.shape ?? {}));
-    return Object.keys(d?.shape ?? {});
-  });
+  return expand(cur).flatMap((s) => Object.keys(def(s)?.shape ?? {}));
 }
 
 /**
@@ -117,6 +114,22 @@ export function issueMessage(issue: z.core.$ZodIssue, schema?: unknown): string 
     const want = `expected ${issue.values.length === 1 ? one : `one of ${one}`}`;
     if (!('input' in issue)) return want;
     return issue.input === undefined ? `missing: ${want}` : `${want}, got ${found(issue.input)}`;
+  }
+  if (issue.code === 'invalid_union') {
+    // A name or a mapping (providers[].credential): what is wrong in the branch whose type
+    // matched, at its own key; else the types it could have been. Not the library's "Invalid input".
+    const rootType = (errs: readonly z.core.$ZodIssue[]): z.core.$ZodIssue | undefined => errs.find((e) => e.code === 'invalid_type' && e.path.length === 0);
+    const branch = issue.errors.find((errs) => errs.length > 0 && rootType(errs) === undefined);
+    if (branch !== undefined) {
+      return branch
+        .map((e) => {
+          const inner = issueMessage({ ...e, path: [...issue.path, ...e.path] }, schema);
+          return e.path.length > 0 ? `${e.path.map(String).join('.')}: ${inner}` : inner;
+        })
+        .join('; ');
+    }
+    const types = issue.errors.map(rootType).flatMap((e) => (e?.code === 'invalid_type' ? [ARTICLE[e.expected] ?? e.expected] : []));
+    if (types.length === issue.errors.length && types.length > 0) return `expected ${types.join(' or ')}${'input' in issue ? `, got ${found(issue.input)}` : ''}`;
   }
   return issue.message;
 }

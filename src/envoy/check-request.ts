@@ -3,13 +3,7 @@
  * sends it: `llm-authz check` turns its HTTP fixtures into one, and tests and benchmarks use it
  * for direct gRPC calls.
  */
-export function checkRequest(o: {
-  method?: string;
-  path?: string;
-  headers?: Record<string, string>;
-  body?: string | Buffer;
-  principal?: string;
-}): Record<string, unknown> {
+export function checkRequest(o: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; principal?: string }): Record<string, unknown> {
   const body = typeof o.body === 'string' ? Buffer.from(o.body) : o.body;
   const method = o.method ?? 'POST';
   const path = o.path ?? '/v1/chat/completions';
@@ -39,4 +33,3 @@ export function checkRequest(o: {
     },
   };
 }
-

@@ -35,7 +35,8 @@ function headerMap(raw: unknown): Map<string, string> {
   for (const h of list.slice(0, MAX_HEADERS)) {
     if (typeof h.key !== 'string') continue;
     // Envoy sends values in raw_value (bytes) by default, in value in older versions.
-    const v = Buffer.isBuffer(h.raw_value) && h.raw_value.length > 0 ? h.raw_value.toString('latin1', 0, MAX_VALUE) : typeof h.value === 'string' ? h.value.slice(0, MAX_VALUE) : '';
+    const v =
+      Buffer.isBuffer(h.raw_value) && h.raw_value.length > 0 ? h.raw_value.toString('latin1', 0, MAX_VALUE) : typeof h.value === 'string' ? h.value.slice(0, MAX_VALUE) : '';
     const key = h.key.toLowerCase();
     if (!out.has(key)) out.set(key, v);
   }

@@ -102,8 +102,7 @@ function parseBody(http: Obj, headers: ReadonlyMap<string, string>): RequestBody
   else if (typeof http['body'] === 'string' && http['body'] !== '') bytes = Buffer.from(http['body'], 'utf8');
   const cl = headers.get('content-length');
   const declaredLength = cl !== undefined && /^\d{1,15}$/.test(cl) ? Number(cl) : undefined;
-  const truncated =
-    headers.get(PARTIAL_BODY_HEADER) === 'true' || (declaredLength !== undefined && declaredLength > bytes.length);
+  const truncated = headers.get(PARTIAL_BODY_HEADER) === 'true' || (declaredLength !== undefined && declaredLength > bytes.length);
   return { bytes, truncated, declaredLength };
 }
 

@@ -4,9 +4,8 @@
  * allow = OK + header mutations with the OVERWRITE action.
  */
 import { DECISION_ID_HEADER, REASON_HEADER, TRACE_ID_HEADER } from '../core/headers.ts';
-import { CREDENTIAL_HEADERS, CREDENTIAL_QUERY_PARAMETERS, errorFormat, PROVIDER_CREDENTIAL_HEADERS, type WireApi } from '../apis/index.ts';
-import type { ProviderRuntime } from '../providers/runtime.ts';
-import type { Secret } from '../core/secret.ts';
+import { CREDENTIAL_QUERY_PARAMETERS, errorFormat, wireOf, type WireApi } from '../apis/index.ts';
+import type { AttachedCredential } from '../providers/attach.ts';
 import type { Obligations } from '../policy/types.ts';
 import { REASONS, type ReasonCode } from '../core/reasons.ts';
 import { redactKeys } from '../core/key-shape.ts';
@@ -18,7 +17,6 @@ export { DECISION_ID_HEADER, REASON_HEADER, TRACE_ID_HEADER };
 function traceHeader(traceId: string | undefined): HeaderValueOption[] {
   return traceId !== undefined && /^[0-9a-f]{32}$/.test(traceId) && !/^0+$/.test(traceId) ? [overwrite(TRACE_ID_HEADER, traceId)] : [];
 }
-
 
 // google.rpc.Code values
 const GRPC_OK = 0;
@@ -77,22 +75,20 @@ export interface DenyInput {
 
 export function denyResponse(d: DenyInput): CheckResponse {
   const { status, message } = REASONS[d.reason];
-  const headers = [
-    overwrite('content-type', 'application/json'),
-    overwrite(DECISION_ID_HEADER, d.decisionId),
-    overwrite(REASON_HEADER, d.reason),
-    ...traceHeader(d.traceId),
-  ];
+  const headers = [overwrite('content-type', 'application/json'), overwrite(DECISION_ID_HEADER, d.decisionId), overwrite(REASON_HEADER, d.reason), ...traceHeader(d.traceId)];
   if (status === 401) {
     const error = d.reason === 'no_credentials' ? '' : ', error="invalid_token"';
     headers.push(overwrite('www-authenticate', `Bearer realm="llm-authz"${error}`));
   }
+  const e = { status, reason: d.reason, message: d.detail ? `${message}: ${redactKeys(d.detail)}` : message, decisionId: d.decisionId };
+  const extra = d.api === undefined ? undefined : wireOf(d.api).errorHeaders?.(e);
+  for (const [k, v] of extra ?? []) headers.push(overwrite(k, v));
   return {
     status: { code: grpcCodeFor(status), message: d.reason },
     denied_response: {
       status: { code: status },
       headers,
-      body: errorFormat(d.api)({ status, reason: d.reason, message: d.detail ? `${message}: ${redactKeys(d.detail)}` : message, decisionId: d.decisionId }),
+      body: errorFormat(d.api)(e),
     },
     dynamic_metadata: toProtoStruct(d.metadata),
   };
@@ -102,6 +98,8 @@ export interface AllowInput {
   readonly decisionId: string;
   readonly routingHeader: string;
   readonly obligations: Obligations;
+  /** The provider credential's headers, and the credential headers to remove (src/providers/attach.ts). */
+  readonly credential: AttachedCredential;
   /** Further request headers that can carry a caller's credential (strip.ts): never forwarded. */
   readonly credentialHeaders: readonly string[];
   readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
@@ -109,26 +107,11 @@ export interface AllowInput {
   readonly traceId?: string | undefined;
 }
 
-/**
- * Every credential header but the one a provider's credential goes in: removed on allow, so only
- * the provider's own key is forwarded. One list per credential header, built once.
- */
-const REMOVE_BESIDES: ReadonlyMap<string, readonly string[]> = new Map(PROVIDER_CREDENTIAL_HEADERS.map((h) => [h, CREDENTIAL_HEADERS.filter((c) => c !== h)]));
-
-/** The provider's credential in the provider's own form (OVERWRITE); every other credential header removed. */
-function credentialHeaders(provider: ProviderRuntime, credential: Secret | undefined): { set: HeaderValueOption[]; remove: readonly string[] } {
-  const key = credential?.reveal();
-  if (key === undefined) return { set: [], remove: CREDENTIAL_HEADERS };
-  const form = provider.profile.credential;
-  return { set: [overwrite(form.header, form.value(key))], remove: REMOVE_BESIDES.get(form.header) ?? CREDENTIAL_HEADERS };
-}
-
 export function allowResponse(a: AllowInput): CheckResponse {
-  const { provider, credential, headers = [] } = a.obligations;
-  const cred = credentialHeaders(provider, credential ?? provider.credential);
-  const set = [overwrite(a.routingHeader, provider.route), ...cred.set, ...headers.map(([k, v]) => overwrite(k, v))];
+  const { provider, headers = [] } = a.obligations;
+  const set = [overwrite(a.routingHeader, provider.route), ...a.credential.set.map(([k, v]) => overwrite(k, v)), ...headers.map(([k, v]) => overwrite(k, v))];
   // A header the allow sets is overwritten, not removed.
-  const remove = new Set([...cred.remove, ...a.credentialHeaders]);
+  const remove = new Set([...a.credential.remove, ...a.credentialHeaders]);
   for (const h of set) remove.delete(h.header.key);
   return {
     status: { code: GRPC_OK },

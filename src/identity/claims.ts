@@ -61,13 +61,7 @@ export type FindingOutcome = { ok: true; finding: Finding } | { ok: false; reaso
  * Maps a verified payload to workload/agent/user. A token-exchange token (RFC 8693) with an
  * `act` claim names the user in `sub` and the agent acting for them in `act.sub`.
  */
-export function findingFromPayload(
-  method: IdentityMethodName,
-  payload: Payload,
-  issuer: string,
-  mapping: ClaimMapping,
-  allowlist: readonly string[],
-): FindingOutcome {
+export function findingFromPayload(method: IdentityMethodName, payload: Payload, issuer: string, mapping: ClaimMapping, allowlist: readonly string[]): FindingOutcome {
   const act = mapping.act_claim ? payload['act'] : undefined;
   let workload: string | undefined;
   let agent = stringClaim(payload, mapping.agent_claim);

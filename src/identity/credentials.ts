@@ -13,12 +13,14 @@ export const CREDENTIAL_HEADERS: readonly string[] = CLIENT_CREDENTIAL_HEADERS;
 /** Longer credential headers are refused before any parsing (`token_too_large`). */
 export const MAX_CREDENTIAL_LENGTH = 65_536;
 
-export type PresentedCredential =
-  | { kind: 'none' }
-  | { kind: 'conflict' }
-  | { kind: 'malformed' }
-  | { kind: 'too_large' }
-  | { kind: 'token'; token: string; header: string };
+/**
+ * An AWS Signature Version 4 authorization: a client signing with its own AWS key (the AWS SDKs'
+ * default for Bedrock). It holds no secret llm-authz can check, so it is malformed here; its
+ * commas are the scheme's own, not a repeated header.
+ */
+const SIGV4_AUTHORIZATION = /^AWS4-HMAC-SHA256\s/;
+
+export type PresentedCredential = { kind: 'none' } | { kind: 'conflict' } | { kind: 'malformed' } | { kind: 'too_large' } | { kind: 'token'; token: string; header: string };
 
 /**
  * The one credential a request presents in the API-key headers. Two different values across
@@ -32,6 +34,7 @@ export function presentedCredential(ctx: RequestContext): PresentedCredential {
     if (raw === undefined) continue;
     if (raw.length > MAX_CREDENTIAL_LENGTH) return { kind: 'too_large' };
     let token = raw.trim();
+    if (header === 'authorization' && SIGV4_AUTHORIZATION.test(token)) return { kind: 'malformed' };
     // A repeated header arrives joined with ','; no credential contains one.
     if (token.includes(',')) return { kind: 'conflict' };
     if (header === 'authorization') {

@@ -176,6 +176,9 @@ export function createIdentifierFromConfig(config: IdentityConfig, ctx: BuildCon
     closeMethods?.();
     revocations?.close();
   };
-  controlled.loaded = () => ({ apiKeys: config.api_keys.length + (store?.size ?? 0), methods: methods.filter((m) => m.name !== 'api_key' || config.api_keys.length > 0 || store !== undefined).map((m) => m.name) });
+  controlled.loaded = () => ({
+    apiKeys: config.api_keys.length + (store?.size ?? 0),
+    methods: methods.filter((m) => m.name !== 'api_key' || config.api_keys.length > 0 || store !== undefined).map((m) => m.name),
+  });
   return controlled;
 }

@@ -81,7 +81,15 @@ export function remoteKeySet(o: RemoteOptions): KeySet & { refreshes(): number }
       }
     } catch (err) {
       countJwksFetch('failed');
-      identityLog().warn({ issuer: o.issuer, error: err instanceof Error ? err.name : 'error', cause: err instanceof Error && !(err instanceof SyntaxError) ? err.message.slice(0, 200) : undefined, serving_cached: local !== undefined }, 'jwks refresh failed');
+      identityLog().warn(
+        {
+          issuer: o.issuer,
+          error: err instanceof Error ? err.name : 'error',
+          cause: err instanceof Error && !(err instanceof SyntaxError) ? err.message.slice(0, 200) : undefined,
+          serving_cached: local !== undefined,
+        },
+        'jwks refresh failed',
+      );
     }
   };
 

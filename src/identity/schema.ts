@@ -142,7 +142,10 @@ export const spiffeSchema = z.strictObject({
 
 export const onBehalfOfSchema = z.strictObject({
   /** A header carrying the user's JWT (verified with the `jwt` issuers); its `sub` becomes the user. */
-  header: z.string().regex(/^[a-z0-9-]+$/, 'expected a lowercase header name').default(ON_BEHALF_OF_HEADER),
+  header: z
+    .string()
+    .regex(/^[a-z0-9-]+$/, 'expected a lowercase header name')
+    .default(ON_BEHALF_OF_HEADER),
 });
 
 export const METHOD_NAMES = ['api_key', 'jwt', 'envoy_jwt', 'spiffe'] as const;
@@ -178,14 +181,21 @@ export const revocationSchema = z
   .strictObject({
     workload: name.optional(),
     agent: name.optional(),
-    spiffe_id: z.string().regex(/^spiffe:\/\/[^/]+(\/.*)?$/, 'expected a SPIFFE ID').max(2048).optional(),
+    spiffe_id: z
+      .string()
+      .regex(/^spiffe:\/\/[^/]+(\/.*)?$/, 'expected a SPIFFE ID')
+      .max(2048)
+      .optional(),
     issuer: z.string().min(1).max(512).optional(),
     subject: z.string().min(1).max(512).optional(),
     revoked_at: timestamp,
     revoked_by: z.string().min(1).max(256).optional(),
     reason: z.string().max(1024).optional(),
   })
-  .refine((r) => [r.workload, r.agent, r.spiffe_id, r.issuer ?? r.subject].filter((v) => v !== undefined).length === 1 && (r.issuer === undefined) === (r.subject === undefined), 'expected exactly one of workload, agent, spiffe_id, or issuer with subject');
+  .refine(
+    (r) => [r.workload, r.agent, r.spiffe_id, r.issuer ?? r.subject].filter((v) => v !== undefined).length === 1 && (r.issuer === undefined) === (r.subject === undefined),
+    'expected exactly one of workload, agent, spiffe_id, or issuer with subject',
+  );
 
 export const revocationFileSchema = z.strictObject({
   version: z.literal(1),
@@ -236,4 +246,10 @@ export type JwtConfig = z.infer<typeof jwtSchema>;
 export type JwtIssuerConfig = z.infer<typeof jwtIssuerSchema>;
 export type EnvoyJwtConfig = z.infer<typeof envoyJwtSchema>;
 export type SpiffeConfig = z.infer<typeof spiffeSchema>;
-export type ClaimMapping = { workload_claim: string; agent_claim?: string | undefined; user_claim?: string | undefined; act_claim: boolean; spiffe_trust_domains?: string[] | undefined };
+export type ClaimMapping = {
+  workload_claim: string;
+  agent_claim?: string | undefined;
+  user_claim?: string | undefined;
+  act_claim: boolean;
+  spiffe_trust_domains?: string[] | undefined;
+};

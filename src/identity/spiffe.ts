@@ -81,7 +81,16 @@ export function createSpiffeMethod(config: SpiffeConfig, now: () => number = Dat
       if (!domains.has(id.trustDomain)) return { kind: 'rejected', reason: 'untrusted_domain', detail: `trust domain '${id.trustDomain}' is not trusted` };
       return {
         kind: 'authenticated',
-        identity: { method: 'spiffe', workload: id.id, agent: undefined, user: undefined, issuer: `spiffe://${id.trustDomain}`, credentialId: undefined, scopes: undefined, claims: undefined },
+        identity: {
+          method: 'spiffe',
+          workload: id.id,
+          agent: undefined,
+          user: undefined,
+          issuer: `spiffe://${id.trustDomain}`,
+          credentialId: undefined,
+          scopes: undefined,
+          claims: undefined,
+        },
       };
     },
   };

@@ -45,10 +45,13 @@ function decoded(raw: string): string | undefined {
 export function canonicalParameterName(raw: string): string | undefined {
   const d = decoded(raw);
   if (d === undefined) return undefined;
-  return d
-    .toLowerCase()
-    .replace(/[\u0000-\u0020]+/g, '')
-    .replace(/\[[^\]]*\]$/, '');
+  return (
+    d
+      .toLowerCase()
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters and spaces are what a parameter name is stripped of.
+      .replace(/[\u0000-\u0020]+/g, '')
+      .replace(/\[[^\]]*\]$/, '')
+  );
 }
 
 function presentedTokens(ctx: RequestContext): string[] {

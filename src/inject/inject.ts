@@ -66,10 +66,10 @@ function plan(pod: Pod, opts: InjectorOptions): InjectOutcome {
   }
   // First in the init containers: up before any other init container or app container runs.
   if (pod.spec.initContainers === undefined) ops.push({ op: 'add', path: '/spec/initContainers', value: containers });
-  else containers.forEach((c, i) => ops.push({ op: 'add', path: `/spec/initContainers/${i}`, value: c }));
+  else for (const [i, c] of containers.entries()) ops.push({ op: 'add', path: `/spec/initContainers/${i}`, value: c });
   if (pod.spec.volumes === undefined) ops.push({ op: 'add', path: '/spec/volumes', value: volumes });
   else for (const v of volumes) ops.push({ op: 'add', path: '/spec/volumes/-', value: v });
-  if (mode === 'envoy' && request.sdkEnv) pod.spec.containers.forEach((c, i) => ops.push(...sdkEnvOps(c, i)));
+  if (mode === 'envoy' && request.sdkEnv) for (const [i, c] of pod.spec.containers.entries()) ops.push(...sdkEnvOps(c, i));
   return { kind: 'patch', mode, ops };
 }
 

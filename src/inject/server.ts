@@ -24,7 +24,10 @@ export async function startWebhookServer(opts: { host: string; port: number; tls
   const { log } = opts;
   const tls = watchTlsFiles(
     opts.tls,
-    (e) => (e.outcome === 'reloaded' ? log.info({ cert: opts.tls.cert }, 'webhook certificate reloaded') : log.warn({ problem: e.problem }, 'webhook certificate files unusable; keeping the last good ones')),
+    (e) =>
+      e.outcome === 'reloaded'
+        ? log.info({ cert: opts.tls.cert }, 'webhook certificate reloaded')
+        : log.warn({ problem: e.problem }, 'webhook certificate files unusable; keeping the last good ones'),
     opts.pollMs,
   );
   const first = tls.current();

@@ -60,8 +60,21 @@ export function entitlementsOf(config: Config, configFile: string): Entitlements
   for (const k of config.identity.api_keys) {
     ids.add(k.id);
     entries.push({
-      key: `key:${k.id}`, kind: 'api_key', id: k.id, source: 'config', method: 'api_key', workload: k.workload, agent: k.agent, issuer: undefined,
-      owner: k.owner, approvedBy: k.approved_by, approvedAt: k.approved_at, reviewBy: k.review_by, createdAt: undefined, expiresAt: undefined, revoked: false,
+      key: `key:${k.id}`,
+      kind: 'api_key',
+      id: k.id,
+      source: 'config',
+      method: 'api_key',
+      workload: k.workload,
+      agent: k.agent,
+      issuer: undefined,
+      owner: k.owner,
+      approvedBy: k.approved_by,
+      approvedAt: k.approved_at,
+      reviewBy: k.review_by,
+      createdAt: undefined,
+      expiresAt: undefined,
+      revoked: false,
       grants: { models: k.models, providers: k.providers, tools: k.tools, maxTokens: k.max_tokens },
     });
   }
@@ -77,16 +90,42 @@ export function entitlementsOf(config: Config, configFile: string): Entitlements
     for (const k of store.keys) {
       if (ids.has(k.id)) continue; // the config's entry wins, as at run time
       entries.push({
-        key: `key:${k.id}`, kind: 'api_key', id: k.id, source: 'key_store', method: 'api_key', workload: k.workload, agent: k.agent, issuer: undefined,
-        owner: k.owner, approvedBy: k.approved_by, approvedAt: k.approved_at, reviewBy: k.review_by, createdAt: k.created_at, expiresAt: k.expires_at, revoked: k.revoked,
+        key: `key:${k.id}`,
+        kind: 'api_key',
+        id: k.id,
+        source: 'key_store',
+        method: 'api_key',
+        workload: k.workload,
+        agent: k.agent,
+        issuer: undefined,
+        owner: k.owner,
+        approvedBy: k.approved_by,
+        approvedAt: k.approved_at,
+        reviewBy: k.review_by,
+        createdAt: k.created_at,
+        expiresAt: k.expires_at,
+        revoked: k.revoked,
         grants: { models: k.models, providers: k.providers, tools: k.tools, maxTokens: k.max_tokens },
       });
     }
   }
   for (const r of config.identity.entitlements) {
     entries.push({
-      key: `rule:${r.id}`, kind: 'rule', id: r.id, source: 'rule', method: r.match.method, workload: r.match.workload, agent: r.match.agent, issuer: r.match.issuer,
-      owner: r.owner, approvedBy: r.approved_by, approvedAt: r.approved_at, reviewBy: r.review_by, createdAt: undefined, expiresAt: undefined, revoked: false,
+      key: `rule:${r.id}`,
+      kind: 'rule',
+      id: r.id,
+      source: 'rule',
+      method: r.match.method,
+      workload: r.match.workload,
+      agent: r.match.agent,
+      issuer: r.match.issuer,
+      owner: r.owner,
+      approvedBy: r.approved_by,
+      approvedAt: r.approved_at,
+      reviewBy: r.review_by,
+      createdAt: undefined,
+      expiresAt: undefined,
+      revoked: false,
       grants: { models: r.models, providers: r.providers, tools: r.tools, maxTokens: r.max_tokens },
     });
   }

@@ -18,7 +18,16 @@
  */
 import { globMatch } from '../core/glob.ts';
 
-export const FINDING_CODES = ['never_used', 'unused', 'review_overdue', 'expiring_soon', 'presented_after_end', 'no_owner', 'scope_broader_than_use', 'no_entitlement_record'] as const;
+export const FINDING_CODES = [
+  'never_used',
+  'unused',
+  'review_overdue',
+  'expiring_soon',
+  'presented_after_end',
+  'no_owner',
+  'scope_broader_than_use',
+  'no_entitlement_record',
+] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
 export interface Thresholds {
@@ -87,7 +96,8 @@ export function findingsOf(r: FindingInput, nowMs: number, t: Thresholds): RowFi
     if (r.allowed === 0) out.push({ code: 'never_used', detail: 'no allowed request in the window' });
     else if (r.lastAllowedMs !== undefined && r.lastAllowedMs < nowMs - t.unusedForMs) out.push({ code: 'unused', detail: `last used ${iso(r.lastAllowedMs)}` });
     if (r.reviewByMs !== undefined && r.reviewByMs <= nowMs) out.push({ code: 'review_overdue', detail: `review was due ${iso(r.reviewByMs)}` });
-    if (r.expiresAtMs !== undefined && r.expiresAtMs > nowMs && r.expiresAtMs <= nowMs + t.expiringWithinMs) out.push({ code: 'expiring_soon', detail: `expires ${iso(r.expiresAtMs)}` });
+    if (r.expiresAtMs !== undefined && r.expiresAtMs > nowMs && r.expiresAtMs <= nowMs + t.expiringWithinMs)
+      out.push({ code: 'expiring_soon', detail: `expires ${iso(r.expiresAtMs)}` });
     if (r.owner === undefined) out.push({ code: 'no_owner', detail: 'no owner recorded' });
     if (r.allowed > 0) {
       const parts: string[] = [];

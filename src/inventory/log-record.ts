@@ -41,6 +41,7 @@ export const DECISION_FIELDS: ReadonlySet<string> = new Set([
   'policy.shadow.version',
   'policy.shadow.disagrees',
   'gen_ai.provider.name',
+  'llm.provider',
   'gen_ai.operation.name',
   'gen_ai.request.model',
   'gen_ai.request.max_tokens',
@@ -197,7 +198,9 @@ export function parseLogLine(line: string): ParseResult {
     effect,
     reason,
     identity: identityOf(r),
-    provider: r.str('gen_ai.provider.name'),
+    // The configured provider's name (what key scopes grant); lines written before `llm.provider`
+    // existed carried it in gen_ai.provider.name, which now names the provider system.
+    provider: r.str('llm.provider') ?? r.str('gen_ai.provider.name'),
     model: r.str('gen_ai.request.model'),
     tools: r.list('llm.tools'),
   };

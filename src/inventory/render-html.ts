@@ -13,7 +13,6 @@ export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
-
 const STYLE = `
 body{font:14px/1.4 "Liberation Sans",Arial,sans-serif;margin:24px;color:#222}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
@@ -71,11 +70,15 @@ function td(v: string | number, numeric = false): string {
 export function renderHtml(r: Report): string {
   const i = r.input;
   const recorded = r.rows.filter((x) => x.recorded).length;
-  const findings = r.findings.length === 0
-    ? '<p id="no-findings">None.</p>'
-    : `<table id="findings" class="sortable"><thead><tr><th>finding</th><th>identity</th><th>owner</th><th>detail</th></tr></thead><tbody>${r.findings
-        .map((f) => `<tr data-code="${esc(f.code)}" data-row="${esc(f.row)}"><td class="finding f-${esc(f.code)}">${esc(f.title)}</td>${td(f.label)}${td(f.owner || '—')}${td(f.detail)}</tr>`)
-        .join('')}</tbody></table>`;
+  const findings =
+    r.findings.length === 0
+      ? '<p id="no-findings">None.</p>'
+      : `<table id="findings" class="sortable"><thead><tr><th>finding</th><th>identity</th><th>owner</th><th>detail</th></tr></thead><tbody>${r.findings
+          .map(
+            (f) =>
+              `<tr data-code="${esc(f.code)}" data-row="${esc(f.row)}"><td class="finding f-${esc(f.code)}">${esc(f.title)}</td>${td(f.label)}${td(f.owner || '—')}${td(f.detail)}</tr>`,
+          )
+          .join('')}</tbody></table>`;
   const rows = `<table id="entitlements" class="sortable"><thead><tr>${ROW_COLUMNS.map((c) => `<th>${esc(c.header)}</th>`).join('')}</tr></thead><tbody>${r.rows
     .map((row) => `<tr data-row="${esc(row.key)}">${ROW_COLUMNS.map((c) => td(c.cell(row), c.numeric === true)).join('')}</tr>`)
     .join('')}</tbody></table>`;
@@ -84,7 +87,10 @@ export function renderHtml(r: Report): string {
     .join('')}</ul>`;
   const malformed = Object.values(i.malformed).reduce((a, b) => a + b, 0);
   const files = `<table id="files" class="sortable"><thead><tr><th>file</th><th>gzip</th><th>lines</th><th>decisions</th><th>outcomes</th><th>malformed</th><th>first malformed lines</th><th>problem</th></tr></thead><tbody>${[
-    ...i.files.map((f) => `<tr>${td(f.path)}${td(f.gzip ? 'yes' : 'no')}${td(f.lines, true)}${td(f.decisions, true)}${td(f.outcomes, true)}${td(f.malformed, true)}${td(f.malformedAt.join(', '))}${td(f.truncated ? 'gzip cut off' : (f.error ?? ''))}</tr>`),
+    ...i.files.map(
+      (f) =>
+        `<tr>${td(f.path)}${td(f.gzip ? 'yes' : 'no')}${td(f.lines, true)}${td(f.decisions, true)}${td(f.outcomes, true)}${td(f.malformed, true)}${td(f.malformedAt.join(', '))}${td(f.truncated ? 'gzip cut off' : (f.error ?? ''))}</tr>`,
+    ),
     ...i.missing.map((m) => `<tr>${td(m.path)}${td('')}${td(0, true)}${td(0, true)}${td(0, true)}${td(0, true)}${td('')}${td(m.error)}</tr>`),
   ].join('')}</tbody></table>`;
   const unknown = Object.entries(i.unknownFields).map(([k, n]) => `<code>${esc(k)}</code> ${n}`);

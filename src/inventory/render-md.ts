@@ -4,7 +4,12 @@ import type { Report } from './report.ts';
 
 /** A table cell: no line breaks, pipes escaped, HTML inert. */
 function cell(v: string | number): string {
-  return String(v).replace(/[\r\n]+/g, ' ').replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return String(v)
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
 }
 
 function table(headers: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
@@ -23,11 +28,34 @@ export function renderMarkdown(r: Report): string {
       `(unused: ${durationText(r.thresholds.unusedForMs)}, expiring: ${durationText(r.thresholds.expiringWithinMs)}).`,
   );
   parts.push('## Findings');
-  parts.push(r.findings.length === 0 ? 'None.' : table(['finding', 'identity', 'owner', 'detail'], r.findings.map((f) => [f.title, f.label, f.owner || '—', f.detail])));
+  parts.push(
+    r.findings.length === 0
+      ? 'None.'
+      : table(
+          ['finding', 'identity', 'owner', 'detail'],
+          r.findings.map((f) => [f.title, f.label, f.owner || '—', f.detail]),
+        ),
+  );
   parts.push('## Entitlements and use');
   parts.push(
     table(
-      ['identity', 'kind', 'owner', 'approved', 'review by', 'expires', 'state', 'last used', 'allowed', 'denied', 'models used / granted', 'providers used / granted', 'tokens in / out', 'tools offered / granted', 'tools called'],
+      [
+        'identity',
+        'kind',
+        'owner',
+        'approved',
+        'review by',
+        'expires',
+        'state',
+        'last used',
+        'allowed',
+        'denied',
+        'models used / granted',
+        'providers used / granted',
+        'tokens in / out',
+        'tools offered / granted',
+        'tools called',
+      ],
       r.rows.map((x) => [
         x.label,
         `${kindText(x.kind)}${x.method && x.kind !== 'api_key' ? ` (${x.method})` : ''}`,
@@ -51,7 +79,13 @@ export function renderMarkdown(r: Report): string {
   const malformed = Object.values(i.malformed).reduce((a, b) => a + b, 0);
   parts.push(
     `${i.lines} line(s): ${i.decisions} decision(s) and ${i.outcomes} outcome(s) in the window, ${i.beforeWindow} before it, ${i.afterUntil} after it; ` +
-      `${malformed} malformed${malformed > 0 ? ` (${Object.entries(i.malformed).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}, ${i.oversized} too long, ` +
+      `${malformed} malformed${
+        malformed > 0
+          ? ` (${Object.entries(i.malformed)
+              .map(([k, n]) => `${k} ${n}`)
+              .join(', ')})`
+          : ''
+      }, ${i.oversized} too long, ` +
       `${i.invalidFields} field(s) of the wrong type, ${Object.values(i.unknownFields).reduce((a, b) => a + b, 0) + i.otherUnknownFields} unknown field(s); ` +
       `${i.truncatedFiles} gzip file(s) cut off, ${i.unreadableFiles + i.missing.length} unreadable. Read in ${i.elapsedMs} ms.`,
   );
@@ -59,14 +93,24 @@ export function renderMarkdown(r: Report): string {
     table(
       ['file', 'gzip', 'lines', 'decisions', 'outcomes', 'malformed (first lines)', 'problem'],
       [
-        ...i.files.map((f) => [f.path, f.gzip ? 'yes' : 'no', f.lines, f.decisions, f.outcomes, f.malformed === 0 ? 0 : `${f.malformed} (${f.malformedAt.join(', ')})`, f.truncated ? 'gzip cut off' : (f.error ?? '')]),
+        ...i.files.map((f) => [
+          f.path,
+          f.gzip ? 'yes' : 'no',
+          f.lines,
+          f.decisions,
+          f.outcomes,
+          f.malformed === 0 ? 0 : `${f.malformed} (${f.malformedAt.join(', ')})`,
+          f.truncated ? 'gzip cut off' : (f.error ?? ''),
+        ]),
         ...i.missing.map((m) => [m.path, '', 0, 0, 0, 0, m.error]),
       ],
     ),
   );
   const unknown = Object.entries(i.unknownFields);
   if (unknown.length > 0 || i.otherUnknownFields > 0) {
-    parts.push(`Unknown fields (counted, not read): ${[...unknown.map(([k, n]) => `\`${cell(k)}\` ${n}`), ...(i.otherUnknownFields > 0 ? [`other names ${i.otherUnknownFields}`] : [])].join(', ')}.`);
+    parts.push(
+      `Unknown fields (counted, not read): ${[...unknown.map(([k, n]) => `\`${cell(k)}\` ${n}`), ...(i.otherUnknownFields > 0 ? [`other names ${i.otherUnknownFields}`] : [])].join(', ')}.`,
+    );
   }
   const un = Object.entries(r.unattributed.byReason);
   if (un.length > 0 || r.unattributed.unjoinedOutcomes > 0 || r.unattributed.overflowCallerDecisions > 0) {

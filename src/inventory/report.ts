@@ -121,7 +121,15 @@ function stateOf(e: EntitlementEntry, ents: Entitlements, nowMs: number): RowSta
   const exp = ms(e.expiresAt);
   if (exp !== undefined && exp <= nowMs) return 'expired';
   if (e.kind === 'api_key' && e.workload !== undefined) {
-    const who = { method: 'api_key' as const, workload: e.workload, agent: e.agent, user: undefined, issuer: undefined, credentialId: e.id, scopes: { models: undefined, providers: undefined } };
+    const who = {
+      method: 'api_key' as const,
+      workload: e.workload,
+      agent: e.agent,
+      user: undefined,
+      issuer: undefined,
+      credentialId: e.id,
+      scopes: { models: undefined, providers: undefined },
+    };
     if (ents.revoked.match(who, '') !== undefined) return 'revoked_identity';
   }
   return 'active';
@@ -242,16 +250,51 @@ export function buildReport(ents: Entitlements, agg: Aggregator, input: ReadTota
     add(base, f);
   }
 
-  const unrecorded = (key: string, kind: 'api_key' | 'caller', id: string, who: { method: string; workload: string; agent: string | undefined; issuer: string | undefined }): void => {
+  const unrecorded = (
+    key: string,
+    kind: 'api_key' | 'caller',
+    id: string,
+    who: { method: string; workload: string; agent: string | undefined; issuer: string | undefined },
+  ): void => {
     const u = agg.usage.get(key);
     const used = usageRow(u);
     const base = {
-      key, kind, id, recorded: false, method: who.method, workload: who.workload, agent: who.agent ?? '', issuer: who.issuer ?? '',
-      owner: '', approvedBy: '', approvedAt: '', reviewBy: '', createdAt: '', expiresAt: '', state: 'no_record' as const,
-      ...used, modelsGranted: null, providersGranted: null, toolsGranted: null, maxTokens: null,
+      key,
+      kind,
+      id,
+      recorded: false,
+      method: who.method,
+      workload: who.workload,
+      agent: who.agent ?? '',
+      issuer: who.issuer ?? '',
+      owner: '',
+      approvedBy: '',
+      approvedAt: '',
+      reviewBy: '',
+      createdAt: '',
+      expiresAt: '',
+      state: 'no_record' as const,
+      ...used,
+      modelsGranted: null,
+      providersGranted: null,
+      toolsGranted: null,
+      maxTokens: null,
     };
     const f = findingsOf(
-      { recorded: false, kind, active: true, owner: undefined, reviewByMs: undefined, expiresAtMs: undefined, allowed: used.allowed, seen: used.allowed + used.denied, lastAllowedMs: u?.lastAllowedMs, presentedAfterEnd: presented(u), granted: {}, used: { models: used.modelsUsed, providers: used.providersUsed, tools: used.toolsOffered } },
+      {
+        recorded: false,
+        kind,
+        active: true,
+        owner: undefined,
+        reviewByMs: undefined,
+        expiresAtMs: undefined,
+        allowed: used.allowed,
+        seen: used.allowed + used.denied,
+        lastAllowedMs: u?.lastAllowedMs,
+        presentedAfterEnd: presented(u),
+        granted: {},
+        used: { models: used.modelsUsed, providers: used.providersUsed, tools: used.toolsOffered },
+      },
       nowMs,
       t,
     );
@@ -260,7 +303,9 @@ export function buildReport(ents: Entitlements, agg: Aggregator, input: ReadTota
   for (const [key, id] of agg.unknownKeys) unrecorded(key, 'api_key', id.credentialId ?? '', id);
   for (const c of agg.callers.values()) unrecorded(c.key, 'caller', '', c.identity);
 
-  const order = new Map(['never_used', 'unused', 'review_overdue', 'expiring_soon', 'presented_after_end', 'no_owner', 'scope_broader_than_use', 'no_entitlement_record'].map((c, i) => [c, i]));
+  const order = new Map(
+    ['never_used', 'unused', 'review_overdue', 'expiring_soon', 'presented_after_end', 'no_owner', 'scope_broader_than_use', 'no_entitlement_record'].map((c, i) => [c, i]),
+  );
   findings.sort((a, b) => (order.get(a.code) ?? 0) - (order.get(b.code) ?? 0) || a.label.localeCompare(b.label));
 
   const w = agg.window;
@@ -281,6 +326,10 @@ export function buildReport(ents: Entitlements, agg: Aggregator, input: ReadTota
     rows,
     series,
     input,
-    unattributed: { byReason: counts(agg.unattributed.byReason), unjoinedOutcomes: agg.unattributed.unjoinedOutcomes, overflowCallerDecisions: agg.unattributed.overflowCallerDecisions },
+    unattributed: {
+      byReason: counts(agg.unattributed.byReason),
+      unjoinedOutcomes: agg.unattributed.unjoinedOutcomes,
+      overflowCallerDecisions: agg.unattributed.overflowCallerDecisions,
+    },
   };
 }

@@ -30,7 +30,7 @@ function hasBody(ctx: RequestContext): boolean {
 }
 
 /** Reads the body's fields with the endpoint's parser. */
-function readBody(ctx: RequestContext, ep: Endpoint): Outcome<{ fields: BodyFields; complete: boolean }> {
+function readBody(ctx: RequestContext, ep: Endpoint, pathModel: string | undefined): Outcome<{ fields: BodyFields; complete: boolean }> {
   if (ep.parse === undefined) {
     // A body on an endpoint that takes none would be forwarded unread (with a method override a
     // provider might act on it): refused.
@@ -54,7 +54,7 @@ function readBody(ctx: RequestContext, ep: Endpoint): Outcome<{ fields: BodyFiel
   }
   const view = JsonView.body(text);
   if (!view.ok) return view;
-  const fields = ep.parse(view.value);
+  const fields = ep.parse(view.value, { model: pathModel });
   if (!fields.ok) return fields;
   return ok({ fields: fields.value, complete: true });
 }
@@ -73,7 +73,7 @@ function queryModels(query: string): string[] {
 function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<LlmRequest> {
   const m = matchEndpoint(ctx.method, ctx.path, bySelectHeaders(ctx.headers));
   if (m.kind === 'method') return fail('method_not_allowed');
-  if (m.kind === 'bad_path_model') return fail('invalid_field', 'the model in the path is not a valid name');
+  if (m.kind === 'bad_path_model') return fail('invalid_field', 'the model (or another name) in the path is not a valid name');
   const inputBytes = ctx.body.truncated ? Math.max(ctx.body.declaredLength ?? 0, ctx.body.bytes.length) : ctx.body.bytes.length;
   if (m.kind === 'unknown') {
     const qm = queryModels(ctx.query);
@@ -88,6 +88,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
       inputBytes,
       bodyComplete: false,
       storedContext: [],
+      pathParams: {},
     });
   }
   const ep = m.endpoint;
@@ -95,7 +96,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
     const versions = new URLSearchParams(ctx.query).getAll('api-version');
     if (versions.length !== 1 || versions[0] === '') return fail('invalid_field', "the 'api-version' query parameter is required once");
   }
-  const body = readBody(ctx, ep);
+  const body = readBody(ctx, ep, m.pathModel);
   if (!body.ok) return body;
   const f = body.value.fields;
 
@@ -116,7 +117,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
   return ok({
     api: ep.api,
     schema: ep.schema,
-    operation: ep.operation,
+    operation: f.operation ?? ep.operation,
     provider: select(ep.api, model),
     model,
     stream: ep.stream ?? f.stream ?? false,
@@ -129,6 +130,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
     inputBytes,
     bodyComplete: body.value.complete,
     storedContext: f.storedContext ?? [],
+    pathParams: m.pathParams,
   });
 }
 

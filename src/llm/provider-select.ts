@@ -7,7 +7,11 @@ export type SelectProvider = (api: WireApi, model: string | undefined) => Provid
 /** Built at load: one candidate list per wire API, in config order. */
 export function createProviderSelector(providers: Pick<Providers, 'list'>): SelectProvider {
   const byApi = new Map<WireApi, readonly ProviderRuntime[]>();
-  for (const api of WIRE_APIS) byApi.set(api, providers.list.filter((p) => speaks(p.api, api)));
+  for (const api of WIRE_APIS)
+    byApi.set(
+      api,
+      providers.list.filter((p) => speaks(p.api, api)),
+    );
   return (api, model) => {
     const candidates = byApi.get(api) ?? [];
     if (model === undefined) return candidates[0];

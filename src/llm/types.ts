@@ -15,7 +15,7 @@ export interface LlmRequest {
   readonly operation: Operation;
   /** The configured provider that will serve it (unless a rule names another); undefined when none is configured for it. */
   readonly provider: ProviderRuntime | undefined;
-  /** The one model the provider will use (body, or path for Azure deployments and Gemini); undefined for model listings. */
+  /** The one model the provider will use (body, or path for Azure deployments, Gemini, Bedrock, Vertex AI); undefined for model listings. */
   readonly model: string | undefined;
   readonly stream: boolean;
   /** The output token cap in the API's own field (integer), when given. */
@@ -39,4 +39,6 @@ export interface LlmRequest {
    * instructions this request does not show, so `tools` may be incomplete. Empty when none.
    */
   readonly storedContext: readonly string[];
+  /** Named parameters of the path besides the model (Vertex AI: `project`, `location`); empty for most APIs. */
+  readonly pathParams: Readonly<Record<string, string>>;
 }

@@ -1,6 +1,6 @@
 /**
  * The Check pipeline, as labelled phases with a deny reason per phase:
- *   parse -> identify -> understand -> decide -> respond -> audit
+ *   parse -> identify -> understand -> decide -> credential -> respond -> audit
  * It fails closed: an exception or a timeout anywhere is a deny, never an allow, and every
  * Check produces exactly one decision record.
  */
@@ -12,6 +12,7 @@ import { parseCheckRequest, type RequestContext } from '../envoy/request-context
 import { allowResponse, denyResponse, type CheckResponse } from '../envoy/response.ts';
 import { headersToStrip } from '../envoy/strip.ts';
 import type { Identity } from '../identity/types.ts';
+import { attachCredential, type AttachedCredential } from '../providers/attach.ts';
 import { apiOfRequest } from '../apis/endpoints.ts';
 import type { LlmRequest } from '../llm/index.ts';
 import type { Decision } from '../policy/types.ts';
@@ -35,6 +36,8 @@ export interface Phases {
   decision?: Decision;
   denyReason?: DenyReason;
   detail?: string | undefined;
+  /** On allow: the provider credential's headers (the credential phase). */
+  credential?: AttachedCredential;
   /** performance.now() around the identity and policy phases (span events). */
   identityAt?: readonly [number, number];
   policyAt?: readonly [number, number];
@@ -65,6 +68,18 @@ export async function runPhases(raw: unknown, rt: Runtime, deadline?: number): P
   return { phase: 'policy', ctx, identity, llm, decision, identityAt, policyAt: [policyStart, performance.now()] };
 }
 
+/**
+ * The credential phase of an allowed request: the provider credential in its API's form. It can
+ * sign the body or wait for a token endpoint, so it runs in the Check (under its timeout), not in
+ * `llm-authz check`; a credential that cannot be attached denies.
+ */
+async function withCredential(p: Phases): Promise<Phases> {
+  const o = p.decision?.effect === 'allow' ? p.decision.obligations : undefined;
+  if (o === undefined || p.ctx === undefined) return p;
+  const c = await attachCredential(o.provider, o.credential ?? o.provider.credential, p.ctx);
+  return c.ok ? { ...p, credential: c.value } : { ...p, phase: 'credential', denyReason: c.reason, detail: c.detail };
+}
+
 /** The audit part of a Check: span attributes, status and events, metrics, the decision record. */
 function audit(record: AuditRecord, p: Phases, span: CheckSpan, sinks: CheckSinks, seconds: number): void {
   const reason = record['decision.reason'];
@@ -81,7 +96,7 @@ function audit(record: AuditRecord, p: Phases, span: CheckSpan, sinks: CheckSink
 function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sinks: CheckSinks, span: CheckSpan): CheckResponse {
   const d = p.decision;
   const durationMs = performance.now() - started;
-  const effect = d?.effect === 'allow' && d.obligations !== undefined ? 'allow' : 'deny';
+  const effect = d?.effect === 'allow' && d.obligations !== undefined && p.credential !== undefined ? 'allow' : 'deny';
   const reason = effect === 'allow' ? 'allowed' : (p.denyReason ?? (d && d.reason !== 'allowed' ? d.reason : 'internal_error'));
   const record = auditRecord({
     decisionId,
@@ -94,17 +109,25 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
     policyVersion: d?.policyVersion ?? rt.version,
     rule: d?.rule,
     matchedRules: d?.matchedRules ?? [],
-    provider: d?.obligations?.provider.name,
+    provider: d?.obligations?.provider,
     shadow: d?.shadow,
     durationMs,
   });
   audit(record, p, span, sinks, durationMs / 1000);
   // The Check span's id goes with the decision, so the outcome span (same trace) can link to it.
   const metadata = span.ids.spanId !== '' ? { ...envoyMetadata(record), span_id: span.ids.spanId } : envoyMetadata(record);
-  if (effect === 'allow' && d?.obligations) {
+  if (effect === 'allow' && d?.obligations && p.credential) {
     metadata['route'] = d.obligations.provider.route;
     const credentialHeaders = p.ctx ? headersToStrip(p.ctx, rt.strip) : rt.strip.always;
-    return allowResponse({ decisionId, routingHeader: rt.routingHeader, obligations: d.obligations, credentialHeaders, metadata, traceId: span.ids.traceId });
+    return allowResponse({
+      decisionId,
+      routingHeader: rt.routingHeader,
+      obligations: d.obligations,
+      credential: p.credential,
+      credentialHeaders,
+      metadata,
+      traceId: span.ids.traceId,
+    });
   }
   return denyResponse({
     decisionId,
@@ -141,12 +164,19 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
       const timeout = new Promise<Phases>((resolve) => {
         timer = setTimeout(() => resolve({ phase: 'internal', denyReason: 'timeout' }), limit);
       });
-      let phases = await Promise.race([runPhases(raw, rt, started + limit), timeout]);
+      let phases = await Promise.race([runPhases(raw, rt, started + limit).then(withCredential), timeout]);
       // Synchronous work (a slow policy) can finish after the deadline without the timer having
       // had a turn: an answer that late is a timeout deny, never an allow.
       if (performance.now() - started > limit && phases.denyReason !== 'timeout') {
         const { ctx, identity, llm } = phases;
-        phases = { phase: 'internal', denyReason: 'timeout', detail: 'the decision took longer than the check timeout', ...(ctx && { ctx }), ...(identity && { identity }), ...(llm && { llm }) };
+        phases = {
+          phase: 'internal',
+          denyReason: 'timeout',
+          detail: 'the decision took longer than the check timeout',
+          ...(ctx && { ctx }),
+          ...(identity && { identity }),
+          ...(llm && { llm }),
+        };
       }
       return finish(decisionId, started, phases, rt, sinks, span);
     } catch (err) {

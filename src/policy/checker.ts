@@ -174,15 +174,15 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
     }
   }
 
-  function visitCall(
-    e: Expr,
-    call: { function: string; target?: Expr | undefined; args: Expr[] },
-    scope: ReadonlyMap<string, PolicyType>,
-    depth: number,
-  ): PolicyType {
+  function visitCall(e: Expr, call: { function: string; target?: Expr | undefined; args: Expr[] }, scope: ReadonlyMap<string, PolicyType>, depth: number): PolicyType {
     // A namespaced function (`strings.quote(s)`) parses as a method call on an identifier.
     const ns = call.target === undefined ? undefined : qualifiedName(call.target);
-    if (ns !== undefined && !scope.has(ns.split('.')[0] ?? '') && opts.variable(ns.split('.')[0] ?? '') === undefined && opts.env.funcs.find(`${ns}.${call.function}`) !== undefined) {
+    if (
+      ns !== undefined &&
+      !scope.has(ns.split('.')[0] ?? '') &&
+      opts.variable(ns.split('.')[0] ?? '') === undefined &&
+      opts.env.funcs.find(`${ns}.${call.function}`) !== undefined
+    ) {
       return visitCall(e, { function: `${ns}.${call.function}`, args: call.args }, scope, depth);
     }
     const name = call.function;
@@ -254,7 +254,10 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
     if (group === undefined) return report(e, `unknown function '${operatorName(name)}'`);
     const candidates = [...group].filter((f) => (f.target !== undefined) === (target !== undefined) && f.arguments.length === args.length);
     if (candidates.length === 0) {
-      return report(e, `'${operatorName(name)}' ${target === undefined ? 'is not called as a function' : 'is not a method'} with ${args.length} argument${args.length === 1 ? '' : 's'}`);
+      return report(
+        e,
+        `'${operatorName(name)}' ${target === undefined ? 'is not called as a function' : 'is not a method'} with ${args.length} argument${args.length === 1 ? '' : 's'}`,
+      );
     }
     let result: PolicyType | undefined;
     for (const f of candidates) {

@@ -36,9 +36,7 @@ export const requestFixture = z
     path: z.string().min(1).optional(),
     host: z.string().default('llm.local'),
     headers: z.record(z.string(), z.string()).default({}),
-    source: z
-      .strictObject({ address: z.string().default('127.0.0.1'), port: z.int().min(0).max(65535).default(40000), principal: z.string().default('') })
-      .prefault({}),
+    source: z.strictObject({ address: z.string().default('127.0.0.1'), port: z.int().min(0).max(65535).default(40000), principal: z.string().default('') }).prefault({}),
     sni: z.string().default(''),
     context_extensions: z.record(z.string(), z.string()).default({}),
   })
@@ -58,6 +56,8 @@ export const llmFixture = z.strictObject({
   message_count: count.default(1),
   input_bytes: count.default(0),
   stored_context: z.array(z.enum(['prompt', 'cachedContent'])).default([]),
+  /** Path parameters besides the model (Vertex AI: project, location). */
+  path_params: z.record(z.string().min(1), z.string().min(1)).default({}),
 });
 
 export const decisionFixture = z.strictObject({
@@ -98,7 +98,7 @@ export function decisionInputOf(f: DecisionFixture, providers?: Pick<Providers, 
   const headers = new Map(Object.entries(f.request.headers).map(([k, v]) => [k.toLowerCase(), v] as const));
   const ctx: RequestContext = {
     method: f.request.method.toUpperCase(),
-    path: f.request.path ?? shape.path(f.llm.model),
+    path: f.request.path ?? shape.path(f.llm.model, f.llm.path_params),
     query: '',
     host: f.request.host,
     scheme: 'https',
@@ -128,6 +128,7 @@ export function decisionInputOf(f: DecisionFixture, providers?: Pick<Providers, 
     inputBytes: f.llm.input_bytes,
     bodyComplete: true,
     storedContext: f.llm.stored_context,
+    pathParams: f.llm.path_params,
   };
   return { ctx, identity, llm };
 }

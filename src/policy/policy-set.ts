@@ -10,10 +10,11 @@ import path from 'node:path';
 import { parse, plan, type CelResult } from '@bufbuild/cel';
 import { isScalar } from 'yaml';
 import { CREDENTIAL_HEADERS } from '../apis/index.ts';
-import type { Secret } from '../core/secret.ts';
 import { DECISION_ID_HEADER, REASON_HEADER, TRACE_ID_HEADER } from '../core/headers.ts';
 import { formatPath } from '../core/errors.ts';
-import type { Providers, ProviderRuntime } from '../providers/runtime.ts';
+import type { ProviderCredential, Providers, ProviderRuntime } from '../providers/runtime.ts';
+import { credentialKind } from '../providers/credential.ts';
+import { formFor } from '../apis/index.ts';
 import { isReasonCode, type DenyReason } from '../core/reasons.ts';
 import { typeName, T, assignable } from './cel-types.ts';
 import { checkExpr } from './checker.ts';
@@ -28,7 +29,7 @@ import { issueMessage, readYaml, sourceOffset } from '../core/yaml.ts';
 export interface CompiledObligations {
   readonly provider: ProviderRuntime | undefined;
   readonly credentialName: string | undefined;
-  readonly credential: Secret | undefined;
+  readonly credential: ProviderCredential | undefined;
   readonly headers: readonly (readonly [string, string])[];
   readonly maxTokens: number | undefined;
 }
@@ -189,10 +190,15 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
           provider = deps.providers.byName.get(o.provider);
           if (provider === undefined) problems.push(`${where(['obligations', 'provider'])}: ${label}.obligations.provider: unknown provider '${o.provider}'`);
         }
-        let credential: Secret | undefined;
+        let credential: ProviderCredential | undefined;
         if (o.credential !== undefined) {
           credential = deps.providers.credentials.get(o.credential);
           if (credential === undefined) problems.push(`${where(['obligations', 'credential'])}: ${label}.obligations.credential: unknown credential '${o.credential}'`);
+          else if (provider !== undefined && formFor(provider.profile, credentialKind(credential)) === undefined) {
+            problems.push(
+              `${where(['obligations', 'credential'])}: ${label}.obligations.credential: provider '${provider.name}' (${provider.api}) takes no credential of kind ${credentialKind(credential)}`,
+            );
+          }
         }
         const headers = Object.entries(o.headers ?? {});
         for (const [h] of headers) {
@@ -218,4 +224,3 @@ function parseErrorOffset(err: unknown): number {
   }
   return 0;
 }
-

@@ -65,7 +65,10 @@ export interface TestTarget {
 }
 
 /** Builds the runtime a test target decides with (src/pipeline/runtime.ts, passed in by the CLI). */
-export type TargetRuntime = (configFile: string | undefined, policyDir: string) => { readonly policy: PolicyEngine | undefined; readonly providers: Providers; close(): Promise<void> };
+export type TargetRuntime = (
+  configFile: string | undefined,
+  policyDir: string,
+) => { readonly policy: PolicyEngine | undefined; readonly providers: Providers; close(): Promise<void> };
 
 /**
  * The policy set and suites of DIR: the config is `--config` or DIR/llm-authz.yaml when present

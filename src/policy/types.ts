@@ -1,5 +1,4 @@
-import type { ProviderRuntime } from '../providers/runtime.ts';
-import type { Secret } from '../core/secret.ts';
+import type { ProviderCredential, ProviderRuntime } from '../providers/runtime.ts';
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
 import type { LlmRequest } from '../llm/types.ts';
@@ -9,7 +8,7 @@ import type { ReasonCode } from '../core/reasons.ts';
 export interface Obligations {
   readonly provider: ProviderRuntime;
   /** The credential to attach, when a rule names one; else the provider's own. */
-  readonly credential?: Secret | undefined;
+  readonly credential?: ProviderCredential | undefined;
   /** Extra request headers to set upstream (OVERWRITE). */
   readonly headers?: readonly (readonly [string, string])[] | undefined;
 }

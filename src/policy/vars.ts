@@ -77,7 +77,7 @@ const REQUEST_FIELDS: Record<string, FieldDecl> = {
 /** The `llm` fields. A new LlmRequest field is one line here and one line in llmActivation(). */
 const LLM_FIELDS: Record<string, FieldDecl> = {
   provider: { type: T.string, doc: "the provider selected for the request's API and model ('' when none is configured); a rule's provider obligation overrides it" },
-  api: { type: T.string, doc: 'the wire format: `openai`, `azure-openai`, `anthropic` or `gemini`' },
+  api: { type: T.string, doc: 'the wire format: `openai`, `azure-openai`, `anthropic`, `gemini`, `bedrock` or `vertex-ai`' },
   schema: { type: T.string, doc: 'the API schema, e.g. `openai.chat_completions`; `unknown` for a path llm-authz does not know' },
   operation: { type: T.string, doc: 'the GenAI operation: `chat`, `text_completion`, `embeddings`, `generate_content`, `count_tokens`, `models` or `unknown`' },
   model: { type: T.string, doc: "the one model the provider will use ('' for model listings)" },
@@ -92,7 +92,11 @@ const LLM_FIELDS: Record<string, FieldDecl> = {
   input_bytes: { type: T.int, doc: 'size of the request body in bytes' },
   stored_context: {
     type: T.list(T.string),
-    doc: 'body fields that bring in context stored at the provider (`prompt` of OpenAI Responses, `cachedContent` of Gemini), which can offer tools `tools` does not list; empty when none',
+    doc: 'body fields that bring in context stored at the provider (`prompt` of OpenAI Responses, `cachedContent` of Gemini; `prompt` also for a Bedrock prompt ARN as the model), which can offer tools `tools` does not list; empty when none',
+  },
+  path_params: {
+    type: T.map(T.string, T.string),
+    doc: 'named parameters of the path besides the model: `project` and `location` on Vertex AI; empty for the other APIs',
   },
 };
 
@@ -194,6 +198,13 @@ export function requestActivation(ctx: RequestContext): CelObject {
   };
 }
 
+const NO_PATH_PARAMS: ReadonlyMap<string, string> = new Map();
+
+function pathParams(p: Readonly<Record<string, string>>): ReadonlyMap<string, string> {
+  const entries = Object.entries(p);
+  return entries.length === 0 ? NO_PATH_PARAMS : clipMap(new Map(entries));
+}
+
 /** LlmRequest -> the `llm` variable: the one mapping; ints are bigint (CEL int). */
 export function llmActivation(llm: LlmRequest): CelObject {
   const o: CelObject = {
@@ -210,6 +221,7 @@ export function llmActivation(llm: LlmRequest): CelObject {
     message_count: BigInt(llm.messageCount),
     input_bytes: BigInt(llm.inputBytes),
     stored_context: clipList(llm.storedContext),
+    path_params: pathParams(llm.pathParams),
   };
   if (llm.maxTokens !== undefined) o['max_tokens'] = BigInt(llm.maxTokens);
   if (llm.temperature !== undefined) o['temperature'] = llm.temperature;

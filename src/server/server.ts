@@ -136,27 +136,30 @@ export async function startServer(opts: ServerOptions): Promise<AuthzServer> {
   // Requests are decoded by proto-loader; responses are encoded by checkResponseEncoder.
   const service = authorizationService(); // has Check: it says so when the protos lack it
   const encode = checkResponseEncoder();
-  server.addService({ ...service, Check: { ...service.Check, responseSerialize: (r: unknown) => encode(r as CheckResponse) } }, {
-    Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
-      inFlight++;
-      opts
-        .check(call.request, {
-          traceparent: firstString(call.metadata.get('traceparent')),
-          tracestate: firstString(call.metadata.get('tracestate')),
-        })
-        .then(
-          (res) => callback(null, res),
-          (err: unknown) => {
-            // createCheck already fails closed; this is the last line of defence.
-            opts.log.error({ reason: 'internal_error', ...safeError(err) }, 'check failed');
-            callback(null, denyResponse({ decisionId: randomUUID(), reason: 'internal_error', detail: undefined, api: undefined, metadata: {} }));
-          },
-        )
-        .finally(() => {
-          inFlight--;
-        });
+  server.addService(
+    { ...service, Check: { ...service.Check, responseSerialize: (r: unknown) => encode(r as CheckResponse) } },
+    {
+      Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
+        inFlight++;
+        opts
+          .check(call.request, {
+            traceparent: firstString(call.metadata.get('traceparent')),
+            tracestate: firstString(call.metadata.get('tracestate')),
+          })
+          .then(
+            (res) => callback(null, res),
+            (err: unknown) => {
+              // createCheck already fails closed; this is the last line of defence.
+              opts.log.error({ reason: 'internal_error', ...safeError(err) }, 'check failed');
+              callback(null, denyResponse({ decisionId: randomUUID(), reason: 'internal_error', detail: undefined, api: undefined, metadata: {} }));
+            },
+          )
+          .finally(() => {
+            inFlight--;
+          });
+      },
     },
-  });
+  );
 
   const outcomes = opts.outcomes;
   if (outcomes !== undefined) {

@@ -28,7 +28,9 @@ export function textLine(json: string): string {
     return json;
   }
   const time = typeof o['time'] === 'string' ? o['time'].slice(11, 23) : '';
-  const level = String(o['level'] ?? '').toUpperCase().padEnd(LEVEL_WIDTH);
+  const level = String(o['level'] ?? '')
+    .toUpperCase()
+    .padEnd(LEVEL_WIDTH);
   const fields = Object.entries(o)
     .filter(([k]) => !PREFIX_KEYS.has(k))
     .map(([k, v]) => `${k}=${textValue(v)}`);
@@ -73,7 +75,11 @@ export function createLogger(level: string = 'info', format: LogFormat = 'auto')
 /** An error's class and stack frames, without its message (which may quote input). */
 export function safeError(err: unknown): { error: string; stack?: string } {
   if (err instanceof Error) {
-    const frames = (err.stack ?? '').split('\n').slice(1, 6).map((l) => l.trim()).join(' | ');
+    const frames = (err.stack ?? '')
+      .split('\n')
+      .slice(1, 6)
+      .map((l) => l.trim())
+      .join(' | ');
     return { error: err.name, stack: frames };
   }
   return { error: typeof err };

@@ -48,8 +48,13 @@ function instruments(meter: Meter): Instruments {
     jwksFetches: meter.createCounter('llm_authz.jwks.fetches', { description: 'JWKS fetches by outcome (ok, failed)' }),
     exporterDropped: meter.createCounter('llm_authz.telemetry.exporter.dropped', { description: 'Spans or metric batches lost by the OpenTelemetry exporters' }),
     decisionLogDropped: meter.createCounter('llm_authz.decision_log.dropped', { description: 'Decision-log lines lost (sink failed or too far behind)' }),
-    outcomes: meter.createCounter('llm_authz.outcomes', { description: 'Outcome records by how the response was read (ok, malformed, truncated, not_read), whether it completed, and provider' }),
-    outcomeTokens: meter.createCounter('llm_authz.outcome.tokens', { description: 'Tokens the providers reported, by workload, requested model and type (input, output, cache_read, cache_creation, reasoning); at most MAX_TOKEN_SERIES workload-model pairs, the rest under _other' }),
+    outcomes: meter.createCounter('llm_authz.outcomes', {
+      description: 'Outcome records by how the response was read (ok, malformed, truncated, not_read), whether it completed, and provider',
+    }),
+    outcomeTokens: meter.createCounter('llm_authz.outcome.tokens', {
+      description:
+        'Tokens the providers reported, by workload, requested model and type (input, output, cache_read, cache_creation, reasoning); at most MAX_TOKEN_SERIES workload-model pairs, the rest under _other',
+    }),
     outcomeErrors: meter.createCounter('llm_authz.outcome.errors', { description: 'Failures of the outcome path (it fails open: the response is never held up)' }),
     stateReloads: meter.createCounter('llm_authz.state.reloads', { description: 'Reloads of the key store and provider credential files by state and outcome (ok, failed)' }),
   };
@@ -66,7 +71,9 @@ const stateFailed = new Map<ReloadedState, boolean>([
 
 function observeStates(meter: Meter): void {
   meter
-    .createObservableGauge('llm_authz.state.stale', { description: '1 while the last reload of a state (policy, key_store, credentials) was rejected and the last good one decides' })
+    .createObservableGauge('llm_authz.state.stale', {
+      description: '1 while the last reload of a state (policy, key_store, credentials) was rejected and the last good one decides',
+    })
     .addCallback((r) => {
       for (const [state, failed] of stateFailed) r.observe(failed ? 1 : 0, { state });
     });

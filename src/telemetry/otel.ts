@@ -209,10 +209,13 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
   const metricsTarget = otlpTarget('metrics', cfg.metrics, env);
   if (metricsTarget) {
     const timeoutMillis = Math.min(cfg.metrics.interval_ms, 10_000);
-    const inner = metricsTarget.protocol === 'grpc'
-      ? new GrpcMetricExporter(metricsTarget.url !== undefined ? { url: metricsTarget.url, timeoutMillis } : { timeoutMillis })
-      : new ProtoMetricExporter(metricsTarget.url !== undefined ? { url: metricsTarget.url, timeoutMillis } : { timeoutMillis });
-    readers.push(new PeriodicExportingMetricReader({ exporter: new CountingMetricExporter(inner), exportIntervalMillis: cfg.metrics.interval_ms, exportTimeoutMillis: timeoutMillis }));
+    const inner =
+      metricsTarget.protocol === 'grpc'
+        ? new GrpcMetricExporter(metricsTarget.url !== undefined ? { url: metricsTarget.url, timeoutMillis } : { timeoutMillis })
+        : new ProtoMetricExporter(metricsTarget.url !== undefined ? { url: metricsTarget.url, timeoutMillis } : { timeoutMillis });
+    readers.push(
+      new PeriodicExportingMetricReader({ exporter: new CountingMetricExporter(inner), exportIntervalMillis: cfg.metrics.interval_ms, exportTimeoutMillis: timeoutMillis }),
+    );
   }
   let prometheus: PrometheusExporter | undefined;
   let prometheusPort: number | undefined;
@@ -233,9 +236,10 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
   let exporter: SpanExporter | undefined = opts.spanExporter;
   if (!exporter && tracesTarget) {
     const t = cfg.traces.export_timeout_ms;
-    exporter = tracesTarget.protocol === 'grpc'
-      ? new GrpcTraceExporter(tracesTarget.url !== undefined ? { url: tracesTarget.url, timeoutMillis: t } : { timeoutMillis: t })
-      : new ProtoTraceExporter(tracesTarget.url !== undefined ? { url: tracesTarget.url, timeoutMillis: t } : { timeoutMillis: t });
+    exporter =
+      tracesTarget.protocol === 'grpc'
+        ? new GrpcTraceExporter(tracesTarget.url !== undefined ? { url: tracesTarget.url, timeoutMillis: t } : { timeoutMillis: t })
+        : new ProtoTraceExporter(tracesTarget.url !== undefined ? { url: tracesTarget.url, timeoutMillis: t } : { timeoutMillis: t });
   }
   const processors: SpanProcessor[] = exporter
     ? [

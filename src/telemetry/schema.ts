@@ -34,9 +34,7 @@ export const telemetrySchema = z
         endpoint: z.url().optional(),
         interval_ms: z.int().min(100).max(600_000).default(15_000),
         /** Prometheus scrape endpoint (GET /metrics), e.g. 0.0.0.0:9464; off when absent. */
-        prometheus: z
-          .strictObject({ listen: hostPort })
-          .optional(),
+        prometheus: z.strictObject({ listen: hostPort }).optional(),
       })
       .prefault({}),
   })

@@ -78,7 +78,10 @@ function call(workload: string, o: { key?: string | undefined; bearer?: string; 
 const decisionsFile = (): string => path.join(dir, 'decisions.log');
 function decisions(): Record<string, unknown>[] {
   if (!existsSync(decisionsFile())) return [];
-  return readFileSync(decisionsFile(), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return readFileSync(decisionsFile(), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 function decisionOf(r: Reply): Promise<Record<string, unknown>> {
   const id = r.headers['x-llm-authz-decision-id'];
@@ -191,7 +194,11 @@ describe('access review through the real Envoy', () => {
     const job = await call(W('jobs/sa/etl'));
     expect(job.status).toBe(200);
     expect(await decisionOf(job)).toMatchObject({ 'identity.method': 'spiffe', 'identity.owner': 'team-jobs', 'identity.review_overdue': false });
-    const token = await signToken((globalThis as { accessSigningKey?: Parameters<typeof signToken>[0] }).accessSigningKey as Parameters<typeof signToken>[0], { iss: ISS, aud: 'llm-authz', sub: W('apps/sa/reporter') });
+    const token = await signToken((globalThis as { accessSigningKey?: Parameters<typeof signToken>[0] }).accessSigningKey as Parameters<typeof signToken>[0], {
+      iss: ISS,
+      aud: 'llm-authz',
+      sub: W('apps/sa/reporter'),
+    });
     rememberSecret('access-review JWT reporter', token);
     const jwt = await call(W('apps/sa/reporter'), { bearer: token });
     expect(jwt.status).toBe(200);
@@ -204,9 +211,16 @@ describe('access review through the real Envoy', () => {
     const strict = keyOf.get('strict');
     const denied = await call(W('apps/sa/strict'), { key: strict?.key });
     expect(denied.status).toBe(403);
-    expect(await decisionOf(denied)).toMatchObject({ 'decision.reason': 'denied_by_policy', 'policy.rule': 'strict-review', 'identity.review_overdue': true, 'identity.owner': 'team-strict' });
+    expect(await decisionOf(denied)).toMatchObject({
+      'decision.reason': 'denied_by_policy',
+      'policy.rule': 'strict-review',
+      'identity.review_overdue': true,
+      'identity.owner': 'team-strict',
+    });
     const gen = stack.authz.logs().filter((l) => l['msg'] === 'key store reloaded').length + 1;
-    expect(cli(['keys', 'recertify', '--store', store, '--id', strict?.id ?? '', '--approved-by', 'dana@example.org', '--review-in', '90d'])).toContain('approved by dana@example.org');
+    expect(cli(['keys', 'recertify', '--store', store, '--id', strict?.id ?? '', '--approved-by', 'dana@example.org', '--review-in', '90d'])).toContain(
+      'approved by dana@example.org',
+    );
     await generation('key store', gen + 1);
     const allowed = await call(W('apps/sa/strict'), { key: strict?.key });
     expect(allowed.status).toBe(200);
@@ -224,7 +238,11 @@ describe('access review through the real Envoy', () => {
     for (const name of ['off1', 'off2']) {
       const r = await call(W('apps/sa/offboard'), { key: keyOf.get(name)?.key });
       expect(r.status).toBe(401);
-      expect(await decisionOf(r)).toMatchObject({ 'decision.reason': 'revoked_credentials', 'identity.credential_id': keyOf.get(name)?.id, 'identity.workload': W('apps/sa/offboard') });
+      expect(await decisionOf(r)).toMatchObject({
+        'decision.reason': 'revoked_credentials',
+        'identity.credential_id': keyOf.get(name)?.id,
+        'identity.workload': W('apps/sa/offboard'),
+      });
     }
     // Its certificate alone (SPIFFE) is denied too: the workload is on the revocation list.
     const bare = await call(W('apps/sa/offboard'));
@@ -242,13 +260,23 @@ describe('access review through the real Envoy', () => {
     await generation('revocation list', gen + 1);
     const r = await call(vendor);
     expect(r.status).toBe(403);
-    expect(await decisionOf(r)).toMatchObject({ 'decision.reason': 'revoked_identity', 'decision.phase': 'identity', 'identity.workload': vendor, 'identity.owner': 'vendor-mgmt' });
+    expect(await decisionOf(r)).toMatchObject({
+      'decision.reason': 'revoked_identity',
+      'decision.phase': 'identity',
+      'identity.workload': vendor,
+      'identity.owner': 'vendor-mgmt',
+    });
     expect((await call(W('jobs/sa/etl'))).status).toBe(200);
     // An expired key presented again.
-    const expired = await waitFor('the short-lived key to expire', async () => {
-      const x = await call(W('apps/sa/temp'), { key: keyOf.get('temp')?.key });
-      return x.status === 401 ? x : undefined;
-    }, 30_000, 500);
+    const expired = await waitFor(
+      'the short-lived key to expire',
+      async () => {
+        const x = await call(W('apps/sa/temp'), { key: keyOf.get('temp')?.key });
+        return x.status === 401 ? x : undefined;
+      },
+      30_000,
+      500,
+    );
     expect(await decisionOf(expired)).toMatchObject({ 'decision.reason': 'expired_credentials', 'identity.credential_id': keyOf.get('temp')?.id });
     // Used once more after recertification and by the clean key, so their use is the newest.
     expect((await call(W('apps/sa/clean'), { key: keyOf.get('clean')?.key, tools: ['search'] })).status).toBe(200);
@@ -271,9 +299,14 @@ describe('llm-authz inventory over the decision log of that run', () => {
     // The outcome records of the clean key's two allowed requests (written as their responses
     // ended; the decision log writes every 20 ms).
     const cleanId = keyOf.get('clean')?.id;
-    const read = (): Record<string, unknown>[] => readFileSync(decisionsFile(), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const cleanAllowed = (all: Record<string, unknown>[]): Set<unknown> => new Set(all.filter((d) => d['kind'] === 'decision' && d['identity.credential_id'] === cleanId && d['decision.effect'] === 'allow').map((d) => d['decision.id']));
-    const all = await waitFor('the clean key\'s two outcome records', () => {
+    const read = (): Record<string, unknown>[] =>
+      readFileSync(decisionsFile(), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const cleanAllowed = (all: Record<string, unknown>[]): Set<unknown> =>
+      new Set(all.filter((d) => d['kind'] === 'decision' && d['identity.credential_id'] === cleanId && d['decision.effect'] === 'allow').map((d) => d['decision.id']));
+    const all = await waitFor("the clean key's two outcome records", () => {
       const a = read();
       const ids = cleanAllowed(a);
       return a.filter((o) => o['kind'] === 'outcome' && ids.has(o['decision.id'])).length === 2 ? a : undefined;
@@ -290,8 +323,23 @@ describe('llm-authz inventory over the decision log of that run', () => {
     writeFileSync(path.join(logs, 'decisions.log.1.gz'), gzipSync(`${lines.slice(0, half).join('\n')}\n`));
     writeFileSync(path.join(logs, 'decisions.log'), `${[...lines.slice(half), ...outcomes, 'a line that is not JSON'].join('\n')}\n`);
     const now = Date.now();
-    const common = ['inventory', '--config', path.join(dir, 'llm-authz.yaml'), '--decisions', logs, '--since', '1h', '--now', new Date(now).toISOString(), '--unused-for', `${now - idleDoneAt}ms`, '--expiring-within', '7d'];
-    for (const format of ['json', 'md', 'csv', 'html']) execFileSync(process.execPath, [cliEntry(), ...common, '--format', format, '--out', path.join(dir, `access-review.${format}`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const common = [
+      'inventory',
+      '--config',
+      path.join(dir, 'llm-authz.yaml'),
+      '--decisions',
+      logs,
+      '--since',
+      '1h',
+      '--now',
+      new Date(now).toISOString(),
+      '--unused-for',
+      `${now - idleDoneAt}ms`,
+      '--expiring-within',
+      '7d',
+    ];
+    for (const format of ['json', 'md', 'csv', 'html'])
+      execFileSync(process.execPath, [cliEntry(), ...common, '--format', format, '--out', path.join(dir, `access-review.${format}`)], { stdio: ['ignore', 'ignore', 'pipe'] });
     json = JSON.parse(readFileSync(path.join(dir, 'access-review.json'), 'utf8')) as Report;
     html = readFileSync(path.join(dir, 'access-review.html'), 'utf8');
     const k = (name: string): string => `key:${keyOf.get(name)?.id}`;
@@ -309,18 +357,39 @@ describe('llm-authz inventory over the decision log of that run', () => {
     clean = [k('clean'), k('strict'), 'rule:jobs'];
   });
 
-  it.each(['never_used', 'unused', 'review_overdue', 'expiring_soon', 'presented_after_end', 'no_owner', 'scope_broader_than_use', 'no_entitlement_record'])('%s names exactly the identities that should trigger it', (code) => {
-    expect(json.findings.filter((f) => f.code === code).map((f) => f.row).sort()).toEqual([...(expected[code] ?? [])].sort());
-  });
+  it.each(['never_used', 'unused', 'review_overdue', 'expiring_soon', 'presented_after_end', 'no_owner', 'scope_broader_than_use', 'no_entitlement_record'])(
+    '%s names exactly the identities that should trigger it',
+    (code) => {
+      expect(
+        json.findings
+          .filter((f) => f.code === code)
+          .map((f) => f.row)
+          .sort(),
+      ).toEqual([...(expected[code] ?? [])].sort());
+    },
+  );
 
   it('the clean identities have no finding; usage, tokens and tool calls are joined', () => {
     const flagged = new Set(json.findings.map((f) => f.row));
     expect(clean.filter((c) => flagged.has(c))).toEqual([]);
     const row = json.rows.find((r) => r.key === `key:${keyOf.get('clean')?.id}`);
-    expect(row).toMatchObject({ allowed: 2, modelsUsed: ['gpt-4o-mini'], providersUsed: ['openai'], toolsOffered: ['search'], toolsCalled: ['search'], inputTokens: 2 * MOCK_USAGE.openai.input, outputTokens: 2 * MOCK_USAGE.openai.output, owner: 'team-a', approvedBy: 'alice@example.org' });
+    expect(row).toMatchObject({
+      allowed: 2,
+      modelsUsed: ['gpt-4o-mini'],
+      providersUsed: ['openai'],
+      toolsOffered: ['search'],
+      toolsCalled: ['search'],
+      inputTokens: 2 * MOCK_USAGE.openai.input,
+      outputTokens: 2 * MOCK_USAGE.openai.output,
+      owner: 'team-a',
+      approvedBy: 'alice@example.org',
+    });
     expect(json.rows.find((r) => r.key === 'rule:jobs')).toMatchObject({ allowed: 2, denied: 0, callers: [W('jobs/sa/etl')], owner: 'team-jobs' });
     expect(json.input).toMatchObject({ truncatedFiles: 0, unreadableFiles: 0, malformed: { not_json: 1 }, unknownFields: { tool_arguments: 2 } });
-    expect(json.input.files.map((f) => [path.basename(f.path), f.gzip])).toEqual([['decisions.log.1.gz', true], ['decisions.log', false]]);
+    expect(json.input.files.map((f) => [path.basename(f.path), f.gzip])).toEqual([
+      ['decisions.log.1.gz', true],
+      ['decisions.log', false],
+    ]);
   });
 
   it('no report format carries a credential, a prompt or a tool argument', () => {
@@ -370,7 +439,11 @@ describe('llm-authz inventory over the decision log of that run', () => {
       // Sorting: the "allowed" column, ascending then descending.
       const col = (await page.locator('#entitlements thead th').allTextContents()).indexOf('allowed');
       expect(col).toBeGreaterThan(0);
-      const allowed = (): Promise<number[]> => page.locator(`#entitlements tbody tr td:nth-child(${col + 1})`).allTextContents().then((t) => t.map(Number));
+      const allowed = (): Promise<number[]> =>
+        page
+          .locator(`#entitlements tbody tr td:nth-child(${col + 1})`)
+          .allTextContents()
+          .then((t) => t.map(Number));
       const before = await allowed();
       await page.click(`#entitlements thead th:nth-child(${col + 1})`);
       const asc = await allowed();

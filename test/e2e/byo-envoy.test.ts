@@ -19,7 +19,7 @@ import { freePort } from '../../devstack/ports.ts';
 import { cliEntry, envoyBin, ROOT } from '../../devstack/tools.ts';
 
 /** The fenced code blocks of README's five-minute section, in order. */
-export function fiveMinuteBlocks(readme: string): { lang: string; text: string }[] {
+function fiveMinuteBlocks(readme: string): { lang: string; text: string }[] {
   const start = readme.indexOf('## Already running Envoy? Five minutes');
   const end = readme.indexOf('\n## ', start + 1);
   if (start === -1 || end === -1) throw new Error('README has no "Already running Envoy? Five minutes" section');
@@ -32,7 +32,11 @@ const execFileAsync = promisify(execFile);
 describe("README's bring-your-own-Envoy path, as written", () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-byo-'));
   const blocks = fiveMinuteBlocks(readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
-  const cli = (line: string): string[] => line.replace(/^node bin\/llm-authz\.js /, '').split(/\s+/).filter((a) => a !== '');
+  const cli = (line: string): string[] =>
+    line
+      .replace(/^node bin\/llm-authz\.js /, '')
+      .split(/\s+/)
+      .filter((a) => a !== '');
   let key = '';
   let authz: AuthzProcess | undefined;
   let envoy: EnvoyProcess | undefined;
@@ -101,7 +105,12 @@ describe("README's bring-your-own-Envoy path, as written", () => {
     expect(said[1]).toMatch(/"code":"model_not_allowed"\}\} 403$/);
     // Asynchronously: the mock provider answers from this process.
     const run = async (line: string): Promise<string> =>
-      (await execFileAsync('bash', ['-c', `${line.replace('http://127.0.0.1:10000', `http://127.0.0.1:${envoy!.ports.listen}`)} --max-time 20`], { env: { ...process.env, LLA_KEY: key }, encoding: 'utf8' })).stdout;
+      (
+        await execFileAsync('bash', ['-c', `${line.replace('http://127.0.0.1:10000', `http://127.0.0.1:${envoy!.ports.listen}`)} --max-time 20`], {
+          env: { ...process.env, LLA_KEY: key },
+          encoding: 'utf8',
+        })
+      ).stdout;
     const allowed = await run(curls[0]!);
     expect(allowed.trimEnd().endsWith(' 200')).toBe(true);
     expect(allowed).toContain('Hello from the mock OpenAI provider.');

@@ -26,13 +26,30 @@ describe('graceful shutdown', () => {
     const authz = await startAuthz({ config, workDir: dir });
     const envoy = await startEnvoy({
       workDir: dir,
-      render: (ports) => renderEnvoyConfig('envoy/gateway.yaml', {
-        LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: ports.listen, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: ports.admin,
-        AUTHZ_ADDRESS: '127.0.0.1', AUTHZ_PORT: authz.port, OPENAI_ADDRESS: '127.0.0.1', OPENAI_PORT: 9,
-        ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: 9, GEMINI_ADDRESS: '127.0.0.1', GEMINI_PORT: 9,
-        AZURE_OPENAI_ADDRESS: '127.0.0.1', AZURE_OPENAI_PORT: 9, MAX_REQUEST_BYTES: 65536, ACCESS_LOG_PATH: `${dir}/access.log`,
-        ...otlpParams(),
-      }),
+      render: (ports) =>
+        renderEnvoyConfig('envoy/gateway.yaml', {
+          LISTEN_ADDRESS: '127.0.0.1',
+          LISTEN_PORT: ports.listen,
+          ADMIN_ADDRESS: '127.0.0.1',
+          ADMIN_PORT: ports.admin,
+          AUTHZ_ADDRESS: '127.0.0.1',
+          AUTHZ_PORT: authz.port,
+          OPENAI_ADDRESS: '127.0.0.1',
+          OPENAI_PORT: 9,
+          ANTHROPIC_ADDRESS: '127.0.0.1',
+          ANTHROPIC_PORT: 9,
+          GEMINI_ADDRESS: '127.0.0.1',
+          GEMINI_PORT: 9,
+          AZURE_OPENAI_ADDRESS: '127.0.0.1',
+          AZURE_OPENAI_PORT: 9,
+          BEDROCK_ADDRESS: '127.0.0.1',
+          BEDROCK_PORT: 9,
+          VERTEX_AI_ADDRESS: '127.0.0.1',
+          VERTEX_AI_PORT: 9,
+          MAX_REQUEST_BYTES: 65536,
+          ACCESS_LOG_PATH: `${dir}/access.log`,
+          ...otlpParams(),
+        }),
     });
     const client = createAuthzClient(`127.0.0.1:${authz.port}`);
     try {

@@ -5,7 +5,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { QUICKSTART_ENVOY_PARAMS, renderTemplate, startEnvoy, withTlsUpstreams } from '../../devstack/envoy.ts';
+import { PROVIDER_CLUSTERS, QUICKSTART_ENVOY_PARAMS, renderTemplate, startEnvoy, withTlsUpstreams } from '../../devstack/envoy.ts';
 import { envoyBin, ROOT } from '../../devstack/tools.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { createPki } from '../helpers/identity-pki.ts';
@@ -17,7 +17,7 @@ const run = promisify(execFile);
 
 /** Extra parameters of envoy/sidecar-mtls.yaml; the certificate files are written by beforeAll. */
 const PKI_DIR = newWorkDir('validate-pki');
-export const SIDECAR_MTLS_PARAMS = {
+const SIDECAR_MTLS_PARAMS = {
   TLS_CERT_PATH: path.join(PKI_DIR, 'server.crt'),
   TLS_KEY_PATH: path.join(PKI_DIR, 'server.key'),
   CLIENT_CA_PATH: path.join(PKI_DIR, 'ca.crt'),
@@ -34,7 +34,9 @@ export const SIDECAR_MTLS_PARAMS = {
   AUTHZ_CLIENT_KEY_PATH: path.join(PKI_DIR, 'server.key'),
 };
 
-const templates = readdirSync(path.join(ROOT, 'envoy')).filter((f) => f.endsWith('.yaml')).map((f) => `envoy/${f}`);
+const templates = readdirSync(path.join(ROOT, 'envoy'))
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f) => `envoy/${f}`);
 const rendered = ['examples/quickstart/envoy.yaml'];
 
 async function validate(text: string, name: string): Promise<string> {
@@ -72,14 +74,15 @@ describe('Envoy configs', () => {
   it('envoy/gateway-tls.yaml is envoy/gateway.yaml with TLS to every provider (node scripts/render-envoy.ts)', () => {
     const expected = withTlsUpstreams(readFileSync(path.join(ROOT, 'envoy/gateway.yaml'), 'utf8'));
     expect(readFileSync(path.join(ROOT, 'envoy/gateway-tls.yaml'), 'utf8')).toBe(expected);
-    expect(expected.match(/UpstreamTlsContext/g)).toHaveLength(4);
+    expect(expected.match(/UpstreamTlsContext/g)).toHaveLength(PROVIDER_CLUSTERS.length);
+    expect(PROVIDER_CLUSTERS).toHaveLength(6);
   });
 
   it('envoy/gateway-tls-authz.yaml is envoy/gateway-tls.yaml with mTLS to llm-authz (node scripts/render-envoy.ts)', () => {
     const expected = withAuthzTls(readFileSync(path.join(ROOT, 'envoy/gateway-tls.yaml'), 'utf8'));
     expect(readFileSync(path.join(ROOT, 'envoy/gateway-tls-authz.yaml'), 'utf8')).toBe(expected);
-    // The four providers, and llm-authz twice: Check's cluster and the outcome records' ext_proc cluster.
-    expect(expected.match(/UpstreamTlsContext/g)).toHaveLength(6);
+    // One per provider cluster, and llm-authz twice: Check's cluster and the outcome records' ext_proc cluster.
+    expect(expected.match(/UpstreamTlsContext/g)).toHaveLength(PROVIDER_CLUSTERS.length + 2);
   });
 
   it('rejects a config with an unknown field (the validation is real)', async () => {

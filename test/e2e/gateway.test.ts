@@ -92,7 +92,7 @@ describe('through the real Envoy, with the quickstart config', () => {
     expect(r.text).not.toContain(wrong);
   });
 
-  it('answers a model outside the key\'s scope with 403 model_not_allowed', async () => {
+  it("answers a model outside the key's scope with 403 model_not_allowed", async () => {
     const s = stack();
     const before = s.openai.requests.length;
     const r = await post(s.url, '/v1/chat/completions', chat('gpt-4.1'), { authorization: `Bearer ${CHAT_KEY}` });
@@ -101,7 +101,7 @@ describe('through the real Envoy, with the quickstart config', () => {
     expect(s.openai.requests.length).toBe(before);
   });
 
-  it('answers a provider outside the key\'s scope with 403 in the Anthropic error format', async () => {
+  it("answers a provider outside the key's scope with 403 in the Anthropic error format", async () => {
     const s = stack();
     const r = await post(s.url, '/v1/messages', messages('gpt-4o-mini'), { 'x-api-key': BATCH_KEY });
     expect(r.status).toBe(403);

@@ -54,15 +54,18 @@ const tlsCreds = (cert?: IssuedCert): grpc.ChannelCredentials =>
 /** The serial number of the certificate the listener serves to a new connection. */
 function servedSerial(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(ca.cert), cert: readFileSync(client.cert), key: readFileSync(client.key), ALPNProtocols: ['h2'] }, () => {
-      resolve(s.getPeerCertificate().serialNumber);
-      s.end();
-    });
+    const s = connect(
+      { host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(ca.cert), cert: readFileSync(client.cert), key: readFileSync(client.key), ALPNProtocols: ['h2'] },
+      () => {
+        resolve(s.getPeerCertificate().serialNumber);
+        s.end();
+      },
+    );
     s.on('error', reject);
   });
 }
 
-describe('mTLS on llm-authz\'s gRPC listener', () => {
+describe("mTLS on llm-authz's gRPC listener", () => {
   let tls: KubeletVolume;
   let authz: AuthzProcess;
   const mocks: MockProvider[] = [];
@@ -107,17 +110,43 @@ describe('mTLS on llm-authz\'s gRPC listener', () => {
       workDir: work,
       render: (ports) =>
         renderEnvoyConfig('envoy/gateway-tls-authz.yaml', {
-          LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: ports.listen, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: ports.admin,
-          AUTHZ_ADDRESS: 'localhost', AUTHZ_PORT: authz.port, AUTHZ_SNI: 'localhost', AUTHZ_CA_PATH: ca.cert, AUTHZ_CLIENT_CERT_PATH: cert.cert, AUTHZ_CLIENT_KEY_PATH: cert.key,
-          OPENAI_ADDRESS: 'localhost', OPENAI_PORT: openai.port, ANTHROPIC_ADDRESS: 'localhost', ANTHROPIC_PORT: anthropic.port,
-          GEMINI_ADDRESS: 'localhost', GEMINI_PORT: gemini.port, AZURE_OPENAI_ADDRESS: 'localhost', AZURE_OPENAI_PORT: azure.port,
-          UPSTREAM_CA_PATH: ca.cert, MAX_REQUEST_BYTES: 1048576, ACCESS_LOG_PATH: path.join(work, `${name}-access.log`), OTLP_ADDRESS: '127.0.0.1', OTLP_PORT: 9,
+          LISTEN_ADDRESS: '127.0.0.1',
+          LISTEN_PORT: ports.listen,
+          ADMIN_ADDRESS: '127.0.0.1',
+          ADMIN_PORT: ports.admin,
+          AUTHZ_ADDRESS: 'localhost',
+          AUTHZ_PORT: authz.port,
+          AUTHZ_SNI: 'localhost',
+          AUTHZ_CA_PATH: ca.cert,
+          AUTHZ_CLIENT_CERT_PATH: cert.cert,
+          AUTHZ_CLIENT_KEY_PATH: cert.key,
+          OPENAI_ADDRESS: 'localhost',
+          OPENAI_PORT: openai.port,
+          ANTHROPIC_ADDRESS: 'localhost',
+          ANTHROPIC_PORT: anthropic.port,
+          GEMINI_ADDRESS: 'localhost',
+          GEMINI_PORT: gemini.port,
+          AZURE_OPENAI_ADDRESS: 'localhost',
+          AZURE_OPENAI_PORT: azure.port,
+          BEDROCK_ADDRESS: 'localhost',
+          BEDROCK_PORT: openai.port,
+          VERTEX_AI_ADDRESS: 'localhost',
+          VERTEX_AI_PORT: gemini.port,
+          UPSTREAM_CA_PATH: ca.cert,
+          MAX_REQUEST_BYTES: 1048576,
+          ACCESS_LOG_PATH: path.join(work, `${name}-access.log`),
+          OTLP_ADDRESS: '127.0.0.1',
+          OTLP_PORT: 9,
         }),
     });
   }
 
   const chat = (url: string): Promise<Response> =>
-    fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CHAT_KEY}` }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'say hello' }] }) });
+    fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${CHAT_KEY}` },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'say hello' }] }),
+    });
 
   it('a gateway Envoy on envoy/gateway-tls-authz.yaml with its client certificate gets decisions over mTLS', async () => {
     const envoy = await gateway('envoy-mtls', client);
@@ -165,7 +194,11 @@ describe('mTLS on llm-authz\'s gRPC listener', () => {
     const other = loopbackServerCert(ca, 'server-3');
     const current = readFileSync(path.join(tls.dir, 'tls.crt'));
     tls.update({ 'tls.crt': current, 'tls.key': readFileSync(other.key), 'ca.crt': readFileSync(ca.cert) });
-    await waitFor('the refusal in the log', () => (authz.logs().some((l) => l['msg'] === 'gRPC listener TLS files unusable; keeping the last good ones') ? true : undefined), 10_000);
+    await waitFor(
+      'the refusal in the log',
+      () => (authz.logs().some((l) => l['msg'] === 'gRPC listener TLS files unusable; keeping the last good ones') ? true : undefined),
+      10_000,
+    );
     expect(await servedSerial(authz.port)).toBe(before);
     expect(await health(authz.port, tlsCreds(client))).toBe('SERVING');
   });

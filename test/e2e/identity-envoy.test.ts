@@ -176,13 +176,29 @@ decision_log: {sink: stdout}
   authz = await startAuthz({ config, workDir: dir });
   envoy = await startEnvoy({
     workDir: dir,
-    render: (ports) => renderEnvoyConfig('envoy/sidecar-mtls.yaml', {
-      LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: ports.listen, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: ports.admin,
-      AUTHZ_ADDRESS: '127.0.0.1', AUTHZ_PORT: authz.port, OPENAI_ADDRESS: '127.0.0.1', OPENAI_PORT: openai.port,
-      ANTHROPIC_ADDRESS: '127.0.0.1', ANTHROPIC_PORT: anthropic.port, MAX_REQUEST_BYTES: 65536, ACCESS_LOG_PATH: path.join(dir, 'access.log'),
-      TLS_CERT_PATH: pki.serverCert, TLS_KEY_PATH: pki.serverKey, CLIENT_CA_PATH: pki.caCert,
-      JWT_ISSUER: ENVOY_ISS, JWT_AUDIENCE: 'llm-authz', JWKS_ADDRESS: '127.0.0.1', JWKS_PORT: jwks.port, JWKS_PATH: '/envoy-jwks.json',
-    }),
+    render: (ports) =>
+      renderEnvoyConfig('envoy/sidecar-mtls.yaml', {
+        LISTEN_ADDRESS: '127.0.0.1',
+        LISTEN_PORT: ports.listen,
+        ADMIN_ADDRESS: '127.0.0.1',
+        ADMIN_PORT: ports.admin,
+        AUTHZ_ADDRESS: '127.0.0.1',
+        AUTHZ_PORT: authz.port,
+        OPENAI_ADDRESS: '127.0.0.1',
+        OPENAI_PORT: openai.port,
+        ANTHROPIC_ADDRESS: '127.0.0.1',
+        ANTHROPIC_PORT: anthropic.port,
+        MAX_REQUEST_BYTES: 65536,
+        ACCESS_LOG_PATH: path.join(dir, 'access.log'),
+        TLS_CERT_PATH: pki.serverCert,
+        TLS_KEY_PATH: pki.serverKey,
+        CLIENT_CA_PATH: pki.caCert,
+        JWT_ISSUER: ENVOY_ISS,
+        JWT_AUDIENCE: 'llm-authz',
+        JWKS_ADDRESS: '127.0.0.1',
+        JWKS_PORT: jwks.port,
+        JWKS_PATH: '/envoy-jwks.json',
+      }),
   });
   port = envoy.ports.listen;
   await waitFor('Envoy to see llm-authz healthy', async () => ((await envoy.clusterHealth('llm_authz'))[0] === 'HEALTHY' ? true : undefined));
@@ -250,7 +266,11 @@ describe('workload identity through the real Envoy (mTLS sidecar)', () => {
       const hitsBefore = jwks.hits('/jwks.json');
       const started = Date.now();
       const k3 = await signingKey('k3');
-      const replies = await Promise.all(Array.from({ length: 40 }, async (_, i) => call(good, { authorization: `Bearer ${await signToken(k3, { iss: ISS, aud: 'llm-authz', sub: GOOD }, { kid: `flood-${i}` })}` })));
+      const replies = await Promise.all(
+        Array.from({ length: 40 }, async (_, i) =>
+          call(good, { authorization: `Bearer ${await signToken(k3, { iss: ISS, aud: 'llm-authz', sub: GOOD }, { kid: `flood-${i}` })}` }),
+        ),
+      );
       for (const r of replies) expect401(r, 'unknown_key');
       const elapsedS = (Date.now() - started) / 1000;
       const fetches = jwks.hits('/jwks.json') - hitsBefore;
@@ -271,7 +291,13 @@ describe('workload identity through the real Envoy (mTLS sidecar)', () => {
     const token = await signToken(e1, { iss: ENVOY_ISS, aud: 'llm-authz', sub: 'alice@example.com', act: { sub: 'planner-agent' } });
     const r = await call(good, { authorization: `Bearer ${token}` });
     expect(r.status).toBe(200);
-    expect(await decisionOf(r)).toMatchObject({ 'identity.method': 'envoy_jwt', 'identity.workload': GOOD, 'identity.agent': 'planner-agent', 'identity.user': 'alice@example.com', 'identity.issuer': ENVOY_ISS });
+    expect(await decisionOf(r)).toMatchObject({
+      'identity.method': 'envoy_jwt',
+      'identity.workload': GOOD,
+      'identity.agent': 'planner-agent',
+      'identity.user': 'alice@example.com',
+      'identity.issuer': ENVOY_ISS,
+    });
     expect(JSON.stringify(openai.requests.at(-1)?.headers)).not.toContain(token);
 
     // A token of that issuer which Envoy could not verify (wrong audience) passes on unverified: llm-authz does not trust it.
@@ -289,10 +315,15 @@ describe('workload identity through the real Envoy (mTLS sidecar)', () => {
     await storeGeneration(2);
     expect((await call(good, { authorization: `Bearer ${firstKey.key}` })).status).toBe(200);
     expect((await call(good, { authorization: `Bearer ${rotated.key}` })).status).toBe(200);
-    const after = await waitFor('the overlap to end', async () => {
-      const r = await call(good, { authorization: `Bearer ${firstKey.key}` });
-      return r.status === 401 ? r : undefined;
-    }, 30_000, 500);
+    const after = await waitFor(
+      'the overlap to end',
+      async () => {
+        const r = await call(good, { authorization: `Bearer ${firstKey.key}` });
+        return r.status === 401 ? r : undefined;
+      },
+      30_000,
+      500,
+    );
     expect401(after, 'expired_credentials', firstKey.key);
     expect((await call(good, { authorization: `Bearer ${rotated.key}` })).status).toBe(200);
 
@@ -317,7 +348,9 @@ describe('workload identity through the real Envoy (mTLS sidecar)', () => {
     const scanned = new Set(suiteSecrets().map((x) => x.value));
     expect(made.length).toBeGreaterThan(10);
     expect(made.filter((v) => !scanned.has(v))).toEqual([]);
-    const labels = suiteSecrets().map((x) => x.label).join('\n');
+    const labels = suiteSecrets()
+      .map((x) => x.label)
+      .join('\n');
     for (const kind of ['JWT #', 'API key ', 'signing key k1', 'client key good', 'server key']) expect(labels).toContain(`identity-envoy ${kind}`);
   });
 });

@@ -23,7 +23,10 @@ import { newWorkDir } from '../helpers/stack.ts';
 
 const GOLDEN = path.join(ROOT, 'test/fixtures/k8s/injected-pod.yaml');
 
-type Pod = { metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec: { initContainers?: { name: string }[]; containers: { name: string; env?: unknown[] }[]; volumes?: { name: string }[] } };
+type Pod = {
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: { initContainers?: { name: string }[]; containers: { name: string; env?: unknown[] }[]; volumes?: { name: string }[] };
+};
 
 /** An app pod that itself meets the restricted Pod Security Standard. */
 function appPod(name: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}): Record<string, unknown> {
@@ -73,7 +76,7 @@ describe('sidecar injection webhook in a real API server', () => {
   };
 
   it('stores a pod of a labelled namespace with exactly the injected spec (golden file), under PodSecurity restricted', async () => {
-    const stored = stableObject(await create('apps', appPod('chat')) as unknown as Record<string, unknown>);
+    const stored = stableObject((await create('apps', appPod('chat'))) as unknown as Record<string, unknown>);
     const text = stringify(stored, { lineWidth: 0 }).replaceAll(SERVICE_VERSION, '<version>');
     if (!existsSync(GOLDEN) || process.env['UPDATE_GOLDEN'] === '1') {
       if (process.env['UPDATE_GOLDEN'] !== '1') throw new Error(`${GOLDEN} is missing: write it with UPDATE_GOLDEN=1 and review it`);
@@ -93,7 +96,12 @@ describe('sidecar injection webhook in a real API server', () => {
     expect(pod.spec.initContainers).toBeUndefined();
     expect(pod.metadata.annotations?.[STATUS_ANNOTATION]).toBeUndefined();
     expect(pod.spec.containers[0]!.env).toHaveLength(1);
-    expect(injector.logs().slice(before).filter((l) => l['msg'] === 'admission review')).toEqual([]);
+    expect(
+      injector
+        .logs()
+        .slice(before)
+        .filter((l) => l['msg'] === 'admission review'),
+    ).toEqual([]);
   });
 
   it('leaves a pod of an unlabelled namespace untouched, unless the pod opts in', async () => {
@@ -122,7 +130,9 @@ describe('sidecar injection webhook in a real API server', () => {
       req.on('end', () => {
         const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string } };
         const patch = Buffer.from(JSON.stringify([{ op: 'add', path: '/metadata/labels/other-webhook', value: 'was-here' }])).toString('base64');
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch } }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch } }));
       });
     });
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
@@ -133,13 +143,29 @@ describe('sidecar injection webhook in a real API server', () => {
           apiVersion: 'admissionregistration.k8s.io/v1',
           kind: 'MutatingWebhookConfiguration',
           metadata: { name: 'zz-other-webhook' },
-          webhooks: [{ name: 'label.other.example', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', reinvocationPolicy: 'Never', clientConfig: { url: `https://127.0.0.1:${port}/`, caBundle: readFileSync(ca.cert).toString('base64') }, rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }], objectSelector: { matchLabels: { reinvoke: 'yes' } } }],
+          webhooks: [
+            {
+              name: 'label.other.example',
+              admissionReviewVersions: ['v1'],
+              sideEffects: 'None',
+              failurePolicy: 'Fail',
+              reinvocationPolicy: 'Never',
+              clientConfig: { url: `https://127.0.0.1:${port}/`, caBundle: readFileSync(ca.cert).toString('base64') },
+              rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
+              objectSelector: { matchLabels: { reinvoke: 'yes' } },
+            },
+          ],
         }),
       });
       const pod = await create('apps', appPod('reinvoked', { labels: { reinvoke: 'yes' } }));
       expect(pod.metadata.labels?.['other-webhook']).toBe('was-here');
       expect(pod.spec.initContainers?.map((c) => c.name)).toEqual(['llm-authz', 'llm-authz-envoy']);
-      expect(injector.logs().filter((l) => l['pod'] === 'reinvoked').map((l) => l['outcome'])).toEqual(['injected', 'already_injected']);
+      expect(
+        injector
+          .logs()
+          .filter((l) => l['pod'] === 'reinvoked')
+          .map((l) => l['outcome']),
+      ).toEqual(['injected', 'already_injected']);
     } finally {
       await kube().kubectl(['delete', 'mutatingwebhookconfiguration', 'zz-other-webhook']);
       other.close();
@@ -149,7 +175,9 @@ describe('sidecar injection webhook in a real API server', () => {
   it("refuses a pod it cannot patch: the creator sees the webhook's name and the reason", async () => {
     const r = await kube().run(['create', '-n', 'apps', '-f', '-'], { input: JSON.stringify(appPod('bad-mode', { annotations: { 'llm-authz.io/mode': 'linkerd' } })) });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('admission webhook "namespace.inject.llm-authz.io" denied the request: llm-authz injector: annotation llm-authz.io/mode: \'linkerd\' is not one of envoy, istio');
+    expect(r.stderr).toContain(
+      'admission webhook "namespace.inject.llm-authz.io" denied the request: llm-authz injector: annotation llm-authz.io/mode: \'linkerd\' is not one of envoy, istio',
+    );
   });
 
   it('serves a certificate swapped in kubelet-style (new ..data) without a restart', async () => {

@@ -113,7 +113,9 @@ describe('an injected pod, run from what the API server stores', () => {
     await k.kubectl(['create', 'secret', 'generic', 'llm-provider-keys', '-n', 'apps', ...Object.entries(PROVIDER_KEYS).map(([f, v]) => `--from-literal=${f}=${v}`)]);
     chatKey = createKey(store, 'gpt-4o-mini');
     await k.kubectl(['create', 'secret', 'generic', 'llm-authz-keys', '-n', 'apps', `--from-file=keys.json=${store}`]);
-    await k.kubectl(['create', '-n', 'apps', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'chat' }, spec: { containers: [{ name: 'app', image: 'example.com/chat-app:1.0' }] } }) });
+    await k.kubectl(['create', '-n', 'apps', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'chat' }, spec: { containers: [{ name: 'app', image: 'example.com/chat-app:1.0' }] } }),
+    });
     pod = await k.getJson<StoredPod>(['pod', '-n', 'apps', 'chat']);
 
     // The volumes, as the kubelet would lay them out.
@@ -133,14 +135,16 @@ describe('an injected pod, run from what the API server stores', () => {
     const configFile = path.join(work, 'llm-authz.yaml');
     writeFileSync(configFile, remapPaths(readFileSync(remapPaths(configArg, 'args'), 'utf8'), 'llm-authz config'));
     const healthPort = await freePort();
-    const authzArgs = args.map((a) => (a === configArg ? configFile : a === `127.0.0.1:${PORTS.authzGrpc}` ? '127.0.0.1:0' : a === `0.0.0.0:${PORTS.authzHealth}` ? `127.0.0.1:${healthPort}` : a));
+    const authzArgs = args.map((a) =>
+      a === configArg ? configFile : a === `127.0.0.1:${PORTS.authzGrpc}` ? '127.0.0.1:0' : a === `0.0.0.0:${PORTS.authzHealth}` ? `127.0.0.1:${healthPort}` : a,
+    );
     expect(authzArgs.join(' ')).not.toMatch(new RegExp(`${PORTS.authzGrpc}|${PORTS.authzHealth}|/etc/`));
     authz = startChild(process.execPath, [cliEntry(), ...authzArgs], { logFile: path.join(work, 'llm-authz.log') });
     const serving = JSON.parse(await authz.waitForLine('stderr', (l) => l.includes('"llm-authz serving"'))) as { port: number; health_port: number };
     expect(serving.health_port).toBe(healthPort);
 
     // Envoy: its bootstrap from the envoy-config volume; loopback ports, mock providers over TLS.
-    for (const kind of ['openai', 'anthropic', 'gemini', 'azure-openai'] as const) mocks[kind] = await startMockProvider(kind, '127.0.0.1', providerCert);
+    for (const kind of ['openai', 'anthropic', 'gemini', 'azure-openai', 'bedrock', 'vertex-ai'] as const) mocks[kind] = await startMockProvider(kind, '127.0.0.1', providerCert);
     const envoyArgs = envoyContainer().args!;
     const p = SIDECAR_ENVOY_PARAMS;
     // The providers' CA bundle is a file of the Envoy image, not of a volume: the test CA stands in.
@@ -160,8 +164,11 @@ describe('an injected pod, run from what the API server stores', () => {
       [p.ANTHROPIC_ADDRESS, p.ANTHROPIC_PORT, mocks['anthropic']!],
       [p.GEMINI_ADDRESS, p.GEMINI_PORT, mocks['gemini']!],
       [p.AZURE_OPENAI_ADDRESS, p.AZURE_OPENAI_PORT, mocks['azure-openai']!],
+      [p.BEDROCK_ADDRESS, p.BEDROCK_PORT, mocks['bedrock']!],
+      [p.VERTEX_AI_ADDRESS, p.VERTEX_AI_PORT, mocks['vertex-ai']!],
     ];
-    for (const [host, port, mock] of providers) bootstrap = mapAll(bootstrap, `{ address: ${host}, port_value: ${port} }`, `{ address: localhost, port_value: ${mock.port} }`, host);
+    for (const [host, port, mock] of providers)
+      bootstrap = mapAll(bootstrap, `{ address: ${host}, port_value: ${port} }`, `{ address: localhost, port_value: ${mock.port} }`, host);
     const otlp = otlpParams();
     bootstrap = mapAll(bootstrap, `{ address: ${p.OTLP_ADDRESS}, port_value: ${p.OTLP_PORT} }`, `{ address: ${otlp.OTLP_ADDRESS}, port_value: ${otlp.OTLP_PORT} }`, 'otlp');
     const bootstrapFile = path.join(work, 'envoy.yaml');
@@ -172,7 +179,12 @@ describe('an injected pod, run from what the API server stores', () => {
     // The app's SDK base URL: the injected OPENAI_BASE_URL, its port mapped like Envoy's listener.
     const injected = pod.spec.containers[0]!.env!.find((e) => e.name === 'OPENAI_BASE_URL')!.value!;
     baseUrl = mapAll(injected, `:${PORTS.envoyEgress}/`, `:${egressPort}/`, 'OPENAI_BASE_URL');
-    await waitFor('the injected Envoy to be ready (its kubelet /ready listener)', async () => ((await fetch(`http://127.0.0.1:${readyPort}/ready`).catch(() => undefined))?.status === 200 ? true : undefined), 30_000, 100);
+    await waitFor(
+      'the injected Envoy to be ready (its kubelet /ready listener)',
+      async () => ((await fetch(`http://127.0.0.1:${readyPort}/ready`).catch(() => undefined))?.status === 200 ? true : undefined),
+      30_000,
+      100,
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -226,19 +238,39 @@ describe('an injected pod, run from what the API server stores', () => {
   });
 
   it('a rotated provider key (Secret update, kubelet-style) is used without a restart', async () => {
-    await kube().kubectl(['create', 'secret', 'generic', 'llm-provider-keys', '-n', 'apps', '--dry-run=client', '-o', 'yaml', ...Object.entries({ ...PROVIDER_KEYS, openai: ROTATED_OPENAI_KEY }).map(([f, v]) => `--from-literal=${f}=${v}`)]).then((y) => kube().kubectl(['apply', '-f', '-'], { input: y }));
+    await kube()
+      .kubectl([
+        'create',
+        'secret',
+        'generic',
+        'llm-provider-keys',
+        '-n',
+        'apps',
+        '--dry-run=client',
+        '-o',
+        'yaml',
+        ...Object.entries({ ...PROVIDER_KEYS, openai: ROTATED_OPENAI_KEY }).map(([f, v]) => `--from-literal=${f}=${v}`),
+      ])
+      .then((y) => kube().kubectl(['apply', '-f', '-'], { input: y }));
     await kubeletSync('llm-authz-provider-keys');
-    await waitFor('the rotated provider key', async () => {
-      await chat('gpt-4o-mini');
-      return mocks['openai']!.requests.at(-1)!.headers['authorization'] === `Bearer ${ROTATED_OPENAI_KEY}` ? true : undefined;
-    }, 10_000, 200);
+    await waitFor(
+      'the rotated provider key',
+      async () => {
+        await chat('gpt-4o-mini');
+        return mocks['openai']!.requests.at(-1)!.headers['authorization'] === `Bearer ${ROTATED_OPENAI_KEY}` ? true : undefined;
+      },
+      10_000,
+      200,
+    );
     expect(authz.proc.exitCode).toBeNull();
   });
 
   it('a key added to the key store (Secret update, kubelet-style) authenticates without a restart', async () => {
     const second = createKey(store, 'gpt-4o-mini');
     expect(await status(chat('gpt-4o-mini', second))).toBe(401);
-    await kube().kubectl(['create', 'secret', 'generic', 'llm-authz-keys', '-n', 'apps', '--dry-run=client', '-o', 'yaml', `--from-file=keys.json=${store}`]).then((y) => kube().kubectl(['apply', '-f', '-'], { input: y }));
+    await kube()
+      .kubectl(['create', 'secret', 'generic', 'llm-authz-keys', '-n', 'apps', '--dry-run=client', '-o', 'yaml', `--from-file=keys.json=${store}`])
+      .then((y) => kube().kubectl(['apply', '-f', '-'], { input: y }));
     await kubeletSync('llm-authz-keys');
     await waitFor('the new key to authenticate', async () => ((await status(chat('gpt-4o-mini', second))) === 200 ? true : undefined), 10_000, 200);
   });
@@ -248,7 +280,19 @@ describe('an injected pod, run from what the API server stores', () => {
     const file = Object.keys(cm.data).find((f) => cm.data[f]!.includes('chat-app-models'))!;
     const changed = cm.data[file]!.replace('llm.model in ["gpt-4o-mini", "gpt-4.1-mini"]', 'llm.model in ["gpt-4.1-mini"]');
     expect(changed).not.toBe(cm.data[file]);
-    await kube().kubectl(['create', 'configmap', 'llm-authz-policies', '-n', 'apps', '--dry-run=client', '-o', 'yaml', ...Object.entries({ ...cm.data, [file]: changed }).map(([f, t]) => `--from-literal=${f}=${t}`)]).then((y) => kube().kubectl(['apply', '-f', '-'], { input: y }));
+    await kube()
+      .kubectl([
+        'create',
+        'configmap',
+        'llm-authz-policies',
+        '-n',
+        'apps',
+        '--dry-run=client',
+        '-o',
+        'yaml',
+        ...Object.entries({ ...cm.data, [file]: changed }).map(([f, t]) => `--from-literal=${f}=${t}`),
+      ])
+      .then((y) => kube().kubectl(['apply', '-f', '-'], { input: y }));
     await kubeletSync('llm-authz-policies');
     await waitFor('the changed policy to deny', async () => ((await status(chat('gpt-4o-mini'))) === 403 ? true : undefined), 10_000, 200);
     expect(authz.proc.exitCode).toBeNull();

@@ -20,7 +20,13 @@ import { kubeBin } from '../../devstack/kube-tools.ts';
 import { createCa, loopbackServerCert } from '../../devstack/pki.ts';
 import { checkAuthorizationPolicies, checkExtensionProviders, extensionProviderNames, meshConfigProto } from '../helpers/istio-rules.ts';
 
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: Record<string, unknown>; data?: Record<string, string> };
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  spec?: Record<string, unknown>;
+  data?: Record<string, string>;
+};
 
 /** Each kustomization, and the namespace its namespace-less objects are applied in. */
 const KUSTOMIZATIONS: Record<string, string | undefined> = {
@@ -43,7 +49,9 @@ describe('Kubernetes manifests against a real API server', () => {
     const cached = built.get(dir);
     if (cached) return cached;
     const text = await kube().kubectl(['kustomize', path.join(K8S, dir)]);
-    const objs = parseAllDocuments(text).map((d) => d.toJS() as Obj).filter(Boolean);
+    const objs = parseAllDocuments(text)
+      .map((d) => d.toJS() as Obj)
+      .filter(Boolean);
     built.set(dir, objs);
     return objs;
   }
@@ -87,12 +95,36 @@ describe('Kubernetes manifests against a real API server', () => {
 
   // Breaks a real CRD or core schema would catch beyond unknown fields: enums, CEL rules, types.
   const SEMANTIC_BREAKS: { dir: string; kind: string; name: string; mutate(o: Obj): void; error: RegExp }[] = [
-    { dir: 'overlays/envoy-gateway', kind: 'SecurityPolicy', name: 'llm-authz', mutate: (o) => void ((o.spec!['extAuth'] as Record<string, unknown>)['http'] = { backendRefs: [{ name: 'x', port: 80 }] }), error: /only one of grpc or http can be specified/ },
-    { dir: 'overlays/envoy-gateway', kind: 'HTTPRoute', name: 'openai', mutate: (o) => void ((o.spec!['rules'] as { backendRefs: { kind: string }[] }[])[0]!.backendRefs[0]!.kind = 'Backend!'), error: /kind/ },
-    { dir: 'overlays/envoy-gateway', kind: 'Backend', name: 'openai', mutate: (o) => void ((o.spec!['tls'] as Record<string, unknown>)['caCertificateRefs'] = [{ group: '', kind: 'ConfigMap', name: 'x' }]), error: /must not contain both CACertificateRefs and WellKnownCACertificates/ },
+    {
+      dir: 'overlays/envoy-gateway',
+      kind: 'SecurityPolicy',
+      name: 'llm-authz',
+      mutate: (o) => void ((o.spec!['extAuth'] as Record<string, unknown>)['http'] = { backendRefs: [{ name: 'x', port: 80 }] }),
+      error: /only one of grpc or http can be specified/,
+    },
+    {
+      dir: 'overlays/envoy-gateway',
+      kind: 'HTTPRoute',
+      name: 'openai',
+      mutate: (o) => void ((o.spec!['rules'] as { backendRefs: { kind: string }[] }[])[0]!.backendRefs[0]!.kind = 'Backend!'),
+      error: /kind/,
+    },
+    {
+      dir: 'overlays/envoy-gateway',
+      kind: 'Backend',
+      name: 'openai',
+      mutate: (o) => void ((o.spec!['tls'] as Record<string, unknown>)['caCertificateRefs'] = [{ group: '', kind: 'ConfigMap', name: 'x' }]),
+      error: /must not contain both CACertificateRefs and WellKnownCACertificates/,
+    },
     { dir: 'overlays/istio-shared', kind: 'AuthorizationPolicy', name: 'llm-authz', mutate: (o) => void (o.spec!['action'] = 'ALLOWED'), error: /action/ },
     { dir: 'overlays/istio-per-pod', kind: 'ServiceEntry', name: 'llm-authz-local', mutate: (o) => void (o.spec!['resolution'] = 'LOCALHOST'), error: /resolution/ },
-    { dir: 'overlays/injector', kind: 'MutatingWebhookConfiguration', name: 'llm-authz-injector', mutate: (o) => void ((o as unknown as { webhooks: { failurePolicy: string }[] }).webhooks[0]!.failurePolicy = 'Sometimes'), error: /failurePolicy/ },
+    {
+      dir: 'overlays/injector',
+      kind: 'MutatingWebhookConfiguration',
+      name: 'llm-authz-injector',
+      mutate: (o) => void ((o as unknown as { webhooks: { failurePolicy: string }[] }).webhooks[0]!.failurePolicy = 'Sometimes'),
+      error: /failurePolicy/,
+    },
     { dir: 'overlays/injector', kind: 'Certificate', name: 'llm-authz-injector', mutate: (o) => void (o.spec!['privateKey'] = { algorithm: 'DSA' }), error: /algorithm/ },
     { dir: 'deployment', kind: 'HorizontalPodAutoscaler', name: 'llm-authz', mutate: (o) => void (o.spec!['minReplicas'] = 'two'), error: /minReplicas/ },
   ];
@@ -121,7 +153,9 @@ describe('Kubernetes manifests against a real API server', () => {
     const d = deployments[0]!;
     const spec = structuredClone((d.spec!['template'] as { spec: { containers: Record<string, unknown>[] } }).spec);
     spec.containers[0]!['securityContext'] = { allowPrivilegeEscalation: true };
-    const r = await kube().run(['create', '--dry-run=server', '-n', 'restricted', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'escalating' }, spec }) });
+    const r = await kube().run(['create', '--dry-run=server', '-n', 'restricted', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'escalating' }, spec }),
+    });
     expect(r.stderr).toMatch(/violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false/);
   });
 });
@@ -139,7 +173,10 @@ describe('overlays/injector/no-cert-manager.sh against a real API server', () =>
     expect(r.status, r.stderr).toBe(0);
     const secret = await k.getJson<{ type: string; data: Record<string, string> }>(['secret', '-n', 'llm-authz-system', 'llm-authz-injector-tls']);
     expect(secret.type).toBe('kubernetes.io/tls');
-    const mwc = await k.getJson<{ metadata: { annotations?: Record<string, string> }; webhooks: { name: string; clientConfig: { caBundle: string; service: { name: string } } }[] }>(['mutatingwebhookconfiguration', 'llm-authz-injector']);
+    const mwc = await k.getJson<{
+      metadata: { annotations?: Record<string, string> };
+      webhooks: { name: string; clientConfig: { caBundle: string; service: { name: string } } }[];
+    }>(['mutatingwebhookconfiguration', 'llm-authz-injector']);
     expect(mwc.webhooks.map((w) => w.name)).toEqual(['namespace.inject.llm-authz.io', 'object.inject.llm-authz.io']);
     expect(mwc.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBeUndefined();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-injector-ca-'));
@@ -178,7 +215,11 @@ describe('Istio rules the CRDs do not express', () => {
 
   it('the providers point at what the overlays deploy: the llm-authz Service, and the injected llm-authz on loopback', async () => {
     const grpcOf = (dir: string): { service: string; port: number } =>
-      ((parse(readFileSync(path.join(K8S, dir, 'mesh-config.yaml'), 'utf8')) as { spec: { meshConfig: { extensionProviders: { envoyExtAuthzGrpc: { service: string; port: number } }[] } } }).spec.meshConfig.extensionProviders[0]!.envoyExtAuthzGrpc);
+      (
+        parse(readFileSync(path.join(K8S, dir, 'mesh-config.yaml'), 'utf8')) as {
+          spec: { meshConfig: { extensionProviders: { envoyExtAuthzGrpc: { service: string; port: number } }[] } };
+        }
+      ).spec.meshConfig.extensionProviders[0]!.envoyExtAuthzGrpc;
     const shared = parseAllDocuments(kustomize(path.join(K8S, 'overlays/istio-shared'))).map((d) => d.toJS() as Obj);
     const svc = shared.find((o) => o.kind === 'Service' && o.metadata.name === 'llm-authz')!;
     expect(grpcOf('overlays/istio-shared')).toMatchObject({ service: `${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local` });
@@ -190,7 +231,9 @@ describe('Istio rules the CRDs do not express', () => {
   });
 
   it('the checks fail on broken copies', () => {
-    const mesh = parse(readFileSync(path.join(K8S, 'overlays/istio-shared/mesh-config.yaml'), 'utf8')) as { spec: { meshConfig: { extensionProviders: Record<string, Record<string, unknown>>[] } } };
+    const mesh = parse(readFileSync(path.join(K8S, 'overlays/istio-shared/mesh-config.yaml'), 'utf8')) as {
+      spec: { meshConfig: { extensionProviders: Record<string, Record<string, unknown>>[] } };
+    };
     const broken = structuredClone(mesh);
     const grpc = broken.spec.meshConfig.extensionProviders[0]!['envoyExtAuthzGrpc']!;
     grpc['includeRequestBody'] = {};
@@ -204,7 +247,9 @@ describe('Istio rules the CRDs do not express', () => {
     const ap = (spec: Record<string, unknown>): Obj => ({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'p' }, spec });
     const providers = new Set(['llm-authz']);
     expect(checkAuthorizationPolicies([ap({ action: 'CUSTOM' })], providers)).toEqual(['AuthorizationPolicy p: action CUSTOM needs provider.name']);
-    expect(checkAuthorizationPolicies([ap({ action: 'CUSTOM', provider: { name: 'opa' } })], providers)).toEqual(["AuthorizationPolicy p: provider 'opa' is not an extension provider of the mesh config (llm-authz)"]);
+    expect(checkAuthorizationPolicies([ap({ action: 'CUSTOM', provider: { name: 'opa' } })], providers)).toEqual([
+      "AuthorizationPolicy p: provider 'opa' is not an extension provider of the mesh config (llm-authz)",
+    ]);
     expect(checkAuthorizationPolicies([ap({ action: 'DENY', provider: { name: 'llm-authz' } })], providers)).toEqual(['AuthorizationPolicy p: action DENY takes no provider']);
     expect(checkAuthorizationPolicies([ap({ provider: { name: 'llm-authz' } })], providers)).toEqual(['AuthorizationPolicy p: action ALLOW takes no provider']);
   });

@@ -144,7 +144,10 @@ describe('official SDKs through the real Envoy', () => {
     });
 
     it('raises AuthenticationError (401) naming the reason', async () => {
-      const err = await expectRejects(anthropic(`${CHAT_KEY.slice(0, -4)}AAAA`).messages.create({ model: 'claude-3-5-haiku-latest', max_tokens: 64, messages: hello }), Anthropic.AuthenticationError);
+      const err = await expectRejects(
+        anthropic(`${CHAT_KEY.slice(0, -4)}AAAA`).messages.create({ model: 'claude-3-5-haiku-latest', max_tokens: 64, messages: hello }),
+        Anthropic.AuthenticationError,
+      );
       expect(err.message).toContain('invalid_credentials');
     });
 
@@ -187,7 +190,9 @@ describe('official SDKs through the real Envoy', () => {
       const s = stack();
       const ok = await gemini(`/v1beta/models/gemini-2.5-flash:generateContent?key=${ATTACKER_KEY}`, { contents });
       expect(ok.status).toBe(200);
-      expect(((await ok.json()) as { candidates: { content: { parts: { text: string }[] } }[] }).candidates[0]?.content.parts[0]?.text).toBe('Hello from the mock Gemini provider.');
+      expect(((await ok.json()) as { candidates: { content: { parts: { text: string }[] } }[] }).candidates[0]?.content.parts[0]?.text).toBe(
+        'Hello from the mock Gemini provider.',
+      );
       const seen = s.gemini.requests.at(-1)!;
       expect(seen.path).toBe('/v1beta/models/gemini-2.5-flash:generateContent');
       expect(seen.headers['x-goog-api-key']).toBe(GEMINI_PROVIDER_KEY);
@@ -202,13 +207,24 @@ describe('official SDKs through the real Envoy', () => {
       const res = await gemini('/v1beta/models/gemini-2.5-flash:generateContent', { contents }, { 'x-request-id': requestId });
       expect(res.status).toBe(200);
       const line = await accessLogLine(s.accessLog, requestId);
-      expect(line).toMatchObject({ route: 'gemini', upstream_host: `127.0.0.1:${s.gemini.port}`, provider: 'gemini', model: 'gemini-2.5-flash', workload: 'spiffe://demo.example/ns/apps/sa/chat-app', decision: 'allow' });
+      expect(line).toMatchObject({
+        route: 'gemini',
+        upstream_host: `127.0.0.1:${s.gemini.port}`,
+        provider: 'gemini',
+        model: 'gemini-2.5-flash',
+        workload: 'spiffe://demo.example/ns/apps/sa/chat-app',
+        decision: 'allow',
+      });
     });
 
     it("keeps a client ?key= of a denied request out of Envoy's access log (the path is logged without its query)", async () => {
       const s = stack();
       const requestId = `gemini-denied-${Date.now()}`;
-      const res = await gemini(`/v1beta/models/gemini-2.5-flash:generateContent?key=${ATTACKER_KEY}`, { contents }, { 'x-request-id': requestId, 'x-goog-api-key': 'lla_unknown_notakey' });
+      const res = await gemini(
+        `/v1beta/models/gemini-2.5-flash:generateContent?key=${ATTACKER_KEY}`,
+        { contents },
+        { 'x-request-id': requestId, 'x-goog-api-key': 'lla_unknown_notakey' },
+      );
       expect(res.status).toBe(401);
       const line = await accessLogLine(s.accessLog, requestId);
       expect(line).toMatchObject({ path: '/v1beta/models/gemini-2.5-flash:generateContent', decision: 'deny', status: 401 });
@@ -290,7 +306,11 @@ describe('official SDKs through the real Envoy', () => {
 
     it('removes client-sent key headers and overwrites the provider credential', async () => {
       const s = stack();
-      const res = await post('/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [] }), { 'api-key': CHAT_KEY, 'x-goog-api-key': CHAT_KEY, 'x-api-key': CHAT_KEY });
+      const res = await post('/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [] }), {
+        'api-key': CHAT_KEY,
+        'x-goog-api-key': CHAT_KEY,
+        'x-api-key': CHAT_KEY,
+      });
       expect(res.status).toBe(200);
       const seen = s.openai.requests.at(-1)!;
       expect(seen.headers['authorization']).toBe(`Bearer ${OPENAI_PROVIDER_KEY}`);

@@ -39,7 +39,10 @@ describe('OTLP endpoint down', () => {
     const config = quickstartConfigWith(dir, (c) => {
       c['decision_log'] = { sink: path.join(dir, 'decisions.jsonl') };
       c['telemetry'] = {
-        traces: protocol === 'none' ? { exporter: 'none' } : { protocol, endpoint: `http://127.0.0.1:${deadPort}`, max_queue_size: 256, max_export_batch_size: 64, scheduled_delay_ms: 50, export_timeout_ms: 500 },
+        traces:
+          protocol === 'none'
+            ? { exporter: 'none' }
+            : { protocol, endpoint: `http://127.0.0.1:${deadPort}`, max_queue_size: 256, max_export_batch_size: 64, scheduled_delay_ms: 50, export_timeout_ms: 500 },
         metrics: { prometheus: { listen: `127.0.0.1:${metricsPort}` } },
       };
     });

@@ -57,10 +57,20 @@ function request(api: Api, stream: boolean): { path: string; headers: Record<str
       return {
         path: '/v1/chat/completions',
         headers: { authorization: `Bearer ${CHAT_KEY}` },
-        body: { model: 'gpt-4o-mini', messages, stream, ...(stream ? { stream_options: { include_usage: true } } : {}), tools: TOOLS.map((name) => ({ type: 'function', function: { name, parameters: { type: 'object' } } })) },
+        body: {
+          model: 'gpt-4o-mini',
+          messages,
+          stream,
+          ...(stream ? { stream_options: { include_usage: true } } : {}),
+          tools: TOOLS.map((name) => ({ type: 'function', function: { name, parameters: { type: 'object' } } })),
+        },
       };
     case 'openai.responses':
-      return { path: '/v1/responses', headers: { authorization: `Bearer ${CHAT_KEY}` }, body: { model: 'gpt-4.1', input: PROMPT, stream, tools: TOOLS.map((name) => ({ type: 'function', name, parameters: { type: 'object' } })) } };
+      return {
+        path: '/v1/responses',
+        headers: { authorization: `Bearer ${CHAT_KEY}` },
+        body: { model: 'gpt-4.1', input: PROMPT, stream, tools: TOOLS.map((name) => ({ type: 'function', name, parameters: { type: 'object' } })) },
+      };
     case 'anthropic':
       return {
         path: '/v1/messages',
@@ -86,7 +96,11 @@ function request(api: Api, stream: boolean): { path: string; headers: Record<str
 async function send(url: string, api: Api, stream: boolean, extra: Record<string, string> = {}): Promise<Sent> {
   const requestId = `outcome-${randomUUID()}`;
   const r = request(api, stream);
-  const res = await fetch(`${url}${r.path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...r.headers, ...extra }, body: JSON.stringify(r.body) });
+  const res = await fetch(`${url}${r.path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...r.headers, ...extra },
+    body: JSON.stringify(r.body),
+  });
   return { requestId, status: res.status, body: Buffer.from(await res.arrayBuffer()) };
 }
 
@@ -124,13 +138,32 @@ function traceWithOutcome(traceId: string): Promise<JaegerTrace> {
 const usageOf = (api: Api): Record<string, number> => {
   if (api === 'anthropic') {
     const u = MOCK_USAGE.anthropic;
-    return { 'gen_ai.usage.input_tokens': u.input, 'gen_ai.usage.output_tokens': u.output, 'gen_ai.usage.cache_read.input_tokens': u.cacheRead, 'gen_ai.usage.cache_creation.input_tokens': u.cacheCreation };
+    return {
+      'gen_ai.usage.input_tokens': u.input,
+      'gen_ai.usage.output_tokens': u.output,
+      'gen_ai.usage.cache_read.input_tokens': u.cacheRead,
+      'gen_ai.usage.cache_creation.input_tokens': u.cacheCreation,
+    };
   }
   const u = api.startsWith('gemini') ? MOCK_USAGE.gemini : MOCK_USAGE.openai;
-  return { 'gen_ai.usage.input_tokens': u.input, 'gen_ai.usage.output_tokens': u.output, 'gen_ai.usage.cache_read.input_tokens': u.cacheRead, 'gen_ai.usage.reasoning.output_tokens': u.reasoning };
+  return {
+    'gen_ai.usage.input_tokens': u.input,
+    'gen_ai.usage.output_tokens': u.output,
+    'gen_ai.usage.cache_read.input_tokens': u.cacheRead,
+    'gen_ai.usage.reasoning.output_tokens': u.reasoning,
+  };
 };
 
-const CASES: readonly { api: Api; stream: boolean; mock: 'openai' | 'anthropic' | 'gemini' | 'azureOpenai'; model: string; id: string; finish: string; format: string; tools: string[] }[] = [
+const CASES: readonly {
+  api: Api;
+  stream: boolean;
+  mock: 'openai' | 'anthropic' | 'gemini' | 'azureOpenai';
+  model: string;
+  id: string;
+  finish: string;
+  format: string;
+  tools: string[];
+}[] = [
   { api: 'openai.chat', stream: false, mock: 'openai', model: 'gpt-4o-mini', id: 'chatcmpl-mock', finish: 'tool_calls', format: 'json', tools: TOOLS },
   { api: 'openai.chat', stream: true, mock: 'openai', model: 'gpt-4o-mini', id: 'chatcmpl-mock', finish: 'tool_calls', format: 'sse', tools: TOOLS },
   { api: 'openai.responses', stream: false, mock: 'openai', model: 'gpt-4.1', id: 'resp_mock', finish: 'completed', format: 'json', tools: TOOLS },
@@ -147,7 +180,7 @@ const CASES: readonly { api: Api; stream: boolean; mock: 'openai' | 'anthropic' 
 describe('outcome records through the real Envoy', () => {
   const stack = useStack('outcomes', { config });
 
-  it.each(CASES)('$api, stream $stream: the outcome line and span carry the mock\'s usage, model, finish and tool names; same decision and trace', async (c) => {
+  it.each(CASES)("$api, stream $stream: the outcome line and span carry the mock's usage, model, finish and tool names; same decision and trace", async (c) => {
     const s = stack();
     const sent = await send(s.url, c.api, c.stream);
     expect(sent.status).toBe(200);
@@ -243,7 +276,10 @@ describe('outcome records through the real Envoy', () => {
       const s = stack();
       const requestId = `sdk-${randomUUID()}`;
       const raw = await openai()
-        .chat.completions.create({ model: 'gpt-4o-mini', messages, tools, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) }, { headers: { 'x-request-id': requestId } })
+        .chat.completions.create(
+          { model: 'gpt-4o-mini', messages, tools, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) },
+          { headers: { 'x-request-id': requestId } },
+        )
         .asResponse();
       const bytes = Buffer.from(await raw.arrayBuffer());
       const mocked = await sentBy(s.openai, requestId);
@@ -267,7 +303,9 @@ describe('outcome records through the real Envoy', () => {
       const s = stack();
       const requestId = `sdk-${randomUUID()}`;
       const aTools = TOOLS.map((name) => ({ name, input_schema: { type: 'object' as const } }));
-      const raw = await anthropic().messages.create({ model: 'claude-3-5-haiku-latest', max_tokens: 64, messages, tools: aTools, stream }, { headers: { 'x-request-id': requestId } }).asResponse();
+      const raw = await anthropic()
+        .messages.create({ model: 'claude-3-5-haiku-latest', max_tokens: 64, messages, tools: aTools, stream }, { headers: { 'x-request-id': requestId } })
+        .asResponse();
       const bytes = Buffer.from(await raw.arrayBuffer());
       const mocked = await sentBy(s.anthropic, requestId);
       expect(bytes.equals(Buffer.from(mocked.body ?? ''))).toBe(true);
@@ -293,13 +331,16 @@ describe('outcome records through the real Envoy', () => {
       expect(await outcomeOf(s, sent.requestId)).toMatchObject({ 'llm.response.read': 'malformed', 'llm.response.complete': true, 'http.response.status_code': 200 });
     });
 
-    it.each(['openai.chat', 'openai.responses', 'anthropic', 'gemini'] as Api[])('%s stream cut off (the HTTP response complete): truncated, with what came before', async (api) => {
-      const s = stack();
-      const sent = await send(s.url, api, true, { [SCENARIO_HEADER]: 'cutoff' });
-      expect(sent.status).toBe(200);
-      const o = await outcomeOf(s, sent.requestId);
-      expect(o).toMatchObject({ 'llm.response.read': 'truncated', 'llm.response.complete': true, 'llm.response.format': 'sse' });
-    });
+    it.each(['openai.chat', 'openai.responses', 'anthropic', 'gemini'] as Api[])(
+      '%s stream cut off (the HTTP response complete): truncated, with what came before',
+      async (api) => {
+        const s = stack();
+        const sent = await send(s.url, api, true, { [SCENARIO_HEADER]: 'cutoff' });
+        expect(sent.status).toBe(200);
+        const o = await outcomeOf(s, sent.requestId);
+        expect(o).toMatchObject({ 'llm.response.read': 'truncated', 'llm.response.complete': true, 'llm.response.format': 'sse' });
+      },
+    );
 
     it('the provider drops the connection mid-stream: incomplete and truncated', async () => {
       const s = stack();
@@ -333,7 +374,12 @@ describe('outcome records through the real Envoy', () => {
       const requestId = `outcome-abort-${randomUUID()}`;
       const r = request('openai.chat', true);
       const ac = new AbortController();
-      const res = await fetch(`${s.url}${r.path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': requestId, [SCENARIO_HEADER]: 'slow', ...r.headers }, body: JSON.stringify(r.body), signal: ac.signal });
+      const res = await fetch(`${s.url}${r.path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': requestId, [SCENARIO_HEADER]: 'slow', ...r.headers },
+        body: JSON.stringify(r.body),
+        signal: ac.signal,
+      });
       const reader = res.body!.getReader();
       await reader.read();
       ac.abort();
@@ -366,7 +412,11 @@ describe('outcome records through the real Envoy', () => {
       const hash = createHash('sha256');
       let bytes = 0;
       try {
-        const res = await fetch(`${s.url}${r.path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': requestId, [SCENARIO_HEADER]: 'big-50', ...r.headers }, body: JSON.stringify(r.body) });
+        const res = await fetch(`${s.url}${r.path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-request-id': requestId, [SCENARIO_HEADER]: 'big-50', ...r.headers },
+          body: JSON.stringify(r.body),
+        });
         for await (const chunk of res.body!) {
           hash.update(chunk);
           bytes += chunk.length;
@@ -379,7 +429,12 @@ describe('outcome records through the real Envoy', () => {
       expect(bytes).toBe(mocked.bytes);
       expect(hash.digest('hex')).toBe(mocked.sha256);
       const o = await outcomeOf(s, requestId);
-      expect(o).toMatchObject({ 'llm.response.bytes': mocked.bytes, 'llm.response.read': 'ok', 'llm.response.complete': true, 'gen_ai.usage.output_tokens': MOCK_USAGE.openai.output });
+      expect(o).toMatchObject({
+        'llm.response.bytes': mocked.bytes,
+        'llm.response.read': 'ok',
+        'llm.response.complete': true,
+        'gen_ai.usage.output_tokens': MOCK_USAGE.openai.output,
+      });
       process.stderr.write(`[outcomes] second 50 MB stream: llm-authz RSS ${before.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB\n`);
       // Flat: the growth is a fraction of the 50 MB that passed (the reader holds no body).
       expect(peak - before).toBeLessThan(25);
@@ -394,7 +449,9 @@ describe('outcome records through the real Envoy', () => {
       const t = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       return /llm_authz_outcome_tokens_total\{[^}]*model="claude-3-5-haiku-latest"[^}]*type="input"/.test(t) ? t : undefined;
     });
-    const line = text.split('\n').find((l) => l.startsWith('llm_authz_outcome_tokens_total{') && l.includes('model="claude-3-5-haiku-latest"') && l.includes('type="cache_creation"'));
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith('llm_authz_outcome_tokens_total{') && l.includes('model="claude-3-5-haiku-latest"') && l.includes('type="cache_creation"'));
     expect(line).toContain(`workload="${WORKLOAD}"`);
     expect(Number(line?.split(' ').at(-1))).toBeGreaterThanOrEqual(MOCK_USAGE.anthropic.cacheCreation);
     expect(text).toMatch(/llm_authz_outcomes_total\{[^}]*read="ok"/);
@@ -406,10 +463,15 @@ describe('llm-authz stopped while a response streams', () => {
 
   it("the client's response completes byte for byte; Envoy counts the failed ext_proc stream", async () => {
     const s = stack();
-    const stat = async (name: string): Promise<number> => Number(/: (\d+)$/m.exec((await s.envoy.admin(`/stats?filter=^${name.replaceAll('.', '\\.')}$`)).trim())?.[1] ?? Number.NaN);
+    const stat = async (name: string): Promise<number> =>
+      Number(/: (\d+)$/m.exec((await s.envoy.admin(`/stats?filter=^${name.replaceAll('.', '\\.')}$`)).trim())?.[1] ?? Number.NaN);
     const requestId = `outcome-stopped-${randomUUID()}`;
     const r = request('openai.chat', true);
-    const res = await fetch(`${s.url}${r.path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': requestId, [SCENARIO_HEADER]: 'slow-40', ...r.headers }, body: JSON.stringify(r.body) });
+    const res = await fetch(`${s.url}${r.path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': requestId, [SCENARIO_HEADER]: 'slow-40', ...r.headers },
+      body: JSON.stringify(r.body),
+    });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     const hash = createHash('sha256');
@@ -429,7 +491,9 @@ describe('llm-authz stopped while a response streams', () => {
     expect(mocked.completed).toBe(true);
     expect(bytes).toBe(mocked.bytes);
     expect(hash.digest('hex')).toBe(mocked.sha256);
-    process.stderr.write(`[outcomes] ext_proc stats after the stop:\n${(await s.envoy.admin('/stats?filter=ext_proc|llm_authz_outcomes.upstream_(cx_connect_fail|rq_rx_reset|cx_destroy_remote)')).trim()}\n`);
+    process.stderr.write(
+      `[outcomes] ext_proc stats after the stop:\n${(await s.envoy.admin('/stats?filter=ext_proc|llm_authz_outcomes.upstream_(cx_connect_fail|rq_rx_reset|cx_destroy_remote)')).trim()}\n`,
+    );
     expect(await stat('http.llm_ingress.ext_proc.streams_failed')).toBeGreaterThanOrEqual(1);
   });
 });

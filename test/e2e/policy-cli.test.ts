@@ -24,7 +24,7 @@ describe('llm-authz test and check, as a command', () => {
     writeFileSync(suite, readFileSync(suite, 'utf8').replace('expect: {effect: allow, rule: research-team', 'expect: {effect: allow, rule: chat-app-models'));
     const r = run('test', path.join(tmp, 'examples/policies'));
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain('FAIL per-workload model allowlists and obligations / research workloads are routed to the team\'s account');
+    expect(r.stdout).toContain("FAIL per-workload model allowlists and obligations / research workloads are routed to the team's account");
     expect(r.stdout).toContain('expected rule "chat-app-models", got "research-team"');
   });
 

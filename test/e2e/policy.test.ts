@@ -114,16 +114,21 @@ describe('CEL policies through the real Envoy', () => {
     expect(r.status).toBe(200);
     expect(s.openai.requests.length).toBe(before + 1);
     expect(s.openai.requests.at(-1)!.headers['authorization']).toBe(`Bearer ${TEAM_SECRET}`);
-    expect(await record(r.id)).toMatchObject({ 'policy.rule': 'research-team', 'gen_ai.provider.name': 'openai-team' });
+    expect(await record(r.id)).toMatchObject({ 'policy.rule': 'research-team', 'gen_ai.provider.name': 'openai', 'llm.provider': 'openai-team' });
   });
 
   it('without a provider obligation the API decides: Anthropic requests reach the Anthropic mock with its key', async () => {
     const s = stack();
     const before = s.anthropic.requests.length;
-    const r = await post(s.url, '/v1/messages', { model: 'claude-3-5-haiku-latest', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] }, {
-      'x-api-key': CHAT_KEY,
-      'anthropic-version': '2023-06-01',
-    });
+    const r = await post(
+      s.url,
+      '/v1/messages',
+      { model: 'claude-3-5-haiku-latest', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] },
+      {
+        'x-api-key': CHAT_KEY,
+        'anthropic-version': '2023-06-01',
+      },
+    );
     expect(r.status).toBe(200);
     expect(s.anthropic.requests.length).toBe(before + 1);
     expect(s.anthropic.requests.at(-1)!.headers['x-api-key']).toBe(ANTHROPIC_PROVIDER_KEY);
@@ -157,7 +162,12 @@ describe('CEL policies through the real Envoy', () => {
       'policy.shadow.disagrees': true,
     });
     expect(rec['policy.shadow.version']).not.toBe(rec['policy.version']);
-    const agree = await post(s.url, '/v1/messages', { model: 'claude-3-5-haiku-latest', max_tokens: 64, messages: [] }, { 'x-api-key': CHAT_KEY, 'anthropic-version': '2023-06-01' });
+    const agree = await post(
+      s.url,
+      '/v1/messages',
+      { model: 'claude-3-5-haiku-latest', max_tokens: 64, messages: [] },
+      { 'x-api-key': CHAT_KEY, 'anthropic-version': '2023-06-01' },
+    );
     expect(await record(agree.id)).toMatchObject({ 'policy.shadow.effect': 'allow', 'policy.shadow.disagrees': false });
   });
 
@@ -196,4 +206,3 @@ describe('CEL policies through the real Envoy', () => {
     }
   });
 });
-

@@ -1,9 +1,3 @@
-/**
- * envoy/gateway-tls.yaml through the real Envoy: llm-authz decides, Envoy reaches the provider
- * over TLS (SNI and SAN from the host name, the certificate checked against UPSTREAM_CA_PATH)
- * with the provider key, and refuses a provider whose certificate it cannot verify.
- */
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useStack, newWorkDir } from '../helpers/stack.ts';
 import { createPki } from '../helpers/identity-pki.ts';
@@ -20,7 +14,11 @@ const chat = (url: string): Promise<Response> =>
   });
 
 describe('TLS to the providers (envoy/gateway-tls.yaml)', () => {
-  const stack = useStack('tls-upstream', { config: QUICKSTART_CONFIG, envoyTemplate: 'envoy/gateway-tls.yaml', upstreamTls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.caCert } });
+  const stack = useStack('tls-upstream', {
+    config: QUICKSTART_CONFIG,
+    envoyTemplate: 'envoy/gateway-tls.yaml',
+    upstreamTls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.caCert },
+  });
 
   it('forwards an allowed request over TLS with the provider key, SNI localhost', async () => {
     const s = stack();
@@ -37,7 +35,11 @@ describe('TLS to the providers (envoy/gateway-tls.yaml)', () => {
 });
 
 describe('TLS to the providers: a certificate from another CA', () => {
-  const stack = useStack('tls-upstream-rogue', { config: QUICKSTART_CONFIG, envoyTemplate: 'envoy/gateway-tls.yaml', upstreamTls: { cert: rogue.serverCert, key: rogue.serverKey, ca: pki.caCert } });
+  const stack = useStack('tls-upstream-rogue', {
+    config: QUICKSTART_CONFIG,
+    envoyTemplate: 'envoy/gateway-tls.yaml',
+    upstreamTls: { cert: rogue.serverCert, key: rogue.serverKey, ca: pki.caCert },
+  });
 
   it('is refused: 503 and nothing reaches the provider', async () => {
     const s = stack();

@@ -48,7 +48,12 @@ async function send(url: string, key: string, model: string): Promise<{ status: 
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-request-id': requestId },
-    body: JSON.stringify({ model, max_tokens: 32, tools: [{ type: 'function', function: { name: 'lookup_order', parameters: {} } }], messages: [{ role: 'user', content: PROMPT }] }),
+    body: JSON.stringify({
+      model,
+      max_tokens: 32,
+      tools: [{ type: 'function', function: { name: 'lookup_order', parameters: {} } }],
+      messages: [{ role: 'user', content: PROMPT }],
+    }),
   });
   await res.text();
   return { status: res.status, requestId };
@@ -122,7 +127,10 @@ describe('audit spans in Jaeger, through the real Envoy', () => {
     // The README walkthrough: find the request in Jaeger by decision id, and by workload + effect.
     const byId = await findTraces(jaegerQueryUrl(), 'llm-authz', { tags: JSON.stringify({ 'decision.id': decisionId }) });
     expect(byId.map((x) => x.traceID)).toEqual([traceId]);
-    const byWorkload = await findTraces(jaegerQueryUrl(), 'llm-authz', { operation: CHECK_SPAN_NAME, tags: JSON.stringify({ 'identity.workload': c.workload, 'decision.effect': c.effect }) });
+    const byWorkload = await findTraces(jaegerQueryUrl(), 'llm-authz', {
+      operation: CHECK_SPAN_NAME,
+      tags: JSON.stringify({ 'identity.workload': c.workload, 'decision.effect': c.effect }),
+    });
     expect(byWorkload.map((x) => x.traceID)).toContain(traceId);
     // Nothing secret in the trace.
     const text = JSON.stringify(t);

@@ -27,11 +27,26 @@ export function clockedRuntime(yaml: string, dir: string, now: () => number): Ru
 export function checker(rt: Runtime) {
   const records: AuditRecord[] = [];
   const check = createCheck(() => rt, { onDecision: (r) => records.push(r), onError: () => undefined });
-  return { check, records, last: (): AuditRecord => records.at(-1) ?? (() => { throw new Error('no decision record'); })() };
+  return {
+    check,
+    records,
+    last: (): AuditRecord =>
+      records.at(-1) ??
+      (() => {
+        throw new Error('no decision record');
+      })(),
+  };
 }
 
 /** An OpenAI chat request with a bearer credential (or none), optionally over mTLS. */
-export function chatRequest(o: { bearer?: string; model?: string; principal?: string; headers?: Record<string, string>; tools?: string[]; envoyJwt?: Record<string, JsonValue> }): unknown {
+export function chatRequest(o: {
+  bearer?: string;
+  model?: string;
+  principal?: string;
+  headers?: Record<string, string>;
+  tools?: string[];
+  envoyJwt?: Record<string, JsonValue>;
+}): unknown {
   const body: Record<string, unknown> = { model: o.model ?? 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
   if (o.tools) body['tools'] = o.tools.map((name) => ({ type: 'function', function: { name, parameters: { type: 'object' } } }));
   const raw = checkRequest({

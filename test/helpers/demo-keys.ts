@@ -24,9 +24,14 @@ export const ANTHROPIC_PROVIDER_KEY = readFileSync(path.join(ROOT, 'examples/qui
 export function quickstartConfigWith(dir: string, change: (cfg: Record<string, any>) => void): string {
   const cfg = parseYaml(readFileSync(QUICKSTART_CONFIG, 'utf8')) as Record<string, any>;
   const base = path.dirname(QUICKSTART_CONFIG);
-  for (const p of cfg['providers'] as { credential?: { file?: string } }[]) {
-    if (p.credential?.file) p.credential.file = path.resolve(base, p.credential.file);
-  }
+  // Every `file:` under a credential (a key, an AWS key's parts, a service-account key).
+  const absolute = (o: unknown): void => {
+    if (typeof o !== 'object' || o === null) return;
+    const r = o as Record<string, unknown>;
+    if (typeof r['file'] === 'string') r['file'] = path.resolve(base, r['file']);
+    for (const v of Object.values(r)) absolute(v);
+  };
+  for (const p of cfg['providers'] as { credential?: unknown }[]) absolute(p.credential);
   const policy = cfg['policy'] as { dir?: string } | undefined;
   if (policy?.dir) policy.dir = path.resolve(base, policy.dir);
   change(cfg);

@@ -31,7 +31,26 @@ export function createPki(dir: string): Pki {
     return path.join(dir, `${name}.key`);
   };
   key('ca');
-  openssl(['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=llm-authz test CA', '-days', '2', '-out', 'ca.crt', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'ca.key',
+      '-subj',
+      '/CN=llm-authz test CA',
+      '-days',
+      '2',
+      '-out',
+      'ca.crt',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
   const issue = (name: string, subject: string, ext: string): { cert: string; key: string } => {
     const k = key(name);
     openssl(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`], dir);
@@ -45,7 +64,8 @@ export function createPki(dir: string): Pki {
     caCert: path.join(dir, 'ca.crt'),
     serverCert: server.cert,
     serverKey: server.key,
-    client: (name, spiffeId) => issue(name, `/O=SPIFFE`, `subjectAltName=URI:${spiffeId}\nextendedKeyUsage=clientAuth\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n`),
+    client: (name, spiffeId) =>
+      issue(name, `/O=SPIFFE`, `subjectAltName=URI:${spiffeId}\nextendedKeyUsage=clientAuth\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n`),
     read: (file) => readFileSync(file, 'utf8'),
   };
 }

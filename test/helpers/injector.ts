@@ -49,7 +49,9 @@ interface Webhook {
 
 /** The shipped MutatingWebhookConfiguration, pointed at url and trusting caFile. */
 export async function registerWebhook(kube: KubeControlPlane, url: string, caFile: string): Promise<Record<string, unknown>> {
-  const docs = parseAllDocuments(await kube.kubectl(['kustomize', path.join(ROOT, 'deploy/kubernetes/overlays/injector')])).map((d) => d.toJS() as { kind: string; metadata: { annotations?: Record<string, string> }; webhooks?: Webhook[] });
+  const docs = parseAllDocuments(await kube.kubectl(['kustomize', path.join(ROOT, 'deploy/kubernetes/overlays/injector')])).map(
+    (d) => d.toJS() as { kind: string; metadata: { annotations?: Record<string, string> }; webhooks?: Webhook[] },
+  );
   const mwc = docs.find((d) => d.kind === 'MutatingWebhookConfiguration');
   if (mwc?.webhooks === undefined) throw new Error('no MutatingWebhookConfiguration in overlays/injector');
   delete mwc.metadata.annotations;

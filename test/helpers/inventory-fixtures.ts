@@ -29,9 +29,29 @@ export interface InventoryFixture {
   readonly clean: readonly string[];
 }
 
-function decision(o: { t: string; id: string; effect?: 'allow' | 'deny'; reason?: string; method?: string; workload?: string; agent?: string; issuer?: string; key?: string; model?: string; provider?: string; tools?: string[] }): Record<string, unknown> {
+function decision(o: {
+  t: string;
+  id: string;
+  effect?: 'allow' | 'deny';
+  reason?: string;
+  method?: string;
+  workload?: string;
+  agent?: string;
+  issuer?: string;
+  key?: string;
+  model?: string;
+  provider?: string;
+  tools?: string[];
+}): Record<string, unknown> {
   const effect = o.effect ?? 'allow';
-  const line: Record<string, unknown> = { time: o.t, 'decision.id': o.id, 'decision.effect': effect, 'decision.reason': o.reason ?? 'allowed', 'decision.status': effect === 'allow' ? 200 : 403, 'decision.phase': 'policy' };
+  const line: Record<string, unknown> = {
+    time: o.t,
+    'decision.id': o.id,
+    'decision.effect': effect,
+    'decision.reason': o.reason ?? 'allowed',
+    'decision.status': effect === 'allow' ? 200 : 403,
+    'decision.phase': 'policy',
+  };
   if (o.workload !== undefined) {
     line['identity.method'] = o.method ?? 'api_key';
     line['identity.workload'] = o.workload;
@@ -40,7 +60,7 @@ function decision(o: { t: string; id: string; effect?: 'allow' | 'deny'; reason?
     if (o.key) line['identity.credential_id'] = o.key;
   }
   if (o.model) line['gen_ai.request.model'] = o.model;
-  if (o.provider && effect === 'allow') line['gen_ai.provider.name'] = o.provider;
+  if (o.provider && effect === 'allow') line['llm.provider'] = o.provider;
   if (o.tools) line['llm.tools'] = o.tools;
   return line;
 }
@@ -70,8 +90,17 @@ identity:
 `,
   );
   const stored = (id: string, workload: string, extra: Record<string, unknown>): Record<string, unknown> => ({
-    id, hash: HASH(100 + id.length), workload, models: ['gpt-4o-mini'], created_at: '2026-01-02T00:00:00Z', revoked: false,
-    owner: 'team-c', approved_by: 'carol', approved_at: '2026-01-02T00:00:00Z', review_by: '2026-12-31T00:00:00Z', ...extra,
+    id,
+    hash: HASH(100 + id.length),
+    workload,
+    models: ['gpt-4o-mini'],
+    created_at: '2026-01-02T00:00:00Z',
+    revoked: false,
+    owner: 'team-c',
+    approved_by: 'carol',
+    approved_at: '2026-01-02T00:00:00Z',
+    review_by: '2026-12-31T00:00:00Z',
+    ...extra,
   });
   writeFileSync(
     path.join(dir, 'keys.json'),
@@ -84,22 +113,43 @@ identity:
       ],
     }),
   );
-  writeFileSync(path.join(dir, 'revoked.json'), JSON.stringify({ version: 1, revoked: [{ spiffe_id: 'spiffe://prod.test/ns/contractors/sa/vendor', revoked_at: '2026-03-25T00:00:00Z' }] }));
+  writeFileSync(
+    path.join(dir, 'revoked.json'),
+    JSON.stringify({ version: 1, revoked: [{ spiffe_id: 'spiffe://prod.test/ns/contractors/sa/vendor', revoked_at: '2026-03-25T00:00:00Z' }] }),
+  );
 
   let n = 0;
   const id = (): string => `d-${String(++n).padStart(4, '0')}`;
-  const key = (k: string, workload: string, day: number, extra: Partial<Parameters<typeof decision>[0]> = {}) => decision({ t: at(day), id: id(), key: k, workload, model: 'gpt-4o-mini', provider: 'openai', ...extra });
+  const key = (k: string, workload: string, day: number, extra: Partial<Parameters<typeof decision>[0]> = {}) =>
+    decision({ t: at(day), id: id(), key: k, workload, model: 'gpt-4o-mini', provider: 'openai', ...extra });
   const old: Record<string, unknown>[] = [
     key('idle01', 'wl-idle', 5),
     key('gone01', 'wl-gone', 10),
-    decision({ t: at(20), id: id(), method: 'spiffe', workload: 'spiffe://prod.test/ns/contractors/sa/vendor', issuer: 'spiffe://prod.test', model: 'gpt-4o-mini', provider: 'openai' }),
+    decision({
+      t: at(20),
+      id: id(),
+      method: 'spiffe',
+      workload: 'spiffe://prod.test/ns/contractors/sa/vendor',
+      issuer: 'spiffe://prod.test',
+      model: 'gpt-4o-mini',
+      provider: 'openai',
+    }),
     // Before the window: not counted.
     key('never01', 'wl-never', 1, { t: '2026-02-10T00:00:00Z' }),
   ];
   const cleanAllowed = key('clean01', 'wl-clean', 30, { tools: ['search'] });
   const current: Record<string, unknown>[] = [
     cleanAllowed,
-    { kind: 'outcome', time: at(30, 13), 'decision.id': cleanAllowed['decision.id'], 'gen_ai.usage.input_tokens': 120, 'gen_ai.usage.output_tokens': 30, 'llm.response.tool_calls': ['search'], 'gen_ai.response.model': 'gpt-4o-mini-2024-07-18', 'llm.response.finish_reason_detail': 'x' },
+    {
+      kind: 'outcome',
+      time: at(30, 13),
+      'decision.id': cleanAllowed['decision.id'],
+      'gen_ai.usage.input_tokens': 120,
+      'gen_ai.usage.output_tokens': 30,
+      'llm.response.tool_calls': ['search'],
+      'gen_ai.response.model': 'gpt-4o-mini-2024-07-18',
+      'llm.response.finish_reason_detail': 'x',
+    },
     key('clean01', 'wl-clean', 30, { effect: 'deny', reason: 'model_not_allowed', model: 'o3' }),
     key('review01', 'wl-review', 30),
     key('expiring01', 'wl-expiring', 30),
@@ -108,21 +158,45 @@ identity:
     key('broad01', 'wl-broad', 30, { tools: ['search', 'db_query'] }),
     key('gone01', 'wl-gone', 30, { effect: 'deny', reason: 'revoked_credentials' }),
     decision({ t: at(29), id: id(), method: 'spiffe', workload: 'spiffe://prod.test/ns/jobs/sa/etl', issuer: 'spiffe://prod.test', model: 'gpt-4o-mini', provider: 'openai' }),
-    decision({ t: at(30), id: id(), effect: 'deny', reason: 'revoked_identity', method: 'spiffe', workload: 'spiffe://prod.test/ns/contractors/sa/vendor', issuer: 'spiffe://prod.test', model: 'gpt-4o-mini' }),
+    decision({
+      t: at(30),
+      id: id(),
+      effect: 'deny',
+      reason: 'revoked_identity',
+      method: 'spiffe',
+      workload: 'spiffe://prod.test/ns/contractors/sa/vendor',
+      issuer: 'spiffe://prod.test',
+      model: 'gpt-4o-mini',
+    }),
     decision({ t: at(30), id: id(), method: 'jwt', workload: 'svc-unlisted', issuer: 'https://issuer.test', model: 'gpt-4o', provider: 'openai' }),
     // No identity: attributed to no row.
     decision({ t: at(30), id: id(), effect: 'deny', reason: 'no_credentials' }),
     // An outcome whose decision is not in the logs.
     { kind: 'outcome', time: at(30), 'decision.id': 'd-missing', 'gen_ai.usage.input_tokens': 5 },
     // An outcome naming its identity itself.
-    { kind: 'outcome', time: at(30, 14), 'decision.id': 'd-self', 'identity.method': 'api_key', 'identity.workload': 'wl-clean', 'identity.credential_id': 'clean01', 'gen_ai.usage.input_tokens': 1, 'gen_ai.usage.output_tokens': 2 },
+    {
+      kind: 'outcome',
+      time: at(30, 14),
+      'decision.id': 'd-self',
+      'identity.method': 'api_key',
+      'identity.workload': 'wl-clean',
+      'identity.credential_id': 'clean01',
+      'gen_ai.usage.input_tokens': 1,
+      'gen_ai.usage.output_tokens': 2,
+    },
   ];
   const logs = path.join(dir, 'logs');
   mkdirSync(logs, { recursive: true });
   const lines = (rows: Record<string, unknown>[]): string => rows.map((r) => `${JSON.stringify(r)}\n`).join('');
   // Unknown fields carrying secrets, a wrong-typed known field, malformed lines.
   const hostile = [
-    JSON.stringify({ ...key('clean01', 'wl-clean', 30, { tools: ['search'] }), prompt: PLANTED_SECRETS[2], authorization: `Bearer ${PLANTED_SECRETS[0]}`, [PLANTED_SECRETS[1]]: 1, 'llm.tool_arguments': PLANTED_SECRETS[3] }),
+    JSON.stringify({
+      ...key('clean01', 'wl-clean', 30, { tools: ['search'] }),
+      prompt: PLANTED_SECRETS[2],
+      authorization: `Bearer ${PLANTED_SECRETS[0]}`,
+      [PLANTED_SECRETS[1]]: 1,
+      'llm.tool_arguments': PLANTED_SECRETS[3],
+    }),
     JSON.stringify({ ...key('clean01', 'wl-clean', 30), 'gen_ai.request.model': 42 }),
     `not json at all ${PLANTED_SECRETS[2]}`,
     JSON.stringify(['an', 'array', PLANTED_SECRETS[0]]),

@@ -84,7 +84,8 @@ export function checkExtensionProviders(doc: unknown, proto: string): string[] {
     if (grpc['timeout'] !== undefined && !/^\d+(\.\d+)?(ms|s|m|h)$/.test(String(grpc['timeout']))) problems.push(`${at}.envoyExtAuthzGrpc.timeout: a duration`);
     const body = grpc['includeRequestBodyInCheck'];
     if (body !== undefined) {
-      for (const k of Object.keys(obj(body) ?? {})) if (!bodyFields.has(k)) problems.push(`${at}.envoyExtAuthzGrpc.includeRequestBodyInCheck.${k}: not a field of EnvoyExternalAuthorizationRequestBody`);
+      for (const k of Object.keys(obj(body) ?? {}))
+        if (!bodyFields.has(k)) problems.push(`${at}.envoyExtAuthzGrpc.includeRequestBodyInCheck.${k}: not a field of EnvoyExternalAuthorizationRequestBody`);
     }
   });
   return problems;
@@ -107,7 +108,8 @@ export function checkAuthorizationPolicies(objects: readonly unknown[], provider
     const provider = obj(spec['provider'])?.['name'];
     if (action === 'CUSTOM') {
       if (typeof provider !== 'string' || provider === '') problems.push(`AuthorizationPolicy ${name}: action CUSTOM needs provider.name`);
-      else if (!providers.has(provider)) problems.push(`AuthorizationPolicy ${name}: provider '${provider}' is not an extension provider of the mesh config (${[...providers].join(', ') || 'none'})`);
+      else if (!providers.has(provider))
+        problems.push(`AuthorizationPolicy ${name}: provider '${provider}' is not an extension provider of the mesh config (${[...providers].join(', ') || 'none'})`);
     } else if (spec['provider'] !== undefined) {
       problems.push(`AuthorizationPolicy ${name}: action ${String(action)} takes no provider`);
     }

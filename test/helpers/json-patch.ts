@@ -3,7 +3,10 @@ export function applyAddPatch<T>(doc: T, ops: readonly { op: string; path: strin
   const out = structuredClone(doc) as unknown;
   for (const o of ops) {
     if (o.op !== 'add') throw new Error(`unsupported op ${o.op}`);
-    const parts = o.path.split('/').slice(1).map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
+    const parts = o.path
+      .split('/')
+      .slice(1)
+      .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
     const last = parts.pop();
     if (last === undefined) throw new Error('empty path');
     let cur = out as Record<string, unknown> | unknown[];

@@ -38,7 +38,7 @@ export async function startJwksServer(keys: JWK[], path = '/jwks.json', port = 0
   return {
     url: `http://127.0.0.1:${actual}${path}`,
     port: actual,
-    hits: (p) => (p === undefined ? [...counts.values()].reduce((a, b) => a + b, 0) : counts.get(p) ?? 0),
+    hits: (p) => (p === undefined ? [...counts.values()].reduce((a, b) => a + b, 0) : (counts.get(p) ?? 0)),
     setKeys: (k, p = path) => sets.set(p, k),
     setDown: (d) => {
       down = d;

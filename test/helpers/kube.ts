@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { crdDir, CRD_SETS, kubeBin } from '../../devstack/kube-tools.ts';
+import { crdDir, type CRD_SETS, kubeBin } from '../../devstack/kube-tools.ts';
 import { startKube, type KubeControlPlane } from '../../devstack/kube.ts';
 import { newWorkDir } from './stack.ts';
 

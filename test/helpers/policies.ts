@@ -15,7 +15,14 @@ export const SECRETS = {
 };
 
 export function unitProviders(): Providers {
-  const p = (name: string, api: 'openai' | 'anthropic', credential: Secret): ProviderRuntime => ({ name, api, profile: profileOf(api), route: name, credential, serves: () => true });
+  const p = (name: string, api: 'openai' | 'anthropic', credential: Secret): ProviderRuntime => ({
+    name,
+    api,
+    profile: profileOf(api),
+    route: name,
+    credential,
+    serves: () => true,
+  });
   const openai = p('openai', 'openai', SECRETS.openai);
   const anthropic = p('anthropic', 'anthropic', SECRETS.anthropic);
   const team = p('openai-team', 'openai', SECRETS.team);

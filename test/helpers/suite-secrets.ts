@@ -26,9 +26,12 @@ export function rememberSecret(label: string, value: string): void {
  * inside JSON strings where the line breaks become \n).
  */
 export function rememberPrivateKeyPem(label: string, pem: string): void {
-  const lines = pem.split('\n').map((l) => l.trim()).filter((l) => l.length >= 16 && !l.startsWith('-----'));
+  const lines = pem
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length >= 16 && !l.startsWith('-----'));
   if (lines.length === 0) throw new Error(`${label}: no PEM body`);
-  lines.forEach((l, i) => rememberSecret(`${label} (PEM line ${i + 1})`, l));
+  for (const [i, l] of lines.entries()) rememberSecret(`${label} (PEM line ${i + 1})`, l);
 }
 
 /** Every provider key file of the examples (examples/<name>/secrets/<file>). */

@@ -26,7 +26,9 @@ describe('keys create / recertify / list: entitlement metadata', () => {
   it('create records owner, approver, approval time and the review date; list flags an overdue review', async () => {
     const dir = tempDir('ent');
     const store = path.join(dir, 'keys.json');
-    const { id } = createdKey(await run(['create', '--store', store, '--workload', 'wl', '--models', '*', '--owner', 'team-data', '--approved-by', 'alice@example.org', '--review-in', '30d'], () => T0));
+    const { id } = createdKey(
+      await run(['create', '--store', store, '--workload', 'wl', '--models', '*', '--owner', 'team-data', '--approved-by', 'alice@example.org', '--review-in', '30d'], () => T0),
+    );
     const k = readKeyStoreFile(store).keys.find((x) => x.id === id);
     expect(k).toMatchObject({ owner: 'team-data', approved_by: 'alice@example.org', approved_at: '2026-01-01T00:00:00.000Z', review_by: '2026-01-31T00:00:00.000Z' });
     expect(await run(['list', '--store', store], () => T0 + 29 * DAY)).not.toContain('OVERDUE');
@@ -54,7 +56,12 @@ describe('keys create / recertify / list: entitlement metadata', () => {
     const { id } = createdKey(await run(['create', '--store', store, '--workload', 'wl', '--models', '*', '--owner', 'team', '--review-by', '2026-01-10'], () => T0));
     const out = await run(['recertify', '--store', store, '--id', id, '--approved-by', 'carol', '--review-in', '60d'], () => T0 + 20 * DAY);
     expect(out).toContain(`recertified ${id}: approved by carol`);
-    expect(readKeyStoreFile(store).keys[0]).toMatchObject({ owner: 'team', approved_by: 'carol', approved_at: new Date(T0 + 20 * DAY).toISOString(), review_by: new Date(T0 + 80 * DAY).toISOString() });
+    expect(readKeyStoreFile(store).keys[0]).toMatchObject({
+      owner: 'team',
+      approved_by: 'carol',
+      approved_at: new Date(T0 + 20 * DAY).toISOString(),
+      review_by: new Date(T0 + 80 * DAY).toISOString(),
+    });
     await expect(keys(['recertify', '--store', store, '--id', id], sink().out)).rejects.toThrow(/--approved-by/);
     await expect(keys(['create', '--store', store, '--workload', 'w', '--models', '*', '--review-in', '1d', '--review-by', '2026-02-01'], sink().out)).rejects.toThrow(/not both/);
     await expect(keys(['create', '--store', store, '--workload', 'w', '--models', '*', '--review-by', 'soon'], sink().out)).rejects.toThrow(/not a date/);
@@ -107,7 +114,9 @@ describe('the identity carries its entitlement; the audit record flags an overdu
   it('an API key: owner in the record, review_overdue false before the date and true after (default: only flagged)', async () => {
     const dir = tempDir('ent');
     const store = path.join(dir, 'keys.json');
-    const { id, key } = createdKey(await run(['create', '--store', store, '--workload', 'wl', '--models', 'gpt-4o-mini', '--owner', 'team-data', '--approved-by', 'alice', '--review-in', '10d'], () => T0));
+    const { id, key } = createdKey(
+      await run(['create', '--store', store, '--workload', 'wl', '--models', 'gpt-4o-mini', '--owner', 'team-data', '--approved-by', 'alice', '--review-in', '10d'], () => T0),
+    );
     let clock = T0 + 9 * DAY;
     const rt = clockedRuntime(`${PROVIDERS}identity:\n  key_store: {file: keys.json}\n`, dir, () => clock);
     const { check, last } = checker(rt);

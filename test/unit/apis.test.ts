@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLIENT_CREDENTIAL_HEADERS, CREDENTIAL_HEADERS, PROFILES, WIRES } from '../../src/apis/index.ts';
 import { matchEndpoint } from '../../src/apis/endpoints.ts';
+import { headersOf } from '../../src/apis/profile.ts';
 import { presentedCredential } from '../../src/identity/credentials.ts';
 import { compilePolicySet, PolicyLoadError, RESERVED_HEADERS } from '../../src/policy/policy-set.ts';
 import { GENERATED_FILES, rendered } from '../../scripts/render-docs.ts';
@@ -27,14 +28,20 @@ function loadRuleSetting(header: string): readonly string[] {
 }
 
 describe('a policy rule cannot set a credential header of any API profile', () => {
-  const headers = PROFILES.flatMap((p) => [...p.wire.clientCredentialHeaders.map((h) => [p.name, 'client', h] as const), [p.name, 'provider', p.credential.header] as const]);
+  const headers = PROFILES.flatMap((p) => [
+    ...p.wire.clientCredentialHeaders.map((h) => [p.name, 'client', h] as const),
+    ...p.credentials.flatMap((f) => headersOf(f).map((h) => [p.name, `provider (${f.kind})`, h] as const)),
+  ]);
   it('covers every profile (and x-goog-api-key, which a rule could once set)', () => {
     expect(new Set(headers.map(([p]) => p))).toEqual(new Set(PROFILES.map((p) => p.name)));
     expect(headers.map(([, , h]) => h)).toContain('x-goog-api-key');
+    expect(headers.map(([, , h]) => h)).toEqual(expect.arrayContaining(['x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256']));
   });
   it.each(headers)('%s: its %s credential header %s is refused at load', (_api, _side, header) => {
     expect(RESERVED_HEADERS).toContain(header);
-    expect(loadRuleSetting(header)).toEqual([expect.stringMatching(new RegExp(`^mem/p\\.yaml:2:\\d+: rules\\[0\\]\\.obligations\\.headers: '${header}' is reserved and cannot be set by a rule$`))]);
+    expect(loadRuleSetting(header)).toEqual([
+      expect.stringMatching(new RegExp(`^mem/p\\.yaml:2:\\d+: rules\\[0\\]\\.obligations\\.headers: '${header}' is reserved and cannot be set by a rule$`)),
+    ]);
   });
   it('an ordinary header loads (the check can tell them apart)', () => {
     expect(loadRuleSetting('x-team')).toEqual([]);
@@ -56,7 +63,13 @@ describe('the endpoint table', () => {
   it('matches every endpoint of every profile to its own API and schema', () => {
     for (const w of WIRES) {
       for (const e of w.endpoints) {
-        const example = typeof e.path === 'string' ? e.path : (e.display ?? '').replace(/\{v1,v1beta\}/, 'v1beta').replace(/\{[a-z]+\}/g, 'm-1').replace(/\?.*$/, '');
+        const example =
+          typeof e.path === 'string'
+            ? e.path
+            : (e.display ?? '')
+                .replace(/\{([^,}]+),[^}]*\}/, '$1')
+                .replace(/\{[a-z]+\}/g, 'm-1')
+                .replace(/\?.*$/, '');
         const m = matchEndpoint(e.method, example, (x) => x.name === w.name);
         expect(m, `${w.name} ${e.method} ${example}`).toMatchObject({ kind: 'endpoint', endpoint: { api: w.name, schema: e.schema } });
       }

@@ -19,10 +19,36 @@ function input(over: Partial<AuditInput> = {}): AuditInput {
     body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }] }),
   });
   const identity = { method: 'api_key', workload: 'wl', credentialId: 'unit0001' } as unknown as Identity;
-  const llm = { api: 'openai', schema: 'openai.chat', operation: 'chat', model: 'gpt-4o-mini', stream: false, maxTokens: 10, temperature: 0.2, tools: ['lookup'], toolChoice: 'tool:lookup', endUser: 'user-7', messageCount: 1, inputBytes: 100, bodyComplete: true, storedContext: [] } as unknown as LlmRequest;
+  const llm = {
+    api: 'openai',
+    schema: 'openai.chat',
+    operation: 'chat',
+    model: 'gpt-4o-mini',
+    stream: false,
+    maxTokens: 10,
+    temperature: 0.2,
+    tools: ['lookup'],
+    toolChoice: 'tool:lookup',
+    endUser: 'user-7',
+    messageCount: 1,
+    inputBytes: 100,
+    bodyComplete: true,
+    storedContext: [],
+  } as unknown as LlmRequest;
   return {
-    decisionId: 'd-1', effect: 'allow', reason: 'allowed', phase: 'policy', ctx, identity, llm,
-    policyVersion: 'v1', rule: 'r1', matchedRules: ['r1'], provider: 'openai', durationMs: 1.23456, ...over,
+    decisionId: 'd-1',
+    effect: 'allow',
+    reason: 'allowed',
+    phase: 'policy',
+    ctx,
+    identity,
+    llm,
+    policyVersion: 'v1',
+    rule: 'r1',
+    matchedRules: ['r1'],
+    provider: { name: 'openai', profile: { system: 'openai' } },
+    durationMs: 1.23456,
+    ...over,
   };
 }
 
@@ -31,7 +57,16 @@ describe('auditRecord (the one redaction function)', () => {
     const r = auditRecord(input());
     const text = JSON.stringify(r);
     for (const secret of [UNIT_KEY, PROMPT, 'COOKIESECRET', 'messages']) expect(text).not.toContain(secret);
-    expect(r).toMatchObject({ 'decision.id': 'd-1', 'decision.effect': 'allow', 'decision.status': 200, 'identity.credential_id': 'unit0001', 'gen_ai.request.model': 'gpt-4o-mini', 'gen_ai.request.max_tokens': 10, 'gen_ai.request.temperature': 0.2, 'llm.tools': ['lookup'] });
+    expect(r).toMatchObject({
+      'decision.id': 'd-1',
+      'decision.effect': 'allow',
+      'decision.status': 200,
+      'identity.credential_id': 'unit0001',
+      'gen_ai.request.model': 'gpt-4o-mini',
+      'gen_ai.request.max_tokens': 10,
+      'gen_ai.request.temperature': 0.2,
+      'llm.tools': ['lookup'],
+    });
     for (const k of Object.keys(r)) expect(k).toMatch(/^(decision|http|url|client|source|identity|policy|gen_ai|llm)\./);
   });
 

@@ -28,7 +28,11 @@ const COMMANDS = ['serve', 'validate', 'check', 'test', 'keys', 'health', 'injec
 
 describe('help, version, usage errors', () => {
   it.each(COMMANDS)('%s: --help, -h and help COMMAND print the help on stdout, exit 0', async (c) => {
-    for (const argv of [[c, '--help'], [c, '-h'], ['help', c]]) {
+    for (const argv of [
+      [c, '--help'],
+      [c, '-h'],
+      ['help', c],
+    ]) {
       const r = await run(argv);
       expect(r.code, argv.join(' ')).toBe(0);
       expect(r.out).toMatch(new RegExp(`^usage: llm-authz ${c} `));
@@ -121,7 +125,9 @@ describe('llm-authz validate', () => {
   it('a valid config: one summary line on stdout, exit 0', async () => {
     const r = await run((out, err) => validate('examples/policies/llm-authz.yaml', out, err, 'text'));
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^examples\/policies\/llm-authz\.yaml: valid \(version [0-9a-f]{12}\): 3 provider\(s\), 2 API key\(s\), identity methods \[api_key\], \d+ policy rule\(s\)/);
+    expect(r.out).toMatch(
+      /^examples\/policies\/llm-authz\.yaml: valid \(version [0-9a-f]{12}\): 3 provider\(s\), 2 API key\(s\), identity methods \[api_key\], \d+ policy rule\(s\)/,
+    );
     expect(r.err).toBe('');
   });
 
@@ -150,7 +156,10 @@ describe('llm-authz validate', () => {
     mkdirSync(path.join(dir, 'empty'), { recursive: true });
     const key = (id: string, models: string) => `    - {id: ${id}, hash: "sha256:${'a'.repeat(64)}", workload: w-${id}, models: ${models}}\n`;
     const cfg = path.join(dir, 'llm-authz.yaml');
-    writeFileSync(cfg, `providers:\n  - {name: openai, api: openai, models: ["gpt-*"]}\nidentity:\n  api_keys:\n${key('dead01', '[llama-9000]')}${key('live01', '["gpt-4o*"]')}policy:\n  dir: empty\n`);
+    writeFileSync(
+      cfg,
+      `providers:\n  - {name: openai, api: openai, models: ["gpt-*"]}\nidentity:\n  api_keys:\n${key('dead01', '[llama-9000]')}${key('live01', '["gpt-4o*"]')}policy:\n  dir: empty\n`,
+    );
     const r = await run((out, err) => validate(cfg, out, err, 'json'));
     expect(r.code).toBe(0);
     expect((JSON.parse(r.out) as { warnings: string[] }).warnings).toEqual([
@@ -168,9 +177,15 @@ describe('llm-authz validate', () => {
 describe('machine-readable policy-author output', () => {
   it('check --format json: the phases, every rule, the decision', async () => {
     const lines: string[] = [];
-    const code = await checkOne('examples/policies/llm-authz.yaml', 'examples/policies/requests/batch-summarize.json', Date.parse('2026-03-01T09:00:00Z'), (s) => lines.push(s), { format: 'json' });
+    const code = await checkOne('examples/policies/llm-authz.yaml', 'examples/policies/requests/batch-summarize.json', Date.parse('2026-03-01T09:00:00Z'), (s) => lines.push(s), {
+      format: 'json',
+    });
     expect(code).toBe(0);
-    const j = JSON.parse(lines.join('\n')) as { decision: { effect: string; rule: string; obligations: { credential: string } }; rules: { id: string; outcome: string }[]; identity: { credential_id: string } };
+    const j = JSON.parse(lines.join('\n')) as {
+      decision: { effect: string; rule: string; obligations: { credential: string } };
+      rules: { id: string; outcome: string }[];
+      identity: { credential_id: string };
+    };
     expect(j.decision).toMatchObject({ effect: 'allow', rule: 'batch-summarizer', obligations: { credential: 'openai-batch' } });
     expect(j.rules.find((r) => r.id === 'batch-summarizer')?.outcome).toBe('matched');
     expect(j.identity.credential_id).toBe('batch001');
@@ -227,7 +242,14 @@ describe('service log format', () => {
 describe('decision-log lines', () => {
   it('carry kind "decision" right after the time', async () => {
     const { decisionLine } = await import('../../src/audit/decision-log.ts');
-    const line = decisionLine({ 'decision.id': 'd', 'decision.effect': 'deny', 'decision.reason': 'no_credentials', 'decision.status': 401, 'decision.phase': 'identity', 'decision.duration_ms': 0.1 });
+    const line = decisionLine({
+      'decision.id': 'd',
+      'decision.effect': 'deny',
+      'decision.reason': 'no_credentials',
+      'decision.status': 401,
+      'decision.phase': 'identity',
+      'decision.duration_ms': 0.1,
+    });
     expect(line).toMatch(/^\{"time":"[^"]+","kind":"decision","decision\.id":"d",/);
     expect(JSON.parse(line)).toMatchObject({ kind: 'decision', 'decision.reason': 'no_credentials' });
   });

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { defaultConfig, loadConfigFile, parseConfigText } from '../../src/config/load.ts';
 import { buildRuntime } from '../../src/pipeline/runtime.ts';
 
@@ -46,7 +47,7 @@ describe('config', () => {
       "log: unknown key 'levle' (did you mean 'level'?) (cfg.yaml:7:3)",
     ]);
     expect(problems('providers:\n  - {name: a, api: opena1}\n')).toEqual([
-      "providers[0].api: expected one of 'openai', 'anthropic', 'azure-openai', 'gemini', 'openai-compatible', got \"opena1\" (cfg.yaml:2:20)",
+      "providers[0].api: expected one of 'openai', 'anthropic', 'azure-openai', 'gemini', 'openai-compatible', 'bedrock', 'vertex-ai', got \"opena1\" (cfg.yaml:2:20)",
     ]);
   });
 
@@ -73,7 +74,7 @@ describe('config', () => {
 
   it('requires exactly one credential source per provider', () => {
     const p = problems('providers:\n  - name: openai\n    api: openai\n    credential: {file: a, env: B}\n');
-    expect(p[0]).toMatch(/^providers\[0\]\.credential: set exactly one of file or env/);
+    expect(p[0]).toMatch(/^providers\[0\]\.credential: set exactly one of file, env, aws or service_account/);
   });
 
   it('a missing file is a ConfigError, not a crash', () => {
@@ -86,7 +87,7 @@ describe('config', () => {
     const cfg = parseConfigText('providers:\n  - name: openai\n    api: openai\n    credential: {file: key}\n', 'x');
     const rt = buildRuntime(cfg, { source: 'x', version: 'v', baseDir: dir });
     const p = rt.providers.byName.get('openai');
-    expect(p?.credential?.reveal()).toBe('sk-unit-secret-123');
+    expect(p?.credential instanceof Secret && p.credential.reveal()).toBe('sk-unit-secret-123');
     expect(JSON.stringify(p)).not.toContain('sk-unit-secret-123');
     expect(String(p?.credential)).toBe('[redacted]');
   });
@@ -110,7 +111,8 @@ describe('named credentials', () => {
     writeFileSync(path.join(dir, 'shared'), 'sk-shared-secret\n');
     const cfg = parseConfigText('credentials:\n  team-a: {file: shared}\nproviders:\n  - {name: openai, api: openai, credential: team-a}\n', 'x');
     const rt = buildRuntime(cfg, { source: 'x', version: 'v', baseDir: dir });
-    expect(rt.providers.byName.get('openai')?.credential?.reveal()).toBe('sk-shared-secret');
+    const shared = rt.providers.byName.get('openai')?.credential;
+    expect(shared instanceof Secret && shared.reveal()).toBe('sk-shared-secret');
     expect(rt.providers.credentials.get('team-a')).toBe(rt.providers.byName.get('openai')?.credential);
   });
 

@@ -23,9 +23,14 @@ interface Block {
   readonly text: string;
 }
 
-const FILES = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const FILES = [
+  'README.md',
+  ...readdirSync(path.join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
-export function codeBlocks(file: string, text: string): Block[] {
+function codeBlocks(file: string, text: string): Block[] {
   return [...text.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ file, line: text.slice(0, m.index).split('\n').length, lang: m[1] ?? '', text: m[2] ?? '' }));
 }
 
@@ -71,7 +76,12 @@ describe('code blocks of README and docs/', () => {
 
   const commandLines = blocks
     .filter((b) => kind(b) === 'sh')
-    .flatMap((b) => b.text.replace(/\\\n\s*/g, ' ').split('\n').map((l) => [name(b), l.replace(/\s+#.*$/, '').trim()] as const))
+    .flatMap((b) =>
+      b.text
+        .replace(/\\\n\s*/g, ' ')
+        .split('\n')
+        .map((l) => [name(b), l.replace(/\s+#.*$/, '').trim()] as const),
+    )
     .filter(([, l]) => /^(node bin\/llm-authz\.js|llm-authz) /.test(l));
 
   it('has llm-authz command lines to check', () => {

@@ -29,7 +29,11 @@ describe('deploy/Dockerfile', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-dockerfile-'));
     const broken = path.join(dir, 'Dockerfile');
     writeFileSync(broken, text.replace('npm ci --prefix /app', 'cd /app && npm ci').replace('USER 65532:65532', 'USER node'));
-    expect(lint(broken).map((f) => f.code).sort()).toEqual(['DL3003', 'DL3066']);
+    expect(
+      lint(broken)
+        .map((f) => f.code)
+        .sort(),
+    ).toEqual(['DL3003', 'DL3066']);
   });
 
   it('runs as a numeric non-root user and checks its health over gRPC', () => {

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { allowResponse } from '../../src/envoy/response.ts';
+import { CREDENTIAL_HEADERS } from '../../src/apis/index.ts';
 import { generateCase } from '../../fuzz/cases.ts';
 import { caseRng } from '../../fuzz/rng.ts';
 import { runFuzz, violations } from '../../fuzz/run.ts';
@@ -35,13 +36,21 @@ describe('the CheckRequest fuzzer', () => {
   it('the invariants can fail: an allow outside the scope, a forwarded key, a missing record are caught', () => {
     const c = generateCase(caseRng(13, 0));
     const provider = { name: 'openai', api: 'openai', route: 'openai', credential: undefined, serves: () => true } as never;
-    const res = allowResponse({ decisionId: 'd1', routingHeader: 'x-llm-authz-route', obligations: { provider }, credentialHeaders: [], metadata: {} });
+    const res = allowResponse({
+      decisionId: 'd1',
+      routingHeader: 'x-llm-authz-route',
+      obligations: { provider },
+      credential: { set: [], remove: CREDENTIAL_HEADERS },
+      credentialHeaders: [],
+      metadata: {},
+    });
     const record = {
       'decision.id': 'd1',
       'decision.effect': 'allow',
       'identity.credential_id': NARROW.id,
       'identity.method': 'api_key',
       'gen_ai.provider.name': 'openai',
+      'llm.provider': 'openai',
       'gen_ai.request.model': 'gpt-4.1',
     } as unknown as AuditRecord;
     const problems = violations({ ...c, headers: { ...c.headers, 'x-other': NARROW.key } }, res, [record]);

@@ -15,7 +15,18 @@ describe('scoped API keys', () => {
     const r = await identify(ctxOf({ headers: { authorization: `Bearer ${UNIT_KEY_2}` } }));
     expect(r).toEqual({
       ok: true,
-      value: { method: 'api_key', workload: 'wl-two', agent: 'ag', user: undefined, issuer: undefined, credentialId: 'unit0002', scopes: { models: ['gpt-4o'], providers: ['openai'] }, methods: ['api_key'], claims: {}, entitlement: { source: 'api_key', id: 'unit0002', reviewOverdue: false } },
+      value: {
+        method: 'api_key',
+        workload: 'wl-two',
+        agent: 'ag',
+        user: undefined,
+        issuer: undefined,
+        credentialId: 'unit0002',
+        scopes: { models: ['gpt-4o'], providers: ['openai'] },
+        methods: ['api_key'],
+        claims: {},
+        entitlement: { source: 'api_key', id: 'unit0002', reviewOverdue: false },
+      },
     });
   });
 

@@ -38,14 +38,24 @@ describe('JWT attack set', () => {
 
   it.each([
     ['alg none', async () => unsignedToken(claims()), 'unsupported_algorithm'],
-    ['HS256 signed with the RSA public key (JWK text)', async () => {
-      const input = `${b64({ alg: 'HS256', typ: 'JWT', kid: 'k1' })}.${b64({ ...claims(), exp: nowS() + 600 })}`;
-      return `${input}.${createHmac('sha256', k1.publicJwkText).update(input).digest('base64url')}`;
-    }, 'unsupported_algorithm'],
-    ['HS256 signed with the RSA modulus', async () => {
-      const input = `${b64({ alg: 'HS256', typ: 'JWT', kid: 'k1' })}.${b64({ ...claims(), exp: nowS() + 600 })}`;
-      return `${input}.${createHmac('sha256', Buffer.from(k1.publicJwk.n ?? '', 'base64url')).update(input).digest('base64url')}`;
-    }, 'unsupported_algorithm'],
+    [
+      'HS256 signed with the RSA public key (JWK text)',
+      async () => {
+        const input = `${b64({ alg: 'HS256', typ: 'JWT', kid: 'k1' })}.${b64({ ...claims(), exp: nowS() + 600 })}`;
+        return `${input}.${createHmac('sha256', k1.publicJwkText).update(input).digest('base64url')}`;
+      },
+      'unsupported_algorithm',
+    ],
+    [
+      'HS256 signed with the RSA modulus',
+      async () => {
+        const input = `${b64({ alg: 'HS256', typ: 'JWT', kid: 'k1' })}.${b64({ ...claims(), exp: nowS() + 600 })}`;
+        return `${input}.${createHmac('sha256', Buffer.from(k1.publicJwk.n ?? '', 'base64url'))
+          .update(input)
+          .digest('base64url')}`;
+      },
+      'unsupported_algorithm',
+    ],
     ['kid path injection', async () => signToken(attacker, claims(), { kid: '../../../../dev/null' }), 'unknown_key'],
     ['kid URL injection', async () => signToken(attacker, claims(), { kid: 'ATTACKER_URL' }), 'unknown_key'],
     ['a jku header pointing at the attacker key set', async () => signToken(attacker, claims(), { jku: 'ATTACKER_URL' }), 'unknown_key'],
@@ -57,7 +67,14 @@ describe('JWT attack set', () => {
     ['a wrong aud', async () => signToken(k1, claims({ aud: 'another-service' })), 'wrong_audience'],
     ['no exp', async () => new SignJWT(claims() as never).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(k1.privateKey), 'missing_claim'],
     ['oversized', async () => signToken(k1, claims({ pad: 'x'.repeat(9000) })), 'token_too_large'],
-    ['an unknown crit header', async () => new SignJWT({ ...claims(), exp: nowS() + 600 } as never).setProtectedHeader({ alg: 'RS256', kid: 'k1', crit: ['x-unknown'], 'x-unknown': 1 } as never).sign(k1.privateKey, { crit: { 'x-unknown': true } }), 'malformed_credentials'],
+    [
+      'an unknown crit header',
+      async () =>
+        new SignJWT({ ...claims(), exp: nowS() + 600 } as never)
+          .setProtectedHeader({ alg: 'RS256', kid: 'k1', crit: ['x-unknown'], 'x-unknown': 1 } as never)
+          .sign(k1.privateKey, { crit: { 'x-unknown': true } }),
+      'malformed_credentials',
+    ],
     ['a signature from another key with the same kid', async () => signToken(await signingKey('k1'), claims()), 'bad_signature'],
     ['garbage', async () => 'eyJ.garbage.token', 'malformed_credentials'],
     ['non-UTF-8 bytes in the header part', async () => `${Buffer.from([0xff, 0xfe, 0x7b]).toString('base64url')}.${b64(claims())}.sig`, 'malformed_credentials'],

@@ -43,7 +43,27 @@ describe('llm-authz keys', () => {
   it('creates a key bound to a workload with scopes, stores only its hash, prints it once', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'keys-'));
     const store = path.join(dir, 'keys.json');
-    const { id, key } = created(await run(['create', '--store', store, '--workload', 'spiffe://good.test/chat', '--agent', 'planner', '--models', 'gpt-4o-mini,claude-*', '--providers', 'openai', '--tools', 'search', '--max-tokens', '256', '--expires-in', '30d']));
+    const { id, key } = created(
+      await run([
+        'create',
+        '--store',
+        store,
+        '--workload',
+        'spiffe://good.test/chat',
+        '--agent',
+        'planner',
+        '--models',
+        'gpt-4o-mini,claude-*',
+        '--providers',
+        'openai',
+        '--tools',
+        'search',
+        '--max-tokens',
+        '256',
+        '--expires-in',
+        '30d',
+      ]),
+    );
     expect(key).toMatch(/^lla_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
     const text = readFileSync(store, 'utf8');
     expect(text).not.toContain(key);
@@ -56,7 +76,13 @@ describe('llm-authz keys', () => {
     const identify = createIdentifier([createApiKeyMethod([], { store: ks })]);
     expect(await identify(bearer(key))).toMatchObject({
       ok: true,
-      value: { method: 'api_key', workload: 'spiffe://good.test/chat', agent: 'planner', credentialId: id, scopes: { models: ['gpt-4o-mini', 'claude-*'], providers: ['openai'], tools: ['search'], maxTokens: 256 } },
+      value: {
+        method: 'api_key',
+        workload: 'spiffe://good.test/chat',
+        agent: 'planner',
+        credentialId: id,
+        scopes: { models: ['gpt-4o-mini', 'claude-*'], providers: ['openai'], tools: ['search'], maxTokens: 256 },
+      },
     });
     ks.close();
   });

@@ -52,7 +52,10 @@ beforeAll(async () => {
   const stored = (id: string, extra: object): object => ({ id, hash: hashApiKey(key(id)), workload: 'wl-key', models: ['*'], created_at: new Date().toISOString(), ...extra });
   writeFileSync(
     path.join(dir, 'keys.json'),
-    JSON.stringify({ version: 1, keys: [stored('active01', {}), stored('expired1', { expires_at: new Date(Date.now() - 1000).toISOString() }), stored('revoked1', { revoked: true })] }),
+    JSON.stringify({
+      version: 1,
+      keys: [stored('active01', {}), stored('expired1', { expires_at: new Date(Date.now() - 1000).toISOString() }), stored('revoked1', { revoked: true })],
+    }),
   );
   const apiKey = build({ key_store: { file: 'keys.json' } }, dir);
   methods.push({
@@ -74,7 +77,10 @@ beforeAll(async () => {
     notApplicable: {},
   });
   // The same keys in the headers the Azure OpenAI and Gemini SDKs use.
-  for (const [header, other] of [['api-key', 'x-goog-api-key'], ['x-goog-api-key', 'authorization']] as const) {
+  for (const [header, other] of [
+    ['api-key', 'x-goog-api-key'],
+    ['x-goog-api-key', 'authorization'],
+  ] as const) {
     const inOther = (v: string): Record<string, string> => ({ [other]: other === 'authorization' ? `Bearer ${v}` : v });
     methods.push({
       name: `api_key in ${header}`,
@@ -96,6 +102,32 @@ beforeAll(async () => {
       notApplicable: {},
     });
   }
+
+  // The same keys as the Bedrock and Vertex AI clients send them: a bearer token (a Bedrock API
+  // key, a Google access token) beside their own headers. A client's SigV4 signature carries no
+  // secret llm-authz can check (malformed); its session token header is not where a key is read.
+  const sigv4 = (keyId: string): string =>
+    `AWS4-HMAC-SHA256 Credential=${keyId}/20250101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'a'.repeat(64)}`;
+  const cloudHeaders = { 'x-amz-date': '20250101T000000Z', 'amz-sdk-invocation-id': 'inv-1', 'x-goog-user-project': 'acme-prod' };
+  methods.push({
+    name: 'api_key from the Bedrock and Vertex AI SDKs',
+    method: 'api_key',
+    identify: apiKey,
+    workload: 'wl-key',
+    secret: key('active01'),
+    requests: {
+      valid: { headers: { authorization: `Bearer ${key('active01')}`, ...cloudHeaders } },
+      absent: { headers: { 'x-amz-security-token': key('active01'), ...cloudHeaders } },
+      expired: { headers: { authorization: `Bearer ${key('expired1')}`, ...cloudHeaders } },
+      not_for_us: { headers: { authorization: `Bearer ${key('unknown1')}`, ...cloudHeaders } },
+      revoked: { headers: { authorization: `Bearer ${key('revoked1')}`, ...cloudHeaders } },
+      malformed: { headers: { authorization: sigv4('AKIACLIENT0000000001'), ...cloudHeaders } },
+      tampered: { headers: { authorization: `Bearer ${key('active01').slice(0, -1)}y`, ...cloudHeaders } },
+      conflicting: { headers: { authorization: `Bearer ${key('active01')}`, 'x-goog-api-key': key('expired1'), ...cloudHeaders } },
+      oversized: { headers: { authorization: sigv4('A'.repeat(70_000)), ...cloudHeaders } },
+    },
+    notApplicable: {},
+  });
 
   // --- jwt: inline keys
   const k1 = await signingKey('k1');
@@ -171,40 +203,43 @@ beforeAll(async () => {
   });
 }, 60_000);
 
-describe.each(['api_key', 'api_key in api-key', 'api_key in x-goog-api-key', 'jwt', 'envoy_jwt', 'spiffe'])('identity method %s (shared suite)', (name) => {
-  const m = (): MethodUnderTest => {
-    const found = methods.find((x) => x.name === name);
-    if (!found) throw new Error(`method ${name} not set up`);
-    return found;
-  };
+describe.each(['api_key', 'api_key in api-key', 'api_key in x-goog-api-key', 'api_key from the Bedrock and Vertex AI SDKs', 'jwt', 'envoy_jwt', 'spiffe'])(
+  'identity method %s (shared suite)',
+  (name) => {
+    const m = (): MethodUnderTest => {
+      const found = methods.find((x) => x.name === name);
+      if (!found) throw new Error(`method ${name} not set up`);
+      return found;
+    };
 
-  it('covers every case or says why it does not apply', () => {
-    for (const c of ['valid', ...CASES] as CaseName[]) {
-      expect(m().requests[c] !== undefined || m().notApplicable[c] !== undefined, `case ${c}`).toBe(true);
-    }
-    expect(m().requests.valid).toBeDefined();
-  });
+    it('covers every case or says why it does not apply', () => {
+      for (const c of ['valid', ...CASES] as CaseName[]) {
+        expect(m().requests[c] !== undefined || m().notApplicable[c] !== undefined, `case ${c}`).toBe(true);
+      }
+      expect(m().requests.valid).toBeDefined();
+    });
 
-  it('authenticates a valid credential to its workload, holding no secret', async () => {
-    const r = await m().identify(identityCtx(m().requests.valid!));
-    expect(r.ok).toBe(true);
-    if (!r.ok) return;
-    expect(r.value.method).toBe(m().method ?? name);
-    expect(r.value.workload).toBe(m().workload);
-    expect(JSON.stringify(r.value)).not.toContain(m().secret);
-  });
+    it('authenticates a valid credential to its workload, holding no secret', async () => {
+      const r = await m().identify(identityCtx(m().requests.valid!));
+      expect(r.ok).toBe(true);
+      if (!r.ok) return;
+      expect(r.value.method).toBe(m().method ?? name);
+      expect(r.value.workload).toBe(m().workload);
+      expect(JSON.stringify(r.value)).not.toContain(m().secret);
+    });
 
-  it.each(CASES)('denies the case %s with the shared reason code', async (c) => {
-    const req = m().requests[c];
-    if (req === undefined) {
-      expect(m().notApplicable[c]).toMatch(/\w/);
-      return;
-    }
-    const r = await m().identify(identityCtx(req));
-    expect(r.ok).toBe(false);
-    if (r.ok) return;
-    const expected = EXPECTED[c];
-    expect(Array.isArray(expected) ? expected : [expected]).toContain(r.reason);
-    expect(JSON.stringify(r)).not.toContain(m().secret);
-  });
-});
+    it.each(CASES)('denies the case %s with the shared reason code', async (c) => {
+      const req = m().requests[c];
+      if (req === undefined) {
+        expect(m().notApplicable[c]).toMatch(/\w/);
+        return;
+      }
+      const r = await m().identify(identityCtx(req));
+      expect(r.ok).toBe(false);
+      if (r.ok) return;
+      const expected = EXPECTED[c];
+      expect(Array.isArray(expected) ? expected : [expected]).toContain(r.reason);
+      expect(JSON.stringify(r)).not.toContain(m().secret);
+    });
+  },
+);

@@ -14,7 +14,11 @@ import { identityCtx, signingKey } from '../helpers/identity.ts';
 import { startJwksServer } from '../helpers/jwks-server.ts';
 
 describe('claims', () => {
-  const k8s = { iss: 'https://kubernetes.default.svc', sub: 'system:serviceaccount:apps:chat', 'kubernetes.io': { namespace: 'apps', serviceaccount: { name: 'chat', uid: 'u1' } } };
+  const k8s = {
+    iss: 'https://kubernetes.default.svc',
+    sub: 'system:serviceaccount:apps:chat',
+    'kubernetes.io': { namespace: 'apps', serviceaccount: { name: 'chat', uid: 'u1' } },
+  };
 
   it('finds dotted claims, including keys that contain dots (Kubernetes tokens)', () => {
     expect(claimAt(k8s, 'kubernetes.io.serviceaccount.name')).toBe('chat');
@@ -28,7 +32,17 @@ describe('claims', () => {
 
   it('parses SPIFFE IDs by the spec', () => {
     expect(parseSpiffeId('spiffe://prod.example/ns/a/sa/b')).toEqual({ trustDomain: 'prod.example', path: '/ns/a/sa/b', id: 'spiffe://prod.example/ns/a/sa/b' });
-    for (const bad of ['spiffe://Prod.example/x', 'spiffe://a/b/', 'spiffe://a//b', 'spiffe://a/./b', 'spiffe://a:8080/b', 'spiffe://a/b?q', 'spiffe://user@a/b', 'http://a/b', 'spiffe://']) {
+    for (const bad of [
+      'spiffe://Prod.example/x',
+      'spiffe://a/b/',
+      'spiffe://a//b',
+      'spiffe://a/./b',
+      'spiffe://a:8080/b',
+      'spiffe://a/b?q',
+      'spiffe://user@a/b',
+      'http://a/b',
+      'spiffe://',
+    ]) {
       expect(parseSpiffeId(bad), bad).toBeUndefined();
     }
   });
@@ -64,7 +78,9 @@ describe('start-up and odd input', () => {
   it('a missing key store file is a config error naming the file', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'identity-parts-'));
     expect(() => createIdentifierFromConfig(identitySchema.parse({ key_store: { file: 'nope.json' } }), { source: 'cfg.yaml', version: 'v', baseDir: dir })).toThrow(ConfigError);
-    expect(() => createIdentifierFromConfig(identitySchema.parse({ key_store: { file: 'nope.json' } }), { source: 'cfg.yaml', version: 'v', baseDir: dir })).toThrow(/identity\.key_store\.file: key store .*nope\.json: cannot read the file: ENOENT/);
+    expect(() => createIdentifierFromConfig(identitySchema.parse({ key_store: { file: 'nope.json' } }), { source: 'cfg.yaml', version: 'v', baseDir: dir })).toThrow(
+      /identity\.key_store\.file: key store .*nope\.json: cannot read the file: ENOENT/,
+    );
   });
 
   it('credentials with non-ASCII or replacement characters are malformed, not a crash', async () => {

@@ -43,7 +43,10 @@ const jwt = (claims: object): Promise<string> => signToken(k1, { iss: ISS, aud: 
 describe('identity precedence', () => {
   it('mTLS SPIFFE ID plus an API key bound to the same workload: the key names the identity and its scopes', async () => {
     const r = await identify(identityCtx({ principal: CHAT, headers: { authorization: `Bearer ${KEY}` } }));
-    expect(r).toMatchObject({ ok: true, value: { method: 'api_key', workload: CHAT, credentialId: 'chat0001', methods: ['api_key', 'spiffe'], scopes: { models: ['gpt-4o*'], tools: ['search'], maxTokens: 512 } } });
+    expect(r).toMatchObject({
+      ok: true,
+      value: { method: 'api_key', workload: CHAT, credentialId: 'chat0001', methods: ['api_key', 'spiffe'], scopes: { models: ['gpt-4o*'], tools: ['search'], maxTokens: 512 } },
+    });
   });
 
   it('an API key bound to another workload than the mTLS peer is a conflict', async () => {
@@ -52,11 +55,17 @@ describe('identity precedence', () => {
 
   it('a presented but invalid credential denies even when mTLS authenticates', async () => {
     expect(await identify(identityCtx({ principal: CHAT, headers: { authorization: `Bearer ${KEY.slice(0, -1)}z` } }))).toMatchObject({ ok: false, reason: 'invalid_credentials' });
-    expect(await identify(identityCtx({ principal: CHAT, headers: { authorization: `Bearer ${await jwt({ sub: CHAT, aud: 'x' })}` } }))).toMatchObject({ ok: false, reason: 'wrong_audience' });
+    expect(await identify(identityCtx({ principal: CHAT, headers: { authorization: `Bearer ${await jwt({ sub: CHAT, aud: 'x' })}` } }))).toMatchObject({
+      ok: false,
+      reason: 'wrong_audience',
+    });
   });
 
   it('an untrusted mTLS peer denies even with a valid API key', async () => {
-    expect(await identify(identityCtx({ principal: 'spiffe://evil.test/x', headers: { authorization: `Bearer ${KEY}` } }))).toMatchObject({ ok: false, reason: 'untrusted_domain' });
+    expect(await identify(identityCtx({ principal: 'spiffe://evil.test/x', headers: { authorization: `Bearer ${KEY}` } }))).toMatchObject({
+      ok: false,
+      reason: 'untrusted_domain',
+    });
   });
 
   it('a JWT-SVID and the mTLS peer naming the same SPIFFE ID agree', async () => {
@@ -74,7 +83,11 @@ describe('identity precedence', () => {
   });
 
   it('the precedence order decides which method names the identity', async () => {
-    const spiffeFirst = build({ api_keys: [{ id: 'chat0001', hash: hashApiKey(KEY), workload: CHAT, models: ['*'] }], spiffe: { trust_domains: ['good.test'] }, precedence: ['spiffe', 'api_key'] });
+    const spiffeFirst = build({
+      api_keys: [{ id: 'chat0001', hash: hashApiKey(KEY), workload: CHAT, models: ['*'] }],
+      spiffe: { trust_domains: ['good.test'] },
+      precedence: ['spiffe', 'api_key'],
+    });
     const r = await spiffeFirst(identityCtx({ principal: CHAT, headers: { authorization: `Bearer ${KEY}` } }));
     expect(r).toMatchObject({ ok: true, value: { method: 'spiffe', workload: CHAT, issuer: 'spiffe://good.test', methods: ['spiffe', 'api_key'] } });
   });
@@ -109,7 +122,12 @@ describe('on behalf of', () => {
   });
 
   it('an Envoy-verified token-exchange payload carries the user and agent', async () => {
-    const r = await identify(identityCtx({ principal: CHAT, metadata: { 'envoy.filters.http.jwt_authn': { jwt_payload: { iss: ISS, sub: 'carol', act: { sub: 'agent-9' }, exp: Math.floor(Date.now() / 1000) + 60 } } } }));
+    const r = await identify(
+      identityCtx({
+        principal: CHAT,
+        metadata: { 'envoy.filters.http.jwt_authn': { jwt_payload: { iss: ISS, sub: 'carol', act: { sub: 'agent-9' }, exp: Math.floor(Date.now() / 1000) + 60 } } },
+      }),
+    );
     expect(r).toMatchObject({ ok: true, value: { method: 'envoy_jwt', workload: CHAT, agent: 'agent-9', user: 'carol' } });
   });
 
@@ -137,14 +155,19 @@ describe('SPIFFE sources', () => {
   });
 
   it('a runtime built from a config file wires every method', () => {
-    const cfg = parseConfigText(`identity:\n  spiffe: {trust_domains: [good.test]}\n  jwt:\n    issuers:\n      - issuer: ${ISS}\n        audiences: [llm-authz]\n        jwks: {keys: [${JSON.stringify(k1.publicJwk)}]}\n`, 'cfg.yaml');
+    const cfg = parseConfigText(
+      `identity:\n  spiffe: {trust_domains: [good.test]}\n  jwt:\n    issuers:\n      - issuer: ${ISS}\n        audiences: [llm-authz]\n        jwks: {keys: [${JSON.stringify(k1.publicJwk)}]}\n`,
+      'cfg.yaml',
+    );
     const rt = buildRuntime(cfg, { source: 'cfg.yaml', version: 'v', baseDir: '/' });
     expect(typeof rt.identify).toBe('function');
     void rt.close();
   });
 
   it('rejects a jwks with more than one source, with the config path', () => {
-    expect(() => parseConfigText(`identity:\n  jwt:\n    issuers:\n      - {issuer: x, audiences: [a], jwks: {url: "http://127.0.0.1/j", keys: []}}\n`, 'cfg.yaml')).toThrow(/identity\.jwt\.issuers\[0\]\.jwks: expected exactly one of url, file, keys/);
+    expect(() => parseConfigText(`identity:\n  jwt:\n    issuers:\n      - {issuer: x, audiences: [a], jwks: {url: "http://127.0.0.1/j", keys: []}}\n`, 'cfg.yaml')).toThrow(
+      /identity\.jwt\.issuers\[0\]\.jwks: expected exactly one of url, file, keys/,
+    );
   });
 });
 
@@ -157,8 +180,26 @@ describe('a credential nobody accepts', () => {
 
 describe('token profiles', () => {
   it('a Kubernetes projected service-account token maps its namespace/name claims', async () => {
-    const k8s = build({ jwt: { issuers: [{ issuer: 'https://kubernetes.default.svc', audiences: ['llm-authz'], jwks: { keys: [k1.publicJwk] }, workload_claim: 'sub', agent_claim: 'kubernetes.io.serviceaccount.name' }] }, claims: ['kubernetes.io.namespace'] });
-    const token = await signToken(k1, { iss: 'https://kubernetes.default.svc', aud: ['llm-authz', 'other'], sub: 'system:serviceaccount:apps:chat', 'kubernetes.io': { namespace: 'apps', serviceaccount: { name: 'chat', uid: 'u1' } } });
+    const k8s = build({
+      jwt: {
+        issuers: [
+          {
+            issuer: 'https://kubernetes.default.svc',
+            audiences: ['llm-authz'],
+            jwks: { keys: [k1.publicJwk] },
+            workload_claim: 'sub',
+            agent_claim: 'kubernetes.io.serviceaccount.name',
+          },
+        ],
+      },
+      claims: ['kubernetes.io.namespace'],
+    });
+    const token = await signToken(k1, {
+      iss: 'https://kubernetes.default.svc',
+      aud: ['llm-authz', 'other'],
+      sub: 'system:serviceaccount:apps:chat',
+      'kubernetes.io': { namespace: 'apps', serviceaccount: { name: 'chat', uid: 'u1' } },
+    });
     expect(await k8s(identityCtx({ headers: { authorization: `Bearer ${token}` } }))).toMatchObject({
       ok: true,
       value: { method: 'jwt', workload: 'system:serviceaccount:apps:chat', agent: 'chat', claims: { 'kubernetes.io.namespace': 'apps' } },

@@ -10,7 +10,9 @@ import { applyAddPatch } from '../helpers/json-patch.ts';
 
 const OPTS: InjectorOptions = { authzImage: 'llm-authz:test', envoyImage: 'envoyproxy/envoy:test', defaultMode: 'envoy', version: '0.0.0-test' };
 
-function pod(over: { labels?: Record<string, string>; annotations?: Record<string, string>; env?: { name: string; value: string }[]; init?: unknown[]; volumes?: unknown[] } = {}): Pod {
+function pod(
+  over: { labels?: Record<string, string>; annotations?: Record<string, string>; env?: { name: string; value: string }[]; init?: unknown[]; volumes?: unknown[] } = {},
+): Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -39,7 +41,13 @@ describe('injector', () => {
     for (const c of out.spec.initContainers ?? []) {
       expect(c).toMatchObject({
         restartPolicy: 'Always',
-        securityContext: { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
+        securityContext: {
+          runAsNonRoot: true,
+          readOnlyRootFilesystem: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
       });
     }
     expect(names(out.spec.volumes)).toEqual(['llm-authz-config', 'llm-authz-policies', 'llm-authz-keys', 'llm-authz-provider-keys', 'llm-authz-envoy']);
@@ -49,7 +57,9 @@ describe('injector', () => {
   });
 
   it("puts the sidecars before the pod's own init containers and adds to existing lists", () => {
-    const out = patched(pod({ init: [{ name: 'migrate', image: 'm:1' }], volumes: [{ name: 'data', emptyDir: {} }], annotations: { team: 'a' }, env: [{ name: 'X', value: '1' }] }));
+    const out = patched(
+      pod({ init: [{ name: 'migrate', image: 'm:1' }], volumes: [{ name: 'data', emptyDir: {} }], annotations: { team: 'a' }, env: [{ name: 'X', value: '1' }] }),
+    );
     expect(names(out.spec.initContainers)).toEqual([CONTAINERS.authz, CONTAINERS.envoy, 'migrate']);
     expect(names(out.spec.volumes)[0]).toBe('data');
     expect(out.metadata?.annotations).toMatchObject({ team: 'a', [STATUS_ANNOTATION]: '0.0.0-test' });
@@ -67,7 +77,17 @@ describe('injector', () => {
   });
 
   it('mounts the ConfigMaps and Secrets the annotations name', () => {
-    const out = patched(pod({ annotations: { [ANNOTATIONS.config]: 'my-config', [ANNOTATIONS.policies]: 'my-policies', [ANNOTATIONS.providerKeys]: 'my-keys', [ANNOTATIONS.keyStore]: 'my-store', [ANNOTATIONS.envoyConfig]: 'my-envoy' } }));
+    const out = patched(
+      pod({
+        annotations: {
+          [ANNOTATIONS.config]: 'my-config',
+          [ANNOTATIONS.policies]: 'my-policies',
+          [ANNOTATIONS.providerKeys]: 'my-keys',
+          [ANNOTATIONS.keyStore]: 'my-store',
+          [ANNOTATIONS.envoyConfig]: 'my-envoy',
+        },
+      }),
+    );
     expect(out.spec.volumes).toEqual([
       { name: 'llm-authz-config', configMap: { name: 'my-config' } },
       { name: 'llm-authz-policies', configMap: { name: 'my-policies' } },
@@ -118,7 +138,11 @@ describe('injector', () => {
 
 describe('AdmissionReview answers', () => {
   const review = (object: unknown, over: Record<string, unknown> = {}): string =>
-    JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'apps', object, ...over } });
+    JSON.stringify({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'apps', object, ...over },
+    });
 
   it('answers with the uid, allowed, and a base64 JSONPatch', () => {
     const a = answerReview(review(pod()), OPTS);
@@ -131,7 +155,11 @@ describe('AdmissionReview answers', () => {
 
   it('refuses a pod it cannot patch: allowed false, with the reason', () => {
     const a = answerReview(review(pod({ annotations: { [ANNOTATIONS.mode]: 'linkerd' } })), OPTS);
-    expect(a.body.response).toEqual({ uid: 'u-1', allowed: false, status: { code: 400, message: "llm-authz injector: annotation llm-authz.io/mode: 'linkerd' is not one of envoy, istio" } });
+    expect(a.body.response).toEqual({
+      uid: 'u-1',
+      allowed: false,
+      status: { code: 400, message: "llm-authz injector: annotation llm-authz.io/mode: 'linkerd' is not one of envoy, istio" },
+    });
   });
 
   it('refuses a malformed review: with its uid when it has one, else with HTTP 400', () => {

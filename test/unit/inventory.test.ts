@@ -35,7 +35,10 @@ beforeAll(async () => {
 
 describe('inventory findings', () => {
   it.each(FINDING_CODES)('%s names exactly the rows that should trigger it', (code) => {
-    const rows = report.findings.filter((f) => f.code === code).map((f) => f.row).sort();
+    const rows = report.findings
+      .filter((f) => f.code === code)
+      .map((f) => f.row)
+      .sort();
     expect(rows).toEqual([...fx.expected[code]].sort());
   });
 
@@ -54,14 +57,30 @@ describe('inventory findings', () => {
   it('reports use against grants: models, providers, tools offered and called, tokens, denies by reason', () => {
     const clean = report.rows.find((r) => r.key === 'key:clean01');
     expect(clean).toMatchObject({
-      owner: 'team-a', approvedBy: 'alice', reviewBy: '2026-12-31T00:00:00Z', state: 'active',
-      modelsUsed: ['gpt-4o-mini'], modelsGranted: ['gpt-4o-mini'], providersUsed: ['openai'], providersGranted: ['openai'],
-      toolsOffered: ['search'], toolsGranted: ['search'], toolsCalled: ['search'],
-      inputTokens: 121, outputTokens: 32, outcomes: 2, denied: 1, deniedBy: { model_not_allowed: 1 },
+      owner: 'team-a',
+      approvedBy: 'alice',
+      reviewBy: '2026-12-31T00:00:00Z',
+      state: 'active',
+      modelsUsed: ['gpt-4o-mini'],
+      modelsGranted: ['gpt-4o-mini'],
+      providersUsed: ['openai'],
+      providersGranted: ['openai'],
+      toolsOffered: ['search'],
+      toolsGranted: ['search'],
+      toolsCalled: ['search'],
+      inputTokens: 121,
+      outputTokens: 32,
+      outcomes: 2,
+      denied: 1,
+      deniedBy: { model_not_allowed: 1 },
     });
     expect(clean?.allowed).toBe(3);
     expect(report.rows.find((r) => r.key === 'key:gone01')).toMatchObject({ state: 'revoked', allowed: 1, deniedBy: { revoked_credentials: 1 } });
-    expect(report.rows.find((r) => r.key === 'rule:contractors')).toMatchObject({ kind: 'rule', callers: ['spiffe://prod.test/ns/contractors/sa/vendor'], deniedBy: { revoked_identity: 1 } });
+    expect(report.rows.find((r) => r.key === 'rule:contractors')).toMatchObject({
+      kind: 'rule',
+      callers: ['spiffe://prod.test/ns/contractors/sa/vendor'],
+      deniedBy: { revoked_identity: 1 },
+    });
     expect(report.rows.find((r) => r.key === 'key:broad01')?.modelsGranted).toEqual(['gpt-4o-mini', 'claude-*']);
     // db_* was offered (db_query), claude-* never asked for.
     expect(report.findings.find((f) => f.code === 'scope_broader_than_use')?.detail).toBe('models never used: claude-*');
@@ -92,7 +111,13 @@ describe('inventory input: counted, never a crash', () => {
     writeFileSync(good, `${JSON.stringify({ time: new Date(NOW - 1000).toISOString(), 'decision.id': 'a', 'decision.effect': 'deny', 'decision.reason': 'no_credentials' })}\n`);
     const corrupt = path.join(dir, 'corrupt.gz');
     writeFileSync(corrupt, Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), Buffer.from('definitely not deflate data')]));
-    const r = await runInventory({ entitlements: loadEntitlements(fx.config), decisions: [good, corrupt, path.join(dir, 'missing.log'), dir], nowMs: NOW, sinceMs: 86_400_000, thresholds: { unusedForMs: 1, expiringWithinMs: 1 } });
+    const r = await runInventory({
+      entitlements: loadEntitlements(fx.config),
+      decisions: [good, corrupt, path.join(dir, 'missing.log'), dir],
+      nowMs: NOW,
+      sinceMs: 86_400_000,
+      thresholds: { unusedForMs: 1, expiringWithinMs: 1 },
+    });
     expect(r.input.missing).toEqual([{ path: path.join(dir, 'missing.log'), error: 'ENOENT' }]);
     expect(r.input.files.find((f) => f.path === corrupt)).toMatchObject({ gzip: true, error: 'Z_DATA_ERROR' });
     expect(r.input.decisions).toBe(1); // good.log once, though named twice (file and folder)
@@ -113,7 +138,8 @@ describe('inventory input: counted, never a crash', () => {
   it('a line cut in two by a chunk boundary, CRLF endings and a last line without newline are read whole', async () => {
     const dir = tempDir('inv');
     const file = path.join(dir, 'chunks.log.gz');
-    const line = (i: number): string => JSON.stringify({ time: new Date(NOW).toISOString(), 'decision.id': `id-${i}`, 'decision.effect': 'deny', 'decision.reason': 'no_credentials', pad: 'p'.repeat(700) });
+    const line = (i: number): string =>
+      JSON.stringify({ time: new Date(NOW).toISOString(), 'decision.id': `id-${i}`, 'decision.effect': 'deny', 'decision.reason': 'no_credentials', pad: 'p'.repeat(700) });
     const text = Array.from({ length: 3000 }, (_, i) => line(i)).join('\r\n');
     writeFileSync(file, gzipSync(text));
     const ids: string[] = [];
@@ -128,9 +154,44 @@ describe('inventory input: counted, never a crash', () => {
   it('the known decision fields are exactly those the audit record writes (no drift)', () => {
     const rt = { ctx: ctxOf({ headers: { 'x-request-id': 'r' }, principal: 'spiffe://a/b' }) };
     const full = auditRecord({
-      decisionId: 'x', effect: 'deny', reason: 'denied_by_policy', phase: 'policy', ctx: rt.ctx, durationMs: 1, policyVersion: 'v', rule: 'r', matchedRules: ['r'], provider: 'openai',
-      identity: { method: 'api_key', workload: 'w', agent: 'a', user: 'u', issuer: 'i', credentialId: 'c', scopes: { models: undefined, providers: undefined }, entitlement: { source: 'api_key', id: 'c', owner: 'o', approvedBy: undefined, approvedAtMs: undefined, reviewByMs: 1, reviewOverdue: true } },
-      llm: { api: 'openai', schema: 'openai.chat_completions', operation: 'chat', provider: undefined, model: 'm', stream: false, maxTokens: 1, temperature: 0.5, tools: ['t'], toolChoice: 'auto', endUser: 'e', messageCount: 1, inputBytes: 1, bodyComplete: true, storedContext: ['prompt'] },
+      decisionId: 'x',
+      effect: 'deny',
+      reason: 'denied_by_policy',
+      phase: 'policy',
+      ctx: rt.ctx,
+      durationMs: 1,
+      policyVersion: 'v',
+      rule: 'r',
+      matchedRules: ['r'],
+      provider: { name: 'openai-team', profile: { system: 'openai' } },
+      identity: {
+        method: 'api_key',
+        workload: 'w',
+        agent: 'a',
+        user: 'u',
+        issuer: 'i',
+        credentialId: 'c',
+        scopes: { models: undefined, providers: undefined },
+        entitlement: { source: 'api_key', id: 'c', owner: 'o', approvedBy: undefined, approvedAtMs: undefined, reviewByMs: 1, reviewOverdue: true },
+      },
+      llm: {
+        api: 'openai',
+        schema: 'openai.chat_completions',
+        operation: 'chat',
+        provider: undefined,
+        model: 'm',
+        stream: false,
+        maxTokens: 1,
+        temperature: 0.5,
+        tools: ['t'],
+        toolChoice: 'auto',
+        endUser: 'e',
+        messageCount: 1,
+        inputBytes: 1,
+        bodyComplete: true,
+        storedContext: ['prompt'],
+        pathParams: {},
+      },
       shadow: { effect: 'allow', reason: 'allowed', rule: 'r', policyVersion: 'v', disagrees: true },
     });
     const written = Object.keys(full);
@@ -165,7 +226,10 @@ describe('inventory reports', () => {
     const dir = tempDir('inv');
     mkdirSync(path.join(dir, 'logs'));
     const hostileName = '<script>alert(1)</script><img src=x onerror=alert(2)>';
-    writeFileSync(path.join(dir, 'logs', 'd.log'), `${JSON.stringify({ time: new Date(NOW - 1000).toISOString(), 'decision.id': 'a', 'decision.effect': 'allow', 'decision.reason': 'allowed', 'identity.method': 'jwt', 'identity.workload': hostileName, 'identity.issuer': 'https://x" onmouseover="alert(3)' })}\n`);
+    writeFileSync(
+      path.join(dir, 'logs', 'd.log'),
+      `${JSON.stringify({ time: new Date(NOW - 1000).toISOString(), 'decision.id': 'a', 'decision.effect': 'allow', 'decision.reason': 'allowed', 'identity.method': 'jwt', 'identity.workload': hostileName, 'identity.issuer': 'https://x" onmouseover="alert(3)' })}\n`,
+    );
     const { text } = await inventory(parseInventoryArgs(['--config', fx.config, '--decisions', path.join(dir, 'logs'), '--now', new Date(NOW).toISOString(), '--format', 'html']));
     expect(text).not.toContain('<script>alert');
     expect(text).not.toContain('<img');
@@ -207,11 +271,44 @@ describe('inventory memory bounds', () => {
     const file = path.join(dir, 'd.log');
     const lines: string[] = [];
     const t = new Date(NOW - 1000).toISOString();
-    for (let i = 0; i < 20; i++) lines.push(JSON.stringify({ time: t, 'decision.id': `d${i}`, 'decision.effect': 'allow', 'decision.reason': 'allowed', 'identity.method': 'api_key', 'identity.workload': 'wl-clean', 'identity.credential_id': 'clean01' }));
+    for (let i = 0; i < 20; i++)
+      lines.push(
+        JSON.stringify({
+          time: t,
+          'decision.id': `d${i}`,
+          'decision.effect': 'allow',
+          'decision.reason': 'allowed',
+          'identity.method': 'api_key',
+          'identity.workload': 'wl-clean',
+          'identity.credential_id': 'clean01',
+        }),
+      );
     for (const i of [0, 9, 10, 19]) lines.push(JSON.stringify({ kind: 'outcome', time: t, 'decision.id': `d${i}`, 'gen_ai.usage.output_tokens': 1 }));
     writeFileSync(file, `${lines.join('\n')}\n`);
-    const r = await runInventory({ entitlements: loadEntitlements(fx.config), decisions: [file], nowMs: NOW, sinceMs: 86_400_000, thresholds: { unusedForMs: 86_400_000, expiringWithinMs: 1 }, joinWindow: 10 });
+    const r = await runInventory({
+      entitlements: loadEntitlements(fx.config),
+      decisions: [file],
+      nowMs: NOW,
+      sinceMs: 86_400_000,
+      thresholds: { unusedForMs: 86_400_000, expiringWithinMs: 1 },
+      joinWindow: 10,
+    });
     expect(r.rows.find((x) => x.key === 'key:clean01')).toMatchObject({ outcomes: 2, outputTokens: 2 });
     expect(r.unattributed.unjoinedOutcomes).toBe(2);
+  });
+});
+
+describe('the provider a decision line names', () => {
+  const line = (fields: Record<string, unknown>): string =>
+    JSON.stringify({ time: '2026-03-01T00:00:00Z', 'decision.id': 'd', 'decision.effect': 'allow', 'decision.reason': 'allowed', ...fields });
+  const provider = (fields: Record<string, unknown>): string | undefined => {
+    const r = parseLogLine(line(fields));
+    return r.ok && r.event.kind === 'decision' ? r.event.provider : 'not parsed';
+  };
+  it('is the configured provider (llm.provider, what key scopes grant), not the provider system', () => {
+    expect(provider({ 'gen_ai.provider.name': 'aws.bedrock', 'llm.provider': 'bedrock-prod' })).toBe('bedrock-prod');
+  });
+  it('a line written before llm.provider existed had the configured name in gen_ai.provider.name', () => {
+    expect(provider({ 'gen_ai.provider.name': 'openai-team' })).toBe('openai-team');
   });
 });

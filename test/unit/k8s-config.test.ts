@@ -52,7 +52,17 @@ function materialise(file: string): { rt: Runtime; text: string } {
   mkdirSync(path.dirname(store), { recursive: true });
   writeKeyStoreFile(store, {
     version: 1,
-    keys: [{ id: 'k8sunit1', hash: hashApiKey(TOOL_KEY), workload: 'spiffe://demo.example/ns/apps/sa/chat-app', models: ['gpt-4o-mini'], tools: ['search_docs'], created_at: '2026-01-01T00:00:00Z', revoked: false }],
+    keys: [
+      {
+        id: 'k8sunit1',
+        hash: hashApiKey(TOOL_KEY),
+        workload: 'spiffe://demo.example/ns/apps/sa/chat-app',
+        models: ['gpt-4o-mini'],
+        tools: ['search_docs'],
+        created_at: '2026-01-01T00:00:00Z',
+        revoked: false,
+      },
+    ],
   });
   const dir = cfg.policy!.dir!;
   mkdirSync(dir, { recursive: true });
@@ -69,7 +79,8 @@ async function decide(rt: Runtime, req: Record<string, unknown>): Promise<AuditR
   return records[0]!;
 }
 
-const post = (p: string, body: unknown): Record<string, unknown> => checkRequest({ path: p, headers: { authorization: `Bearer ${TOOL_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const post = (p: string, body: unknown): Record<string, unknown> =>
+  checkRequest({ path: p, headers: { authorization: `Bearer ${TOOL_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 describe.each(CONFIGS)('%s with the shipped policies', (file) => {
   it('loads, and decides as the example policies do', async () => {
@@ -95,10 +106,17 @@ describe('manifests and code agree', () => {
     const pod = docs('deployment/deployment.yaml')[0]!.spec.template.spec;
     const mounts = (pod.containers[0].volumeMounts as { mountPath: string }[]).map((m) => m.mountPath);
     const tlsMounts = (docs('overlays/gateway/deployment-tls.yaml')[0]!.spec.template.spec.containers[0].volumeMounts as { mountPath: string }[]).map((m) => m.mountPath);
-    for (const [file, extra] of [['deployment/llm-authz.yaml', []], ['overlays/gateway/llm-authz.yaml', tlsMounts]] as const) {
+    for (const [file, extra] of [
+      ['deployment/llm-authz.yaml', []],
+      ['overlays/gateway/llm-authz.yaml', tlsMounts],
+    ] as const) {
       const paths = readFileSync(path.join(K8S, file), 'utf8').match(/\/(etc|var)\/[\w./-]+/g) ?? [];
       expect(paths.length).toBeGreaterThan(3);
-      for (const p of paths) expect([...mounts, ...extra].some((m) => p === m || p.startsWith(`${m}/`)), `${file}: ${p}`).toBe(true);
+      for (const p of paths)
+        expect(
+          [...mounts, ...extra].some((m) => p === m || p.startsWith(`${m}/`)),
+          `${file}: ${p}`,
+        ).toBe(true);
     }
     const args = pod.containers[0].args as string[];
     expect(args[args.indexOf('--config') + 1]).toBe('/etc/llm-authz/config/llm-authz.yaml');
@@ -112,7 +130,12 @@ describe('manifests and code agree', () => {
       const f = e.valueFrom?.fieldRef?.fieldPath;
       if (f !== undefined && fields[f] !== undefined) env[e.name] = fields[f];
     }
-    expect(buildResource('llm-authz', '1', env).attributes).toMatchObject({ 'k8s.pod.name': 'pod-a', 'k8s.namespace.name': 'ns-a', 'k8s.node.name': 'node-a', 'k8s.pod.uid': 'uid-a' });
+    expect(buildResource('llm-authz', '1', env).attributes).toMatchObject({
+      'k8s.pod.name': 'pod-a',
+      'k8s.namespace.name': 'ns-a',
+      'k8s.node.name': 'node-a',
+      'k8s.pod.uid': 'uid-a',
+    });
   });
 
   it('images carry the package version and the pinned Envoy', () => {

@@ -49,7 +49,9 @@ function upwardImports(root: string, layers: readonly string[]): string[] {
 
 describe('src/ layering', () => {
   it('every folder of src/ has its place in the order', () => {
-    const folders = readdirSync(SRC, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    const folders = readdirSync(SRC, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
     expect(folders.filter((f) => !(LAYERS as readonly string[]).includes(f))).toEqual([]);
   });
 
@@ -62,7 +64,11 @@ describe('src/ layering', () => {
   });
 
   it('nothing in src/ imports the dev stack, tests, benchmarks or scripts', () => {
-    const outside = files(SRC).flatMap((f) => imports(f).filter((t) => !t.startsWith(SRC + path.sep)).map((t) => `${path.relative(ROOT, f)} -> ${path.relative(ROOT, t)}`));
+    const outside = files(SRC).flatMap((f) =>
+      imports(f)
+        .filter((t) => !t.startsWith(SRC + path.sep))
+        .map((t) => `${path.relative(ROOT, f)} -> ${path.relative(ROOT, t)}`),
+    );
     expect(outside).toEqual([]);
   });
 });

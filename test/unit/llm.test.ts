@@ -68,7 +68,10 @@ describe('LLM request phase', () => {
     expect(understand(ctxOf({ path: '/v1/chat/completions/', headers: json, body: '{}' }))).toMatchObject({ ok: true, value: { operation: 'unknown' } });
     expect(understand(ctxOf({ path: '/v1/chat/%63ompletions', headers: json, body: '{}' }))).toMatchObject({ ok: true, value: { operation: 'unknown' } });
     expect(understand(ctxOf({ path: '/v1beta/models/m:predict', headers: json, body: '{}' }))).toMatchObject({ ok: true, value: { operation: 'unknown', api: 'gemini' } });
-    expect(understand(ctxOf({ path: '/v1/batches', headers: { ...json, 'anthropic-version': '2023-06-01' }, body: '{}' }))).toMatchObject({ ok: true, value: { api: 'anthropic' } });
+    expect(understand(ctxOf({ path: '/v1/batches', headers: { ...json, 'anthropic-version': '2023-06-01' }, body: '{}' }))).toMatchObject({
+      ok: true,
+      value: { api: 'anthropic' },
+    });
   });
 
   it('denies a wrong method on a known path', () => {
@@ -77,21 +80,37 @@ describe('LLM request phase', () => {
   });
 
   it('reads model listings (OpenAI, Anthropic by its version header, Gemini) without a body', () => {
-    expect(understand(ctxOf({ method: 'GET', path: '/v1/models', headers: {} }))).toMatchObject({ ok: true, value: { api: 'openai', schema: 'openai.models', operation: 'models', model: undefined, bodyComplete: true } });
-    expect(understand(ctxOf({ method: 'GET', path: '/v1/models', headers: { 'anthropic-version': '2023-06-01' } }))).toMatchObject({ ok: true, value: { api: 'anthropic', schema: 'anthropic.models' } });
+    expect(understand(ctxOf({ method: 'GET', path: '/v1/models', headers: {} }))).toMatchObject({
+      ok: true,
+      value: { api: 'openai', schema: 'openai.models', operation: 'models', model: undefined, bodyComplete: true },
+    });
+    expect(understand(ctxOf({ method: 'GET', path: '/v1/models', headers: { 'anthropic-version': '2023-06-01' } }))).toMatchObject({
+      ok: true,
+      value: { api: 'anthropic', schema: 'anthropic.models' },
+    });
     expect(understand(ctxOf({ method: 'GET', path: '/v1/models/gpt-4o', headers: {} }))).toMatchObject({ ok: true, value: { operation: 'models', model: 'gpt-4o' } });
     expect(understand(ctxOf({ method: 'GET', path: '/v1beta/models', headers: {} }))).toMatchObject({ ok: true, value: { api: 'gemini' } });
   });
 
   it('requires one api-version on Azure deployment paths', () => {
     const body = '{"messages":[]}';
-    expect(understand(ctxOf({ path: '/openai/deployments/d1/chat/completions', headers: json, body }))).toMatchObject({ ok: false, reason: 'invalid_field', detail: expect.stringContaining('api-version') });
-    expect(understand(ctxOf({ path: '/openai/deployments/d1/chat/completions?api-version=1&api-version=2', headers: json, body }))).toMatchObject({ ok: false, reason: 'invalid_field' });
+    expect(understand(ctxOf({ path: '/openai/deployments/d1/chat/completions', headers: json, body }))).toMatchObject({
+      ok: false,
+      reason: 'invalid_field',
+      detail: expect.stringContaining('api-version'),
+    });
+    expect(understand(ctxOf({ path: '/openai/deployments/d1/chat/completions?api-version=1&api-version=2', headers: json, body }))).toMatchObject({
+      ok: false,
+      reason: 'invalid_field',
+    });
     expect(understand(ctxOf({ path: '/openai/deployments/d1/chat/completions?api-version=1', headers: json, body }))).toMatchObject({ ok: true, value: { model: 'd1' } });
   });
 
   it('reads Azure OpenAI v1 paths with the model in the body', () => {
-    expect(understand(ctxOf({ path: '/openai/v1/chat/completions', headers: json, body: '{"model":"gpt-4o","messages":[]}' }))).toMatchObject({ ok: true, value: { api: 'azure-openai', model: 'gpt-4o' } });
+    expect(understand(ctxOf({ path: '/openai/v1/chat/completions', headers: json, body: '{"model":"gpt-4o","messages":[]}' }))).toMatchObject({
+      ok: true,
+      value: { api: 'azure-openai', model: 'gpt-4o' },
+    });
   });
 
   it('denies both spellings of one Gemini field', () => {
@@ -107,11 +126,26 @@ describe('LLM request phase', () => {
   });
 
   it('sees tools given outside tools: deprecated functions, Azure data_sources, web_search_options', () => {
-    const body = JSON.stringify({ model: 'm', messages: [], tools: [{ type: 'function', function: { name: 'a' } }], functions: [{ name: 'legacy_fn' }], function_call: { name: 'legacy_fn' }, data_sources: [{ type: 'azure_search', parameters: {} }], web_search_options: {} });
-    expect(understand(ctxOf({ headers: json, body }))).toMatchObject({ ok: true, value: { tools: ['a', 'legacy_fn', 'data_source:azure_search', 'web_search'], toolChoice: 'tool:legacy_fn' } });
+    const body = JSON.stringify({
+      model: 'm',
+      messages: [],
+      tools: [{ type: 'function', function: { name: 'a' } }],
+      functions: [{ name: 'legacy_fn' }],
+      function_call: { name: 'legacy_fn' },
+      data_sources: [{ type: 'azure_search', parameters: {} }],
+      web_search_options: {},
+    });
+    expect(understand(ctxOf({ headers: json, body }))).toMatchObject({
+      ok: true,
+      value: { tools: ['a', 'legacy_fn', 'data_source:azure_search', 'web_search'], toolChoice: 'tool:legacy_fn' },
+    });
     const both = JSON.stringify({ model: 'm', messages: [], functions: [{ name: 'f' }], function_call: 'auto', tool_choice: 'none' });
     expect(understand(ctxOf({ headers: json, body: both }))).toMatchObject({ ok: false, reason: 'ambiguous_field' });
-    expect(understand(ctxOf({ headers: json, body: '{"model":"m","messages":[],"functions":[{}]}' }))).toMatchObject({ ok: false, reason: 'invalid_field', detail: expect.stringContaining('functions[0].name') });
+    expect(understand(ctxOf({ headers: json, body: '{"model":"m","messages":[],"functions":[{}]}' }))).toMatchObject({
+      ok: false,
+      reason: 'invalid_field',
+      detail: expect.stringContaining('functions[0].name'),
+    });
   });
 
   it('counts Anthropic MCP servers as tools', () => {
@@ -131,7 +165,10 @@ describe('LLM request phase', () => {
   });
 
   it('treats null optional fields as absent', () => {
-    expect(understand(ctxOf({ headers: json, body: '{"model":"m","messages":[],"max_tokens":null,"tools":null,"stream":null}' }))).toMatchObject({ ok: true, value: { maxTokens: undefined, tools: [], stream: false } });
+    expect(understand(ctxOf({ headers: json, body: '{"model":"m","messages":[],"max_tokens":null,"tools":null,"stream":null}' }))).toMatchObject({
+      ok: true,
+      value: { maxTokens: undefined, tools: [], stream: false },
+    });
   });
 
   it('never keeps prompt text', () => {
@@ -146,13 +183,19 @@ describe('LLM request phase', () => {
 
   it('refuses path models that a server could resolve to another path', () => {
     for (const m of ['..', '%2e%2e', '.', 'a%5Cb', 'a%2Fb', '%E0%A4%A']) {
-      expect(understand(ctxOf({ path: `/openai/deployments/${m}/chat/completions?api-version=1`, headers: json, body: '{"messages":[]}' }))).toMatchObject({ ok: false, reason: 'invalid_field' });
+      expect(understand(ctxOf({ path: `/openai/deployments/${m}/chat/completions?api-version=1`, headers: json, body: '{"messages":[]}' }))).toMatchObject({
+        ok: false,
+        reason: 'invalid_field',
+      });
       expect(understand(ctxOf({ path: `/v1beta/models/${m}:generateContent`, headers: json, body: '{"contents":[]}' }))).toMatchObject({ ok: false, reason: 'invalid_field' });
     }
   });
 
   it('refuses a compressed body (415): it cannot be read', () => {
-    expect(understand(ctxOf({ headers: { ...json, 'content-encoding': 'gzip' }, body: '{"model":"m","messages":[]}' }))).toMatchObject({ ok: false, reason: 'unsupported_media_type' });
+    expect(understand(ctxOf({ headers: { ...json, 'content-encoding': 'gzip' }, body: '{"model":"m","messages":[]}' }))).toMatchObject({
+      ok: false,
+      reason: 'unsupported_media_type',
+    });
     expect(understand(ctxOf({ headers: { ...json, 'content-encoding': 'identity' }, body: '{"model":"m","messages":[]}' }))).toMatchObject({ ok: true });
   });
 
@@ -189,13 +232,22 @@ describe('provider selection', () => {
   it('picks the first provider of the API whose models match', () => {
     expect(chat('llama-3-8b')).toMatchObject({ ok: true, value: { provider: { name: 'local-llama' } } });
     expect(chat('gpt-4o')).toMatchObject({ ok: true, value: { provider: { name: 'openai' } } });
-    expect(u(ctxOf({ path: '/v1beta/models/gemini-2.5-flash:generateContent', headers: json, body: '{"contents":[]}' }))).toMatchObject({ ok: true, value: { provider: { name: 'gemini' } } });
+    expect(u(ctxOf({ path: '/v1beta/models/gemini-2.5-flash:generateContent', headers: json, body: '{"contents":[]}' }))).toMatchObject({
+      ok: true,
+      value: { provider: { name: 'gemini' } },
+    });
     expect(u(ctxOf({ path: '/v1/messages', headers: json, body: '{"model":"claude-x","messages":[]}' }))).toMatchObject({ ok: true, value: { provider: { name: 'claude' } } });
   });
 
   it('leaves the provider undefined when none serves the model', () => {
-    expect(u(ctxOf({ path: '/openai/deployments/test-1/embeddings?api-version=1', headers: json, body: '{"input":"x"}' }))).toMatchObject({ ok: true, value: { provider: undefined } });
-    expect(u(ctxOf({ path: '/openai/deployments/prod-1/embeddings?api-version=1', headers: json, body: '{"input":"x"}' }))).toMatchObject({ ok: true, value: { provider: { name: 'azure' } } });
+    expect(u(ctxOf({ path: '/openai/deployments/test-1/embeddings?api-version=1', headers: json, body: '{"input":"x"}' }))).toMatchObject({
+      ok: true,
+      value: { provider: undefined },
+    });
+    expect(u(ctxOf({ path: '/openai/deployments/prod-1/embeddings?api-version=1', headers: json, body: '{"input":"x"}' }))).toMatchObject({
+      ok: true,
+      value: { provider: { name: 'azure' } },
+    });
   });
 });
 

@@ -38,7 +38,11 @@ const headers = (h: Record<string, string>, eos = false): unknown => ({
   metadata_context: metadata(DECISION),
   attributes: { [EXT_PROC_NAMESPACE]: toProtoStruct({ 'request.time': new Date(Date.now() - 40).toISOString(), 'request.id': 'rid-1' }) },
 });
-const body = (text: string, eos: boolean): unknown => ({ request: 'response_body', response_body: { body: Buffer.from(text), end_of_stream: eos }, metadata_context: metadata(DECISION) });
+const body = (text: string, eos: boolean): unknown => ({
+  request: 'response_body',
+  response_body: { body: Buffer.from(text), end_of_stream: eos },
+  metadata_context: metadata(DECISION),
+});
 
 const JSON_BODY = JSON.stringify({
   id: 'chatcmpl-1',
@@ -59,7 +63,7 @@ function setup(): { records: OutcomeRecord[]; errors: unknown[]; spans: InMemory
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01';
 
 describe('outcome streams', () => {
-  it('one record at the end of the body: the allowlist, the reader\'s facts, a span child of Envoy\'s ext_proc span linked to the Check span', () => {
+  it("one record at the end of the body: the allowlist, the reader's facts, a span child of Envoy's ext_proc span linked to the Check span", () => {
     const { records, spans, outcomes } = setup();
     const s = outcomes.open({ traceparent: TRACEPARENT });
     expect(s.message(headers({ ':status': '200', 'content-type': 'application/json', 'x-request-id': 'req_provider_1', cookie: SECRET }))).toBe('continue');
@@ -108,7 +112,13 @@ describe('outcome streams', () => {
     s.closed();
     s.closed();
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ 'llm.response.complete': false, 'llm.response.read': 'truncated', 'llm.response.format': 'sse', 'llm.response.tool_calls': ['lookup'], 'llm.response.usage_reported': false });
+    expect(records[0]).toMatchObject({
+      'llm.response.complete': false,
+      'llm.response.read': 'truncated',
+      'llm.response.format': 'sse',
+      'llm.response.tool_calls': ['lookup'],
+      'llm.response.usage_reported': false,
+    });
   });
 
   it('headers with end of stream, and trailers, end the record', () => {
@@ -160,12 +170,46 @@ describe('outcome streams', () => {
 describe('the join: decision metadata', () => {
   it('envoyMetadata gives what decisionFromMetadata reads back (the API schema and stream for the reader)', () => {
     const record = auditRecord({
-      decisionId: 'd-1', effect: 'allow', reason: 'allowed', phase: 'policy', ctx: undefined, identity: undefined,
-      llm: { api: 'anthropic', schema: 'anthropic.messages', operation: 'chat', provider: undefined, model: 'claude-x', stream: true, maxTokens: 5, temperature: undefined, tools: [], toolChoice: undefined, endUser: undefined, messageCount: 1, inputBytes: 9, bodyComplete: true, storedContext: [] },
-      policyVersion: 'v', rule: 'r', matchedRules: [], provider: 'anthropic', durationMs: 1,
+      decisionId: 'd-1',
+      effect: 'allow',
+      reason: 'allowed',
+      phase: 'policy',
+      ctx: undefined,
+      identity: undefined,
+      llm: {
+        api: 'anthropic',
+        schema: 'anthropic.messages',
+        operation: 'chat',
+        provider: undefined,
+        model: 'claude-x',
+        stream: true,
+        maxTokens: 5,
+        temperature: undefined,
+        tools: [],
+        toolChoice: undefined,
+        endUser: undefined,
+        messageCount: 1,
+        inputBytes: 9,
+        bodyComplete: true,
+        storedContext: [],
+        pathParams: {},
+      },
+      policyVersion: 'v',
+      rule: 'r',
+      matchedRules: [],
+      provider: { name: 'anthropic', profile: { system: 'anthropic' } },
+      durationMs: 1,
     });
     const back = decisionFromMetadata({ ...envoyMetadata(record), span_id: '0123456789abcdef' });
-    expect(back).toMatchObject({ decisionId: 'd-1', effect: 'allow', provider: 'anthropic', model: 'claude-x', api: 'anthropic.messages', stream: true, checkSpanId: '0123456789abcdef' });
+    expect(back).toMatchObject({
+      decisionId: 'd-1',
+      effect: 'allow',
+      provider: 'anthropic',
+      model: 'claude-x',
+      api: 'anthropic.messages',
+      stream: true,
+      checkSpanId: '0123456789abcdef',
+    });
     expect(decisionFromMetadata({ effect: 'allow' })).toBeUndefined();
     expect(decisionFromMetadata({ decision_id: 'x', span_id: 'not-hex' })?.checkSpanId).toBeUndefined();
   });
@@ -181,10 +225,42 @@ describe('decision-log lines say their kind', () => {
       },
     });
     const log = createDecisionLog(sink, { flushMs: 0 });
-    log.write(auditRecord({ decisionId: 'd-1', effect: 'deny', reason: 'no_credentials', phase: 'identity', ctx: undefined, identity: undefined, llm: undefined, policyVersion: undefined, rule: undefined, matchedRules: [], provider: undefined, durationMs: 1 }), { traceId: 't', spanId: 's' });
-    log.writeOutcome({ 'decision.id': 'd-1', 'llm.response.usage_reported': false, 'llm.response.tool_call_count': 0, 'llm.response.format': 'json', 'llm.response.read': 'ok', 'llm.response.complete': true, 'llm.response.bytes': 2, 'llm.response.duration_ms': 1 }, { traceId: 't', spanId: 's2' });
+    log.write(
+      auditRecord({
+        decisionId: 'd-1',
+        effect: 'deny',
+        reason: 'no_credentials',
+        phase: 'identity',
+        ctx: undefined,
+        identity: undefined,
+        llm: undefined,
+        policyVersion: undefined,
+        rule: undefined,
+        matchedRules: [],
+        provider: undefined,
+        durationMs: 1,
+      }),
+      { traceId: 't', spanId: 's' },
+    );
+    log.writeOutcome(
+      {
+        'decision.id': 'd-1',
+        'llm.response.usage_reported': false,
+        'llm.response.tool_call_count': 0,
+        'llm.response.format': 'json',
+        'llm.response.read': 'ok',
+        'llm.response.complete': true,
+        'llm.response.bytes': 2,
+        'llm.response.duration_ms': 1,
+      },
+      { traceId: 't', spanId: 's2' },
+    );
     await log.close();
-    const lines = chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = chunks
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => [l['kind'], l['decision.id'], l['span_id']])).toEqual([
       ['decision', 'd-1', 's'],
       ['outcome', 'd-1', 's2'],
@@ -202,12 +278,33 @@ describe('README names every outcome field', () => {
     const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Audit fields'), readme.indexOf('## Finding a denied request'));
     const full = outcomeRecord({
-      decision: { decisionId: 'd', effect: 'allow', workload: 'w', agent: 'a', user: 'u', credentialId: 'c', provider: 'p', model: 'm', api: 'x', stream: true, checkSpanId: undefined },
+      decision: {
+        decisionId: 'd',
+        effect: 'allow',
+        workload: 'w',
+        agent: 'a',
+        user: 'u',
+        credentialId: 'c',
+        provider: 'p',
+        model: 'm',
+        api: 'x',
+        stream: true,
+        checkSpanId: undefined,
+      },
       requestId: 'r',
       status: 500,
       format: 'sse',
       read: 'ok',
-      facts: { responseId: 'i', responseModel: 'm', finishReasons: ['stop'], toolCalls: ['t'], toolCallCount: 1, usage: { input: 1, output: 2, cacheRead: 3, cacheCreation: 4, reasoning: 5 }, errorType: 'e', finished: true },
+      facts: {
+        responseId: 'i',
+        responseModel: 'm',
+        finishReasons: ['stop'],
+        toolCalls: ['t'],
+        toolCallCount: 1,
+        usage: { input: 1, output: 2, cacheRead: 3, cacheCreation: 4, reasoning: 5 },
+        errorType: 'e',
+        finished: true,
+      },
       complete: true,
       bytes: 1,
       providerRequestId: 'q',
@@ -225,12 +322,33 @@ describe('the inventory reads outcome lines as llm-authz writes them', () => {
     const { outcomeRecord } = await import('../../src/audit/outcome.ts');
     const { parseLogLine } = await import('../../src/inventory/log-record.ts');
     const record = outcomeRecord({
-      decision: { decisionId: 'd-9', effect: 'allow', workload: 'w', agent: 'a', user: 'u', credentialId: 'c', provider: 'p', model: 'm', api: 'openai.chat_completions', stream: true, checkSpanId: undefined },
+      decision: {
+        decisionId: 'd-9',
+        effect: 'allow',
+        workload: 'w',
+        agent: 'a',
+        user: 'u',
+        credentialId: 'c',
+        provider: 'p',
+        model: 'm',
+        api: 'openai.chat_completions',
+        stream: true,
+        checkSpanId: undefined,
+      },
       requestId: 'r',
       status: 429,
       format: 'json',
       read: 'ok',
-      facts: { responseId: 'i', responseModel: 'm', finishReasons: ['stop'], toolCalls: ['lookup', 'send'], toolCallCount: 2, usage: { input: 10, output: 20, cacheRead: 3, cacheCreation: 4, reasoning: 5 }, errorType: 'rate_limit_error', finished: true },
+      facts: {
+        responseId: 'i',
+        responseModel: 'm',
+        finishReasons: ['stop'],
+        toolCalls: ['lookup', 'send'],
+        toolCallCount: 2,
+        usage: { input: 10, output: 20, cacheRead: 3, cacheCreation: 4, reasoning: 5 },
+        errorType: 'rate_limit_error',
+        finished: true,
+      },
       complete: true,
       bytes: 1,
       providerRequestId: 'q',

@@ -39,7 +39,11 @@ describe('npm pack', () => {
   it('the shipped CLI imports nothing outside the package', () => {
     const imports = files
       .filter((f) => f.endsWith('.js'))
-      .flatMap((f) => [...readFileSync(path.join(ROOT, f), 'utf8').matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)].map((m) => path.normalize(path.join(path.dirname(f), m[1] ?? ''))));
+      .flatMap((f) =>
+        [...readFileSync(path.join(ROOT, f), 'utf8').matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)].map((m) =>
+          path.normalize(path.join(path.dirname(f), m[1] ?? '')),
+        ),
+      );
     expect(imports.length).toBeGreaterThan(100);
     expect(imports.filter((p) => !files.includes(p))).toEqual([]);
   });

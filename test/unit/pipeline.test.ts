@@ -29,14 +29,26 @@ describe('the Check pipeline', () => {
     expect(res.status.code).toBe(0);
     expect(headerMap(res)).toEqual({ 'x-llm-authz-route': 'openai', authorization: `Bearer ${OPENAI_SECRET}` });
     expect(res.ok_response?.headers.every((h) => h.append_action === OVERWRITE_IF_EXISTS_OR_ADD)).toBe(true);
-    expect(res.ok_response?.headers_to_remove).toEqual(['x-api-key', 'api-key', 'x-goog-api-key', 'proxy-authorization', 'cookie', 'x-llm-authz-on-behalf-of']);
+    expect(res.ok_response?.headers_to_remove).toEqual([
+      'x-api-key',
+      'api-key',
+      'x-goog-api-key',
+      'x-amz-date',
+      'x-amz-content-sha256',
+      'x-amz-security-token',
+      'proxy-authorization',
+      'cookie',
+      'x-llm-authz-on-behalf-of',
+    ]);
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ 'decision.effect': 'allow', 'identity.workload': 'wl-one', 'gen_ai.request.model': 'gpt-4o-mini', 'policy.version': 'unitv1' });
   });
 
   it('attaches the Anthropic credential as x-api-key and removes authorization', async () => {
     const { check } = harness();
-    const res = await check(checkRequest({ path: '/v1/messages', headers: { 'x-api-key': UNIT_KEY, 'content-type': 'application/json' }, body: '{"model":"claude-x","max_tokens":5,"messages":[]}' }));
+    const res = await check(
+      checkRequest({ path: '/v1/messages', headers: { 'x-api-key': UNIT_KEY, 'content-type': 'application/json' }, body: '{"model":"claude-x","max_tokens":5,"messages":[]}' }),
+    );
     expect(headerMap(res)).toEqual({ 'x-llm-authz-route': 'anthropic', 'x-api-key': ANTHROPIC_SECRET });
     expect(res.ok_response?.headers_to_remove).toContain('authorization');
   });
@@ -53,7 +65,9 @@ describe('the Check pipeline', () => {
 
   it('denies a provider outside the key scope', async () => {
     const { check } = harness();
-    const res = await check(checkRequest({ path: '/v1/messages', headers: { 'x-api-key': UNIT_KEY_2, 'content-type': 'application/json' }, body: '{"model":"claude-x","messages":[]}' }));
+    const res = await check(
+      checkRequest({ path: '/v1/messages', headers: { 'x-api-key': UNIT_KEY_2, 'content-type': 'application/json' }, body: '{"model":"claude-x","messages":[]}' }),
+    );
     expect(JSON.parse(res.denied_response?.body ?? '')).toMatchObject({ type: 'error', error: { type: 'permission_error' } });
   });
 
@@ -147,7 +161,12 @@ describe('credential scopes without a policy section', () => {
   const withTools = (tools: string[], maxTokens?: number) =>
     checkRequest({
       headers: { authorization: `Bearer ${UNIT_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gpt-4o', messages: [], ...(maxTokens ? { max_tokens: maxTokens } : {}), tools: tools.map((name) => ({ type: 'function', function: { name } })) }),
+      body: JSON.stringify({
+        model: 'gpt-4o',
+        messages: [],
+        ...(maxTokens ? { max_tokens: maxTokens } : {}),
+        tools: tools.map((name) => ({ type: 'function', function: { name } })),
+      }),
     });
 
   it('denies a tool outside the tool scope, allows the ones inside (globs)', async () => {

@@ -131,7 +131,12 @@ describe('variables have their declared types', () => {
       llm: { max_tokens: 100, message_count: 2, input_bytes: 10 },
     });
     expect(r.decision.effect).toBe('allow');
-    expect(decide(`  - {id: types, effect: allow, when: "type(llm.max_tokens) == int && type(llm.stream) == bool && type(llm.model) == string && type(llm.tools) == list && type(now) == google.protobuf.Timestamp"}\n`, { llm: { max_tokens: 5 } }).decision.effect).toBe('allow');
+    expect(
+      decide(
+        `  - {id: types, effect: allow, when: "type(llm.max_tokens) == int && type(llm.stream) == bool && type(llm.model) == string && type(llm.tools) == list && type(now) == google.protobuf.Timestamp"}\n`,
+        { llm: { max_tokens: 5 } },
+      ).decision.effect,
+    ).toBe('allow');
   });
 
   it('identity, request and llm fields are all present', () => {
@@ -243,5 +248,28 @@ describe('shadow mode', () => {
     expect(agree.effect).toBe('allow');
     expect(agree.shadow).toMatchObject({ effect: 'allow', rule: 'allow-rest', disagrees: false });
     engine.close();
+  });
+});
+
+describe('path parameters in policies (Vertex AI project and location)', () => {
+  const rules = `  - {id: vertex-prod-only, effect: deny, reason: denied_by_policy, when: 'llm.api == "vertex-ai" && llm.path_params["project"] != "acme-prod"'}
+  - {id: eu-only, effect: deny, reason: denied_by_policy, when: 'llm.api == "vertex-ai" && !llm.path_params["location"].startsWith("europe-")'}
+  - {id: any, effect: allow, when: "true"}
+`;
+  const vertex = (project: string, location: string) => ({ llm: { api: 'vertex-ai', model: 'gemini-2.5-flash', path_params: { project, location } } });
+
+  it('a rule reads the project and the location from the path', () => {
+    // Allowed by the rules (no Vertex AI provider is configured here, so nothing serves it).
+    expect(decide(rules, vertex('acme-prod', 'europe-west4')).decision).toMatchObject({ rule: 'any', matchedRules: ['any'], reason: 'provider_unavailable' });
+    expect(decide(rules, vertex('someone-else', 'europe-west4')).decision).toMatchObject({ effect: 'deny', rule: 'vertex-prod-only' });
+    expect(decide(rules, vertex('acme-prod', 'us-central1')).decision).toMatchObject({ effect: 'deny', rule: 'eu-only' });
+  });
+
+  it('the fixture path carries them, and other APIs have none', () => {
+    const i = input(vertex('acme-prod', 'europe-west4'));
+    expect(i.ctx.path).toBe('/v1/projects/acme-prod/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent');
+    expect(decide(`  - {id: none, effect: allow, when: 'size(llm.path_params) == 0'}\n`).decision).toMatchObject({ effect: 'allow' });
+    // Guarded by the API, a rule about Vertex AI projects does not fail on other APIs' requests.
+    expect(decide(rules).decision).toMatchObject({ effect: 'allow', rule: 'any' });
   });
 });

@@ -33,7 +33,9 @@ describe('policy sets with mistakes are rejected whole, every problem with file:
   }
 
   it('reports all problems of all files at once', () => {
-    const expected = readFileSync(path.join(BASE, 'accumulate', 'expected-errors.txt'), 'utf8').trimEnd().split('\n');
+    const expected = readFileSync(path.join(BASE, 'accumulate', 'expected-errors.txt'), 'utf8')
+      .trimEnd()
+      .split('\n');
     expect(expected.length).toBeGreaterThanOrEqual(6);
     expect(new Set(expected.map((l) => l.split(':')[0]))).toEqual(new Set([`${BASE}/accumulate/a.yaml`, `${BASE}/accumulate/b.yaml`]));
   });
@@ -47,7 +49,9 @@ describe('policy sets with mistakes are rejected whole, every problem with file:
         return (err as PolicyLoadError).problems;
       }
     };
-    expect(problemsOf(`${'llm.stream && ('.repeat(40)}llm.stream${')'.repeat(40)}`)).toEqual([expect.stringMatching(/^mem\/p\.yaml:4:\d+: rules\[0\]\.when: the expression is nested more than 32 levels deep$/)]);
+    expect(problemsOf(`${'llm.stream && ('.repeat(40)}llm.stream${')'.repeat(40)}`)).toEqual([
+      expect.stringMatching(/^mem\/p\.yaml:4:\d+: rules\[0\]\.when: the expression is nested more than 32 levels deep$/),
+    ]);
     expect(problemsOf(`${'('.repeat(2040)}true${')'.repeat(2040)}`)).toEqual(['mem/p.yaml:4:12: rules[0].when: the expression is nested too deeply to parse']);
     expect(problemsOf(`llm.model == "${'x'.repeat(5000)}"`)).toEqual(['mem/p.yaml:4:11: rules[0].when: expected at most 4096 characters']);
   });

@@ -82,7 +82,8 @@ describe('CEL policies in the Check pipeline', () => {
       'policy.rule': 'batch',
       'policy.matched_rules': ['batch', 'any-gpt'],
       'policy.version': rt.policy!.status().version,
-      'gen_ai.provider.name': 'openai-team',
+      'gen_ai.provider.name': 'openai',
+      'llm.provider': 'openai-team',
     });
     expect(JSON.stringify(records[0])).not.toContain('sk-unit');
     await rt.close();

@@ -15,7 +15,15 @@ function errorBody(e: ErrorInput & { api: ApiKind | undefined }): string {
 }
 import { allowResponse, denyResponse, OVERWRITE_IF_EXISTS_OR_ADD } from '../../src/envoy/response.ts';
 import type { CredentialReloadEvent } from '../../src/providers/credential-file.ts';
-import { buildProviders, type Providers } from '../../src/providers/runtime.ts';
+import { buildProviders, type ProviderCredential, type Providers } from '../../src/providers/runtime.ts';
+import { attachCredential } from '../../src/providers/attach.ts';
+import { CREDENTIAL_HEADERS, CREDENTIAL_QUERY_PARAMETERS } from '../../src/apis/index.ts';
+import { ctxOf } from '../helpers/runtime.ts';
+
+/** The key of a key credential (undefined for other kinds). */
+function keyOf(c: ProviderCredential | undefined): Secret | undefined {
+  return c instanceof Secret ? c : undefined;
+}
 
 const dirs: string[] = [];
 const opened: Providers[] = [];
@@ -43,7 +51,7 @@ describe('provider credentials from files', () => {
     writeFileSync(path.join(dir, 'key'), 'sk-first\n');
     const events: CredentialReloadEvent[] = [];
     const p = providersFrom('providers:\n  - {name: openai, api: openai, credential: {file: key}}\n', dir, (e) => events.push(e));
-    const cred = p.byName.get('openai')?.credential;
+    const cred = keyOf(p.byName.get('openai')?.credential);
     expect(cred?.reveal()).toBe('sk-first');
     writeFileSync(path.join(dir, 'key.new'), 'sk-second\n');
     renameSync(path.join(dir, 'key.new'), path.join(dir, 'key'));
@@ -59,8 +67,8 @@ describe('provider credentials from files', () => {
     const p = providersFrom('credentials:\n  main: {file: key}\nproviders:\n  - {name: claude, api: anthropic, credential: main}\n', dir, (e) => events.push(e));
     writeFileSync(path.join(dir, 'key'), '');
     await waitFor('the kept-last-good event', () => (events.some((e) => e.outcome === 'kept_last_good') ? true : undefined), 10_000);
-    expect(p.credentials.get('main')?.reveal()).toBe('sk-good');
-    expect(p.byName.get('claude')?.credential?.reveal()).toBe('sk-good');
+    expect(keyOf(p.credentials.get('main'))?.reveal()).toBe('sk-good');
+    expect(keyOf(p.byName.get('claude')?.credential)?.reveal()).toBe('sk-good');
   });
 
   it('refuses to start without the file, naming the file and not a value', () => {
@@ -83,21 +91,35 @@ describe('credential attachment per provider kind', () => {
     ['anthropic', 'x-api-key', 'sk-p'],
     ['gemini', 'x-goog-api-key', 'sk-p'],
   ];
-  it.each(forms)('%s: sets %s with OVERWRITE, removes every other credential header and ?key=', (api, header, value) => {
-    const provider = { name: 'p', api, profile: profileOf(api), route: 'r', credential: new Secret('sk-p'), serves: () => true };
-    const res = allowResponse({ decisionId: 'd', routingHeader: 'x-llm-authz-route', obligations: { provider }, credentialHeaders: [], metadata: {} });
+  const ctx = ctxOf({ path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: '{}' });
+  async function allow(provider: Parameters<typeof attachCredential>[0]) {
+    const attached = await attachCredential(provider, provider.credential, ctx);
+    if (!attached.ok) throw new Error(`not attached: ${attached.reason}`);
+    return allowResponse({ decisionId: 'd', routingHeader: 'x-llm-authz-route', obligations: { provider }, credential: attached.value, credentialHeaders: [], metadata: {} });
+  }
+  it.each(forms)('%s: sets %s with OVERWRITE, removes every other credential header and ?key=', async (api, header, value) => {
+    const res = await allow({ name: 'p', api, profile: profileOf(api), route: 'r', credential: new Secret('sk-p'), serves: () => true });
     const set = res.ok_response?.headers ?? [];
-    expect(set.map((h) => [h.header.key, h.header.value])).toEqual([['x-llm-authz-route', 'r'], [header, value]]);
+    expect(set.map((h) => [h.header.key, h.header.value])).toEqual([
+      ['x-llm-authz-route', 'r'],
+      [header, value],
+    ]);
     expect(set.every((h) => h.append_action === OVERWRITE_IF_EXISTS_OR_ADD)).toBe(true);
-    expect(new Set([...(res.ok_response?.headers_to_remove ?? []), header])).toEqual(new Set(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']));
+    expect(new Set([...(res.ok_response?.headers_to_remove ?? []), header])).toEqual(new Set(CREDENTIAL_HEADERS));
+    expect(res.ok_response?.headers_to_remove).toEqual(
+      expect.arrayContaining(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'x-amz-security-token'].filter((h) => h !== header)),
+    );
     expect(res.ok_response?.headers_to_remove).not.toContain(header);
-    expect(res.ok_response?.query_parameters_to_remove).toEqual(['key']);
+    expect(res.ok_response?.query_parameters_to_remove).toEqual(['key', 'access_token']);
+    expect(CREDENTIAL_QUERY_PARAMETERS).toEqual(['key', 'access_token']);
   });
 
-  it('removes every credential header when the provider has no credential', () => {
-    const provider = { name: 'p', api: 'openai-compatible' as const, profile: profileOf('openai-compatible'), route: 'r', credential: undefined, serves: () => true };
-    const res = allowResponse({ decisionId: 'd', routingHeader: 'x-llm-authz-route', obligations: { provider }, credentialHeaders: [], metadata: {} });
-    expect(res.ok_response?.headers_to_remove).toEqual(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']);
+  it('removes every credential header when the provider has no credential', async () => {
+    const res = await allow({ name: 'p', api: 'openai-compatible' as const, profile: profileOf('openai-compatible'), route: 'r', credential: undefined, serves: () => true });
+    expect(res.ok_response?.headers_to_remove).toEqual(CREDENTIAL_HEADERS);
+    expect(CREDENTIAL_HEADERS).toEqual(
+      expect.arrayContaining(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'x-amz-date', 'x-amz-content-sha256', 'x-amz-security-token']),
+    );
   });
 });
 
@@ -105,11 +127,16 @@ describe('native error bodies', () => {
   const base = { reason: 'model_not_allowed' as const, message: 'the model is not allowed', decisionId: 'dec-1' };
   it('OpenAI style for OpenAI, Azure OpenAI, OpenAI-compatible and unknown APIs', () => {
     for (const api of ['openai', 'azure-openai', 'openai-compatible', undefined] as const) {
-      expect(JSON.parse(errorBody({ ...base, api, status: 403 }))).toEqual({ error: { message: expect.stringContaining('reason: model_not_allowed'), type: 'permission_error', param: null, code: 'model_not_allowed' } });
+      expect(JSON.parse(errorBody({ ...base, api, status: 403 }))).toEqual({
+        error: { message: expect.stringContaining('reason: model_not_allowed'), type: 'permission_error', param: null, code: 'model_not_allowed' },
+      });
     }
   });
   it('Anthropic style', () => {
-    expect(JSON.parse(errorBody({ ...base, api: 'anthropic', status: 413 }))).toEqual({ type: 'error', error: { type: 'request_too_large', message: expect.stringContaining('dec-1') } });
+    expect(JSON.parse(errorBody({ ...base, api: 'anthropic', status: 413 }))).toEqual({
+      type: 'error',
+      error: { type: 'request_too_large', message: expect.stringContaining('dec-1') },
+    });
   });
   it.each([
     [400, 'INVALID_ARGUMENT'],
@@ -127,7 +154,13 @@ describe('native error bodies', () => {
     expect(b.error.details[0]?.reason).toBe('model_not_allowed');
   });
   it('denies with the status of the reason (413, 415, 404, 400)', () => {
-    for (const [reason, status] of [['body_too_large', 413], ['unsupported_media_type', 415], ['unknown_api', 404], ['ambiguous_model', 400], ['ambiguous_field', 400]] as const) {
+    for (const [reason, status] of [
+      ['body_too_large', 413],
+      ['unsupported_media_type', 415],
+      ['unknown_api', 404],
+      ['ambiguous_model', 400],
+      ['ambiguous_field', 400],
+    ] as const) {
       const res = denyResponse({ decisionId: 'd', reason, detail: undefined, api: 'gemini', metadata: {} });
       expect(res.denied_response?.status.code).toBe(status);
       expect(JSON.parse(res.denied_response?.body ?? '')).toMatchObject({ error: { code: status } });

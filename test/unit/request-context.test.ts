@@ -5,7 +5,12 @@ import { checkRequest } from '../../devstack/grpc-client.ts';
 
 describe('CheckRequest -> RequestContext', () => {
   it('reads method, path, query, headers, peer, request id and body', () => {
-    const raw = checkRequest({ path: '/v1/chat/completions?api-version=1&x=2', headers: { 'x-request-id': 'r-1', 'content-type': 'application/json' }, body: '{"a":1}', principal: 'spiffe://td/ns/a' });
+    const raw = checkRequest({
+      path: '/v1/chat/completions?api-version=1&x=2',
+      headers: { 'x-request-id': 'r-1', 'content-type': 'application/json' },
+      body: '{"a":1}',
+      principal: 'spiffe://td/ns/a',
+    });
     const r = parseCheckRequest(raw);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
@@ -38,7 +43,12 @@ describe('CheckRequest -> RequestContext', () => {
     const raw = checkRequest({});
     const http = (raw as any).attributes.request.http;
     delete http.headers;
-    http.header_map = { headers: [{ key: 'X-A', raw_value: Buffer.from('1') }, { key: 'x-a', raw_value: Buffer.from('2') }] };
+    http.header_map = {
+      headers: [
+        { key: 'X-A', raw_value: Buffer.from('1') },
+        { key: 'x-a', raw_value: Buffer.from('2') },
+      ],
+    };
     const r = parseCheckRequest(raw);
     expect(r.ok && r.value.headers.get('x-a')).toBe('1,2');
   });

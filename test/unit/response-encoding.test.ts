@@ -18,7 +18,15 @@ const metadata = { decision_id: 'd-1', effect: 'allow', status: 200, none: null,
 describe('CheckResponse encoding', () => {
   it('an allow: the same bytes as proto-loader, decoding to the headers, removals and metadata', () => {
     const provider = { name: 'openai', api: 'openai' as const, profile: profileOf('openai'), route: 'openai', credential: new Secret('sk-test'), serves: () => true };
-    const res = allowResponse({ decisionId: 'd-1', routingHeader: 'x-llm-authz-route', obligations: { provider, headers: [['x-team', 'a']] }, credentialHeaders: ['x-user-token'], metadata });
+    const credential = { set: [['authorization', `Bearer ${provider.credential.reveal()}`]] as const, remove: ['x-api-key', 'api-key', 'x-goog-api-key'] };
+    const res = allowResponse({
+      decisionId: 'd-1',
+      routingHeader: 'x-llm-authz-route',
+      obligations: { provider, headers: [['x-team', 'a']] },
+      credential,
+      credentialHeaders: ['x-user-token'],
+      metadata,
+    });
     const bytes = encode(res);
     expect(Buffer.isBuffer(bytes)).toBe(true);
     expect(bytes.equals(reference(res))).toBe(true);
@@ -29,7 +37,7 @@ describe('CheckResponse encoding', () => {
       ['x-team', 'a', 'OVERWRITE_IF_EXISTS_OR_ADD'],
     ]);
     expect(back['ok_response'].headers_to_remove).toEqual(['x-api-key', 'api-key', 'x-goog-api-key', 'x-user-token']);
-    expect(back['ok_response'].query_parameters_to_remove).toEqual(['key']);
+    expect(back['ok_response'].query_parameters_to_remove).toEqual(['key', 'access_token']);
     const fields = back['dynamic_metadata'].fields;
     expect(fields.decision_id.stringValue).toBe('d-1');
     expect(fields.status.numberValue).toBe(200);
@@ -57,7 +65,16 @@ describe('the trace id returned to the client', () => {
     const { Secret } = await import('../../src/core/secret.ts');
     const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
     const provider = { name: 'openai', api: 'openai' as const, profile: profileOf('openai'), route: 'openai', credential: new Secret('sk-test'), serves: () => true };
-    const allow = allowResponse({ decisionId: 'd-1', routingHeader: 'x-llm-authz-route', obligations: { provider }, credentialHeaders: [], metadata: {}, traceId: trace });
+    const credential = { set: [['authorization', 'Bearer sk-test']] as const, remove: [] };
+    const allow = allowResponse({
+      decisionId: 'd-1',
+      routingHeader: 'x-llm-authz-route',
+      obligations: { provider },
+      credential,
+      credentialHeaders: [],
+      metadata: {},
+      traceId: trace,
+    });
     expect(allow.ok_response?.response_headers_to_add.map((h) => [h.header.key, h.header.value])).toEqual([
       ['x-llm-authz-decision-id', 'd-1'],
       ['x-llm-authz-trace-id', trace],

@@ -189,7 +189,7 @@ describe('in the policy engine (llm-authz test, shadow sets)', () => {
   const fixture = (scopes: DecisionFixture['identity']['scopes'], llm: Partial<DecisionFixture['llm']>): DecisionFixture => ({
     identity: { workload: 'wl-a', method: 'api_key', scopes },
     request: { method: 'POST', host: 'llm.local', headers: {}, source: { address: '127.0.0.1', port: 1, principal: '' }, sni: '', context_extensions: {} },
-    llm: { api: 'openai', model: 'gpt-4o', stream: false, tools: [], message_count: 1, input_bytes: 0, stored_context: [], ...llm },
+    llm: { api: 'openai', model: 'gpt-4o', stream: false, tools: [], message_count: 1, input_bytes: 0, stored_context: [], path_params: {}, ...llm },
   });
 
   it('the engine applies the guard first, to the enforced and the shadow set', () => {

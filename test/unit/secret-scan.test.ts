@@ -37,7 +37,9 @@ describe('secret scan', () => {
   });
 
   it('the suite list holds the demo keys, the quickstart provider keys and the prompts', () => {
-    const labels = suiteSecrets().map((s) => s.label).join('\n');
+    const labels = suiteSecrets()
+      .map((s) => s.label)
+      .join('\n');
     expect(labels).toContain('LLM_AUTHZ_DEMO_CHAT_KEY');
     expect(labels).toContain('openai-api-key');
     expect(labels).toContain('prompt #1');

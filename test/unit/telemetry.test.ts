@@ -46,7 +46,10 @@ function total(rm: ResourceMetrics, name: string, attrs: Record<string, string> 
 
 const PROMPT = 'unit prompt: the quarterly numbers are 4411';
 const chat = (model: string, key = UNIT_KEY, requestId = 'req-1') =>
-  checkRequest({ headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-request-id': requestId }, body: JSON.stringify({ model, messages: [{ role: 'user', content: PROMPT }] }) });
+  checkRequest({
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-request-id': requestId },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: PROMPT }] }),
+  });
 const PARENT_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const PARENT_SPAN = 'b7ad6b7169203331';
 const META: CallMeta = { traceparent: `00-${PARENT_TRACE}-${PARENT_SPAN}-01`, tracestate: 'envoy=1' };
@@ -57,7 +60,12 @@ describe('telemetry: the Check span, metrics and decision fields', () => {
   let tel: Telemetry;
   beforeAll(async () => {
     const cfg = telemetrySchema.parse({ traces: { scheduled_delay_ms: 1 } });
-    tel = await startTelemetry(cfg, { version: '9.9.9', env: { OTEL_SERVICE_NAME: 'authz-unit', POD_NAME: 'pod-1', POD_NAMESPACE: 'ns-1' }, spanExporter: spans, metricReader: reader });
+    tel = await startTelemetry(cfg, {
+      version: '9.9.9',
+      env: { OTEL_SERVICE_NAME: 'authz-unit', POD_NAME: 'pod-1', POD_NAMESPACE: 'ns-1' },
+      spanExporter: spans,
+      metricReader: reader,
+    });
   });
   afterAll(async () => {
     await tel.shutdown();
@@ -87,12 +95,24 @@ describe('telemetry: the Check span, metrics and decision fields', () => {
     expect(s.parentSpanContext?.spanId).toBe(PARENT_SPAN);
     expect(s.spanContext().traceState?.get('envoy')).toBe('1');
     // The audit record, plus the OpenTelemetry RPC attributes of the call.
-    expect(s.attributes).toEqual({ ...records[0]!.record, 'rpc.system': 'grpc', 'rpc.service': 'envoy.service.auth.v3.Authorization', 'rpc.method': 'Check', 'rpc.grpc.status_code': 0 });
+    expect(s.attributes).toEqual({
+      ...records[0]!.record,
+      'rpc.system': 'grpc',
+      'rpc.service': 'envoy.service.auth.v3.Authorization',
+      'rpc.method': 'Check',
+      'rpc.grpc.status_code': 0,
+    });
     expect(records[0]!.trace).toEqual({ traceId: PARENT_TRACE, spanId: s.spanContext().spanId });
     expect(s.status.code).toBe(SpanStatusCode.UNSET);
     expect(s.events.map((e) => e.name)).toEqual(['identity', 'policy']);
     for (const e of s.events) expect(e.attributes?.['duration_ms']).toBeTypeOf('number');
-    expect(s.resource.attributes).toMatchObject({ 'service.name': 'authz-unit', 'service.version': '9.9.9', 'k8s.pod.name': 'pod-1', 'k8s.namespace.name': 'ns-1', 'service.instance.id': 'pod-1' });
+    expect(s.resource.attributes).toMatchObject({
+      'service.name': 'authz-unit',
+      'service.version': '9.9.9',
+      'k8s.pod.name': 'pod-1',
+      'k8s.namespace.name': 'ns-1',
+      'service.instance.id': 'pod-1',
+    });
   });
 
   it('draws every event of every Check inside its span, and decision.duration_ms within the span', async () => {
@@ -158,7 +178,14 @@ describe('telemetry: the Check span, metrics and decision fields', () => {
     const { check } = harness();
     await check(chat('gpt-4o-mini'), META);
     await check(chat('gpt-4o-mini', UNIT_KEY_2), META);
-    await check(checkRequest({ path: '/v1/messages', headers: { 'x-api-key': UNIT_KEY, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-x', max_tokens: 5, messages: [{ role: 'user', content: PROMPT }] }) }), META);
+    await check(
+      checkRequest({
+        path: '/v1/messages',
+        headers: { 'x-api-key': UNIT_KEY, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'claude-x', max_tokens: 5, messages: [{ role: 'user', content: PROMPT }] }),
+      }),
+      META,
+    );
     const text = JSON.stringify((await finished()).map((s) => ({ a: s.attributes, e: s.events, st: s.status, n: s.name })));
     for (const secret of [UNIT_KEY, UNIT_KEY_2, OPENAI_SECRET, ANTHROPIC_SECRET, PROMPT, 'quarterly']) expect(text).not.toContain(secret);
   });
@@ -257,7 +284,14 @@ describe('resource attributes', () => {
       process.env['OTEL_RESOURCE_ATTRIBUTES'] = 'deployment.environment.name=test';
       delete process.env['OTEL_SERVICE_NAME'];
       const r = buildResource('llm-authz', '1.2.3', { K8S_POD_NAME: 'p', K8S_NAMESPACE_NAME: 'n', NODE_NAME: 'node-a' });
-      expect(r.attributes).toMatchObject({ 'service.name': 'llm-authz', 'service.version': '1.2.3', 'k8s.pod.name': 'p', 'k8s.namespace.name': 'n', 'k8s.node.name': 'node-a', 'deployment.environment.name': 'test' });
+      expect(r.attributes).toMatchObject({
+        'service.name': 'llm-authz',
+        'service.version': '1.2.3',
+        'k8s.pod.name': 'p',
+        'k8s.namespace.name': 'n',
+        'k8s.node.name': 'node-a',
+        'deployment.environment.name': 'test',
+      });
       expect(buildResource('llm-authz', '1', {}).attributes['k8s.pod.name']).toBeUndefined();
       // service.instance.id: the pod's name, else a UUID per process, so replicas can be told apart.
       expect(r.attributes['service.instance.id']).toBe('p');

@@ -2,6 +2,13 @@
 import type { Outcome } from '../../core/reasons.ts';
 import type { JsonView } from './json-view.ts';
 
+/**
+ * What a request asks for, named after the OpenTelemetry GenAI `gen_ai.operation.name` values
+ * where one exists (`chat`, `text_completion`, `embeddings`, `generate_content`). `unknown`: a
+ * path on a provider API that llm-authz does not know; denied unless a policy allows it by path.
+ */
+export type Operation = 'chat' | 'text_completion' | 'embeddings' | 'generate_content' | 'count_tokens' | 'models' | 'unknown';
+
 /** The fields a schema's body parser reads. */
 export interface BodyFields {
   readonly model: string | undefined;
@@ -14,6 +21,8 @@ export interface BodyFields {
   readonly messageCount: number;
   /** See LlmRequest.storedContext; absent = none. */
   readonly storedContext?: readonly string[];
+  /** The operation, when the body tells it more precisely than the endpoint (a chat in Bedrock's InvokeModel). */
+  readonly operation?: Operation;
 }
 
 export const NO_BODY_FIELDS: BodyFields = {
@@ -27,5 +36,11 @@ export const NO_BODY_FIELDS: BodyFields = {
   messageCount: 0,
 };
 
+/** What the path told before the body is read. */
+export interface PathFacts {
+  /** The model named in the path (percent-decoded), if the endpoint has one there. */
+  readonly model: string | undefined;
+}
+
 /** One API schema's body parser: reads the fields, refusing malformed or ambiguous bodies. */
-export type BodyParser = (body: JsonView) => Outcome<BodyFields>;
+export type BodyParser = (body: JsonView, path: PathFacts) => Outcome<BodyFields>;
