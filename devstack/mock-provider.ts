@@ -332,7 +332,7 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?
       }
       const recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body };
       requests.push(recorded);
-      const problem = await auth?.problem({ method: recorded.method, url: recorded.path, headers: req.headers, body: raw });
+      const problem = auth === undefined ? undefined : await auth.problem({ method: recorded.method, url: recorded.path, headers: req.headers, body: raw });
       if (problem !== undefined) {
         refused.push({ path: recorded.path, problem });
         const [status, headers, text] = refusal(kind, problem);

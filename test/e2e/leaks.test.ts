@@ -82,8 +82,6 @@ describe('leak 2: a credential in the URL', () => {
     expect(s.openai.requests.length).toBe(before);
   });
 
-  // The template's header_mutation filter removes ?key= and ?access_token= (Google APIs' URL forms
-  // of an API key and an OAuth2 token) before ext_authz: llm-authz never sees them.
   it.each(['key', 'access_token'])("?%s= is removed by the template's header_mutation filter: allowed, and the provider sees no key", async (name) => {
     const s = stack();
     const r = await chat(s.url, [], `/v1/chat/completions?${name}=${CHAT_KEY}`);
