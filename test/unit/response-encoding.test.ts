@@ -5,7 +5,8 @@
 import { profileOf } from '../../src/apis/index.ts';
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../src/core/secret.ts';
-import { authorizationService, checkResponseEncoder } from '../../src/envoy/proto.ts';
+import { authorizationService, checkResponseEncoder, encoderMismatches, loadAuthorizationPackage } from '../../src/envoy/proto.ts';
+import { toProtoStruct, type JsonValue } from '../../src/core/struct.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../../src/envoy/response.ts';
 
 const check = authorizationService()['Check']!;
@@ -56,6 +57,48 @@ describe('CheckResponse encoding', () => {
     expect(back['denied_response'].status.code).toBe('Unauthorized');
     expect(back['denied_response'].headers.map((h: any) => h.header.key)).toContain('www-authenticate');
     expect(JSON.parse(back['denied_response'].body).error.code).toBe('no_credentials');
+  });
+});
+
+describe('CheckResponse encoding: the same bytes as proto-loader for any shape', () => {
+  // Strings long enough for two- and three-byte length varints, non-ASCII text, every Value kind.
+  const long = 'x'.repeat(300);
+  const wide = 'é€😀'.repeat(3000);
+  const values: JsonValue[] = ['', 'a', long, wide, 0, -1, 1.5, -2.25e300, 2 ** 40, true, false, null, [], ['a', 1, null, [true]], {}, { k: { n: [1, { deep: 'v' }] } }];
+  const shapes: CheckResponse[] = [
+    { status: { code: 0 }, dynamic_metadata: {} },
+    { status: { code: 0 }, dynamic_metadata: toProtoStruct({}) },
+    { status: { code: 7, message: wide }, dynamic_metadata: toProtoStruct({ v: long }) },
+    { status: { code: -3 }, dynamic_metadata: toProtoStruct({ n: -1 }) },
+    ...values.map((v, i) => ({ status: { code: 0 }, dynamic_metadata: toProtoStruct({ [`k${i}`]: v, '7': v, [wide]: v }) })),
+    {
+      status: { code: 16, message: 'no_credentials' },
+      denied_response: { status: { code: 401 }, headers: [{ header: { key: 'k', value: long }, append_action: 2 }], body: wide },
+      dynamic_metadata: toProtoStruct({ all: values }),
+    },
+    {
+      status: { code: 0 },
+      ok_response: {
+        headers: [{ header: { key: wide, value: '' }, append_action: 2 }],
+        headers_to_remove: ['', long, wide],
+        response_headers_to_add: [],
+        query_parameters_to_remove: [long],
+      },
+      dynamic_metadata: toProtoStruct({ nested: { all: values } }),
+    },
+    { status: { code: 0 }, ok_response: { headers: [], headers_to_remove: [], response_headers_to_add: [] }, dynamic_metadata: toProtoStruct({ a: 1 }) },
+  ];
+  it.each(shapes.map((s, i) => [i, s] as const))('shape %i', (_i, res) => {
+    const bytes = encode(res);
+    expect(bytes.toString('hex')).toBe(reference(res).toString('hex'));
+  });
+
+  it('refuses to start when the protos number a field differently (the check can fail)', () => {
+    expect(encoderMismatches(loadAuthorizationPackage())).toEqual([]);
+    const pkg = loadAuthorizationPackage();
+    const ok = pkg['envoy.service.auth.v3.OkHttpResponse'] as { type: { field: { name: string; number: number }[] } };
+    const changed = { ...pkg, 'envoy.service.auth.v3.OkHttpResponse': { ...ok, type: { ...ok.type, field: ok.type.field.map((f) => (f.name === 'headers_to_remove' ? { ...f, number: 9 } : f)) } } };
+    expect(encoderMismatches(changed as typeof pkg)).toEqual(['envoy.service.auth.v3.OkHttpResponse.headers_to_remove is 9 in the protos, not 5']);
   });
 });
 
