@@ -1,8 +1,8 @@
 /**
  * The variables policies see, declared once: their types drive the load-time checker, and
- * `activation()` builds their values per request. JSON numbers become CEL int or double by the
- * declared type of the field, never by their look. New LlmRequest fields are one line in
- * LLM_FIELDS plus one line in llmActivation().
+ * `activation()` presents their values per request, each field computed when a rule first reads it
+ * (lazy-fields.ts). JSON numbers become CEL int or double by the declared type of the field, never
+ * by their look. New LlmRequest fields are one line in LLM_FIELDS plus one line in LLM_VALUES.
  */
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { celList, celMap, type CelInput } from '@bufbuild/cel';
@@ -11,6 +11,7 @@ import type { Entitlement, Identity } from '../identity/types.ts';
 import type { JsonValue } from '../core/struct.ts';
 import type { LlmRequest } from '../llm/types.ts';
 import { T, type FieldDecl, type PolicyType } from './cel-types.ts';
+import { lazyCelMap, type FieldGetters } from './lazy-fields.ts';
 import { CREDENTIAL_HEADERS as IDENTITY_CREDENTIAL_HEADERS } from '../identity/credentials.ts';
 import { ON_BEHALF_OF_HEADER } from '../identity/schema.ts';
 
@@ -74,7 +75,7 @@ const REQUEST_FIELDS: Record<string, FieldDecl> = {
   context_extensions: { type: T.map(T.string, T.string), doc: "the Envoy route's ext_authz context_extensions" },
 };
 
-/** The `llm` fields. A new LlmRequest field is one line here and one line in llmActivation(). */
+/** The `llm` fields. A new LlmRequest field is one line here and one line in LLM_VALUES. */
 const LLM_FIELDS: Record<string, FieldDecl> = {
   provider: { type: T.string, doc: "the provider selected for the request's API and model ('' when none is configured); a rule's provider obligation overrides it" },
   api: { type: T.string, doc: 'the wire format: `openai`, `azure-openai`, `anthropic`, `gemini`, `bedrock` or `vertex-ai`' },
@@ -130,8 +131,6 @@ function clipMap(m: ReadonlyMap<string, string>, drop?: ReadonlySet<string>): Ma
 /** Headers that carry the caller's credential: never handed to policies. */
 const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([...IDENTITY_CREDENTIAL_HEADERS, ON_BEHALF_OF_HEADER, 'proxy-authorization', 'cookie']);
 
-export type CelObject = Record<string, CelInput>;
-
 /** Allowlisted claims -> a CEL map; JSON numbers become doubles (the map is dyn), depth and size bounded. */
 function jsonToCel(v: JsonValue, depth: number): CelInput {
   if (v === null || depth > 8) return null;
@@ -152,81 +151,91 @@ function claimsToCel(claims: Readonly<Record<string, JsonValue>> | undefined): M
   return m;
 }
 
-export function identityActivation(id: Identity): CelObject {
-  const scopes: CelObject = {};
-  if (id.scopes.models !== undefined) scopes['models'] = clipList(id.scopes.models);
-  if (id.scopes.providers !== undefined) scopes['providers'] = clipList(id.scopes.providers);
-  if (id.scopes.tools !== undefined) scopes['tools'] = clipList(id.scopes.tools);
-  if (id.scopes.maxTokens !== undefined) scopes['max_tokens'] = BigInt(id.scopes.maxTokens);
-  return {
-    workload: clip(id.workload),
-    agent: clip(id.agent ?? ''),
-    user: clip(id.user ?? ''),
-    method: id.method,
-    issuer: clip(id.issuer ?? ''),
-    credential_id: clip(id.credentialId ?? ''),
-    scopes,
-    methods: clipList(id.methods ?? [id.method]),
-    claims: claimsToCel(id.claims),
-    entitlement: entitlementActivation(id.entitlement),
-  };
+/** A string list as a CEL list, clipped. */
+function celStrings(l: readonly string[]): CelInput {
+  return celList(clipList(l));
 }
 
-function entitlementActivation(e: Entitlement | undefined): CelObject {
-  const o: CelObject = {
-    recorded: e !== undefined,
-    source: e?.source ?? '',
-    id: clip(e?.id ?? ''),
-    owner: clip(e?.owner ?? ''),
-    approved_by: clip(e?.approvedBy ?? ''),
-    review_overdue: e?.reviewOverdue ?? false,
-  };
-  if (e?.approvedAtMs !== undefined) o['approved_at'] = timestampFromMs(e.approvedAtMs);
-  if (e?.reviewByMs !== undefined) o['review_by'] = timestampFromMs(e.reviewByMs);
-  return o;
+/** The CEL value of a field given as a getter table (static: no closure per Check). */
+function fields<S>(table: Record<string, (source: S) => CelInput | undefined>): FieldGetters<S> {
+  return new Map(Object.entries(table));
 }
 
-export function requestActivation(ctx: RequestContext): CelObject {
-  return {
-    method: clip(ctx.method),
-    path: clip(ctx.path),
-    host: clip(ctx.host),
-    headers: clipMap(ctx.headers, CREDENTIAL_HEADERS),
-    source: { address: clip(ctx.source.address), port: BigInt(ctx.source.port), principal: clip(ctx.source.principal) },
-    sni: clip(ctx.sni),
-    context_extensions: clipMap(ctx.contextExtensions),
-  };
-}
+const SCOPE_VALUES = fields<Identity['scopes']>({
+  models: (s) => (s.models === undefined ? undefined : celStrings(s.models)),
+  providers: (s) => (s.providers === undefined ? undefined : celStrings(s.providers)),
+  tools: (s) => (s.tools === undefined ? undefined : celStrings(s.tools)),
+  max_tokens: (s) => (s.maxTokens === undefined ? undefined : BigInt(s.maxTokens)),
+});
 
-const NO_PATH_PARAMS: ReadonlyMap<string, string> = new Map();
+const ENTITLEMENT_VALUES = fields<Entitlement | undefined>({
+  recorded: (e) => e !== undefined,
+  source: (e) => e?.source ?? '',
+  id: (e) => clip(e?.id ?? ''),
+  owner: (e) => clip(e?.owner ?? ''),
+  approved_by: (e) => clip(e?.approvedBy ?? ''),
+  approved_at: (e) => (e?.approvedAtMs === undefined ? undefined : timestampFromMs(e.approvedAtMs)),
+  review_by: (e) => (e?.reviewByMs === undefined ? undefined : timestampFromMs(e.reviewByMs)),
+  review_overdue: (e) => e?.reviewOverdue ?? false,
+});
 
-function pathParams(p: Readonly<Record<string, string>>): ReadonlyMap<string, string> {
+/** Identity -> the `identity` variable. */
+const IDENTITY_VALUES = fields<Identity>({
+  workload: (id) => clip(id.workload),
+  agent: (id) => clip(id.agent ?? ''),
+  user: (id) => clip(id.user ?? ''),
+  method: (id) => id.method,
+  issuer: (id) => clip(id.issuer ?? ''),
+  credential_id: (id) => clip(id.credentialId ?? ''),
+  scopes: (id) => lazyCelMap(id.scopes, SCOPE_VALUES),
+  methods: (id) => celStrings(id.methods ?? [id.method]),
+  claims: (id) => toCelValue(claimsToCel(id.claims)),
+  entitlement: (id) => lazyCelMap(id.entitlement, ENTITLEMENT_VALUES),
+});
+
+const SOURCE_VALUES = fields<RequestContext['source']>({
+  address: (s) => clip(s.address),
+  port: (s) => BigInt(s.port),
+  principal: (s) => clip(s.principal),
+});
+
+/** RequestContext -> the `request` variable. */
+const REQUEST_VALUES = fields<RequestContext>({
+  method: (ctx) => clip(ctx.method),
+  path: (ctx) => clip(ctx.path),
+  host: (ctx) => clip(ctx.host),
+  headers: (ctx) => celMap(clipMap(ctx.headers, CREDENTIAL_HEADERS)),
+  source: (ctx) => lazyCelMap(ctx.source, SOURCE_VALUES),
+  sni: (ctx) => clip(ctx.sni),
+  context_extensions: (ctx) => celMap(clipMap(ctx.contextExtensions)),
+});
+
+const NO_PATH_PARAMS: CelInput = celMap(new Map<string, string>());
+
+function pathParams(p: Readonly<Record<string, string>>): CelInput {
   const entries = Object.entries(p);
-  return entries.length === 0 ? NO_PATH_PARAMS : clipMap(new Map(entries));
+  return entries.length === 0 ? NO_PATH_PARAMS : celMap(clipMap(new Map(entries)));
 }
 
 /** LlmRequest -> the `llm` variable: the one mapping; ints are bigint (CEL int). */
-export function llmActivation(llm: LlmRequest): CelObject {
-  const o: CelObject = {
-    provider: llm.provider?.name ?? '',
-    api: llm.api,
-    schema: llm.schema,
-    operation: llm.operation,
-    model: clip(llm.model ?? ''),
-    tool_choice: clip(llm.toolChoice ?? ''),
-    end_user: clip(llm.endUser ?? ''),
-    body_complete: llm.bodyComplete,
-    stream: llm.stream,
-    tools: clipList(llm.tools),
-    message_count: BigInt(llm.messageCount),
-    input_bytes: BigInt(llm.inputBytes),
-    stored_context: clipList(llm.storedContext),
-    path_params: pathParams(llm.pathParams),
-  };
-  if (llm.maxTokens !== undefined) o['max_tokens'] = BigInt(llm.maxTokens);
-  if (llm.temperature !== undefined) o['temperature'] = llm.temperature;
-  return o;
-}
+const LLM_VALUES = fields<LlmRequest>({
+  provider: (llm) => llm.provider?.name ?? '',
+  api: (llm) => llm.api,
+  schema: (llm) => llm.schema,
+  operation: (llm) => llm.operation,
+  model: (llm) => clip(llm.model ?? ''),
+  tool_choice: (llm) => clip(llm.toolChoice ?? ''),
+  end_user: (llm) => clip(llm.endUser ?? ''),
+  body_complete: (llm) => llm.bodyComplete,
+  stream: (llm) => llm.stream,
+  tools: (llm) => celStrings(llm.tools),
+  message_count: (llm) => BigInt(llm.messageCount),
+  input_bytes: (llm) => BigInt(llm.inputBytes),
+  stored_context: (llm) => celStrings(llm.storedContext),
+  path_params: (llm) => pathParams(llm.pathParams),
+  max_tokens: (llm) => (llm.maxTokens === undefined ? undefined : BigInt(llm.maxTokens)),
+  temperature: (llm) => llm.temperature,
+});
 
 export interface Activation {
   readonly identity: CelInput;
@@ -236,20 +245,14 @@ export interface Activation {
 }
 
 /**
- * Plain objects and arrays as CEL maps and lists, converted once per Check: the evaluator
- * otherwise converts a plain object again on every access, in every rule.
+ * Claims (plain arrays and maps) as CEL lists and maps, converted once per Check when a rule
+ * reads them: the evaluator otherwise converts a plain value again on every access.
  */
 function toCelValue(v: CelInput): CelInput {
   if (Array.isArray(v)) return celList(v.map((x: CelInput) => toCelValue(x)));
   if (v instanceof Map) {
     const m = new Map<string, CelInput>();
     for (const [k, x] of v as Map<string, CelInput>) m.set(k, toCelValue(x));
-    return celMap(m);
-  }
-  // Protobuf messages (timestamps) are plain objects too, marked by $typeName: CEL reads them as they are.
-  if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype && !('$typeName' in v)) {
-    const m = new Map<string, CelInput>();
-    for (const [k, x] of Object.entries(v as CelObject)) m.set(k, toCelValue(x));
     return celMap(m);
   }
   return v;
@@ -262,9 +265,9 @@ const UNREAD: CelInput = celMap(new Map<string, CelInput>());
 export function activation(input: { ctx: RequestContext; identity: Identity; llm: LlmRequest }, nowMs: number, variables?: ReadonlySet<string>): Activation {
   const reads = (name: keyof Activation): boolean => variables === undefined || variables.has(name);
   return {
-    identity: reads('identity') ? toCelValue(identityActivation(input.identity)) : UNREAD,
-    request: reads('request') ? toCelValue(requestActivation(input.ctx)) : UNREAD,
-    llm: reads('llm') ? toCelValue(llmActivation(input.llm)) : UNREAD,
+    identity: reads('identity') ? lazyCelMap(input.identity, IDENTITY_VALUES) : UNREAD,
+    request: reads('request') ? lazyCelMap(input.ctx, REQUEST_VALUES) : UNREAD,
+    llm: reads('llm') ? lazyCelMap(input.llm, LLM_VALUES) : UNREAD,
     now: reads('now') ? timestampFromMs(nowMs) : UNREAD,
   };
 }
