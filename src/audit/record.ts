@@ -162,24 +162,25 @@ export function auditRecord(a: AuditInput): AuditRecord {
  * for the outcome record, which Envoy's ext_proc filter receives it in (decisionFromMetadata in
  * src/audit/outcome.ts reads it back: the API schema picks the response reader).
  */
+const METADATA_FIELDS: readonly (readonly [string, StringField])[] = [
+  ['decision_id', 'decision.id'],
+  ['effect', 'decision.effect'],
+  ['reason', 'decision.reason'],
+  ['workload', 'identity.workload'],
+  ['agent', 'identity.agent'],
+  ['user', 'identity.user'],
+  ['credential_id', 'identity.credential_id'],
+  ['policy_version', 'policy.version'],
+  ['rule', 'policy.rule'],
+  ['provider', 'llm.provider'],
+  ['provider_system', 'gen_ai.provider.name'],
+  ['model', 'gen_ai.request.model'],
+  ['api', 'llm.api'],
+];
+
 export function envoyMetadata(r: AuditRecord): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
-  const fields: readonly (readonly [string, StringField])[] = [
-    ['decision_id', 'decision.id'],
-    ['effect', 'decision.effect'],
-    ['reason', 'decision.reason'],
-    ['workload', 'identity.workload'],
-    ['agent', 'identity.agent'],
-    ['user', 'identity.user'],
-    ['credential_id', 'identity.credential_id'],
-    ['policy_version', 'policy.version'],
-    ['rule', 'policy.rule'],
-    ['provider', 'llm.provider'],
-    ['provider_system', 'gen_ai.provider.name'],
-    ['model', 'gen_ai.request.model'],
-    ['api', 'llm.api'],
-  ];
-  for (const [k, src] of fields) {
+  for (const [k, src] of METADATA_FIELDS) {
     const v = r[src];
     if (v !== undefined) out[k] = v;
   }

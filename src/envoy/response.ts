@@ -45,7 +45,7 @@ export interface CheckResponse {
     headers: HeaderValueOption[];
     headers_to_remove: string[];
     response_headers_to_add: HeaderValueOption[];
-    query_parameters_to_remove?: string[];
+    query_parameters_to_remove?: readonly string[];
   };
   dynamic_metadata: ProtoStruct;
 }
@@ -119,7 +119,7 @@ export function allowResponse(a: AllowInput): CheckResponse {
       headers: set,
       headers_to_remove: [...remove],
       response_headers_to_add: [overwrite(DECISION_ID_HEADER, a.decisionId), ...traceHeader(a.traceId)],
-      query_parameters_to_remove: [...CREDENTIAL_QUERY_PARAMETERS],
+      query_parameters_to_remove: CREDENTIAL_QUERY_PARAMETERS,
     },
     dynamic_metadata: toProtoStruct(a.metadata),
   };

@@ -115,7 +115,8 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
   });
   audit(record, p, span, sinks, durationMs / 1000);
   // The Check span's id goes with the decision, so the outcome span (same trace) can link to it.
-  const metadata = span.ids.spanId !== '' ? { ...envoyMetadata(record), span_id: span.ids.spanId } : envoyMetadata(record);
+  const metadata = envoyMetadata(record);
+  if (span.ids.spanId !== '') metadata['span_id'] = span.ids.spanId;
   if (effect === 'allow' && d?.obligations && p.credential) {
     metadata['route'] = d.obligations.provider.route;
     const credentialHeaders = p.ctx ? headersToStrip(p.ctx, rt.strip) : rt.strip.always;

@@ -31,6 +31,18 @@ export interface Evaluation {
   readonly results: readonly RuleResult[];
 }
 
+/** A rule's matched and not-matched results are the same in every Check: made once per rule. */
+const settled = new WeakMap<CompiledRule, { readonly matched: RuleResult; readonly not_matched: RuleResult }>();
+
+function settledResult(rule: CompiledRule, outcome: 'matched' | 'not_matched'): RuleResult {
+  let s = settled.get(rule);
+  if (s === undefined) {
+    s = { matched: { id: rule.id, effect: rule.effect, outcome: 'matched' }, not_matched: { id: rule.id, effect: rule.effect, outcome: 'not_matched' } };
+    settled.set(rule, s);
+  }
+  return s[outcome];
+}
+
 function evalRule(rule: CompiledRule, vars: Activation): RuleResult {
   let v: unknown;
   try {
@@ -39,8 +51,8 @@ function evalRule(rule: CompiledRule, vars: Activation): RuleResult {
     return { id: rule.id, effect: rule.effect, outcome: 'error', error: err instanceof Error ? err.message : String(err) };
   }
   if (isCelError(v)) return { id: rule.id, effect: rule.effect, outcome: 'error', error: v.message };
-  if (v === true) return { id: rule.id, effect: rule.effect, outcome: 'matched' };
-  if (v === false) return { id: rule.id, effect: rule.effect, outcome: 'not_matched' };
+  if (v === true) return settledResult(rule, 'matched');
+  if (v === false) return settledResult(rule, 'not_matched');
   return { id: rule.id, effect: rule.effect, outcome: 'error', error: 'the expression did not evaluate to a bool' };
 }
 

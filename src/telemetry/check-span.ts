@@ -66,9 +66,10 @@ class OtelCheckSpan implements CheckSpan {
     // attribute (bench/alloc.ts: 8.4 of the 110 KiB a Check allocated).
     const sdkAttributes = this.#span.isRecording() ? (this.#span as Partial<ReadableSpan>).attributes : undefined;
     if (sdkAttributes !== undefined) {
-      Object.assign(sdkAttributes, attributes);
+      Object.assign(sdkAttributes, RPC_ATTRIBUTES, attributes);
       sdkAttributes['rpc.grpc.status_code'] = GRPC_OK;
     } else {
+      this.#span.setAttributes(RPC_ATTRIBUTES);
       this.#span.setAttributes(attributes);
       this.#span.setAttribute('rpc.grpc.status_code', GRPC_OK);
     }
@@ -83,7 +84,9 @@ export function createCheckTracer(tracer: Tracer): CheckTracer {
   return {
     start(carrier, startTime = performance.now()) {
       const parent = carrier?.traceparent ? propagator.extract(ROOT_CONTEXT, carrier, getter) : ROOT_CONTEXT;
-      return new OtelCheckSpan(tracer.startSpan(CHECK_SPAN_NAME, { kind: SpanKind.SERVER, attributes: RPC_ATTRIBUTES, startTime }, parent));
+      // The RPC attributes are set with the audit fields at the end: given here, the SDK would
+      // validate and copy them twice per span (no sampler of llm-authz reads attributes).
+      return new OtelCheckSpan(tracer.startSpan(CHECK_SPAN_NAME, { kind: SpanKind.SERVER, startTime }, parent));
     },
   };
 }
