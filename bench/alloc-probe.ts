@@ -10,7 +10,8 @@
  * Buffers' backing stores live outside the V8 heap and are not counted (their JS objects are).
  * With ALLOC_PROBE_PROFILE=FILE, V8's sampling heap profiler runs over the window too, counting
  * objects that died young, and its profile (allocation sites with bytes) is written to FILE.N
- * (N = 0 for the first window).
+ * (N = 0 for the first window). With ALLOC_PROBE_SURVIVORS=1 as well, it counts only objects that
+ * survived the young generation (promoted, or alive at the end): what the old generation pays for.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
@@ -36,6 +37,7 @@ let startedAt = 0;
 let windows = 0;
 const profileFile = process.env['ALLOC_PROBE_PROFILE'];
 const session = profileFile === undefined ? undefined : new Session();
+const survivorsOnly = process.env['ALLOC_PROBE_SURVIVORS'] === '1';
 session?.connect();
 
 process.on('SIGUSR2', () => {
@@ -45,7 +47,7 @@ process.on('SIGUSR2', () => {
     startedAt = performance.now();
     profiler = new v8.GCProfiler();
     profiler.start();
-    session?.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    session?.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !survivorsOnly });
     process.stdout.write(`${JSON.stringify({ allocProbe: 'started' })}\n`);
     return;
   }

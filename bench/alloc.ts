@@ -6,7 +6,7 @@
  * heap around them. An idle window of the same length is measured too and subtracted (timers,
  * metric collection), so what remains is the Checks' own allocation, including the span export
  * and decision-log flush they cause.
- *   node bench/alloc.ts [--checks 20000] [--warmup 5000] [--request jwt|key] [--node-option=--flag ...] [--json FILE]
+ *   node bench/alloc.ts [--checks 20000] [--warmup 5000] [--request jwt|key] [--trace-batch SIZE,DELAY_MS] [--node-option=--flag ...] [--json FILE]
  * Prints one line per figure and, with --json, writes them to FILE.
  */
 import { execFile } from 'node:child_process';
@@ -135,12 +135,18 @@ async function main(): Promise<void> {
       request: { type: 'string', default: 'jwt' },
       'node-option': { type: 'string', multiple: true, default: [] },
       json: { type: 'string' },
+      'trace-batch': { type: 'string' },
     },
   });
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-alloc-'));
   const sink = await startOtlpSink(workDir);
   try {
     const files = await prepareBenchFiles(workDir, sink.port);
+    if (values['trace-batch']) {
+      const [size, delay] = values['trace-batch'].split(',');
+      const text = readFileSync(files.config, 'utf8');
+      writeFileSync(files.config, text.replace('    protocol: grpc\n', `    protocol: grpc\n    max_export_batch_size: ${size}\n    scheduled_delay_ms: ${delay}\n`));
+    }
     const frameFile = path.join(workDir, 'check.bin');
     writeFileSync(frameFile, checkRequestFrame(benchCheckRequest(2048, values.request === 'key' ? BENCH_KEY : files.jwt)));
     const r = await measureAllocation({
