@@ -6,8 +6,11 @@
  * heap around them. An idle window of the same length is measured too and subtracted (timers,
  * metric collection), so what remains is the Checks' own allocation, including the span export
  * and decision-log flush they cause.
- *   node bench/alloc.ts [--checks 20000] [--warmup 5000] [--request jwt|key] [--trace-batch SIZE,DELAY_MS] [--node-option=--flag ...] [--json FILE]
- * Prints one line per figure and, with --json, writes them to FILE.
+ *   node bench/alloc.ts [--checks 20000] [--warmup 5000] [--request jwt|key] [--trace-batch SIZE,DELAY_MS]
+ *                       [--memory-limit MIB] [--node-option=--flag ...] [--json FILE]
+ * Prints one line per figure and, with --json, writes them to FILE. With --memory-limit, the server
+ * runs in a memory cgroup of that size (bench/cgroup.ts), and the cgroup's peak and OOM kills are
+ * printed too; req/s (timing: load-dependent) is the measured Checks over their wall time.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,6 +49,9 @@ export interface AllocResult {
   readonly idleBytesPerSecond: number;
   readonly rssMiB: number;
   readonly errors: number;
+  /** The measured Checks over their wall time (load-dependent). */
+  readonly rps: number;
+  readonly memoryLimit?: { readonly limitMiB: number; readonly peakMiB: number; readonly oomKills: number };
 }
 
 /** Sends `n` Checks (the frame in `dataFile`) with h2load, 4 connections x 16 streams; returns the failed count. */
@@ -84,9 +90,10 @@ export async function measureAllocation(o: {
   checks: number;
   warmup: number;
   nodeArgs?: readonly string[];
+  memoryLimitMiB?: number;
 }): Promise<AllocResult> {
   const probeFile = path.join(ROOT, 'bench', 'alloc-probe.ts');
-  const server = await startLlmAuthz(o.workDir, o.config, o.env, ['--expose-gc', '--import', probeFile, ...(o.nodeArgs ?? [])]);
+  const server = await startLlmAuthz(o.workDir, o.config, o.env, ['--expose-gc', '--import', probeFile, ...(o.nodeArgs ?? [])], o.memoryLimitMiB === undefined ? {} : { memoryLimitMiB: o.memoryLimitMiB });
   const logFile = path.join(o.workDir, 'llm-authz.log');
   let seen = readFileSync(logFile, 'utf8')
     .split('\n')
@@ -104,9 +111,11 @@ export async function measureAllocation(o: {
   try {
     await sendChecks(server.port, o.frameFile, o.warmup);
     let errors = 0;
+    let sendSeconds = 0;
     const started = performance.now();
     const busy = await window(async () => {
       errors = await sendChecks(server.port, o.frameFile, o.checks);
+      sendSeconds = (performance.now() - started) / 1000;
     });
     const busySeconds = (performance.now() - started) / 1000;
     const idle = await window(() => sleep(Math.max(0, busySeconds * 1000 - 1500)));
@@ -121,6 +130,8 @@ export async function measureAllocation(o: {
       idleBytesPerSecond: idleRate,
       rssMiB: rssMiB(server.pid),
       errors,
+      rps: o.checks / sendSeconds,
+      ...(server.memory && o.memoryLimitMiB !== undefined ? { memoryLimit: { limitMiB: o.memoryLimitMiB, peakMiB: server.memory.peakMiB(), oomKills: server.memory.oomKills() } } : {}),
     };
   } finally {
     await server.stop();
@@ -136,6 +147,7 @@ async function main(): Promise<void> {
       'node-option': { type: 'string', multiple: true, default: [] },
       json: { type: 'string' },
       'trace-batch': { type: 'string' },
+      'memory-limit': { type: 'string' },
     },
   });
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-alloc-'));
@@ -157,6 +169,7 @@ async function main(): Promise<void> {
       checks: Number(values.checks),
       warmup: Number(values.warmup),
       nodeArgs: values['node-option'] ?? [],
+      ...(values['memory-limit'] ? { memoryLimitMiB: Number(values['memory-limit']) } : {}),
     });
     process.stdout.write(
       [
@@ -167,6 +180,8 @@ async function main(): Promise<void> {
         `GC pause per 1k Checks   ${r.gcPauseMsPer1k.toFixed(1)} ms (longest ${r.maxGcPauseMs.toFixed(1)} ms)`,
         `idle allocation          ${(r.idleBytesPerSecond / 1024).toFixed(1)} KiB/s`,
         `RSS after                ${r.rssMiB.toFixed(0)} MiB`,
+        `req/s (timing)           ${r.rps.toFixed(0)}`,
+        ...(r.memoryLimit ? [`memory cgroup            peak ${r.memoryLimit.peakMiB.toFixed(0)} of ${r.memoryLimit.limitMiB} MiB, ${r.memoryLimit.oomKills} OOM kills`] : []),
         '',
       ].join('\n'),
     );

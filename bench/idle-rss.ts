@@ -1,0 +1,70 @@
+/**
+ * Idle memory of `serve` (not part of the suite; load-independent): the built CLI with the
+ * representative setup of bench/setup.ts, after start and one Check, settled for two seconds.
+ * Prints resident memory from /proc (VmRSS, and its anonymous and file-backed parts: the Node
+ * binary's mapped code is file-backed) and how long start took to the first answer.
+ *   node bench/idle-rss.ts [--runs 3] [--node-option=--flag ...]
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createAuthzClient } from '../devstack/grpc-client.ts';
+import { startLlmAuthz, startOtlpSink } from './servers.ts';
+import { BENCH_ENV, benchCheckRequest, prepareBenchFiles } from './setup.ts';
+
+export interface IdleMemory {
+  readonly rssMiB: number;
+  readonly anonMiB: number;
+  readonly fileMiB: number;
+  /** From spawning the process to its first Check answer. */
+  readonly startMs: number;
+}
+
+function status(pid: number, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+export async function measureIdle(o: { workDir: string; config: string; env: NodeJS.ProcessEnv; request: unknown; nodeArgs?: readonly string[] }): Promise<IdleMemory> {
+  const t0 = performance.now();
+  const server = await startLlmAuthz(o.workDir, o.config, o.env, o.nodeArgs ?? []);
+  try {
+    const client = createAuthzClient(`127.0.0.1:${server.port}`);
+    try {
+      const res = await client.check(o.request);
+      if (((res['status'] as { code?: number } | undefined)?.code ?? 0) !== 0) throw new Error('llm-authz does not allow the benchmark request');
+    } finally {
+      client.close();
+    }
+    const startMs = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 2000));
+    return { rssMiB: status(server.pid, 'VmRSS'), anonMiB: status(server.pid, 'RssAnon'), fileMiB: status(server.pid, 'RssFile'), startMs };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'node-option': { type: 'string', multiple: true, default: [] } } });
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-idle-'));
+  const sink = await startOtlpSink(workDir);
+  try {
+    const files = await prepareBenchFiles(workDir, sink.port);
+    const request = benchCheckRequest(2048, files.jwt);
+    for (let i = 0; i < Number(values.runs); i++) {
+      const m = await measureIdle({ workDir, config: files.config, env: BENCH_ENV, request, nodeArgs: values['node-option'] ?? [] });
+      process.stdout.write(`idle RSS ${m.rssMiB.toFixed(1)} MiB (anonymous ${m.anonMiB.toFixed(1)}, file-backed ${m.fileMiB.toFixed(1)}); start to first answer ${m.startMs.toFixed(0)} ms\n`);
+    }
+  } finally {
+    await sink.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`idle-rss failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
