@@ -1,30 +1,26 @@
 /** The llm-authz command line: one file per command, registered here; the conventions in command.ts. */
-import { checkCommand } from './check.ts';
 import { EXIT_USAGE, helpText, InputError, isParseArgsError, UsageError, wantsHelp, type Command } from './command.ts';
-import { keysCommand } from './keys.ts';
-import { serveCommand } from './serve.ts';
-import { testCommand } from './test.ts';
-import { validateCommand } from './validate.ts';
-import { healthCommand } from './health.ts';
-import { injectWebhookCommand } from './inject-webhook.ts';
-import { revocationsCommand } from './revocations.ts';
-import { inventoryCommand } from './inventory.ts';
 import { SERVICE_VERSION } from '../telemetry/version.ts';
 
-const COMMANDS: readonly Command[] = [
-  serveCommand,
-  validateCommand,
-  checkCommand,
-  testCommand,
-  keysCommand,
-  revocationsCommand,
-  inventoryCommand,
-  healthCommand,
-  injectWebhookCommand,
+/**
+ * Each command's module is loaded when that command runs: `serve` does not carry the other
+ * commands' code (the webhook, the inventory, key management) in its idle memory.
+ */
+const COMMANDS: readonly { readonly name: string; load(): Promise<Command> }[] = [
+  { name: 'serve', load: async () => (await import('./serve.ts')).serveCommand },
+  { name: 'validate', load: async () => (await import('./validate.ts')).validateCommand },
+  { name: 'check', load: async () => (await import('./check.ts')).checkCommand },
+  { name: 'test', load: async () => (await import('./test.ts')).testCommand },
+  { name: 'keys', load: async () => (await import('./keys.ts')).keysCommand },
+  { name: 'revocations', load: async () => (await import('./revocations.ts')).revocationsCommand },
+  { name: 'inventory', load: async () => (await import('./inventory.ts')).inventoryCommand },
+  { name: 'health', load: async () => (await import('./health.ts')).healthCommand },
+  { name: 'inject-webhook', load: async () => (await import('./inject-webhook.ts')).injectWebhookCommand },
 ];
 
-function usage(): string {
-  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
+async function usage(): Promise<string> {
+  const commands = await Promise.all(COMMANDS.map((c) => c.load()));
+  const lines = commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
   return [
     'usage: llm-authz <command> [options]',
     '',
@@ -42,16 +38,16 @@ function usage(): string {
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined) {
-    err.write(usage());
+    err.write(await usage());
     return EXIT_USAGE;
   }
   if (name === 'help' || name === '--help' || name === '-h') {
     const topic = rest[0];
     if (topic === undefined) {
-      out.write(usage());
+      out.write(await usage());
       return 0;
     }
-    const c = COMMANDS.find((x) => x.name === topic);
+    const c = await COMMANDS.find((x) => x.name === topic)?.load();
     if (c === undefined) {
       err.write(`llm-authz: no help for '${topic}': unknown command (see 'llm-authz help')\n`);
       return EXIT_USAGE;
@@ -63,7 +59,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     out.write(`llm-authz ${SERVICE_VERSION}\n`);
     return 0;
   }
-  const command = COMMANDS.find((x) => x.name === name);
+  const command = await COMMANDS.find((x) => x.name === name)?.load();
   if (command === undefined) {
     err.write(`llm-authz: unknown command '${name}' (see 'llm-authz help')\n`);
     return EXIT_USAGE;
