@@ -77,6 +77,8 @@ export interface StackOptions {
   bedrockApiKey?: string;
   env?: NodeJS.ProcessEnv;
   envoyTemplate?: string;
+  /** llm-authz listens on a Unix domain socket in the work dir, and Envoy (envoy/gateway-uds.yaml) reaches it there. */
+  unixSocket?: boolean;
   maxRequestBytes?: number;
   workDir?: string;
   /** Where Envoy sends its spans (OTLP/gRPC); default: a closed port (spans are dropped). */
@@ -110,12 +112,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const vertexServiceAccountFile = path.join(workDir, 'vertex-service-account.json');
     writeFileSync(vertexServiceAccountFile, account.keyJson(`${vertexAi.url}/token`), { mode: 0o600 });
     const config = typeof opts.config === 'function' ? opts.config({ workDir, vertexServiceAccountFile }) : opts.config;
-    const authz = await startAuthz({ ...(config !== undefined ? { config } : {}), workDir, env: opts.env ?? {} });
+    const socket = opts.unixSocket ? path.join(workDir, 'authz.sock') : undefined;
+    const authz = await startAuthz({ ...(config !== undefined ? { config } : {}), ...(socket ? { listen: `unix:${socket}` } : {}), workDir, env: opts.env ?? {} });
     started.push({ stop: () => authz.stop() });
     const accessLog = path.join(workDir, 'envoy-access.log');
     const providerAddress = opts.upstreamTls ? 'localhost' : '127.0.0.1';
     const configText = (ports: EnvoyPorts): string =>
-      renderEnvoyConfig(opts.envoyTemplate ?? 'envoy/gateway.yaml', {
+      renderEnvoyConfig(opts.envoyTemplate ?? (socket ? 'envoy/gateway-uds.yaml' : 'envoy/gateway.yaml'), {
+        ...(socket ? { AUTHZ_SOCKET: socket } : {}),
         ...(opts.upstreamTls ? { UPSTREAM_CA_PATH: opts.upstreamTls.ca } : {}),
         LISTEN_ADDRESS: '127.0.0.1',
         LISTEN_PORT: ports.listen,

@@ -148,7 +148,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     {
       version: SERVICE_VERSION,
       listen,
-      port: server.port,
+      // grpc-js answers 1 for a Unix socket: a port only for TCP.
+      port: listen.startsWith('unix:') ? undefined : server.port,
       tls: tls === undefined ? 'off' : tlsConfig?.client_ca === undefined ? 'tls' : 'mtls',
       health_port: server.healthPort,
       traces: telemetry.tracesTo,

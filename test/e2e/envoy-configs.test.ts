@@ -10,6 +10,7 @@ import { envoyBin, ROOT } from '../../devstack/tools.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { createPki } from '../helpers/identity-pki.ts';
 import { withAuthzTls } from '../../devstack/envoy-variants.ts';
+import { withAuthzPipe } from '../../devstack/envoy-uds.ts';
 
 const run = promisify(execFile);
 
@@ -32,6 +33,8 @@ const SIDECAR_MTLS_PARAMS = {
   AUTHZ_CA_PATH: path.join(PKI_DIR, 'ca.crt'),
   AUTHZ_CLIENT_CERT_PATH: path.join(PKI_DIR, 'server.crt'),
   AUTHZ_CLIENT_KEY_PATH: path.join(PKI_DIR, 'server.key'),
+  // envoy/gateway-uds.yaml: llm-authz on a Unix domain socket.
+  AUTHZ_SOCKET: path.join(PKI_DIR, 'authz.sock'),
 };
 
 const templates = readdirSync(path.join(ROOT, 'envoy'))
@@ -76,6 +79,12 @@ describe('Envoy configs', () => {
     expect(readFileSync(path.join(ROOT, 'envoy/gateway-tls.yaml'), 'utf8')).toBe(expected);
     expect(expected.match(/UpstreamTlsContext/g)).toHaveLength(PROVIDER_CLUSTERS.length);
     expect(PROVIDER_CLUSTERS).toHaveLength(6);
+  });
+
+  it('envoy/gateway-uds.yaml is envoy/gateway.yaml reaching llm-authz on a Unix socket (node scripts/render-envoy.ts)', () => {
+    const expected = withAuthzPipe(readFileSync(path.join(ROOT, 'envoy/gateway.yaml'), 'utf8'));
+    expect(readFileSync(path.join(ROOT, 'envoy/gateway-uds.yaml'), 'utf8')).toBe(expected);
+    expect(expected).not.toContain('AUTHZ_PORT');
   });
 
   it('envoy/gateway-tls-authz.yaml is envoy/gateway-tls.yaml with mTLS to llm-authz (node scripts/render-envoy.ts)', () => {
