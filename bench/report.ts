@@ -6,6 +6,7 @@ import { ROOT, TOOLS_DIR } from '../devstack/tools.ts';
 import type { LoadResult } from './h2load.ts';
 import { ENVOY_VARIANTS, OUTCOMES_VARIANT, type EnvoyPoint, type EnvoyVariant } from './through-envoy.ts';
 import type { ScalePoint } from './scaling.ts';
+import { udsSection, type UdsPoint } from './uds.ts';
 
 export type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number };
 
@@ -28,6 +29,8 @@ export interface BenchResults {
   memoryLimit?: { name: string; limitMiB: number; peakMiB: number; oomKills: number };
   rates: Record<string, (Measured & { rate: number })[]>;
   envoy: EnvoyPoint[];
+  /** TCP loopback next to a Unix domain socket (older results lack it). */
+  uds?: UdsPoint[];
   bodySizes: (Measured & { size: number })[];
   rules: ScalePoint[];
   identities: ScalePoint[];
@@ -199,6 +202,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
     w(`Errors (what vegeta got instead of 200): ${failed.join('; ')}.`);
     w();
   }
+  for (const l of udsSection(r.uds ?? [])) w(l);
   w('## 3. Scaling');
   w();
   w('Body size (one connection, one request at a time):');

@@ -18,6 +18,7 @@ import { MEMORY_LIMIT_MIB, MEMORY_LIMITED, SMALL_YOUNG_GEN, SMALL_YOUNG_GEN_FLAG
 import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from './setup.ts';
 import { startOtlpSink } from './servers.ts';
 import { identityScaling, rulesScaling } from './scaling.ts';
+import { benchUds } from './uds.ts';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const DURATION = QUICK ? 2 : 8;
@@ -192,6 +193,8 @@ async function main(): Promise<void> {
     durationS: DURATION,
     log,
   });
+  log('TCP loopback and a Unix domain socket: direct and through Envoy');
+  results.uds = await benchUds({ workDir, config: files.config, env: BENCH_ENV, jwt: files.jwt, frameFile, otlpPort: sink.port, rates: QUICK ? [500] : [250, 500, 1000], durationS: DURATION, log });
   await sink.stop();
 
   results.machine = {

@@ -41,6 +41,7 @@ describe('deploy/Dockerfile', () => {
     expect(user?.[1]).toBeDefined();
     expect(Number(user![1])).toBeGreaterThan(0);
     expect(finalStage).toMatch(/^HEALTHCHECK .*\n?\s*CMD \["node", "bin\/llm-authz\.js", "health"/m);
-    expect(finalStage).toMatch(/^ENTRYPOINT \["node", "bin\/llm-authz\.js"\]$/m);
+    // The young generation is capped (README "Sizing"): V8 would size it from the node's memory.
+    expect(finalStage).toMatch(/^ENTRYPOINT \["node", "--max-semi-space-size=8", "bin\/llm-authz\.js"\]$/m);
   });
 });
