@@ -133,6 +133,10 @@ export async function measureAllocation(o: {
       rps: o.checks / sendSeconds,
       ...(server.memory && o.memoryLimitMiB !== undefined ? { memoryLimit: { limitMiB: o.memoryLimitMiB, peakMiB: server.memory.peakMiB(), oomKills: server.memory.oomKills() } } : {}),
     };
+  } catch (err) {
+    const kills = server.memory?.oomKills() ?? 0;
+    if (kills > 0) throw new Error(`llm-authz was OOM-killed in the ${o.memoryLimitMiB} MiB memory cgroup (${kills} kill${kills > 1 ? 's' : ''}; peak ${server.memory?.peakMiB().toFixed(0)} MiB)`);
+    throw err;
   } finally {
     await server.stop();
   }
