@@ -182,7 +182,8 @@ describe('decision log', () => {
   it('a full disk (/dev/full: every write fails with ENOSPC): every line is counted as dropped', async () => {
     const log = createDecisionLog('/dev/full', { flushMs: 0 });
     for (let i = 0; i < 5; i++) log.write(auditRecord(input()));
-    await new Promise((r) => setTimeout(r, 50));
+    // The failed write is reported asynchronously: wait for it to be counted (a count, not a sleep).
+    await waitFor('the failed write counted', () => (log.dropped >= 5 ? true : undefined), 10_000, 5);
     for (let i = 0; i < 5; i++) log.write(auditRecord(input()));
     expect(log.written + log.dropped).toBe(10);
     expect(log.dropped).toBe(10);
