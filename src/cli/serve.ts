@@ -60,7 +60,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const { level, format } = runtime.config.log;
   const log = level === 'info' && format === 'auto' ? bootLog : createLogger(level, format);
   setIdentityLogger(log);
-  const decisionLog = createDecisionLog(runtime.config.decision_log.sink, { flushMs: runtime.config.decision_log.flush_ms });
+  const decisionLog = createDecisionLog(runtime.decisionLogSink, { flushMs: runtime.config.decision_log.flush_ms });
   const telemetry = await startTelemetry(runtime.config.telemetry, { version: SERVICE_VERSION });
 
   const check = createCheck(
