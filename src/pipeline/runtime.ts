@@ -47,6 +47,7 @@ export interface RuntimeOptions {
   readonly now?: (() => number) | undefined;
   readonly onCredentialReload?: CredentialReloadListener | undefined;
   readonly onKeyStoreReload?: KeyStoreReloadListener | undefined;
+  readonly onRevocationListReload?: KeyStoreReloadListener | undefined;
 }
 
 export function buildRuntime(config: Config, ctx: BuildContext, opts: RuntimeOptions = {}): Runtime {
@@ -109,7 +110,14 @@ export function loadRuntime(file: string | undefined, opts: RuntimeOptions = {})
   const config = parseConfigText(text, file);
   return buildRuntime(
     config,
-    { source: file, version: configVersion(text), baseDir: path.dirname(path.resolve(file)), onCredentialReload: opts.onCredentialReload, onKeyStoreReload: opts.onKeyStoreReload },
+    {
+      source: file,
+      version: configVersion(text),
+      baseDir: path.dirname(path.resolve(file)),
+      onCredentialReload: opts.onCredentialReload,
+      onKeyStoreReload: opts.onKeyStoreReload,
+      onRevocationListReload: opts.onRevocationListReload,
+    },
     opts,
   );
 }
