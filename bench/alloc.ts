@@ -58,7 +58,23 @@ export interface AllocResult {
 async function sendChecks(port: number, dataFile: string, n: number): Promise<number> {
   const { stdout } = await run(
     path.join(TOOLS_DIR, 'bin', 'h2load'),
-    ['-t', '1', '-c', '4', '-m', '16', '-n', String(n), '-d', dataFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`],
+    [
+      '-t',
+      '1',
+      '-c',
+      '4',
+      '-m',
+      '16',
+      '-n',
+      String(n),
+      '-d',
+      dataFile,
+      '-H',
+      'content-type: application/grpc',
+      '-H',
+      'te: trailers',
+      `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
+    ],
     { maxBuffer: 16 * 1024 * 1024 },
   );
   const m = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
@@ -93,7 +109,13 @@ export async function measureAllocation(o: {
   memoryLimitMiB?: number;
 }): Promise<AllocResult> {
   const probeFile = path.join(ROOT, 'bench', 'alloc-probe.ts');
-  const server = await startLlmAuthz(o.workDir, o.config, o.env, ['--expose-gc', '--import', probeFile, ...(o.nodeArgs ?? [])], o.memoryLimitMiB === undefined ? {} : { memoryLimitMiB: o.memoryLimitMiB });
+  const server = await startLlmAuthz(
+    o.workDir,
+    o.config,
+    o.env,
+    ['--expose-gc', '--import', probeFile, ...(o.nodeArgs ?? [])],
+    o.memoryLimitMiB === undefined ? {} : { memoryLimitMiB: o.memoryLimitMiB },
+  );
   const logFile = path.join(o.workDir, 'llm-authz.log');
   let seen = readFileSync(logFile, 'utf8')
     .split('\n')
@@ -131,11 +153,16 @@ export async function measureAllocation(o: {
       rssMiB: rssMiB(server.pid),
       errors,
       rps: o.checks / sendSeconds,
-      ...(server.memory && o.memoryLimitMiB !== undefined ? { memoryLimit: { limitMiB: o.memoryLimitMiB, peakMiB: server.memory.peakMiB(), oomKills: server.memory.oomKills() } } : {}),
+      ...(server.memory && o.memoryLimitMiB !== undefined
+        ? { memoryLimit: { limitMiB: o.memoryLimitMiB, peakMiB: server.memory.peakMiB(), oomKills: server.memory.oomKills() } }
+        : {}),
     };
   } catch (err) {
     const kills = server.memory?.oomKills() ?? 0;
-    if (kills > 0) throw new Error(`llm-authz was OOM-killed in the ${o.memoryLimitMiB} MiB memory cgroup (${kills} kill${kills > 1 ? 's' : ''}; peak ${server.memory?.peakMiB().toFixed(0)} MiB)`);
+    if (kills > 0)
+      throw new Error(
+        `llm-authz was OOM-killed in the ${o.memoryLimitMiB} MiB memory cgroup (${kills} kill${kills > 1 ? 's' : ''}; peak ${server.memory?.peakMiB().toFixed(0)} MiB)`,
+      );
     throw err;
   } finally {
     await server.stop();

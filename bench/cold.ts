@@ -34,13 +34,17 @@ export interface ColdResult {
 function post(agent: http.Agent, url: string, body: Buffer, jwt: string): Promise<{ ms: number; decisionId: string }> {
   return new Promise((resolve, reject) => {
     const t = performance.now();
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${jwt}`, 'content-length': body.length } }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode} through Envoy`));
-        else resolve({ ms: performance.now() - t, decisionId: String(res.headers['x-llm-authz-decision-id']) });
-      });
-    });
+    const req = http.request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${jwt}`, 'content-length': body.length } },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode} through Envoy`));
+          else resolve({ ms: performance.now() - t, decisionId: String(res.headers['x-llm-authz-decision-id']) });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

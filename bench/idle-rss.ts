@@ -54,7 +54,9 @@ async function main(): Promise<void> {
     const request = benchCheckRequest(2048, files.jwt);
     for (let i = 0; i < Number(values.runs); i++) {
       const m = await measureIdle({ workDir, config: files.config, env: BENCH_ENV, request, nodeArgs: values['node-option'] ?? [] });
-      process.stdout.write(`idle RSS ${m.rssMiB.toFixed(1)} MiB (anonymous ${m.anonMiB.toFixed(1)}, file-backed ${m.fileMiB.toFixed(1)}); start to first answer ${m.startMs.toFixed(0)} ms\n`);
+      process.stdout.write(
+        `idle RSS ${m.rssMiB.toFixed(1)} MiB (anonymous ${m.anonMiB.toFixed(1)}, file-backed ${m.fileMiB.toFixed(1)}); start to first answer ${m.startMs.toFixed(0)} ms\n`,
+      );
     }
   } finally {
     await sink.stop();

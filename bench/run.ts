@@ -194,7 +194,17 @@ async function main(): Promise<void> {
     log,
   });
   log('TCP loopback and a Unix domain socket: direct and through Envoy');
-  results.uds = await benchUds({ workDir, config: files.config, env: BENCH_ENV, jwt: files.jwt, frameFile, otlpPort: sink.port, rates: QUICK ? [500] : [250, 500, 1000], durationS: DURATION, log });
+  results.uds = await benchUds({
+    workDir,
+    config: files.config,
+    env: BENCH_ENV,
+    jwt: files.jwt,
+    frameFile,
+    otlpPort: sink.port,
+    rates: QUICK ? [500] : [250, 500, 1000],
+    durationS: DURATION,
+    log,
+  });
   await sink.stop();
 
   results.machine = {

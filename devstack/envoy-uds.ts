@@ -5,8 +5,8 @@
  * Envoy and an llm-authz that share a filesystem (a pod's emptyDir): no TCP stack, no port.
  */
 
-const TCP_AUTHZ = 'socket_address: { address: ${AUTHZ_ADDRESS}, port_value: ${AUTHZ_PORT} }';
-const PIPE_AUTHZ = 'pipe: { path: ${AUTHZ_SOCKET} }';
+const TCP_AUTHZ = `socket_address: { address: \${AUTHZ_ADDRESS}, port_value: \${AUTHZ_PORT} }`;
+const PIPE_AUTHZ = `pipe: { path: \${AUTHZ_SOCKET} }`;
 
 export function withAuthzPipe(gateway: string): string {
   const param = "#   AUTHZ_ADDRESS, AUTHZ_PORT          llm-authz's gRPC listener\n";

@@ -23,7 +23,8 @@ class LazyFields<S> implements ReadonlyMap<string, CelInput> {
   }
 
   get(key: string): CelInput | undefined {
-    const values = (this.#values ??= new Map());
+    if (this.#values === undefined) this.#values = new Map();
+    const values = this.#values;
     if (values.has(key)) return values.get(key);
     const getter = this.#getters.get(key);
     if (getter === undefined) return undefined;

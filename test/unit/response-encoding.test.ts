@@ -97,7 +97,10 @@ describe('CheckResponse encoding: the same bytes as proto-loader for any shape',
     expect(encoderMismatches(loadAuthorizationPackage())).toEqual([]);
     const pkg = loadAuthorizationPackage();
     const ok = pkg['envoy.service.auth.v3.OkHttpResponse'] as { type: { field: { name: string; number: number }[] } };
-    const changed = { ...pkg, 'envoy.service.auth.v3.OkHttpResponse': { ...ok, type: { ...ok.type, field: ok.type.field.map((f) => (f.name === 'headers_to_remove' ? { ...f, number: 9 } : f)) } } };
+    const changed = {
+      ...pkg,
+      'envoy.service.auth.v3.OkHttpResponse': { ...ok, type: { ...ok.type, field: ok.type.field.map((f) => (f.name === 'headers_to_remove' ? { ...f, number: 9 } : f)) } },
+    };
     expect(encoderMismatches(changed as unknown as typeof pkg)).toEqual(['envoy.service.auth.v3.OkHttpResponse.headers_to_remove is 9 in the protos, not 5']);
   });
 });
