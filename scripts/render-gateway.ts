@@ -21,21 +21,18 @@ const USAGE = `usage: node scripts/render-gateway.ts [--template FILE] [--provid
 Parameters are read from the environment; the rendered config goes to stdout.
 `;
 
+const OPTIONS = {
+  template: { type: 'string', default: 'envoy/gateway.yaml' },
+  providers: { type: 'string' },
+  'no-tracing': { type: 'boolean', default: false },
+  'no-access-log': { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+} as const;
+
 function main(argv: readonly string[]): number {
-  let values;
+  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: false }>>['values'];
   try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        template: { type: 'string', default: 'envoy/gateway.yaml' },
-        providers: { type: 'string' },
-        'no-tracing': { type: 'boolean', default: false },
-        'no-access-log': { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    ({ values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }));
   } catch (err) {
     process.stderr.write(`render-gateway: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
     return 2;

@@ -129,7 +129,7 @@ describe('llm-authz down: Envoy answers 503 with a body in the API’s error for
     expect(forwarded()).toBe(before);
   });
 
-  it("with llm-authz stopped: each official SDK raises its own error type naming the reason", async () => {
+  it('with llm-authz stopped: each official SDK raises its own error type naming the reason', async () => {
     const s = stack();
     await s.authz.stop();
     const openai = await new OpenAI({ apiKey: CHAT_KEY, baseURL: `${s.url}/v1`, maxRetries: 0 }).chat.completions

@@ -72,7 +72,9 @@ describe('the CheckRequest fuzzer', () => {
       credentialHeaders: [],
       metadata: {},
     });
-    expect(violations({ ...c, headers: { ...c.headers, 'x-amz-user-agent': 'client' } }, bedrockAllow, [toBedrock])).toContain("the client's 'x-amz-user-agent' is forwarded to Bedrock");
+    expect(violations({ ...c, headers: { ...c.headers, 'x-amz-user-agent': 'client' } }, bedrockAllow, [toBedrock])).toContain(
+      "the client's 'x-amz-user-agent' is forwarded to Bedrock",
+    );
     expect(violations(c, bedrockAllow, [toBedrock])).not.toContain("the client's 'x-amz-user-agent' is forwarded to Bedrock");
   });
 });

@@ -75,8 +75,16 @@ describe('the SDK base-URL variables of injected pods are read by the official S
   const messages = [{ role: 'user' as const, content: 'hi' }];
 
   const cases: { variable: string; path: string; call: () => Promise<unknown> }[] = [
-    { variable: 'OPENAI_BASE_URL', path: 'POST /v1/chat/completions', call: () => new OpenAI({ apiKey: KEY, maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages }) },
-    { variable: 'ANTHROPIC_BASE_URL', path: 'POST /v1/messages', call: () => new Anthropic({ apiKey: KEY, maxRetries: 0 }).messages.create({ model: 'claude-x', max_tokens: 8, messages }) },
+    {
+      variable: 'OPENAI_BASE_URL',
+      path: 'POST /v1/chat/completions',
+      call: () => new OpenAI({ apiKey: KEY, maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages }),
+    },
+    {
+      variable: 'ANTHROPIC_BASE_URL',
+      path: 'POST /v1/messages',
+      call: () => new Anthropic({ apiKey: KEY, maxRetries: 0 }).messages.create({ model: 'claude-x', max_tokens: 8, messages }),
+    },
     {
       // The Node SDK's AzureOpenAI prefers OPENAI_BASE_URL (set too) to AZURE_OPENAI_ENDPOINT unless
       // given `baseURL: null` (README, "Kubernetes"); the Python SDK's reads the endpoint.
@@ -101,7 +109,12 @@ describe('the SDK base-URL variables of injected pods are read by the official S
     {
       variable: 'ANTHROPIC_BEDROCK_BASE_URL',
       path: 'POST /model/anthropic.claude-3-5-haiku-20241022-v1:0/invoke',
-      call: () => new AnthropicBedrock({ awsRegion: 'us-east-1', apiKey: KEY, maxRetries: 0 }).messages.create({ model: 'anthropic.claude-3-5-haiku-20241022-v1:0', max_tokens: 8, messages }),
+      call: () =>
+        new AnthropicBedrock({ awsRegion: 'us-east-1', apiKey: KEY, maxRetries: 0 }).messages.create({
+          model: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+          max_tokens: 8,
+          messages,
+        }),
     },
     {
       variable: 'GOOGLE_VERTEX_BASE_URL',
