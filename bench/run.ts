@@ -18,6 +18,7 @@ import { MEMORY_LIMIT_MIB, MEMORY_LIMITED, SMALL_YOUNG_GEN, SMALL_YOUNG_GEN_FLAG
 import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from './setup.ts';
 import { startOtlpSink } from './servers.ts';
 import { identityScaling, rulesScaling } from './scaling.ts';
+import { quotaCost, writeQuotaReport } from './quota.ts';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const DURATION = QUICK ? 2 : 8;
@@ -181,6 +182,7 @@ async function main(): Promise<void> {
   log('llm-authz: distinct identities');
   results.identities = await identityScaling({ workDir, counts: QUICK ? [1, 100, 1000] : [1, 100, 10_000, 100_000], durationS: DURATION, log });
 
+  const quota = await quotaCost({ workDir, baseConfig: files.config, durationS: DURATION, rounds: ROUNDS, log });
   log('through Envoy: ext_authz off vs on');
   results.envoy = await benchEnvoyScenario({
     workDir,
@@ -205,6 +207,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(path.join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
   await writeReport(results);
+  writeQuotaReport(quota);
   rmSync(workDir, { recursive: true, force: true });
   log(`done in ${results.machine['minutes']} min: BENCHMARKS.md and bench/plots/ rewritten`);
 }

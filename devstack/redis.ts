@@ -12,6 +12,8 @@ import { redisServerBin } from './tools.ts';
 export interface RedisServer {
   readonly port: number;
   readonly url: string;
+  /** The server's process id while it runs (the benchmark reads its CPU time). */
+  pid(): number | undefined;
   /** Stops the server (SIGKILL: a crash, not a clean shutdown). */
   stop(): Promise<void>;
   /** Starts it again on the same port. */
@@ -49,6 +51,7 @@ export async function startRedis(opts: { workDir: string; port?: number; name?: 
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    pid: () => child?.proc.pid,
     async stop() {
       await child?.stop('SIGKILL');
       child = undefined;

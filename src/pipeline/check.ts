@@ -192,7 +192,7 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
       // Synchronous work (a slow policy) can finish after the deadline without the timer having
       // had a turn: an answer that late is a timeout deny, never an allow.
       if (performance.now() - started > limit && phases.denyReason !== 'timeout') {
-        const { ctx, identity, llm } = phases;
+        const { ctx, identity, llm, quota } = phases;
         phases = {
           phase: 'internal',
           denyReason: 'timeout',
@@ -200,6 +200,8 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
           ...(ctx && { ctx }),
           ...(identity && { identity }),
           ...(llm && { llm }),
+          // Kept so that the deny gives back the leases the quotas took.
+          ...(quota && { quota }),
         };
       }
       return finish(decisionId, started, phases, rt, sinks, span);

@@ -19,7 +19,9 @@ import { quotasSchema } from '../../src/quota/schema.ts';
 import type { QuotaStore } from '../../src/quota/store.ts';
 import { windowAt } from '../../src/quota/window.ts';
 import { UNIT_KEY, UNIT_KEY_2, unitRuntime } from '../helpers/runtime.ts';
-import { newWorkDir } from '../helpers/stack.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ctxOf } from '../helpers/runtime.ts';
 import type { Identity } from '../../src/identity/types.ts';
 
@@ -89,7 +91,8 @@ const stores: Record<string, () => QuotaStore> = {
 };
 
 beforeAll(async () => {
-  redis = await startRedis({ workDir: newWorkDir('quota-unit-redis') });
+  // Not under test-results/: the e2e project clears that folder when it starts.
+  redis = await startRedis({ workDir: mkdtempSync(path.join(os.tmpdir(), 'llm-authz-quota-redis-')) });
 });
 afterAll(async () => {
   await redis?.stop();
@@ -307,10 +310,7 @@ describe('quotas in the Check pipeline', () => {
   });
 
   it('lets policies read what is left (quota.*); a request a policy denies gives back its lease; the outcome path releases one', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const path = await import('node:path');
-    const dir = mkdtempSync(path.join(tmpdir(), 'quota-policy-'));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'quota-policy-'));
     writeFileSync(
       path.join(dir, 'p.yaml'),
       `rules:
