@@ -77,6 +77,19 @@ function outcomes(replicas: readonly AuthzProcess[], n: number): Promise<Record<
   });
 }
 
+/**
+ * The shared counter allowed exactly the limit: of the decisions it counted, `limit` allowed,
+ * less what Checks whose store command timed out (`quota.store_error`) may have counted in Redis
+ * without knowing (a slow, not a dead, Redis still runs the command: README "Quotas").
+ */
+function expectLimit(ds: readonly Record<string, unknown>[], limit: number): void {
+  const counted = ds.filter((d) => d['quota.store_error'] === undefined);
+  const allowed = counted.filter((d) => d['decision.effect'] === 'allow').length;
+  expect(allowed).toBeLessThanOrEqual(limit);
+  expect(allowed).toBeGreaterThanOrEqual(limit - (ds.length - counted.length));
+  expect(counted.some((d) => d['decision.reason'] === 'quota_exceeded')).toBe(true);
+}
+
 const decisionsOf = async (replicas: readonly AuthzProcess[]): Promise<Record<string, unknown>[]> => (await Promise.all(replicas.map((r) => r.settledDecisions()))).flat();
 
 describe('quotas with the in-memory store', () => {
@@ -196,7 +209,7 @@ describe.each(['deny', 'allow'] as const)('two replicas sharing a Redis budget, 
   const LIMIT = 10;
   const config = quickstartConfigWith(workDir, (cfg) => {
     cfg['quotas'] = {
-      store: { type: 'redis', url: `redis://127.0.0.1:${redisPort}`, timeout_ms: 100 },
+      store: { type: 'redis', url: `redis://127.0.0.1:${redisPort}`, timeout_ms: 250 },
       on_store_error: behaviour,
       rules: [{ name: 'shared', subject: 'workload', requests: { limit: LIMIT, window: '1h' } }],
     };
@@ -216,8 +229,7 @@ describe.each(['deny', 'allow'] as const)('two replicas sharing a Redis budget, 
     for (let i = 0; i < LIMIT + 6; i++) statuses.push((await openaiChat(s.url, CHAT_KEY)).status);
     const decided = (await decisionsOf(s.authzReplicas)).filter((d) => d['identity.workload'] === CHAT_WORKLOAD);
     expect(decided.length).toBe(LIMIT + 6);
-    expect(decided.filter((d) => d['decision.effect'] === 'allow').length).toBe(LIMIT);
-    expect(decided.filter((d) => d['decision.reason'] === 'quota_exceeded').length).toBe(decided.length - LIMIT);
+    expectLimit(decided, LIMIT);
     for (const r of s.authzReplicas) expect(r.decisions().some((d) => d['identity.workload'] === CHAT_WORKLOAD && d['decision.effect'] === 'allow')).toBe(true);
     expect(statuses.at(-1)).toBe(429);
 
@@ -238,6 +250,7 @@ describe.each(['deny', 'allow'] as const)('two replicas sharing a Redis budget, 
     for (const r of s.authzReplicas) expect(r.child.proc.exitCode).toBeNull();
 
     // Redis is back (empty): the counters work again, on both replicas (each reconnects by itself).
+    const beforeRestart = new Set((await decisionsOf(s.authzReplicas)).map((d) => d['decision.id']));
     await redis?.start();
     const counted = (d: Record<string, unknown>): boolean => d['identity.credential_id'] === 'batch001' && d['quota.store_error'] === undefined;
     await waitFor(
@@ -263,9 +276,8 @@ describe.each(['deny', 'allow'] as const)('two replicas sharing a Redis budget, 
     const statusesAfter: number[] = [];
     for (let i = 0; i < LIMIT + 1; i++) statusesAfter.push((await openaiChat(s.url, BATCH_KEY)).status);
     expect(statusesAfter.at(-1)).toBe(429);
-    const after = (await decisionsOf(s.authzReplicas)).filter(counted);
-    expect(after.filter((d) => d['decision.effect'] === 'allow').length).toBe(LIMIT);
-    expect(after.at(-1)?.['decision.reason']).toBe('quota_exceeded');
+    const after = (await decisionsOf(s.authzReplicas)).filter((d) => d['identity.credential_id'] === 'batch001' && !beforeRestart.has(d['decision.id']));
+    expectLimit(after, LIMIT);
   });
 });
 
