@@ -141,9 +141,11 @@ function authConfig(issuerUrl: string): Record<string, unknown> {
       authorization: authorization(),
       response: {
         success: {
+          // GJSON literals (`!"..."`): v0.20.0 renders a static `plain.value` as Go's print of the
+          // raw object ("{[34 111 ...] <nil>}"), which routes nowhere.
           headers: {
-            'x-llm-authz-route': { plain: { value: 'openai' } },
-            authorization: { plain: { value: `Bearer ${PROVIDER_KEY}` } },
+            'x-llm-authz-route': { plain: { selector: `!${q('openai')}` } },
+            authorization: { plain: { selector: `!${q(`Bearer ${PROVIDER_KEY}`)}` } },
           },
           dynamicMetadata: {
             llm: { json: { properties: { workload: { selector: 'auth.identity.workload' }, model: { selector: 'auth.identity.model' } } } },
@@ -232,7 +234,16 @@ export async function startAuthorino(o: {
   const oidc = await startOidcServer(o.jwk);
   try {
     await kube.kubectl(['apply', '--server-side', '-k', path.join(TOOLS_DIR, 'authorino-crd')]);
-    await kube.kubectl(['wait', '--for', 'condition=established', '--timeout=60s', 'crd', '--all'], { timeoutMs: 90_000 });
+    // `kubectl wait` fails at once while the new CRD has no conditions yet: poll for Established.
+    await waitFor(
+      'the AuthConfig CRD to be established',
+      async () =>
+        (await kube.kubectl(['get', 'crd', 'authconfigs.authorino.kuadrant.io', '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}'])).trim() === 'True'
+          ? true
+          : undefined,
+      60_000,
+      200,
+    );
     await kube.kubectl(['create', 'namespace', NAMESPACE]);
     await kube.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [apiKeySecret(), authConfig(oidc.issuer)] }) });
   } catch (err) {

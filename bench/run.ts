@@ -58,6 +58,10 @@ async function verifyDecisions(server: AuthzUnderTest, cases: readonly DecisionC
       const res = await client.check(server.shape ? server.shape(c.request) : c.request);
       const code = (res['status'] as { code?: number } | undefined)?.code ?? 0;
       if ((code === 0) !== c.allow) throw new Error(`${server.name} ${code === 0 ? 'allows' : `denies (status ${code})`} ${c.name}: the comparison would be meaningless`);
+      // An allow must name the route as llm-authz does, or Envoy would answer no_route.
+      const headers = (res['ok_response'] as { headers?: { header?: { key?: string; value?: string } }[] } | undefined)?.headers ?? [];
+      const route = headers.find((h) => h.header?.key === 'x-llm-authz-route')?.header?.value;
+      if (c.allow && route !== 'openai') throw new Error(`${server.name} allows ${c.name} with the routing header ${JSON.stringify(route)} instead of "openai"`);
     }
   } finally {
     client.close();
@@ -219,8 +223,10 @@ async function main(): Promise<void> {
   log('through Envoy: ext_authz off vs on');
   // Authorino again (stopped with the others after the direct runs), behind an Envoy of its own
   // that sends the body as a string (pack_as_bytes: false): Authorino cannot read raw_body.
-  const authorino = await startAuthorino({ workDir: mkdirp(path.join(workDir, 'envoy-authorino')), jwk: files.jwk, readyRequest: withStringBody(request), log });
+  let authorino: AuthzUnderTest | undefined;
   try {
+    authorino = await startAuthorino({ workDir: mkdirp(path.join(workDir, 'envoy-authorino')), jwk: files.jwk, readyRequest: withStringBody(request), log });
+    const peer = authorino;
     results.envoy = await benchEnvoyScenario({
       workDir,
       config: files.config,
@@ -233,8 +239,8 @@ async function main(): Promise<void> {
       peers: [
         {
           name: AUTHORINO,
-          port: authorino.port,
-          pid: authorino.pid,
+          port: peer.port,
+          pid: peer.pid,
           envoyConfig: (config) => {
             if (!config.includes('pack_as_bytes: true')) throw new Error('the Envoy template changed: cannot find pack_as_bytes to send Authorino the body as a string');
             return config.replace('pack_as_bytes: true', 'pack_as_bytes: false');
@@ -243,9 +249,9 @@ async function main(): Promise<void> {
       ],
     });
   } finally {
-    await authorino.stop();
+    await authorino?.stop();
+    await sink.stop();
   }
-  await sink.stop();
 
   results.machine = {
     cpus: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'unknown'}`,

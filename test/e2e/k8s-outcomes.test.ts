@@ -85,7 +85,11 @@ describe('outcome records in the mesh overlays', () => {
   it('envoy/gateway.yaml, the reference: ext_proc right after ext_authz, observation only, failing open', () => {
     const { before, extProc } = gatewayFilters();
     expect(before).toBe(EXT_AUTHZ);
-    expect(extProc.typed_config).toMatchObject({ observability_mode: true, failure_mode_allow: true, processing_mode: { request_header_mode: 'SKIP', response_body_mode: 'STREAMED' } });
+    expect(extProc.typed_config).toMatchObject({
+      observability_mode: true,
+      failure_mode_allow: true,
+      processing_mode: { request_header_mode: 'SKIP', response_body_mode: 'STREAMED' },
+    });
   });
 
   it('Envoy Gateway: an EnvoyExtensionPolicy on the Gateway the SecurityPolicy targets, streaming responses to the llm-authz Service', () => {
