@@ -26,7 +26,10 @@ export interface ServeOptions {
 }
 
 /** Reloads of the provider credential files and the key store, and access tokens minted from a credential: health, metrics, the log. */
-function reloadListeners(log: Logger, states: StateReport): { onCredentialReload: CredentialReloadListener; onKeyStoreReload: KeyStoreReloadListener } {
+function reloadListeners(
+  log: Logger,
+  states: StateReport,
+): { onCredentialReload: CredentialReloadListener; onKeyStoreReload: KeyStoreReloadListener; onRevocationListReload: KeyStoreReloadListener } {
   return {
     onCredentialReload: (e) => {
       states.report('credentials', e.file, e.outcome === 'reloaded' || e.outcome === 'token_minted');
@@ -36,6 +39,8 @@ function reloadListeners(log: Logger, states: StateReport): { onCredentialReload
     },
     // the key store logs its own reloads
     onKeyStoreReload: (e) => states.report('key_store', e.file, e.outcome === 'reloaded'),
+    // the revocation list logs its own reloads too
+    onRevocationListReload: (e) => states.report('revocation_list', e.file, e.outcome === 'reloaded'),
   };
 }
 
@@ -60,7 +65,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const { level, format } = runtime.config.log;
   const log = level === 'info' && format === 'auto' ? bootLog : createLogger(level, format);
   setIdentityLogger(log);
-  const decisionLog = createDecisionLog(runtime.config.decision_log.sink, { flushMs: runtime.config.decision_log.flush_ms });
+  const decisionLog = createDecisionLog(runtime.decisionLogSink, { flushMs: runtime.config.decision_log.flush_ms });
   const telemetry = await startTelemetry(runtime.config.telemetry, { version: SERVICE_VERSION });
 
   const check = createCheck(

@@ -73,7 +73,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   decision_log: z
     .strictObject({
-      /** `stdout`, `stderr`, `off`, or a file path. */
+      /** `stdout`, `stderr`, `off`, or a file path (relative to the config file). */
       sink: z.string().min(1).default('stdout'),
       /** Longest a line waits before it is written (lines are written together); 0 = at once. */
       flush_ms: z.number().int().min(0).max(10_000).default(50),

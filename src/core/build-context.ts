@@ -34,4 +34,6 @@ export interface BuildContext {
   readonly onCredentialReload?: CredentialReloadListener | undefined;
   /** Told when the API key store file is reloaded (or kept after a bad change). */
   readonly onKeyStoreReload?: KeyStoreReloadListener | undefined;
+  /** Told when the revocation list file is reloaded (or kept after a bad change); same events as the key store's. */
+  readonly onRevocationListReload?: KeyStoreReloadListener | undefined;
 }

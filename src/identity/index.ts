@@ -149,7 +149,7 @@ export function createIdentifierFromConfig(config: IdentityConfig, ctx: BuildCon
   let revocations: RevocationList | undefined;
   if (config.revocation_list !== undefined) {
     try {
-      revocations = openRevocationList(path.resolve(ctx.baseDir, config.revocation_list.file), config.revocation_list.reload_interval_ms);
+      revocations = openRevocationList(path.resolve(ctx.baseDir, config.revocation_list.file), config.revocation_list.reload_interval_ms, ctx.onRevocationListReload);
     } catch (err) {
       store?.close();
       if (err instanceof RevocationListError) throw new ConfigError(ctx.source, [`identity.revocation_list.file: ${err.message}`]);

@@ -3,11 +3,12 @@
  * Loaded at start (a bad file is a start-up error), then re-read when it changes; a reload swaps
  * the whole store at once, and a bad file keeps the last good store (and says so in the log).
  */
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { keyStoreFileSchema, type KeyStoreFile, type StoredKey } from './schema.ts';
 import { identityLog } from './log.ts';
 import { countStateReload } from '../telemetry/metrics.ts';
+import { watchFile } from './watched-file.ts';
 import type { KeyStoreReloadListener } from '../core/build-context.ts';
 
 export class KeyStoreError extends Error {
@@ -67,51 +68,29 @@ export interface KeyStore {
   close(): void;
 }
 
-function signature(file: string): string {
-  try {
-    const s = statSync(file);
-    return `${s.ino}:${s.size}:${s.mtimeMs}`;
-  } catch {
-    return 'missing';
-  }
-}
-
 export function openKeyStore(file: string, reloadIntervalMs: number, onReload: KeyStoreReloadListener = () => undefined): KeyStore {
-  let sig = signature(file);
-  let byId = new Map(readKeyStoreFile(file).keys.map(loaded));
-  let generation = 1;
-  let lastError = '';
-  identityLog().info({ key_store: file, keys: byId.size, generation }, 'key store loaded');
-  const timer = setInterval(() => {
-    const now = signature(file);
-    if (now === sig) return;
-    try {
-      const next = new Map(readKeyStoreFile(file).keys.map(loaded));
-      byId = next;
-      sig = now;
-      generation++;
-      lastError = '';
+  const read = (f: string): Map<string, LoadedKey> => new Map(readKeyStoreFile(f).keys.map(loaded));
+  const watched = watchFile(file, reloadIntervalMs, read, (err) => (err instanceof KeyStoreError ? err.message : 'error'), {
+    reloaded(next, generation) {
       identityLog().info({ key_store: file, keys: next.size, generation }, 'key store reloaded');
       countStateReload('key_store', 'ok');
       onReload({ file, outcome: 'reloaded' });
-    } catch (err) {
-      const message = err instanceof KeyStoreError ? err.message : 'error';
-      if (message !== lastError) identityLog().warn({ key_store: file, problem: message, generation }, 'key store not reloaded; keeping the last good one');
-      lastError = message;
-      sig = now;
+    },
+    failed(problem, generation, repeated) {
+      if (!repeated) identityLog().warn({ key_store: file, problem, generation }, 'key store not reloaded; keeping the last good one');
       countStateReload('key_store', 'failed');
-      onReload({ file, outcome: 'kept_last_good', problem: message });
-    }
-  }, reloadIntervalMs);
-  timer.unref();
+      onReload({ file, outcome: 'kept_last_good', problem });
+    },
+  });
+  identityLog().info({ key_store: file, keys: watched.current().size, generation: 1 }, 'key store loaded');
   return {
-    get: (id) => byId.get(id),
+    get: (id) => watched.current().get(id),
     get generation() {
-      return generation;
+      return watched.generation;
     },
     get size() {
-      return byId.size;
+      return watched.current().size;
     },
-    close: () => clearInterval(timer),
+    close: () => watched.close(),
   };
 }

@@ -7,9 +7,12 @@
  * A bad file keeps the last good list (and says so in the log), so a broken write never lifts
  * a revocation.
  */
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { KeyStoreReloadListener } from '../core/build-context.ts';
+import { countStateReload } from '../telemetry/metrics.ts';
 import { identityLog } from './log.ts';
+import { watchFile } from './watched-file.ts';
 import { revocationFileSchema, type RevocationEntry, type RevocationFile } from './schema.ts';
 import type { Identity } from './types.ts';
 
@@ -101,42 +104,20 @@ export interface RevocationList {
   close(): void;
 }
 
-function signature(file: string): string {
-  try {
-    const s = statSync(file);
-    return `${s.ino}:${s.size}:${s.mtimeMs}`;
-  } catch {
-    return 'missing';
-  }
-}
-
-export function openRevocationList(file: string, reloadIntervalMs: number): RevocationList {
-  let sig = signature(file);
-  let set = revokedSet(readRevocationFile(file));
-  let generation = 1;
-  let lastError = '';
-  identityLog().info({ revocation_list: file, entries: set.size, generation }, 'revocation list loaded');
-  const timer = setInterval(() => {
-    const now = signature(file);
-    if (now === sig) return;
-    sig = now;
-    try {
-      set = revokedSet(readRevocationFile(file));
-      generation++;
-      lastError = '';
+export function openRevocationList(file: string, reloadIntervalMs: number, onReload: KeyStoreReloadListener = () => undefined): RevocationList {
+  const read = (f: string): RevokedSet => revokedSet(readRevocationFile(f));
+  const watched = watchFile(file, reloadIntervalMs, read, (err) => (err instanceof RevocationListError ? err.message : 'error'), {
+    reloaded(set, generation) {
       identityLog().info({ revocation_list: file, entries: set.size, generation }, 'revocation list reloaded');
-    } catch (err) {
-      const message = err instanceof RevocationListError ? err.message : 'error';
-      if (message !== lastError) identityLog().warn({ revocation_list: file, problem: message, generation }, 'revocation list not reloaded; keeping the last good one');
-      lastError = message;
-    }
-  }, reloadIntervalMs);
-  timer.unref();
-  return {
-    current: () => set,
-    get generation() {
-      return generation;
+      countStateReload('revocation_list', 'ok');
+      onReload({ file, outcome: 'reloaded' });
     },
-    close: () => clearInterval(timer),
-  };
+    failed(problem, generation, repeated) {
+      if (!repeated) identityLog().warn({ revocation_list: file, problem, generation }, 'revocation list not reloaded; keeping the last good one');
+      countStateReload('revocation_list', 'failed');
+      onReload({ file, outcome: 'kept_last_good', problem });
+    },
+  });
+  identityLog().info({ revocation_list: file, entries: watched.current().size, generation: 1 }, 'revocation list loaded');
+  return watched;
 }

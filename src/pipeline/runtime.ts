@@ -30,6 +30,8 @@ export interface Runtime {
   readonly decide: Decide;
   readonly providers: Providers;
   readonly routingHeader: string;
+  /** `decision_log.sink` with a file path resolved against the config file's folder. */
+  readonly decisionLogSink: string;
   /** Which request headers an allow removes (src/envoy/strip.ts). */
   readonly strip: StripRules;
   /** The CEL policy engine (reload, status), when the config has a `policy:` section. */
@@ -45,6 +47,7 @@ export interface RuntimeOptions {
   readonly now?: (() => number) | undefined;
   readonly onCredentialReload?: CredentialReloadListener | undefined;
   readonly onKeyStoreReload?: KeyStoreReloadListener | undefined;
+  readonly onRevocationListReload?: KeyStoreReloadListener | undefined;
 }
 
 export function buildRuntime(config: Config, ctx: BuildContext, opts: RuntimeOptions = {}): Runtime {
@@ -66,6 +69,7 @@ export function buildRuntime(config: Config, ctx: BuildContext, opts: RuntimeOpt
       decide: policy.decide,
       providers,
       routingHeader: config.routing.header,
+      decisionLogSink: decisionLogSink(config.decision_log.sink, ctx.baseDir),
       strip: stripRules({
         removeHeaders: config.routing.remove_headers,
         routingHeader: config.routing.header,
@@ -106,7 +110,14 @@ export function loadRuntime(file: string | undefined, opts: RuntimeOptions = {})
   const config = parseConfigText(text, file);
   return buildRuntime(
     config,
-    { source: file, version: configVersion(text), baseDir: path.dirname(path.resolve(file)), onCredentialReload: opts.onCredentialReload, onKeyStoreReload: opts.onKeyStoreReload },
+    {
+      source: file,
+      version: configVersion(text),
+      baseDir: path.dirname(path.resolve(file)),
+      onCredentialReload: opts.onCredentialReload,
+      onKeyStoreReload: opts.onKeyStoreReload,
+      onRevocationListReload: opts.onRevocationListReload,
+    },
     opts,
   );
 }
@@ -115,4 +126,9 @@ export function loadRuntime(file: string | undefined, opts: RuntimeOptions = {})
 export function policyOnlyRuntime(dir: string, opts: RuntimeOptions = {}): Runtime {
   const config = configSchema.parse({ policy: { dir } });
   return buildRuntime(config, { source: dir, version: 'policy-only', baseDir: process.cwd() }, opts);
+}
+
+/** A decision-log sink: `stdout`, `stderr`, `off`, or a file path relative to the config file. */
+export function decisionLogSink(sink: string, baseDir: string): string {
+  return sink === 'stdout' || sink === 'stderr' || sink === 'off' ? sink : path.resolve(baseDir, sink);
 }

@@ -34,6 +34,7 @@ export const STATE_HEALTH_SERVICES: Readonly<Record<ReloadedState, string>> = {
   policy: 'llm-authz.policy',
   key_store: 'llm-authz.key_store',
   credentials: 'llm-authz.credentials',
+  revocation_list: 'llm-authz.revocation_list',
 };
 export const POLICY_HEALTH_SERVICE = STATE_HEALTH_SERVICES.policy;
 

@@ -29,7 +29,7 @@ export function createStateReport(): StateReport {
     },
     attach(s) {
       server = s;
-      for (const state of ['policy', 'key_store', 'credentials'] as const) s.setStateHealthy(state, healthy(state));
+      for (const state of ['policy', 'key_store', 'credentials', 'revocation_list'] as const) s.setStateHealthy(state, healthy(state));
     },
   };
 }

@@ -56,23 +56,26 @@ function instruments(meter: Meter): Instruments {
         'Tokens the providers reported, by workload, requested model and type (input, output, cache_read, cache_creation, reasoning); at most MAX_TOKEN_SERIES workload-model pairs, the rest under _other',
     }),
     outcomeErrors: meter.createCounter('llm_authz.outcome.errors', { description: 'Failures of the outcome path (it fails open: the response is never held up)' }),
-    stateReloads: meter.createCounter('llm_authz.state.reloads', { description: 'Reloads of the key store and provider credential files by state and outcome (ok, failed)' }),
+    stateReloads: meter.createCounter('llm_authz.state.reloads', {
+      description: 'Reloads of the key store, provider credential and revocation list files by state and outcome (ok, failed)',
+    }),
   };
 }
 
 /** The states whose last reload can be rejected while the last good one keeps deciding. */
-export type ReloadedState = 'policy' | 'key_store' | 'credentials';
+export type ReloadedState = 'policy' | 'key_store' | 'credentials' | 'revocation_list';
 
 const stateFailed = new Map<ReloadedState, boolean>([
   ['policy', false],
   ['key_store', false],
   ['credentials', false],
+  ['revocation_list', false],
 ]);
 
 function observeStates(meter: Meter): void {
   meter
     .createObservableGauge('llm_authz.state.stale', {
-      description: '1 while the last reload of a state (policy, key_store, credentials) was rejected and the last good one decides',
+      description: '1 while the last reload of a state (policy, key_store, credentials, revocation_list) was rejected and the last good one decides',
     })
     .addCallback((r) => {
       for (const [state, failed] of stateFailed) r.observe(failed ? 1 : 0, { state });
@@ -134,7 +137,7 @@ export function countExporterDropped(signal: 'traces' | 'metrics', n: number): v
   if (n > 0) current.exporterDropped.add(n, { signal });
 }
 
-export function countStateReload(state: 'key_store' | 'credential', outcome: 'ok' | 'failed'): void {
+export function countStateReload(state: 'key_store' | 'credential' | 'revocation_list', outcome: 'ok' | 'failed'): void {
   current.stateReloads.add(1, { state, outcome });
 }
 

@@ -10,15 +10,16 @@ import { toProtoStruct, type JsonValue } from '../../src/core/struct.ts';
 import { createCheck } from '../../src/pipeline/check.ts';
 import { buildRuntime, type Runtime } from '../../src/pipeline/runtime.ts';
 import { checkRequest } from '../../devstack/grpc-client.ts';
+import type { KeyStoreReloadListener } from '../../src/core/build-context.ts';
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(os.tmpdir(), `llm-authz-${prefix}-`));
 }
 
 /** A runtime from config text, its relative paths against dir, with the given clock. */
-export function clockedRuntime(yaml: string, dir: string, now: () => number): Runtime {
+export function clockedRuntime(yaml: string, dir: string, now: () => number, onRevocationListReload?: KeyStoreReloadListener): Runtime {
   const file = path.join(dir, 'llm-authz.yaml');
-  const rt = buildRuntime(parseConfigText(yaml, file), { source: file, version: 'accessv1', baseDir: dir }, { now, watchPolicies: false });
+  const rt = buildRuntime(parseConfigText(yaml, file), { source: file, version: 'accessv1', baseDir: dir, onRevocationListReload }, { now, watchPolicies: false });
   for (const p of rt.providers.byName.values()) (p as { credential: Secret | undefined }).credential = new Secret(`sk-unit-${p.name}-provider-secret`);
   return rt;
 }

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { keys } from '../../src/cli/keys.ts';
 import { revocations } from '../../src/cli/revocations.ts';
 import { REASONS } from '../../src/core/reasons.ts';
+import type { KeyStoreReloadEvent } from '../../src/core/build-context.ts';
 import { readRevocationFile } from '../../src/identity/revocation-list.ts';
 import { chatRequest, checker, clockedRuntime, createdKey, sink, tempDir } from '../helpers/access.ts';
 
@@ -152,7 +153,13 @@ describe('revoked_identity', () => {
     const list = path.join(dir, 'revoked.json');
     const a = await key(store, ['--workload', 'wl-a']);
     await rev(['add', '--list', list, '--workload', 'wl-a']);
-    const rt = clockedRuntime(CONFIG, dir, () => T0);
+    const events: KeyStoreReloadEvent[] = [];
+    const rt = clockedRuntime(
+      CONFIG,
+      dir,
+      () => T0,
+      (e) => events.push(e),
+    );
     const { check, last } = checker(rt);
     await check(chatRequest({ bearer: a.key }));
     expect(last()['decision.reason']).toBe('revoked_identity');
@@ -162,6 +169,15 @@ describe('revoked_identity', () => {
       await check(chatRequest({ bearer: a.key }));
       expect(last()['decision.reason']).toBe('revoked_identity');
     }
+    // Each rejected change is reported (health marks the list stale), never with the file's content.
+    expect(events).toHaveLength(3);
+    for (const e of events) expect(e).toMatchObject({ file: list, outcome: 'kept_last_good', problem: expect.stringMatching(/^revocation list /) });
+    // A good file again: reloaded, reported as such (health recovers), and it decides.
+    writeFileSync(list, '{"version": 1, "revoked": []}');
+    vi.advanceTimersByTime(INTERVAL);
+    expect(events.at(-1)).toEqual({ file: list, outcome: 'reloaded' });
+    await check(chatRequest({ bearer: a.key }));
+    expect(last()['decision.effect']).toBe('allow');
     await rt.close();
   });
 

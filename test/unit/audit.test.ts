@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../../devstack/ports.ts';
 import { createDecisionLog, REOPEN_MS } from '../../src/audit/decision-log.ts';
 import { auditRecord, type AuditInput } from '../../src/audit/record.ts';
 import type { Identity } from '../../src/identity/types.ts';
@@ -181,7 +182,8 @@ describe('decision log', () => {
   it('a full disk (/dev/full: every write fails with ENOSPC): every line is counted as dropped', async () => {
     const log = createDecisionLog('/dev/full', { flushMs: 0 });
     for (let i = 0; i < 5; i++) log.write(auditRecord(input()));
-    await new Promise((r) => setTimeout(r, 50));
+    // The failed write is reported asynchronously: wait for it to be counted (a count, not a sleep).
+    await waitFor('the failed write counted', () => (log.dropped >= 5 ? true : undefined), 10_000, 5);
     for (let i = 0; i < 5; i++) log.write(auditRecord(input()));
     expect(log.written + log.dropped).toBe(10);
     expect(log.dropped).toBe(10);
@@ -194,7 +196,8 @@ describe('decision log', () => {
     mkdirSync(file); // a folder where the file should be: opening it fails (EISDIR)
     const log = createDecisionLog(file, { flushMs: 0 });
     log.write(auditRecord(input()));
-    await new Promise((r) => setTimeout(r, 50));
+    // The open fails asynchronously: wait for the drop to be counted (a count, not a sleep).
+    await waitFor('the failed open counted as a drop', () => (log.dropped > 0 ? true : undefined), 10_000, 5);
     expect(log.dropped).toBe(1);
     rmSync(file, { recursive: true });
     await new Promise((r) => setTimeout(r, REOPEN_MS + 200));

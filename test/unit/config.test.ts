@@ -92,6 +92,15 @@ describe('config', () => {
     expect(String(p?.credential)).toBe('[redacted]');
   });
 
+  it('resolves a decision-log file sink against the config file, not the working directory', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+    const at = (sink: string) => buildRuntime(parseConfigText(`decision_log: {sink: ${sink}}\n`, 'x'), { source: 'x', version: 'v', baseDir: dir }).decisionLogSink;
+    expect(at('decisions.jsonl')).toBe(path.join(dir, 'decisions.jsonl'));
+    expect(at('logs/decisions.jsonl')).toBe(path.join(dir, 'logs', 'decisions.jsonl'));
+    expect(at('/var/log/decisions.jsonl')).toBe('/var/log/decisions.jsonl');
+    for (const stream of ['stdout', 'stderr', 'off']) expect(at(stream)).toBe(stream);
+  });
+
   it('a provider credential from an unset environment variable stops the load', () => {
     const cfg = parseConfigText('providers:\n  - name: openai\n    api: openai\n    credential: {env: LLM_AUTHZ_TEST_UNSET_VAR}\n', 'x');
     expect(() => buildRuntime(cfg, { source: 'x', version: 'v', baseDir: '/' })).toThrow(/LLM_AUTHZ_TEST_UNSET_VAR is not set/);
