@@ -33,9 +33,10 @@ export const AUTHORINO_METHOD =
 
 /** What llm-authz's benchmark setup does that this AuthConfig does not (written into BENCHMARKS.md). */
 export const AUTHORINO_GAPS: readonly string[] = [
-  "the body must reach Authorino as a string (`body`, Envoy's `pack_as_bytes: false`): it cannot read `raw_body` (bytes), so a body that is not valid UTF-8 is mangled on the way",
+  "the body must reach Authorino as a string (`body`, Envoy's `pack_as_bytes: false`): it cannot read `raw_body` (bytes), and a body that is not valid UTF-8 is no valid protobuf string",
   'client credential headers (`x-api-key`, `api-key`, `x-goog-api-key`) cannot be removed (an AuthConfig adds headers, never removes them)',
   'no verified-token cache: every Check verifies the JWT signature (llm-authz verifies a token once and serves it from its cache; OPA-Envoy verifies every time too)',
+  "a deny names no reason code: each guard is a rule of its own, named after llm-authz's reason, but Authorino answers every failed rule with the same `Unauthorized`",
   "the JWT issuer and audience are checked by a CEL predicate (Authorino's JWT verification checks neither)",
   'model and tool globs are matched as anchored regular expressions (CEL has no glob); the provider is fixed to `openai` (nothing in Authorino knows the provider APIs), as in the OPA-Envoy policy',
   "no spans: Authorino v0.20.0's OTLP tracing does not start (`unable to set trace provider: conflicting Schema URL` with `--tracing-service-endpoint`), so it exports none (llm-authz exports one per Check); its log has two lines per Check (request and decision), its equivalent of a decision log",
