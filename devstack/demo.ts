@@ -5,12 +5,13 @@
  * trace (Envoy's spans and llm-authz's decision span in one trace).
  *   node devstack/demo.ts [--keep] [--jaeger]
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parse, stringify } from 'yaml';
 import { getTrace, startJaeger, type JaegerProcess } from './jaeger.ts';
 import { waitFor } from './ports.ts';
-import { startStack } from './stack.ts';
+import { startStack, type StackMocks } from './stack.ts';
 import { ROOT } from './tools.ts';
 
 const QUICKSTART = path.join(ROOT, 'examples/quickstart');
@@ -24,6 +25,31 @@ function demoKeys(): Record<string, string> {
   return out;
 }
 
+/**
+ * The quickstart config plus a Vertex AI provider (its service-account key is made when the mocks
+ * start) and, for the chat app, Claude on Bedrock and Gemini models; written to the demo's folder.
+ */
+function demoConfig(mocks: StackMocks): string {
+  const cfg = parse(readFileSync(path.join(QUICKSTART, 'llm-authz.yaml'), 'utf8')) as {
+    providers: Record<string, unknown>[];
+    identity: { api_keys: { id: string; models: string[] }[] };
+    policy?: { dir?: string };
+  };
+  const absolute = (o: unknown): void => {
+    if (typeof o !== 'object' || o === null) return;
+    const r = o as Record<string, unknown>;
+    if (typeof r['file'] === 'string') r['file'] = path.resolve(QUICKSTART, r['file']);
+    for (const v of Object.values(r)) absolute(v);
+  };
+  for (const p of cfg.providers) absolute(p['credential']);
+  if (cfg.policy?.dir !== undefined) cfg.policy.dir = path.resolve(QUICKSTART, cfg.policy.dir);
+  cfg.providers.push({ name: 'vertex-ai', api: 'vertex-ai', route: 'vertex-ai', credential: { service_account: { file: mocks.vertexServiceAccountFile } } });
+  cfg.identity.api_keys.find((k) => k.id === 'chatapp01')?.models.push('anthropic.claude-*', 'gemini-*');
+  const file = path.join(mocks.workDir, 'llm-authz-demo.yaml');
+  writeFileSync(file, stringify(cfg));
+  return file;
+}
+
 function mask(s: string): string {
   return s.length > 12 ? `${s.slice(0, 12)}…` : s;
 }
@@ -32,7 +58,7 @@ async function send(url: string, title: string, p: string, headers: Record<strin
   const res = await fetch(`${url}${p}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   const text = await res.text();
   const shown = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, mask(v)]));
-  process.stdout.write(`\n── ${title}\n   POST ${p} ${JSON.stringify(shown)} model=${(body as { model: string }).model}\n`);
+  process.stdout.write(`\n── ${title}\n   POST ${p} ${JSON.stringify(shown)}${'model' in body ? ` model=${(body as { model: string }).model}` : ''}\n`);
   process.stdout.write(`   → HTTP ${res.status}  decision ${res.headers.get('x-llm-authz-decision-id') ?? '-'}\n   ${text.length > 300 ? `${text.slice(0, 300)}…` : text}\n`);
 }
 
@@ -66,12 +92,14 @@ async function main(): Promise<void> {
   const keys = demoKeys();
   const chatKey = keys['LLM_AUTHZ_DEMO_CHAT_KEY'] ?? '';
   const batchKey = keys['LLM_AUTHZ_DEMO_BATCH_KEY'] ?? '';
-  process.stdout.write(`Starting mock providers, llm-authz (examples/quickstart/llm-authz.yaml)${withJaeger ? ', Jaeger' : ''} and Envoy on loopback…\n`);
+  process.stdout.write(
+    `Starting mock providers, llm-authz (examples/quickstart/llm-authz.yaml, plus a Vertex AI provider)${withJaeger ? ', Jaeger' : ''} and Envoy on loopback…\n`,
+  );
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-demo-'));
   const jaeger: JaegerProcess | undefined = withJaeger ? await startJaeger({ workDir }) : undefined;
   const otlp = jaeger ? { address: '127.0.0.1', port: jaeger.otlpGrpcPort } : undefined;
   const stack = await startStack({
-    config: path.join(QUICKSTART, 'llm-authz.yaml'),
+    config: demoConfig,
     workDir,
     ...(otlp ? { otlp, env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlp.port}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } } : {}),
   });
@@ -97,6 +125,35 @@ async function main(): Promise<void> {
       '/v1/messages',
       { 'x-api-key': chatKey, 'anthropic-version': '2023-06-01' },
       { model: 'claude-3-5-haiku-latest', max_tokens: 64, messages: [{ role: 'user', content: 'Say hello' }] },
+    );
+    const claudeOnBedrock = encodeURIComponent('anthropic.claude-3-5-haiku-20241022-v1:0');
+    await send(
+      stack.url,
+      'allowed: the chat app calls Claude on Amazon Bedrock (Converse), its llm-authz key as a Bedrock API key',
+      `/model/${claudeOnBedrock}/converse`,
+      { authorization: `Bearer ${chatKey}` },
+      { messages: [{ role: 'user', content: [{ text: 'Say hello' }] }], inferenceConfig: { maxTokens: 64 } },
+    );
+    const signed = String(stack.bedrock.requests.at(-1)?.headers['authorization'] ?? '');
+    process.stdout.write(
+      `   the Bedrock mock received ${signed.startsWith('AWS4-HMAC-SHA256 ') && stack.bedrock.refused.length === 0 ? "a SigV4 signature by the provider's AWS key, which it verified" : 'UNEXPECTED'}\n`,
+    );
+    await send(
+      stack.url,
+      'allowed: the chat app calls Gemini on Google Vertex AI, its llm-authz key as its access token',
+      '/v1/projects/acme-prod/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent',
+      { authorization: `Bearer ${chatKey}` },
+      { contents: [{ role: 'user', parts: [{ text: 'Say hello' }] }] },
+    );
+    process.stdout.write(
+      `   the Vertex AI mock received ${stack.vertexTokens.problem(String(stack.vertexAi.requests.at(-1)?.headers['authorization'] ?? '')) === undefined ? 'an access token llm-authz minted from the service-account key' : 'UNEXPECTED'}\n`,
+    );
+    await send(
+      stack.url,
+      'denied: the chat app asks Bedrock for a model outside its scope (the AWS SDK raises AccessDeniedException)',
+      `/model/${encodeURIComponent('meta.llama3-70b-instruct-v1:0')}/converse`,
+      { authorization: `Bearer ${chatKey}` },
+      { messages: [{ role: 'user', content: [{ text: 'Say hello' }] }] },
     );
     await send(
       stack.url,

@@ -118,6 +118,9 @@ export interface JaegerSpan {
   operationName: string;
   references?: { refType: string; traceID: string; spanID: string }[];
   processID: string;
+  /** Microseconds since the epoch, and the span's length in microseconds. */
+  startTime: number;
+  duration: number;
   tags: { key: string; type: string; value: unknown }[];
   logs?: { timestamp: number; fields: { key: string; value: unknown }[] }[];
 }

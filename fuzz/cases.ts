@@ -67,6 +67,8 @@ interface Template {
   readonly path: (model: string) => string;
   /** The client header its SDK sends the key in. */
   readonly keyHeader: 'authorization' | 'x-api-key' | 'api-key' | 'x-goog-api-key';
+  /** The models a valid case of this API names (default: an OpenAI, a Claude and a Gemini model). */
+  readonly models?: readonly string[];
   readonly body?: (rng: Rng, model: string) => Record<string, Json>;
   readonly extraHeaders?: Record<string, string>;
 }
@@ -78,6 +80,18 @@ const openaiTools = (rng: Rng): Json =>
       ? { type: 'function', function: { name: rng.pick(TOOLS), parameters: { type: 'object' } } }
       : { type: rng.pick(['web_search', 'file_search', 'code_interpreter']) },
   );
+const BEDROCK_MODELS = [
+  'anthropic.claude-3-5-haiku-20241022-v1:0',
+  'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0',
+  'amazon.nova-lite-v1:0',
+  'anthropic.claude-opus-4-v1:0',
+];
+const VERTEX_PREFIX = '/v1/projects/fuzz-project/locations/us-central1/publishers';
+const converseTools = (rng: Rng): Json => ({
+  tools: Array.from({ length: rng.int(4) }, () =>
+    rng.chance(0.9) ? { toolSpec: { name: rng.pick(TOOLS), inputSchema: { json: { type: 'object' } } } } : { cachePoint: { type: 'default' } },
+  ),
+});
 const anthropicTools = (rng: Rng): Json => Array.from({ length: rng.int(4) }, () => ({ name: rng.pick(TOOLS), input_schema: { type: 'object' } }));
 /** Mostly a valid limit within the narrow key's scope, else anything. */
 const tokens = (rng: Rng): Json => (rng.chance(0.6) ? 1 + rng.int(500) : rng.pick(TOKENS));
@@ -173,6 +187,79 @@ const TEMPLATES: readonly [Template, number][] = [
       body: (r) => ({ messages: messages(), ...(r.chance(0.85) ? { max_tokens: tokens(r) } : {}), ...(r.chance(0.4) ? { tools: openaiTools(r) } : {}) }),
     },
     8,
+  ],
+  [
+    {
+      name: 'bedrock.converse',
+      method: 'POST',
+      path: (m) => `/model/${m}/${['converse', 'converse-stream'][m.length % 2]}`,
+      keyHeader: 'authorization',
+      models: BEDROCK_MODELS,
+      // What the AWS SDK sends beside a bearer token; llm-authz's signature does not cover it.
+      extraHeaders: { 'x-amz-user-agent': 'aws-sdk-js/3 fuzz' },
+      body: (r) => ({
+        messages: [{ role: 'user', content: [{ text: 'fuzz case prompt' }] }],
+        ...(r.chance(0.85) ? { inferenceConfig: { maxTokens: tokens(r) } } : {}),
+        ...(r.chance(0.5) ? { toolConfig: converseTools(r) } : {}),
+        ...(r.chance(0.1) ? { modelId: r.pick(BEDROCK_MODELS) } : {}),
+      }),
+    },
+    8,
+  ],
+  [
+    {
+      name: 'bedrock.invoke',
+      method: 'POST',
+      path: (m) => `/model/${m}/invoke`,
+      keyHeader: 'authorization',
+      models: BEDROCK_MODELS,
+      body: (r) => ({
+        anthropic_version: 'bedrock-2023-05-31',
+        messages: messages(),
+        ...(r.chance(0.85) ? { max_tokens: tokens(r) } : {}),
+        ...(r.chance(0.5) ? { tools: anthropicTools(r) } : {}),
+        ...(r.chance(0.1) ? { model: r.pick(BEDROCK_MODELS) } : {}),
+      }),
+    },
+    5,
+  ],
+  // An operation llm-authz does not read (Bedrock CountTokens): unknown_api unless a rule allows it.
+  [{ name: 'bedrock.count_tokens', method: 'POST', path: (m) => `/model/${m}/count-tokens`, keyHeader: 'authorization', models: BEDROCK_MODELS, body: () => ({ input: {} }) }, 2],
+  [
+    {
+      name: 'vertex.generate',
+      method: 'POST',
+      path: (m) => `${VERTEX_PREFIX}/google/models/${m}:generateContent`,
+      keyHeader: 'authorization',
+      models: ['gemini-2.5-flash', 'gemini-2.5-pro'],
+      body: (r) => ({
+        contents: [{ role: 'user', parts: [{ text: 'fuzz case prompt' }] }],
+        ...(r.chance(0.85) ? { generationConfig: { maxOutputTokens: tokens(r) } } : {}),
+        ...(r.chance(0.4) ? { tools: [{ functionDeclarations: [{ name: r.pick(TOOLS) }] }] } : {}),
+      }),
+    },
+    6,
+  ],
+  [
+    {
+      name: 'vertex.claude',
+      method: 'POST',
+      path: (m) => `${VERTEX_PREFIX}/anthropic/models/${m}:${['rawPredict', 'streamRawPredict'][m.length % 2]}`,
+      keyHeader: 'authorization',
+      models: ['claude-3-5-haiku@20241022', 'claude-opus-4@20250514'],
+      body: (r) => ({
+        anthropic_version: 'vertex-2023-10-16',
+        messages: messages(),
+        ...(r.chance(0.85) ? { max_tokens: tokens(r) } : {}),
+        ...(r.chance(0.5) ? { tools: anthropicTools(r) } : {}),
+      }),
+    },
+    4,
+  ],
+  // Vertex AI express mode (no project in the path): not read, unknown_api.
+  [
+    { name: 'vertex.express', method: 'POST', path: (m) => `/v1beta1/publishers/google/models/${m}:generateContent`, keyHeader: 'x-goog-api-key', body: () => ({ contents: [] }) },
+    2,
   ],
   [{ name: 'listing', method: 'GET', path: () => '/v1/models', keyHeader: 'authorization' }, 4],
   [{ name: 'unknown', method: 'POST', path: () => '/v1/fine_tuning/jobs', keyHeader: 'authorization', body: (_r, m) => ({ model: m }) }, 3],
@@ -345,7 +432,7 @@ function extraHeaders(rng: Rng): Record<string, string> {
   const h: Record<string, string> = {};
   const n = rng.int(3);
   for (let i = 0; i < n; i++) {
-    switch (rng.int(10)) {
+    switch (rng.int(11)) {
       case 0:
         h[ROUTING_HEADER] = rng.pick(['openai', 'anthropic', 'gemini', 'azure-openai', 'nowhere']);
         break;
@@ -373,6 +460,14 @@ function extraHeaders(rng: Rng): Record<string, string> {
       case 8:
         h[rng.pick(['x-custom', 'x-api-token', 'x-session'])] = rng.pick([NARROW.key, `t=${BROAD.key}`, 'harmless']);
         break;
+      case 9:
+        // A client's own AWS headers: never forwarded to a provider llm-authz signs for.
+        h[rng.pick(['x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256', 'x-amz-user-agent', 'x-amz-fuzz'])] = rng.pick([
+          '20200101T000000Z',
+          NARROW.key,
+          'UNSIGNED-PAYLOAD',
+        ]);
+        break;
       default:
         h['transfer-encoding'] = 'chunked';
     }
@@ -382,7 +477,7 @@ function extraHeaders(rng: Rng): Record<string, string> {
 
 export function generateCase(rng: Rng): FuzzCase {
   const t = template(rng);
-  const model = rng.chance(0.7) ? rng.pick(['gpt-4o-mini', 'claude-3-5-haiku-latest', 'gemini-2.5-flash']) : rng.pick(MODELS);
+  const model = rng.chance(0.7) ? rng.pick(t.models ?? ['gpt-4o-mini', 'claude-3-5-haiku-latest', 'gemini-2.5-flash']) : rng.pick(MODELS);
   let method: string = t.method;
   let path = t.path(encodeURIComponent(model));
   let body: Buffer | undefined;

@@ -31,7 +31,15 @@ function glob(pattern: string, value: string): boolean {
   return re.test(value);
 }
 
-const ROUTES: Readonly<Record<string, string>> = { openai: 'openai', anthropic: 'anthropic', gemini: 'gemini', 'azure-openai': 'azure-openai', 'openai-other': 'openai-other' };
+const ROUTES: Readonly<Record<string, string>> = {
+  openai: 'openai',
+  anthropic: 'anthropic',
+  gemini: 'gemini',
+  'azure-openai': 'azure-openai',
+  'openai-other': 'openai-other',
+  bedrock: 'bedrock',
+  'vertex-ai': 'vertex-ai',
+};
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : undefined);
@@ -49,7 +57,16 @@ function bodyView(body: Buffer | undefined, path: string): { tools: string[]; li
   if (b === undefined) return undefined;
   const tools: string[] = [];
   // The endpoints whose provider offers the model tools (legacy completions and embeddings do not).
-  const offersTools = /\/chat\/completions$|\/responses$|\/messages$|:(generateContent|streamGenerateContent)$/.test(path.split('?')[0] ?? '');
+  const offersTools =
+    /\/chat\/completions$|\/responses$|\/messages$|:(generateContent|streamGenerateContent|rawPredict|streamRawPredict)$|\/(converse|converse-stream|invoke|invoke-with-response-stream)$/.test(
+      path.split('?')[0] ?? '',
+    );
+  // Bedrock Converse: toolConfig.tools[].toolSpec.name.
+  const toolConfig = obj(b['toolConfig']);
+  for (const t of offersTools && Array.isArray(toolConfig?.['tools']) ? (toolConfig['tools'] as unknown[]) : []) {
+    const name = obj(obj(t)?.['toolSpec'])?.['name'];
+    if (typeof name === 'string') tools.push(name);
+  }
   for (const t of offersTools && Array.isArray(b['tools']) ? b['tools'] : []) {
     const to = obj(t);
     if (to === undefined) continue;
@@ -64,13 +81,17 @@ function bodyView(body: Buffer | undefined, path: string): { tools: string[]; li
   // The output-token fields each API reads.
   const p = path.split('?')[0] ?? '';
   const gen = obj(b['generationConfig']) ?? obj(b['generation_config']);
-  const fields = /:[A-Za-z]+$/.test(p)
-    ? [gen?.['maxOutputTokens'], gen?.['max_output_tokens']]
-    : p.endsWith('/responses')
-      ? [b['max_output_tokens']]
-      : p.endsWith('/chat/completions')
-        ? [b['max_tokens'], b['max_completion_tokens']]
-        : [b['max_tokens']];
+  const fields = /:(rawPredict|streamRawPredict)$|\/(invoke|invoke-with-response-stream)$/.test(p)
+    ? [b['max_tokens']]
+    : /\/(converse|converse-stream)$/.test(p)
+      ? [obj(b['inferenceConfig'])?.['maxTokens']]
+      : /:[A-Za-z]+$/.test(p)
+        ? [gen?.['maxOutputTokens'], gen?.['max_output_tokens']]
+        : p.endsWith('/responses')
+          ? [b['max_output_tokens']]
+          : p.endsWith('/chat/completions')
+            ? [b['max_tokens'], b['max_completion_tokens']]
+            : [b['max_tokens']];
   // (null is the APIs' "not set")
   const limits = fields.filter((x) => x !== undefined && x !== null);
   // Stored context: a saved prompt on OpenAI Responses, cached content on Gemini.
@@ -175,6 +196,10 @@ export function violations(c: FuzzCase, res: CheckResponse, records: readonly Au
       }
     }
     if (/lla_[A-Za-z0-9]{4,32}_/.test(url)) v.push('a URL holding a key is allowed');
+    // A request llm-authz signs (SigV4) goes without the client's own AWS headers.
+    if (record['llm.provider'] === 'bedrock') {
+      for (const h of Object.keys(c.headers)) if (h.toLowerCase().startsWith('x-amz-') && !removed.has(h.toLowerCase())) v.push(`the client's '${h}' is forwarded to Bedrock`);
+    }
   }
   // 6. no secret in what leaves llm-authz
   const out = JSON.stringify(record) + JSON.stringify(res.dynamic_metadata) + (res.denied_response?.body ?? '');

@@ -23,6 +23,8 @@ export interface FuzzSummary {
   readonly allowed: number;
   /** Allowed cases that carried a scoped key in its own header (bodies that were read and decided). */
   readonly allowedWithScopedKey: number;
+  /** Allowed cases per configured provider routed to. */
+  readonly allowedByProvider: Readonly<Record<string, number>>;
   readonly reasons: Readonly<Record<string, number>>;
   readonly violations: readonly Violation[];
   readonly seconds: number;
@@ -32,7 +34,7 @@ export interface FuzzSummary {
 export { violations };
 
 export async function runFuzz(n: number, seed: number, onProgress?: (done: number) => void): Promise<FuzzSummary> {
-  const world = createWorld();
+  const world = await createWorld();
   let records: AuditRecord[] = [];
   const sinks = { onDecision: (r: AuditRecord) => records.push(r), onError: () => undefined };
   const withPolicies = createCheck(() => world.withPolicies, sinks);
@@ -41,6 +43,7 @@ export async function runFuzz(n: number, seed: number, onProgress?: (done: numbe
   const found: Violation[] = [];
   let allowed = 0;
   let allowedWithScopedKey = 0;
+  const allowedByProvider: Record<string, number> = {};
   const started = performance.now();
   try {
     for (let i = 0; i < n; i++) {
@@ -54,11 +57,13 @@ export async function runFuzz(n: number, seed: number, onProgress?: (done: numbe
       if (res.status.code === 0) {
         allowed++;
         if (records[0]?.['identity.method'] === 'api_key') allowedWithScopedKey++;
+        const provider = records[0]?.['llm.provider'] ?? '(none)';
+        allowedByProvider[provider] = (allowedByProvider[provider] ?? 0) + 1;
       }
       if (onProgress !== undefined && (i + 1) % 10_000 === 0) onProgress(i + 1);
     }
   } finally {
     await world.close();
   }
-  return { cases: n, seed, allowed, allowedWithScopedKey, reasons, violations: found, seconds: Math.round((performance.now() - started) / 100) / 10 };
+  return { cases: n, seed, allowed, allowedWithScopedKey, allowedByProvider, reasons, violations: found, seconds: Math.round((performance.now() - started) / 100) / 10 };
 }

@@ -47,7 +47,9 @@ export const bedrockWire: WireFormat<'bedrock'> = {
     endpoint('invoke', 'bedrock.invoke_model', 'generate_content', parseBedrockInvoke, false, anthropicMessagesReader),
     endpoint('invoke-with-response-stream', 'bedrock.invoke_model_with_response_stream', 'generate_content', parseBedrockInvoke, true, anthropicMessagesReader),
   ],
-  ownsPath: /^\/model\//,
+  // Every Bedrock Runtime path, also those llm-authz does not read (CountTokens on /model/,
+  // ApplyGuardrail, the async invocations): an unknown_api deny there speaks Bedrock's error format.
+  ownsPath: /^\/(?:model|guardrail|async-invoke)(?:\/|$)/,
   // A Bedrock API key (and an llm-authz key where the SDKs put one) is a bearer token.
   clientCredentialHeaders: ['authorization'],
   requestIdHeaders: ['x-amzn-requestid'],

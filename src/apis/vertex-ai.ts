@@ -39,7 +39,9 @@ export const vertexAiWire: WireFormat<'vertex-ai'> = {
     endpoint('anthropic', 'rawPredict', 'vertex_ai.anthropic_raw_predict', 'chat', parseAnthropicMessages, { response: anthropicMessagesReader }),
     endpoint('anthropic', 'streamRawPredict', 'vertex_ai.anthropic_stream_raw_predict', 'chat', parseAnthropicMessages, { stream: true, response: anthropicMessagesReader }),
   ],
-  ownsPath: /^\/(?:v1|v1beta1)\/projects\//,
+  // Also the express-mode paths without a project (`/v1beta1/publishers/google/models/...`, an
+  // API key instead of a token), which llm-authz does not read: their deny is a Google API error.
+  ownsPath: /^\/(?:v1|v1beta1)\/(?:projects|publishers)\//,
   clientCredentialHeaders: ['authorization'],
   // Google APIs also take an API key or an access token in the URL: never read, always removed.
   credentialQueryParameters: ['key', 'access_token'],

@@ -16,4 +16,12 @@ export const SDK_BASE_URL_ENV: readonly { readonly name: string; readonly value:
   { name: 'AZURE_OPENAI_ENDPOINT', value: ENVOY, readBy: 'OpenAI SDKs (AzureOpenAI client)' },
   // Google's Gen AI SDK and the Gemini CLI: the Gemini API base URL (/v1beta/models/... appended).
   { name: 'GOOGLE_GEMINI_BASE_URL', value: ENVOY, readBy: 'Google Gen AI SDK, Gemini CLI' },
+  // The AWS SDKs' endpoint for the Bedrock Runtime service (AWS_ENDPOINT_URL_<SERVICE ID>): /model/... appended.
+  { name: 'AWS_ENDPOINT_URL_BEDROCK_RUNTIME', value: ENVOY, readBy: 'AWS SDKs (Bedrock Runtime)' },
+  // The Anthropic SDKs' Bedrock client: /model/{model}/invoke appended.
+  { name: 'ANTHROPIC_BEDROCK_BASE_URL', value: ENVOY, readBy: 'Anthropic SDKs (Bedrock client)' },
+  // Google's Gen AI SDK on Vertex AI: /v1beta1/projects/... appended.
+  { name: 'GOOGLE_VERTEX_BASE_URL', value: ENVOY, readBy: 'Google Gen AI SDK (Vertex AI)' },
+  // The Anthropic SDKs' Vertex AI client: /projects/... appended to a base URL that ends in /v1.
+  { name: 'ANTHROPIC_VERTEX_BASE_URL', value: `${ENVOY}/v1`, readBy: 'Anthropic SDKs (Vertex AI client)' },
 ];

@@ -39,6 +39,13 @@ export interface CheckOptions {
   readonly maxDepth: number;
 }
 
+/** The names of the environment's functions (methods when `methods`), operators left out: for "did you mean". */
+function functionNames(env: CelEnv, methods: boolean): Set<string> {
+  const out = new Set<string>();
+  for (const f of env.funcs) if (/^[A-Za-z]/.test(f.name) && (f.target !== undefined) === methods) out.add(f.name);
+  return out;
+}
+
 /** Calls the checker types itself (the library resolves them in its planner, not as functions). */
 const LOGICAL = new Set(['_&&_', '_||_', '@not_strictly_false']);
 
@@ -251,7 +258,7 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
   function resolveOverload(e: Expr, name: string, target: PolicyType | undefined, args: PolicyType[]): PolicyType {
     const group = opts.env.funcs.find(name);
     const shown = `${target === undefined ? '' : `${typeName(target)}.`}${operatorName(name)}(${args.map(typeName).join(', ')})`;
-    if (group === undefined) return report(e, `unknown function '${operatorName(name)}'`);
+    if (group === undefined) return report(e, `unknown function '${operatorName(name)}'${didYouMean(name, functionNames(opts.env, target !== undefined))}`);
     const candidates = [...group].filter((f) => (f.target !== undefined) === (target !== undefined) && f.arguments.length === args.length);
     if (candidates.length === 0) {
       return report(

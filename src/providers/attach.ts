@@ -50,6 +50,17 @@ function upstreamQuery(query: string): Record<string, string | string[]> {
   return out;
 }
 
+/**
+ * The client's own `x-amz-*` headers besides those the signature sets (`x-amz-user-agent`, a
+ * client's `x-amz-target`…): they are not covered by llm-authz's signature and would reach AWS as
+ * the client wrote them, so a signed request goes without them.
+ */
+function clientAmzHeaders(ctx: RequestContext, set: readonly (readonly [string, string])[]): string[] {
+  const out: string[] = [];
+  for (const name of ctx.headers.keys()) if (name.startsWith('x-amz-') && !set.some(([k]) => k === name) && !CREDENTIAL_HEADERS.includes(name)) out.push(name);
+  return out;
+}
+
 async function signed(provider: ProviderRuntime, keys: AwsKeys, service: string, ctx: RequestContext): Promise<Outcome<AttachedCredential>> {
   if (ctx.body.truncated) return fail('body_too_large', 'the request is signed over its whole body, and only part of it reached the authorizer');
   const signing = provider.signing;
@@ -62,7 +73,8 @@ async function signed(provider: ProviderRuntime, keys: AwsKeys, service: string,
       host: signing.host,
       body: ctx.body.bytes,
     });
-    return ok({ set, remove: removing(set) });
+    const own = clientAmzHeaders(ctx, set);
+    return ok({ set, remove: own.length === 0 ? removing(set) : [...removing(set), ...own] });
   } catch {
     return fail('provider_unavailable', `the request to provider '${provider.name}' could not be signed`);
   }

@@ -17,7 +17,9 @@ import {
   BedrockRuntimeServiceException,
   ConverseCommand,
   ConverseStreamCommand,
+  CountTokensCommand,
   InvokeModelCommand,
+  ResourceNotFoundException,
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
 import { ApiError, GoogleGenAI } from '@google/genai';
@@ -215,6 +217,41 @@ describe('Amazon Bedrock and Google Vertex AI through the real Envoy, with their
       expect(s.bedrock.started()).toBe(before);
     });
 
+    it('CountTokens, which llm-authz does not read, raises ResourceNotFoundException (404, unknown_api); nothing reaches Bedrock', async () => {
+      const s = stack();
+      const before = s.bedrock.started();
+      const err = await rejects(
+        bedrock().send(new CountTokensCommand({ modelId: CLAUDE, input: { converse: { messages: [{ role: 'user', content: [{ text: 'say hello' }] }] } } })),
+        ResourceNotFoundException,
+      );
+      expect(err.$metadata.httpStatusCode).toBe(404);
+      expect(err.message).toContain('unknown_api');
+      expect(s.bedrock.started()).toBe(before);
+    });
+
+    it("a client's own x-amz-* headers beside its key never reach Bedrock: only llm-authz's signed ones do", async () => {
+      const s = stack();
+      const res = await fetch(`${s.url}/model/${encodeURIComponent(CLAUDE)}/converse`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${CHAT_KEY}`,
+          'x-amz-date': '20200101T000000Z',
+          'x-amz-security-token': 'client-own-session-token',
+          'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+          'x-amz-user-agent': 'client-own-agent',
+          'x-amz-client-marker': 'client-own-marker',
+        },
+        body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'say hello' }] }] }),
+      });
+      expect(res.status, await res.text()).toBe(200);
+      const seen = lastAccepted(s.bedrock);
+      const text = JSON.stringify(seen.headers);
+      for (const v of ['20200101T000000Z', 'client-own-session-token', 'UNSIGNED-PAYLOAD', 'client-own-agent', 'client-own-marker']) expect(text).not.toContain(v);
+      expect(seen.headers['x-amz-client-marker']).toBeUndefined();
+      expect(String(seen.headers['x-amz-date'])).toMatch(/^\d{8}T\d{6}Z$/);
+    });
+
     it('a body larger than Envoy hands llm-authz cannot be signed: ValidationException (413, body_too_large)', async () => {
       const s = stack();
       const before = s.bedrock.started();
@@ -359,6 +396,18 @@ describe('Amazon Bedrock and Google Vertex AI through the real Envoy, with their
       const err = await rejects(genai().models.generateContent({ model: 'imagen-4.0-generate-001', contents: 'say hello' }), ApiError);
       expect(err.status).toBe(403);
       expect(err.message).toContain('model_not_allowed');
+      expect(s.vertexAi.started()).toBe(before);
+    });
+
+    it('express mode (an API key, no project in the path), which llm-authz does not read, raises ApiError (404, unknown_api); nothing reaches Vertex AI', async () => {
+      const s = stack();
+      const before = s.vertexAi.started();
+      const express = new GoogleGenAI({ vertexai: true, apiKey: CHAT_KEY, httpOptions: { baseUrl: s.url } });
+      const err = await rejects(express.models.generateContent({ model: 'gemini-2.5-flash', contents: 'say hello' }), ApiError);
+      expect(err.status).toBe(404);
+      expect(err.message).toContain('unknown_api');
+      // A Google API error (not OpenAI's format, the default for paths no API owns).
+      expect(err.message).toContain('"status":"NOT_FOUND"');
       expect(s.vertexAi.started()).toBe(before);
     });
 

@@ -43,14 +43,15 @@ describe('llm-authz SIGKILLed and restarted under load', () => {
     expect(deniedNeverAllowed(outcomes), summary).toEqual([]);
     const ok = outcomes.filter((o) => o.status === 200).length;
     expect(s.openai.requests.length - providerBefore, summary).toBe(ok);
-    // every answer is llm-authz's (200, or 403 with its reason) or Envoy's own 503 (no reason header)
-    const odd = outcomes.filter((o) => !(o.status === 200 || (o.status === 403 && o.reason === 'model_not_allowed') || (o.status === 503 && o.reason === undefined)));
+    // every answer is llm-authz's (200, or 403 with its reason) or Envoy's own 503 (the template's
+    // local reply: reason authz_unavailable, no decision id)
+    const odd = outcomes.filter((o) => !(o.status === 200 || (o.status === 403 && o.reason === 'model_not_allowed') || (o.status === 503 && o.reason === 'authz_unavailable')));
     expect(odd, summary).toEqual([]);
     // requests sent while no llm-authz ran are all Envoy's 503
     const gap = outcomes.filter((o) => o.at > killedAt + 100 && o.at + o.ms < restartAt);
     expect(gap.length, summary).toBeGreaterThan(RATE / 2);
     expect(
-      gap.every((o) => o.status === 503 && o.reason === undefined),
+      gap.every((o) => o.status === 503 && o.reason === 'authz_unavailable'),
       summary,
     ).toBe(true);
     // recovered by itself: the last 2 seconds are decided by llm-authz again

@@ -43,7 +43,7 @@ async function traceWithBoth(traceId: string): Promise<JaegerTrace> {
   );
 }
 
-async function send(url: string, key: string, model: string): Promise<{ status: number; requestId: string }> {
+async function send(url: string, key: string, model: string): Promise<{ status: number; requestId: string; traceHeader: string | null }> {
   const requestId = `trace-${randomUUID()}`;
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
@@ -56,20 +56,38 @@ async function send(url: string, key: string, model: string): Promise<{ status: 
     }),
   });
   await res.text();
-  return { status: res.status, requestId };
+  return { status: res.status, requestId, traceHeader: res.headers.get('x-llm-authz-trace-id') };
 }
 
 describe('audit spans in Jaeger, through the real Envoy', () => {
   const stack = useStack('tracing', { config: QUICKSTART_CONFIG });
 
   const cases = [
-    { name: 'an allow', key: CHAT_KEY, model: 'gpt-4o-mini', status: 200, effect: 'allow', reason: 'allowed', workload: 'spiffe://demo.example/ns/apps/sa/chat-app' },
-    { name: 'a deny', key: BATCH_KEY, model: 'gpt-4.1', status: 403, effect: 'deny', reason: 'model_not_allowed', workload: 'spiffe://demo.example/ns/jobs/sa/batch-summarizer' },
+    {
+      name: 'an allow',
+      key: CHAT_KEY,
+      model: 'gpt-4o-mini',
+      status: 200,
+      effect: 'allow',
+      reason: 'allowed',
+      workload: 'spiffe://demo.example/ns/apps/sa/chat-app',
+      root: 'llm openai',
+    },
+    {
+      name: 'a deny',
+      key: BATCH_KEY,
+      model: 'gpt-4.1',
+      status: 403,
+      effect: 'deny',
+      reason: 'model_not_allowed',
+      workload: 'spiffe://demo.example/ns/jobs/sa/batch-summarizer',
+      root: 'llm (not routed)',
+    },
   ] as const;
 
   it.each(cases)('$name: one trace with Envoy spans and the llm-authz span as child of the ext_authz span', async (c) => {
     const s = stack();
-    const { status, requestId } = await send(s.url, c.key, c.model);
+    const { status, requestId, traceHeader } = await send(s.url, c.key, c.model);
     expect(status).toBe(c.status);
 
     // The decision-log line.
@@ -79,6 +97,8 @@ describe('audit spans in Jaeger, through the real Envoy', () => {
     const traceId = line['trace_id'];
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(line['span_id']).toMatch(/^[0-9a-f]{16}$/);
+    // The client got the trace id next to the decision id.
+    expect(traceHeader).toBe(traceId);
 
     // Envoy's access-log line for the same request: same decision id, same trace id.
     const access = await accessLogLine(s.accessLog, requestId);
@@ -117,12 +137,43 @@ describe('audit spans in Jaeger, through the real Envoy', () => {
     // An ordinary deny is not an error.
     expect(tag(span, 'otel.status_code')).not.toBe('ERROR');
     expect(tag(span, 'error')).toBeUndefined();
-    // Phase events with durations.
+    // Phase events with durations, each drawn inside the span (Jaeger: microseconds).
     const events = (span.logs ?? []).map((l) => Object.fromEntries(l.fields.map((f) => [f.key, f.value])));
     for (const phase of ['identity', 'policy']) {
       const e = events.find((ev) => ev['event'] === phase);
       expect(e, `event ${phase}`).toBeDefined();
       expect(typeof e!['duration_ms']).toBe('number');
+    }
+    expect(span.logs?.length).toBeGreaterThanOrEqual(2);
+    for (const l of span.logs ?? []) {
+      expect(l.timestamp, `event ${JSON.stringify(l.fields)} after the span's start`).toBeGreaterThanOrEqual(span.startTime);
+      expect(l.timestamp, `event ${JSON.stringify(l.fields)} before the span's end`).toBeLessThanOrEqual(span.startTime + span.duration);
+    }
+    // decision.duration_ms is not longer than the span (its microseconds, rounded down by Jaeger).
+    expect(Number(tag(span, 'decision.duration_ms')) * 1000).toBeLessThanOrEqual(span.duration + 1);
+    // OpenTelemetry RPC attributes, and the replica that decided on the resource.
+    expect(tag(span, 'rpc.system')).toBe('grpc');
+    expect(tag(span, 'rpc.service')).toBe('envoy.service.auth.v3.Authorization');
+    expect(tag(span, 'rpc.method')).toBe('Check');
+    expect(tag(span, 'rpc.grpc.status_code')).toBe(0);
+    const resource = Object.fromEntries((t.processes[span.processID]?.tags ?? []).map((x) => [x.key, x.value]));
+    expect(resource['service.instance.id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(resource['service.version']).toBeTypeOf('string');
+    // Envoy's root span is named by its route's decorator (Jaeger titles the trace with it), and
+    // the provider call has a span of its own, a child of the root span: only when forwarded.
+    const root = t.spans.filter((sp) => (sp.references ?? []).length === 0);
+    expect(root).toHaveLength(1);
+    expect(serviceOf(t, root[0]!)).toBe('llm-gateway');
+    expect(root[0]!.operationName).toBe(c.root);
+    expect(extAuthz!.references?.[0]?.spanID).toBe(root[0]!.spanID);
+    const upstream = t.spans.filter((sp) => sp.operationName.startsWith('router '));
+    if (c.effect === 'allow') {
+      expect(upstream.map((sp) => sp.operationName)).toEqual(['router openai egress']);
+      expect(upstream[0]!.references?.[0]?.spanID).toBe(root[0]!.spanID);
+      expect(tag(upstream[0]!, 'upstream_cluster')).toBe('openai');
+      expect(tag(upstream[0]!, 'http.status_code')).toBe('200');
+    } else {
+      expect(upstream).toEqual([]);
     }
     // The README walkthrough: find the request in Jaeger by decision id, and by workload + effect.
     const byId = await findTraces(jaegerQueryUrl(), 'llm-authz', { tags: JSON.stringify({ 'decision.id': decisionId }) });

@@ -1,10 +1,12 @@
 /**
  * Every code block of README and docs/ is extracted and run: config snippets are loaded by the
  * config loader, policy snippets compiled, JSON parsed, and every llm-authz command line is
- * checked against the command's own options. (Envoy snippets: README's is run through the real
+ * checked against the command's own options, policy test suites run against the example set.
+ * (Envoy snippets: README's is run through the real
  * Envoy by test/e2e/byo-envoy.test.ts; the Envoy files by test/e2e/envoy-configs.test.ts.)
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { parse } from 'yaml';
@@ -67,6 +69,46 @@ describe('code blocks of README and docs/', () => {
 
   it.each(blocks.filter((b) => kind(b) === 'policy').map((b) => [name(b), b] as const))('%s: a policy snippet compiles', (_n, b) => {
     expect(() => compilePolicySet('docs', [{ name: 'snippet.yaml', text: b.text }], { providers: examples.providers })).not.toThrow();
+  });
+
+  /** Runs `llm-authz ARGS`; the exit code and what it wrote. */
+  async function cli(args: string[]): Promise<{ code: number; text: string }> {
+    const out = new PassThrough();
+    const chunks: string[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c.toString()));
+    const err = new PassThrough();
+    err.on('data', (c: Buffer) => chunks.push(c.toString()));
+    const code = await main(args, out, err);
+    return { code, text: chunks.join('') };
+  }
+
+  /** A policy test suite snippet, run by `llm-authz test` against examples/policies (its config and rules). */
+  async function runSuiteSnippet(text: string): Promise<{ code: number; text: string }> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-doc-suite-'));
+    mkdirSync(path.join(dir, 'tests'));
+    writeFileSync(path.join(dir, 'tests', 'snippet.yaml'), text);
+    return cli(['test', dir, '--config', path.join(ROOT, 'examples/policies/llm-authz.yaml')]);
+  }
+
+  it.each(blocks.filter((b) => kind(b) === 'suite').map((b) => [name(b), b] as const))('%s: a policy test suite passes against examples/policies', async (_n, b) => {
+    const r = await runSuiteSnippet(b.text);
+    expect(r.code, r.text).toBe(0);
+  });
+
+  it('can fail: a broken snippet of each kind is caught', async () => {
+    expect(() => parseConfigText('server:\n  listn: 127.0.0.1:9001\n', 'broken.yaml')).toThrow(/unknown key 'listn'/);
+    expect(() =>
+      compilePolicySet('docs', [{ name: 'snippet.yaml', text: 'rules:\n  - {id: b, effect: allow, when: "llm.modell == 1"}\n' }], { providers: examples.providers }),
+    ).toThrow();
+    expect(() => JSON.parse('{"error":')).toThrow();
+    // A command line's flags are looked up in its command's --help (as above): a misspelt one is not there.
+    const serveHelp = (await cli(['serve', '--help'])).text;
+    expect(serveHelp).toContain('--listen');
+    expect(serveHelp).not.toContain('--listn');
+    const suite = blocks.find((b) => kind(b) === 'suite');
+    expect(suite, 'a suite snippet').toBeDefined();
+    const wrong = await runSuiteSnippet(suite!.text.replace('effect: allow', 'effect: deny'));
+    expect(wrong.code, wrong.text).toBe(1);
   });
 
   it.each(blocks.filter((b) => kind(b) === 'json').map((b) => [name(b), b] as const))('%s: a JSON snippet parses (an abridged sample says so with …)', (_n, b) => {

@@ -18,6 +18,9 @@ describe('the CheckRequest fuzzer', () => {
     expect(s.violations).toEqual([]);
     // the cases reach every phase: many allows with a scoped key, denies of every kind
     expect(s.allowedWithScopedKey).toBeGreaterThan(300);
+    // every provider API is reached, Bedrock signed and Vertex AI with minted tokens among them
+    for (const p of ['openai', 'anthropic', 'gemini', 'azure-openai', 'bedrock', 'vertex-ai']) expect(s.allowedByProvider[p] ?? 0, p).toBeGreaterThan(5);
+    expect(s.reasons['provider_unavailable'] ?? 0).toBe(0);
     for (const r of [
       'model_not_allowed',
       'tool_not_allowed',
@@ -28,6 +31,7 @@ describe('the CheckRequest fuzzer', () => {
       'conflicting_credentials',
       'malformed_credentials',
       'revoked_credentials',
+      'unknown_api',
     ]) {
       expect(s.reasons[r] ?? 0, r).toBeGreaterThan(0);
     }
@@ -58,6 +62,20 @@ describe('the CheckRequest fuzzer', () => {
     expect(problems).toContain('max_tokens (unset) outside the scope');
     expect(problems).toContain("header 'x-other' holding a key is forwarded");
     expect(violations(c, res, [])).toEqual(['0 decision records']);
+    // a client's own AWS header forwarded on a request to Bedrock (which llm-authz signs)
+    const toBedrock = { ...record, 'gen_ai.provider.name': 'aws.bedrock', 'llm.provider': 'bedrock' } as unknown as AuditRecord;
+    const bedrockAllow = allowResponse({
+      decisionId: 'd1',
+      routingHeader: 'x-llm-authz-route',
+      obligations: { provider: { name: 'bedrock', api: 'bedrock', route: 'bedrock', credential: undefined, serves: () => true } as never },
+      credential: { set: [], remove: CREDENTIAL_HEADERS },
+      credentialHeaders: [],
+      metadata: {},
+    });
+    expect(violations({ ...c, headers: { ...c.headers, 'x-amz-user-agent': 'client' } }, bedrockAllow, [toBedrock])).toContain(
+      "the client's 'x-amz-user-agent' is forwarded to Bedrock",
+    );
+    expect(violations(c, bedrockAllow, [toBedrock])).not.toContain("the client's 'x-amz-user-agent' is forwarded to Bedrock");
   });
 });
 

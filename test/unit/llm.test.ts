@@ -204,6 +204,13 @@ describe('LLM request phase', () => {
     expect(apiOfRequest('/v1beta/models/x:generateContent', new Map())).toBe('gemini');
     expect(apiOfRequest('/openai/deployments/x/embeddings', new Map())).toBe('azure-openai');
     expect(apiOfRequest('/v1/whatever', new Map())).toBe('openai');
+    // Bedrock and Vertex AI paths llm-authz does not read still speak their API's error format.
+    expect(apiOfRequest('/model/anthropic.claude-x/count-tokens', new Map())).toBe('bedrock');
+    expect(apiOfRequest('/guardrail/g1/version/1/apply', new Map())).toBe('bedrock');
+    expect(apiOfRequest('/async-invoke', new Map())).toBe('bedrock');
+    expect(apiOfRequest('/modelx/y', new Map())).toBe('openai');
+    expect(apiOfRequest('/v1beta1/publishers/google/models/gemini-2.5-flash:generateContent', new Map())).toBe('vertex-ai');
+    expect(apiOfRequest('/v1/projects/p/locations/l/endpoints/e:predict', new Map())).toBe('vertex-ai');
     const h = (o: Record<string, string>) => new Map(Object.entries(o));
     expect(apiOfRequest('/v1/models', h({}))).toBe('openai');
     expect(apiOfRequest('/v1/models', h({ 'anthropic-version': '2023-06-01' }))).toBe('anthropic');

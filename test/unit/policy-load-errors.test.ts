@@ -13,7 +13,7 @@ const providers = { byName: new Map(), credentials: new Map(), defaultByApi: new
 describe('policy sets with mistakes are rejected whole, every problem with file:line:col', () => {
   const cases = readdirSync(BASE).sort();
   it('has the golden cases the acceptance names', () => {
-    for (const c of ['unknown-variable', 'unknown-field', 'wrong-type', 'non-bool', 'duplicate-id', 'bad-yaml', 'syntax-error']) {
+    for (const c of ['unknown-variable', 'unknown-field', 'unknown-function', 'wrong-type', 'non-bool', 'duplicate-id', 'bad-yaml', 'syntax-error']) {
       expect(cases).toContain(c);
     }
   });

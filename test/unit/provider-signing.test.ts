@@ -112,6 +112,28 @@ describe('SigV4 signing with an AWS access key (Bedrock)', () => {
     expect(await sigv4Problem(upstream(converse, attached), { ...keys, sessionToken: 'another' }, 'us-east-1', 'bedrock')).toMatch(/security token/);
   });
 
+  it("removes the client's own x-amz-* headers and SigV4 headers: only llm-authz's signed ones are set", async () => {
+    const { providers } = setup();
+    const client = {
+      'x-amz-date': '20200101T000000Z',
+      'x-amz-security-token': 'client-session-token',
+      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+      'x-amz-user-agent': 'aws-sdk-js/3',
+      'x-amz-target': 'Client.Op',
+      'amz-sdk-invocation-id': 'inv-1',
+    };
+    const attached = await signedFor(providers, converse, BODY, client);
+    const set = attached.set.map(([k]) => k);
+    expect(set).toEqual(expect.arrayContaining(['authorization', 'x-amz-date', 'x-amz-content-sha256']));
+    for (const h of ['x-amz-user-agent', 'x-amz-target', 'x-amz-security-token']) expect(attached.remove).toContain(h);
+    for (const h of set) expect(attached.remove).not.toContain(h);
+    // Not an AWS credential header: the SDK's own invocation id stays.
+    expect(attached.remove).not.toContain('amz-sdk-invocation-id');
+    // Without client x-amz-* headers, only the credential headers are removed.
+    const plain = await signedFor(providers, converse);
+    expect(plain.remove).not.toContain('x-amz-user-agent');
+  });
+
   it('cannot sign a body that reached llm-authz truncated: 413 body_too_large', async () => {
     const { providers } = setup();
     const provider = providers.byName.get('bedrock')!;
