@@ -7,6 +7,7 @@ import type { LoadResult } from './h2load.ts';
 import { ENVOY_VARIANTS, OUTCOMES_VARIANT, type EnvoyPoint, type EnvoyVariant } from './through-envoy.ts';
 import type { ScalePoint } from './scaling.ts';
 import { udsSection, type UdsPoint } from './uds.ts';
+import { AUTHORINO, AUTHORINO_GAPS, AUTHORINO_METHOD } from './authorino.ts';
 
 export type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number };
 
@@ -50,6 +51,7 @@ function versions(): Record<string, string> {
     'llm-authz': pkg.version,
     Envoy: get('ENVOY_VERSION'),
     'OPA-Envoy': get('OPA_ENVOY_VERSION'),
+    [AUTHORINO]: get('AUTHORINO_VERSION'),
     h2load: `nghttp2-client ${get('NGHTTP2_CLIENT_DEB')}`,
     vegeta: get('VEGETA_VERSION'),
   };
@@ -65,6 +67,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
   const floor = r.check['floor'];
   const ours = r.check['llm-authz'];
   const opa = r.check['OPA-Envoy'];
+  const authorino = r.check[AUTHORINO];
   const at1k = r.envoy.find((p) => p.rate === 1000);
   const oneMb = r.bodySizes.find((b) => b.size === 1024 * 1024);
   const rss = ours?.rssMiB ?? Number.NaN;
@@ -93,7 +96,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w('## Method');
   w();
   w(
-    '- All three ext_authz servers get the same pre-encoded `CheckRequest` (a 2 KB OpenAI chat-completion body, a JWT bearer token in `authorization`; the "(API key)" rows use an llm-authz API key instead), sent as a raw gRPC frame. Maximum throughput: h2load, closed loop (one thread, 4 connections × 16 streams). Fixed rates: vegeta over HTTP/2 (h2c), open loop, requests evenly spaced (h2load\'s `--rps` fires a timer at most every 10 ms and sends the requests due in a burst, which inflates latency at a rate). Each server is checked to *allow* that request before it is measured.',
+    '- All ext_authz servers get the same pre-encoded `CheckRequest` (a 2 KB OpenAI chat-completion body, a JWT bearer token in `authorization`; the "(API key)" rows use an llm-authz API key instead), sent as a raw gRPC frame. Maximum throughput: h2load, closed loop (one thread, 4 connections × 16 streams). Fixed rates: vegeta over HTTP/2 (h2c), open loop, requests evenly spaced (h2load\'s `--rps` fires a timer at most every 10 ms and sends the requests due in a burst, which inflates latency at a rate). Each server is checked to *allow* that request before it is measured.',
   );
   w('- **floor**: a no-op grpc-js server on the same protos (`bench/floor.ts`) that allows everything: the cost of grpc-js + proto decoding alone.');
   w(
@@ -108,8 +111,9 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w(
     '- **OPA-Envoy**: the same identity checks (`io.jwt.decode_verify`, API key by id and `crypto.sha256`) and the same 20 conditions in Rego (`bench/setup.ts`), with route and credential headers; decision logs off.',
   );
+  w(`- **${AUTHORINO}**: ${AUTHORINO_METHOD}. What it cannot express: ${AUTHORINO_GAPS.join('; ')}.`);
   w(
-    '- Through Envoy: the same HTTP/1.1 request (vegeta, evenly spaced) to three Envoys (concurrency 1, tracing on) that differ only in ext_authz: disabled on the virtual host (**off**), pointed at the floor answering with the routing header (**floor**), and pointed at llm-authz. "floor − off" is what any gRPC ext_authz hop costs on this machine; "llm-authz − off" is what llm-authz adds (the target).',
+    '- Through Envoy: the same HTTP/1.1 request (vegeta, evenly spaced) to Envoys (concurrency 1, tracing on) that differ only in ext_authz: disabled on the virtual host (**off**), pointed at the floor answering with the routing header (**floor**), pointed at llm-authz, and pointed at Authorino (its Envoy sends the body as a string, `pack_as_bytes: false`). "floor − off" is what any gRPC ext_authz hop costs on this machine; "llm-authz − off" is what llm-authz adds (the target).',
   );
   w(
     '- 2 cores are shared by the load generator, the server under test (and Envoy, the OTLP sink and the mock provider in the Envoy runs). CPU per 1k checks and RSS are read from /proc. Requests that arrive one at a time cost more CPU each than the back-to-back requests of the maximum-throughput run (no batching of reads, writes and event-loop turns): compare CPU per 1k checks within a table.',
@@ -133,7 +137,10 @@ export async function writeReport(r: BenchResults): Promise<void> {
   );
   for (const [name, why] of Object.entries(r.notMeasured ?? {})) w(`\n${name}: not measured on this machine (${why}).`);
   w();
-  if (floor && ours && opa) w(`llm-authz reaches **${ratio(ours.rps, floor.rps)}** of the floor's throughput and **${ratio(ours.rps, opa.rps)}** OPA-Envoy's.`);
+  if (floor && ours && opa)
+    w(
+      `llm-authz reaches **${ratio(ours.rps, floor.rps)}** of the floor's throughput, **${ratio(ours.rps, opa.rps)}** OPA-Envoy's${authorino ? ` and **${ratio(ours.rps, authorino.rps)}** ${AUTHORINO}'s` : ''}.`,
+    );
   w();
   w('Fixed rates (achieved rate, latency in ms):');
   w();
@@ -157,7 +164,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w();
   w(
     withOutcomes
-      ? '| rate/s | ext_authz | p50 | p90 | p99 | max | added p50 | added p99 | errors | llm-authz CPU ms / 1k requests |'
+      ? '| rate/s | ext_authz | p50 | p90 | p99 | max | added p50 | added p99 | errors | ext_authz server CPU ms / 1k requests |'
       : '| rate/s | ext_authz | p50 | p90 | p99 | max | added p50 | added p99 | errors |',
   );
   w(withOutcomes ? '|---|---|---|---|---|---|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|');
@@ -169,6 +176,10 @@ export async function writeReport(r: BenchResults): Promise<void> {
       const added = (a: number, b: number): string => (v === 'off' ? '' : v === 'llm-authz' ? `**${f(a - b)}**` : f(a - b));
       const cpu = withOutcomes ? ` ${p.authzCpuMsPer1k?.[v] !== undefined ? f(p.authzCpuMsPer1k[v] ?? Number.NaN, 0) : ''} |` : '';
       w(`| ${p.rate} | ${v} | ${f(x.p50)} | ${f(x.p90)} | ${f(x.p99)} | ${f(x.max)} | ${added(x.p50, off.p50)} | ${added(x.p99, off.p99)} | ${x.errors} |${cpu}`);
+    }
+    for (const [name, x] of Object.entries(p.peers ?? {})) {
+      const cpu = withOutcomes ? ` ${f(p.peerCpuMsPer1k?.[name] ?? Number.NaN, 0)} |` : '';
+      w(`| ${p.rate} | ${name} | ${f(x.p50)} | ${f(x.p90)} | ${f(x.p99)} | ${f(x.max)} | ${f(x.p50 - off.p50)} | ${f(x.p99 - off.p99)} | ${x.errors} |${cpu}`);
     }
   }
   w();
@@ -237,6 +248,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
   const row = (t: string, m: string, ok: boolean | undefined): void => w(`| ${t} | ${m} | ${ok === undefined ? 'n/a' : ok ? 'yes' : '**no**'} |`);
   row("full pipeline ≥ 75% of the floor's throughput", floor && ours ? ratio(ours.rps, floor.rps) : 'n/a', floor && ours ? ours.rps >= 0.75 * floor.rps : undefined);
   row("≥ 1.5× OPA-Envoy's throughput", opa && ours ? ratio(ours.rps, opa.rps) : 'n/a', opa && ours ? ours.rps >= 1.5 * opa.rps : undefined);
+  row(`≥ 1.5× ${AUTHORINO}'s throughput`, authorino && ours ? ratio(ours.rps, authorino.rps) : 'n/a', authorino && ours ? ours.rps >= 1.5 * authorino.rps : undefined);
   row('through Envoy, authz-added p50 ≤ 0.3 ms at 1k rps', `${f(addedP50)} ms`, Number.isFinite(addedP50) ? addedP50 <= 0.3 : undefined);
   row('through Envoy, authz-added p99 ≤ 1.5 ms at 1k rps', `${f(addedP99)} ms`, Number.isFinite(addedP99) ? addedP99 <= 1.5 : undefined);
   row('1 MB body ≤ 3 ms p50', oneMb ? `${f(oneMb.p50)} ms` : 'n/a', oneMb ? oneMb.p50 <= 3 : undefined);
@@ -248,7 +260,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w();
   if (at1k) {
     w(
-      `For scale, on this machine: the no-op floor behind the same Envoy adds ${f(at1k.results.floor.p50 - at1k.results.off.p50)} ms p50 and ${f(at1k.results.floor.p99 - at1k.results.off.p99)} ms p99 at 1k rps; the floor's own RSS under load is ${f(floor?.rssMiB ?? Number.NaN, 0)} MiB.`,
+      `For scale, on this machine: the no-op floor behind the same Envoy adds ${f(at1k.results.floor.p50 - at1k.results.off.p50)} ms p50 and ${f(at1k.results.floor.p99 - at1k.results.off.p99)} ms p99 at 1k rps; the floor's own RSS under load is ${f(floor?.rssMiB ?? Number.NaN, 0)} MiB.${at1k.peers?.[AUTHORINO] ? ` ${AUTHORINO} behind the same Envoy adds ${f(at1k.peers[AUTHORINO].p50 - at1k.results.off.p50)} ms p50 and ${f(at1k.peers[AUTHORINO].p99 - at1k.results.off.p99)} ms p99 at 1k rps.` : ''}`,
     );
     w();
   }

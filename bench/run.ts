@@ -19,6 +19,9 @@ import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from './se
 import { startOtlpSink } from './servers.ts';
 import { identityScaling, rulesScaling } from './scaling.ts';
 import { benchUds } from './uds.ts';
+import { quotaCost, writeQuotaReport } from './quota.ts';
+import { AUTHORINO, startAuthorino, withStringBody } from './authorino.ts';
+import { decisionCases, type DecisionCase } from './decision-cases.ts';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const DURATION = QUICK ? 2 : 8;
@@ -41,6 +44,27 @@ async function verifyAllows(server: AuthzUnderTest, request: unknown): Promise<v
     const res = await client.check(request);
     const code = (res['status'] as { code?: number } | undefined)?.code ?? 0;
     if (code !== 0) throw new Error(`${server.name} does not allow the benchmark request (status ${code}): the comparison would be meaningless`);
+  } finally {
+    client.close();
+  }
+}
+
+/** The servers that are also measured with an API key instead of a JWT. */
+const WITH_API_KEY: ReadonlySet<string> = new Set(['llm-authz', 'OPA-Envoy', AUTHORINO]);
+
+/** Every case decided as llm-authz decides it (bench/decision-cases.ts), or the comparison would be meaningless. */
+async function verifyDecisions(server: AuthzUnderTest, cases: readonly DecisionCase[]): Promise<void> {
+  const client = createAuthzClient(`127.0.0.1:${server.port}`);
+  try {
+    for (const c of cases) {
+      const res = await client.check(server.shape ? server.shape(c.request) : c.request);
+      const code = (res['status'] as { code?: number } | undefined)?.code ?? 0;
+      if ((code === 0) !== c.allow) throw new Error(`${server.name} ${code === 0 ? 'allows' : `denies (status ${code})`} ${c.name}: the comparison would be meaningless`);
+      // An allow must name the route as llm-authz does, or Envoy would answer no_route.
+      const headers = (res['ok_response'] as { headers?: { header?: { key?: string; value?: string } }[] } | undefined)?.headers ?? [];
+      const route = headers.find((h) => h.header?.key === 'x-llm-authz-route')?.header?.value;
+      if (c.allow && route !== 'openai') throw new Error(`${server.name} allows ${c.name} with the routing header ${JSON.stringify(route)} instead of "openai"`);
+    }
   } finally {
     client.close();
   }
@@ -76,9 +100,23 @@ async function main(): Promise<void> {
   const keyRequest = benchCheckRequest(2 * 1024, BENCH_KEY);
   const keyFrameFile = path.join(workDir, 'check-2k-key.bin');
   writeFileSync(keyFrameFile, checkRequestFrame(keyRequest));
+  // A server that needs the request shaped otherwise (Authorino: the body as a string) gets frames of its own.
+  const shapedFrames = new Map<string, { jwt: string; key: string }>();
+  const framesOf = (server: AuthzUnderTest): { jwt: string; key: string } => {
+    if (!server.shape) return { jwt: frameFile, key: keyFrameFile };
+    let frames = shapedFrames.get(server.name);
+    if (frames === undefined) {
+      frames = { jwt: path.join(workDir, `check-2k-${server.name}.bin`), key: path.join(workDir, `check-2k-key-${server.name}.bin`) };
+      writeFileSync(frames.jwt, checkRequestFrame(server.shape(request)));
+      writeFileSync(frames.key, checkRequestFrame(server.shape(keyRequest)));
+      shapedFrames.set(server.name, frames);
+    }
+    return frames;
+  };
+  const cases = decisionCases(files.jwt);
   const results: BenchResults = { machine: {}, check: {}, idleRssMiB: {}, notMeasured: {}, rates: {}, envoy: [], bodySizes: [], rules: [], identities: [], quick: QUICK };
 
-  // All three servers run side by side (an idle one costs nothing); the maximum-throughput runs
+  // All servers run side by side (an idle one costs nothing); the maximum-throughput runs
   // take turns, ROUNDS times, and the median round is reported, so a slow spell of the machine
   // does not land on one server only.
   // Two more llm-authz, maximum throughput only, for memory: SMALL_YOUNG_GEN with V8's young
@@ -90,6 +128,7 @@ async function main(): Promise<void> {
       ['floor', () => startFloor(workDir)],
       ['llm-authz', () => startLlmAuthz(workDir, files.config, BENCH_ENV)],
       ['OPA-Envoy', () => startOpa(workDir, files.opaPolicy, files.opaData)],
+      [AUTHORINO, () => startAuthorino({ workDir, jwk: files.jwk, readyRequest: withStringBody(request), log })],
       [SMALL_YOUNG_GEN, () => startLlmAuthz(mkdirp(path.join(workDir, 'small-young-gen')), files.config, BENCH_ENV, [SMALL_YOUNG_GEN_FLAG])],
       [MEMORY_LIMITED, () => startLlmAuthz(mkdirp(path.join(workDir, 'memory-limited')), files.config, BENCH_ENV, [], { memoryLimitMiB: MEMORY_LIMIT_MIB })],
     ] as const) {
@@ -104,20 +143,21 @@ async function main(): Promise<void> {
         continue;
       }
       servers.push([name, server]);
-      await verifyAllows(server, request);
-      if (name !== 'floor') await verifyAllows(server, keyRequest);
+      await verifyAllows(server, server.shape ? server.shape(request) : request);
+      if (name !== 'floor') await verifyAllows(server, server.shape ? server.shape(keyRequest) : keyRequest);
+      if (name !== 'floor') await verifyDecisions(server, cases);
       results.idleRssMiB[name] = rssMiB(server.pid);
       log(`${name}: warm-up`);
-      await checkLoad(server, frameFile, workDir, { durationS: QUICK ? 1 : 3 });
+      await checkLoad(server, framesOf(server).jwt, workDir, { durationS: QUICK ? 1 : 3 });
     }
     const runs: Record<string, Measured[]> = {};
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, server] of servers) {
         log(`${name}: maximum throughput (4 connections x 16 streams), round ${round} of ${ROUNDS}`);
-        (runs[name] ??= []).push(await checkLoad(server, frameFile, workDir, {}));
-        if (name === 'llm-authz' || name === 'OPA-Envoy') {
+        (runs[name] ??= []).push(await checkLoad(server, framesOf(server).jwt, workDir, {}));
+        if (WITH_API_KEY.has(name)) {
           log(`${name}: maximum throughput, API key instead of JWT, round ${round} of ${ROUNDS}`);
-          (runs[`${name} (API key)`] ??= []).push(await checkLoad(server, keyFrameFile, workDir, {}));
+          (runs[`${name} (API key)`] ??= []).push(await checkLoad(server, framesOf(server).key, workDir, {}));
         }
       }
     }
@@ -129,7 +169,7 @@ async function main(): Promise<void> {
       for (const [name, server] of servers) {
         if (name === SMALL_YOUNG_GEN || name === MEMORY_LIMITED) continue;
         log(`${name}: fixed rate ${rate}/s`);
-        (results.rates[name] ??= []).push({ rate, ...(await checkLoad(server, frameFile, workDir, { rate })) });
+        (results.rates[name] ??= []).push({ rate, ...(await checkLoad(server, framesOf(server).jwt, workDir, { rate })) });
       }
     }
   } finally {
@@ -182,30 +222,51 @@ async function main(): Promise<void> {
   log('llm-authz: distinct identities');
   results.identities = await identityScaling({ workDir, counts: QUICK ? [1, 100, 1000] : [1, 100, 10_000, 100_000], durationS: DURATION, log });
 
+  const quota = await quotaCost({ workDir, baseConfig: files.config, durationS: DURATION, rounds: ROUNDS, log });
   log('through Envoy: ext_authz off vs on');
-  results.envoy = await benchEnvoyScenario({
-    workDir,
-    config: files.config,
-    env: BENCH_ENV,
-    jwt: files.jwt,
-    otlpPort: sink.port,
-    rates: QUICK ? [500, 1000] : [250, 500, 1000],
-    durationS: DURATION,
-    log,
-  });
-  log('TCP loopback and a Unix domain socket: direct and through Envoy');
-  results.uds = await benchUds({
-    workDir,
-    config: files.config,
-    env: BENCH_ENV,
-    jwt: files.jwt,
-    frameFile,
-    otlpPort: sink.port,
-    rates: QUICK ? [500] : [250, 500, 1000],
-    durationS: DURATION,
-    log,
-  });
-  await sink.stop();
+  // Authorino again (stopped with the others after the direct runs), behind an Envoy of its own
+  // that sends the body as a string (pack_as_bytes: false): Authorino cannot read raw_body.
+  let authorino: AuthzUnderTest | undefined;
+  try {
+    authorino = await startAuthorino({ workDir: mkdirp(path.join(workDir, 'envoy-authorino')), jwk: files.jwk, readyRequest: withStringBody(request), log });
+    const peer = authorino;
+    results.envoy = await benchEnvoyScenario({
+      workDir,
+      config: files.config,
+      env: BENCH_ENV,
+      jwt: files.jwt,
+      otlpPort: sink.port,
+      rates: QUICK ? [500, 1000] : [250, 500, 1000],
+      durationS: DURATION,
+      log,
+      peers: [
+        {
+          name: AUTHORINO,
+          port: peer.port,
+          pid: peer.pid,
+          envoyConfig: (config) => {
+            if (!config.includes('pack_as_bytes: true')) throw new Error('the Envoy template changed: cannot find pack_as_bytes to send Authorino the body as a string');
+            return config.replace('pack_as_bytes: true', 'pack_as_bytes: false');
+          },
+        },
+      ],
+    });
+    log('TCP loopback and a Unix domain socket: direct and through Envoy');
+    results.uds = await benchUds({
+      workDir,
+      config: files.config,
+      env: BENCH_ENV,
+      jwt: files.jwt,
+      frameFile,
+      otlpPort: sink.port,
+      rates: QUICK ? [500] : [250, 500, 1000],
+      durationS: DURATION,
+      log,
+    });
+  } finally {
+    await authorino?.stop();
+    await sink.stop();
+  }
 
   results.machine = {
     cpus: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'unknown'}`,
@@ -218,6 +279,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(path.join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
   await writeReport(results);
+  writeQuotaReport(quota);
   rmSync(workDir, { recursive: true, force: true });
   log(`done in ${results.machine['minutes']} min: BENCHMARKS.md and bench/plots/ rewritten`);
 }

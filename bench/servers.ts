@@ -1,4 +1,4 @@
-/** The ext_authz servers under test: the floor, llm-authz, OPA-Envoy. Each on a free loopback port. */
+/** The ext_authz servers under test: the floor, llm-authz, OPA-Envoy (Authorino: bench/authorino.ts). Each on a free loopback port. */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startChild, type Child } from '../devstack/process.ts';
@@ -13,6 +13,8 @@ export interface AuthzUnderTest {
   readonly memory?: MemoryCgroup;
   readonly port: number;
   readonly pid: number;
+  /** How this server needs the benchmark's CheckRequest (Authorino: the body as a string); as built when absent. */
+  readonly shape?: (request: Record<string, unknown>) => Record<string, unknown>;
   stop(): Promise<void>;
 }
 

@@ -13,9 +13,9 @@ import { checkRequest } from '../devstack/grpc-client.ts';
 import { hashApiKey } from '../src/identity/api-key.ts';
 
 export const BENCH_KEY = 'lla_bench001_benchbenchbenchbenchbenchbench01';
-const PROVIDER_KEY = 'sk-bench-provider-key';
-const ISSUER = 'https://issuer.bench.example';
-const AUDIENCE = 'llm-authz';
+export const PROVIDER_KEY = 'sk-bench-provider-key';
+export const ISSUER = 'https://issuer.bench.example';
+export const AUDIENCE = 'llm-authz';
 export const BENCH_WORKLOAD = 'spiffe://bench.example/ns/apps/sa/chat';
 export const BENCH_ENV: NodeJS.ProcessEnv = { BENCH_OPENAI_KEY: PROVIDER_KEY };
 
@@ -25,6 +25,8 @@ export interface BenchFiles {
   readonly opaData: string;
   /** A signed JWT for the bench workload (valid for two hours). */
   readonly jwt: string;
+  /** The public key that verifies it, as a JWK (Authorino fetches it from a local OIDC discovery server). */
+  readonly jwk: Record<string, unknown>;
 }
 
 /** A chat completion request whose body is about `bytes` long, with the given bearer credential. */
@@ -47,7 +49,7 @@ export function benchCheckRequest(bytes: number, bearer: string): Record<string,
 }
 
 /** Ten workloads with their own model lists; the benchmark's workload is the last one matched. */
-const WORKLOADS = Array.from({ length: 10 }, (_, i) => ({
+export const WORKLOADS = Array.from({ length: 10 }, (_, i) => ({
   workload: i === 9 ? BENCH_WORKLOAD : `spiffe://bench.example/ns/team${i}/sa/app`,
   models: i === 9 ? ['gpt-4o-mini', 'gpt-4.1-mini'] : [`model-${i}-a`, `model-${i}-b`],
 }));
@@ -213,6 +215,7 @@ decision_log:
   return {
     config,
     jwt,
+    jwk,
     opaPolicy: write('policy.rego', regoPolicy()),
     opaData: write(
       'data.json',

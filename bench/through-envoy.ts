@@ -30,6 +30,18 @@ export interface EnvoyPoint {
   readonly authzCpuMsPer1k?: Partial<Record<EnvoyVariant, number>>;
   /** The outcomes variant's ext_proc streams as Envoy counts them (one per request, none skipped or failed). */
   readonly outcomeStreams?: { readonly started: number; readonly failed: number; readonly overflow: number };
+  /** The peers (other ext_authz servers) behind their own Envoy, and their CPU per 1,000 requests. */
+  readonly peers?: Readonly<Record<string, LoadResult>>;
+  readonly peerCpuMsPer1k?: Readonly<Record<string, number>>;
+}
+
+/** Another ext_authz server behind an Envoy of its own, rendered from the same template (ext_proc off). */
+export interface EnvoyPeer {
+  readonly name: string;
+  readonly port: number;
+  readonly pid: number;
+  /** What this server needs changed in the rendered config (Authorino: the body sent as a string). */
+  readonly envoyConfig?: (config: string) => string;
 }
 
 /** Envoy's counters of the ext_proc filter and the outcomes cluster that say whether every response was streamed. */
@@ -77,7 +89,9 @@ export async function benchEnvoyScenario(o: {
   rates: readonly number[];
   durationS: number;
   log: (m: string) => void;
+  peers?: readonly EnvoyPeer[];
 }): Promise<EnvoyPoint[]> {
+  const peers = o.peers ?? [];
   const openai = await startMockProvider('openai');
   const anthropic = await startMockProvider('anthropic');
   const authz = await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-envoy' });
@@ -125,9 +139,16 @@ export async function benchEnvoyScenario(o: {
       byVariant[v] = envoy;
       envoys.push(envoy);
     }
-    const run = (v: EnvoyVariant, rate: number, durationS: number): Promise<LoadResult> =>
+    const peerUrls: Record<string, string> = {};
+    for (const peer of peers) {
+      const render = (ports: EnvoyPorts): string => (peer.envoyConfig ?? ((t: string) => t))(withoutOutcomes(renderEnvoyConfig('envoy/gateway.yaml', params(peer.port, ports))));
+      const envoy = await startEnvoy({ render, workDir: o.workDir, name: `envoy-${peer.name.toLowerCase()}` });
+      peerUrls[peer.name] = `http://127.0.0.1:${envoy.ports.listen}/v1/chat/completions`;
+      envoys.push(envoy);
+    }
+    const run = (v: EnvoyVariant | string, rate: number, durationS: number): Promise<LoadResult> =>
       vegeta({
-        url: urls[v],
+        url: urls[v as EnvoyVariant] ?? peerUrls[v] ?? '',
         dataFile: bodyFile,
         headers: ['content-type: application/json', `authorization: Bearer ${o.jwt}`, 'x-llm-authz-route: openai'],
         rate,
@@ -135,17 +156,21 @@ export async function benchEnvoyScenario(o: {
         h2c: false,
         workDir: o.workDir,
       });
-    for (const v of ENVOY_VARIANTS) {
+    const failures = (r: LoadResult): string =>
+      Object.entries(r.failures ?? {})
+        .map(([k, n]) => `${k} × ${n}`)
+        .join(', ');
+    for (const v of [...ENVOY_VARIANTS, ...peers.map((p) => p.name)]) {
+      // The configuration check: 20 requests 50 ms apart must all get the provider's 200 (a
+      // wrong route or a deny fails every one). The warm-up at 500/s then only warms: on a
+      // loaded machine some of its requests time out at ext_authz (503), which the tables count.
+      const probe = await run(v, 20, 1);
+      if (probe.errors > 0) throw new Error(`Envoy with ext_authz ${v}: ${probe.errors} of ${probe.requests} requests 50 ms apart failed (${failures(probe)})`);
       const warm = await run(v, 500, 2);
-      if (warm.errors > 0)
-        throw new Error(
-          `Envoy with ext_authz ${v}: ${warm.errors} of ${warm.requests} warm-up requests failed (${Object.entries(warm.failures ?? {})
-            .map(([k, n]) => `${k} × ${n}`)
-            .join(', ')})`,
-        );
+      if (warm.errors > 0) o.log(`  warm-up of ext_authz ${v}: ${warm.errors} of ${warm.requests} requests failed (${failures(warm)})`);
     }
     for (const rate of o.rates) {
-      o.log(`  ${rate}/s: ${ENVOY_VARIANTS.join(', ')}`);
+      o.log(`  ${rate}/s: ${[...ENVOY_VARIANTS, ...peers.map((p) => p.name)].join(', ')}`);
       const results = {} as Record<EnvoyVariant, LoadResult>;
       const cpu: Partial<Record<EnvoyVariant, number>> = {};
       let outcomeStreams: EnvoyPoint['outcomeStreams'];
@@ -160,7 +185,22 @@ export async function benchEnvoyScenario(o: {
         if (v === 'llm-authz' || v === OUTCOMES_VARIANT) cpu[v] = results[v].requests > 0 ? ((cpuSeconds(authz.child.proc.pid!) - cpu0) * 1e6) / results[v].requests : Number.NaN;
         if (results[v].errors > 0) o.log(`  errors with ext_authz ${v}: ${results[v].errors}`);
       }
-      points.push({ rate, results, authzCpuMsPer1k: cpu, ...(outcomeStreams ? { outcomeStreams } : {}) });
+      const peerResults: Record<string, LoadResult> = {};
+      const peerCpu: Record<string, number> = {};
+      for (const peer of peers) {
+        const cpu0 = cpuSeconds(peer.pid);
+        const r = await run(peer.name, rate, o.durationS);
+        peerResults[peer.name] = r;
+        peerCpu[peer.name] = r.requests > 0 ? ((cpuSeconds(peer.pid) - cpu0) * 1e6) / r.requests : Number.NaN;
+        if (r.errors > 0) o.log(`  errors with ext_authz ${peer.name}: ${r.errors}`);
+      }
+      points.push({
+        rate,
+        results,
+        authzCpuMsPer1k: cpu,
+        ...(outcomeStreams ? { outcomeStreams } : {}),
+        ...(peers.length > 0 ? { peers: peerResults, peerCpuMsPer1k: peerCpu } : {}),
+      });
     }
   } finally {
     for (const e of envoys) await e.stop();

@@ -6,6 +6,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { startAuthz, type AuthzProcess } from './authz.ts';
+import { withAuthzReplicas } from './authz-replicas.ts';
 import { renderEnvoyConfig, startEnvoy, type EnvoyPorts, type EnvoyProcess } from './envoy.ts';
 import { testServiceAccount, tokenIssuer, type TokenIssuer } from './mock-google-token.ts';
 import { startMockProvider, type MockAuth, type MockProvider } from './mock-provider.ts';
@@ -54,6 +55,8 @@ export interface Stack {
   /** A service-account key file (in the work dir) whose token_uri is the mock Vertex AI's token endpoint. */
   readonly vertexServiceAccountFile: string;
   readonly authz: AuthzProcess;
+  /** Every llm-authz replica behind Envoy (`authz` first). */
+  readonly authzReplicas: readonly AuthzProcess[];
   readonly envoy: EnvoyProcess;
   /** Base URL applications use (Envoy's listener). */
   readonly url: string;
@@ -88,6 +91,8 @@ export interface StackOptions {
    * as `localhost`, trusting `ca` (for envoy/gateway-tls.yaml).
    */
   upstreamTls?: { cert: string; key: string; ca: string };
+  /** llm-authz replicas behind Envoy, all with the same config (default 1). */
+  replicas?: number;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -115,6 +120,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const socket = opts.unixSocket ? path.join(workDir, 'authz.sock') : undefined;
     const authz = await startAuthz({ ...(config !== undefined ? { config } : {}), ...(socket ? { listen: `unix:${socket}` } : {}), workDir, env: opts.env ?? {} });
     started.push({ stop: () => authz.stop() });
+    const authzReplicas = [authz];
+    for (let i = 1; i < (opts.replicas ?? 1); i++) {
+      const r = await startAuthz({ ...(config !== undefined ? { config } : {}), workDir, env: opts.env ?? {}, name: `llm-authz-${i + 1}` });
+      started.push({ stop: () => r.stop() });
+      authzReplicas.push(r);
+    }
     const accessLog = path.join(workDir, 'envoy-access.log');
     const providerAddress = opts.upstreamTls ? 'localhost' : '127.0.0.1';
     const configText = (ports: EnvoyPorts): string =>
@@ -152,7 +163,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (!batched.every((b) => text.includes(b))) throw new Error(`the Envoy template no longer sets ${batched.join(' and ')}`);
       return text.replace(batched[0]!, 'tracing.opentelemetry.min_flush_spans: 1').replace(batched[1]!, 'tracing.opentelemetry.flush_interval_ms: 200');
     };
-    const envoy = await startEnvoy({ render: (ports) => flushNow(configText(ports)), workDir });
+    const replicated = (text: string): string =>
+      withAuthzReplicas(
+        text,
+        '127.0.0.1',
+        authzReplicas.map((r) => r.port),
+      );
+    const envoy = await startEnvoy({ render: (ports) => replicated(flushNow(configText(ports))), workDir });
     started.push({ stop: () => envoy.stop() });
     return {
       workDir,
@@ -165,6 +182,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       vertexTokens,
       vertexServiceAccountFile,
       authz,
+      authzReplicas,
       envoy,
       url: `http://127.0.0.1:${envoy.ports.listen}`,
       accessLog,

@@ -28,6 +28,10 @@ export function hadolintBin(): string {
   return locate('HADOLINT_BIN', 'hadolint', 'bash scripts/tools.sh hadolint');
 }
 
+export function redisServerBin(): string {
+  return locate('REDIS_SERVER_BIN', 'redis-server', 'bash scripts/tools.sh redis');
+}
+
 /** The built CLI entry point (run `npm run build` first). */
 export function cliEntry(): string {
   const p = path.join(ROOT, 'bin', 'llm-authz.js');

@@ -2,9 +2,9 @@
 # Installs the pinned tools the project needs into a git-ignored folder (.tools/ by default,
 # or $LLM_AUTHZ_TOOLS_DIR). Each step is skipped when the pinned version is already there.
 #
-#   bash scripts/tools.sh [node|envoy|jaeger|k8s|hadolint|chromium|loadgen|opa|plot|all]...
-#         install (default: all = what the tests need: node, envoy, jaeger, k8s, hadolint, chromium)
-#   source scripts/tools.sh --env   only set PATH/ENVOY_BIN/JAEGER_BIN/HADOLINT_BIN/CHROMIUM_BIN
+#   bash scripts/tools.sh [node|envoy|jaeger|k8s|hadolint|chromium|redis|loadgen|opa|authorino|plot|all]...
+#         install (default: all = what the tests need: node, envoy, jaeger, k8s, hadolint, chromium, redis)
+#   source scripts/tools.sh --env   only set PATH/ENVOY_BIN/JAEGER_BIN/HADOLINT_BIN/CHROMIUM_BIN/REDIS_SERVER_BIN
 #
 # Node: a user with their own Node 22.15+ or 24 can set LLM_AUTHZ_SYSTEM_NODE=1 to skip it.
 # Strict mode only when run, not when sourced into someone's shell.
@@ -27,6 +27,7 @@ tools_env() {
   export JAEGER_BIN="${JAEGER_BIN:-$TOOLS_DIR/bin/jaeger}"
   export HADOLINT_BIN="${HADOLINT_BIN:-$TOOLS_DIR/bin/hadolint}"
   export CHROMIUM_BIN="${CHROMIUM_BIN:-/usr/bin/chromium}"
+  export REDIS_SERVER_BIN="${REDIS_SERVER_BIN:-$TOOLS_DIR/bin/redis-server}"
 }
 
 ensure_node() {
@@ -128,6 +129,33 @@ ensure_loadgen() {
   "$TOOLS_DIR/bin/h2load" --version >&2
 }
 
+# redis-server and redis-cli from Debian's packages (redis-tools holds the binaries; redis-server
+# only links them), unpacked with the libraries they need into $TOOLS_DIR/redis; wrappers in
+# $TOOLS_DIR/bin set LD_LIBRARY_PATH. Nothing system-wide: the quota tests start their own server.
+ensure_redis() {
+  local dir="$TOOLS_DIR/redis" stamp="$TOOLS_DIR/redis/.version"
+  if [ -x "$TOOLS_DIR/bin/redis-server" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$REDIS_DEB" ]; then return; fi
+  command -v apt-get >/dev/null || { _log "Redis is missing and there is no apt-get; set REDIS_SERVER_BIN to a redis-server binary"; exit 1; }
+  _log "installing redis-server ($REDIS_DEB) from Debian packages into $dir"
+  local tmp; tmp="$(mktemp -d)"; chmod 755 "$tmp"
+  local pkgs=("redis-server=$REDIS_DEB" "redis-tools=$REDIS_DEB" libjemalloc2 liblzf1)
+  if ! (cd "$tmp" && apt-get download -q "${pkgs[@]}" >&2); then
+    # A fresh machine may have no package lists yet.
+    apt-get -o DPkg::Lock::Timeout=300 update -q >&2 || true
+    (cd "$tmp" && apt-get download -q "${pkgs[@]}" >&2) || {
+      _log "apt-get download of redis-server=$REDIS_DEB failed (see scripts/versions.env)"; rm -rf "$tmp"; exit 1; }
+  fi
+  rm -rf "$dir"; mkdir -p "$dir"
+  for f in "$tmp"/*.deb; do dpkg -x "$f" "$dir"; done
+  rm -rf "$tmp"
+  for b in redis-server redis-cli; do
+    printf '#!/usr/bin/env bash\nexport LD_LIBRARY_PATH="%s/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"\nexec "%s/usr/bin/%s" "$@"\n' "$dir" "$dir" "$b" > "$TOOLS_DIR/bin/$b"
+    chmod +x "$TOOLS_DIR/bin/$b"
+  done
+  echo "$REDIS_DEB" > "$stamp"
+  "$TOOLS_DIR/bin/redis-server" --version >&2
+}
+
 # vegeta (constant-rate load: h2load's --rps sends its requests in bursts every 10 ms), built
 # from the Go module proxy.
 ensure_vegeta() {
@@ -145,6 +173,24 @@ ensure_opa() {
   _log "building OPA-Envoy $OPA_ENVOY_VERSION from the Go module proxy"
   _go_build_module github.com/open-policy-agent/opa-envoy-plugin "$OPA_ENVOY_VERSION" ./cmd/opa-envoy-plugin opa-envoy
   echo "$OPA_ENVOY_VERSION" > "$stamp"
+}
+
+# Authorino (the second peer in the benchmarks), built from the Go module proxy, and its AuthConfig
+# CRD (install/crd/ of the same module) next to the binary. The public checksum database answers
+# 404 for this module's version, so the lookup is skipped for this one module alone
+# (GONOSUMDB); every other dependency is verified as usual. Cold: about 2 minutes of CPU
+# (4 minutes on a busy 2-core machine, with the downloads), 86 MB binary; warm: instant.
+ensure_authorino() {
+  local stamp="$TOOLS_DIR/bin/.authorino-version" crds="$TOOLS_DIR/authorino-crd"
+  if [ -x "$TOOLS_DIR/bin/authorino" ] && [ -d "$crds" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$AUTHORINO_VERSION" ]; then return; fi
+  _log "building Authorino $AUTHORINO_VERSION from the Go module proxy"
+  local src
+  src="$(GONOSUMDB=github.com/kuadrant/authorino _go_module_dir github.com/kuadrant/authorino "$AUTHORINO_VERSION")"
+  GONOSUMDB=github.com/kuadrant/authorino _go_build_module github.com/kuadrant/authorino "$AUTHORINO_VERSION" . authorino
+  # The CRD with its kustomization (a JSON patch adding oneOf rules): kubectl apply -k.
+  rm -rf "$crds"; cp -r "$src/install/crd" "$crds"
+  chmod -R u+w "$crds"
+  echo "$AUTHORINO_VERSION" > "$stamp"
 }
 
 # A Kubernetes control plane without a kubelet (what controller-runtime's envtest runs): etcd,
@@ -234,12 +280,14 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       envoy) ensure_envoy ;;
       jaeger) ensure_jaeger ;;
       chromium) ensure_chromium ;;
+      redis) ensure_redis ;;
       loadgen) ensure_loadgen; ensure_vegeta ;;
       k8s) ensure_k8s ;;
       hadolint) ensure_hadolint ;;
       opa) ensure_opa ;;
+      authorino) ensure_authorino ;;
       plot) ensure_plot ;;
-      all) ensure_node; ensure_envoy; ensure_jaeger; ensure_k8s; ensure_hadolint; ensure_chromium ;;
+      all) ensure_node; ensure_envoy; ensure_jaeger; ensure_k8s; ensure_hadolint; ensure_chromium; ensure_redis ;;
       *) _log "unknown tool: $t"; exit 2 ;;
     esac
   done

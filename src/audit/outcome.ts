@@ -28,6 +28,8 @@ export interface DecisionRef {
   readonly stream: boolean | undefined;
   /** The Check span's id (same trace): the outcome span links to it. */
   readonly checkSpanId: string | undefined;
+  /** The quotas this request's tokens are charged to and leases released from (src/quota/quotas.ts). */
+  readonly quota?: string | undefined;
 }
 
 const MAX_STRING = 512;
@@ -56,6 +58,7 @@ export function decisionFromMetadata(m: Readonly<Record<string, JsonValue>>): De
     api: str(m['api']),
     stream: typeof stream === 'boolean' ? stream : undefined,
     checkSpanId: span !== undefined && /^[0-9a-f]{16}$/.test(span) ? span : undefined,
+    quota: typeof m['quota'] === 'string' && m['quota'] !== '' ? m['quota'] : undefined,
   };
 }
 

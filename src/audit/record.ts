@@ -10,13 +10,14 @@ import type { Identity } from '../identity/types.ts';
 import type { LlmRequest } from '../llm/types.ts';
 import { statusOf, type ReasonCode } from '../core/reasons.ts';
 import type { ShadowResult } from '../policy/types.ts';
+import type { QuotaCheck } from '../quota/phase.ts';
 
 export interface AuditInput {
   readonly decisionId: string;
   readonly effect: 'allow' | 'deny';
   readonly reason: ReasonCode;
   /** The phase that decided: request, identity, llm, policy, credential (attaching the provider credential failed), or internal. */
-  readonly phase: 'request' | 'identity' | 'llm' | 'policy' | 'credential' | 'internal';
+  readonly phase: 'request' | 'identity' | 'llm' | 'quota' | 'policy' | 'credential' | 'internal';
   readonly ctx: RequestContext | undefined;
   readonly identity: Identity | undefined;
   readonly llm: LlmRequest | undefined;
@@ -26,6 +27,8 @@ export interface AuditInput {
   /** The provider routed to: its configured name and its system (OpenTelemetry `gen_ai.provider.name`). */
   readonly provider: { readonly name: string; readonly profile: { readonly system: string } } | undefined;
   readonly shadow?: ShadowResult | undefined;
+  /** The quota phase's result: the quotas that applied and what is left of each. */
+  readonly quota?: QuotaCheck | undefined;
   readonly durationMs: number;
 }
 
@@ -78,6 +81,10 @@ export interface AuditRecord {
   readonly 'llm.input_bytes'?: number;
   readonly 'llm.body_complete'?: boolean;
   readonly 'llm.stored_context'?: string[];
+  readonly 'quota.applied'?: string[];
+  readonly 'quota.remaining'?: string[];
+  readonly 'quota.exceeded'?: string;
+  readonly 'quota.store_error'?: 'deny' | 'allow';
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -153,6 +160,14 @@ export function auditRecord(a: AuditInput): AuditRecord {
     r['llm.input_bytes'] = a.llm.inputBytes;
     r['llm.body_complete'] = a.llm.bodyComplete;
     if (a.llm.storedContext.length > 0) r['llm.stored_context'] = [...a.llm.storedContext];
+  }
+  if (a.quota !== undefined && a.quota.applied.length > 0) {
+    const q = a.quota;
+    r['quota.applied'] = q.applied.slice(0, MAX_LIST).map((x) => x.name);
+    const left = q.applied.flatMap((x) => Object.entries(x.remaining).map(([k, v]) => `${x.name}.${k}=${String(v)}`));
+    if (left.length > 0) r['quota.remaining'] = left.slice(0, MAX_LIST);
+    if (q.kind === 'exceeded') r['quota.exceeded'] = q.quota;
+    if (q.kind === 'store_error') r['quota.store_error'] = q.behaviour;
   }
   return r;
 }

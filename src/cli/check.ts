@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
 import { checkRequest } from '../envoy/check-request.ts';
 import { runPhases, type Phases } from '../pipeline/check.ts';
+import { createMemoryStore } from '../quota/memory-store.ts';
 import type { Explanation } from '../policy/engine.ts';
 import { UsageError, type Command } from './command.ts';
 import { loadRuntime, type Runtime } from '../pipeline/runtime.ts';
@@ -144,7 +145,8 @@ export async function checkOne(
   const err = o.err ?? ((s: string) => process.stderr.write(`${s}\n`));
   let rt: Runtime;
   try {
-    rt = loadRuntime(configFile, { watchPolicies: false, now: nowMs === undefined ? undefined : () => nowMs });
+    // Quotas decide as for a caller's first request: fresh in-memory counters, never the shared store.
+    rt = loadRuntime(configFile, { watchPolicies: false, now: nowMs === undefined ? undefined : () => nowMs, quotas: { store: createMemoryStore() } });
   } catch (e) {
     if (e instanceof ConfigError || e instanceof PolicyLoadError) {
       err(e.message);

@@ -50,7 +50,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
   let runtime: Runtime;
   try {
     if (opts.config === undefined) bootLog.warn({ config: 'built-in default' }, 'no config file given: the built-in default config denies every request');
-    runtime = loadRuntime(opts.config, reloadListeners(bootLog, states));
+    // Redis connection errors repeat while it is down: logged at most every 10 s (each Check's failure is counted).
+    let lastStoreLog = 0;
+    const onConnectionError = (err: Error): void => {
+      if (Date.now() - lastStoreLog < 10_000) return;
+      lastStoreLog = Date.now();
+      bootLog.warn({ error: err.message.slice(0, 200) }, 'quota store connection failed; reconnecting');
+    };
+    runtime = loadRuntime(opts.config, { ...reloadListeners(bootLog, states), quotas: { onConnectionError } });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof PolicyLoadError) {
       bootLog.fatal({ config: opts.config, problems: err.problems }, err instanceof PolicyLoadError ? 'invalid policy set; not starting' : 'invalid config; not starting');
@@ -83,7 +90,12 @@ export async function serve(opts: ServeOptions): Promise<number> {
       onError: (err) => log.warn({ ...safeError(err) }, 'outcome record failed; the response was not affected'),
     },
     telemetry.outcomeTracer,
+    () => runtime.quotas,
   );
+  // A shared quota store is connected before the first Check (else the first Checks would find it unreachable).
+  if (runtime.quotas !== undefined && !(await runtime.quotas.warm())) {
+    log.warn({ on_store_error: runtime.quotas.onStoreError }, 'the quota store is not reachable yet; Checks apply on_store_error until it is');
+  }
 
   const policy = runtime.policy;
   if (policy !== undefined && policy.status().rules === 0)

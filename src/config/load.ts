@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, formatPath } from '../core/errors.ts';
 import { issueMessage, readYaml } from '../core/yaml.ts';
+import { quotaProblems } from '../quota/quotas.ts';
 import { configSchema, type Config } from './schema.ts';
 
 /** Cross-field rules the schema cannot express. */
@@ -30,6 +31,8 @@ function crossCheck(cfg: Config): { path: PropertyKey[]; message: string }[] {
       }
     });
   });
+  // Quota names unique, CEL subject keys type-checked (src/quota/).
+  problems.push(...quotaProblems(cfg.quotas));
   return problems;
 }
 

@@ -7,6 +7,7 @@ import { DEFAULT_REMOVE_HEADERS } from '../envoy/strip.ts';
 import { parseListen } from '../core/listen.ts';
 import { identitySchema } from '../identity/schema.ts';
 import { policySchema } from '../policy/schema.ts';
+import { quotasSchema } from '../quota/schema.ts';
 import { credentialsSchema, providersSchema } from '../providers/schema.ts';
 import { telemetrySchema } from '../telemetry/schema.ts';
 
@@ -64,6 +65,8 @@ export const configSchema = z.strictObject({
   identity: identitySchema,
   /** CEL policies (see docs/policies.md); without this section the built-in rule decides. Credential scopes bind in both. */
   policy: policySchema,
+  /** Quotas: request rates, token budgets and concurrency per identity (src/quota/schema.ts). */
+  quotas: quotasSchema,
   log: z
     .strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),

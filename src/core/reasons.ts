@@ -44,11 +44,14 @@ export const REASONS = {
   // 413/415
   body_too_large: { status: 413, message: 'the request body is larger than the authorizer reads' },
   unsupported_media_type: { status: 415, message: 'the request body must be application/json' },
+  // 429: a quota (config `quotas`) is used up for this caller
+  quota_exceeded: { status: 429, message: 'a quota for this caller is used up' },
   // 5xx: fail closed
   provider_unavailable: { status: 503, message: 'no route to a provider for this request' },
   timeout: { status: 503, message: 'the authorization decision timed out' },
   internal_error: { status: 500, message: 'the authorizer failed; the request is denied' },
   policy_error: { status: 500, message: 'a policy failed to evaluate; the request is denied' },
+  quota_unavailable: { status: 503, message: 'the quota store could not be reached; the request is denied' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ReasonCode = keyof typeof REASONS;

@@ -22,6 +22,7 @@ function traceHeader(traceId: string | undefined): HeaderValueOption[] {
 const GRPC_OK = 0;
 const GRPC_INVALID_ARGUMENT = 3;
 const GRPC_PERMISSION_DENIED = 7;
+const GRPC_RESOURCE_EXHAUSTED = 8;
 const GRPC_INTERNAL = 13;
 const GRPC_UNAVAILABLE = 14;
 const GRPC_UNAUTHENTICATED = 16;
@@ -57,6 +58,7 @@ function overwrite(key: string, value: string): HeaderValueOption {
 function grpcCodeFor(status: number): number {
   if (status === 401) return GRPC_UNAUTHENTICATED;
   if (status === 403) return GRPC_PERMISSION_DENIED;
+  if (status === 429) return GRPC_RESOURCE_EXHAUSTED;
   if (status === 503) return GRPC_UNAVAILABLE;
   if (status >= 500) return GRPC_INTERNAL;
   return GRPC_INVALID_ARGUMENT;
@@ -71,6 +73,8 @@ export interface DenyInput {
   readonly metadata: Readonly<Record<string, JsonValue | undefined>>;
   /** The trace the decision was made in, returned to the client next to the decision id. */
   readonly traceId?: string | undefined;
+  /** Seconds until a used-up quota has room again (`retry-after`, which the SDKs wait before retrying). */
+  readonly retryAfterS?: number | undefined;
 }
 
 export function denyResponse(d: DenyInput): CheckResponse {
@@ -80,6 +84,7 @@ export function denyResponse(d: DenyInput): CheckResponse {
     const error = d.reason === 'no_credentials' ? '' : ', error="invalid_token"';
     headers.push(overwrite('www-authenticate', `Bearer realm="llm-authz"${error}`));
   }
+  if (d.retryAfterS !== undefined) headers.push(overwrite('retry-after', String(d.retryAfterS)));
   const e = { status, reason: d.reason, message: d.detail ? `${message}: ${redactKeys(d.detail)}` : message, decisionId: d.decisionId };
   const extra = d.api === undefined ? undefined : wireOf(d.api).errorHeaders?.(e);
   for (const [k, v] of extra ?? []) headers.push(overwrite(k, v));

@@ -1,6 +1,6 @@
 /**
  * The Check pipeline, as labelled phases with a deny reason per phase:
- *   parse -> identify -> understand -> decide -> credential -> respond -> audit
+ *   parse -> identify -> understand -> quota -> decide -> credential -> respond -> audit
  * It fails closed: an exception or a timeout anywhere is a deny, never an allow, and every
  * Check produces exactly one decision record.
  */
@@ -17,8 +17,10 @@ import { apiOfRequest } from '../apis/endpoints.ts';
 import type { LlmRequest } from '../llm/index.ts';
 import type { Decision } from '../policy/types.ts';
 import type { DenyReason } from '../core/reasons.ts';
+import type { JsonValue } from '../core/struct.ts';
 import { noopCheckTracer, type CheckSpan, type CheckTracer, type TraceIds } from '../telemetry/check-span.ts';
-import { countIdentity, recordDecision } from '../telemetry/metrics.ts';
+import { countIdentity, countQuotaDenial, recordDecision } from '../telemetry/metrics.ts';
+import { quotaDeny, remainingByName, type QuotaCheck } from '../quota/phase.ts';
 
 export interface CheckSinks {
   /** Called once per decision, with the redacted audit record and the ids of the Check's span. */
@@ -36,6 +38,8 @@ export interface Phases {
   decision?: Decision;
   denyReason?: DenyReason;
   detail?: string | undefined;
+  /** The quota phase's result, when quotas are configured. */
+  quota?: QuotaCheck;
   /** On allow: the provider credential's headers (the credential phase). */
   credential?: AttachedCredential;
   /** performance.now() around the identity and policy phases (span events). */
@@ -47,7 +51,7 @@ export interface Phases {
  * The phases of one Check, without the audit and the response: the server's Check and
  * `llm-authz check` both run this. `deadline` (performance.now()) stops policy evaluation.
  */
-export async function runPhases(raw: unknown, rt: Runtime, deadline?: number): Promise<Phases> {
+export async function runPhases(raw: unknown, rt: Runtime, deadline?: number, decisionId: string = randomUUID()): Promise<Phases> {
   const parsed = parseCheckRequest(raw);
   if (!parsed.ok) return { phase: 'request', denyReason: parsed.reason, detail: parsed.detail };
   const ctx = parsed.value;
@@ -63,9 +67,17 @@ export async function runPhases(raw: unknown, rt: Runtime, deadline?: number): P
   if (!what.ok) return { phase: 'llm', ctx, identity, denyReason: what.reason, detail: what.detail, identityAt };
   const llm = what.value;
 
+  // Quotas: one store round trip; a request over a limit is denied before the policies run.
+  let quota: QuotaCheck | undefined;
+  if (rt.quotas !== undefined) {
+    quota = await rt.quotas.check({ ctx, identity, llm }, decisionId);
+    const denied = quotaDeny(quota);
+    if (denied !== undefined) return { phase: 'quota', ctx, identity, llm, quota, identityAt, denyReason: denied.reason, detail: denied.detail };
+  }
+
   const policyStart = performance.now();
-  const decision = rt.decide({ ctx, identity, llm, deadline });
-  return { phase: 'policy', ctx, identity, llm, decision, identityAt, policyAt: [policyStart, performance.now()] };
+  const decision = rt.decide({ ctx, identity, llm, deadline, quota: remainingByName(quota) });
+  return { phase: 'policy', ctx, identity, llm, decision, ...(quota !== undefined && { quota }), identityAt, policyAt: [policyStart, performance.now()] };
 }
 
 /**
@@ -89,6 +101,7 @@ function audit(record: AuditRecord, p: Phases, span: CheckSpan, sinks: CheckSink
   // The record's fields are all attribute values (strings, numbers, booleans, string lists).
   span.end({ ...record }, record['decision.status'] >= 500 ? reason : undefined);
   if (p.identity) countIdentity(p.identity.method);
+  if (p.quota?.kind === 'exceeded' && reason === 'quota_exceeded') countQuotaDenial(p.quota.quota);
   recordDecision(record['decision.effect'], reason, p.decision?.rule, seconds);
   sinks.onDecision(record, span.ids);
 }
@@ -111,14 +124,18 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
     matchedRules: d?.matchedRules ?? [],
     provider: d?.obligations?.provider,
     shadow: d?.shadow,
+    quota: p.quota,
     durationMs,
   });
   audit(record, p, span, sinks, durationMs / 1000);
   // The Check span's id goes with the decision, so the outcome span (same trace) can link to it.
-  const metadata = envoyMetadata(record);
+  const metadata: Record<string, JsonValue> = envoyMetadata(record);
   if (span.ids.spanId !== '') metadata['span_id'] = span.ids.spanId;
+  const q = p.quota;
   if (effect === 'allow' && d?.obligations && p.credential) {
     metadata['route'] = d.obligations.provider.route;
+    // The quotas the outcome path charges tokens to and releases leases of, when the response ends.
+    if (q?.kind === 'pass' && q.carry !== undefined) metadata['quota'] = q.carry;
     const credentialHeaders = p.ctx ? headersToStrip(p.ctx, rt.strip) : rt.strip.always;
     return allowResponse({
       decisionId,
@@ -130,8 +147,11 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
       traceId: span.ids.traceId,
     });
   }
+  // Passed the quotas, denied later: the leases it took are given back (its request still counts).
+  if (q?.kind === 'pass' && q.leases.length > 0) rt.quotas?.release(q.leases, decisionId);
   return denyResponse({
     decisionId,
+    retryAfterS: q?.kind === 'exceeded' && reason === 'quota_exceeded' ? q.retryAfterS : undefined,
     reason: reason === 'allowed' ? 'internal_error' : reason,
     detail: p.detail ?? d?.detail,
     api: p.llm?.api ?? (p.ctx ? apiOfRequest(p.ctx.path, p.ctx.headers) : undefined),
@@ -165,11 +185,16 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
       const timeout = new Promise<Phases>((resolve) => {
         timer = setTimeout(() => resolve({ phase: 'internal', denyReason: 'timeout' }), limit);
       });
-      let phases = await Promise.race([runPhases(raw, rt, started + limit).then(withCredential), timeout]);
+      const running = runPhases(raw, rt, started + limit, decisionId).then(withCredential);
+      let phases = await Promise.race([running, timeout]);
+      if (phases.denyReason === 'timeout' && phases.phase === 'internal' && phases.ctx === undefined) {
+        // The phases go on after the timeout's deny: leases they take are given back when they end.
+        running.then((late) => (late.quota?.kind === 'pass' ? rt.quotas?.release(late.quota.leases, decisionId) : undefined)).catch(() => undefined);
+      }
       // Synchronous work (a slow policy) can finish after the deadline without the timer having
       // had a turn: an answer that late is a timeout deny, never an allow.
       if (performance.now() - started > limit && phases.denyReason !== 'timeout') {
-        const { ctx, identity, llm } = phases;
+        const { ctx, identity, llm, quota } = phases;
         phases = {
           phase: 'internal',
           denyReason: 'timeout',
@@ -177,6 +202,8 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
           ...(ctx && { ctx }),
           ...(identity && { identity }),
           ...(llm && { llm }),
+          // Kept so that the deny gives back the leases the quotas took.
+          ...(quota && { quota }),
         };
       }
       return finish(decisionId, started, phases, rt, sinks, span);

@@ -17,6 +17,7 @@ import { decisionMetadata, processingAttributes, processingEvent } from '../envo
 import type { TraceCarrier, TraceIds } from '../telemetry/check-span.ts';
 import { countOutcomeError, recordOutcome } from '../telemetry/metrics.ts';
 import { noopOutcomeTracer, type OutcomeSpan, type OutcomeTracer } from '../telemetry/outcome-span.ts';
+import type { Quotas } from '../quota/quotas.ts';
 
 export interface OutcomeSinks {
   onOutcome(record: OutcomeRecord, trace?: TraceIds): void;
@@ -54,8 +55,12 @@ function sinceRequestStart(attr: unknown): number | undefined {
   return Number.isFinite(t) ? Date.now() - t : undefined;
 }
 
+/** The quotas of the runtime in force (read when a response ends). */
+export type QuotaSource = () => Quotas | undefined;
+
 class Stream implements OutcomeStream {
   readonly #sinks: OutcomeSinks;
+  readonly #quotas: QuotaSource;
   readonly #tracer: OutcomeTracer;
   readonly #carrier: TraceCarrier;
   /** undefined: not known yet; null: not an allowed, decided request (no record). */
@@ -70,8 +75,9 @@ class Stream implements OutcomeStream {
   #bytes = 0;
   #done = false;
 
-  constructor(sinks: OutcomeSinks, tracer: OutcomeTracer, carrier: TraceCarrier) {
+  constructor(sinks: OutcomeSinks, tracer: OutcomeTracer, carrier: TraceCarrier, quotas: QuotaSource) {
     this.#sinks = sinks;
+    this.#quotas = quotas;
     this.#tracer = tracer;
     this.#carrier = carrier;
   }
@@ -157,14 +163,20 @@ class Stream implements OutcomeStream {
       tokens: { input: u.input, output: u.output, cache_read: u.cacheRead, cache_creation: u.cacheCreation, reasoning: u.reasoning },
     });
     this.#sinks.onOutcome(record, span.ids);
+    // Token budgets are charged what the provider reported (nothing when it reported no usage),
+    // complete or not; the request's concurrency leases end. Fails open: counted, logged.
+    const quotas = d.quota !== undefined ? this.#quotas() : undefined;
+    if (quotas !== undefined && d.quota !== undefined) {
+      quotas.settle(d.quota, d.decisionId, { input: u.input, output: u.output }).catch((err: unknown) => this.#sinks.onError(err));
+    }
     return 'end';
   }
 }
 
-export function createOutcomes(sinks: OutcomeSinks, tracer: OutcomeTracer = noopOutcomeTracer): Outcomes {
+export function createOutcomes(sinks: OutcomeSinks, tracer: OutcomeTracer = noopOutcomeTracer, quotas: QuotaSource = () => undefined): Outcomes {
   return {
     open(carrier) {
-      const s = new Stream(sinks, tracer, carrier);
+      const s = new Stream(sinks, tracer, carrier, quotas);
       // Observation fails open: an exception ends this record's stream, never the process.
       const guard = <T>(f: () => T, fallback: T): T => {
         try {

@@ -17,6 +17,7 @@ import { createIdentifierFromConfig, type Identify } from '../identity/index.ts'
 import { createUnderstander, type Understand } from '../llm/index.ts';
 import { createPolicy, type Decide, type PolicyEngine } from '../policy/index.ts';
 import { buildProviders, type Providers } from '../providers/runtime.ts';
+import { buildQuotas, type QuotaOptions, type Quotas } from '../quota/quotas.ts';
 
 export type { BuildContext } from '../core/build-context.ts';
 export type { ProviderRuntime } from '../providers/runtime.ts';
@@ -36,6 +37,8 @@ export interface Runtime {
   readonly strip: StripRules;
   /** The CEL policy engine (reload, status), when the config has a `policy:` section. */
   readonly policy: PolicyEngine | undefined;
+  /** The quotas (config `quotas`), when it has rules. */
+  readonly quotas: Quotas | undefined;
   /** Releases what the runtime holds (watchers, timers). */
   close(): Promise<void>;
 }
@@ -48,6 +51,8 @@ export interface RuntimeOptions {
   readonly onCredentialReload?: CredentialReloadListener | undefined;
   readonly onKeyStoreReload?: KeyStoreReloadListener | undefined;
   readonly onRevocationListReload?: KeyStoreReloadListener | undefined;
+  /** The quotas' clock and store (tests, the benchmark), and where Redis connection errors go. */
+  readonly quotas?: QuotaOptions | undefined;
 }
 
 export function buildRuntime(config: Config, ctx: BuildContext, opts: RuntimeOptions = {}): Runtime {
@@ -59,6 +64,8 @@ export function buildRuntime(config: Config, ctx: BuildContext, opts: RuntimeOpt
     closers.push(() => identify.close?.());
     const policy = createPolicy(config, ctx, providers, { watch: opts.watchPolicies, now: opts.now });
     if (policy.engine !== undefined) closers.push(policy.engine.close);
+    const quotas = config.quotas !== undefined && config.quotas.rules.length > 0 ? buildQuotas(config.quotas, opts.quotas) : undefined;
+    if (quotas !== undefined) closers.push(() => quotas.close());
     const onBehalfOf = config.identity.on_behalf_of === undefined ? [] : [config.identity.on_behalf_of.header];
     return {
       config,
@@ -77,6 +84,7 @@ export function buildRuntime(config: Config, ctx: BuildContext, opts: RuntimeOpt
         onBehalfOfHeaders: [...onBehalfOf, ON_BEHALF_OF_HEADER],
       }),
       policy: policy.engine,
+      quotas,
       async close() {
         for (const c of closers) await c();
       },

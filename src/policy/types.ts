@@ -3,6 +3,7 @@ import type { RequestContext } from '../envoy/request-context.ts';
 import type { Identity } from '../identity/types.ts';
 import type { LlmRequest } from '../llm/types.ts';
 import type { ReasonCode } from '../core/reasons.ts';
+import type { QuotaRemaining } from './vars.ts';
 
 /** What an allow obliges Envoy to do: where to route, which provider credential to attach. */
 export interface Obligations {
@@ -42,6 +43,8 @@ export interface DecisionInput {
   readonly ctx: RequestContext;
   readonly identity: Identity;
   readonly llm: LlmRequest;
+  /** The quotas that apply to the request and what is left of each (`quota` in CEL). */
+  readonly quota?: ReadonlyMap<string, QuotaRemaining> | undefined;
   /**
    * performance.now() after which the Check is out of time: rule evaluation stops between rules
    * and the decision is a `timeout` deny (an evaluation cannot be interrupted inside a rule).

@@ -101,10 +101,28 @@ const LLM_FIELDS: Record<string, FieldDecl> = {
   },
 };
 
+/** What is left of one quota that applies to the request (README "Quotas"), each after this request. */
+const QUOTA_FIELDS: Record<string, FieldDecl> = {
+  requests: { type: T.int, doc: 'requests left in the window, this one counted; absent when the quota sets no request limit', optional: true },
+  tokens: { type: T.int, doc: 'tokens left in the window (charged when responses end); absent when the quota sets no token limit', optional: true },
+  concurrent: { type: T.int, doc: 'requests that may still start while this one is in flight; absent when the quota sets no concurrency limit', optional: true },
+};
+
+/** The remaining budget of one quota, by limit (src/quota/ builds it). */
+export interface QuotaRemaining {
+  readonly requests?: number | undefined;
+  readonly tokens?: number | undefined;
+  readonly concurrent?: number | undefined;
+}
+
 export const VARIABLES: Readonly<Record<string, FieldDecl>> = {
   identity: { type: T.object('identity', IDENTITY_FIELDS), doc: 'who is calling' },
   request: { type: T.object('request', REQUEST_FIELDS), doc: 'the HTTP request' },
   llm: { type: T.object('llm', LLM_FIELDS), doc: 'what is asked of the model' },
+  quota: {
+    type: T.map(T.string, T.object('quota', QUOTA_FIELDS)),
+    doc: "the quotas (config `quotas.rules`) that apply to the request, by name, with what is left of each: `quota['chat-tokens'].tokens`; empty when none applies or the quota store failed and `on_store_error` is `allow`",
+  },
   now: { type: T.timestamp, doc: 'the time of the decision' },
 };
 
@@ -241,7 +259,22 @@ export interface Activation {
   readonly identity: CelInput;
   readonly request: CelInput;
   readonly llm: CelInput;
+  readonly quota: CelInput;
   readonly now: CelInput;
+}
+
+const NO_QUOTA: ReadonlyMap<string, QuotaRemaining> = new Map();
+
+function quotaActivation(q: ReadonlyMap<string, QuotaRemaining>): Map<string, CelInput> {
+  const m = new Map<string, CelInput>();
+  for (const [name, r] of q) {
+    const o = new Map<string, CelInput>();
+    if (r.requests !== undefined) o.set('requests', BigInt(r.requests));
+    if (r.tokens !== undefined) o.set('tokens', BigInt(r.tokens));
+    if (r.concurrent !== undefined) o.set('concurrent', BigInt(r.concurrent));
+    m.set(name, o);
+  }
+  return m;
 }
 
 /**
@@ -262,12 +295,17 @@ function toCelValue(v: CelInput): CelInput {
 const UNREAD: CelInput = celMap(new Map<string, CelInput>());
 
 /** The activation of a decision; with `variables`, only those the rules read are built. */
-export function activation(input: { ctx: RequestContext; identity: Identity; llm: LlmRequest }, nowMs: number, variables?: ReadonlySet<string>): Activation {
+export function activation(
+  input: { ctx: RequestContext; identity: Identity; llm: LlmRequest; quota?: ReadonlyMap<string, QuotaRemaining> | undefined },
+  nowMs: number,
+  variables?: ReadonlySet<string>,
+): Activation {
   const reads = (name: keyof Activation): boolean => variables === undefined || variables.has(name);
   return {
     identity: reads('identity') ? lazyCelMap(input.identity, IDENTITY_VALUES) : UNREAD,
     request: reads('request') ? lazyCelMap(input.ctx, REQUEST_VALUES) : UNREAD,
     llm: reads('llm') ? lazyCelMap(input.llm, LLM_VALUES) : UNREAD,
+    quota: reads('quota') ? toCelValue(quotaActivation(input.quota ?? NO_QUOTA)) : UNREAD,
     now: reads('now') ? timestampFromMs(nowMs) : UNREAD,
   };
 }

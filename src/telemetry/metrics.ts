@@ -12,6 +12,8 @@
  *   countOutcomeError(kind)                  the outcome path, when it fails (it fails open)
  *   countStateReload(state, outcome)         the key store and provider credential files, per reload
  *   setStateFailed(state, failed)            serve, when a reloaded state turns bad or good again
+ *   countQuotaDenial(quota)                  the quota phase, per quota_exceeded deny
+ *   countQuotaStoreError(behaviour, op)      the quotas, when the counter store fails or times out
  *
  * Names follow OpenTelemetry conventions (dots); the Prometheus endpoint shows them with
  * underscores (e.g. llm_authz_decisions_total).
@@ -30,6 +32,8 @@ interface Instruments {
   outcomeTokens: Counter;
   outcomeErrors: Counter;
   stateReloads: Counter;
+  quotaDenials: Counter;
+  quotaStoreErrors: Counter;
 }
 
 /** Check latency buckets in seconds (0.25 ms .. 2.5 s). */
@@ -58,6 +62,10 @@ function instruments(meter: Meter): Instruments {
     outcomeErrors: meter.createCounter('llm_authz.outcome.errors', { description: 'Failures of the outcome path (it fails open: the response is never held up)' }),
     stateReloads: meter.createCounter('llm_authz.state.reloads', {
       description: 'Reloads of the key store, provider credential and revocation list files by state and outcome (ok, failed)',
+    }),
+    quotaDenials: meter.createCounter('llm_authz.quota.denials', { description: 'Requests denied because a quota was used up (quota_exceeded), by quota name' }),
+    quotaStoreErrors: meter.createCounter('llm_authz.quota.store.errors', {
+      description: 'Quota store failures and timeouts by the on_store_error behaviour applied (deny, allow) and operation (take: a Check; settle: a response end)',
     }),
   };
 }
@@ -103,6 +111,7 @@ export function installMeter(meter: Meter): void {
   current.exporterDropped.add(0, { signal: 'metrics' });
   current.decisionLogDropped.add(0);
   current.outcomeErrors.add(0);
+  current.quotaStoreErrors.add(0, { behaviour: 'deny', op: 'take' });
 }
 
 /** Attribute objects are cached per label combination so the hot path allocates nothing. */
@@ -193,4 +202,21 @@ export function recordOutcome(o: {
 
 export function countOutcomeError(kind: 'exception' | 'unjoined'): void {
   current.outcomeErrors.add(1, { kind });
+}
+
+const quotaAttrs = new Map<string, Attributes>();
+
+/** A request denied because a quota was used up (`quota_exceeded`), by quota name (names come from the config: bounded). */
+export function countQuotaDenial(quota: string): void {
+  let attrs = quotaAttrs.get(quota);
+  if (attrs === undefined) {
+    attrs = { quota };
+    if (quotaAttrs.size < 1000) quotaAttrs.set(quota, attrs);
+  }
+  current.quotaDenials.add(1, attrs);
+}
+
+/** The quota store failed or timed out: in a Check (`take`, then `on_store_error` applied) or at a response's end (`settle`). */
+export function countQuotaStoreError(behaviour: 'deny' | 'allow', op: 'take' | 'settle'): void {
+  current.quotaStoreErrors.add(1, { behaviour, op });
 }

@@ -116,7 +116,28 @@ describe('Kubernetes manifests against a real API server', () => {
       mutate: (o) => void ((o.spec!['tls'] as Record<string, unknown>)['caCertificateRefs'] = [{ group: '', kind: 'ConfigMap', name: 'x' }]),
       error: /must not contain both CACertificateRefs and WellKnownCACertificates/,
     },
+    {
+      dir: 'overlays/envoy-gateway',
+      kind: 'EnvoyExtensionPolicy',
+      name: 'llm-authz-outcomes',
+      mutate: (o) => void ((o.spec!['extProc'] as { processingMode: { response: Record<string, unknown> } }[])[0]!.processingMode.response['body'] = 'Buffered'),
+      error: /If shadowMode is enabled, body processing mode must be Streamed or unset/,
+    },
     { dir: 'overlays/istio-shared', kind: 'AuthorizationPolicy', name: 'llm-authz', mutate: (o) => void (o.spec!['action'] = 'ALLOWED'), error: /action/ },
+    {
+      dir: 'overlays/istio-shared',
+      kind: 'EnvoyFilter',
+      name: 'llm-authz-outcomes',
+      mutate: (o) => void ((o.spec!['configPatches'] as { match: Record<string, unknown> }[])[0]!.match['context'] = 'EGRESS'),
+      error: /context/,
+    },
+    {
+      dir: 'overlays/istio-per-pod',
+      kind: 'EnvoyFilter',
+      name: 'llm-authz-outcomes',
+      mutate: (o) => void ((o.spec!['configPatches'] as { patch: Record<string, unknown> }[])[0]!.patch['operation'] = 'INSERT_SOMEWHERE'),
+      error: /operation/,
+    },
     { dir: 'overlays/istio-per-pod', kind: 'ServiceEntry', name: 'llm-authz-local', mutate: (o) => void (o.spec!['resolution'] = 'LOCALHOST'), error: /resolution/ },
     {
       dir: 'overlays/injector',

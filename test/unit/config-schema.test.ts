@@ -12,7 +12,7 @@ describe('schema/llm-authz.schema.json', () => {
   it('is strict like the loader: unknown keys are refused at every level, and documents every section', () => {
     const s = JSON.parse(published) as { additionalProperties: boolean; properties: Record<string, { additionalProperties?: boolean }> };
     expect(s.additionalProperties).toBe(false);
-    expect(Object.keys(s.properties)).toEqual(['server', 'routing', 'credentials', 'providers', 'identity', 'policy', 'log', 'decision_log', 'telemetry']);
+    expect(Object.keys(s.properties)).toEqual(['server', 'routing', 'credentials', 'providers', 'identity', 'policy', 'quotas', 'log', 'decision_log', 'telemetry']);
     expect(s.properties['server']?.additionalProperties).toBe(false);
     const api = (s.properties['providers'] as unknown as { items: { properties: { api: { enum: string[] } } } }).items.properties.api.enum;
     expect(api).toEqual(API_KINDS);

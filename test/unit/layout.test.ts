@@ -9,13 +9,32 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from '../../devstack/tools.ts';
 
 /** The folders of src/, bottom first; a folder may import from itself and the folders before it. */
-const LAYERS = ['core', 'apis', 'telemetry', 'envoy', 'providers', 'config', 'identity', 'llm', 'policy', 'audit', 'inventory', 'pipeline', 'server', 'inject', 'cli'] as const;
+const LAYERS = [
+  'core',
+  'apis',
+  'telemetry',
+  'envoy',
+  'providers',
+  'config',
+  'identity',
+  'llm',
+  'policy',
+  'quota',
+  'audit',
+  'inventory',
+  'pipeline',
+  'server',
+  'inject',
+  'cli',
+] as const;
 
 /** Imports that point upwards on purpose, with the reason. */
 const ALLOWED_UP: ReadonlyMap<string, string> = new Map([
   // The config schema is composed of each area's own schema section.
   ['config/schema.ts -> identity', 'the identity section of the config schema'],
   ['config/schema.ts -> policy', 'the policy section of the config schema'],
+  ['config/schema.ts -> quota', 'the quotas section of the config schema'],
+  ['config/load.ts -> quota', 'quota names and CEL subject keys checked at load, with their positions'],
   // The request context is read by every phase; the response is written from the decision.
   ['envoy/response.ts -> policy', 'the decision obligations the response carries out'],
   ['envoy/response.ts -> providers', 'the provider runtime whose credential is attached'],
