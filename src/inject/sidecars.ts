@@ -56,7 +56,7 @@ export function authzContainer(opts: InjectorOptions): Record<string, unknown> {
     // The kubelet starts the next container (Envoy, then the app) once this succeeds.
     startupProbe: { ...health('envoy.service.auth.v3.Authorization'), periodSeconds: 1, failureThreshold: 60 },
     readinessProbe: { ...health('envoy.service.auth.v3.Authorization'), periodSeconds: 5 },
-    // Idle RSS 114 MiB with the image's young-generation cap; 189 MiB peak under maximum load (README "Sizing").
+    // Idle RSS 114-120 MiB with the image's young-generation cap; 189 MiB peak under maximum load (README "Sizing").
     resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
     securityContext: RESTRICTED,
     volumeMounts: [
