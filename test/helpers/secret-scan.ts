@@ -61,13 +61,15 @@ export function scanLogFiles(dir: string, secrets: readonly Secret[]): { hits: H
 }
 
 /** Scans every trace of every service that a Jaeger holds. */
-export async function scanJaeger(queryUrl: string, secrets: readonly Secret[]): Promise<{ hits: Hit[]; traces: number; spans: number }> {
+export async function scanJaeger(queryUrl: string, secrets: readonly Secret[]): Promise<{ hits: Hit[]; traces: number; spans: number; services: string[] }> {
   checkSecrets(secrets);
   const hits: Hit[] = [];
   let traces = 0;
   let spans = 0;
   const seen = new Set<string>();
+  const scanned: string[] = [];
   for (const service of await services(queryUrl)) {
+    scanned.push(service);
     for (const t of await findTraces(queryUrl, service)) {
       if (seen.has(t.traceID)) continue;
       seen.add(t.traceID);
@@ -76,7 +78,7 @@ export async function scanJaeger(queryUrl: string, secrets: readonly Secret[]): 
       hits.push(...scanText(JSON.stringify(t), secrets, `Jaeger trace ${t.traceID}`));
     }
   }
-  return { hits, traces, spans };
+  return { hits, traces, spans, services: scanned };
 }
 
 export function formatHits(hits: readonly Hit[]): string {

@@ -36,7 +36,7 @@ describe('secret scan', () => {
     expect(() => checkSecrets([{ label: 'x', value: 'abc' }])).toThrow(/shorter/);
   });
 
-  it('the suite list holds the demo keys, the quickstart provider keys and the prompts', () => {
+  it('(test table) the suite list holds the demo keys, the quickstart provider keys and the prompts', () => {
     const labels = suiteSecrets()
       .map((s) => s.label)
       .join('\n');
@@ -46,7 +46,7 @@ describe('secret scan', () => {
     expect(() => checkSecrets(suiteSecrets())).not.toThrow();
   });
 
-  it('the suite list holds every provider key file of the examples (policies, Gemini, Azure)', () => {
+  it('(test table) the suite list holds every provider key file of the examples (policies, Gemini, Azure)', () => {
     const labels = suiteSecrets().map((s) => s.label);
     for (const f of [
       'quickstart/secrets/openai-api-key',
@@ -76,9 +76,11 @@ describe('secret scan', () => {
       server = createServer((req, res) => {
         res.setHeader('content-type', 'application/json');
         let body: unknown = {};
-        if (req.url === '/api/services') body = { data: ['llm-authz', 'llm-gateway'] };
-        else if (req.url?.startsWith('/api/traces?service=llm-authz')) body = { data: [trace('t1', 'clean'), trace('t2', `leak ${SECRETS[0]!.value}`)] };
-        else if (req.url?.startsWith('/api/traces?service=llm-gateway')) body = { data: [trace('t1', 'clean')] };
+        // Three services; the secrets sit in traces only the second and the last one list.
+        if (req.url === '/api/services') body = { data: ['llm-authz', 'llm-gateway', 'envoy-sidecar'] };
+        else if (req.url?.startsWith('/api/traces?service=llm-authz')) body = { data: [trace('t1', 'clean')] };
+        else if (req.url?.startsWith('/api/traces?service=llm-gateway')) body = { data: [trace('t1', 'clean'), trace('t2', `leak ${SECRETS[0]!.value}`)] };
+        else if (req.url?.startsWith('/api/traces?service=envoy-sidecar')) body = { data: [trace('t2', 'seen'), trace('t3', `leak ${SECRETS[1]!.value}`)] };
         else res.statusCode = 404;
         res.end(JSON.stringify(body));
       });
@@ -88,10 +90,14 @@ describe('secret scan', () => {
     });
     afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-    it('reads every trace of every service and reports the one with the secret', async () => {
+    it('reads every trace of every service (once each) and reports the ones with a secret, in later services too', async () => {
       const r = await scanJaeger(url, SECRETS);
-      expect(r.traces).toBe(2);
-      expect(r.hits).toEqual([{ secret: 'api key', where: 'Jaeger trace t2' }]);
+      expect(r.traces).toBe(3);
+      expect(r.services).toEqual(['llm-authz', 'llm-gateway', 'envoy-sidecar']);
+      expect(r.hits).toEqual([
+        { secret: 'api key', where: 'Jaeger trace t2' },
+        { secret: 'prompt', where: 'Jaeger trace t3' },
+      ]);
     });
   });
 });
