@@ -1,7 +1,6 @@
 // Mutation testing of the security paths: `npm run mutate` (not part of `npm test`).
 // One folder: `npm run mutate -- --mutate 'src/identity/**/*.ts'`. Reports: reports/mutation/.
-// Unit tests only (vitest.mutate.config.ts). Concurrency 2: the test machine has 2 cores;
-// a full run over the four folders took about N minutes there (see docs/testing.md).
+// Unit tests only (vitest.mutate.config.ts). Concurrency 2: the test machine has 2 cores.
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
