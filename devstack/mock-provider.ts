@@ -236,6 +236,20 @@ function requestIdHeader(kind: MockKind, n: number): Record<string, string> {
   return { 'x-request-id': id };
 }
 
+/**
+ * Drops the connection once what was written has left for the kernel: a socket destroyed at once
+ * would discard the bytes still buffered (the response headers among them), and Envoy would see
+ * a connection that failed before the response instead of one that broke in the middle of it.
+ */
+function dropAfterFlush(res: ServerResponse): void {
+  setImmediate(() => {
+    const sock = res.socket;
+    if (sock === null) return;
+    if (sock.writableLength === 0) sock.destroy();
+    else sock.once('drain', () => sock.destroy());
+  });
+}
+
 /** Writes the parts with backpressure; stops early when the client is gone. */
 async function writeParts(
   res: ServerResponse,
@@ -355,7 +369,7 @@ export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?
           sha256: hash.digest('hex'),
           completed,
         });
-        if (p.reset === true) res.socket?.destroy();
+        if (p.reset === true) dropAfterFlush(res);
         else res.end();
       });
     }

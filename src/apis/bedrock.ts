@@ -9,6 +9,9 @@
 import { parseBedrockConverse } from './bodies/bedrock-converse.ts';
 import { parseBedrockInvoke } from './bodies/bedrock-invoke.ts';
 import type { BodyParser } from './bodies/types.ts';
+import { anthropicMessagesReader } from './responses/anthropic-messages.ts';
+import { bedrockConverseReader } from './responses/bedrock-converse.ts';
+import type { ResponseReader } from './responses/facts.ts';
 import { BEARER, denyMessage, post, type ApiProfile, type EndpointSpec, type ErrorInput, type Operation, type SigV4Credential, type WireFormat } from './profile.ts';
 
 /** The Bedrock Runtime exception (modelled in the AWS SDK) for a deny's HTTP status. */
@@ -29,18 +32,20 @@ export function bedrockErrorType(status: number): string {
 }
 
 /** A POST on `/model/{modelId}/<op>`. */
-function endpoint(op: string, schema: string, operation: Operation, parse: BodyParser, stream: boolean): EndpointSpec {
-  return post(new RegExp(`^/model/([^/]+)/${op}$`), schema, operation, parse, { display: `/model/{model}/${op}`, slashInModel: true, stream });
+function endpoint(op: string, schema: string, operation: Operation, parse: BodyParser, stream: boolean, response: ResponseReader): EndpointSpec {
+  return post(new RegExp(`^/model/([^/]+)/${op}$`), schema, operation, parse, { display: `/model/{model}/${op}`, slashInModel: true, stream, response });
 }
 
 export const bedrockWire: WireFormat<'bedrock'> = {
   name: 'bedrock',
   endpoints: [
-    endpoint('converse', 'bedrock.converse', 'chat', parseBedrockConverse, false),
-    endpoint('converse-stream', 'bedrock.converse_stream', 'chat', parseBedrockConverse, true),
-    // The body is the model's own format; the Anthropic format (Claude) is read as a chat.
-    endpoint('invoke', 'bedrock.invoke_model', 'generate_content', parseBedrockInvoke, false),
-    endpoint('invoke-with-response-stream', 'bedrock.invoke_model_with_response_stream', 'generate_content', parseBedrockInvoke, true),
+    endpoint('converse', 'bedrock.converse', 'chat', parseBedrockConverse, false, bedrockConverseReader),
+    endpoint('converse-stream', 'bedrock.converse_stream', 'chat', parseBedrockConverse, true, bedrockConverseReader),
+    // The body is the model's own format; the Anthropic format (Claude) is read as a chat, and its
+    // answer as Anthropic messages (streamed: one Anthropic event per event-stream chunk). Other
+    // models' answers have none of the fields read: their outcome records count them.
+    endpoint('invoke', 'bedrock.invoke_model', 'generate_content', parseBedrockInvoke, false, anthropicMessagesReader),
+    endpoint('invoke-with-response-stream', 'bedrock.invoke_model_with_response_stream', 'generate_content', parseBedrockInvoke, true, anthropicMessagesReader),
   ],
   ownsPath: /^\/model\//,
   // A Bedrock API key (and an llm-authz key where the SDKs put one) is a bearer token.

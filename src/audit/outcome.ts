@@ -19,7 +19,9 @@ export interface DecisionRef {
   readonly agent: string | undefined;
   readonly user: string | undefined;
   readonly credentialId: string | undefined;
+  /** The configured provider (`llm.provider`) and its system (`gen_ai.provider.name`). */
   readonly provider: string | undefined;
+  readonly providerSystem: string | undefined;
   readonly model: string | undefined;
   /** The API schema (`llm.api`) whose reader reads the response. */
   readonly api: string | undefined;
@@ -49,6 +51,7 @@ export function decisionFromMetadata(m: Readonly<Record<string, JsonValue>>): De
     user: str(m['user']),
     credentialId: str(m['credential_id']),
     provider: str(m['provider']),
+    providerSystem: str(m['provider_system']),
     model: str(m['model']),
     api: str(m['api']),
     stream: typeof stream === 'boolean' ? stream : undefined,
@@ -81,6 +84,7 @@ export interface OutcomeRecord {
   readonly 'identity.user'?: string;
   readonly 'identity.credential_id'?: string;
   readonly 'gen_ai.provider.name'?: string;
+  readonly 'llm.provider'?: string;
   readonly 'gen_ai.request.model'?: string;
   readonly 'llm.api'?: string;
   readonly 'llm.stream'?: boolean;
@@ -131,7 +135,8 @@ export function outcomeRecord(o: OutcomeInput): OutcomeRecord {
   put('identity.agent', d.agent);
   put('identity.user', d.user);
   put('identity.credential_id', d.credentialId);
-  put('gen_ai.provider.name', d.provider);
+  put('gen_ai.provider.name', d.providerSystem);
+  put('llm.provider', d.provider);
   put('gen_ai.request.model', d.model);
   put('llm.api', d.api);
   put('llm.stream', d.stream);

@@ -175,6 +175,7 @@ export function envoyMetadata(r: AuditRecord): Record<string, string | number | 
     ['policy_version', 'policy.version'],
     ['rule', 'policy.rule'],
     ['provider', 'llm.provider'],
+    ['provider_system', 'gen_ai.provider.name'],
     ['model', 'gen_ai.request.model'],
     ['api', 'llm.api'],
   ];

@@ -26,6 +26,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { testServiceAccount } from '../../devstack/mock-google-token.ts';
+import { waitFor } from '../../devstack/ports.ts';
 import { MOCK_BEDROCK_REGION, quickstartAwsKeys } from '../../devstack/stack.ts';
 import { ROOT } from '../../devstack/tools.ts';
 import { accessLogLine, useStack } from '../helpers/stack.ts';
@@ -114,6 +115,57 @@ describe('Amazon Bedrock and Google Vertex AI through the real Envoy, with their
       for await (const ev of r.stream ?? []) text += ev.contentBlockDelta?.delta?.text ?? '';
       expect(text).toBe('Hello from the mock Bedrock provider.');
       expect(lastAccepted(stack().bedrock).path).toContain('/converse-stream');
+    });
+
+    it('ConverseStream and InvokeModel get outcome records: the AWS event stream and the JSON answer read for their usage', async () => {
+      const s = stack();
+      /** A client whose requests carry this x-request-id; the outcome line of that request. */
+      const tagged = (requestId: string): BedrockRuntimeClient => {
+        const client = bedrock();
+        client.middlewareStack.add(
+          (next) => async (args) => {
+            (args.request as { headers: Record<string, string> }).headers['x-request-id'] = requestId;
+            return next(args);
+          },
+          { step: 'build' },
+        );
+        return client;
+      };
+      const outcomeAfter = async (send: (client: BedrockRuntimeClient) => Promise<unknown>): Promise<Record<string, unknown>> => {
+        const requestId = `bedrock-outcome-${Math.random().toString(36).slice(2)}`;
+        await send(tagged(requestId));
+        return waitFor('the outcome line', () => s.authz.outcomes().find((o) => o['http.request.id'] === requestId));
+      };
+      const streamed = await outcomeAfter(async (client) => {
+        const r = await client.send(new ConverseStreamCommand({ modelId: CLAUDE, messages: [{ role: 'user', content: [{ text: 'say hello' }] }] }));
+        for await (const _ of r.stream ?? []);
+      });
+      expect(streamed).toMatchObject({
+        'gen_ai.provider.name': 'aws.bedrock',
+        'llm.provider': 'bedrock',
+        'llm.api': 'bedrock.converse_stream',
+        'llm.response.format': 'eventstream',
+        'llm.response.read': 'ok',
+        'gen_ai.response.finish_reasons': ['end_turn'],
+        'gen_ai.usage.input_tokens': 5,
+        'gen_ai.usage.output_tokens': 7,
+      });
+      const invoked = await outcomeAfter((client) =>
+        client.send(
+          new InvokeModelCommand({
+            modelId: CLAUDE,
+            contentType: 'application/json',
+            body: JSON.stringify({ anthropic_version: 'bedrock-2023-05-31', max_tokens: 64, messages: hello }),
+          }),
+        ),
+      );
+      expect(invoked).toMatchObject({
+        'llm.response.format': 'json',
+        'llm.response.read': 'ok',
+        'gen_ai.response.id': 'msg_mock',
+        'gen_ai.usage.input_tokens': expect.any(Number),
+        'gen_ai.usage.output_tokens': expect.any(Number),
+      });
     });
 
     it('InvokeModel with the Anthropic body format, on an inference-profile ARN (URL-encoded in the path)', async () => {
@@ -216,7 +268,7 @@ describe('Amazon Bedrock and Google Vertex AI through the real Envoy, with their
       await client.send(new ConverseCommand({ modelId: CLAUDE, messages: [{ role: 'user', content: [{ text: 'say hello' }] }] }));
       expect(await accessLogLine(s.accessLog, requestId)).toMatchObject({
         route: 'bedrock',
-        upstream_host: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+        upstream_host: `127.0.0.1:${s.bedrock.port}`,
         provider: 'bedrock',
         model: CLAUDE,
         decision: 'allow',

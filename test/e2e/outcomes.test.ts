@@ -178,7 +178,9 @@ const CASES: readonly {
 ];
 
 describe('outcome records through the real Envoy', () => {
-  const stack = useStack('outcomes', { config });
+  // The young generation pinned small (the default grows up to 3 x 32 MiB, at V8's choice, while
+  // the 50 MB streams pass): the memory check below then measures what is held, not how V8 sized itself.
+  const stack = useStack('outcomes', { config, env: { NODE_OPTIONS: '--max-semi-space-size=4' } });
 
   it.each(CASES)("$api, stream $stream: the outcome line and span carry the mock's usage, model, finish and tool names; same decision and trace", async (c) => {
     const s = stack();

@@ -21,7 +21,8 @@ const DECISION: Record<string, JsonValue> = {
   effect: 'allow',
   workload: 'spiffe://x/ns/a/sa/b',
   credential_id: 'key01',
-  provider: 'openai',
+  provider: 'openai-team',
+  provider_system: 'openai',
   model: 'gpt-4o-mini',
   api: 'openai.chat_completions',
   stream: false,
@@ -79,6 +80,7 @@ describe('outcome streams', () => {
       'identity.workload': 'spiffe://x/ns/a/sa/b',
       'identity.credential_id': 'key01',
       'gen_ai.provider.name': 'openai',
+      'llm.provider': 'openai-team',
       'gen_ai.request.model': 'gpt-4o-mini',
       'llm.api': 'openai.chat_completions',
       'llm.stream': false,
@@ -205,6 +207,7 @@ describe('the join: decision metadata', () => {
       decisionId: 'd-1',
       effect: 'allow',
       provider: 'anthropic',
+      providerSystem: 'anthropic',
       model: 'claude-x',
       api: 'anthropic.messages',
       stream: true,
@@ -286,6 +289,7 @@ describe('README names every outcome field', () => {
         user: 'u',
         credentialId: 'c',
         provider: 'p',
+        providerSystem: 's',
         model: 'm',
         api: 'x',
         stream: true,
@@ -311,7 +315,7 @@ describe('README names every outcome field', () => {
       ttfbMs: 1,
       durationMs: 1,
     });
-    expect(Object.keys(full)).toHaveLength(30);
+    expect(Object.keys(full)).toHaveLength(31);
     expect(Object.keys(full).filter((k) => !section.includes(`\`${k}\``))).toEqual([]);
   });
 });
@@ -330,6 +334,7 @@ describe('the inventory reads outcome lines as llm-authz writes them', () => {
         user: 'u',
         credentialId: 'c',
         provider: 'p',
+        providerSystem: 's',
         model: 'm',
         api: 'openai.chat_completions',
         stream: true,

@@ -10,6 +10,7 @@ import { WIRES } from '../../src/apis/index.ts';
 import { fieldTree, JsonStream, MAX_CAPTURE, type Scalar } from '../../src/apis/responses/json-stream.ts';
 import { startReading, type ReadResult } from '../../src/apis/responses/reading.ts';
 import { SseStream } from '../../src/apis/responses/sse.ts';
+import { EventStreamCodec } from '@smithy/eventstream-codec';
 
 const SECRET_ARGS = '{"city":"the secret launch code is 7731"}';
 
@@ -406,18 +407,140 @@ describe('Gemini', () => {
   });
 });
 
+/** An AWS event stream of `[event type, JSON payload]` events (and exception frames), encoded by the AWS SDK's codec. */
+function eventStream(events: readonly (readonly [string, unknown] | { readonly exception: string; readonly message: string })[]): Buffer {
+  const codec = new EventStreamCodec(
+    (b) => Buffer.from(b).toString('utf8'),
+    (t) => new Uint8Array(Buffer.from(t, 'utf8')),
+  );
+  const str = (value: string) => ({ type: 'string' as const, value });
+  return Buffer.concat(
+    events.map((e) =>
+      'exception' in e
+        ? codec.encode({
+            headers: { ':message-type': str('exception'), ':exception-type': str(e.exception), ':content-type': str('application/json') },
+            body: new Uint8Array(Buffer.from(JSON.stringify({ message: e.message }))),
+          })
+        : codec.encode({
+            headers: { ':message-type': str('event'), ':event-type': str(e[0]), ':content-type': str('application/json') },
+            body: new Uint8Array(Buffer.from(JSON.stringify(e[1]))),
+          }),
+    ),
+  );
+}
+const EVENTS = 'application/vnd.amazon.eventstream';
+
+/** Every split of a binary body gives what the whole body gives. */
+function readEverySplitBinary(schema: string, contentType: string, body: Buffer): ReadResult {
+  const whole = read(schema, contentType, body);
+  for (let i = 1; i < body.length; i++) expect(read(schema, contentType, body, [i]), `split at ${i}`).toEqual(whole);
+  return whole;
+}
+
+describe('Bedrock', () => {
+  const converse = JSON.stringify({
+    output: { message: { role: 'assistant', content: [{ text: 'checking' }, { toolUse: { toolUseId: 't1', name: 'get_weather', input: JSON.parse(SECRET_ARGS) } }] } },
+    stopReason: 'tool_use',
+    usage: { inputTokens: 12, outputTokens: 7, totalTokens: 19, cacheReadInputTokens: 3, cacheWriteInputTokens: 2 },
+    metrics: { latencyMs: 100 },
+  });
+
+  it('Converse: tool calls by name, the stop reason, the usage; never the arguments', () => {
+    const r = readEverySplit('bedrock.converse', 'application/json', converse);
+    expect(r).toEqual({
+      status: 'ok',
+      facts: {
+        responseId: undefined,
+        responseModel: undefined,
+        finishReasons: ['tool_use'],
+        toolCalls: ['get_weather'],
+        toolCallCount: 1,
+        usage: { input: 12, output: 7, cacheRead: 3, cacheCreation: 2 },
+        errorType: undefined,
+        finished: true,
+      },
+    });
+    expect(JSON.stringify(r)).not.toContain('7731');
+  });
+
+  const stream = eventStream([
+    ['messageStart', { role: 'assistant' }],
+    ['contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'the secret launch code is 7731' } }],
+    ['contentBlockStart', { contentBlockIndex: 1, start: { toolUse: { toolUseId: 't1', name: 'get_weather' } } }],
+    ['contentBlockDelta', { contentBlockIndex: 1, delta: { toolUse: { input: SECRET_ARGS } } }],
+    ['messageStop', { stopReason: 'tool_use' }],
+    ['metadata', { usage: { inputTokens: 12, outputTokens: 9, totalTokens: 21 }, metrics: { latencyMs: 90 } }],
+  ]);
+
+  it('ConverseStream (an AWS event stream): the same facts, split anywhere', () => {
+    const r = readEverySplitBinary('bedrock.converse_stream', EVENTS, stream);
+    expect(r).toMatchObject({ status: 'ok', facts: { finishReasons: ['tool_use'], toolCalls: ['get_weather'], usage: { input: 12, output: 9 }, finished: true } });
+    expect(JSON.stringify(r)).not.toContain('7731');
+  });
+
+  it('a stream cut before its metadata event is truncated; a frame with a bad checksum is malformed', () => {
+    expect(read('bedrock.converse_stream', EVENTS, stream.subarray(0, stream.length - 10)).status).toBe('truncated');
+    const frames = eventStream([['messageStart', { role: 'assistant' }]]);
+    expect(read('bedrock.converse_stream', EVENTS, Buffer.concat([stream.subarray(0, 20)])).status).toBe('truncated');
+    const bad = Buffer.from(frames);
+    bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 0xff;
+    expect(read('bedrock.converse_stream', EVENTS, bad).status).toBe('malformed');
+    const huge = Buffer.alloc(8);
+    huge.writeUInt32BE(64 * 1024 * 1024, 0);
+    expect(read('bedrock.converse_stream', EVENTS, huge).status).toBe('malformed');
+  });
+
+  it('an exception frame gives its type and ends the stream', () => {
+    const r = read('bedrock.converse_stream', EVENTS, eventStream([['messageStart', { role: 'assistant' }], { exception: 'throttlingException', message: 'slow down' }]));
+    expect(r).toMatchObject({ status: 'ok', facts: { errorType: 'throttlingException', finished: true } });
+  });
+
+  const anthropic = {
+    id: 'msg_1',
+    type: 'message',
+    role: 'assistant',
+    model: 'claude-3-5-haiku-20241022',
+    content: [{ type: 'tool_use', id: 't', name: 'search', input: JSON.parse(SECRET_ARGS) }],
+    stop_reason: 'tool_use',
+    usage: { input_tokens: 5, output_tokens: 6 },
+  };
+
+  it('InvokeModel with Claude: the Anthropic message', () => {
+    expect(readEverySplit('bedrock.invoke_model', 'application/json', JSON.stringify(anthropic))).toMatchObject({
+      status: 'ok',
+      facts: {
+        responseId: 'msg_1',
+        responseModel: 'claude-3-5-haiku-20241022',
+        finishReasons: ['tool_use'],
+        toolCalls: ['search'],
+        usage: { input: 5, output: 6 },
+        finished: true,
+      },
+    });
+  });
+
+  it('InvokeModelWithResponseStream with Claude: Anthropic events, base64 in each chunk', () => {
+    const chunk = (e: object) => ['chunk', { bytes: Buffer.from(JSON.stringify(e)).toString('base64') }] as const;
+    const body = eventStream([
+      chunk({ type: 'message_start', message: { ...anthropic, content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 1 } } }),
+      chunk({ type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 't', name: 'search', input: {} } }),
+      chunk({ type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: SECRET_ARGS } }),
+      chunk({ type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 6 } }),
+      chunk({ type: 'message_stop' }),
+    ]);
+    const r = readEverySplitBinary('bedrock.invoke_model_with_response_stream', EVENTS, body);
+    expect(r).toMatchObject({ status: 'ok', facts: { responseId: 'msg_1', toolCalls: ['search'], finishReasons: ['tool_use'], usage: { input: 5, output: 6 }, finished: true } });
+    expect(JSON.stringify(r)).not.toContain('7731');
+    // A chunk whose payload is not a PayloadPart is malformed.
+    expect(read('bedrock.invoke_model_with_response_stream', EVENTS, eventStream([['chunk', { nope: 1 }]])).status).toBe('malformed');
+  });
+});
+
 describe('every profile', () => {
   it('names a response reader for each endpoint that generates (chat, generate_content, text_completion, embeddings), and its request-id headers', () => {
     const generating = new Set(['chat', 'generate_content', 'text_completion', 'embeddings']);
     const missing = WIRES.flatMap((w) => w.endpoints.filter((e) => generating.has(e.operation) && e.response === undefined).map((e) => `${w.name} ${e.schema}`));
-    // Bedrock answers in its own JSON and in AWS event streams: no reader yet (its outcome records say the body was not read).
-    expect(missing).toEqual([
-      'gemini gemini.embed_content',
-      'bedrock bedrock.converse',
-      'bedrock bedrock.converse_stream',
-      'bedrock bedrock.invoke_model',
-      'bedrock bedrock.invoke_model_with_response_stream',
-    ]);
+    expect(missing).toEqual(['gemini gemini.embed_content']);
     for (const w of WIRES) for (const e of w.endpoints) expect(responseProfile(e.schema), e.schema).toBeDefined();
     // Google's APIs send no request-id header.
     expect(WIRES.filter((w) => w.name !== 'gemini' && w.name !== 'vertex-ai' && (w.requestIdHeaders ?? []).length === 0).map((w) => w.name)).toEqual([]);

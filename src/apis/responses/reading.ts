@@ -7,6 +7,7 @@
 import { fieldTree, JsonStream, type FieldNode } from './json-stream.ts';
 import { FactsBuilder, type DocumentReader, type ResponseFacts, type ResponseReader } from './facts.ts';
 import { SseStream } from './sse.ts';
+import { EventStream } from './event-stream.ts';
 
 /**
  * `ok`: read to its end; `malformed`: not valid JSON (or an SSE event's data is not);
@@ -14,7 +15,7 @@ import { SseStream } from './sse.ts';
  * marker; `not_read`: no reader for this endpoint or content type.
  */
 export type ReadStatus = 'ok' | 'malformed' | 'truncated' | 'not_read';
-export type BodyFormat = 'json' | 'sse' | 'other';
+export type BodyFormat = 'json' | 'sse' | 'eventstream' | 'other';
 
 export interface ReadResult {
   readonly status: ReadStatus;
@@ -43,6 +44,7 @@ function treeOf(r: ResponseReader): FieldNode {
 export function bodyFormat(contentType: string | undefined): BodyFormat {
   const media = ((contentType ?? '').split(';', 1)[0] ?? '').trim().toLowerCase();
   if (media === 'text/event-stream') return 'sse';
+  if (media === 'application/vnd.amazon.eventstream') return 'eventstream';
   if (media === 'application/json' || media.endsWith('+json')) return 'json';
   return 'other';
 }
@@ -74,6 +76,7 @@ export function startReading(reader: ResponseReader | undefined, contentType: st
       },
     };
   }
+  if (format === 'eventstream') return readEventStream(treeOf(reader), reader, doc, facts, worst, () => status);
   const json = new JsonStream(treeOf(reader), doc, reader.once ? { once: reader.once } : {});
   /** The state of the event that ends; the stream's end reports a cut event as truncated. */
   let atEnd = false;
@@ -95,6 +98,43 @@ export function startReading(reader: ResponseReader | undefined, contentType: st
       sse.end();
       if (!facts.finished) worst('truncated');
       return { status, facts: facts.build() };
+    },
+  };
+}
+
+/**
+ * An AWS event stream: each event's JSON document read like an SSE event's data, named by its
+ * event type; an exception frame gives the error type and ends the stream as the API's end.
+ */
+function readEventStream(
+  tree: FieldNode,
+  reader: ResponseReader,
+  doc: DocumentReader,
+  facts: FactsBuilder,
+  worst: (s: ReadStatus) => void,
+  status: () => ReadStatus,
+): ResponseReading {
+  const json = new JsonStream(tree, doc, reader.once ? { once: reader.once } : {});
+  const events = new EventStream({
+    document(event, b) {
+      json.write(b);
+      if (json.state() !== 'complete') worst('malformed');
+      doc.end(event, false);
+      json.reset();
+    },
+    exception(type) {
+      facts.error(type);
+      facts.finished = true;
+    },
+  });
+  return {
+    format: 'eventstream',
+    write: (b) => events.write(b),
+    end() {
+      const s = events.state();
+      if (s === 'malformed') worst('malformed');
+      else if (s === 'incomplete' || !facts.finished) worst('truncated');
+      return { status: status(), facts: facts.build() };
     },
   };
 }
