@@ -27,11 +27,20 @@ export function checkSecrets(secrets: readonly Secret[]): void {
   }
 }
 
+/**
+ * A long secret also hits by its first or its last FRAGMENT characters: a log line or a record
+ * may clip it (decision records clip strings at 512 characters, so a leaked JWT shows only its
+ * start, and a whole-value search missed it).
+ */
+export const FRAGMENT = 40;
+
 /** The secrets found in text, as hits at `where`. */
 export function scanText(text: string, secrets: readonly Secret[], where: string): Hit[] {
   const hits: Hit[] = [];
   for (const s of secrets) {
-    if (text.includes(s.value)) hits.push({ secret: s.label, where });
+    const v = s.value;
+    const found = v.length >= 2 * FRAGMENT ? text.includes(v.slice(0, FRAGMENT)) || text.includes(v.slice(-FRAGMENT)) : text.includes(v);
+    if (found) hits.push({ secret: s.label, where });
   }
   return hits;
 }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../devstack/tools.ts';
-import { checkSecrets, formatHits, scanJaeger, scanLogFiles, scanText } from '../helpers/secret-scan.ts';
+import { checkSecrets, FRAGMENT, formatHits, scanJaeger, scanLogFiles, scanText } from '../helpers/secret-scan.ts';
 import { suiteSecrets } from '../helpers/suite-secrets.ts';
 
 const SECRETS = [
@@ -19,6 +19,16 @@ describe('secret scan', () => {
     expect(hits).toEqual([{ secret: 'api key', where: 'line 1' }]);
     expect(formatHits(hits)).not.toContain(SECRETS[0]!.value);
     expect(scanText('{"msg":"clean"}', SECRETS, 'line 2')).toEqual([]);
+  });
+
+  it('finds a long secret clipped at either end (a record clips strings at 512 characters)', () => {
+    const token = `eyJhbGciOiJSUzI1NiJ9.${'p'.repeat(300)}.${'s'.repeat(200)}x`;
+    const long = [{ label: 'jwt', value: token }];
+    expect(scanText(`"url.path":"${token.slice(0, 512 - 30)}…"`, long, 'head')).toEqual([{ secret: 'jwt', where: 'head' }]);
+    expect(scanText(`…${token.slice(100)}`, long, 'tail')).toEqual([{ secret: 'jwt', where: 'tail' }]);
+    // The middle alone is not a hit (it proves nothing about this token), nor is a short start.
+    expect(scanText(token.slice(FRAGMENT, -FRAGMENT), long, 'middle')).toEqual([]);
+    expect(scanText(token.slice(0, FRAGMENT - 1), long, 'short')).toEqual([]);
   });
 
   it('finds a secret in any *.log file below the folder, including nested ones', () => {
