@@ -1,8 +1,11 @@
 import { defineConfig } from 'vitest/config';
+import { ScanLastSequencer } from './test/e2e/sequencer.ts';
 
 export default defineConfig({
   test: {
     reporters: ['default'],
+    // The suite-wide secret scan (test/e2e/suite-secret-scan.test.ts) runs after the other e2e files.
+    sequence: { sequencer: ScanLastSequencer },
     projects: [
       {
         test: {

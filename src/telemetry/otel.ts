@@ -165,6 +165,10 @@ class BoundedBatchProcessor implements SpanProcessor {
     this.#queued++;
     this.#inner.onEnd(span);
   }
+  /** Spans waiting for export (at most maxQueueSize). */
+  get queued(): number {
+    return this.#queued;
+  }
   forceFlush(): Promise<void> {
     return this.#inner.forceFlush();
   }
@@ -241,16 +245,21 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
         ? new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter(options)
         : new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter(options);
   }
-  const processors: SpanProcessor[] = exporter
-    ? [
-        new BoundedBatchProcessor(new CountingSpanExporter(exporter), {
-          maxQueueSize: cfg.traces.max_queue_size,
-          maxExportBatchSize: Math.min(cfg.traces.max_export_batch_size, cfg.traces.max_queue_size),
-          scheduledDelayMillis: cfg.traces.scheduled_delay_ms,
-          exportTimeoutMillis: cfg.traces.export_timeout_ms,
-        }),
-      ]
-    : [];
+  const queue = exporter
+    ? new BoundedBatchProcessor(new CountingSpanExporter(exporter), {
+        maxQueueSize: cfg.traces.max_queue_size,
+        maxExportBatchSize: Math.min(cfg.traces.max_export_batch_size, cfg.traces.max_queue_size),
+        scheduledDelayMillis: cfg.traces.scheduled_delay_ms,
+        exportTimeoutMillis: cfg.traces.export_timeout_ms,
+      })
+    : undefined;
+  if (queue) {
+    // Read at each collection: shows the bound holding (or not) while the collector is down.
+    meter
+      .createObservableGauge('llm_authz.telemetry.span_queue.size', { description: 'Spans waiting for export (bounded by telemetry.traces.max_queue_size)', unit: '{span}' })
+      .addCallback((r) => r.observe(queue.queued));
+  }
+  const processors: SpanProcessor[] = queue ? [queue] : [];
   const tracerProvider = new TracerProvider({
     resource,
     sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),

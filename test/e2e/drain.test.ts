@@ -1,6 +1,7 @@
 /**
  * SIGTERM: health goes NOT_SERVING (seen by Envoy's own health check), checks keep being
- * answered during the drain delay, in-flight checks complete, then the process exits 0.
+ * answered during the drain delay, checks in flight at the signal complete (held there by a
+ * JWKS server that answers only when told), then the process exits 0.
  */
 import { describe, expect, it } from 'vitest';
 import { startAuthz } from '../../devstack/authz.ts';
@@ -10,6 +11,22 @@ import { waitFor } from '../../devstack/ports.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { otlpParams } from '../helpers/telemetry.ts';
 import { CHAT_KEY, quickstartConfigWith } from '../helpers/demo-keys.ts';
+import { signingKey, signToken as makeToken, type SigningKey } from '../helpers/identity.ts';
+import { startJwksServer } from '../helpers/jwks-server.ts';
+import { rememberSecret } from '../helpers/suite-secrets.ts';
+
+/** Tokens this file signs are registered with the suite-wide secret scan. */
+async function signToken(k: SigningKey, claims: Parameters<typeof makeToken>[1]): Promise<string> {
+  const t = await makeToken(k, claims);
+  rememberSecret(`drain JWT ${k.kid}`, t);
+  return t;
+}
+
+const jwtCheck = (token: string, i: number) =>
+  checkRequest({
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-request-id': `inflight-${i}` },
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] }),
+  });
 
 const allowedCheck = (i: number) =>
   checkRequest({
@@ -74,36 +91,76 @@ describe('graceful shutdown', () => {
     }
   });
 
-  it('finishes every check already in flight when SIGTERM arrives (no drain delay)', async () => {
+  it("holds checks in flight at SIGTERM (each waits on its issuer's JWKS refresh) and answers every one before exiting 0", async () => {
+    // One issuer per check: each check's unknown key makes llm-authz fetch its own issuer's
+    // JWKS URL, and the JWKS server holds those fetches. When it holds N of them, N checks are
+    // in flight in llm-authz, for as long as the test wants: no race with the signal.
+    const N = 8;
     const dir = newWorkDir('inflight');
-    const config = quickstartConfigWith(dir, () => {});
+    const keys = await Promise.all(Array.from({ length: N }, (_, i) => signingKey(`drain-${i}`)));
+    const jwksPath = (i: number): string => `/issuer-${i}/jwks.json`;
+    const jwks = await startJwksServer([], jwksPath(0));
+    for (let i = 1; i < N; i++) jwks.setKeys([], jwksPath(i));
+    const config = quickstartConfigWith(dir, (c) => {
+      c['server'] = { ...c['server'], drain_delay_ms: 0, check_timeout_ms: 30_000, shutdown_timeout_ms: 30_000 };
+      c['identity'] = {
+        ...c['identity'],
+        jwt: {
+          issuers: keys.map((_, i) => ({
+            issuer: `https://issuer-${i}.test`,
+            audiences: ['llm-authz'],
+            jwks: { url: `http://127.0.0.1:${jwks.port}${jwksPath(i)}`, cooldown_s: 0, timeout_ms: 25_000 },
+          })),
+        },
+      };
+    });
     const authz = await startAuthz({ config, workDir: dir });
     const client = createAuthzClient(`127.0.0.1:${authz.port}`);
     try {
+      // The first fetch of every (still empty) set is done before any check arrives.
+      await waitFor('the first JWKS fetches', () => (Array.from({ length: N }, (_, i) => jwks.hits(jwksPath(i))).every((h) => h >= 1) ? true : undefined));
       await client.health();
-      const calls = Array.from({ length: 200 }, (_, i) =>
-        client.check(allowedCheck(i)).then(
-          (res) => ({ answered: true as const, code: (res['status'] as { code?: number }).code ?? 0 }),
-          (err: { code?: number }) => ({ answered: false as const, code: err.code ?? -1 }),
-        ),
+      jwks.hold();
+      const tokens = await Promise.all(keys.map((k, i) => signToken(k, { iss: `https://issuer-${i}.test`, aud: 'llm-authz', sub: `spiffe://demo.example/ns/apps/sa/drain-${i}` })));
+      for (const [i, k] of keys.entries()) jwks.setKeys([k.publicJwk], jwksPath(i));
+      let settled = 0;
+      const calls = tokens.map((t, i) =>
+        client
+          .check(jwtCheck(t, i))
+          .then(
+            (res) => ({ answered: true as const, code: (res['status'] as { code?: number }).code ?? 0 }),
+            (err: { code?: number }) => ({ answered: false as const, code: err.code ?? -1 }),
+          )
+          .finally(() => settled++),
       );
-      // Signal once the server has begun deciding, while most calls are still queued or in flight.
-      await waitFor('the first decisions', () => (authz.decisions().length > 0 ? true : undefined), 10_000, 1);
+      await waitFor('every check to wait on its JWKS fetch', () => (jwks.waiting() === N ? true : undefined), 15_000, 10);
+
       authz.child.proc.kill('SIGTERM');
-      const decidedAtSignal = authz.decisions().length;
+      const draining = JSON.parse(await authz.child.waitForLine('stderr', (l) => l.includes('draining'))) as Record<string, unknown>;
+      // The signal found every check in flight.
+      expect(draining['in_flight']).toBe(N);
+      // The held checks are still waiting, and the process with them.
+      expect(settled).toBe(0);
+      expect(jwks.waiting()).toBe(N);
+      let exited = false;
+      void authz.child.exited.then(() => (exited = true));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(exited).toBe(false);
+
+      jwks.release();
       const results = await Promise.all(calls);
       expect(await authz.child.exited).toBe(0);
-
-      const answered = results.filter((r) => r.answered);
-      // Every Check the server started was answered with its decision (and recorded once).
-      expect(answered.length).toBe(authz.decisions().length);
-      expect(answered.every((r) => r.code === 0)).toBe(true);
-      // The signal really arrived mid-stream: most checks were still to be decided.
-      expect(decidedAtSignal).toBeLessThan(answered.length);
-      // Calls the server never started were refused as UNAVAILABLE (Envoy then applies status_on_error).
-      for (const r of results.filter((x) => !x.answered)) expect(r.code).toBe(14);
+      // Each held check was answered with its decision, made with the refreshed key.
+      expect(results).toEqual(Array.from({ length: N }, () => ({ answered: true, code: expect.any(Number) })));
+      const decisions = authz.decisions();
+      expect(decisions).toHaveLength(N);
+      expect(decisions.map((d) => d['identity.method'])).toEqual(Array.from({ length: N }, () => 'jwt'));
+      expect(new Set(decisions.map((d) => d['identity.workload']))).toEqual(new Set(keys.map((_, i) => `spiffe://demo.example/ns/apps/sa/drain-${i}`)));
+      expect(authz.logs().find((l) => l['msg'] === 'stopped')).toMatchObject({ how: 'graceful' });
     } finally {
       client.close();
+      jwks.release();
+      await jwks.close();
       await authz.stop('SIGKILL');
     }
   });

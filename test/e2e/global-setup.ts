@@ -4,17 +4,15 @@
  *
  * One Jaeger runs for the whole suite: every llm-authz the tests spawn exports its spans to it
  * (OTEL_EXPORTER_OTLP_ENDPOINT in the environment the test processes inherit) and every Envoy
- * the tests start traces to it (test/helpers/telemetry.ts otlpParams()). After the last test,
- * every span in it and every log file under test-results/ is scanned for the secrets the suite
- * uses (test/helpers/suite-secrets.ts); a hit fails the run.
+ * the tests start traces to it (test/helpers/telemetry.ts otlpParams()). The last e2e file,
+ * suite-secret-scan.test.ts, scans every span in it and every log file under test-results/
+ * for the secrets the suite uses; this teardown only stops Jaeger.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startJaeger, type JaegerProcess } from '../../devstack/jaeger.ts';
 import { cliEntry, envoyBin, jaegerBin, ROOT } from '../../devstack/tools.ts';
-import { formatHits, scanJaeger, scanLogFiles } from '../helpers/secret-scan.ts';
-import { suiteSecrets } from '../helpers/suite-secrets.ts';
 import { ENV_JAEGER_QUERY, ENV_OTLP_GRPC_PORT } from '../helpers/telemetry.ts';
 
 const RESULTS = path.join(ROOT, 'test-results');
@@ -45,19 +43,6 @@ export default async function setup(): Promise<() => Promise<void>> {
   process.env['OTEL_EXPORTER_OTLP_PROTOCOL'] = 'http/protobuf';
 
   return async () => {
-    try {
-      // Envoy flushes its spans every 5 s; the processes are stopped by now, and Jaeger batches for 100 ms.
-      await new Promise((r) => setTimeout(r, 1500));
-      const secrets = suiteSecrets();
-      const spans = await scanJaeger(j.queryUrl, secrets);
-      const logs = scanLogFiles(RESULTS, secrets);
-      const summary = `secret scan: ${secrets.length} secrets; ${spans.traces} traces / ${spans.spans} spans in Jaeger; ${logs.files} log files / ${logs.lines} lines under test-results/`;
-      writeFileSync(path.join(RESULTS, 'secret-scan.txt'), `${summary}\nhits: ${spans.hits.length + logs.hits.length}\n${formatHits([...spans.hits, ...logs.hits])}\n`);
-      process.stderr.write(`[e2e] ${summary}\n`);
-      const hits = [...spans.hits, ...logs.hits];
-      if (hits.length > 0) throw new Error(`[e2e] SECRET SCAN FAILED: ${hits.length} hit(s)\n${formatHits(hits)}`);
-    } finally {
-      await j.stop();
-    }
+    await j.stop();
   };
 }

@@ -14,7 +14,7 @@ import { renderEnvoyConfig, startEnvoy, type EnvoyProcess } from '../../devstack
 import { startMockProvider, type MockProvider } from '../../devstack/mock-provider.ts';
 import { waitFor } from '../../devstack/ports.ts';
 import { cliEntry, ROOT } from '../../devstack/tools.ts';
-import { createPki, type Pki } from '../helpers/identity-pki.ts';
+import { createPki, type Pki, type Validity } from '../helpers/identity-pki.ts';
 import { exportJWK } from 'jose';
 import { signingKey as makeSigningKey, signToken as makeToken, type SigningKey } from '../helpers/identity.ts';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.ts';
@@ -25,7 +25,10 @@ const GOOD = 'spiffe://good.test/ns/apps/sa/chat';
 const EVIL = 'spiffe://evil.test/ns/apps/sa/chat';
 const ISS = 'https://issuer.test';
 const ENVOY_ISS = 'https://envoy-issuer.test';
+/** An issuer whose JWKS URL may be fetched at most once an hour: the flood test counts its fetches. */
+const SLOW_ISS = 'https://slow-issuer.test';
 const COOLDOWN_S = 2;
+const DAY_MS = 86_400_000;
 const QUICKSTART = path.join(ROOT, 'examples/quickstart');
 
 interface Reply {
@@ -40,6 +43,8 @@ let dir: string;
 let pki: Pki;
 let good: Client;
 let evil: Client;
+let expired: Client;
+let notYetValid: Client;
 let jwks: JwksServer;
 let k1: SigningKey;
 let k2: SigningKey;
@@ -48,6 +53,8 @@ let openai: MockProvider;
 let anthropic: MockProvider;
 let authz: AuthzProcess;
 let envoy: EnvoyProcess;
+/** The same sidecar config, told to let certificates outside their validity through (allow_expired_certificate). */
+let lenientEnvoy: EnvoyProcess;
 let port: number;
 let store: string;
 let firstKey: { id: string; key: string };
@@ -71,8 +78,8 @@ async function signToken(...args: Parameters<typeof makeToken>): Promise<string>
   remember(`identity-envoy JWT #${made.length + 1}`, token);
   return token;
 }
-function clientCert(p: Pki, name: string, spiffeId: string): { cert: string; key: string } {
-  const c = p.client(name, spiffeId);
+function clientCert(p: Pki, name: string, spiffeId: string, validity?: Validity): { cert: string; key: string } {
+  const c = p.client(name, spiffeId, validity ? { validity } : {});
   rememberPrivateKeyPem(`identity-envoy client key ${name}`, readFileSync(c.key, 'utf8'));
   return c;
 }
@@ -88,13 +95,13 @@ function createdKey(out: string): { id: string; key: string } {
   return { id, key };
 }
 
-function call(client: Client, headers: Record<string, string> = {}, model = 'gpt-4o-mini'): Promise<Reply> {
+function call(client: Client, headers: Record<string, string> = {}, model = 'gpt-4o-mini', to = port): Promise<Reply> {
   const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }] });
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
         host: '127.0.0.1',
-        port,
+        port: to,
         method: 'POST',
         path: '/v1/chat/completions',
         ca: pki.read(pki.caCert),
@@ -122,6 +129,25 @@ function call(client: Client, headers: Record<string, string> = {}, model = 'gpt
   });
 }
 
+/**
+ * The TLS alert code with which the server ended the handshake (Node names it
+ * ERR_SSL_..._ALERT_<ALERT>), for a call that must be refused there. Any other outcome (an
+ * HTTP answer, a refused connection, a reset) fails the calling test with what happened.
+ */
+async function handshakeAlert(client: Client, to = port): Promise<string> {
+  let outcome: string;
+  try {
+    const r = await call(client, {}, 'gpt-4o-mini', to);
+    outcome = `an HTTP ${r.status} answer`;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const alert = /^ERR_SSL_[A-Z0-9/]+_ALERT_([A-Z_]+)$/.exec(code)?.[1];
+    if (alert !== undefined) return alert;
+    outcome = `error ${code || String(err)}`;
+  }
+  throw new Error(`expected the TLS handshake to be refused with an alert, got ${outcome}`);
+}
+
 async function decisionOf(r: Reply): Promise<Record<string, unknown>> {
   const id = r.headers['x-llm-authz-decision-id'];
   return waitFor('the decision record', () => authz.decisions().find((d) => d['decision.id'] === id), 5000);
@@ -144,11 +170,14 @@ beforeAll(async () => {
   rememberPrivateKeyPem('identity-envoy server key', readFileSync(pki.serverKey, 'utf8'));
   good = clientCert(pki, 'good', GOOD);
   evil = clientCert(pki, 'evil', EVIL);
+  expired = clientCert(pki, 'expired', GOOD, { from: new Date(Date.now() - 3 * DAY_MS), to: new Date(Date.now() - DAY_MS) });
+  notYetValid = clientCert(pki, 'not-yet-valid', GOOD, { from: new Date(Date.now() + DAY_MS), to: new Date(Date.now() + 2 * DAY_MS) });
   k1 = await signingKey('k1');
   k2 = await signingKey('k2');
   e1 = await signingKey('e1');
   jwks = await startJwksServer([k1.publicJwk], '/jwks.json');
   jwks.setKeys([e1.publicJwk], '/envoy-jwks.json');
+  jwks.setKeys([k1.publicJwk], '/slow-jwks.json');
   openai = await startMockProvider('openai');
   anthropic = await startMockProvider('anthropic');
 
@@ -167,44 +196,65 @@ identity:
     issuers:
       - issuer: ${ISS}
         audiences: [llm-authz]
-        jwks: {url: "${jwks.url}", cooldown_s: ${COOLDOWN_S}, timeout_ms: 300}
+        jwks: {url: "${jwks.url}", cooldown_s: ${COOLDOWN_S}, timeout_ms: 5000}
+      - issuer: ${SLOW_ISS}
+        audiences: [llm-authz]
+        jwks: {url: "http://127.0.0.1:${jwks.port}/slow-jwks.json", cooldown_s: 3600, timeout_ms: 5000}
   envoy_jwt:
     issuers: [{issuer: ${ENVOY_ISS}}]
 decision_log: {sink: stdout}
 `,
   );
   authz = await startAuthz({ config, workDir: dir });
-  envoy = await startEnvoy({
-    workDir: dir,
-    render: (ports) =>
-      renderEnvoyConfig('envoy/sidecar-mtls.yaml', {
-        LISTEN_ADDRESS: '127.0.0.1',
-        LISTEN_PORT: ports.listen,
-        ADMIN_ADDRESS: '127.0.0.1',
-        ADMIN_PORT: ports.admin,
-        AUTHZ_ADDRESS: '127.0.0.1',
-        AUTHZ_PORT: authz.port,
-        OPENAI_ADDRESS: '127.0.0.1',
-        OPENAI_PORT: openai.port,
-        ANTHROPIC_ADDRESS: '127.0.0.1',
-        ANTHROPIC_PORT: anthropic.port,
-        MAX_REQUEST_BYTES: 65536,
-        ACCESS_LOG_PATH: path.join(dir, 'access.log'),
-        TLS_CERT_PATH: pki.serverCert,
-        TLS_KEY_PATH: pki.serverKey,
-        CLIENT_CA_PATH: pki.caCert,
-        JWT_ISSUER: ENVOY_ISS,
-        JWT_AUDIENCE: 'llm-authz',
-        JWKS_ADDRESS: '127.0.0.1',
-        JWKS_PORT: jwks.port,
-        JWKS_PATH: '/envoy-jwks.json',
-      }),
-  });
+  const sidecar = (ports: { listen: number; admin: number }, accessLog: string): string =>
+    renderEnvoyConfig('envoy/sidecar-mtls.yaml', {
+      LISTEN_ADDRESS: '127.0.0.1',
+      LISTEN_PORT: ports.listen,
+      ADMIN_ADDRESS: '127.0.0.1',
+      ADMIN_PORT: ports.admin,
+      AUTHZ_ADDRESS: '127.0.0.1',
+      AUTHZ_PORT: authz.port,
+      OPENAI_ADDRESS: '127.0.0.1',
+      OPENAI_PORT: openai.port,
+      ANTHROPIC_ADDRESS: '127.0.0.1',
+      ANTHROPIC_PORT: anthropic.port,
+      MAX_REQUEST_BYTES: 65536,
+      ACCESS_LOG_PATH: path.join(dir, accessLog),
+      TLS_CERT_PATH: pki.serverCert,
+      TLS_KEY_PATH: pki.serverKey,
+      CLIENT_CA_PATH: pki.caCert,
+      JWT_ISSUER: ENVOY_ISS,
+      JWT_AUDIENCE: 'llm-authz',
+      JWKS_ADDRESS: '127.0.0.1',
+      JWKS_PORT: jwks.port,
+      JWKS_PATH: '/envoy-jwks.json',
+    });
+  envoy = await startEnvoy({ workDir: dir, render: (ports) => sidecar(ports, 'access.log') });
   port = envoy.ports.listen;
+  // llm-authz's own check of the peer certificate's dates, reached only when Envoy lets such a certificate through.
+  const trustedCa = `trusted_ca: { filename: ${pki.caCert} }`;
+  lenientEnvoy = await startEnvoy({
+    workDir: dir,
+    name: 'envoy-lenient',
+    render: (ports) => {
+      const yaml = sidecar(ports, 'access-lenient.log');
+      if (!yaml.includes(trustedCa)) throw new Error('envoy/sidecar-mtls.yaml: no trusted_ca line to add allow_expired_certificate to');
+      return yaml.replace(trustedCa, `${trustedCa}\n              allow_expired_certificate: true`);
+    },
+  });
   await waitFor('Envoy to see llm-authz healthy', async () => ((await envoy.clusterHealth('llm_authz'))[0] === 'HEALTHY' ? true : undefined));
+  await waitFor('the lenient Envoy to see llm-authz healthy', async () => ((await lenientEnvoy.clusterHealth('llm_authz'))[0] === 'HEALTHY' ? true : undefined));
+  // Both issuers' key sets are loaded before any test counts fetches: a token of each is
+  // accepted. (With a 300 ms fetch timeout, the start-up fetches timed out at load average 10,
+  // and the JWKS test then depended on the tests before it having loaded the sets.)
+  for (const iss of [ISS, SLOW_ISS]) {
+    const token = await signToken(k1, { iss, aud: 'llm-authz', sub: GOOD });
+    await waitFor(`the key set of ${iss} loaded`, async () => ((await call(good, { authorization: `Bearer ${token}` })).status === 200 ? true : undefined), 20_000, 250);
+  }
 });
 
 afterAll(async () => {
+  await lenientEnvoy?.stop();
   await envoy?.stop();
   await authz?.stop();
   await openai?.close();
@@ -236,10 +286,34 @@ describe('workload identity through the real Envoy (mTLS sidecar)', () => {
   it('refuses connections without a client certificate or with one from another CA (before llm-authz)', async () => {
     track();
     const decided = (await authz.settledDecisions()).length;
-    await expect(call(undefined)).rejects.toThrow();
+    // The TLS handshake itself fails, with the alert that names why (not a refused connection, not an HTTP error).
+    expect(await handshakeAlert(undefined)).toBe('CERTIFICATE_REQUIRED');
     const rogue = clientCert(createPki(path.join(dir, 'rogue-pki')), 'rogue', GOOD);
-    await expect(call(rogue)).rejects.toThrow();
+    expect(await handshakeAlert(rogue)).toBe('UNKNOWN_CA');
+    // The control: the same listener completes the handshake for a certificate of the trusted CA.
+    expect((await call(good)).status).toBe(200);
+    expect((await authz.settledDecisions()).length).toBe(decided + 1);
+  });
+
+  it('refuses an expired and a not-yet-valid client certificate in the TLS handshake (before llm-authz)', async () => {
+    track();
+    const decided = (await authz.settledDecisions()).length;
+    expect(await handshakeAlert(expired)).toBe('CERTIFICATE_EXPIRED');
+    expect(await handshakeAlert(notYetValid)).toBe('CERTIFICATE_EXPIRED');
     expect((await authz.settledDecisions()).length).toBe(decided);
+  });
+
+  it('denies an expired and a not-yet-valid client certificate itself (401 expired_credentials) when Envoy lets them through', async () => {
+    track();
+    const before = openai.requests.length;
+    // The control: a valid certificate through the same lenient listener is allowed.
+    expect((await call(good, {}, 'gpt-4o-mini', lenientEnvoy.ports.listen)).status).toBe(200);
+    for (const c of [expired, notYetValid]) {
+      const r = await call(c, {}, 'gpt-4o-mini', lenientEnvoy.ports.listen);
+      expect401(r, 'expired_credentials');
+      expect(await decisionOf(r)).toMatchObject({ 'decision.reason': 'expired_credentials', 'decision.phase': 'identity', 'source.principal': GOOD });
+    }
+    expect(openai.requests.length).toBe(before + 1);
   });
 
   it('accepts a JWT from the loopback JWKS, then rejects it once its key rotates out', async () => {
@@ -264,19 +338,21 @@ describe('workload identity through the real Envoy (mTLS sidecar)', () => {
       // Let the cool-down pass, so that the flood below does make llm-authz try the (failing) URL.
       await new Promise((r) => setTimeout(r, COOLDOWN_S * 1000 + 100));
       const hitsBefore = jwks.hits('/jwks.json');
-      const started = Date.now();
       const k3 = await signingKey('k3');
+      // One unknown kid after the cool-down: exactly one fetch of the (failing) URL.
+      expect401(await call(good, { authorization: `Bearer ${await signToken(k3, { iss: ISS, aud: 'llm-authz', sub: GOOD }, { kid: 'first-unknown' })}` }), 'unknown_key');
+      expect(jwks.hits('/jwks.json') - hitsBefore).toBe(1);
+      // A flood of unknown kids for the issuer whose cool-down (an hour) began with its last
+      // fetch (before the tests): not one more fetch, however many arrive and however long they take.
+      const slowBefore = jwks.hits('/slow-jwks.json');
+      expect(slowBefore).toBeGreaterThanOrEqual(1);
       const replies = await Promise.all(
         Array.from({ length: 40 }, async (_, i) =>
-          call(good, { authorization: `Bearer ${await signToken(k3, { iss: ISS, aud: 'llm-authz', sub: GOOD }, { kid: `flood-${i}` })}` }),
+          call(good, { authorization: `Bearer ${await signToken(k3, { iss: SLOW_ISS, aud: 'llm-authz', sub: GOOD }, { kid: `flood-${i}` })}` }),
         ),
       );
       for (const r of replies) expect401(r, 'unknown_key');
-      const elapsedS = (Date.now() - started) / 1000;
-      const fetches = jwks.hits('/jwks.json') - hitsBefore;
-      expect(fetches).toBeGreaterThanOrEqual(1);
-      // At most one fetch per cool-down, however many unknown kids arrive.
-      expect(fetches).toBeLessThanOrEqual(1 + Math.ceil(elapsedS / COOLDOWN_S));
+      expect(jwks.hits('/slow-jwks.json')).toBe(slowBefore);
       // After the failed refresh, a token never seen before, signed by a cached key, is still accepted.
       const unseen = await signToken(k2, { iss: ISS, aud: 'llm-authz', sub: GOOD, jti: 'while-down' });
       expect((await call(good, { authorization: `Bearer ${unseen}` })).status).toBe(200);
@@ -344,7 +420,7 @@ describe('workload identity through the real Envoy (mTLS sidecar)', () => {
     expect401(await call(good, { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2lzc3Vlci50ZXN0In0.' }), 'unsupported_algorithm');
   });
 
-  it('registers every JWT, API key and private key it made with the suite-wide secret scan', () => {
+  it('(test table) registers every JWT, API key and private key it made with the suite-wide secret scan', () => {
     const scanned = new Set(suiteSecrets().map((x) => x.value));
     expect(made.length).toBeGreaterThan(10);
     expect(made.filter((v) => !scanned.has(v))).toEqual([]);

@@ -1,9 +1,12 @@
 /**
- * With the OTLP endpoint down, Checks are still answered, the span queue stays bounded (spans
- * are dropped, not piled up) and the drop metric rises. Latency and memory figures go into
- * test-results/otlp-down-report.json; they are reported, not asserted.
+ * With the OTLP endpoint down, Checks are still answered, the span queue stays bounded (its
+ * length, llm_authz.telemetry.span_queue.size, sampled every 500 checks, never exceeds
+ * max_queue_size) and the drop metric rises. Latency and RSS figures go into
+ * test-results/otlp-down-report-*.json; they are reported, not asserted (the heap that queued
+ * spans hold is asserted in test/unit/span-queue.test.ts, where the collector never answers).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
@@ -20,10 +23,33 @@ const CHECKS = 6000;
 /** RSS is sampled every ROUND checks: a bounded queue shows as a plateau, not a climb. */
 const ROUND = 2000;
 const CONCURRENCY = 50;
+/** The span queue length is read from the Prometheus endpoint every SAMPLE checks. */
+const SAMPLE = 500;
+const MAX_QUEUE = 256;
 
 function rssKb(pid: number | undefined): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? 0);
+}
+
+/** A collector that accepts TCP connections and never answers (nor closes them). */
+async function startHangingCollector(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => undefined);
+    sock.on('close', () => sockets.delete(sock));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const a = server.address();
+  return {
+    port: typeof a === 'object' && a ? a.port : 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const sock of sockets) sock.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -31,18 +57,35 @@ function percentile(sorted: number[], p: number): number {
 }
 
 describe('OTLP endpoint down', () => {
-  // `none` (no exporter) is the baseline the report compares against.
-  it.each(['none', 'http/protobuf', 'grpc'] as const)('%s: every check is answered, the span queue is bounded, the drop metric rises', async (protocol) => {
-    const dir = newWorkDir(`otlp-down-${protocol.replace('/', '-')}`);
+  // `none` (no exporter) is the baseline the report compares against. A closed port fails each
+  // export at once (the queue drains by failing); a collector that accepts and never answers
+  // holds each export for export_timeout_ms, so the queue fills and only its bound holds it.
+  it.each([
+    ['none', 'none'],
+    ['http/protobuf', 'closed'],
+    ['grpc', 'closed'],
+    ['http/protobuf', 'hanging'],
+    ['grpc', 'hanging'],
+  ] as const)('%s, collector %s: every check is answered, the span queue is bounded, the drop metric rises', async (protocol, collector) => {
+    const name = `${protocol.replace('/', '-')}${collector === 'none' ? '' : `-${collector}`}`;
+    const dir = newWorkDir(`otlp-down-${name}`);
     const metricsPort = await freePort();
-    const deadPort = await freePort(); // nothing listens here
+    const hanging = collector === 'hanging' ? await startHangingCollector() : undefined;
+    const port = hanging?.port ?? (await freePort()); // closed: nothing listens there
     const config = quickstartConfigWith(dir, (c) => {
       c['decision_log'] = { sink: path.join(dir, 'decisions.jsonl') };
       c['telemetry'] = {
         traces:
           protocol === 'none'
             ? { exporter: 'none' }
-            : { protocol, endpoint: `http://127.0.0.1:${deadPort}`, max_queue_size: 256, max_export_batch_size: 64, scheduled_delay_ms: 50, export_timeout_ms: 500 },
+            : {
+                protocol,
+                endpoint: `http://127.0.0.1:${port}`,
+                max_queue_size: MAX_QUEUE,
+                max_export_batch_size: 64,
+                scheduled_delay_ms: 50,
+                export_timeout_ms: collector === 'hanging' ? 30_000 : 500,
+              },
         metrics: { prometheus: { listen: `127.0.0.1:${metricsPort}` } },
       };
     });
@@ -58,11 +101,13 @@ describe('OTLP endpoint down', () => {
       // Warm-up, then the measured run.
       for (let i = 0; i < 50; i++) await client.check(req(i));
       const rss = [rssKb(authz.child.proc.pid)];
+      const queueSizes: number[] = [];
       const latencies: number[] = [];
       let answered = 0;
       let allowed = 0;
       for (let i = 0; i < CHECKS; i += CONCURRENCY) {
         if (i > 0 && i % ROUND === 0) rss.push(rssKb(authz.child.proc.pid));
+        if (protocol !== 'none' && i % SAMPLE === 0) queueSizes.push(sample(await metrics(), 'llm_authz_telemetry_span_queue_size'));
         await Promise.all(
           Array.from({ length: Math.min(CONCURRENCY, CHECKS - i) }, async (_, j) => {
             const t = performance.now();
@@ -74,7 +119,16 @@ describe('OTLP endpoint down', () => {
         );
       }
       rss.push(rssKb(authz.child.proc.pid));
+      if (protocol !== 'none') queueSizes.push(sample(await metrics(), 'llm_authz_telemetry_span_queue_size'));
       expect(answered).toBe(CHECKS);
+      if (protocol !== 'none') {
+        // The queue is real (the gauge is there and was read at every sample) and never exceeds its bound.
+        expect(queueSizes).toHaveLength(CHECKS / SAMPLE + 1);
+        expect(Math.max(...queueSizes)).toBeLessThanOrEqual(MAX_QUEUE);
+        // A collector that never answers lets nothing out: the queue fills up to its bound, and stays there.
+        if (collector === 'hanging') expect(queueSizes.at(-1)).toBe(MAX_QUEUE);
+        expect((await metrics()).includes('llm_authz_telemetry_span_queue_size')).toBe(true);
+      }
       expect(allowed).toBe(CHECKS);
 
       let dropped = 0;
@@ -97,19 +151,22 @@ describe('OTLP endpoint down', () => {
       latencies.sort((a, b) => a - b);
       const report = {
         protocol,
+        collector,
         checks: CHECKS,
         concurrency: CONCURRENCY,
         latency_ms: { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) },
         rss_kb_per_round: rss,
+        span_queue_sizes: queueSizes,
         spans_dropped: dropped,
         exit_after_sigterm_ms: Math.round(exitMs),
-        max_queue_size: 256,
+        max_queue_size: MAX_QUEUE,
       };
-      writeFileSync(path.join(ROOT, 'test-results', `otlp-down-report-${protocol.replace('/', '-')}.json`), `${JSON.stringify(report, null, 2)}\n`);
-      process.stderr.write(`[e2e] OTLP down (${protocol}): ${JSON.stringify(report)}\n`);
+      writeFileSync(path.join(ROOT, 'test-results', `otlp-down-report-${name}.json`), `${JSON.stringify(report, null, 2)}\n`);
+      process.stderr.write(`[e2e] OTLP down (${protocol}, collector ${collector}): ${JSON.stringify(report)}\n`);
     } finally {
       client.close();
       await authz.stop();
+      await hanging?.close();
     }
   });
 });

@@ -24,6 +24,10 @@ export interface Outcome {
   readonly status: number;
   /** llm-authz's reason header, when llm-authz answered the deny. */
   readonly reason: string | undefined;
+  /** The x-request-id sent (Envoy keeps it: llm-authz's decision record carries it as http.request.id). */
+  readonly requestId: string;
+  /** llm-authz's decision id header: present on every answer llm-authz gave (allow or deny), absent on Envoy's own. */
+  readonly decisionId: string | undefined;
   readonly ms: number;
   readonly error?: string;
 }
@@ -35,6 +39,8 @@ export interface Load {
   done(): Promise<readonly Outcome[]>;
   /** Sends no more requests. */
   stop(): void;
+  /** How many requests were sent so far (request i is the i-th sent). */
+  sent(): number;
 }
 
 const chat = (model: string): string => JSON.stringify({ model, messages: [{ role: 'user', content: 'say hello' }] });
@@ -50,8 +56,11 @@ export function quickstartShot(i: number): Shot {
   return { request: { path: '/v1/chat/completions', headers, body: chat('gpt-4o-mini') }, expect: 'allow' };
 }
 
+let loads = 0;
+
 export function startLoad(opts: { url: string; rate: number; durationMs: number; shot?: (i: number) => Shot; timeoutMs?: number }): Load {
   const shot = opts.shot ?? quickstartShot;
+  const tag = `load-${process.pid}-${++loads}`;
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const outcomes: Outcome[] = [];
   const inflight = new Set<Promise<void>>();
@@ -63,15 +72,28 @@ export function startLoad(opts: { url: string; rate: number; durationMs: number;
 
   const fire = (i: number): void => {
     const s = shot(i);
+    const requestId = `${tag}-${i}`;
+    const headers = [...(s.request.headers ?? []), ['x-request-id', requestId] as const];
     const t0 = performance.now();
-    const p = send(opts.url, { ...s.request, agent, timeoutMs: opts.timeoutMs ?? 5000 })
+    const p = send(opts.url, { ...s.request, headers, agent, timeoutMs: opts.timeoutMs ?? 5000 })
       .then(
         (r) => {
           const reason = r.headers['x-llm-authz-reason'];
-          outcomes.push({ i, at: t0 - start, expect: s.expect, status: r.status, reason: typeof reason === 'string' ? reason : undefined, ms: performance.now() - t0 });
+          const decisionId = r.headers['x-llm-authz-decision-id'];
+          outcomes.push({
+            i,
+            at: t0 - start,
+            expect: s.expect,
+            status: r.status,
+            reason: typeof reason === 'string' ? reason : undefined,
+            requestId,
+            decisionId: typeof decisionId === 'string' ? decisionId : undefined,
+            ms: performance.now() - t0,
+          });
         },
         (err: unknown) => {
-          outcomes.push({ i, at: t0 - start, expect: s.expect, status: 0, reason: undefined, ms: performance.now() - t0, error: err instanceof Error ? err.message : String(err) });
+          const error = err instanceof Error ? err.message : String(err);
+          outcomes.push({ i, at: t0 - start, expect: s.expect, status: 0, reason: undefined, requestId, decisionId: undefined, ms: performance.now() - t0, error });
         },
       )
       .finally(() => inflight.delete(p));
@@ -95,6 +117,7 @@ export function startLoad(opts: { url: string; rate: number; durationMs: number;
       stopped = true;
       clearTimeout(timer);
     },
+    sent: () => next,
     done() {
       finished ??= (async () => {
         while (!stopped) await new Promise((r) => setTimeout(r, 20));

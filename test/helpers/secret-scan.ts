@@ -27,11 +27,20 @@ export function checkSecrets(secrets: readonly Secret[]): void {
   }
 }
 
+/**
+ * A long secret also hits by its first or its last FRAGMENT characters: a log line or a record
+ * may clip it (decision records clip strings at 512 characters, so a leaked JWT shows only its
+ * start, and a whole-value search missed it).
+ */
+export const FRAGMENT = 40;
+
 /** The secrets found in text, as hits at `where`. */
 export function scanText(text: string, secrets: readonly Secret[], where: string): Hit[] {
   const hits: Hit[] = [];
   for (const s of secrets) {
-    if (text.includes(s.value)) hits.push({ secret: s.label, where });
+    const v = s.value;
+    const found = v.length >= 2 * FRAGMENT ? text.includes(v.slice(0, FRAGMENT)) || text.includes(v.slice(-FRAGMENT)) : text.includes(v);
+    if (found) hits.push({ secret: s.label, where });
   }
   return hits;
 }
@@ -61,13 +70,15 @@ export function scanLogFiles(dir: string, secrets: readonly Secret[]): { hits: H
 }
 
 /** Scans every trace of every service that a Jaeger holds. */
-export async function scanJaeger(queryUrl: string, secrets: readonly Secret[]): Promise<{ hits: Hit[]; traces: number; spans: number }> {
+export async function scanJaeger(queryUrl: string, secrets: readonly Secret[]): Promise<{ hits: Hit[]; traces: number; spans: number; services: string[] }> {
   checkSecrets(secrets);
   const hits: Hit[] = [];
   let traces = 0;
   let spans = 0;
   const seen = new Set<string>();
+  const scanned: string[] = [];
   for (const service of await services(queryUrl)) {
+    scanned.push(service);
     for (const t of await findTraces(queryUrl, service)) {
       if (seen.has(t.traceID)) continue;
       seen.add(t.traceID);
@@ -76,7 +87,7 @@ export async function scanJaeger(queryUrl: string, secrets: readonly Secret[]): 
       hits.push(...scanText(JSON.stringify(t), secrets, `Jaeger trace ${t.traceID}`));
     }
   }
-  return { hits, traces, spans };
+  return { hits, traces, spans, services: scanned };
 }
 
 export function formatHits(hits: readonly Hit[]): string {

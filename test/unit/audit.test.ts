@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { waitFor } from '../../devstack/ports.ts';
 import { createDecisionLog, REOPEN_MS } from '../../src/audit/decision-log.ts';
 import { auditRecord, type AuditInput } from '../../src/audit/record.ts';
@@ -122,19 +122,36 @@ describe('decision log', () => {
         cb();
       },
     });
-    const log = createDecisionLog(sink, { flushMs: 20 });
-    for (let i = 0; i < 5; i++) log.write(auditRecord(input()));
-    expect(chunks).toHaveLength(0);
-    await new Promise((r) => setTimeout(r, 60));
-    expect(chunks).toHaveLength(1);
-    expect(chunks[0]!.trim().split('\n')).toHaveLength(5);
-    log.write(auditRecord(input()), { traceId: 'c'.repeat(32), spanId: 'd'.repeat(16) });
-    await log.close();
-    expect(chunks).toHaveLength(2);
-    const last = JSON.parse(chunks[1]!) as Record<string, unknown>;
-    expect(Object.keys(last)[0]).toBe('time');
-    expect(last).toMatchObject({ 'decision.id': 'd-1', trace_id: 'c'.repeat(32), span_id: 'd'.repeat(16) });
-    expect(log.written).toBe(6);
+    // Fake timers: the flush is asserted at exactly flush_ms, whatever the machine's load.
+    vi.useFakeTimers();
+    try {
+      const log = createDecisionLog(sink, { flushMs: 20 });
+      for (let i = 0; i < 5; i++) {
+        log.write(auditRecord(input()));
+        vi.advanceTimersByTime(3);
+      }
+      // 15 ms after the first line: nothing written yet.
+      expect(chunks).toHaveLength(0);
+      vi.advanceTimersByTime(4);
+      expect(chunks).toHaveLength(0);
+      // 20 ms after the first line (not after the last): the five lines, in one write.
+      vi.advanceTimersByTime(1);
+      expect(chunks).toHaveLength(1);
+      expect(chunks[0]!.trim().split('\n')).toHaveLength(5);
+      // No timer is left running for an empty buffer.
+      expect(vi.getTimerCount()).toBe(0);
+      log.write(auditRecord(input()), { traceId: 'c'.repeat(32), spanId: 'd'.repeat(16) });
+      expect(vi.getTimerCount()).toBe(1);
+      await log.close();
+      expect(vi.getTimerCount()).toBe(0);
+      expect(chunks).toHaveLength(2);
+      const last = JSON.parse(chunks[1]!) as Record<string, unknown>;
+      expect(Object.keys(last)[0]).toBe('time');
+      expect(last).toMatchObject({ 'decision.id': 'd-1', trace_id: 'c'.repeat(32), span_id: 'd'.repeat(16) });
+      expect(log.written).toBe(6);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('counts gathered lines as dropped when the sink fails before they are written', async () => {

@@ -140,7 +140,7 @@ describe('JWKS from a URL', () => {
     expect((await v.verify(await signToken(k1, claims))).ok).toBe(true);
     const before = server.hits();
     const flood = await Promise.all(Array.from({ length: 200 }, async (_, i) => v.verify(await signToken(k1, claims, { kid: `unknown-${i}` }))));
-    expect(flood.every((r) => !r.ok && r.reason === 'unknown_key')).toBe(true);
+    expect(new Set(flood.map((r) => (r.ok ? 'ok' : r.reason)))).toEqual(new Set(['unknown_key']));
     expect(server.hits() - before).toBeLessThanOrEqual(1);
     v.close();
   });

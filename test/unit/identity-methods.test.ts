@@ -3,10 +3,11 @@
  * each case (valid, expired, not for us, revoked, malformed, ...), or says in writing why the
  * case does not apply to it. The expectations are the same for all methods.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../../devstack/tools.ts';
 import { hashApiKey } from '../../src/identity/api-key.ts';
 import { createIdentifierFromConfig, type Identify } from '../../src/identity/index.ts';
 import { identitySchema } from '../../src/identity/schema.ts';
@@ -14,12 +15,14 @@ import type { DenyReason } from '../../src/core/reasons.ts';
 import { createPki } from '../helpers/identity-pki.ts';
 import { identityCtx, nowS, signingKey, signToken, type CtxParams } from '../helpers/identity.ts';
 
-type CaseName = 'valid' | 'absent' | 'expired' | 'not_for_us' | 'revoked' | 'malformed' | 'tampered' | 'conflicting' | 'oversized';
+type CaseName = 'valid' | 'absent' | 'expired' | 'not_yet_valid' | 'not_for_us' | 'revoked' | 'malformed' | 'tampered' | 'conflicting' | 'oversized';
 
 /** What every method must answer for each case. */
 const EXPECTED: Record<Exclude<CaseName, 'valid'>, DenyReason | DenyReason[]> = {
   absent: 'no_credentials',
   expired: 'expired_credentials',
+  // A token's nbf; a certificate outside its validity period is expired_credentials (docs/identity.md).
+  not_yet_valid: ['not_yet_valid', 'expired_credentials'],
   not_for_us: ['wrong_audience', 'untrusted_domain', 'unknown_issuer', 'unknown_credentials'],
   revoked: 'revoked_credentials',
   malformed: 'malformed_credentials',
@@ -38,6 +41,10 @@ interface MethodUnderTest {
   /** The secret the request carries (must never appear in the identity). */
   readonly secret: string;
   readonly requests: Partial<Record<CaseName, CtxParams>>;
+  /**
+   * Why a case does not apply. A note that says where it is proved instead names the test as
+   * `(test/....test.ts: 'title')`; the table check below holds it to that.
+   */
   readonly notApplicable: Partial<Record<CaseName, string>>;
 }
 
@@ -74,7 +81,7 @@ beforeAll(async () => {
       conflicting: { headers: { authorization: `Bearer ${key('active01')}`, 'x-api-key': key('expired1') } },
       oversized: { headers: { authorization: `Bearer lla_${'a'.repeat(70_000)}` } },
     },
-    notApplicable: {},
+    notApplicable: { not_yet_valid: 'a key is valid from its creation; the store has no start date' },
   });
   // The same keys in the headers the Azure OpenAI and Gemini SDKs use.
   for (const [header, other] of [
@@ -99,7 +106,7 @@ beforeAll(async () => {
         conflicting: { headers: { [header]: key('active01'), ...inOther(key('expired1')) } },
         oversized: { headers: { [header]: `lla_${'a'.repeat(70_000)}` } },
       },
-      notApplicable: {},
+      notApplicable: { not_yet_valid: 'a key is valid from its creation; the store has no start date' },
     });
   }
 
@@ -126,7 +133,7 @@ beforeAll(async () => {
       conflicting: { headers: { authorization: `Bearer ${key('active01')}`, 'x-goog-api-key': key('expired1'), ...cloudHeaders } },
       oversized: { headers: { authorization: sigv4('A'.repeat(70_000)), ...cloudHeaders } },
     },
-    notApplicable: {},
+    notApplicable: { not_yet_valid: 'a key is valid from its creation; the store has no start date' },
   });
 
   // --- jwt: inline keys
@@ -145,13 +152,17 @@ beforeAll(async () => {
       valid: { headers: { authorization: `Bearer ${valid}` } },
       absent: {},
       expired: { headers: { authorization: `Bearer ${await tok({ exp: nowS() - 3600 })}` } },
+      not_yet_valid: { headers: { authorization: `Bearer ${await tok({ nbf: nowS() + 3600 })}` } },
       not_for_us: { headers: { authorization: `Bearer ${await tok({ aud: 'someone-else' })}` } },
       malformed: { headers: { authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.!!!.abc' } },
       tampered: { headers: { authorization: `Bearer ${await tok({}, other)}` } },
       conflicting: { headers: { authorization: `Bearer ${valid}`, 'x-api-key': await tok({ sub: 'x' }) } },
       oversized: { headers: { authorization: `Bearer ${await tok({ pad: 'p'.repeat(10_000) })}` } },
     },
-    notApplicable: { revoked: 'JWTs are not revocable here: they are short-lived (exp) and the issuer rotates keys; a rotated-out key is tested in identity-jwt.test.ts' },
+    notApplicable: {
+      revoked:
+        "JWTs are not revocable here: they are short-lived (exp) and the issuer rotates keys (test/unit/identity-jwt.test.ts: 'accepts a new key after rotation and rejects the rotated-out key (even a cached token)')",
+    },
   });
 
   // --- envoy_jwt: payloads that Envoy verified
@@ -170,9 +181,11 @@ beforeAll(async () => {
       malformed: { metadata: { 'envoy.filters.http.jwt_authn': { jwt_payload: 'not-an-object' } } },
     },
     notApplicable: {
+      not_yet_valid: "Envoy's jwt_authn checks nbf before the payload reaches the metadata",
       revoked: 'Envoy verified the token; revocation is the issuer key rotation Envoy sees',
       tampered: 'the signature was verified by Envoy; llm-authz never sees an unverified payload in metadata',
-      conflicting: 'one payload per request in metadata; conflicts with other methods are tested in identity-precedence.test.ts',
+      conflicting:
+        "one payload per request in metadata; conflicts with other methods (test/unit/identity-precedence.test.ts: 'an API key bound to another workload than the mTLS peer is a conflict')",
       oversized: "Envoy's header limits apply before jwt_authn",
     },
   });
@@ -180,6 +193,13 @@ beforeAll(async () => {
   // --- spiffe: principal and peer certificate
   const pki = createPki(path.join(dir, 'pki'));
   const good = pki.read(pki.client('good', 'spiffe://good.test/ns/apps/sa/chat').cert);
+  const day = 86_400_000;
+  const expiredCert = pki.read(
+    pki.client('expired', 'spiffe://good.test/ns/apps/sa/chat', { validity: { from: new Date(Date.now() - 3 * day), to: new Date(Date.now() - day) } }).cert,
+  );
+  const futureCert = pki.read(
+    pki.client('future', 'spiffe://good.test/ns/apps/sa/chat', { validity: { from: new Date(Date.now() + day), to: new Date(Date.now() + 2 * day) } }).cert,
+  );
   const other2 = pki.read(pki.client('other', 'spiffe://good.test/ns/apps/sa/other').cert);
   const spiffe = build({ spiffe: { trust_domains: ['good.test'] } }, dir);
   methods.push({
@@ -190,15 +210,18 @@ beforeAll(async () => {
     requests: {
       valid: { principal: 'spiffe://good.test/ns/apps/sa/chat', certificatePem: good },
       absent: {},
+      // Envoy's handshake refuses these (identity-envoy.test.ts); llm-authz checks the peer certificate's dates again.
+      expired: { principal: 'spiffe://good.test/ns/apps/sa/chat', certificatePem: expiredCert },
+      not_yet_valid: { principal: 'spiffe://good.test/ns/apps/sa/chat', certificatePem: futureCert },
       not_for_us: { principal: 'spiffe://evil.test/ns/apps/sa/chat' },
       malformed: { principal: 'spiffe://good.test/ns/../sa/chat' },
       conflicting: { principal: 'spiffe://good.test/ns/apps/sa/chat', certificatePem: other2 },
       oversized: { certificatePem: `-----BEGIN CERTIFICATE-----\n${'A'.repeat(70_000)}\n-----END CERTIFICATE-----\n` },
     },
     notApplicable: {
-      expired: "Envoy's TLS handshake refuses an expired client certificate; the certificate source also checks validity (identity-spiffe.test.ts)",
       revoked: "revocation of X.509 SVIDs is Envoy's CRL check at the handshake",
-      tampered: 'a tampered certificate fails the TLS handshake in Envoy (proved in identity-envoy.test.ts)',
+      tampered:
+        "a tampered certificate fails the TLS handshake in Envoy (test/e2e/identity-envoy.test.ts: 'refuses connections without a client certificate or with one from another CA (before llm-authz)')",
     },
   });
 }, 60_000);
@@ -212,7 +235,7 @@ describe.each(['api_key', 'api_key in api-key', 'api_key in x-goog-api-key', 'ap
       return found;
     };
 
-    it('covers every case or says why it does not apply', () => {
+    it('(test table) covers every case or says why it does not apply', () => {
       for (const c of ['valid', ...CASES] as CaseName[]) {
         expect(m().requests[c] !== undefined || m().notApplicable[c] !== undefined, `case ${c}`).toBe(true);
       }
@@ -228,7 +251,18 @@ describe.each(['api_key', 'api_key in api-key', 'api_key in x-goog-api-key', 'ap
       expect(JSON.stringify(r.value)).not.toContain(m().secret);
     });
 
-    it.each(CASES)('denies the case %s with the shared reason code', async (c) => {
+    it('(test table) a note that points to another test names a file and a test title that exist', () => {
+      for (const note of Object.values(m().notApplicable)) {
+        for (const [, file, title] of note.matchAll(/\((test\/[\w./-]+\.test\.ts)(?:: '([^']+)')?\)/g)) {
+          const at = path.join(ROOT, file!);
+          expect(existsSync(at), `${file} exists`).toBe(true);
+          if (title !== undefined) expect(readFileSync(at, 'utf8'), `${file} has the test '${title}'`).toContain(`'${title}'`);
+        }
+        expect(note, 'a note naming a test file gives its path from the repository root').not.toMatch(/(^|[\s(])[\w-]+\.test\.ts/);
+      }
+    });
+
+    it.each(CASES)('denies the case %s with the shared reason code (or the table says why it does not apply)', async (c) => {
       const req = m().requests[c];
       if (req === undefined) {
         expect(m().notApplicable[c]).toMatch(/\w/);

@@ -1,5 +1,5 @@
 /** Several methods at once: precedence, agreement, on-behalf-of, and SPIFFE sources. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -154,14 +154,57 @@ describe('SPIFFE sources', () => {
     expect(await identify(identityCtx({ principal: 'CN=someone,O=Example' }))).toMatchObject({ ok: false, reason: 'no_credentials' });
   });
 
-  it('a runtime built from a config file wires every method', () => {
+  it('a runtime built from a config file wires every method: each authenticates a request only it can', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'identity-wired-'));
+    const STORE_KEY = 'lla_stor0001_abcdefghijklmnopqrstuvwx';
+    writeFileSync(
+      path.join(dir, 'keys.json'),
+      JSON.stringify({ version: 1, keys: [{ id: 'stor0001', hash: hashApiKey(STORE_KEY), workload: 'wl-store', models: ['*'], created_at: new Date().toISOString() }] }),
+    );
+    const ENVOY_ISS = 'https://envoy-issuer.test';
     const cfg = parseConfigText(
-      `identity:\n  spiffe: {trust_domains: [good.test]}\n  jwt:\n    issuers:\n      - issuer: ${ISS}\n        audiences: [llm-authz]\n        jwks: {keys: [${JSON.stringify(k1.publicJwk)}]}\n`,
+      `identity:
+  api_keys:
+    - {id: chat0001, hash: "${hashApiKey(KEY)}", workload: wl-inline, models: ["*"]}
+  key_store: {file: keys.json}
+  spiffe: {trust_domains: [good.test]}
+  jwt:
+    issuers:
+      - issuer: ${ISS}
+        audiences: [llm-authz]
+        jwks: {keys: [${JSON.stringify(k1.publicJwk)}]}
+  envoy_jwt:
+    issuers: [{issuer: ${ENVOY_ISS}}]
+  on_behalf_of: {}
+`,
       'cfg.yaml',
     );
-    const rt = buildRuntime(cfg, { source: 'cfg.yaml', version: 'v', baseDir: '/' });
-    expect(typeof rt.identify).toBe('function');
-    void rt.close();
+    const rt = buildRuntime(cfg, { source: 'cfg.yaml', version: 'v', baseDir: dir });
+    try {
+      const cases: [string, Parameters<typeof identityCtx>[0], Record<string, unknown>][] = [
+        ['api_keys', { headers: { authorization: `Bearer ${KEY}` } }, { method: 'api_key', credentialId: 'chat0001', workload: 'wl-inline' }],
+        ['key_store', { headers: { 'x-api-key': STORE_KEY } }, { method: 'api_key', credentialId: 'stor0001', workload: 'wl-store' }],
+        ['jwt', { headers: { authorization: `Bearer ${await jwt({ sub: 'wl-jwt' })}` } }, { method: 'jwt', workload: 'wl-jwt', issuer: ISS }],
+        [
+          'envoy_jwt',
+          { metadata: { 'envoy.filters.http.jwt_authn': { jwt_payload: { iss: ENVOY_ISS, sub: 'wl-envoy', exp: Math.floor(Date.now() / 1000) + 600 } } } },
+          { method: 'envoy_jwt', workload: 'wl-envoy', issuer: ENVOY_ISS },
+        ],
+        ['spiffe', { principal: CHAT }, { method: 'spiffe', workload: CHAT, methods: ['spiffe'] }],
+        [
+          'on_behalf_of',
+          { principal: CHAT, headers: { 'x-llm-authz-on-behalf-of': await jwt({ sub: 'alice@example.com' }) } },
+          { method: 'spiffe', workload: CHAT, user: 'alice@example.com' },
+        ],
+      ];
+      for (const [configured, req, expected] of cases) {
+        expect(await rt.identify(identityCtx(req)), configured).toMatchObject({ ok: true, value: expected });
+      }
+      // The control: the same runtime authenticates nothing without a credential.
+      expect(await rt.identify(identityCtx({}))).toMatchObject({ ok: false, reason: 'no_credentials' });
+    } finally {
+      await rt.close();
+    }
   });
 
   it('rejects a jwks with more than one source, with the config path', () => {

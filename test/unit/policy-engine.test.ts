@@ -215,8 +215,21 @@ describe('functions', () => {
   });
 
   it('constant regular expressions are compiled once, at load', () => {
-    const set = setOf(`  - {id: re, effect: allow, when: 'llm.model.matches("^gpt-4o-(mini|nano)$")'}\n`);
-    for (let i = 0; i < 3; i++) expect(evaluatePolicySet(set, input(), NOW).decision.effect).toBe('allow');
+    const compile = vi.spyOn(RE2JS, 'compile');
+    try {
+      const set = setOf(`  - {id: re, effect: allow, when: 'llm.model.matches("^gpt-4o-(mini|nano)$") && !llm.model.matches("^o1")'}\n`);
+      // Loading compiled both patterns, once each.
+      expect(compile.mock.calls.map((c) => c[0]).sort()).toEqual(['^gpt-4o-(mini|nano)$', '^o1']);
+      compile.mockClear();
+      for (let i = 0; i < 3; i++) {
+        expect(evaluatePolicySet(set, input(), NOW).decision.effect).toBe('allow');
+        expect(evaluatePolicySet(set, input({ llm: { model: 'gpt-4o' } }), NOW).decision.effect).toBe('deny');
+      }
+      // Evaluating compiled nothing.
+      expect(compile).not.toHaveBeenCalled();
+    } finally {
+      compile.mockRestore();
+    }
   });
 
   it('matches goes through the regex cache: one compilation per pattern', () => {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../devstack/tools.ts';
-import { checkSecrets, formatHits, scanJaeger, scanLogFiles, scanText } from '../helpers/secret-scan.ts';
+import { checkSecrets, FRAGMENT, formatHits, scanJaeger, scanLogFiles, scanText } from '../helpers/secret-scan.ts';
 import { suiteSecrets } from '../helpers/suite-secrets.ts';
 
 const SECRETS = [
@@ -19,6 +19,16 @@ describe('secret scan', () => {
     expect(hits).toEqual([{ secret: 'api key', where: 'line 1' }]);
     expect(formatHits(hits)).not.toContain(SECRETS[0]!.value);
     expect(scanText('{"msg":"clean"}', SECRETS, 'line 2')).toEqual([]);
+  });
+
+  it('finds a long secret clipped at either end (a record clips strings at 512 characters)', () => {
+    const token = `eyJhbGciOiJSUzI1NiJ9.${'p'.repeat(300)}.${'s'.repeat(200)}x`;
+    const long = [{ label: 'jwt', value: token }];
+    expect(scanText(`"url.path":"${token.slice(0, 512 - 30)}…"`, long, 'head')).toEqual([{ secret: 'jwt', where: 'head' }]);
+    expect(scanText(`…${token.slice(100)}`, long, 'tail')).toEqual([{ secret: 'jwt', where: 'tail' }]);
+    // The middle alone is not a hit (it proves nothing about this token), nor is a short start.
+    expect(scanText(token.slice(FRAGMENT, -FRAGMENT), long, 'middle')).toEqual([]);
+    expect(scanText(token.slice(0, FRAGMENT - 1), long, 'short')).toEqual([]);
   });
 
   it('finds a secret in any *.log file below the folder, including nested ones', () => {
@@ -36,7 +46,7 @@ describe('secret scan', () => {
     expect(() => checkSecrets([{ label: 'x', value: 'abc' }])).toThrow(/shorter/);
   });
 
-  it('the suite list holds the demo keys, the quickstart provider keys and the prompts', () => {
+  it('(test table) the suite list holds the demo keys, the quickstart provider keys and the prompts', () => {
     const labels = suiteSecrets()
       .map((s) => s.label)
       .join('\n');
@@ -46,7 +56,7 @@ describe('secret scan', () => {
     expect(() => checkSecrets(suiteSecrets())).not.toThrow();
   });
 
-  it('the suite list holds every provider key file of the examples (policies, Gemini, Azure)', () => {
+  it('(test table) the suite list holds every provider key file of the examples (policies, Gemini, Azure)', () => {
     const labels = suiteSecrets().map((s) => s.label);
     for (const f of [
       'quickstart/secrets/openai-api-key',
@@ -76,9 +86,11 @@ describe('secret scan', () => {
       server = createServer((req, res) => {
         res.setHeader('content-type', 'application/json');
         let body: unknown = {};
-        if (req.url === '/api/services') body = { data: ['llm-authz', 'llm-gateway'] };
-        else if (req.url?.startsWith('/api/traces?service=llm-authz')) body = { data: [trace('t1', 'clean'), trace('t2', `leak ${SECRETS[0]!.value}`)] };
-        else if (req.url?.startsWith('/api/traces?service=llm-gateway')) body = { data: [trace('t1', 'clean')] };
+        // Three services; the secrets sit in traces only the second and the last one list.
+        if (req.url === '/api/services') body = { data: ['llm-authz', 'llm-gateway', 'envoy-sidecar'] };
+        else if (req.url?.startsWith('/api/traces?service=llm-authz')) body = { data: [trace('t1', 'clean')] };
+        else if (req.url?.startsWith('/api/traces?service=llm-gateway')) body = { data: [trace('t1', 'clean'), trace('t2', `leak ${SECRETS[0]!.value}`)] };
+        else if (req.url?.startsWith('/api/traces?service=envoy-sidecar')) body = { data: [trace('t2', 'seen'), trace('t3', `leak ${SECRETS[1]!.value}`)] };
         else res.statusCode = 404;
         res.end(JSON.stringify(body));
       });
@@ -88,10 +100,14 @@ describe('secret scan', () => {
     });
     afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-    it('reads every trace of every service and reports the one with the secret', async () => {
+    it('reads every trace of every service (once each) and reports the ones with a secret, in later services too', async () => {
       const r = await scanJaeger(url, SECRETS);
-      expect(r.traces).toBe(2);
-      expect(r.hits).toEqual([{ secret: 'api key', where: 'Jaeger trace t2' }]);
+      expect(r.traces).toBe(3);
+      expect(r.services).toEqual(['llm-authz', 'llm-gateway', 'envoy-sidecar']);
+      expect(r.hits).toEqual([
+        { secret: 'api key', where: 'Jaeger trace t2' },
+        { secret: 'prompt', where: 'Jaeger trace t3' },
+      ]);
     });
   });
 });
