@@ -47,14 +47,18 @@ export interface Phases {
   policyAt?: readonly [number, number];
 }
 
+/** What the phases have learnt so far: a deny at the Check's timeout still records the request, and who and what it was. */
+type Known = Pick<Phases, 'ctx' | 'identity' | 'llm'>;
+
 /**
  * The phases of one Check, without the audit and the response: the server's Check and
  * `llm-authz check` both run this. `deadline` (performance.now()) stops policy evaluation.
  */
-export async function runPhases(raw: unknown, rt: Runtime, deadline?: number, decisionId: string = randomUUID()): Promise<Phases> {
+export async function runPhases(raw: unknown, rt: Runtime, deadline?: number, decisionId: string = randomUUID(), known?: Known): Promise<Phases> {
   const parsed = parseCheckRequest(raw);
   if (!parsed.ok) return { phase: 'request', denyReason: parsed.reason, detail: parsed.detail };
   const ctx = parsed.value;
+  if (known) known.ctx = ctx;
 
   const identityStart = performance.now();
   const who = await rt.identify(ctx);
@@ -62,10 +66,12 @@ export async function runPhases(raw: unknown, rt: Runtime, deadline?: number, de
   // A deny may still name who was denied (a revoked identity, a revoked or expired key): audited.
   if (!who.ok) return { phase: 'identity', ctx, ...(who.identity ? { identity: who.identity } : {}), denyReason: who.reason, detail: who.detail, identityAt };
   const identity = who.value;
+  if (known) known.identity = identity;
 
   const what = rt.understand(ctx);
   if (!what.ok) return { phase: 'llm', ctx, identity, denyReason: what.reason, detail: what.detail, identityAt };
   const llm = what.value;
+  if (known) known.llm = llm;
 
   // Quotas: one store round trip; a request over a limit is denied before the policies run.
   let quota: QuotaCheck | undefined;
@@ -182,12 +188,18 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
     let timer: NodeJS.Timeout | undefined;
     try {
       const limit = rt.config.server.check_timeout_ms;
+      const known: Known = {};
+      let timedOut: Phases | undefined;
       const timeout = new Promise<Phases>((resolve) => {
-        timer = setTimeout(() => resolve({ phase: 'internal', denyReason: 'timeout' }), limit);
+        timer = setTimeout(() => {
+          const { ctx, identity, llm } = known;
+          timedOut = { phase: 'internal', denyReason: 'timeout', ...(ctx && { ctx }), ...(identity && { identity }), ...(llm && { llm }) };
+          resolve(timedOut);
+        }, limit);
       });
-      const running = runPhases(raw, rt, started + limit, decisionId).then(withCredential);
+      const running = runPhases(raw, rt, started + limit, decisionId, known).then(withCredential);
       let phases = await Promise.race([running, timeout]);
-      if (phases.denyReason === 'timeout' && phases.phase === 'internal' && phases.ctx === undefined) {
+      if (phases === timedOut) {
         // The phases go on after the timeout's deny: leases they take are given back when they end.
         running.then((late) => (late.quota?.kind === 'pass' ? rt.quotas?.release(late.quota.leases, decisionId) : undefined)).catch(() => undefined);
       }

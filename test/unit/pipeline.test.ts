@@ -110,6 +110,29 @@ describe('the Check pipeline', () => {
     expect(records.map((r) => r['decision.reason'])).toEqual(['timeout']);
   });
 
+  it('a deny at check_timeout_ms still records the request and what the phases learnt before it', async () => {
+    const rt = unitRuntime('server:\n  check_timeout_ms: 30\n');
+    const request = (id: string) =>
+      checkRequest({
+        headers: { authorization: `Bearer ${UNIT_KEY}`, 'content-type': 'application/json', 'x-request-id': id },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }] }),
+      });
+    // Identity hangs: the request is known, not who sent it.
+    const hungIdentity = harness({ ...rt, identify: () => new Promise(() => {}) });
+    await hungIdentity.check(request('req-identity-hangs'));
+    expect(hungIdentity.records[0]).toMatchObject({ 'decision.reason': 'timeout', 'http.request.id': 'req-identity-hangs', 'url.path': '/v1/chat/completions' });
+    expect(hungIdentity.records[0]?.['identity.workload']).toBeUndefined();
+    // The quota store hangs: the request, the identity and the model are known.
+    const hungQuota = harness({ ...rt, quotas: { ...({} as NonNullable<Runtime['quotas']>), check: () => new Promise(() => {}) } });
+    await hungQuota.check(request('req-quota-hangs'));
+    expect(hungQuota.records[0]).toMatchObject({
+      'decision.reason': 'timeout',
+      'http.request.id': 'req-quota-hangs',
+      'identity.workload': expect.any(String),
+      'gen_ai.request.model': 'gpt-4o-mini',
+    });
+  });
+
   it('a decision that returns after check_timeout_ms (synchronous work the timer could not interrupt) is a timeout deny, never an allow', async () => {
     const rt = unitRuntime('server:\n  check_timeout_ms: 20\n');
     const slow: Runtime = {
