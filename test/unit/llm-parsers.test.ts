@@ -607,6 +607,24 @@ describe('Bedrock: a prompt ARN as the model brings in a stored prompt', () => {
   });
 });
 
+describe('Bedrock Converse: tools only where Converse takes them', () => {
+  const converse = (body: unknown) => understand(ctxOf({ path: '/model/amazon.nova-lite-v1%3A0/converse', headers: JSON_CT, body: JSON.stringify(body) }));
+  const messages = [{ role: 'user', content: [{ text: 'x' }] }];
+
+  it("refuses another API's top-level tools or functions (they would reach the model unscoped); found by npm run fuzz -- 1000000 20261202", () => {
+    for (const k of ['tools', 'functions']) {
+      expect(converse({ messages, [k]: [{ type: 'function', function: { name: 'delete_all' } }] })).toMatchObject({
+        ok: false,
+        reason: 'invalid_field',
+        detail: `'${k}' is not a Converse field: tools go in toolConfig.tools`,
+      });
+    }
+  });
+  it('reads toolConfig.tools', () => {
+    expect(converse({ messages, toolConfig: { tools: [{ toolSpec: { name: 'lookup', inputSchema: { json: {} } } }] } })).toMatchObject({ ok: true, value: { tools: ['lookup'] } });
+  });
+});
+
 describe('Vertex AI: project and location from the path', () => {
   const gen = (project: string, location: string) =>
     understand(

@@ -62,7 +62,16 @@ function toolChoice(cfg: JsonView): Outcome<string | undefined> {
   }
 }
 
+/**
+ * Tool fields of the other APIs. Converse takes tools in `toolConfig.tools` only; a top-level
+ * `tools` or `functions` is not read here, so it could reach the model without being scoped:
+ * refused rather than ignored.
+ */
+const FOREIGN_TOOL_FIELDS = ['tools', 'functions'] as const;
+
 export function parseBedrockConverse(body: JsonView, path: PathFacts): Outcome<BodyFields> {
+  const foreign = FOREIGN_TOOL_FIELDS.find((k) => body.has(k));
+  if (foreign !== undefined) return fail('invalid_field', `'${body.name(foreign)}' is not a Converse field: tools go in toolConfig.tools`);
   const model = bodyModel(body);
   if (!model.ok) return model;
   const inference = body.object('inferenceConfig');
