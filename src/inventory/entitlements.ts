@@ -53,30 +53,37 @@ export interface Entitlements {
 
 export class InventoryInputError extends Error {}
 
+/** An API key's entry, from the config or the key store (the same fields; the store adds dates and revocation). */
+function apiKeyEntry(
+  k: Config['identity']['api_keys'][number],
+  source: 'config' | 'key_store',
+  stored: Pick<EntitlementEntry, 'createdAt' | 'expiresAt' | 'revoked'>,
+): EntitlementEntry {
+  return {
+    key: `key:${k.id}`,
+    kind: 'api_key',
+    id: k.id,
+    source,
+    method: 'api_key',
+    workload: k.workload,
+    agent: k.agent,
+    issuer: undefined,
+    owner: k.owner,
+    approvedBy: k.approved_by,
+    approvedAt: k.approved_at,
+    reviewBy: k.review_by,
+    ...stored,
+    grants: { models: k.models, providers: k.providers, tools: k.tools, maxTokens: k.max_tokens },
+  };
+}
+
 export function entitlementsOf(config: Config, configFile: string): Entitlements {
   const base = path.dirname(path.resolve(configFile));
   const entries: EntitlementEntry[] = [];
   const ids = new Set<string>();
   for (const k of config.identity.api_keys) {
     ids.add(k.id);
-    entries.push({
-      key: `key:${k.id}`,
-      kind: 'api_key',
-      id: k.id,
-      source: 'config',
-      method: 'api_key',
-      workload: k.workload,
-      agent: k.agent,
-      issuer: undefined,
-      owner: k.owner,
-      approvedBy: k.approved_by,
-      approvedAt: k.approved_at,
-      reviewBy: k.review_by,
-      createdAt: undefined,
-      expiresAt: undefined,
-      revoked: false,
-      grants: { models: k.models, providers: k.providers, tools: k.tools, maxTokens: k.max_tokens },
-    });
+    entries.push(apiKeyEntry(k, 'config', { createdAt: undefined, expiresAt: undefined, revoked: false }));
   }
   const ks = config.identity.key_store;
   if (ks !== undefined) {
@@ -89,24 +96,7 @@ export function entitlementsOf(config: Config, configFile: string): Entitlements
     }
     for (const k of store.keys) {
       if (ids.has(k.id)) continue; // the config's entry wins, as at run time
-      entries.push({
-        key: `key:${k.id}`,
-        kind: 'api_key',
-        id: k.id,
-        source: 'key_store',
-        method: 'api_key',
-        workload: k.workload,
-        agent: k.agent,
-        issuer: undefined,
-        owner: k.owner,
-        approvedBy: k.approved_by,
-        approvedAt: k.approved_at,
-        reviewBy: k.review_by,
-        createdAt: k.created_at,
-        expiresAt: k.expires_at,
-        revoked: k.revoked,
-        grants: { models: k.models, providers: k.providers, tools: k.tools, maxTokens: k.max_tokens },
-      });
+      entries.push(apiKeyEntry(k, 'key_store', { createdAt: k.created_at, expiresAt: k.expires_at, revoked: k.revoked }));
     }
   }
   for (const r of config.identity.entitlements) {
