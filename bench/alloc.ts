@@ -19,6 +19,7 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { checkRequestFrame } from '../devstack/grpc-client.ts';
 import { ROOT, TOOLS_DIR } from '../devstack/tools.ts';
+import { CHECK_GRPC_HEADERS, checkUrl } from './h2load.ts';
 import { rssMiB } from './procstat.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
 import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from './setup.ts';
@@ -58,23 +59,7 @@ export interface AllocResult {
 async function sendChecks(port: number, dataFile: string, n: number): Promise<number> {
   const { stdout } = await run(
     path.join(TOOLS_DIR, 'bin', 'h2load'),
-    [
-      '-t',
-      '1',
-      '-c',
-      '4',
-      '-m',
-      '16',
-      '-n',
-      String(n),
-      '-d',
-      dataFile,
-      '-H',
-      'content-type: application/grpc',
-      '-H',
-      'te: trailers',
-      `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
-    ],
+    ['-t', '1', '-c', '4', '-m', '16', '-n', String(n), '-d', dataFile, ...CHECK_GRPC_HEADERS.flatMap((h) => ['-H', h]), checkUrl(port)],
     { maxBuffer: 16 * 1024 * 1024 },
   );
   const m = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);

@@ -73,3 +73,22 @@ export async function h2load(o: LoadOptions): Promise<LoadResult> {
     max: lat[lat.length - 1] ?? Number.NaN,
   };
 }
+
+/** The Check call on a server's port: its URL and the gRPC request headers. */
+export const CHECK_GRPC_HEADERS: readonly string[] = ['content-type: application/grpc', 'te: trailers'];
+export function checkUrl(port: number): string {
+  return `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`;
+}
+
+/** Closed-loop Checks (a gRPC frame file), by default at the benchmark's 4 connections x 16 streams. */
+export function h2loadChecks(o: { port: number; dataFile: string; durationS: number; workDir: string; clients?: number; streams?: number }): Promise<LoadResult> {
+  return h2load({
+    url: checkUrl(o.port),
+    dataFile: o.dataFile,
+    headers: CHECK_GRPC_HEADERS,
+    clients: o.clients ?? 4,
+    streams: o.streams ?? 16,
+    durationS: o.durationS,
+    workDir: o.workDir,
+  });
+}

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkRequestFrame } from '../devstack/grpc-client.ts';
-import { h2load } from './h2load.ts';
+import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks } from './h2load.ts';
 import { cpuSeconds, rssMiB } from './procstat.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
 import { vegeta } from './vegeta.ts';
@@ -102,23 +102,15 @@ async function main(): Promise<void> {
   const load = (durationS: number) =>
     rate !== undefined
       ? vegeta({
-          url: `http://127.0.0.1:${server.port}/envoy.service.auth.v3.Authorization/Check`,
+          url: checkUrl(server.port),
           dataFile: frameFile,
-          headers: ['content-type: application/grpc', 'te: trailers'],
+          headers: CHECK_GRPC_HEADERS,
           rate,
           durationS,
           h2c: true,
           workDir,
         })
-      : h2load({
-          url: `http://127.0.0.1:${server.port}/envoy.service.auth.v3.Authorization/Check`,
-          dataFile: frameFile,
-          headers: ['content-type: application/grpc', 'te: trailers'],
-          clients: 4,
-          streams: 16,
-          durationS,
-          workDir,
-        });
+      : h2loadChecks({ port: server.port, dataFile: frameFile, durationS, workDir });
   await load(3);
   const cpu0 = cpuSeconds(server.pid);
   const r = await load(Number(values.seconds));

@@ -19,7 +19,7 @@ import { createRedisStore } from '../src/quota/redis-store.ts';
 import { quotasSchema } from '../src/quota/schema.ts';
 import { startRedis } from '../devstack/redis.ts';
 import { ROOT } from '../devstack/tools.ts';
-import { h2load, type LoadResult } from './h2load.ts';
+import { h2loadChecks, type LoadResult } from './h2load.ts';
 import { cpuSeconds, rssMiB } from './procstat.ts';
 import { startLlmAuthz, startOtlpSink, type AuthzUnderTest } from './servers.ts';
 import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from './setup.ts';
@@ -183,15 +183,7 @@ async function inProcessCost(baseConfig: string, redisUrl: string, request: unkn
 }
 
 function load(server: AuthzUnderTest, frameFile: string, workDir: string, durationS: number): Promise<LoadResult> {
-  return h2load({
-    url: `http://127.0.0.1:${server.port}/envoy.service.auth.v3.Authorization/Check`,
-    dataFile: frameFile,
-    headers: ['content-type: application/grpc', 'te: trailers'],
-    clients: 4,
-    streams: 16,
-    durationS,
-    workDir,
-  });
+  return h2loadChecks({ port: server.port, dataFile: frameFile, durationS, workDir });
 }
 
 /** The report's section (appended to BENCHMARKS.md by bench/run.ts after the main report). */

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { checkRequestFrame, createAuthzClient } from '../devstack/grpc-client.ts';
 import { ROOT } from '../devstack/tools.ts';
-import { h2load } from './h2load.ts';
+import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks } from './h2load.ts';
 import { vegeta } from './vegeta.ts';
 import { cpuSeconds, rssMiB } from './procstat.ts';
 import { startFloor, startLlmAuthz, startOpa, type AuthzUnderTest } from './servers.ts';
@@ -78,13 +78,18 @@ async function checkLoad(
   o: { rate?: number; clients?: number; streams?: number; durationS?: number },
 ): Promise<Measured> {
   const cpu0 = cpuSeconds(server.pid);
-  const url = `http://127.0.0.1:${server.port}/envoy.service.auth.v3.Authorization/Check`;
-  const headers = ['content-type: application/grpc', 'te: trailers'];
   const durationS = o.durationS ?? DURATION;
   const r =
     o.rate !== undefined
-      ? await vegeta({ url, dataFile: frameFile, headers, rate: o.rate, durationS, h2c: true, workDir })
-      : await h2load({ url, dataFile: frameFile, headers, clients: o.clients ?? 4, streams: o.streams ?? 16, durationS, workDir });
+      ? await vegeta({ url: checkUrl(server.port), dataFile: frameFile, headers: CHECK_GRPC_HEADERS, rate: o.rate, durationS, h2c: true, workDir })
+      : await h2loadChecks({
+          port: server.port,
+          dataFile: frameFile,
+          durationS,
+          workDir,
+          ...(o.clients !== undefined && { clients: o.clients }),
+          ...(o.streams !== undefined && { streams: o.streams }),
+        });
   const cpu = cpuSeconds(server.pid) - cpu0;
   return { ...r, cpuMsPer1k: r.requests > 0 ? (cpu * 1000 * 1000) / r.requests : Number.NaN, rssMiB: rssMiB(server.pid) };
 }
@@ -205,18 +210,7 @@ async function main(): Promise<void> {
     request,
     counts: QUICK ? [1, 50] : [1, 10, 50, 100, 200],
     durationS: DURATION,
-    load: async (port, f) => {
-      const r = await h2load({
-        url: `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
-        dataFile: f,
-        headers: ['content-type: application/grpc', 'te: trailers'],
-        clients: 4,
-        streams: 16,
-        durationS: DURATION,
-        workDir,
-      });
-      return r;
-    },
+    load: (port, f) => h2loadChecks({ port, dataFile: f, durationS: DURATION, workDir }),
     log,
   });
   log('llm-authz: distinct identities');

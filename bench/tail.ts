@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkRequestFrame } from '../devstack/grpc-client.ts';
 import { ROOT } from '../devstack/tools.ts';
-import type { LoadResult } from './h2load.ts';
+import { CHECK_GRPC_HEADERS, checkUrl, type LoadResult } from './h2load.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
 import { BENCH_ENV, benchCheckRequest, prepareBenchFiles } from './setup.ts';
 import { vegeta } from './vegeta.ts';
@@ -54,8 +54,8 @@ export async function measureTail(o: {
 }): Promise<TailPoint[]> {
   const server = await startLlmAuthz(o.workDir, o.config, o.env, ['--import', path.join(ROOT, 'bench', 'loop-probe.ts'), ...(o.nodeArgs ?? [])]);
   const logFile = path.join(o.workDir, 'llm-authz.log');
-  const url = `http://127.0.0.1:${server.port}/envoy.service.auth.v3.Authorization/Check`;
-  const headers = ['content-type: application/grpc', 'te: trailers'];
+  const url = checkUrl(server.port);
+  const headers = CHECK_GRPC_HEADERS;
   let seen = 0;
   try {
     await vegeta({ url, dataFile: o.frameFile, headers, rate: 500, durationS: 3, h2c: true, workDir: o.workDir });
