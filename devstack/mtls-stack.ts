@@ -28,6 +28,42 @@ export interface MtlsStackOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+export interface SidecarMtlsParams {
+  readonly ports: { readonly listen: number; readonly admin: number };
+  readonly authzPort: number;
+  readonly openaiPort: number;
+  readonly anthropicPort: number;
+  readonly accessLog: string;
+  readonly tls: MtlsStackOptions['tls'];
+  readonly jwt: MtlsStackOptions['jwt'];
+}
+
+/** envoy/sidecar-mtls.yaml rendered for loopback (every address 127.0.0.1). */
+export function renderSidecarMtls(p: SidecarMtlsParams): string {
+  return renderEnvoyConfig('envoy/sidecar-mtls.yaml', {
+    LISTEN_ADDRESS: '127.0.0.1',
+    LISTEN_PORT: p.ports.listen,
+    ADMIN_ADDRESS: '127.0.0.1',
+    ADMIN_PORT: p.ports.admin,
+    AUTHZ_ADDRESS: '127.0.0.1',
+    AUTHZ_PORT: p.authzPort,
+    OPENAI_ADDRESS: '127.0.0.1',
+    OPENAI_PORT: p.openaiPort,
+    ANTHROPIC_ADDRESS: '127.0.0.1',
+    ANTHROPIC_PORT: p.anthropicPort,
+    MAX_REQUEST_BYTES: 65536,
+    ACCESS_LOG_PATH: p.accessLog,
+    TLS_CERT_PATH: p.tls.serverCert,
+    TLS_KEY_PATH: p.tls.serverKey,
+    CLIENT_CA_PATH: p.tls.clientCa,
+    JWT_ISSUER: p.jwt.issuer,
+    JWT_AUDIENCE: p.jwt.audience,
+    JWKS_ADDRESS: '127.0.0.1',
+    JWKS_PORT: p.jwt.jwksPort,
+    JWKS_PATH: p.jwt.jwksPath,
+  });
+}
+
 export async function startMtlsStack(o: MtlsStackOptions): Promise<MtlsStack> {
   const stops: (() => Promise<unknown>)[] = [];
   try {
@@ -40,27 +76,14 @@ export async function startMtlsStack(o: MtlsStackOptions): Promise<MtlsStack> {
     const envoy = await startEnvoy({
       workDir: o.workDir,
       render: (ports) =>
-        renderEnvoyConfig('envoy/sidecar-mtls.yaml', {
-          LISTEN_ADDRESS: '127.0.0.1',
-          LISTEN_PORT: ports.listen,
-          ADMIN_ADDRESS: '127.0.0.1',
-          ADMIN_PORT: ports.admin,
-          AUTHZ_ADDRESS: '127.0.0.1',
-          AUTHZ_PORT: authz.port,
-          OPENAI_ADDRESS: '127.0.0.1',
-          OPENAI_PORT: openai.port,
-          ANTHROPIC_ADDRESS: '127.0.0.1',
-          ANTHROPIC_PORT: anthropic.port,
-          MAX_REQUEST_BYTES: 65536,
-          ACCESS_LOG_PATH: path.join(o.workDir, 'access.log'),
-          TLS_CERT_PATH: o.tls.serverCert,
-          TLS_KEY_PATH: o.tls.serverKey,
-          CLIENT_CA_PATH: o.tls.clientCa,
-          JWT_ISSUER: o.jwt.issuer,
-          JWT_AUDIENCE: o.jwt.audience,
-          JWKS_ADDRESS: '127.0.0.1',
-          JWKS_PORT: o.jwt.jwksPort,
-          JWKS_PATH: o.jwt.jwksPath,
+        renderSidecarMtls({
+          ports,
+          authzPort: authz.port,
+          openaiPort: openai.port,
+          anthropicPort: anthropic.port,
+          accessLog: path.join(o.workDir, 'access.log'),
+          tls: o.tls,
+          jwt: o.jwt,
         }),
     });
     stops.push(() => envoy.stop());

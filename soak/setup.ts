@@ -9,7 +9,8 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Agent as HttpsAgent } from 'node:https';
 import { keys } from '../src/cli/keys.ts';
-import { renderEnvoyConfig, startEnvoy, type EnvoyProcess } from '../devstack/envoy.ts';
+import { startEnvoy, type EnvoyProcess } from '../devstack/envoy.ts';
+import { renderSidecarMtls } from '../devstack/mtls-stack.ts';
 import { freePort } from '../devstack/ports.ts';
 import { startStack, type Stack } from '../devstack/stack.ts';
 import { ROOT } from '../devstack/tools.ts';
@@ -113,27 +114,14 @@ telemetry:
     workDir: dir,
     name: 'envoy-mtls',
     render: (ports) =>
-      renderEnvoyConfig('envoy/sidecar-mtls.yaml', {
-        LISTEN_ADDRESS: '127.0.0.1',
-        LISTEN_PORT: ports.listen,
-        ADMIN_ADDRESS: '127.0.0.1',
-        ADMIN_PORT: ports.admin,
-        AUTHZ_ADDRESS: '127.0.0.1',
-        AUTHZ_PORT: stack.authz.port,
-        OPENAI_ADDRESS: '127.0.0.1',
-        OPENAI_PORT: stack.openai.port,
-        ANTHROPIC_ADDRESS: '127.0.0.1',
-        ANTHROPIC_PORT: stack.anthropic.port,
-        MAX_REQUEST_BYTES: 65536,
-        ACCESS_LOG_PATH: path.join(dir, 'mtls-access.log'),
-        TLS_CERT_PATH: pki.serverCert,
-        TLS_KEY_PATH: pki.serverKey,
-        CLIENT_CA_PATH: pki.caCert,
-        JWT_ISSUER: 'https://envoy.soak.test',
-        JWT_AUDIENCE: 'llm-authz',
-        JWKS_ADDRESS: '127.0.0.1',
-        JWKS_PORT: jwks.port,
-        JWKS_PATH: '/envoy-jwks.json',
+      renderSidecarMtls({
+        ports,
+        authzPort: stack.authz.port,
+        openaiPort: stack.openai.port,
+        anthropicPort: stack.anthropic.port,
+        accessLog: path.join(dir, 'mtls-access.log'),
+        tls: { serverCert: pki.serverCert, serverKey: pki.serverKey, clientCa: pki.caCert },
+        jwt: { issuer: 'https://envoy.soak.test', audience: 'llm-authz', jwksPort: jwks.port, jwksPath: '/envoy-jwks.json' },
       }),
   });
   const agent = (name: string, id: string): HttpsAgent => {

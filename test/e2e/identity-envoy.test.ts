@@ -10,7 +10,8 @@ import https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { startAuthz, type AuthzProcess } from '../../devstack/authz.ts';
-import { renderEnvoyConfig, startEnvoy, type EnvoyProcess } from '../../devstack/envoy.ts';
+import { startEnvoy, type EnvoyProcess } from '../../devstack/envoy.ts';
+import { renderSidecarMtls } from '../../devstack/mtls-stack.ts';
 import { startMockProvider, type MockProvider } from '../../devstack/mock-provider.ts';
 import { waitFor } from '../../devstack/ports.ts';
 import { cliEntry, ROOT } from '../../devstack/tools.ts';
@@ -207,27 +208,14 @@ decision_log: {sink: stdout}
   );
   authz = await startAuthz({ config, workDir: dir });
   const sidecar = (ports: { listen: number; admin: number }, accessLog: string): string =>
-    renderEnvoyConfig('envoy/sidecar-mtls.yaml', {
-      LISTEN_ADDRESS: '127.0.0.1',
-      LISTEN_PORT: ports.listen,
-      ADMIN_ADDRESS: '127.0.0.1',
-      ADMIN_PORT: ports.admin,
-      AUTHZ_ADDRESS: '127.0.0.1',
-      AUTHZ_PORT: authz.port,
-      OPENAI_ADDRESS: '127.0.0.1',
-      OPENAI_PORT: openai.port,
-      ANTHROPIC_ADDRESS: '127.0.0.1',
-      ANTHROPIC_PORT: anthropic.port,
-      MAX_REQUEST_BYTES: 65536,
-      ACCESS_LOG_PATH: path.join(dir, accessLog),
-      TLS_CERT_PATH: pki.serverCert,
-      TLS_KEY_PATH: pki.serverKey,
-      CLIENT_CA_PATH: pki.caCert,
-      JWT_ISSUER: ENVOY_ISS,
-      JWT_AUDIENCE: 'llm-authz',
-      JWKS_ADDRESS: '127.0.0.1',
-      JWKS_PORT: jwks.port,
-      JWKS_PATH: '/envoy-jwks.json',
+    renderSidecarMtls({
+      ports,
+      authzPort: authz.port,
+      openaiPort: openai.port,
+      anthropicPort: anthropic.port,
+      accessLog: path.join(dir, accessLog),
+      tls: { serverCert: pki.serverCert, serverKey: pki.serverKey, clientCa: pki.caCert },
+      jwt: { issuer: ENVOY_ISS, audience: 'llm-authz', jwksPort: jwks.port, jwksPath: '/envoy-jwks.json' },
     });
   envoy = await startEnvoy({ workDir: dir, render: (ports) => sidecar(ports, 'access.log') });
   port = envoy.ports.listen;
