@@ -9,6 +9,7 @@
  * `llm-authz inventory`: each finding names exactly the identities
  * that should trigger it. The HTML report opens in a real headless Chromium: no console error,
  * no request beyond the file, the expected findings rows, sorting by column; a screenshot is kept.
+ * Last, the other revocation-list entries through Envoy: a JWT issuer+subject and an agent.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -460,5 +461,45 @@ describe('llm-authz inventory over the decision log of that run', () => {
       expect(html).not.toContain('<link');
       await page.close();
     });
+  });
+});
+
+// After the inventory (whose expected findings are the run above): the two other kinds of
+// revocation-list entry through the real Envoy.
+describe('revocation list: a JWT issuer+subject and an agent', () => {
+  it('a JWT caller listed by issuer and subject is denied revoked_identity after the next reload; another subject of the issuer is not', async () => {
+    const key = (globalThis as { accessSigningKey?: Parameters<typeof signToken>[0] }).accessSigningKey as Parameters<typeof signToken>[0];
+    const token = async (sub: string): Promise<string> => {
+      const t = await signToken(key, { iss: ISS, aud: 'llm-authz', sub });
+      rememberSecret(`access-review JWT ${sub}`, t);
+      return t;
+    };
+    const gone = W('apps/sa/report-gone');
+    const stays = W('apps/sa/report-stays');
+    expect((await call(gone, { bearer: await token(gone) })).status).toBe(200);
+    const gen = stack.authz.logs().filter((l) => l['msg'] === 'revocation list reloaded').length + 1;
+    expect(cli(['revocations', 'add', '--list', revocationList, '--issuer', ISS, '--subject', gone, '--reason', 'report retired'])).toContain('added to the revocation list');
+    await generation('revocation list', gen + 1);
+    const r = await call(gone, { bearer: await token(gone) });
+    expect(r.status).toBe(403);
+    expect(r.json).toMatchObject({ error: { code: 'revoked_identity' } });
+    expect(await decisionOf(r)).toMatchObject({ 'decision.reason': 'revoked_identity', 'identity.method': 'jwt', 'identity.workload': gone });
+    expect((await call(stays, { bearer: await token(stays) })).status).toBe(200);
+  });
+
+  it('an agent listed is denied revoked_identity whatever key it presents; the same workload without that agent is not', async () => {
+    const workload = W('apps/sa/assist');
+    const keysGen = stack.authz.logs().filter((l) => l['msg'] === 'key store reloaded').length + 1;
+    createKey('planner', workload, ['--models', 'gpt-4o-mini', '--agent', 'planner', '--owner', 'team-a', '--approved-by', 'alice@example.org', '--review-in', '90d']);
+    createKey('assist', workload, ['--models', 'gpt-4o-mini', '--owner', 'team-a', '--approved-by', 'alice@example.org', '--review-in', '90d']);
+    await generation('key store', keysGen + 1);
+    expect((await call(workload, { key: keyOf.get('planner')?.key })).status).toBe(200);
+    const gen = stack.authz.logs().filter((l) => l['msg'] === 'revocation list reloaded').length + 1;
+    expect(cli(['revocations', 'add', '--list', revocationList, '--agent', 'planner', '--reason', 'agent decommissioned'])).toContain('added to the revocation list');
+    await generation('revocation list', gen + 1);
+    const r = await call(workload, { key: keyOf.get('planner')?.key });
+    expect(r.status).toBe(403);
+    expect(await decisionOf(r)).toMatchObject({ 'decision.reason': 'revoked_identity', 'identity.agent': 'planner', 'identity.credential_id': keyOf.get('planner')?.id });
+    expect((await call(workload, { key: keyOf.get('assist')?.key })).status).toBe(200);
   });
 });
