@@ -36,12 +36,12 @@ describe('CheckResponse encoder: the bytes proto-loader writes', () => {
   });
 
   it('a nested message whose own length sits on a boundary (a header of exactly 128 bytes)', () => {
-    // HeaderValue = 1+1+1 (key "k") + 1+2+n (value): 128 bytes with a value of 122.
-    for (const n of [121, 122, 123]) {
-      const res: CheckResponse = {
+    // HeaderValue = 3 (key field "k") + 1 + 1 + n (value field): 127, 128 and 129 bytes.
+    for (const n of [122, 123, 124]) {
+      const res = partial({
         status: { code: 0 },
         ok_response: { headers: [{ header: { key: 'k', value: 'v'.repeat(n) }, append_action: 2 }], headers_to_remove: [], response_headers_to_add: [] },
-      };
+      });
       expect([n, encode(res).toString('hex')]).toEqual([n, reference(res)]);
     }
   });
