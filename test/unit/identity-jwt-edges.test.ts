@@ -1,7 +1,7 @@
 /**
  * JWT bearer tokens at the edges no other unit test decided: the size limit at its exact
  * boundary, the compact-JWS shape, a token without `iss`, the key id's type and length, a
- * mistyped `exp`, a malformed `crit`, the verified-token cache at the token's expiry (fake
+ * mistyped `exp`, a malformed `crit`, a broken key in the issuer's set, the verified-token cache at the token's expiry (fake
  * clock), `max_age_s` in seconds, closing the verifier, and what the `jwt` method answers for
  * each kind of presented credential.
  */
@@ -81,6 +81,10 @@ describe('token checks before the signature', () => {
   it('a crit header that is not a list is not a valid JWT', async () => {
     const token = `${b64({ alg: 'RS256', kid: 'k1', crit: 'x-unknown', 'x-unknown': 1 })}.${b64(claims({ exp: nowS() + 600 }))}.c2ln`;
     expect(await v.verify(token)).toEqual({ ok: false, reason: 'malformed_credentials', detail: 'the token is not a valid JWT' });
+  });
+  it("a broken key in the issuer's own set fails closed as invalid_credentials (the token's form is not blamed)", async () => {
+    const broken = verifierFor({ keys: [{ ...k1.publicJwk, n: 'AA' }] });
+    expect(await broken.verify(await signToken(k1, claims()))).toEqual({ ok: false, reason: 'invalid_credentials', detail: 'the token could not be verified' });
   });
 });
 
