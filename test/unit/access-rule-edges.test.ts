@@ -154,7 +154,7 @@ describe('access controls around the identity phase', () => {
 
   it('keeps the reason and the named identity of a deny that names one (with its entitlement)', async () => {
     const holder = identity({ method: 'jwt' });
-    const out = await controls({ ...fail('revoked_credentials', "key 'k' is revoked"), identity: holder })(ctx);
+    const out = await controls({ ok: false, reason: 'revoked_credentials', detail: "key 'k' is revoked", identity: holder })(ctx);
     expect(out).toEqual({
       ok: false,
       reason: 'revoked_credentials',

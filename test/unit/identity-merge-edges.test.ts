@@ -55,7 +55,7 @@ describe('precedence', () => {
     authenticated('spiffe', { issuer: 'spiffe://good.test' }),
   ];
   const primary = async (precedence?: IdentityMethodName[]) => {
-    const out = await createIdentifier(methods(), { precedence })(ctx);
+    const out = await createIdentifier(methods(), precedence === undefined ? {} : { precedence })(ctx);
     if (!out.ok) throw new Error(out.reason);
     return [out.value.method, out.value.methods];
   };
