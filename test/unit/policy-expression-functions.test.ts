@@ -20,7 +20,7 @@ function input(workload = 'spiffe://demo.example/ns/apps/sa/chat-app') {
 }
 
 /** The value of `text` (an expression of type `result`) for a request from `workload`. */
-function valueOf(text: string, workload?: string, result = T.string): unknown {
+function evaluated(text: string, workload?: string, result = T.string): unknown {
   const c = compileExpression(text, result);
   if (!c.ok) throw new Error(`does not compile: ${JSON.stringify(c.problems)}`);
   return c.evaluate(input(workload), NOW);
@@ -56,13 +56,13 @@ describe('an expression outside a policy file', () => {
   });
 
   it('evaluates to the values of the variables it reads', () => {
-    expect(valueOf(`identity.user + '/' + llm.model + '/' + request.method`)).toBe('alice/gpt-4o-mini/POST');
-    expect(valueOf('identity.workload')).toBe('spiffe://demo.example/ns/apps/sa/chat-app');
-    expect(valueOf('string(now)')).toBe('2026-03-01T09:00:00Z');
+    expect(evaluated(`identity.user + '/' + llm.model + '/' + request.method`)).toBe('alice/gpt-4o-mini/POST');
+    expect(evaluated('identity.workload')).toBe('spiffe://demo.example/ns/apps/sa/chat-app');
+    expect(evaluated('string(now)')).toBe('2026-03-01T09:00:00Z');
   });
 
   it('an evaluation error gives undefined', () => {
-    expect(valueOf('llm.tools[5]')).toBeUndefined();
+    expect(evaluated('llm.tools[5]')).toBeUndefined();
   });
 });
 
@@ -74,17 +74,17 @@ describe('SPIFFE ID helpers', () => {
     ['spiffe:///ns/apps', '', ''],
     ['https://demo.example/ns/apps', '', ''],
   ])('%s: trust domain %j, path %j', (id, domain, path) => {
-    expect(valueOf('identity.workload.spiffeTrustDomain()', id)).toBe(domain);
-    expect(valueOf('identity.workload.spiffePath()', id)).toBe(path);
+    expect(evaluated('identity.workload.spiffeTrustDomain()', id)).toBe(domain);
+    expect(evaluated('identity.workload.spiffePath()', id)).toBe(path);
   });
 });
 
 describe('globAny', () => {
   it('is false when no pattern matches, and skips entries that are not strings', () => {
-    expect(valueOf(`llm.model.globAny(['claude-*', 'gpt-3*'])`, undefined, T.bool)).toBe(false);
-    expect(valueOf(`llm.model.globAny(['gpt-4o-*'])`, undefined, T.bool)).toBe(true);
-    expect(valueOf(`llm.model.globAny([1, 'gpt-*'])`, undefined, T.bool)).toBe(true);
-    expect(valueOf(`llm.model.globAny([dyn(1)])`, undefined, T.bool)).toBe(false);
+    expect(evaluated(`llm.model.globAny(['claude-*', 'gpt-3*'])`, undefined, T.bool)).toBe(false);
+    expect(evaluated(`llm.model.globAny(['gpt-4o-*'])`, undefined, T.bool)).toBe(true);
+    expect(evaluated(`llm.model.globAny([1, 'gpt-*'])`, undefined, T.bool)).toBe(true);
+    expect(evaluated(`llm.model.globAny([dyn(1)])`, undefined, T.bool)).toBe(false);
   });
 });
 
