@@ -67,6 +67,9 @@ describe('refused at load, with the place and the reason', () => {
     [`size(llm.model) == 'x'`, at(51, 'cannot compare an int with a string')],
     [`llm.model.startWith('a')`, at(44, `unknown function 'startWith' (did you mean 'startsWith'?)`)],
     [`startWith(llm.model, 'a')`, at(35, `unknown function 'startWith'`)],
+    // a local variable hides a type's package and a function's namespace
+    [`[1].exists(google, type(now) == google.protobuf.Timestamp)`, at(73, `cannot select field 'protobuf' of an int`)],
+    [`['a'].exists(strings, strings.quote('x') == 'y')`, at(64, `unknown function 'quote'`)],
     // list literals: a shared element type
     [`[1, 2][0] == 'x'`, at(45, 'cannot compare an int with a string')],
     // library types of function results
@@ -84,6 +87,10 @@ describe('refused at load, with the place and the reason', () => {
   ])('%s', (expr, problem) => {
     expect(problemsOf(expr)).toEqual([problem]);
   });
+
+  it('a method of an unknown name on an unknown variable: both named, not taken for a namespace', () => {
+    expect(problemsOf('foo.bar(1)')).toEqual([at(35, "unknown variable 'foo'"), at(38, "unknown function 'bar'")]);
+  });
 });
 
 describe('accepted at load (each near a refusal above)', () => {
@@ -96,6 +103,7 @@ describe('accepted at load (each near a refusal above)', () => {
     `1u == llm.message_count`,
     `dyn(llm.model) == 1`,
     `strings.quote(llm.model) == 'a'`,
+    `'ab'.startsWith('a')`,
     `[1, 'a'][0] == 'x'`, // mixed elements: the element type is dyn
     `{'a': 1, 'b': 'x'}['a'] == 'x'`, // mixed values: the value type is dyn
     `{'a': 'x', 'b': 1}['a'] == 'x'`,
@@ -113,5 +121,28 @@ describe('accepted at load (each near a refusal above)', () => {
     `{'a': [1]}['a'][0] == 1`,
   ])('%s', (expr) => {
     expect(problemsOf(expr)).toEqual([]);
+  });
+});
+
+describe('nesting is bounded through every kind of expression', () => {
+  const NESTED = /^mem\/p\.yaml:2:\d+: rules\[0\]\.when: the expression is nested more than 32 levels deep$/;
+
+  it('32 levels load, 33 do not', () => {
+    // `a && (b && (...))`: the innermost `llm.stream` selects at depth k from `llm` at depth k + 1.
+    const chain = (k: number): string => `${'llm.stream && ('.repeat(k)}llm.stream${')'.repeat(k)}`;
+    expect(problemsOf(chain(31))).toEqual([]);
+    expect(problemsOf(chain(32))).toEqual([expect.stringMatching(NESTED)]);
+  });
+
+  it.each([
+    ['method receivers', `llm.model${'.lowerAscii()'.repeat(40)} == ''`],
+    ['field selections', `dyn(llm)${'.a'.repeat(40)} == 1`],
+    ['list literals', `${'['.repeat(40)}1${']'.repeat(40)} == []`],
+    ['map literal values', `${"{'a': ".repeat(40)}1${'}'.repeat(40)} == {}`],
+    ['map literal keys', `${'{'.repeat(40)}1${': 1}'.repeat(40)} == {}`],
+    ['comprehension ranges', `[1]${'.map(a, 1)'.repeat(40)} == []`],
+    ['comprehension steps', `${'[1].exists(a, '.repeat(40)}true${')'.repeat(40)}`],
+  ])('%s', (_, expr) => {
+    expect(problemsOf(expr)).toEqual([expect.stringMatching(NESTED)]);
   });
 });
