@@ -27,7 +27,8 @@ const at = (col: number, message: string): string => `mem/p.yaml:2:${col}: rules
 
 describe('refused at load, with the place and the reason', () => {
   it.each([
-    // field selection
+    // variables and field selection
+    [`identiy.user == 'a'`, at(35, `unknown variable 'identiy' (did you mean 'identity'?)`)],
     [`{1: 'a'}.x == 'a'`, at(43, `cannot select 'x' of map(int, string)`)],
     [`llm.model.x == 'a'`, at(44, `cannot select field 'x' of a string`)],
     [`google.protobuf.Duration{seconds: 1} == duration('1s')`, at(35, 'message construction (google.protobuf.Duration) is not supported in policies')],
@@ -70,6 +71,9 @@ describe('refused at load, with the place and the reason', () => {
     // a local variable hides a type's package and a function's namespace
     [`[1].exists(google, type(now) == google.protobuf.Timestamp)`, at(73, `cannot select field 'protobuf' of an int`)],
     [`['a'].exists(strings, strings.quote('x') == 'y')`, at(64, `unknown function 'quote'`)],
+    // the types of constants
+    [`1.5 == 'a'`, at(39, 'cannot compare a double with a string')],
+    [`b'a' == 'a'`, at(40, 'cannot compare a bytes with a string')],
     // list literals: a shared element type
     [`[1, 2][0] == 'x'`, at(45, 'cannot compare an int with a string')],
     // library types of function results
