@@ -72,6 +72,7 @@ describe('refused at load, with the place and the reason', () => {
     [`[1].exists(google, type(now) == google.protobuf.Timestamp)`, at(73, `cannot select field 'protobuf' of an int`)],
     [`['a'].exists(strings, strings.quote('x') == 'y')`, at(64, `unknown function 'quote'`)],
     // the types of constants
+    [`1u == 'a'`, at(38, 'cannot compare a uint with a string')],
     [`1.5 == 'a'`, at(39, 'cannot compare a double with a string')],
     [`b'a' == 'a'`, at(40, 'cannot compare a bytes with a string')],
     // list literals: a shared element type
@@ -90,6 +91,11 @@ describe('refused at load, with the place and the reason', () => {
     [`llm.model.matches(b'(')`, at(44, `no overload of 'matches' takes string.matches(bytes)`)],
   ])('%s', (expr, problem) => {
     expect(problemsOf(expr)).toEqual([problem]);
+  });
+
+  it('a uint is "a uint" where a whole expression is of the wrong type', () => {
+    expect(problemsOf('1u')).toEqual(['mem/p.yaml:2:35: rules[0].when: the expression is a uint, not a bool']);
+    expect(problemsOf('identity')).toEqual(['mem/p.yaml:2:35: rules[0].when: the expression is an identity, not a bool']);
   });
 
   it('a method of an unknown name on an unknown variable: both named, not taken for a namespace', () => {

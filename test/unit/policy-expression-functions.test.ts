@@ -47,6 +47,8 @@ describe('an expression outside a policy file', () => {
   it('a value of the wrong type is refused, named with its article', () => {
     expect(problemsOf('size(llm.model)')).toEqual([{ offset: 0, message: 'the expression is an int, not a string' }]);
     expect(problemsOf('[llm.model]')).toEqual([{ offset: 0, message: 'the expression is a list(string), not a string' }]);
+    expect(problemsOf('llm.message_count', T.uint)).toEqual([{ offset: 0, message: 'the expression is an int, not a uint' }]);
+    expect(problemsOf('1u')).toEqual([{ offset: 0, message: 'the expression is a uint, not a string' }]);
     expect(problemsOf('llm.model', T.int)).toEqual([{ offset: 0, message: 'the expression is a string, not an int' }]);
   });
 
