@@ -149,7 +149,7 @@ describe('identity.methods and identity.scopes', () => {
   });
 
   it('an unrestricted scope is absent, a restricted one lists its names', () => {
-    const open = withIdentity({ scopes: {} });
+    const open = withIdentity({ scopes: { models: undefined, providers: undefined } });
     expect(outcome('!has(identity.scopes.models) && !has(identity.scopes.providers) && !has(identity.scopes.tools) && !has(identity.scopes.max_tokens)', open)).toBe('matched');
     expect(outcome(`!('models' in identity.scopes) && !('tools' in identity.scopes)`, open)).toBe('matched');
     const scoped = withIdentity({ scopes: { models: ['gpt-*'], providers: ['openai'], tools: ['search'], maxTokens: 100 } });
