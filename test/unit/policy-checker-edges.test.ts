@@ -65,6 +65,7 @@ describe('refused at load, with the place and the reason', () => {
     [`size('a', 'b', 'c') == 1`, at(35, `'size' is not called as a function with 3 arguments`)],
     [`startsWith(llm.model, 'a')`, at(35, `'startsWith' is not called as a function with 2 arguments`)],
     [`llm.tools.startsWith('a')`, at(44, `no overload of 'startsWith' takes list(string).startsWith(string)`)],
+    [`size(1) == 1`, at(35, `no overload of 'size' takes size(int)`)],
     [`size(llm.model) == 'x'`, at(51, 'cannot compare an int with a string')],
     [`llm.model.startWith('a')`, at(44, `unknown function 'startWith' (did you mean 'startsWith'?)`)],
     [`startWith(llm.model, 'a')`, at(35, `unknown function 'startWith'`)],
@@ -72,6 +73,7 @@ describe('refused at load, with the place and the reason', () => {
     [`[1].exists(google, type(now) == google.protobuf.Timestamp)`, at(73, `cannot select field 'protobuf' of an int`)],
     [`['a'].exists(strings, strings.quote('x') == 'y')`, at(64, `unknown function 'quote'`)],
     // the types of constants
+    [`true == 'a'`, at(40, 'cannot compare a bool with a string')],
     [`1u == 'a'`, at(38, 'cannot compare a uint with a string')],
     [`1.5 == 'a'`, at(39, 'cannot compare a double with a string')],
     [`b'a' == 'a'`, at(40, 'cannot compare a bytes with a string')],
