@@ -59,6 +59,7 @@ describe('refused at load, with the place and the reason', () => {
     [`1 in request.headers`, at(37, 'an int is never a key of map(string, string)')],
     [`'a' in llm.model`, at(39, `'in' needs a list or a map, not a string`)],
     // calls: arity, function or method, receiver type, result type
+    [`llm.model.matches()`, at(44, `'matches' is not a method with 0 arguments`)],
     [`llm.model.startsWith()`, at(44, `'startsWith' is not a method with 0 arguments`)],
     [`size() == 1`, at(35, `'size' is not called as a function with 0 arguments`)],
     [`size(1, 2) == 1`, at(35, `'size' is not called as a function with 2 arguments`)],
@@ -117,6 +118,7 @@ describe('accepted at load (each near a refusal above)', () => {
     `strings.quote(llm.model) == 'a'`,
     `'ab'.startsWith('a')`,
     `[1, 'a'][0] == 'x'`, // mixed elements: the element type is dyn
+    `['a', 1][0] == 'x'`,
     `{'a': 1, 'b': 'x'}['a'] == 'x'`, // mixed values: the value type is dyn
     `{'a': 'x', 'b': 1}['a'] == 'x'`,
     `(true ? 1 : 'a') == 'x'`, // branches of different types: dyn
