@@ -143,6 +143,11 @@ describe('identity.entitlement', () => {
 });
 
 describe('identity.methods and identity.scopes', () => {
+  it("credential_id is '' without a credential id, else the id", () => {
+    expect(outcome(`identity.credential_id == ''`, baseInput())).toBe('matched');
+    expect(outcome(`identity.credential_id == 'key-7'`, withIdentity({ credentialId: 'key-7' }))).toBe('matched');
+  });
+
   it('methods is the one method when the identity names no list, else the list', () => {
     expect(outcome(`identity.methods == ['api_key']`, baseInput())).toBe('matched');
     expect(outcome(`identity.methods == ['jwt', 'api_key']`, withIdentity({ methods: ['jwt', 'api_key'] }))).toBe('matched');
