@@ -2,7 +2,7 @@
  * `llm-authz test`: a case whose expectation the decision does not meet must fail, and a suite
  * folder that cannot be run must be refused. Covers cases no unit test decided: a wrong deciding
  * rule, `rule: null`, wrong matched rules (order aside), wrong reason or provider, the case and
- * suite clocks, the false part printed for a rule that did not match, `.yml` suites and files
+ * suite clocks, a case naming its provider, the false part printed for a rule that did not match, `.yml` suites and files
  * that are not suites, and the refusals (no suites, no policy section, invalid YAML, schema
  * problems, an unknown provider in a case).
  */
@@ -88,6 +88,17 @@ describe('a case whose expectation is not met fails', () => {
     const r = await run({ 's.yaml': suite('{model: gpt-4.1}', '{effect: allow}') });
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/ allow chat-before-june\s+not matched: false at llm\.model == "gpt-4o-mini"\n/);
+  });
+});
+
+describe('the request a case stands for', () => {
+  it('a case may name the provider the LLM phase selected; its body counts as complete', async () => {
+    const rules = `rules:\n  - {id: complete, effect: allow, when: 'llm.body_complete'}\n`;
+    const named = await run({ 's.yaml': suite('{model: gpt-4o-mini, provider: openai-b}', '{effect: allow, rule: complete, provider: openai-b}') }, { rules });
+    expect(named.out).toContain('PASS s / c (allow by complete, allowed)');
+    expect(named.code).toBe(0);
+    const selected = await run({ 's.yaml': suite(CHAT, '{effect: allow, rule: complete, provider: openai}') }, { rules });
+    expect(selected.code).toBe(0);
   });
 });
 
