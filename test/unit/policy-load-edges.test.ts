@@ -2,12 +2,15 @@
  * Loading a policy folder: cases no unit test decided. Which entries of the folder are policy
  * files (`*.yaml`, `*.yml`; not hidden files, backups or folders), the refusal of a folder that
  * cannot be read (at start and on reload), a credential obligation of a kind the provider does
- * not take, the version's form, and the headers an allow carries.
+ * not take, obligations on a deny rule, the config's routing header (which no rule may set), the
+ * version's form, and the headers an allow carries.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseConfigText } from '../../src/config/load.ts';
 import { Secret } from '../../src/core/secret.ts';
+import { createPolicy } from '../../src/policy/index.ts';
 import { createPolicyEngine } from '../../src/policy/engine.ts';
 import { evaluatePolicySet } from '../../src/policy/evaluate.ts';
 import { decisionFixture, decisionInputOf } from '../../src/policy/fixture.ts';
@@ -82,6 +85,28 @@ describe('obligations', () => {
     // The same credential without a provider named: the check waits for the provider the request selects.
     const open = 'rules:\n  - {id: a, effect: allow, when: "true", obligations: {credential: openai-team}}\n';
     expect(compilePolicySet('mem', [{ name: 'p.yaml', text: open }], { providers: p }).rules).toHaveLength(1);
+  });
+
+  it('a deny rule carries no obligations', () => {
+    const text = 'rules:\n  - {id: d, effect: deny, when: "true", obligations: {provider: openai}}\n';
+    expect(problemsOf(() => compilePolicySet('mem', [{ name: 'p.yaml', text }], { providers }))).toEqual([
+      'mem/p.yaml:2:54: rules[0].obligations: only allow rules carry obligations',
+    ]);
+  });
+
+  it("the config's routing header is reserved: a rule that sets it does not load", () => {
+    const d = policyDir();
+    const config = (header: string) =>
+      parseConfigText(`providers:\n  - {name: openai, api: openai}\nrouting: {header: ${header}}\npolicy: {dir: ${JSON.stringify(d.dir)}}\n`, 'unit.yaml');
+    d.write({ 'a.yaml': 'rules:\n  - {id: a, effect: allow, when: "true", obligations: {headers: {x-unit-route: openai}}}\n' });
+    const ctx = { source: 'unit.yaml', version: 'cfg', baseDir: '/' };
+    expect(problemsOf(() => createPolicy(config('x-unit-route'), ctx, providers))).toEqual([
+      `${path.join(d.dir, 'a.yaml')}:2:80: rules[0].obligations.headers: 'x-unit-route' is reserved and cannot be set by a rule`,
+    ]);
+    // The same rule under another routing header loads.
+    const other = createPolicy(config('x-other-route'), ctx, providers);
+    expect(other.engine?.status().rules).toBe(1);
+    other.engine?.close();
   });
 
   it('an allow carries its headers only when the rule sets some', () => {
