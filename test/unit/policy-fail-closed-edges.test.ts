@@ -1,9 +1,11 @@
 /**
  * Fail-closed edges of policy evaluation and reload that no unit test decided: a rule that throws
- * or yields a non-bool at run time, a request the policies cannot be shown, a broken shadow set
+ * or yields a non-bool at run time, an evaluation error's own message, a check already past its
+ * deadline, the detail of each deny, a request the policies cannot be shown, a broken shadow set
  * (at start and on reload), the rule results `explain` keeps when the scope guard already denied,
  * and what `status()` and a reload report after a failure is repaired.
  */
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { createPolicyEngine } from '../../src/policy/engine.ts';
 import { evaluatePolicySet } from '../../src/policy/evaluate.ts';
@@ -74,6 +76,54 @@ describe('an evaluation that goes wrong is a policy_error deny', () => {
       obligations: undefined,
     });
     expect(ev.results).toEqual([]);
+  });
+});
+
+describe('errors, deadlines and details', () => {
+  it("a rule that fails in CEL keeps CEL's message (not the non-bool one)", () => {
+    const { decision, results } = evaluatePolicySet(setOf(`  - {id: oob, effect: deny, when: '[1][5] == 1'}\n${ALLOW_ALL}`), input(), NOW);
+    expect(decision).toMatchObject({ effect: 'deny', reason: 'policy_error', rule: 'oob' });
+    expect(results[0]?.outcome).toBe('error');
+    expect(results[0]?.error).toMatch(/index/i);
+    expect(results[0]?.error).not.toBe('the expression did not evaluate to a bool');
+  });
+
+  it('a check already past its deadline is a timeout deny before the first rule', () => {
+    const set = setOf(ALLOW_ALL);
+    const late = { ...input(), deadline: performance.now() - 1 };
+    expect(evaluatePolicySet(set, late, NOW)).toEqual({
+      decision: {
+        effect: 'deny',
+        reason: 'timeout',
+        detail: "the policies took longer than the check timeout (stopped before rule 'allow-all')",
+        policyVersion: set.version,
+        rule: undefined,
+        matchedRules: [],
+        obligations: undefined,
+      },
+      results: [],
+    });
+    expect(evaluatePolicySet(set, { ...input(), deadline: performance.now() + 60_000 }, NOW).decision.effect).toBe('allow');
+  });
+
+  it('each deny says which rule or what is missing', () => {
+    const detail = (rules: string, i = input()) => evaluatePolicySet(setOf(rules), i, NOW).decision;
+    expect(detail(`  - {id: d, effect: deny, when: "true"}\n${ALLOW_ALL}`)).toMatchObject({ reason: 'denied_by_policy', detail: "denied by rule 'd'" });
+    const base = input();
+    const unknown = { ...base, llm: { ...base.llm, operation: 'unknown' as const } };
+    expect(detail('  - {id: none, effect: allow, when: "false"}\n', unknown)).toMatchObject({ reason: 'unknown_api', detail: 'no policy rule allows this unknown API path' });
+    const noProvider = { ...base, llm: { ...base.llm, provider: undefined } };
+    expect(detail(ALLOW_ALL, noProvider)).toMatchObject({ reason: 'provider_unavailable', rule: 'allow-all', detail: 'no provider serves the openai API' });
+    expect(detail('  - {id: to-anthropic, effect: allow, when: "true", obligations: {provider: anthropic}}\n')).toMatchObject({
+      reason: 'provider_unavailable',
+      rule: 'to-anthropic',
+      detail: "provider 'anthropic' does not speak the openai API",
+    });
+    expect(detail('  - {id: capped, effect: allow, when: "true", obligations: {max_tokens: 50}}\n')).toMatchObject({
+      reason: 'max_tokens_exceeded',
+      rule: 'capped',
+      detail: 'max_tokens must be set and at most 50',
+    });
   });
 });
 
