@@ -1,7 +1,7 @@
 /**
  * Loading a policy folder: cases no unit test decided. Which entries of the folder are policy
  * files (`*.yaml`, `*.yml`; not hidden files, backups or folders), the refusal of a folder that
- * cannot be read (at start and on reload), a credential obligation of a kind the provider does
+ * cannot be read (at start and on reload), the load error's text, a credential obligation of a kind the provider does
  * not take, obligations on a deny rule, the config's routing header (which no rule may set), the
  * version's form, and the headers an allow carries.
  */
@@ -70,6 +70,24 @@ describe('the files of a policy folder', () => {
     } finally {
       engine.close();
     }
+  });
+});
+
+describe('the load error', () => {
+  it('prints every problem on its own indented line under the folder', () => {
+    const d = policyDir();
+    d.write({ 'a.yaml': 'rules:\n  - {id: x, effect: allow, when: "1 +"}\n  - {id: x, effect: allow, when: "true"}\n' });
+    let err: unknown;
+    try {
+      loadPolicySet(d.dir, { providers });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PolicyLoadError);
+    const e = err as PolicyLoadError;
+    expect(e.problems).toHaveLength(2);
+    expect(e.name).toBe('PolicyLoadError');
+    expect(e.message).toBe(`invalid policy set ${d.dir}:\n  ${e.problems[0]}\n  ${e.problems[1]}`);
   });
 });
 
