@@ -4,9 +4,9 @@
  * client wrote it and providers decode it their own way, so a query parameter is compared by its
  * percent-decoded (repeatedly), case-folded name, without an array suffix (`key[]`, `key[0]`),
  * with `&` and `;` both separating parameters. Refused: a credential-named parameter (`KEY`,
- * `k%65y`, `%6Bey`, `key%5B%5D`, `api_key` …), and any parameter or path that holds the presented
- * credential or an llm-authz key. (The project's Envoy templates also remove `key` before
- * ext_authz; see docs/identity.md.)
+ * `k%65y`, `%6Bey`, `key%5B%5D`, `api_key` …), and any parameter (its name or its value) or path
+ * that holds the presented credential or an llm-authz key. (The project's Envoy templates also
+ * remove `key` before ext_authz; see docs/identity.md.)
  */
 import type { RequestContext } from '../envoy/request-context.ts';
 import { API_KEY_SHAPE } from '../core/key-shape.ts';
@@ -81,8 +81,9 @@ export function urlCredential(ctx: RequestContext): string | undefined {
     const name = canonicalParameterName(eq === -1 ? part : part.slice(0, eq));
     if (name === undefined) return 'a query parameter name is encoded too many times';
     if (URL_CREDENTIAL_NAMES.has(name)) return `a credential in the URL query ('${name}') is refused; send it in a header`;
-    const value = decoded(eq === -1 ? '' : part.slice(eq + 1)) ?? part;
-    if (API_KEY_SHAPE.test(value) || tokens.some((t) => value.includes(t))) return 'a query parameter holds a credential; send it in a header';
+    // The whole parameter, name and value: a key as a name (`?lla_…`, `?lla_…=1`) leaks like one as a value.
+    const text = decoded(part) ?? part;
+    if (API_KEY_SHAPE.test(text) || tokens.some((t) => text.includes(t))) return 'a query parameter holds a credential; send it in a header';
   }
   return undefined;
 }

@@ -8,10 +8,10 @@ import { didYouMean } from '../core/suggest.ts';
 import type { parse, CelEnv } from '@bufbuild/cel';
 import { assignable, fromCelType, isDyn, isNumeric, join, T, typeName, type PolicyType } from './cel-types.ts';
 
-/** `a string`, `an int`. */
+/** `a string`, `an int`, `a uint` (the one type name whose leading vowel is sounded "you"). */
 function an(t: PolicyType): string {
   const n = typeName(t);
-  return `${/^[aeiou]/.test(n) ? 'an' : 'a'} ${n}`;
+  return `${/^(?!u)[aeiou]/.test(n) ? 'an' : 'a'} ${n}`;
 }
 import type { RegexCache } from './functions.ts';
 

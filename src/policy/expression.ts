@@ -19,7 +19,7 @@ export interface ExpressionProblem {
   readonly message: string;
 }
 
-const article = (t: string): string => `${/^[aeiou]/.test(t) ? 'an' : 'a'} ${t}`;
+const article = (t: string): string => `${/^(?!u)[aeiou]/.test(t) ? 'an' : 'a'} ${t}`;
 
 export type CompiledExpression =
   | { readonly ok: true; evaluate(input: { ctx: RequestContext; identity: Identity; llm: LlmRequest }, nowMs: number): unknown }

@@ -175,7 +175,7 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
         const checked = checkExpr(ast, { env, variable: usedVariable, variableNames: VARIABLE_NAMES, regex, maxDepth: MAX_EXPRESSION_DEPTH });
         for (const p of checked.problems) problems.push(`${exprAt(p.offset)}: ${label}.when: ${p.message}`);
         if (checked.problems.length === 0 && !assignable(T.bool, checked.type)) {
-          problems.push(`${exprAt(0)}: ${label}.when: the expression is ${/^[aeiou]/.test(typeName(checked.type)) ? 'an' : 'a'} ${typeName(checked.type)}, not a bool`);
+          problems.push(`${exprAt(0)}: ${label}.when: the expression is ${/^(?!u)[aeiou]/.test(typeName(checked.type)) ? 'an' : 'a'} ${typeName(checked.type)}, not a bool`);
         }
         const program = plan(env, ast);
         evaluate = (vars) => program(vars as unknown as Parameters<typeof program>[0]);

@@ -108,6 +108,9 @@ describe('headers an allow removes (strip.ts)', () => {
     expect(strip({ 'x-api-key': 'sk-client-0123456789abcdef', 'x-echo': 'key=sk-client-0123456789abcdef;' })).toEqual(['x-echo']);
     // The presented credential's own header is the allow's to swap, not strip's.
     expect(strip({ authorization: `Bearer ${JWT}` })).toEqual([]);
+    // Every value of a repeated header (joined with ", "): the second one is searched for too.
+    const second = 'sk-second-0123456789abcdef';
+    expect(strip({ authorization: `Bearer ${JWT}, Bearer ${second}`, 'x-echo': second })).toEqual(['x-echo']);
   });
 
   it('searches other headers for credentials of 16 characters or more, not shorter ones', () => {
@@ -151,6 +154,8 @@ describe('allow responses', () => {
     const traceHeader = (id?: string) => allow(id).ok_response?.response_headers_to_add.find((h) => h.header.key === 'x-llm-authz-trace-id')?.header.value;
     expect(traceHeader('4bf92f3577b34da6a3ce929d0e0e4736')).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
     expect(traceHeader(`${'0'.repeat(31)}1`)).toBe(`${'0'.repeat(31)}1`);
+    // Trailing zeros are not "all zero".
+    expect(traceHeader('4bf92f3577b34da6a3ce929d0e0e4700')).toBe('4bf92f3577b34da6a3ce929d0e0e4700');
     for (const bad of [
       undefined,
       '0'.repeat(32),
