@@ -11,6 +11,9 @@ import { createCheck } from '../pipeline/check.ts';
 import { createOutcomes } from '../pipeline/outcome.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
+import { callTarget, healthCallToSelf } from '../server/warm-up-call.ts';
+import { warmUpThenServe } from '../server/warm-up.ts';
+import { warmUpCheck } from '../pipeline/warm-up.ts';
 import { createStateReport, type StateReport } from '../server/state-report.ts';
 import { watchedServerCredentials } from '../server/grpc-tls.ts';
 import { watchTlsFiles, type WatchedTls } from '../server/tls-files.ts';
@@ -159,7 +162,19 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
   states.attach(server);
-  server.setServing(true);
+  const started = server;
+  if (runtime.config.server.warm_up) {
+    // The health call goes to a plaintext listener: the Check listener, or with TLS the health-only one.
+    const plain =
+      tls === undefined
+        ? callTarget(listen, started.port)
+        : started.healthPort === undefined
+          ? undefined
+          : callTarget(opts.healthListen ?? runtime.config.server.health_listen ?? '', started.healthPort);
+    await warmUpThenServe({ check: () => warmUpCheck(runtime), call: plain === undefined ? undefined : () => healthCallToSelf(plain, 1000) }, () => started.setServing(true), log);
+  } else {
+    server.setServing(true);
+  }
   const loaded = runtime.identify.loaded?.();
   log.info(
     {
