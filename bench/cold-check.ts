@@ -15,7 +15,8 @@
  *   encode     the response's protobuf encode, after the Check
  * `--warm-up` runs serve's start-up warm-up of the pipeline (src/pipeline/warm-up.ts) first and
  * times it too.
- *   node bench/cold-check.ts [--runs 3] [--warm-up] [--node-option=--cpu-prof ...]
+ * `--idle-seconds N` adds one Check after N seconds without one.
+ *   node bench/cold-check.ts [--runs 3] [--warm-up] [--idle-seconds N] [--node-option=--cpu-prof ...]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,12 +39,14 @@ interface ChildResult {
   readonly first: Times;
   readonly second: Times;
   readonly warm: Times;
+  /** With --idle-seconds: one Check after that long without one. */
+  readonly afterIdle?: Times | undefined;
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 /** In the child: one fresh process, the modules serve loads, then the Checks. */
-async function child(dir: string, warmUp: boolean): Promise<void> {
+async function child(dir: string, warmUp: boolean, idleSeconds: number): Promise<void> {
   const { loadRuntime } = await import('../src/pipeline/runtime.ts');
   const { createCheck } = await import('../src/pipeline/check.ts');
   const { createDecisionLog } = await import('../src/audit/decision-log.ts');
@@ -128,10 +131,15 @@ async function child(dir: string, warmUp: boolean): Promise<void> {
   for (let i = 0; i < 300; i++) rest.push(await one());
   const w = rest.slice(100);
   const warm = Object.fromEntries(COLUMNS.map((k) => [k, median(w.map((t) => t[k]))])) as Times;
+  let afterIdle: Times | undefined;
+  if (idleSeconds > 0) {
+    await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+    afterIdle = await one();
+  }
   await log.close();
   await telemetry.shutdown();
   await rt.close();
-  process.stdout.write(`${JSON.stringify({ warmUpMs, first, second, warm } satisfies ChildResult)}\n`);
+  process.stdout.write(`${JSON.stringify({ warmUpMs, first, second, warm, afterIdle } satisfies ChildResult)}\n`);
 }
 
 async function main(): Promise<void> {
@@ -140,10 +148,11 @@ async function main(): Promise<void> {
       child: { type: 'string' },
       'warm-up': { type: 'boolean', default: false },
       runs: { type: 'string', default: '3' },
+      'idle-seconds': { type: 'string', default: '0' },
       'node-option': { type: 'string', multiple: true, default: [] },
     },
   });
-  if (values.child !== undefined) return child(values.child, values['warm-up'] === true);
+  if (values.child !== undefined) return child(values.child, values['warm-up'] === true, Number(values['idle-seconds']));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-cold-check-'));
   const sink = await startOtlpSink(dir);
   try {
@@ -153,7 +162,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${'ms'.padEnd(16)}${COLUMNS.map((p) => p.padStart(9)).join('')}\n`);
     const firsts: Times[] = [];
     for (let i = 0; i < Number(values.runs); i++) {
-      const out = execFileSync(process.execPath, [...(values['node-option'] ?? []), import.meta.filename, '--child', dir, ...(values['warm-up'] === true ? ['--warm-up'] : [])], {
+      const out = execFileSync(process.execPath, [...(values['node-option'] ?? []), import.meta.filename, '--child', dir, '--idle-seconds', String(values['idle-seconds']), ...(values['warm-up'] === true ? ['--warm-up'] : [])], {
         env: { ...process.env, ...BENCH_ENV },
         cwd: dir,
         encoding: 'utf8',
@@ -163,6 +172,7 @@ async function main(): Promise<void> {
         ['first', r.first],
         ['second', r.second],
         ['warm (median)', r.warm],
+        ...(r.afterIdle ? ([['after idle', r.afterIdle]] as const) : []),
       ] as const) {
         process.stdout.write(`${`${name}`.padEnd(16)}${COLUMNS.map((p) => f(t[p])).join('')}\n`);
       }

@@ -14,8 +14,9 @@
  * application's client is warm; the figure it cost is printed), and Envoy's connection counters to
  * llm-authz are read around the first request. `node bench/cold-envoy.ts` measures the first
  * request with llm-authz out of the path (ext_authz off, the no-op floor).
- * `--no-warm-up` runs llm-authz with its start-up warm-up off (`server.warm_up: false`).
- *   node bench/cold.ts [--idle-seconds 120] [--no-warm-up] [--node-option=--flag ...]
+ * `--no-warm-up` runs llm-authz with its start-up warm-up off (`server.warm_up: false`); `--keep`
+ * keeps the work folder (the processes' logs) and prints where it is.
+ *   node bench/cold.ts [--idle-seconds 120] [--no-warm-up] [--keep] [--node-option=--flag ...]
  */
 import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -216,6 +217,7 @@ async function main(): Promise<void> {
     options: {
       'idle-seconds': { type: 'string', default: '120' },
       'no-warm-up': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
       'node-option': { type: 'string', multiple: true, default: [] },
     },
   });
@@ -243,7 +245,8 @@ async function main(): Promise<void> {
     );
   } finally {
     await sink.stop();
-    rmSync(workDir, { recursive: true, force: true });
+    if (values.keep === true) process.stdout.write(`logs kept in ${workDir}\n`);
+    else rmSync(workDir, { recursive: true, force: true });
   }
 }
 

@@ -11,9 +11,7 @@ import { createCheck } from '../pipeline/check.ts';
 import { createOutcomes } from '../pipeline/outcome.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
-import { callTarget, healthCallToSelf } from '../server/warm-up-call.ts';
-import { warmUpThenServe } from '../server/warm-up.ts';
-import { warmUpCheck } from '../pipeline/warm-up.ts';
+import { serverWarmUp, warmUpThenServe } from '../server/warm-up.ts';
 import { createStateReport, type StateReport } from '../server/state-report.ts';
 import { watchedServerCredentials } from '../server/grpc-tls.ts';
 import { watchTlsFiles, type WatchedTls } from '../server/tls-files.ts';
@@ -162,16 +160,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
   states.attach(server);
-  const started = server;
   if (runtime.config.server.warm_up) {
-    // The health call goes to a plaintext listener: the Check listener, or with TLS the health-only one.
-    const plain =
-      tls === undefined
-        ? callTarget(listen, started.port)
-        : started.healthPort === undefined
-          ? undefined
-          : callTarget(opts.healthListen ?? runtime.config.server.health_listen ?? '', started.healthPort);
-    await warmUpThenServe({ check: () => warmUpCheck(runtime), call: plain === undefined ? undefined : () => healthCallToSelf(plain, 1000) }, () => started.setServing(true), log);
+    const started = server;
+    const healthListen = opts.healthListen ?? runtime.config.server.health_listen;
+    await warmUpThenServe(serverWarmUp(runtime, started, { listen, healthListen, tls: tls !== undefined }), () => started.setServing(true), log);
   } else {
     server.setServing(true);
   }

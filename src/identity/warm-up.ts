@@ -115,8 +115,9 @@ export interface WarmUpIdentifier {
  * An identifier built by the same factory as the configured one, whose only API key and JWT
  * issuer are made now, with a key pair that lives only in it: the Checks of the warm-up
  * authenticate with them, so the code of an accepted credential runs before a real one comes.
+ * `providers` scopes its API key (all providers when absent).
  */
-export function warmUpIdentifier(config: IdentityConfig): WarmUpIdentifier {
+export function warmUpIdentifier(config: IdentityConfig, o: { readonly providers?: readonly string[] | undefined } = {}): WarmUpIdentifier {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const apiKey = `lla_llmauthzwarmup_${randomBytes(24).toString('base64url')}`;
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'warm-up', alg: 'EdDSA', use: 'sig' };
@@ -124,7 +125,7 @@ export function warmUpIdentifier(config: IdentityConfig): WarmUpIdentifier {
   const identify = createIdentifierFromConfig(
     {
       ...config,
-      api_keys: [{ id: 'llmauthzwarmup', hash: hashApiKey(apiKey), workload: ISSUER, models: ['*'] }],
+      api_keys: [{ id: 'llmauthzwarmup', hash: hashApiKey(apiKey), workload: ISSUER, models: ['*'], ...(o.providers !== undefined && { providers: [...o.providers] }) }],
       key_store: undefined,
       revocation_list: undefined,
       jwt: { max_token_bytes: 8192, clock_skew_s: 30, cache_entries: 1, ...config.jwt, issuers: [issuer] },

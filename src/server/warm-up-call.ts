@@ -20,8 +20,19 @@ export function callTarget(listen: string, port: number): CallTarget {
   return { host: host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host, port };
 }
 
-/** An empty HealthCheckRequest (service ""), as one gRPC message frame: no compression, length 0. */
-const EMPTY_MESSAGE = Buffer.alloc(5);
+/**
+ * A HealthCheckRequest for the server as a whole (service ""), as one gRPC message frame, about the
+ * size of a CheckRequest with a 2 KB body: the service name is absent and a field the message does
+ * not have (15, bytes) carries 2 KiB, which the decoder skips. A larger message than an empty one
+ * takes the server's framing and decoding paths Envoy's Checks take.
+ */
+function healthRequestFrame(): Buffer {
+  const filler = Buffer.alloc(2048, 0x2e);
+  const message = Buffer.concat([Buffer.from([(15 << 3) | 2, 0x80, 0x10]), filler]);
+  const frame = Buffer.alloc(5);
+  frame.writeUInt32BE(message.length, 1);
+  return Buffer.concat([frame, message]);
+}
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus. */
 const STATUSES = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] as const;
@@ -50,11 +61,15 @@ export function healthCallToSelf(target: CallTarget, timeoutMs: number): Promise
     };
     const timer = setTimeout(() => done(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     session.on('error', (err) => done(err));
+    // The metadata Envoy's ext_authz calls carry: a deadline and a W3C trace context.
     const stream = session.request({
       ':method': 'POST',
       ':path': '/grpc.health.v1.Health/Check',
       'content-type': 'application/grpc',
       te: 'trailers',
+      'grpc-timeout': `${timeoutMs}m`,
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      'x-envoy-expected-rq-timeout-ms': String(timeoutMs),
     });
     let status: string | undefined;
     stream.on('response', (headers) => {
@@ -67,6 +82,6 @@ export function healthCallToSelf(target: CallTarget, timeoutMs: number): Promise
     stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('error', (err) => done(err));
     stream.on('close', () => done(status === '0' ? undefined : new Error(`the health call ended with grpc-status ${status ?? 'none'}`)));
-    stream.end(EMPTY_MESSAGE);
+    stream.end(healthRequestFrame());
   });
 }

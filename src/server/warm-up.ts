@@ -7,12 +7,18 @@
  * for at most WARM_UP_BUDGET_MS; past it the server serves and the rest goes on unwaited.
  */
 import { performance } from 'node:perf_hooks';
-import type { CheckWarmUpResult } from '../pipeline/warm-up.ts';
+import type { Runtime } from '../pipeline/runtime.ts';
+import { warmUpCheck, type CheckWarmUpResult } from '../pipeline/warm-up.ts';
 import { countWarmUpFailure, type WarmUpStep } from '../telemetry/metrics.ts';
 import { safeError, type Logger } from '../telemetry/log.ts';
+import type { AuthzServer } from './server.ts';
+import { callTarget, healthCallToSelf } from './warm-up-call.ts';
 
 /** Longest the warm-up may hold SERVING back (it takes 30-70 ms with the benchmark's config). */
 export const WARM_UP_BUDGET_MS = 3000;
+
+/** Longest the health call to the own listener may take (on loopback it takes about a millisecond). */
+const CALL_TIMEOUT_MS = 1000;
 
 export interface WarmUpSteps {
   /** The Check pipeline on synthetic requests. */
@@ -28,6 +34,19 @@ export interface WarmUpReport {
   /** The health status the call got (NOT_SERVING: it ran before SERVING), or why there was none. */
   readonly call: string;
   readonly failed: readonly WarmUpStep[];
+}
+
+/**
+ * serve's steps: the Check pipeline over its runtime, and the health call to a plaintext listener
+ * of the started server: the Check listener, or with TLS the health-only one (none without it).
+ */
+export function serverWarmUp(runtime: Runtime, server: AuthzServer, o: { readonly listen: string; readonly healthListen: string | undefined; readonly tls: boolean }): WarmUpSteps {
+  const plain = !o.tls
+    ? callTarget(o.listen, server.port)
+    : server.healthPort !== undefined && o.healthListen !== undefined
+      ? callTarget(o.healthListen, server.healthPort)
+      : undefined;
+  return { check: () => warmUpCheck(runtime), call: plain === undefined ? undefined : () => healthCallToSelf(plain, CALL_TIMEOUT_MS) };
 }
 
 /** Runs the steps, then reports SERVING through `serve`, whatever the steps did. */
@@ -67,7 +86,7 @@ export async function warmUpThenServe(steps: WarmUpSteps, serve: () => void, log
   for (const step of failed) countWarmUpFailure(step);
   if (failures.length > 0) {
     log.warn(
-      { duration_ms: durationMs, failed, errors: failures.map((f) => ({ step: f.step, ...safeError(f.error) })) },
+      { duration_ms: durationMs, requests, call, failed, errors: failures.map((f) => ({ step: f.step, ...safeError(f.error) })) },
       'start-up warm-up failed in part; serving anyway (the first requests may be slower)',
     );
   } else {

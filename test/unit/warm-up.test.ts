@@ -27,7 +27,7 @@ import { warmUpCheck } from '../../src/pipeline/warm-up.ts';
 import { samplePath } from '../../src/pipeline/warm-up-requests.ts';
 import { startServer, type AuthzServer } from '../../src/server/server.ts';
 import { callTarget, healthCallToSelf } from '../../src/server/warm-up-call.ts';
-import { warmUpThenServe, type WarmUpSteps } from '../../src/server/warm-up.ts';
+import { serverWarmUp, warmUpThenServe, type WarmUpSteps } from '../../src/server/warm-up.ts';
 import type { Logger } from '../../src/telemetry/log.ts';
 import { startTelemetry, type Telemetry } from '../../src/telemetry/otel.ts';
 import { telemetrySchema } from '../../src/telemetry/schema.ts';
@@ -296,6 +296,17 @@ describe('warm-up before SERVING', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('the call goes to a wildcard listener on loopback, and with TLS only to the plaintext health listener', () => {
+    expect(callTarget('0.0.0.0:9001', 9001)).toEqual({ host: '127.0.0.1', port: 9001 });
+    expect(callTarget('[::]:9001', 9001)).toEqual({ host: '::1', port: 9001 });
+    expect(callTarget('10.1.2.3:0', 40000)).toEqual({ host: '10.1.2.3', port: 40000 });
+    expect(callTarget('unix:/run/authz.sock', 1)).toEqual({ socket: '/run/authz.sock' });
+    const tlsServer = { ...server, port: 9001, healthPort: 14002 };
+    expect(serverWarmUp(rt, tlsServer, { listen: '0.0.0.0:9001', healthListen: '0.0.0.0:14002', tls: true }).call).toBeDefined();
+    expect(serverWarmUp(rt, { ...tlsServer, healthPort: undefined }, { listen: '0.0.0.0:9001', healthListen: undefined, tls: true }).call).toBeUndefined();
+    expect(serverWarmUp(rt, tlsServer, { listen: '0.0.0.0:9001', healthListen: undefined, tls: false }).call).toBeDefined();
   });
 
   it('the call reaches a Unix socket listener too, and fails for a listener that is not there', async () => {
