@@ -162,18 +162,25 @@ async function main(): Promise<void> {
     process.stdout.write(`${'ms'.padEnd(16)}${COLUMNS.map((p) => p.padStart(9)).join('')}\n`);
     const firsts: Times[] = [];
     for (let i = 0; i < Number(values.runs); i++) {
-      const out = execFileSync(process.execPath, [...(values['node-option'] ?? []), import.meta.filename, '--child', dir, '--idle-seconds', String(values['idle-seconds']), ...(values['warm-up'] === true ? ['--warm-up'] : [])], {
-        env: { ...process.env, ...BENCH_ENV },
-        cwd: dir,
-        encoding: 'utf8',
-      });
+      const out = execFileSync(
+        process.execPath,
+        [
+          ...(values['node-option'] ?? []),
+          import.meta.filename,
+          '--child',
+          dir,
+          '--idle-seconds',
+          String(values['idle-seconds']),
+          ...(values['warm-up'] === true ? ['--warm-up'] : []),
+        ],
+        {
+          env: { ...process.env, ...BENCH_ENV },
+          cwd: dir,
+          encoding: 'utf8',
+        },
+      );
       const r = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as ChildResult;
-      for (const [name, t] of [
-        ['first', r.first],
-        ['second', r.second],
-        ['warm (median)', r.warm],
-        ...(r.afterIdle ? ([['after idle', r.afterIdle]] as const) : []),
-      ] as const) {
+      for (const [name, t] of [['first', r.first], ['second', r.second], ['warm (median)', r.warm], ...(r.afterIdle ? ([['after idle', r.afterIdle]] as const) : [])] as const) {
         process.stdout.write(`${`${name}`.padEnd(16)}${COLUMNS.map((p) => f(t[p])).join('')}\n`);
       }
       firsts.push(r.first);
