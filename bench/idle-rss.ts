@@ -2,8 +2,10 @@
  * Idle memory of `serve` (not part of the suite; load-independent): the built CLI with the
  * representative setup of bench/setup.ts, after start and one Check, settled for two seconds.
  * Prints resident memory from /proc (VmRSS, and its anonymous and file-backed parts: the Node
- * binary's mapped code is file-backed) and how long start took to the first answer.
- *   node bench/idle-rss.ts [--runs 3] [--node-option=--flag ...]
+ * binary's mapped code is file-backed), how long start took to health SERVING (the "llm-authz
+ * serving" line) and to the first answer. `--no-warm-up` turns the start-up warm-up off
+ * (`server.warm_up: false`); `--both` measures with and without it, alternately.
+ *   node bench/idle-rss.ts [--runs 3] [--no-warm-up | --both] [--node-option=--flag ...]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -11,7 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAuthzClient } from '../devstack/grpc-client.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
-import { BENCH_ENV, benchCheckRequest, prepareBenchFiles } from './setup.ts';
+import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, withoutWarmUp } from './setup.ts';
 
 export interface IdleMemory {
   readonly rssMiB: number;
@@ -19,6 +21,8 @@ export interface IdleMemory {
   readonly fileMiB: number;
   /** From spawning the process to its first Check answer. */
   readonly startMs: number;
+  /** From spawning the process to health SERVING. */
+  readonly servingMs: number;
 }
 
 function status(pid: number, field: string): number {
@@ -39,24 +43,41 @@ export async function measureIdle(o: { workDir: string; config: string; env: Nod
     }
     const startMs = performance.now() - t0;
     await new Promise((r) => setTimeout(r, 2000));
-    return { rssMiB: status(server.pid, 'VmRSS'), anonMiB: status(server.pid, 'RssAnon'), fileMiB: status(server.pid, 'RssFile'), startMs };
+    return {
+      rssMiB: status(server.pid, 'VmRSS'),
+      anonMiB: status(server.pid, 'RssAnon'),
+      fileMiB: status(server.pid, 'RssFile'),
+      startMs,
+      servingMs: server.servingMs ?? Number.NaN,
+    };
   } finally {
     await server.stop();
   }
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'node-option': { type: 'string', multiple: true, default: [] } } });
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '3' },
+      'no-warm-up': { type: 'boolean', default: false },
+      both: { type: 'boolean', default: false },
+      'node-option': { type: 'string', multiple: true, default: [] },
+    },
+  });
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-idle-'));
   const sink = await startOtlpSink(workDir);
   try {
     const files = await prepareBenchFiles(workDir, sink.port);
     const request = benchCheckRequest(2048, files.jwt);
+    const variants = values.both ? [true, false] : [!values['no-warm-up']];
+    const noWarmUp = withoutWarmUp(files.config);
     for (let i = 0; i < Number(values.runs); i++) {
-      const m = await measureIdle({ workDir, config: files.config, env: BENCH_ENV, request, nodeArgs: values['node-option'] ?? [] });
-      process.stdout.write(
-        `idle RSS ${m.rssMiB.toFixed(1)} MiB (anonymous ${m.anonMiB.toFixed(1)}, file-backed ${m.fileMiB.toFixed(1)}); start to first answer ${m.startMs.toFixed(0)} ms\n`,
-      );
+      for (const warm of variants) {
+        const m = await measureIdle({ workDir, config: warm ? files.config : noWarmUp, env: BENCH_ENV, request, nodeArgs: values['node-option'] ?? [] });
+        process.stdout.write(
+          `warm-up ${warm ? 'on ' : 'off'}: idle RSS ${m.rssMiB.toFixed(1)} MiB (anonymous ${m.anonMiB.toFixed(1)}, file-backed ${m.fileMiB.toFixed(1)}); start to SERVING ${m.servingMs.toFixed(0)} ms, to first answer ${m.startMs.toFixed(0)} ms\n`,
+        );
+      }
     }
   } finally {
     await sink.stop();

@@ -15,6 +15,8 @@ export interface AuthzUnderTest {
   readonly pid: number;
   /** How this server needs the benchmark's CheckRequest (Authorino: the body as a string); as built when absent. */
   readonly shape?: (request: Record<string, unknown>) => Record<string, unknown>;
+  /** llm-authz: from spawning the process to its "llm-authz serving" line (health SERVING). */
+  readonly servingMs?: number;
   stop(): Promise<void>;
 }
 
@@ -62,16 +64,19 @@ export async function startLlmAuthz(
   const args = [...nodeArgs, cliEntry(), 'serve', '--config', config, '--listen', `127.0.0.1:${port}`];
   const memory = o.memoryLimitMiB === undefined ? undefined : createMemoryCgroup(`llm-authz-bench-${process.pid}-${port}`, o.memoryLimitMiB * 1048576);
   const [cmd, argv] = memory ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procsFile, process.execPath, ...args]] : [process.execPath, args];
+  const t0 = performance.now();
   const child = startChild(cmd, argv, { logFile: path.join(workDir, 'llm-authz.log'), env: { ...process.env, ...env } });
+  let servingMs: number;
   try {
     await child.waitForLine('stderr', (l) => l.includes('"llm-authz serving"'));
+    servingMs = performance.now() - t0;
     await ready(port);
   } catch (err) {
     await child.stop('SIGKILL');
     memory?.remove();
     throw err;
   }
-  const server = wrap('llm-authz', child, port);
+  const server = { ...wrap('llm-authz', child, port), servingMs };
   if (memory === undefined) return server;
   return {
     ...server,

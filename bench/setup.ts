@@ -6,7 +6,7 @@
  * Check to a file. OPA-Envoy: the same identity checks and the same 20 conditions in Rego.
  * The request: an OpenAI chat completion with a 2 KB body, a JWT bearer token (or an API key).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { checkRequest } from '../devstack/grpc-client.ts';
@@ -160,6 +160,28 @@ allow := {
 \tallowed_workload
 }
 `;
+}
+
+/** A copy of a benchmark config (next to it, `llm-authz-NAME.yaml`) with more keys in its server section. */
+export function withServerKeys(config: string, name: string, keys: Readonly<Record<string, string | number | boolean>>): string {
+  const text = readFileSync(config, 'utf8');
+  if (!text.startsWith('server:\n')) throw new Error('the benchmark config no longer starts with its server section');
+  const file = path.join(path.dirname(config), `llm-authz-${name}.yaml`);
+  writeFileSync(
+    file,
+    text.replace(
+      'server:\n',
+      `server:\n${Object.entries(keys)
+        .map(([k, v]) => `  ${k}: ${String(v)}\n`)
+        .join('')}`,
+    ),
+  );
+  return file;
+}
+
+/** A copy of a benchmark config with the start-up warm-up off (`server.warm_up: false`). */
+export function withoutWarmUp(config: string): string {
+  return withServerKeys(config, 'no-warm-up', { warm_up: false });
 }
 
 export async function prepareBenchFiles(dir: string, otlpPort: number): Promise<BenchFiles> {

@@ -52,7 +52,7 @@ async function extProcCounters(envoy: EnvoyProcess): Promise<{ started: number; 
 }
 
 /** Disables ext_authz for the whole virtual host: Envoy then routes on the client's header. */
-function withoutAuthz(config: string): string {
+export function withoutAuthz(config: string): string {
   const marker = '              request_headers_to_remove: ["x-llm-authz-route"]';
   if (!config.includes(marker)) throw new Error('the Envoy template changed: cannot find the virtual host to disable ext_authz on');
   return config.replace(
@@ -66,7 +66,7 @@ ${marker}`,
 }
 
 /** Turns the ext_proc filter (outcome records) off for the whole virtual host. */
-function withoutOutcomes(config: string): string {
+export function withoutOutcomes(config: string): string {
   const marker = '              request_headers_to_remove: ["x-llm-authz-route"]';
   if (!config.includes(marker) || !config.includes('envoy.filters.http.ext_proc'))
     throw new Error('the Envoy template changed: cannot find the ext_proc filter or the virtual host to disable it on');

@@ -11,6 +11,7 @@ import { createCheck } from '../pipeline/check.ts';
 import { createOutcomes } from '../pipeline/outcome.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
+import { serverWarmUp, warmUpThenServe } from '../server/warm-up.ts';
 import { createStateReport, type StateReport } from '../server/state-report.ts';
 import { watchedServerCredentials } from '../server/grpc-tls.ts';
 import { watchTlsFiles, type WatchedTls } from '../server/tls-files.ts';
@@ -159,7 +160,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
   states.attach(server);
-  server.setServing(true);
+  if (runtime.config.server.warm_up) {
+    const started = server;
+    const healthListen = opts.healthListen ?? runtime.config.server.health_listen;
+    await warmUpThenServe(serverWarmUp(runtime, started, { listen, healthListen, tls: tls !== undefined }), () => started.setServing(true), log);
+  } else {
+    server.setServing(true);
+  }
   const loaded = runtime.identify.loaded?.();
   log.info(
     {

@@ -29,6 +29,8 @@ export const configSchema = z.strictObject({
       check_timeout_ms: z.int().min(1).max(60_000).default(500),
       /** An HTTP/2 connection without a call for this long is closed (GOAWAY); Envoy reconnects on demand. */
       max_connection_idle_ms: z.int().min(100).max(86_400_000).default(300_000),
+      /** Before reporting SERVING, run the Check pipeline on synthetic requests and one health call to the listener (src/server/warm-up.ts). */
+      warm_up: z.boolean().default(true),
       /** A second listener serving only grpc.health.v1 (the kubelet's probes), e.g. 0.0.0.0:14002. */
       health_listen: listenAddress.optional(),
       /** TLS on the gRPC listener (gateway mode); with client_ca, clients need a certificate chaining to it (mTLS). Files re-read when they change. */

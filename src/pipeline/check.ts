@@ -29,6 +29,15 @@ export interface CheckSinks {
   onError(reason: DenyReason, err: unknown, decisionId: string): void;
 }
 
+/** The metrics a decision counts; the start-up warm-up (warm-up.ts) runs its Checks with none. */
+export interface CheckMetrics {
+  identity(method: string): void;
+  quotaDenial(quota: string): void;
+  decision(effect: string, reason: string, rule: string | undefined, seconds: number): void;
+}
+
+export const DECISION_METRICS: CheckMetrics = { identity: countIdentity, quotaDenial: countQuotaDenial, decision: recordDecision };
+
 /** What the phases found out, up to the phase that decided (`phase`). */
 export interface Phases {
   phase: AuditInput['phase'];
@@ -99,20 +108,20 @@ async function withCredential(p: Phases): Promise<Phases> {
 }
 
 /** The audit part of a Check: span attributes, status and events, metrics, the decision record. */
-function audit(record: AuditRecord, p: Phases, span: CheckSpan, sinks: CheckSinks, seconds: number): void {
+function audit(record: AuditRecord, p: Phases, span: CheckSpan, sinks: CheckSinks, seconds: number, metrics: CheckMetrics): void {
   const reason = record['decision.reason'];
   if (p.identityAt) span.phase('identity', p.identityAt[0], p.identityAt[1], p.phase === 'identity' ? reason : 'ok');
   if (p.policyAt) span.phase('policy', p.policyAt[0], p.policyAt[1], p.decision?.reason ?? reason);
   // ERROR only for failures (5xx: internal errors, timeouts, policy errors), not for ordinary denies.
   // The record's fields are all attribute values (strings, numbers, booleans, string lists).
   span.end({ ...record }, record['decision.status'] >= 500 ? reason : undefined);
-  if (p.identity) countIdentity(p.identity.method);
-  if (p.quota?.kind === 'exceeded' && reason === 'quota_exceeded') countQuotaDenial(p.quota.quota);
-  recordDecision(record['decision.effect'], reason, p.decision?.rule, seconds);
+  if (p.identity) metrics.identity(p.identity.method);
+  if (p.quota?.kind === 'exceeded' && reason === 'quota_exceeded') metrics.quotaDenial(p.quota.quota);
+  metrics.decision(record['decision.effect'], reason, p.decision?.rule, seconds);
   sinks.onDecision(record, span.ids);
 }
 
-function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sinks: CheckSinks, span: CheckSpan): CheckResponse {
+function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sinks: CheckSinks, span: CheckSpan, metrics: CheckMetrics): CheckResponse {
   const d = p.decision;
   const durationMs = performance.now() - started;
   const effect = d?.effect === 'allow' && d.obligations !== undefined && p.credential !== undefined ? 'allow' : 'deny';
@@ -133,7 +142,7 @@ function finish(decisionId: string, started: number, p: Phases, rt: Runtime, sin
     quota: p.quota,
     durationMs,
   });
-  audit(record, p, span, sinks, durationMs / 1000);
+  audit(record, p, span, sinks, durationMs / 1000, metrics);
   // The Check span's id goes with the decision, so the outcome span (same trace) can link to it.
   const metadata: Record<string, JsonValue> = envoyMetadata(record);
   if (span.ids.spanId !== '') metadata['span_id'] = span.ids.spanId;
@@ -178,7 +187,7 @@ export type Check = (raw: unknown, meta?: CallMeta) => Promise<CheckResponse>;
  * Builds the Check function over a runtime getter (read once per Check, so a reload swaps
  * atomically between Checks) and a timeout after which the answer is a deny.
  */
-export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer: CheckTracer = noopCheckTracer): Check {
+export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer: CheckTracer = noopCheckTracer, metrics: CheckMetrics = DECISION_METRICS): Check {
   return async (raw, meta) => {
     const started = performance.now();
     const decisionId = randomUUID();
@@ -218,11 +227,11 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
           ...(quota && { quota }),
         };
       }
-      return finish(decisionId, started, phases, rt, sinks, span);
+      return finish(decisionId, started, phases, rt, sinks, span, metrics);
     } catch (err) {
       sinks.onError('internal_error', err, decisionId);
       try {
-        return finish(decisionId, started, { phase: 'internal', denyReason: 'internal_error' }, rt, sinks, span);
+        return finish(decisionId, started, { phase: 'internal', denyReason: 'internal_error' }, rt, sinks, span, metrics);
       } catch {
         // Even the deny could not be built: a minimal deny without metadata.
         return denyResponse({ decisionId, reason: 'internal_error', detail: undefined, api: undefined, metadata: {} });

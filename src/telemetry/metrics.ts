@@ -14,6 +14,7 @@
  *   setStateFailed(state, failed)            serve, when a reloaded state turns bad or good again
  *   countQuotaDenial(quota)                  the quota phase, per quota_exceeded deny
  *   countQuotaStoreError(behaviour, op)      the quotas, when the counter store fails or times out
+ *   countWarmUpFailure(step)                 serve, when a step of the start-up warm-up fails
  *
  * Names follow OpenTelemetry conventions (dots); the Prometheus endpoint shows them with
  * underscores (e.g. llm_authz_decisions_total).
@@ -34,10 +35,11 @@ interface Instruments {
   stateReloads: Counter;
   quotaDenials: Counter;
   quotaStoreErrors: Counter;
+  warmUpFailures: Counter;
 }
 
 /** Check latency buckets in seconds (0.25 ms .. 2.5 s). */
-const DURATION_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+export const DURATION_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 function instruments(meter: Meter): Instruments {
   return {
@@ -66,6 +68,9 @@ function instruments(meter: Meter): Instruments {
     quotaDenials: meter.createCounter('llm_authz.quota.denials', { description: 'Requests denied because a quota was used up (quota_exceeded), by quota name' }),
     quotaStoreErrors: meter.createCounter('llm_authz.quota.store.errors', {
       description: 'Quota store failures and timeouts by the on_store_error behaviour applied (deny, allow) and operation (take: a Check; settle: a response end)',
+    }),
+    warmUpFailures: meter.createCounter('llm_authz.warm_up.failures', {
+      description: 'Steps of the start-up warm-up that failed, by step (the server serves all the same; its first requests may be slower)',
     }),
   };
 }
@@ -152,6 +157,13 @@ export function countStateReload(state: 'key_store' | 'credential' | 'revocation
 
 export function setStateFailed(state: ReloadedState, failed: boolean): void {
   stateFailed.set(state, failed);
+}
+
+/** The steps of the start-up warm-up (src/server/warm-up.ts); `budget`: it did not finish in time. */
+export type WarmUpStep = 'identity' | 'check_pipeline' | 'grpc_call' | 'budget';
+
+export function countWarmUpFailure(step: WarmUpStep): void {
+  current.warmUpFailures.add(1, { step });
 }
 
 export function countDecisionLogDropped(n = 1): void {

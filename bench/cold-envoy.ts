@@ -1,0 +1,141 @@
+/**
+ * The first request through a fresh Envoy with and without llm-authz in the path (not part of the
+ * suite), to tell Envoy's own first-request cost from llm-authz's: envoy/gateway.yaml without the
+ * ext_proc filter, in front of a fresh mock OpenAI provider, with
+ *   off        ext_authz disabled (Envoy, its first connection to the provider, the provider)
+ *   floor      ext_authz to the no-op grpc-js floor (bench/floor.ts): any Node gRPC ext_authz hop
+ *   llm-authz  ext_authz to llm-authz with the benchmark's config (bench/setup.ts), with its
+ *              start-up warm-up off (`no warm-up`) and on
+ * For llm-authz, `server.max_connection_idle_ms` is 1 s: after the warm requests and 1.5 s idle, llm-authz
+ * has closed Envoy's connection, and one more request (`reconnect`) takes a new connection to a
+ * warm process (what a new connection costs alone).
+ * each started afresh per round, split as bench/cold.ts splits a request (the client's HTTP code
+ * is warmed once, against a throwaway server, before the first round; the mock provider, in this
+ * process, gets a few requests straight to it before each first request, as bench/cold.ts does).
+ *   node bench/cold-envoy.ts [--rounds 3] [--node-option=--flag ...]   (the options go to llm-authz)
+ */
+import http from 'node:http';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startAuthz } from '../devstack/authz.ts';
+import { renderEnvoyConfig, startEnvoy, type EnvoyPorts } from '../devstack/envoy.ts';
+import { startMockProvider } from '../devstack/mock-provider.ts';
+import { envoyCounter, HEADER, post, row, splitter, warmClient, warmProvider, type Sent, type Timed } from './cold.ts';
+import { startFloor, startOtlpSink } from './servers.ts';
+import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, withServerKeys } from './setup.ts';
+import { withoutAuthz, withoutOutcomes } from './through-envoy.ts';
+
+const VARIANTS = ['off', 'floor', 'llm-authz no warm-up', 'llm-authz'] as const;
+type Variant = (typeof VARIANTS)[number];
+
+interface VariantResult {
+  readonly first: Timed;
+  readonly warm: Timed;
+  /** llm-authz: a request on a new connection after its idle connection was closed. */
+  readonly reconnect?: Timed;
+  readonly reconnections?: number | undefined;
+  /** Connections Envoy opened to the ext_authz cluster with the first request. */
+  readonly connections: number;
+}
+
+async function measure(v: Variant, dir: string, o: { config: string; jwt: string; body: Buffer; env: NodeJS.ProcessEnv }): Promise<VariantResult> {
+  mkdirSync(dir, { recursive: true });
+  const stops: (() => Promise<unknown>)[] = [];
+  try {
+    const openai = await startMockProvider('openai');
+    stops.push(() => openai.close());
+    let authzPort = 9; // ext_authz off: never called
+    if (v === 'floor') {
+      const floor = await startFloor(dir, 'openai');
+      stops.push(() => floor.stop());
+      authzPort = floor.port;
+    } else {
+      const config = withServerKeys(o.config, v === 'llm-authz' ? 'cold-envoy' : 'cold-envoy-no-warm-up', { max_connection_idle_ms: 1000, warm_up: v === 'llm-authz' });
+      const authz = await startAuthz({ config, workDir: dir, env: o.env });
+      stops.push(() => authz.stop());
+      authzPort = authz.port;
+    }
+    const accessLog = path.join(dir, 'access.log');
+    const render = (ports: EnvoyPorts): string => {
+      const params: Record<string, string | number> = {
+        LISTEN_ADDRESS: '127.0.0.1',
+        LISTEN_PORT: ports.listen,
+        ADMIN_ADDRESS: '127.0.0.1',
+        ADMIN_PORT: ports.admin,
+        AUTHZ_ADDRESS: '127.0.0.1',
+        AUTHZ_PORT: authzPort,
+        MAX_REQUEST_BYTES: 1048576,
+        ACCESS_LOG_PATH: accessLog,
+        OTLP_ADDRESS: '127.0.0.1',
+        OTLP_PORT: 9,
+      };
+      for (const p of ['OPENAI', 'ANTHROPIC', 'GEMINI', 'AZURE_OPENAI', 'BEDROCK', 'VERTEX_AI'])
+        Object.assign(params, { [`${p}_ADDRESS`]: '127.0.0.1', [`${p}_PORT`]: openai.port });
+      const text = withoutOutcomes(renderEnvoyConfig('envoy/gateway.yaml', params));
+      return v === 'off' ? withoutAuthz(text) : text;
+    };
+    const envoy = await startEnvoy({ render, workDir: dir, name: `envoy-${v}` });
+    stops.push(() => envoy.stop());
+    const agent = new http.Agent({ keepAlive: true });
+    stops.push(async () => agent.destroy());
+    const url = `http://127.0.0.1:${envoy.ports.listen}/v1/chat/completions`;
+    // With ext_authz off, Envoy routes on the client's routing header (as bench/through-envoy.ts does).
+    const send = () => post(agent, url, o.body, { authorization: `Bearer ${o.jwt}`, ...(v === 'off' ? { 'x-llm-authz-route': 'openai' } : {}) });
+    const cx = () => envoyCounter(envoy, 'cluster.llm_authz.upstream_cx_total');
+    await warmProvider(openai.url, o.body);
+    const before = await cx();
+    const first = await send();
+    const connections = (await cx()) - before;
+    const warm: Sent[] = [];
+    for (let i = 0; i < 200; i++) warm.push(await send());
+    let reconnect: Sent | undefined;
+    let reconnections: number | undefined;
+    if (v !== 'off' && v !== 'floor') {
+      await new Promise((r) => setTimeout(r, 1500));
+      const c0 = await cx();
+      reconnect = await send();
+      reconnections = (await cx()) - c0;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const s = splitter(accessLog, v.startsWith('llm-authz') ? path.join(path.dirname(o.config), 'decisions.log') : undefined);
+    return { first: s.timed(first), warm: s.medianOf(warm.slice(50)), connections, ...(reconnect && { reconnect: s.timed(reconnect), reconnections }) };
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, 'node-option': { type: 'string', multiple: true, default: [] } } });
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-cold-envoy-'));
+  const sink = await startOtlpSink(workDir);
+  try {
+    const files = await prepareBenchFiles(workDir, sink.port);
+    const nodeOptions = (values['node-option'] ?? []).join(' ');
+    const env = { ...BENCH_ENV, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) };
+    const body = (benchCheckRequest(2048, files.jwt)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
+    const client = await warmClient(body);
+    process.stdout.write(`the client's own first request (throwaway local server): ${client.firstMs.toFixed(2)} ms, warm ${client.warmMs.toFixed(2)} ms\n${HEADER}`);
+    for (let round = 1; round <= Number(values.rounds); round++) {
+      for (const v of VARIANTS) {
+        const r = await measure(v, path.join(workDir, `${v}-${round}`), { config: files.config, jwt: files.jwt, body, env });
+        const name = v.replace('llm-authz no warm-up', 'no warm-up');
+        process.stdout.write(row(`${name} first`, r.first) + row(`${name} warm`, r.warm) + (r.reconnect ? row(`${name} reconnect`, r.reconnect) : ''));
+        process.stdout.write(
+          `  ${v} round ${round}: first / warm at the client ${(r.first.clientMs / r.warm.clientMs).toFixed(2)}x, ext_authz connections opened by the first: ${r.connections}${r.reconnections === undefined ? '' : `, by the reconnect: ${r.reconnections}`}\n`,
+        );
+      }
+    }
+  } finally {
+    await sink.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`cold-envoy failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
