@@ -9,6 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { metric } from '../helpers/otel-metrics.ts';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { describe, expect, it } from 'vitest';
 import { startTelemetry } from '../../src/telemetry/otel.ts';
@@ -38,19 +39,6 @@ class HangingExporter implements SpanExporter {
     this.release();
     return Promise.resolve();
   }
-}
-
-function metric(rm: ResourceMetrics, name: string, attrs: Record<string, string> = {}): number | undefined {
-  let found: number | undefined;
-  for (const sm of rm.scopeMetrics) {
-    for (const m of sm.metrics) {
-      if (m.descriptor.name !== name) continue;
-      for (const dp of m.dataPoints as { attributes: Record<string, unknown>; value: unknown }[]) {
-        if (Object.entries(attrs).every(([k, v]) => dp.attributes[k] === v) && typeof dp.value === 'number') found = (found ?? 0) + dp.value;
-      }
-    }
-  }
-  return found;
 }
 
 /** The heap in use after a full garbage collection. */

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { metric } from '../helpers/otel-metrics.ts';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { pino } from 'pino';
@@ -39,22 +40,6 @@ class TestReader extends MetricReader {
   protected onShutdown(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-/** The sum of a metric's data points (matching `attrs`); undefined when it has none. */
-function metric(rm: ResourceMetrics, name: string, attrs: Record<string, string> = {}): number | undefined {
-  let found: number | undefined;
-  for (const sm of rm.scopeMetrics) {
-    for (const m of sm.metrics) {
-      if (m.descriptor.name !== name) continue;
-      for (const dp of m.dataPoints as { attributes: Record<string, unknown>; value: unknown }[]) {
-        if (!Object.entries(attrs).every(([k, v]) => dp.attributes[k] === v)) continue;
-        const v = typeof dp.value === 'number' ? dp.value : (dp.value as { count?: number }).count;
-        if (typeof v === 'number') found = (found ?? 0) + v;
-      }
-    }
-  }
-  return found;
 }
 
 const KEY = 'lla_warmtest1_abcdefghijklmnopqrstuvwx';
