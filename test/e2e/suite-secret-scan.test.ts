@@ -8,6 +8,7 @@
  */
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../../devstack/tools.ts';
 import { formatHits, scanJaeger, scanLogFiles } from '../helpers/secret-scan.ts';
@@ -28,14 +29,17 @@ function authzLogFiles(dir: string): string[] {
 }
 
 describe('suite-wide secret scan (after every other e2e test)', () => {
-  it('finds no secret in any span in Jaeger or any log line under test-results/, and scanned what the suite produced', async () => {
+  // Its time grows with what the suite produced (every trace of every service, fetched per
+  // service): 60 s was not enough on a cold machine at load 14-17, so it has its own bound.
+  it('finds no secret in any span in Jaeger or any log line under test-results/, and scanned what the suite produced', { timeout: 300_000 }, async () => {
+    const started = performance.now();
     // Envoy exports its spans on shutdown and Jaeger batches for 100 ms: give the last ones time to land.
     await new Promise((r) => setTimeout(r, 1500));
     const secrets = suiteSecrets();
     const spans = await scanJaeger(jaegerQueryUrl(), secrets);
     const logs = scanLogFiles(RESULTS, secrets);
     const hits = [...spans.hits, ...logs.hits];
-    const summary = `secret scan: ${secrets.length} secrets; ${spans.traces} traces / ${spans.spans} spans of ${spans.services.length} services (${spans.services.join(', ')}) in Jaeger; ${logs.files} log files / ${logs.lines} lines under test-results/`;
+    const summary = `secret scan: ${secrets.length} secrets; ${spans.traces} traces / ${spans.spans} spans of ${spans.services.length} services (${spans.services.join(', ')}) in Jaeger; ${logs.files} log files / ${logs.lines} lines under test-results/; ${((performance.now() - started) / 1000).toFixed(1)} s`;
     writeFileSync(path.join(RESULTS, 'secret-scan.txt'), `${summary}\nhits: ${hits.length}\n${formatHits(hits)}\n`);
     process.stderr.write(`[e2e] ${summary}\n`);
 
