@@ -18,6 +18,11 @@ export interface LoadResult {
   readonly p90: number;
   readonly p99: number;
   readonly max: number;
+  /**
+   * Successful responses per second, over the run and the wait for its last answers (vegeta only):
+   * below the rate when the server falls behind and its queue grows.
+   */
+  readonly throughput?: number;
   /** What the failed requests got (vegeta only): `HTTP 503`, or the client's error text, with counts. */
   readonly failures?: Readonly<Record<string, number>>;
 }

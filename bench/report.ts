@@ -8,15 +8,18 @@ import { ENVOY_VARIANTS, OUTCOMES_VARIANT, type EnvoyPoint, type EnvoyVariant } 
 import type { ScalePoint } from './scaling.ts';
 import { udsSection, type UdsPoint } from './uds.ts';
 import { AUTHORINO, AUTHORINO_GAPS, AUTHORINO_METHOD } from './authorino.ts';
+import type { AllocResult } from './alloc.ts';
+import type { ColdResult } from './cold.ts';
+import { OPA_ENVOY } from './servers.ts';
+import { footprintTargets, MANIFEST_MEMORY_LIMIT_MIB, memoryLimited, TARGET_MEMORY_LIMIT_MIB } from './targets.ts';
 
 export type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number };
 
 /** The two extra llm-authz rows of the maximum-throughput table (bench/run.ts runs them). */
 export const SMALL_YOUNG_GEN_FLAG = '--max-semi-space-size=8';
 export const SMALL_YOUNG_GEN = `llm-authz (${SMALL_YOUNG_GEN_FLAG})`;
-/** The memory limit of deploy/kubernetes/deployment/deployment.yaml. */
-export const MEMORY_LIMIT_MIB = 256;
-export const MEMORY_LIMITED = `llm-authz (${MEMORY_LIMIT_MIB} MiB memory limit)`;
+const MANIFEST_LIMITED = memoryLimited(MANIFEST_MEMORY_LIMIT_MIB);
+const TARGET_LIMITED = memoryLimited(TARGET_MEMORY_LIMIT_MIB);
 
 export interface BenchResults {
   machine: Record<string, string>;
@@ -26,8 +29,8 @@ export interface BenchResults {
   idleRssMiB: Record<string, number>;
   /** Servers that could not be run here, with the reason. */
   notMeasured: Record<string, string>;
-  /** The memory cgroup of the memory-limited llm-authz: its peak usage and OOM kills over the run. */
-  memoryLimit?: { name: string; limitMiB: number; peakMiB: number; oomKills: number };
+  /** The memory cgroup of each memory-limited llm-authz (by name): its peak usage and OOM kills over the run. */
+  memoryLimits?: Record<string, { limitMiB: number; peakMiB: number; oomKills: number }>;
   rates: Record<string, (Measured & { rate: number })[]>;
   envoy: EnvoyPoint[];
   /** TCP loopback next to a Unix domain socket (older results lack it). */
@@ -35,6 +38,10 @@ export interface BenchResults {
   bodySizes: (Measured & { size: number })[];
   rules: ScalePoint[];
   identities: ScalePoint[];
+  /** Bytes allocated per Check (bench/alloc.ts), the benchmark request with a JWT. */
+  alloc?: AllocResult;
+  /** The first request through Envoy after start and after an idle spell (bench/cold.ts). */
+  cold?: ColdResult;
   quick: boolean;
 }
 
@@ -66,13 +73,14 @@ export async function writeReport(r: BenchResults): Promise<void> {
 
   const floor = r.check['floor'];
   const ours = r.check['llm-authz'];
-  const opa = r.check['OPA-Envoy'];
+  const opa = r.check[OPA_ENVOY];
   const authorino = r.check[AUTHORINO];
   const at1k = r.envoy.find((p) => p.rate === 1000);
   const oneMb = r.bodySizes.find((b) => b.size === 1024 * 1024);
   const rss = ours?.rssMiB ?? Number.NaN;
   const smallYoungGen = r.check[SMALL_YOUNG_GEN];
-  const limited = r.check[MEMORY_LIMITED];
+  const limited = r.check[MANIFEST_LIMITED];
+  const limitedCgroup = r.memoryLimits?.[MANIFEST_LIMITED];
   const addedP50 = at1k ? at1k.results['llm-authz'].p50 - at1k.results.off.p50 : Number.NaN;
   const addedP99 = at1k ? at1k.results['llm-authz'].p99 - at1k.results.off.p99 : Number.NaN;
   const v = versions();
@@ -106,14 +114,14 @@ export async function writeReport(r: BenchResults): Promise<void> {
     `- **${SMALL_YOUNG_GEN}**: the same llm-authz with V8's young generation capped at 2 × 8 MiB (a Node flag, e.g. in \`NODE_OPTIONS\`); maximum throughput only. By default V8 grows the young generation up to 2 × 64 MiB on this 24 GiB machine, which is most of the RSS difference.`,
   );
   w(
-    `- **${MEMORY_LIMITED}**: the same llm-authz in a memory cgroup with the limit of \`deploy/kubernetes/deployment/deployment.yaml\`, as in a pod; Node sizes V8's heap from the limit it finds. Maximum throughput only.`,
+    `- **${TARGET_LIMITED}** and **${MANIFEST_LIMITED}**: the same llm-authz in a memory cgroup, as in a pod, with the footprint target's limit and with the limit \`deploy/kubernetes/deployment/deployment.yaml\` and the injected sidecar (\`src/inject/sidecars.ts\`) set; Node sizes V8's heap from the limit it finds. Maximum throughput only; the cgroup's OOM kills are counted.`,
   );
   w(
     '- **OPA-Envoy**: the same identity checks (`io.jwt.decode_verify`, API key by id and `crypto.sha256`) and the same 20 conditions in Rego (`bench/setup.ts`), with route and credential headers; decision logs off.',
   );
   w(`- **${AUTHORINO}**: ${AUTHORINO_METHOD}. What it cannot express: ${AUTHORINO_GAPS.join('; ')}.`);
   w(
-    '- Through Envoy: the same HTTP/1.1 request (vegeta, evenly spaced) to Envoys (concurrency 1, tracing on) that differ only in ext_authz: disabled on the virtual host (**off**), pointed at the floor answering with the routing header (**floor**), pointed at llm-authz, and pointed at Authorino (its Envoy sends the body as a string, `pack_as_bytes: false`). "floor − off" is what any gRPC ext_authz hop costs on this machine; "llm-authz − off" is what llm-authz adds (the target).',
+    `- Through Envoy: the same HTTP/1.1 request (vegeta, evenly spaced) to Envoys (concurrency 1, tracing on) that differ only in ext_authz: disabled on the virtual host (**off**), pointed at the floor answering with the routing header (**floor**), pointed at llm-authz, pointed at ${OPA_ENVOY} (the policy above; its Envoy has no gRPC health check on the ext_authz cluster: ${OPA_ENVOY} has no health service), and pointed at ${AUTHORINO} (its Envoy sends the body as a string, \`pack_as_bytes: false\`). "floor − off" is what any gRPC ext_authz hop costs on this machine; "llm-authz − off" is what llm-authz adds (the target). Before the runs, each Envoy whose server decides is checked to be decided by it: a request without the client's routing header reaches the provider with the provider credential in place of the client's token, and a request with a forged JWT is denied by ext_authz and reaches no provider.`,
   );
   w(
     '- 2 cores are shared by the load generator, the server under test (and Envoy, the OTLP sink and the mock provider in the Envoy runs). CPU per 1k checks and RSS are read from /proc. Requests that arrive one at a time cost more CPU each than the back-to-back requests of the maximum-throughput run (no batching of reads, writes and event-loop turns): compare CPU per 1k checks within a table.',
@@ -254,21 +262,31 @@ export async function writeReport(r: BenchResults): Promise<void> {
   row('1 MB body ≤ 3 ms p50', oneMb ? `${f(oneMb.p50)} ms` : 'n/a', oneMb ? oneMb.p50 <= 3 : undefined);
   row(
     'RSS ≤ 150 MB under load',
-    `${f(mb(rss), 0)} MB (${f(rss, 0)} MiB) without a memory limit${limited ? `; ${f(mb(limited.rssMiB), 0)} MB (${f(limited.rssMiB, 0)} MiB) under the Kubernetes manifest's ${MEMORY_LIMIT_MIB} MiB limit` : ''}`,
+    `${f(mb(rss), 0)} MB (${f(rss, 0)} MiB) without a memory limit${limited ? `; ${f(mb(limited.rssMiB), 0)} MB (${f(limited.rssMiB, 0)} MiB) under the Kubernetes manifest's ${MANIFEST_MEMORY_LIMIT_MIB} MiB limit` : ''}`,
     Number.isFinite(rss) ? mb(rss) <= 150 && (limited === undefined || mb(limited.rssMiB) <= 150) : undefined,
   );
   w();
   if (at1k) {
     w(
-      `For scale, on this machine: the no-op floor behind the same Envoy adds ${f(at1k.results.floor.p50 - at1k.results.off.p50)} ms p50 and ${f(at1k.results.floor.p99 - at1k.results.off.p99)} ms p99 at 1k rps; the floor's own RSS under load is ${f(floor?.rssMiB ?? Number.NaN, 0)} MiB.${at1k.peers?.[AUTHORINO] ? ` ${AUTHORINO} behind the same Envoy adds ${f(at1k.peers[AUTHORINO].p50 - at1k.results.off.p50)} ms p50 and ${f(at1k.peers[AUTHORINO].p99 - at1k.results.off.p99)} ms p99 at 1k rps.` : ''}`,
+      `For scale, on this machine: the no-op floor behind the same Envoy adds ${f(at1k.results.floor.p50 - at1k.results.off.p50)} ms p50 and ${f(at1k.results.floor.p99 - at1k.results.off.p99)} ms p99 at 1k rps; the floor's own RSS under load is ${f(floor?.rssMiB ?? Number.NaN, 0)} MiB.${at1k.peers?.[OPA_ENVOY] ? ` ${OPA_ENVOY} behind the same Envoy adds ${f(at1k.peers[OPA_ENVOY].p50 - at1k.results.off.p50)} ms p50 and ${f(at1k.peers[OPA_ENVOY].p99 - at1k.results.off.p99)} ms p99 at 1k rps.` : ''}${at1k.peers?.[AUTHORINO] ? ` ${AUTHORINO} behind the same Envoy adds ${f(at1k.peers[AUTHORINO].p50 - at1k.results.off.p50)} ms p50 and ${f(at1k.peers[AUTHORINO].p99 - at1k.results.off.p99)} ms p99 at 1k rps.` : ''}`,
     );
     w();
   }
   if (smallYoungGen) {
     w(
-      `RSS: llm-authz starts at ${f(r.idleRssMiB['llm-authz'] ?? Number.NaN, 0)} MiB idle (the floor at ${f(r.idleRssMiB['floor'] ?? Number.NaN, 0)} MiB). With \`${SMALL_YOUNG_GEN_FLAG}\` it stays at ${f(smallYoungGen.rssMiB, 0)} MiB under maximum load, at ${f(smallYoungGen.cpuMsPer1k, 0)} instead of ${f(ours?.cpuMsPer1k ?? Number.NaN, 0)} CPU ms per 1k checks.${limited ? ` Under the manifest's ${MEMORY_LIMIT_MIB} MiB memory limit: ${f(limited.rssMiB, 0)} MiB at ${f(limited.cpuMsPer1k, 0)} CPU ms per 1k checks and ${f(limited.rps, 0)} req/s${r.memoryLimit ? `; the cgroup's peak charge was ${f(r.memoryLimit.peakMiB, 0)} MiB of ${r.memoryLimit.limitMiB}, with ${r.memoryLimit.oomKills} OOM kills` : ''}.` : ''}`,
+      `RSS: llm-authz starts at ${f(r.idleRssMiB['llm-authz'] ?? Number.NaN, 0)} MiB idle (the floor at ${f(r.idleRssMiB['floor'] ?? Number.NaN, 0)} MiB). With \`${SMALL_YOUNG_GEN_FLAG}\` it stays at ${f(smallYoungGen.rssMiB, 0)} MiB under maximum load, at ${f(smallYoungGen.cpuMsPer1k, 0)} instead of ${f(ours?.cpuMsPer1k ?? Number.NaN, 0)} CPU ms per 1k checks.${limited ? ` Under the manifest's ${MANIFEST_MEMORY_LIMIT_MIB} MiB memory limit: ${f(limited.rssMiB, 0)} MiB at ${f(limited.cpuMsPer1k, 0)} CPU ms per 1k checks and ${f(limited.rps, 0)} req/s${limitedCgroup ? `; the cgroup's peak charge was ${f(limitedCgroup.peakMiB, 0)} MiB of ${limitedCgroup.limitMiB}, with ${limitedCgroup.oomKills} OOM kills` : ''}.` : ''}`,
     );
     w();
   }
+  w('## Footprint and tail targets');
+  w();
+  w(
+    `Each computed from this run's results (\`bench/targets.ts\`). Tail rates: direct gRPC, paced by vegeta (section 1). Through Envoy: "added" is minus the ext_authz-off latency at the same rate (section 2); a server saturates at a rate when more than 1% of its requests fail (a Check slower than ext_authz's 1 s timeout is a 503), when its successful answers come back at less than 95% of the rate (vegeta's throughput, counting the wait for the last answers: its queue grew), or when vegeta sends at less than 95% of it. CPU: the maximum-throughput runs of section 1. Idle RSS: after start and the pre-load Checks. Memory cgroup: the **${TARGET_LIMITED}** row of section 1. Allocation: \`bench/alloc.ts\` (V8 heap bytes between GCs, an idle window's rate subtracted), ${r.alloc?.checks ?? 'n/a'} Checks by h2load after ${r.quick ? 'a short' : 'a'} warm-up. Cold: \`bench/cold.ts\` (the dev stack: Envoy with tracing and ext_authz to llm-authz with this config, a keep-alive client), the first request after start and one after ${r.cold?.idleSeconds ?? 'n/a'} s without any, against the median of warm ones.`,
+  );
+  w();
+  w('| target | measured | met |');
+  w('|---|---|---|');
+  for (const t of footprintTargets(r)) row(t.target, t.measured, t.met);
+  w();
   writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), `${lines.join('\n')}\n`);
 }

@@ -1,6 +1,6 @@
 /**
  * The benchmark harness (not part of the pass/fail suite):
- *   npm run bench            full run (about 15 minutes), rewrites BENCHMARKS.md and bench/plots/
+ *   npm run bench            full run (about 22 minutes), rewrites BENCHMARKS.md and bench/plots/
  *   BENCH_QUICK=1 npm run bench   a short smoke run of every scenario (numbers meaningless)
  * All comparisons run in one process, one after another, so ratios hold on a noisy machine.
  */
@@ -12,9 +12,10 @@ import { ROOT } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks } from './h2load.ts';
 import { vegeta } from './vegeta.ts';
 import { cpuSeconds, rssMiB } from './procstat.ts';
-import { startFloor, startLlmAuthz, startOpa, type AuthzUnderTest } from './servers.ts';
-import { benchEnvoyScenario } from './through-envoy.ts';
-import { MEMORY_LIMIT_MIB, MEMORY_LIMITED, SMALL_YOUNG_GEN, SMALL_YOUNG_GEN_FLAG, writeReport, type BenchResults, type Measured } from './report.ts';
+import { OPA_ENVOY, startFloor, startLlmAuthz, startOpa, type AuthzUnderTest } from './servers.ts';
+import { benchEnvoyScenario, withoutAuthzHealthCheck } from './through-envoy.ts';
+import { SMALL_YOUNG_GEN, SMALL_YOUNG_GEN_FLAG, writeReport, type BenchResults, type Measured } from './report.ts';
+import { COLD_IDLE_SECONDS, MANIFEST_MEMORY_LIMIT_MIB, memoryLimited, TARGET_MEMORY_LIMIT_MIB } from './targets.ts';
 import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from './setup.ts';
 import { startOtlpSink } from './servers.ts';
 import { identityScaling, rulesScaling } from './scaling.ts';
@@ -22,11 +23,15 @@ import { benchUds } from './uds.ts';
 import { quotaCost, writeQuotaReport } from './quota.ts';
 import { AUTHORINO, startAuthorino, withStringBody } from './authorino.ts';
 import { decisionCases, type DecisionCase } from './decision-cases.ts';
+import { measureAllocation } from './alloc.ts';
+import { measureCold } from './cold.ts';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const DURATION = QUICK ? 2 : 8;
 const ROUNDS = QUICK ? 1 : 3;
-const RATES = [500, 1000, 2000, 4000];
+const RATES = [250, 500, 1000, 2000, 4000];
+/** Through Envoy: the targets' rates, and one beyond, to see where a server saturates. */
+const ENVOY_RATES = QUICK ? [250, 1000] : [250, 500, 1000, 2000];
 const BODY_SIZES = [1024, 10 * 1024, 100 * 1024, 1024 * 1024];
 
 function mkdirp(dir: string): string {
@@ -50,7 +55,7 @@ async function verifyAllows(server: AuthzUnderTest, request: unknown): Promise<v
 }
 
 /** The servers that are also measured with an API key instead of a JWT. */
-const WITH_API_KEY: ReadonlySet<string> = new Set(['llm-authz', 'OPA-Envoy', AUTHORINO]);
+const WITH_API_KEY: ReadonlySet<string> = new Set(['llm-authz', OPA_ENVOY, AUTHORINO]);
 
 /** Every case decided as llm-authz decides it (bench/decision-cases.ts), or the comparison would be meaningless. */
 async function verifyDecisions(server: AuthzUnderTest, cases: readonly DecisionCase[]): Promise<void> {
@@ -124,25 +129,29 @@ async function main(): Promise<void> {
   // All servers run side by side (an idle one costs nothing); the maximum-throughput runs
   // take turns, ROUNDS times, and the median round is reported, so a slow spell of the machine
   // does not land on one server only.
-  // Two more llm-authz, maximum throughput only, for memory: SMALL_YOUNG_GEN with V8's young
-  // generation capped by a Node flag, and MEMORY_LIMITED in a memory cgroup with the Kubernetes
-  // manifest's limit (Node sizes V8's heap from it).
+  // More llm-authz, maximum throughput only, for memory: SMALL_YOUNG_GEN with V8's young
+  // generation capped by a Node flag, and two in a memory cgroup (Node sizes V8's heap from its
+  // limit): the footprint target's 128 MiB, and the 256 MiB limit the Kubernetes manifests set.
+  const limited = new Map([TARGET_MEMORY_LIMIT_MIB, MANIFEST_MEMORY_LIMIT_MIB].map((mib) => [memoryLimited(mib), mib]));
   const servers: [string, AuthzUnderTest][] = [];
   try {
     for (const [name, start] of [
       ['floor', () => startFloor(workDir)],
       ['llm-authz', () => startLlmAuthz(workDir, files.config, BENCH_ENV)],
-      ['OPA-Envoy', () => startOpa(workDir, files.opaPolicy, files.opaData)],
+      [OPA_ENVOY, () => startOpa(workDir, files.opaPolicy, files.opaData)],
       [AUTHORINO, () => startAuthorino({ workDir, jwk: files.jwk, readyRequest: withStringBody(request), log })],
       [SMALL_YOUNG_GEN, () => startLlmAuthz(mkdirp(path.join(workDir, 'small-young-gen')), files.config, BENCH_ENV, [SMALL_YOUNG_GEN_FLAG])],
-      [MEMORY_LIMITED, () => startLlmAuthz(mkdirp(path.join(workDir, 'memory-limited')), files.config, BENCH_ENV, [], { memoryLimitMiB: MEMORY_LIMIT_MIB })],
+      ...[...limited].map(
+        ([limitedName, mib]) =>
+          [limitedName, () => startLlmAuthz(mkdirp(path.join(workDir, `memory-limited-${mib}`)), files.config, BENCH_ENV, [], { memoryLimitMiB: mib })] as const,
+      ),
     ] as const) {
       log(`${name}: start`);
       let server: AuthzUnderTest;
       try {
         server = await start();
       } catch (err) {
-        if (name !== MEMORY_LIMITED) throw err;
+        if (!limited.has(name)) throw err;
         results.notMeasured[name] = err instanceof Error ? err.message : String(err);
         log(`${name}: not measured: ${results.notMeasured[name]}`);
         continue;
@@ -158,7 +167,18 @@ async function main(): Promise<void> {
     const runs: Record<string, Measured[]> = {};
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, server] of servers) {
+        if (results.notMeasured[name] !== undefined) continue;
         log(`${name}: maximum throughput (4 connections x 16 streams), round ${round} of ${ROUNDS}`);
+        if (server.memory) {
+          // A memory-limited server may be OOM-killed: the kills are the figure, not a failed run.
+          try {
+            (runs[name] ??= []).push(await checkLoad(server, framesOf(server).jwt, workDir, {}));
+          } catch (err) {
+            results.notMeasured[name] = `the load failed in round ${round} (${server.memory.oomKills()} OOM kills): ${err instanceof Error ? err.message : String(err)}`;
+            log(`${name}: ${results.notMeasured[name]}`);
+          }
+          continue;
+        }
         (runs[name] ??= []).push(await checkLoad(server, framesOf(server).jwt, workDir, {}));
         if (WITH_API_KEY.has(name)) {
           log(`${name}: maximum throughput, API key instead of JWT, round ${round} of ${ROUNDS}`);
@@ -172,7 +192,7 @@ async function main(): Promise<void> {
     }
     for (const rate of RATES) {
       for (const [name, server] of servers) {
-        if (name === SMALL_YOUNG_GEN || name === MEMORY_LIMITED) continue;
+        if (name === SMALL_YOUNG_GEN || limited.has(name)) continue;
         log(`${name}: fixed rate ${rate}/s`);
         (results.rates[name] ??= []).push({ rate, ...(await checkLoad(server, framesOf(server).jwt, workDir, { rate })) });
       }
@@ -180,7 +200,8 @@ async function main(): Promise<void> {
   } finally {
     for (const [name, server] of servers) {
       const memory = server.memory;
-      if (memory) results.memoryLimit = { name, limitMiB: MEMORY_LIMIT_MIB, peakMiB: memory.peakMiB(), oomKills: memory.oomKills() };
+      const limitMiB = limited.get(name);
+      if (memory && limitMiB !== undefined) (results.memoryLimits ??= {})[name] = { limitMiB, peakMiB: memory.peakMiB(), oomKills: memory.oomKills() };
       await server.stop();
     }
   }
@@ -218,10 +239,14 @@ async function main(): Promise<void> {
 
   const quota = await quotaCost({ workDir, baseConfig: files.config, durationS: DURATION, rounds: ROUNDS, log });
   log('through Envoy: ext_authz off vs on');
-  // Authorino again (stopped with the others after the direct runs), behind an Envoy of its own
-  // that sends the body as a string (pack_as_bytes: false): Authorino cannot read raw_body.
+  // OPA-Envoy and Authorino again (stopped with the others after the direct runs), each behind an
+  // Envoy of its own: OPA-Envoy's without the gRPC health check (it has no health service),
+  // Authorino's sending the body as a string (pack_as_bytes: false): it cannot read raw_body.
   let authorino: AuthzUnderTest | undefined;
+  let opa: AuthzUnderTest | undefined;
   try {
+    opa = await startOpa(mkdirp(path.join(workDir, 'envoy-opa')), files.opaPolicy, files.opaData);
+    await verifyDecisions(opa, cases);
     authorino = await startAuthorino({ workDir: mkdirp(path.join(workDir, 'envoy-authorino')), jwk: files.jwk, readyRequest: withStringBody(request), log });
     const peer = authorino;
     results.envoy = await benchEnvoyScenario({
@@ -230,10 +255,11 @@ async function main(): Promise<void> {
       env: BENCH_ENV,
       jwt: files.jwt,
       otlpPort: sink.port,
-      rates: QUICK ? [500, 1000] : [250, 500, 1000],
+      rates: ENVOY_RATES,
       durationS: DURATION,
       log,
       peers: [
+        { name: OPA_ENVOY, port: opa.port, pid: opa.pid, envoyConfig: withoutAuthzHealthCheck },
         {
           name: AUTHORINO,
           port: peer.port,
@@ -259,6 +285,25 @@ async function main(): Promise<void> {
     });
   } finally {
     await authorino?.stop();
+    await opa?.stop();
+  }
+
+  try {
+    log('llm-authz: bytes allocated per Check');
+    const allocFrame = path.join(workDir, 'alloc-check-2k.bin');
+    writeFileSync(allocFrame, checkRequestFrame(request));
+    results.alloc = await measureAllocation({
+      workDir: mkdirp(path.join(workDir, 'alloc')),
+      config: files.config,
+      env: BENCH_ENV,
+      frameFile: allocFrame,
+      checks: QUICK ? 2000 : 20_000,
+      warmup: QUICK ? 500 : 5000,
+    });
+    const idleSeconds = QUICK ? 5 : COLD_IDLE_SECONDS;
+    log(`through Envoy: the first request after start and after ${idleSeconds} s idle`);
+    results.cold = await measureCold({ workDir: mkdirp(path.join(workDir, 'cold')), idleSeconds, otlpPort: sink.port });
+  } finally {
     await sink.stop();
   }
 

@@ -7,6 +7,9 @@ import { cliEntry, ROOT, TOOLS_DIR } from '../devstack/tools.ts';
 import { createAuthzClient } from '../devstack/grpc-client.ts';
 import { createMemoryCgroup, type MemoryCgroup } from './cgroup.ts';
 
+/** OPA-Envoy's name in the results and the report. */
+export const OPA_ENVOY = 'OPA-Envoy';
+
 export interface AuthzUnderTest {
   readonly name: string;
   /** The memory cgroup it runs in, when started with a memory limit. */
@@ -123,7 +126,7 @@ export async function startOpa(workDir: string, policyFile: string, dataFile: st
     { logFile: path.join(workDir, 'opa.log') },
   );
   await ready(port);
-  return wrap('OPA-Envoy', child, port);
+  return wrap(OPA_ENVOY, child, port);
 }
 
 /** The local OTLP/gRPC sink that llm-authz and Envoy export spans to. */

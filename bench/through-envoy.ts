@@ -6,16 +6,22 @@
  * records: Envoy streams each response to llm-authz). "floor - off" is what any gRPC ext_authz
  * hop costs on this machine; "llm-authz - off" is what llm-authz adds; "llm-authz + outcomes -
  * llm-authz" what the outcome records add at the client. llm-authz's CPU is read per run.
+ * Peers (OPA-Envoy, Authorino) get an Envoy each from the same template, ext_proc off.
+ * Before the timed runs, every Envoy whose ext_authz server decides (llm-authz, the peers) is
+ * checked to be decided by it, not passed through on the client's own routing header: a request
+ * without that header reaches the provider with the provider credential in place of the client's
+ * token, and a request with a forged token is denied by ext_authz (Envoy's `ext_authz.denied`
+ * counter) and reaches no provider.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startAuthz } from '../devstack/authz.ts';
 import { renderEnvoyConfig, startEnvoy, type EnvoyPorts, type EnvoyProcess } from '../devstack/envoy.ts';
-import { startMockProvider } from '../devstack/mock-provider.ts';
+import { startMockProvider, type MockProvider } from '../devstack/mock-provider.ts';
 import type { LoadResult } from './h2load.ts';
 import { cpuSeconds } from './procstat.ts';
 import { startFloor } from './servers.ts';
-import { benchCheckRequest } from './setup.ts';
+import { benchCheckRequest, PROVIDER_KEY } from './setup.ts';
 import { vegeta } from './vegeta.ts';
 
 export const OUTCOMES_VARIANT = 'llm-authz + outcomes';
@@ -42,6 +48,54 @@ export interface EnvoyPeer {
   readonly pid: number;
   /** What this server needs changed in the rendered config (Authorino: the body sent as a string). */
   readonly envoyConfig?: (config: string) => string;
+}
+
+/**
+ * Removes the gRPC health check of the ext_authz cluster, for a server without the gRPC health
+ * service (OPA-Envoy answers UNIMPLEMENTED: Envoy would mark its only host failed and route to it
+ * in panic mode anyway).
+ */
+export function withoutAuthzHealthCheck(config: string): string {
+  const block = /\n {4}health_checks:\n[\s\S]*?\n(?= {4}load_assignment:\n {6}cluster_name: llm_authz\n)/;
+  if (!block.test(config)) throw new Error('the Envoy template changed: cannot find the health check of the llm_authz cluster');
+  return config.replace(block, '\n');
+}
+
+/** Envoy's count of requests its ext_authz filter denied. */
+async function extAuthzDenied(envoy: EnvoyProcess): Promise<number> {
+  const text = await envoy.admin('/stats?filter=^http\\.llm_ingress\\.ext_authz\\.denied$');
+  return Number(/ext_authz\.denied: (\d+)/.exec(text)?.[1] ?? Number.NaN);
+}
+
+/** One request through an Envoy, with its status. */
+async function postOnce(url: string, body: Buffer, headers: Record<string, string>): Promise<number> {
+  const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/**
+ * Proves that the ext_authz server behind `envoy` decides (see the header comment): throws with
+ * what went wrong otherwise.
+ */
+export async function verifyDecidedByAuthz(name: string, envoy: EnvoyProcess, url: string, body: Buffer, jwt: string, provider: MockProvider): Promise<void> {
+  const n0 = provider.requests.length;
+  const allowed = await postOnce(url, body, { authorization: `Bearer ${jwt}` });
+  const reached = provider.requests.slice(n0);
+  const credential = reached[0]?.headers['authorization'];
+  if (allowed !== 200 || reached.length !== 1 || credential !== `Bearer ${PROVIDER_KEY}`)
+    throw new Error(
+      `Envoy with ext_authz ${name}: the benchmark request without a routing header got HTTP ${allowed}, reached the provider ${reached.length} times${reached.length > 0 ? (credential === `Bearer ${PROVIDER_KEY}` ? ' with the provider credential' : ' without the provider credential in place of the client token') : ''}; ${name} must route it and replace the credential`,
+    );
+  const d0 = await extAuthzDenied(envoy);
+  const n1 = provider.requests.length;
+  const forged = `${jwt.slice(0, jwt.lastIndexOf('.') + 1)}${Buffer.from('not the signature').toString('base64url')}`;
+  const denied = await postOnce(url, body, { authorization: `Bearer ${forged}`, 'x-llm-authz-route': 'openai' });
+  const deniedByAuthz = (await extAuthzDenied(envoy)) - d0;
+  if (denied === 200 || deniedByAuthz !== 1 || provider.requests.length !== n1)
+    throw new Error(
+      `Envoy with ext_authz ${name}: a request with a forged JWT got HTTP ${denied} (${deniedByAuthz} denied by ext_authz, ${provider.requests.length - n1} reached the provider); ${name} must deny it`,
+    );
 }
 
 /** Envoy's counters of the ext_proc filter and the outcomes cluster that say whether every response was streamed. */
@@ -140,11 +194,16 @@ export async function benchEnvoyScenario(o: {
       envoys.push(envoy);
     }
     const peerUrls: Record<string, string> = {};
+    const peerEnvoys: Record<string, EnvoyProcess> = {};
     for (const peer of peers) {
       const render = (ports: EnvoyPorts): string => (peer.envoyConfig ?? ((t: string) => t))(withoutOutcomes(renderEnvoyConfig('envoy/gateway.yaml', params(peer.port, ports))));
       const envoy = await startEnvoy({ render, workDir: o.workDir, name: `envoy-${peer.name.toLowerCase()}` });
       peerUrls[peer.name] = `http://127.0.0.1:${envoy.ports.listen}/v1/chat/completions`;
+      peerEnvoys[peer.name] = envoy;
       envoys.push(envoy);
+    }
+    for (const [name, envoy] of [['llm-authz', byVariant['llm-authz']], [OUTCOMES_VARIANT, byVariant[OUTCOMES_VARIANT]], ...Object.entries(peerEnvoys)] as const) {
+      await verifyDecidedByAuthz(name, envoy, urls[name as EnvoyVariant] ?? peerUrls[name] ?? '', body, o.jwt, openai);
     }
     const run = (v: EnvoyVariant | string, rate: number, durationS: number): Promise<LoadResult> =>
       vegeta({

@@ -26,6 +26,7 @@ export interface RateOptions {
 interface VegetaReport {
   requests: number;
   rate: number;
+  throughput: number;
   duration: number;
   latencies: { '50th': number; '90th': number; '99th': number; max: number };
   status_codes: Record<string, number>;
@@ -66,6 +67,7 @@ export async function vegeta(o: RateOptions): Promise<LoadResult> {
     errors: r.requests - ok,
     seconds: r.duration / 1e9,
     rps: r.rate,
+    throughput: r.throughput,
     p50: ms(r.latencies['50th']),
     p90: ms(r.latencies['90th']),
     p99: ms(r.latencies['99th']),
