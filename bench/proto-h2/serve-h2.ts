@@ -7,8 +7,9 @@
  *   --decoder lean        decode-check-request.ts: no Envoy protos loaded
  * With the protobufjs decoder the start-up warm-up runs the pipeline as serve's does
  * (src/pipeline/warm-up.ts; it loads the Envoy protos, so the lean variant skips it), without
- * serve's gRPC health call to itself (no health service here). No ext_proc, health, TLS,
- * keepalive or drain: see grpc-h2.ts.
+ * serve's gRPC health call to itself. Health/Check answers SERVING, whatever the service name (a
+ * stand-in for Envoy's cluster health check). No ext_proc, health Watch, TLS, keepalive or drain:
+ * see grpc-h2.ts.
  *   node bench/proto-h2/out/bench/proto-h2/serve-h2.js --config FILE [--listen 127.0.0.1:0] [--decoder protobufjs|lean]
  * Prints {"port": N} on stdout once listening; SIGTERM stops it.
  */
@@ -70,7 +71,10 @@ async function handle(message: Buffer, headers: IncomingHttpHeaders): Promise<Bu
 
 if (!lean && runtime.config.server.warm_up) await warmUpCheck(runtime);
 
-const server = createGrpcH2Server({ [CHECK_PATH]: handle }, { maxMessageBytes: 16 * 1024 * 1024, streamWindowBytes: 4 * 1024 * 1024, connectionWindowBytes: 16 * 1024 * 1024 });
+// A stand-in for grpc.health.v1.Health/Check (Envoy's cluster health check): SERVING (field 1 =
+// 1) for any service name. serve's health service reports per service and NOT_SERVING while draining.
+const SERVING = Buffer.from([0x08, 0x01]);
+const server = createGrpcH2Server({ [CHECK_PATH]: handle, '/grpc.health.v1.Health/Check': () => SERVING }, { maxMessageBytes: 16 * 1024 * 1024, streamWindowBytes: 4 * 1024 * 1024, connectionWindowBytes: 16 * 1024 * 1024 });
 const listen = values.listen ?? '127.0.0.1:0';
 const i = listen.lastIndexOf(':');
 server.listen(Number(listen.slice(i + 1)), listen.slice(0, i).replace(/^\[|\]$/g, ''), () => {
