@@ -26,19 +26,22 @@ class Reader {
     }
     throw new Error('varint too long');
   }
-  /** The bytes of a length-delimited field, without copying. */
-  bytes(): Buffer {
+  /** The end of a length-delimited field that starts here (its length read). */
+  end(): number {
     const len = this.varint();
     const end = this.pos + len;
     if (end > this.buf.length) throw new Error('truncated field');
+    return end;
+  }
+  /** The bytes of a length-delimited field, without copying. */
+  bytes(): Buffer {
+    const end = this.end();
     const b = this.buf.subarray(this.pos, end);
     this.pos = end;
     return b;
   }
   string(): string {
-    const len = this.varint();
-    const end = this.pos + len;
-    if (end > this.buf.length) throw new Error('truncated field');
+    const end = this.end();
     const s = this.buf.toString('utf8', this.pos, end);
     this.pos = end;
     return s;
@@ -57,11 +60,9 @@ class Reader {
       case 1:
         this.pos += 8;
         break;
-      case 2: {
-        const len = this.varint();
-        this.pos += len;
-        break;
-      }
+      case 2:
+        this.pos = this.end();
+        return;
       case 5:
         this.pos += 4;
         break;
@@ -70,276 +71,241 @@ class Reader {
     }
     if (this.pos > this.buf.length) throw new Error('truncated field');
   }
+  /** The next tag of a message ending at `end`: field number * 8 + wire type. */
+  tag(): number {
+    const t = this.varint();
+    if (t >>> 3 === 0) throw new Error('field number 0');
+    return t;
+  }
 }
 
 type Obj = Record<string, unknown>;
 
-/** Calls `field(number, wire, reader)` for each field of the message in `buf`. */
-function each(buf: Buffer, field: (n: number, wire: number, r: Reader) => boolean): void {
-  const r = new Reader(buf);
-  while (r.pos < buf.length) {
-    const tag = r.varint();
-    const n = tag >>> 3;
-    const wire = tag & 7;
-    if (n === 0) throw new Error('field number 0');
-    if (!field(n, wire, r)) r.skip(wire);
-  }
-}
+// Tags (field number << 3 | wire type) read below: 2 = length-delimited, 0 = varint, 1 = 64-bit.
+const LEN = (n: number): number => (n << 3) | 2;
+const VARINT = (n: number): number => n << 3;
 
-/** A map<string, string> entry (key 1, value 2). */
-function stringEntry(buf: Buffer, into: Obj): void {
+/** A map<string, string> entry (key 1, value 2) ending at `end`, put into `into`. */
+function stringEntry(r: Reader, end: number, into: Obj): void {
   let key = '';
   let value = '';
-  each(buf, (n, w, r) => {
-    if (w !== 2) return false;
-    if (n === 1) key = r.string();
-    else if (n === 2) value = r.string();
-    else return false;
-    return true;
-  });
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === LEN(1)) key = r.string();
+    else if (t === LEN(2)) value = r.string();
+    else r.skip(t & 7);
+  }
   into[key] = value;
 }
 
-function socketAddress(buf: Buffer): Obj {
+function socketAddress(r: Reader, end: number): Obj {
   const o: Obj = {};
-  each(buf, (n, w, r) => {
-    if (n === 2 && w === 2) o['address'] = r.string();
-    else if (n === 3 && w === 0) {
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === LEN(2)) o['address'] = r.string();
+    else if (t === VARINT(3)) {
       o['port_value'] = r.varint() >>> 0;
       o['port_specifier'] = 'port_value';
-    } else return false;
-    return true;
-  });
+    } else r.skip(t & 7);
+  }
   return o;
 }
 
-function address(buf: Buffer): Obj {
+function address(r: Reader, end: number): Obj {
   const o: Obj = {};
-  each(buf, (n, w, r) => {
-    if (n !== 1 || w !== 2) return false;
-    o['socket_address'] = socketAddress(r.bytes());
-    o['address'] = 'socket_address';
-    return true;
-  });
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === LEN(1)) {
+      o['socket_address'] = socketAddress(r, r.end());
+      o['address'] = 'socket_address';
+    } else r.skip(t & 7);
+  }
   return o;
 }
 
-function peer(buf: Buffer): Obj {
+function peer(r: Reader, end: number): Obj {
   const o: Obj = {};
-  each(buf, (n, w, r) => {
-    if (w !== 2) return false;
-    if (n === 1) o['address'] = address(r.bytes());
-    else if (n === 2) o['service'] = r.string();
-    else if (n === 3) stringEntry(r.bytes(), (o['labels'] ??= {}) as Obj);
-    else if (n === 4) o['principal'] = r.string();
-    else if (n === 5) o['certificate'] = r.string();
-    else return false;
-    return true;
-  });
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === LEN(1)) o['address'] = address(r, r.end());
+    else if (t === LEN(2)) o['service'] = r.string();
+    else if (t === LEN(3)) stringEntry(r, r.end(), (o['labels'] ??= {}) as Obj);
+    else if (t === LEN(4)) o['principal'] = r.string();
+    else if (t === LEN(5)) o['certificate'] = r.string();
+    else r.skip(t & 7);
+  }
   return o;
 }
 
-function headerValue(buf: Buffer): Obj {
+function headerValue(r: Reader, end: number): Obj {
   const o: Obj = {};
-  each(buf, (n, w, r) => {
-    if (w !== 2) return false;
-    if (n === 1) o['key'] = r.string();
-    else if (n === 2) o['value'] = r.string();
-    else if (n === 3) o['raw_value'] = r.bytes();
-    else return false;
-    return true;
-  });
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === LEN(1)) o['key'] = r.string();
+    else if (t === LEN(2)) o['value'] = r.string();
+    else if (t === LEN(3)) o['raw_value'] = r.bytes();
+    else r.skip(t & 7);
+  }
   return o;
 }
 
-function http(buf: Buffer): Obj {
+const HTTP_STRINGS: Readonly<Record<number, string>> = {
+  [LEN(1)]: 'id',
+  [LEN(2)]: 'method',
+  [LEN(4)]: 'path',
+  [LEN(5)]: 'host',
+  [LEN(6)]: 'scheme',
+  [LEN(7)]: 'query',
+  [LEN(8)]: 'fragment',
+  [LEN(10)]: 'protocol',
+  [LEN(11)]: 'body',
+};
+
+function http(r: Reader, end: number): Obj {
   const o: Obj = {};
-  each(buf, (n, w, r) => {
-    if (n === 9 && w === 0) {
-      o['size'] = String(r.varint());
-      return true;
-    }
-    if (w !== 2) return false;
-    switch (n) {
-      case 1:
-        o['id'] = r.string();
-        break;
-      case 2:
-        o['method'] = r.string();
-        break;
-      case 3:
-        stringEntry(r.bytes(), (o['headers'] ??= {}) as Obj);
-        break;
-      case 4:
-        o['path'] = r.string();
-        break;
-      case 5:
-        o['host'] = r.string();
-        break;
-      case 6:
-        o['scheme'] = r.string();
-        break;
-      case 7:
-        o['query'] = r.string();
-        break;
-      case 8:
-        o['fragment'] = r.string();
-        break;
-      case 10:
-        o['protocol'] = r.string();
-        break;
-      case 11:
-        o['body'] = r.string();
-        break;
-      case 12:
-        o['raw_body'] = r.bytes();
-        break;
-      case 13: {
-        const headers: Obj[] = [];
-        each(r.bytes(), (hn, hw, hr) => {
-          if (hn !== 1 || hw !== 2) return false;
-          headers.push(headerValue(hr.bytes()));
-          return true;
-        });
-        o['header_map'] = { headers };
-        break;
+  while (r.pos < end) {
+    const t = r.tag();
+    const name = HTTP_STRINGS[t];
+    if (name !== undefined) o[name] = r.string();
+    else if (t === LEN(3)) stringEntry(r, r.end(), (o['headers'] ??= {}) as Obj);
+    else if (t === VARINT(9)) o['size'] = String(r.varint());
+    else if (t === LEN(12)) o['raw_body'] = r.bytes();
+    else if (t === LEN(13)) {
+      const headers: Obj[] = [];
+      const mapEnd = r.end();
+      while (r.pos < mapEnd) {
+        const ht = r.tag();
+        if (ht === LEN(1)) headers.push(headerValue(r, r.end()));
+        else r.skip(ht & 7);
       }
-      default:
-        return false;
-    }
-    return true;
-  });
+      o['header_map'] = { headers };
+    } else r.skip(t & 7);
+  }
   return o;
 }
 
-function request(buf: Buffer): Obj {
+function request(r: Reader, end: number): Obj {
   const o: Obj = {};
-  each(buf, (n, w, r) => {
-    if (n !== 2 || w !== 2) return false;
-    o['http'] = http(r.bytes());
-    return true;
-  });
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === LEN(2)) o['http'] = http(r, r.end());
+    else r.skip(t & 7);
+  }
   return o;
 }
 
-function value(buf: Buffer, depth: number): Obj {
+function value(r: Reader, end: number, depth: number): Obj {
   if (depth > 100) throw new Error('Struct nested too deeply');
   const o: Obj = {};
-  each(buf, (n, w, r) => {
-    if (n === 1 && w === 0) {
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === VARINT(1)) {
       r.varint();
       o['nullValue'] = 'NULL_VALUE';
       o['kind'] = 'nullValue';
-    } else if (n === 2 && w === 1) {
+    } else if (t === ((2 << 3) | 1)) {
       o['numberValue'] = r.double();
       o['kind'] = 'numberValue';
-    } else if (n === 3 && w === 2) {
+    } else if (t === LEN(3)) {
       o['stringValue'] = r.string();
       o['kind'] = 'stringValue';
-    } else if (n === 4 && w === 0) {
+    } else if (t === VARINT(4)) {
       o['boolValue'] = r.varint() !== 0;
       o['kind'] = 'boolValue';
-    } else if (n === 5 && w === 2) {
-      o['structValue'] = struct(r.bytes(), depth + 1);
+    } else if (t === LEN(5)) {
+      o['structValue'] = struct(r, r.end(), depth + 1);
       o['kind'] = 'structValue';
-    } else if (n === 6 && w === 2) {
+    } else if (t === LEN(6)) {
       const values: Obj[] = [];
-      each(r.bytes(), (ln, lw, lr) => {
-        if (ln !== 1 || lw !== 2) return false;
-        values.push(value(lr.bytes(), depth + 1));
-        return true;
-      });
+      const listEnd = r.end();
+      while (r.pos < listEnd) {
+        const lt = r.tag();
+        if (lt === LEN(1)) values.push(value(r, r.end(), depth + 1));
+        else r.skip(lt & 7);
+      }
       o['listValue'] = { values };
       o['kind'] = 'listValue';
-    } else return false;
-    return true;
-  });
+    } else r.skip(t & 7);
+  }
   return o;
 }
 
-function struct(buf: Buffer, depth: number): Obj {
+function struct(r: Reader, end: number, depth: number): Obj {
   const fields: Obj = {};
-  each(buf, (n, w, r) => {
-    if (n !== 1 || w !== 2) return false;
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t !== LEN(1)) {
+      r.skip(t & 7);
+      continue;
+    }
+    const entryEnd = r.end();
     let key = '';
     let v: Obj = {};
-    each(r.bytes(), (en, ew, er) => {
-      if (ew !== 2) return false;
-      if (en === 1) key = er.string();
-      else if (en === 2) v = value(er.bytes(), depth);
-      else return false;
-      return true;
-    });
+    while (r.pos < entryEnd) {
+      const et = r.tag();
+      if (et === LEN(1)) key = r.string();
+      else if (et === LEN(2)) v = value(r, r.end(), depth);
+      else r.skip(et & 7);
+    }
     fields[key] = v;
-    return true;
-  });
+  }
   return { fields };
 }
 
-function metadata(buf: Buffer): Obj {
+function metadata(r: Reader, end: number): Obj {
   const filter: Obj = {};
-  each(buf, (n, w, r) => {
-    if (n !== 1 || w !== 2) return false;
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t !== LEN(1)) {
+      r.skip(t & 7);
+      continue;
+    }
+    const entryEnd = r.end();
     let key = '';
     let v: Obj = {};
-    each(r.bytes(), (en, ew, er) => {
-      if (ew !== 2) return false;
-      if (en === 1) key = er.string();
-      else if (en === 2) v = struct(er.bytes(), 0);
-      else return false;
-      return true;
-    });
+    while (r.pos < entryEnd) {
+      const et = r.tag();
+      if (et === LEN(1)) key = r.string();
+      else if (et === LEN(2)) v = struct(r, r.end(), 0);
+      else r.skip(et & 7);
+    }
     filter[key] = v;
-    return true;
-  });
+  }
   return { filter_metadata: filter };
 }
 
-function attributes(buf: Buffer): Obj {
+function attributes(r: Reader, end: number): Obj {
   const o: Obj = {};
-  each(buf, (n, w, r) => {
-    if (w !== 2) return false;
-    switch (n) {
-      case 1:
-        o['source'] = peer(r.bytes());
-        break;
-      case 2:
-        o['destination'] = peer(r.bytes());
-        break;
-      case 4:
-        o['request'] = request(r.bytes());
-        break;
-      case 10:
-        stringEntry(r.bytes(), (o['context_extensions'] ??= {}) as Obj);
-        break;
-      case 11:
-        o['metadata_context'] = metadata(r.bytes());
-        break;
-      case 12: {
-        const tls: Obj = {};
-        each(r.bytes(), (tn, tw, tr) => {
-          if (tn !== 1 || tw !== 2) return false;
-          tls['sni'] = tr.string();
-          return true;
-        });
-        o['tls_session'] = tls;
-        break;
+  while (r.pos < end) {
+    const t = r.tag();
+    if (t === LEN(1)) o['source'] = peer(r, r.end());
+    else if (t === LEN(2)) o['destination'] = peer(r, r.end());
+    else if (t === LEN(4)) o['request'] = request(r, r.end());
+    else if (t === LEN(10)) stringEntry(r, r.end(), (o['context_extensions'] ??= {}) as Obj);
+    else if (t === LEN(11)) o['metadata_context'] = metadata(r, r.end());
+    else if (t === LEN(12)) {
+      const tls: Obj = {};
+      const tlsEnd = r.end();
+      while (r.pos < tlsEnd) {
+        const tt = r.tag();
+        if (tt === LEN(1)) tls['sni'] = r.string();
+        else r.skip(tt & 7);
       }
-      default:
-        return false;
-    }
-    return true;
-  });
+      o['tls_session'] = tls;
+    } else r.skip(t & 7);
+  }
   return o;
 }
 
 /** envoy.service.auth.v3.CheckRequest (attributes = 1), as proto-loader objects for the fields llm-authz reads. */
 export function decodeCheckRequest(buf: Buffer): Obj {
+  const r = new Reader(buf);
   const o: Obj = {};
-  each(buf, (n, w, r) => {
-    if (n !== 1 || w !== 2) return false;
-    o['attributes'] = attributes(r.bytes());
-    return true;
-  });
+  while (r.pos < buf.length) {
+    const t = r.tag();
+    if (t === LEN(1)) o['attributes'] = attributes(r, r.end());
+    else r.skip(t & 7);
+  }
+  if (r.pos !== buf.length) throw new Error('truncated message');
   return o;
 }

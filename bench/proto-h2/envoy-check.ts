@@ -58,7 +58,7 @@ async function main(): Promise<void> {
         );
       const envoy = await startEnvoy({ render, workDir, name: `envoy-${v.replaceAll(' ', '-')}` });
       try {
-        await waitFor('the llm_authz host HEALTHY', async () => ((await envoy.clusterHealth('llm_authz')).every((h) => h === 'HEALTHY') || undefined), 20_000, 200);
+        await waitFor('the llm_authz host HEALTHY', async () => (await envoy.clusterHealth('llm_authz')).every((h) => h === 'HEALTHY') || undefined, 20_000, 200);
         const url = `http://127.0.0.1:${envoy.ports.listen}/v1/chat/completions`;
         const post = (headers: Record<string, string>, model: string): Promise<Response> =>
           fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }) });

@@ -74,7 +74,10 @@ if (!lean && runtime.config.server.warm_up) await warmUpCheck(runtime);
 // A stand-in for grpc.health.v1.Health/Check (Envoy's cluster health check): SERVING (field 1 =
 // 1) for any service name. serve's health service reports per service and NOT_SERVING while draining.
 const SERVING = Buffer.from([0x08, 0x01]);
-const server = createGrpcH2Server({ [CHECK_PATH]: handle, '/grpc.health.v1.Health/Check': () => SERVING }, { maxMessageBytes: 16 * 1024 * 1024, streamWindowBytes: 4 * 1024 * 1024, connectionWindowBytes: 16 * 1024 * 1024 });
+const server = createGrpcH2Server(
+  { [CHECK_PATH]: handle, '/grpc.health.v1.Health/Check': () => SERVING },
+  { maxMessageBytes: 16 * 1024 * 1024, streamWindowBytes: 4 * 1024 * 1024, connectionWindowBytes: 16 * 1024 * 1024 },
+);
 const listen = values.listen ?? '127.0.0.1:0';
 const i = listen.lastIndexOf(':');
 server.listen(Number(listen.slice(i + 1)), listen.slice(0, i).replace(/^\[|\]$/g, ''), () => {
