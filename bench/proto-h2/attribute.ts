@@ -213,6 +213,14 @@ async function main(): Promise<void> {
           const long = bs.filter((b) => b.end - b.start > 2);
           const longBy = Object.fromEntries(LABELS.map((l) => [l, 0])) as Record<Label, number>;
           for (const b of long) longBy[top(b.ms)]++;
+          // Per label: the time it took inside each block where it ran (its stretches), median and longest.
+          const stretches = (l: Label): string => {
+            const xs = bs
+              .map((b) => b.ms[l])
+              .filter((x) => x > 0.3)
+              .sort((a, b) => a - b);
+            return xs.length === 0 ? '' : `${l} ${xs.length}× median ${xs[Math.floor(xs.length / 2)]!.toFixed(1)} max ${xs[xs.length - 1]!.toFixed(1)}`;
+          };
           const fmt = (r: Record<Label, number>, d = 0): string =>
             LABELS.filter((l) => r[l] > 0)
               .map((l) => `${l} ${r[l].toFixed(d)}`)
@@ -222,6 +230,10 @@ async function main(): Promise<void> {
               `### ${v} at ${rate}/s (load ${os.loadavg()[0]!.toFixed(1)}): p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, ${reqs.length} requests, ${reqs.filter((r) => !r.ok).length} failed`,
               `- thread time in the window (ms): ${fmt(totals)}`,
               `- blocks longer than 2 ms: ${long.length} (by their largest part: ${fmt(longBy)}); longest ${Math.max(0, ...bs.map((b) => b.end - b.start)).toFixed(1)} ms`,
+              `- per label, its time within one block (blocks where it ran over 0.3 ms; ms): ${LABELS.filter((l) => l !== 'descheduled')
+                .map(stretches)
+                .filter(Boolean)
+                .join('; ')}`,
               `- the ${slow.length} requests at or over p99, charged to the largest part of their time in flight: ${fmt(charged)}`,
               `- their mean time in flight by label (ms): ${fmt(inFlight, 2)}`,
               '',

@@ -222,7 +222,7 @@ async function idlePhase(c: Ctx, results: Record<string, unknown[]>): Promise<vo
   writeFileSync(httpConfig, replaced);
   const request = benchCheckRequest(2048, readFileSync(path.join(c.workDir, 'jwt.txt'), 'utf8'));
   out('\n## Idle RSS after start + one Check + 2 s (MiB; anonymous / file-backed)');
-  out('| round | variant | spans over | RSS | anon | file | load |\n|---|---|---|---|---|---|---|');
+  out('| round | variant | spans over | RSS | anon | file | V8 heap committed (MiB) | external | load |\n|---|---|---|---|---|---|---|---|---|');
   try {
     for (let round = 0; round < c.rounds; round++) {
       for (const v of order(round)) {
@@ -231,7 +231,7 @@ async function idlePhase(c: Ctx, results: Record<string, unknown[]>): Promise<vo
           ['http', httpConfig],
         ] as const) {
           if (otlp === 'http' && !v.includes('llm-authz')) continue;
-          const s = await startVariant(v, { workDir: c.workDir, config, env: BENCH_ENV });
+          const s = await startVariant(v, { workDir: c.workDir, config, env: BENCH_ENV, nodeArgs: ['--import', PROBES.mem] });
           try {
             const client = createAuthzClient(`127.0.0.1:${s.port}`);
             try {
@@ -242,8 +242,11 @@ async function idlePhase(c: Ctx, results: Record<string, unknown[]>): Promise<vo
             }
             await sleep(2000);
             const row = { round, variant: v, otlp, rss: status(s.pid, 'VmRSS'), anon: status(s.pid, 'RssAnon'), file: status(s.pid, 'RssFile'), load: load() };
-            (results['idle'] ??= []).push(row);
-            out(`| ${round} | ${v} | ${otlp} | ${row.rss.toFixed(1)} | ${row.anon.toFixed(1)} | ${row.file.toFixed(1)} | ${row.load} |`);
+            const mem = (await toggle(s.pid, variantLog(v, c.workDir), 'memProbe')) as { heapTotal: number; heapUsed: number; external: number; spaces: Record<string, number> };
+            (results['idle'] ??= []).push({ ...row, mem });
+            out(
+              `| ${round} | ${v} | ${otlp} | ${row.rss.toFixed(1)} | ${row.anon.toFixed(1)} | ${row.file.toFixed(1)} | ${mem.heapTotal} (used ${mem.heapUsed}; new ${mem.spaces['new_space']}, old ${mem.spaces['old_space']}, code ${mem.spaces['code_space']}) | ${mem.external} | ${row.load} |`,
+            );
           } finally {
             await s.stop();
           }

@@ -13,7 +13,11 @@ export const VARIANTS = ['grpc-js floor', 'grpc-js llm-authz', 'h2 floor', 'h2 l
 export type Variant = (typeof VARIANTS)[number];
 
 export const OUT = path.join(ROOT, 'bench', 'proto-h2', 'out');
-export const PROBES = { alloc: path.join(OUT, 'bench', 'alloc-probe.js'), loop: path.join(OUT, 'bench', 'loop-probe.js') } as const;
+export const PROBES = {
+  alloc: path.join(OUT, 'bench', 'alloc-probe.js'),
+  loop: path.join(OUT, 'bench', 'loop-probe.js'),
+  mem: path.join(OUT, 'bench', 'proto-h2', 'mem-probe.js'),
+} as const;
 
 /** Compiles the prototype, the grpc-js floor and the probes into bench/proto-h2/out. */
 export function buildPrototype(): void {
