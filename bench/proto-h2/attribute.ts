@@ -2,13 +2,15 @@
  * What produces a server's paced p99: a CPU profile of the server's main thread (profile-probe.ts,
  * 200 µs sampling) over a vegeta window, joined with vegeta's per-request times. The profile's
  * samples become a timeline; consecutive busy samples form blocks (a task, or tasks back to back),
- * each labelled by what its samples ran: GC, span export (OpenTelemetry batch processor, OTLP
- * serialization and its gRPC call), the decision-log flush, the transport (grpc-js or node:http2),
+ * each labelled by what its samples ran: GC, span export (the batch: OTLP serialization and its
+ * gRPC call), span (per Check: the SDK making, filling, ending and queueing it), the decision-log flush, the transport (grpc-js or node:http2),
  * the Check pipeline (llm-authz's own code), other; a gap without samples longer than 1 ms is
  * time the thread was not running (the machine's load: descheduled). Every request slower than the
  * window's p99 is then charged to what the server did while it was in flight (the label with the
  * most time in its interval).
  *   node bench/proto-h2/attribute.ts [--variants 'grpc-js llm-authz,h2 llm-authz lean'] [--rates 500,1000] [--seconds 8]
+ *                                    [--trace-batch SIZE,DELAY_MS]
+ * --trace-batch sets the span exporter's max_export_batch_size and scheduled_delay_ms (as bench/alloc.ts does).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,14 +41,17 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const LABELS = ['gc', 'span export', 'decision log', 'transport', 'check pipeline', 'other', 'descheduled'] as const;
+const LABELS = ['gc', 'span export', 'span (per Check)', 'decision log', 'transport', 'check pipeline', 'other', 'descheduled'] as const;
 type Label = (typeof LABELS)[number];
 
 /** The label of a stack (leaf first), by the first rule any frame matches, in this order. */
 function labelOf(stack: readonly ProfileNode['callFrame'][]): Label {
   const has = (test: (f: ProfileNode['callFrame']) => boolean): boolean => stack.some(test);
   if (stack[0]?.functionName === '(garbage collector)') return 'gc';
-  if (has((f) => /@opentelemetry\/(otlp|exporter|sdk-trace)|otlp-grpc/.test(f.url) || /BatchSpanProcessor/.test(f.functionName))) return 'span export';
+  // The batch's export: OTLP serialization and its gRPC call, from the batch processor's timer or a full batch.
+  if (has((f) => /@opentelemetry\/(otlp-|exporter-)/.test(f.url) || /^_flushOneBatch$|^_exportCompletedSpans$/.test(f.functionName))) return 'span export';
+  // The Check's own span: made, given attributes, ended and queued by the SDK.
+  if (has((f) => f.url.includes('@opentelemetry/sdk-trace') || f.url.includes('@opentelemetry/core'))) return 'span (per Check)';
   if (has((f) => f.url.includes('/audit/decision-log'))) return 'decision log';
   if (has((f) => f.url.includes('/dist/') || f.url.includes('/out/src/'))) return 'check pipeline';
   if (
@@ -167,6 +172,7 @@ async function main(): Promise<void> {
       variants: { type: 'string', default: 'grpc-js llm-authz,h2 llm-authz lean' },
       rates: { type: 'string', default: '500,1000' },
       seconds: { type: 'string', default: '8' },
+      'trace-batch': { type: 'string' },
     },
   });
   buildPrototype();
@@ -174,6 +180,11 @@ async function main(): Promise<void> {
   const sink = await startOtlpSink(workDir);
   try {
     const files = await prepareBenchFiles(workDir, sink.port);
+    if (values['trace-batch']) {
+      const [size, delay] = values['trace-batch'].split(',');
+      const text = readFileSync(files.config, 'utf8');
+      writeFileSync(files.config, text.replace('    protocol: grpc\n', `    protocol: grpc\n    max_export_batch_size: ${size}\n    scheduled_delay_ms: ${delay}\n`));
+    }
     const frameFile = path.join(workDir, 'check.bin');
     writeFileSync(frameFile, checkRequestFrame(benchCheckRequest(2048, files.jwt)));
     for (const v of (values.variants ?? '').split(',') as Variant[]) {
@@ -219,7 +230,13 @@ async function main(): Promise<void> {
               .map((b) => b.ms[l])
               .filter((x) => x > 0.3)
               .sort((a, b) => a - b);
-            return xs.length === 0 ? '' : `${l} ${xs.length}× median ${xs[Math.floor(xs.length / 2)]!.toFixed(1)} max ${xs[xs.length - 1]!.toFixed(1)}`;
+            return xs.length === 0
+              ? ''
+              : `${l} ${xs.length}× median ${xs[Math.floor(xs.length / 2)]!.toFixed(1)}, longest ${xs
+                  .slice(-5)
+                  .reverse()
+                  .map((x) => x.toFixed(1))
+                  .join('/')}`;
           };
           const fmt = (r: Record<Label, number>, d = 0): string =>
             LABELS.filter((l) => r[l] > 0)
@@ -228,7 +245,7 @@ async function main(): Promise<void> {
           process.stdout.write(
             [
               `### ${v} at ${rate}/s (load ${os.loadavg()[0]!.toFixed(1)}): p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, ${reqs.length} requests, ${reqs.filter((r) => !r.ok).length} failed`,
-              `- thread time in the window (ms): ${fmt(totals)}`,
+              `- thread time in the window (ms): ${fmt(totals)}; per 1k requests: ${fmt(Object.fromEntries(LABELS.map((l) => [l, (totals[l] * 1000) / reqs.length])) as Record<Label, number>, 1)}`,
               `- blocks longer than 2 ms: ${long.length} (by their largest part: ${fmt(longBy)}); longest ${Math.max(0, ...bs.map((b) => b.end - b.start)).toFixed(1)} ms`,
               `- per label, its time within one block (blocks where it ran over 0.3 ms; ms): ${LABELS.filter((l) => l !== 'descheduled')
                 .map(stretches)

@@ -15,7 +15,7 @@
  * Each phase runs `--rounds` times, variants rotating within a round; the load average is
  * printed with every figure (the machine is shared: compare ratios within a round).
  *   node bench/proto-h2/compare.ts [--phases alloc,tail,cpu,idle] [--rounds 2] [--rates 250,500,1000]
- *                                  [--seconds 8] [--json FILE]
+ *                                  [--seconds 8] [--json FILE] [--node-option=--flag ...]
  */
 import { createServer } from 'node:http';
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,6 +55,8 @@ async function toggle(pid: number, logFile: string, key: string): Promise<unknow
 }
 
 interface Ctx {
+  /** Extra Node options for every variant (e.g. --max-semi-space-size=2). */
+  nodeArgs: readonly string[];
   workDir: string;
   config: string;
   frameFile: string;
@@ -71,7 +73,7 @@ async function allocPhase(c: Ctx, results: Record<string, unknown[]>): Promise<v
   out('| round | variant | KiB/Check | promoted B/Check | scavenges/1k | GC ms/1k | max GC ms | load |\n|---|---|---|---|---|---|---|---|');
   for (let round = 0; round < c.rounds; round++) {
     for (const v of order(round)) {
-      const s = await startVariant(v, { workDir: c.workDir, config: c.config, env: BENCH_ENV, nodeArgs: ['--expose-gc', '--import', PROBES.alloc] });
+      const s = await startVariant(v, { workDir: c.workDir, config: c.config, env: BENCH_ENV, nodeArgs: [...c.nodeArgs, '--expose-gc', '--import', PROBES.alloc] });
       const log = variantLog(v, c.workDir);
       try {
         await h2loadChecks({ port: s.port, dataFile: c.frameFile, durationS: 3, workDir: c.workDir });
@@ -136,7 +138,7 @@ async function tailPhase(c: Ctx, rates: readonly number[], seconds: number, resu
   out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const servers = new Map<Variant, AuthzUnderTest>();
   try {
-    for (const v of VARIANTS) servers.set(v, await startVariant(v, { workDir: c.workDir, config: c.config, env: BENCH_ENV, nodeArgs: ['--import', PROBES.loop] }));
+    for (const v of VARIANTS) servers.set(v, await startVariant(v, { workDir: c.workDir, config: c.config, env: BENCH_ENV, nodeArgs: [...c.nodeArgs, '--import', PROBES.loop] }));
     for (const v of VARIANTS) {
       const s = servers.get(v)!;
       await vegeta({ url: checkUrl(s.port), dataFile: c.frameFile, headers: CHECK_GRPC_HEADERS, rate: 500, durationS: 3, h2c: true, workDir: c.workDir });
@@ -171,7 +173,7 @@ async function cpuPhase(c: Ctx, results: Record<string, unknown[]>): Promise<voi
   out('| round | variant | CPU ms / 1k | req/s | p50 ms | p99 ms | RSS max MiB | load |\n|---|---|---|---|---|---|---|---|');
   for (let round = 0; round < c.rounds; round++) {
     for (const v of order(round)) {
-      const s = await startVariant(v, { workDir: c.workDir, config: c.config, env: BENCH_ENV });
+      const s = await startVariant(v, { workDir: c.workDir, config: c.config, env: BENCH_ENV, nodeArgs: c.nodeArgs });
       try {
         await h2loadChecks({ port: s.port, dataFile: c.frameFile, durationS: 3, workDir: c.workDir });
         let rssMax = 0;
@@ -231,7 +233,7 @@ async function idlePhase(c: Ctx, results: Record<string, unknown[]>): Promise<vo
           ['http', httpConfig],
         ] as const) {
           if (otlp === 'http' && !v.includes('llm-authz')) continue;
-          const s = await startVariant(v, { workDir: c.workDir, config, env: BENCH_ENV, nodeArgs: ['--import', PROBES.mem] });
+          const s = await startVariant(v, { workDir: c.workDir, config, env: BENCH_ENV, nodeArgs: [...c.nodeArgs, '--import', PROBES.mem] });
           try {
             const client = createAuthzClient(`127.0.0.1:${s.port}`);
             try {
@@ -266,6 +268,7 @@ async function main(): Promise<void> {
       rates: { type: 'string', default: '250,500,1000' },
       seconds: { type: 'string', default: '8' },
       json: { type: 'string' },
+      'node-option': { type: 'string', multiple: true, default: [] },
     },
   });
   buildPrototype();
@@ -277,7 +280,7 @@ async function main(): Promise<void> {
     writeFileSync(path.join(workDir, 'jwt.txt'), files.jwt);
     const frameFile = path.join(workDir, 'check.bin');
     writeFileSync(frameFile, checkRequestFrame(benchCheckRequest(2048, files.jwt)));
-    const c: Ctx = { workDir, config: files.config, frameFile, rounds: Number(values.rounds) };
+    const c: Ctx = { nodeArgs: values['node-option'] ?? [], workDir, config: files.config, frameFile, rounds: Number(values.rounds) };
     out(`cores ${os.cpus().length}, load ${load()} at start`);
     for (const phase of (values.phases ?? '').split(',')) {
       if (phase === 'alloc') await allocPhase(c, results);
