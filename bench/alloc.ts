@@ -22,7 +22,7 @@ import { ROOT, TOOLS_DIR } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl } from './h2load.ts';
 import { rssMiB } from './procstat.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
-import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from './setup.ts';
+import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles, setTraceBatch } from './setup.ts';
 
 const run = promisify(execFile);
 
@@ -170,11 +170,7 @@ async function main(): Promise<void> {
   const sink = await startOtlpSink(workDir);
   try {
     const files = await prepareBenchFiles(workDir, sink.port);
-    if (values['trace-batch']) {
-      const [size, delay] = values['trace-batch'].split(',');
-      const text = readFileSync(files.config, 'utf8');
-      writeFileSync(files.config, text.replace('    protocol: grpc\n', `    protocol: grpc\n    max_export_batch_size: ${size}\n    scheduled_delay_ms: ${delay}\n`));
-    }
+    if (values['trace-batch']) setTraceBatch(files.config, values['trace-batch']);
     const frameFile = path.join(workDir, 'check.bin');
     writeFileSync(frameFile, checkRequestFrame(benchCheckRequest(2048, values.request === 'key' ? BENCH_KEY : files.jwt)));
     const r = await measureAllocation({

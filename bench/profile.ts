@@ -15,7 +15,7 @@ import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks } from './h2load.ts';
 import { cpuSeconds, rssMiB } from './procstat.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
 import { vegeta } from './vegeta.ts';
-import { BENCH_ENV, benchCheckRequest, prepareBenchFiles } from './setup.ts';
+import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, setTraceBatch } from './setup.ts';
 
 const { values } = parseArgs({
   options: {
@@ -87,13 +87,7 @@ async function main(): Promise<void> {
     writeFileSync(files.config, text);
   }
   if (values['decision-log'] === 'off') writeFileSync(files.config, readFileSync(files.config, 'utf8').replace(/decision_log:\n {2}sink: .*\n/, 'decision_log:\n  sink: off\n'));
-  if (values['trace-batch']) {
-    const [size, delay] = values['trace-batch'].split(',');
-    writeFileSync(
-      files.config,
-      readFileSync(files.config, 'utf8').replace('    protocol: grpc\n', `    protocol: grpc\n    max_export_batch_size: ${size}\n    scheduled_delay_ms: ${delay}\n`),
-    );
-  }
+  if (values['trace-batch']) setTraceBatch(files.config, values['trace-batch']);
   const frameFile = path.join(workDir, 'check.bin');
   writeFileSync(frameFile, checkRequestFrame(benchCheckRequest(Number(values['body-bytes']), files.jwt)));
   const nodeArgs = [...(values['no-profile'] ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]), ...(values['node-option'] ?? [])];

@@ -184,6 +184,15 @@ export function withoutWarmUp(config: string): string {
   return withServerKeys(config, 'no-warm-up', { warm_up: false });
 }
 
+/** Sets the span export's batch size and delay in a benchmark config, in place: `spec` is `SIZE,DELAY_MS`. */
+export function setTraceBatch(config: string, spec: string): void {
+  const [size, delay] = spec.split(',').map(Number);
+  if (!Number.isInteger(size) || !Number.isInteger(delay)) throw new Error(`--trace-batch wants SIZE,DELAY_MS, got ${spec}`);
+  const text = readFileSync(config, 'utf8');
+  if (!text.includes('    protocol: grpc\n')) throw new Error('the benchmark config no longer has its traces section');
+  writeFileSync(config, text.replace('    protocol: grpc\n', `    protocol: grpc\n    max_export_batch_size: ${size}\n    scheduled_delay_ms: ${delay}\n`));
+}
+
 export async function prepareBenchFiles(dir: string, otlpPort: number): Promise<BenchFiles> {
   const write = (name: string, text: string): string => {
     const file = path.join(dir, name);

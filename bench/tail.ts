@@ -3,7 +3,8 @@
  * config (bench/setup.ts) at fixed rates (vegeta, h2c, evenly spaced), and inside it, over the same
  * window, the event loop's delay and every GC pause (bench/loop-probe.ts). A client p99 close to a
  * GC or loop-delay figure says which blocks produced it.
- *   node bench/tail.ts [--rates 250,500,1000] [--seconds 8] [--node-option=--flag ...]
+ * `--trace-batch SIZE,DELAY_MS` sets the span export's batch size and delay (default: the config's).
+ *   node bench/tail.ts [--rates 250,500,1000] [--seconds 8] [--trace-batch 512,1000] [--node-option=--flag ...]
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -13,7 +14,7 @@ import { checkRequestFrame } from '../devstack/grpc-client.ts';
 import { ROOT } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, type LoadResult } from './h2load.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
-import { BENCH_ENV, benchCheckRequest, prepareBenchFiles } from './setup.ts';
+import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, setTraceBatch } from './setup.ts';
 import { vegeta } from './vegeta.ts';
 
 export interface LoopWindow {
@@ -75,12 +76,18 @@ export async function measureTail(o: {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { rates: { type: 'string', default: '250,500,1000' }, seconds: { type: 'string', default: '8' }, 'node-option': { type: 'string', multiple: true, default: [] } },
+    options: {
+      rates: { type: 'string', default: '250,500,1000' },
+      seconds: { type: 'string', default: '8' },
+      'trace-batch': { type: 'string' },
+      'node-option': { type: 'string', multiple: true, default: [] },
+    },
   });
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-tail-'));
   const sink = await startOtlpSink(workDir);
   try {
     const files = await prepareBenchFiles(workDir, sink.port);
+    if (values['trace-batch']) setTraceBatch(files.config, values['trace-batch']);
     const frameFile = path.join(workDir, 'check.bin');
     writeFileSync(frameFile, checkRequestFrame(benchCheckRequest(2048, files.jwt)));
     const points = await measureTail({

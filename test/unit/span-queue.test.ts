@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { MetricReader } from '@opentelemetry/sdk-metrics';
 import { metric } from '../helpers/otel-metrics.ts';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { describe, expect, it } from 'vitest';
