@@ -108,7 +108,8 @@ function status(pid: number, field: string): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-const GC_LINE = /: (Scavenge|Mark-Compact(?: \(reduce\))?|Minor Mark-Sweep|Mark-Sweep) ([\d.]+) \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/;
+const GC_LINE =
+  /: (Scavenge|Mark-Compact(?: \(reduce\))?|Minor Mark-Sweep|Mark-Sweep) ([\d.]+) \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/;
 
 function gcSummary(lines: readonly string[]): RunResult['gc'] {
   const g = { scavenges: 0, scavengeMs: 0, markCompacts: 0, markCompactMs: 0, maxPauseMs: 0 };
@@ -164,13 +165,10 @@ async function runOnce(o: {
   const v = o.variant;
   const logFile = path.join(o.workDir, 'llm-authz.log');
   rmSync(logFile, { force: true });
-  const server = await startLlmAuthz(
-    o.workDir,
-    o.config,
-    BENCH_ENV,
-    ['--trace-gc', '--import', path.join(ROOT, 'bench', 'heap-probe.ts'), ...v.nodeArgs],
-    { memoryLimitMiB: v.limitMiB, ...(o.node ? { node: o.node } : {}) },
-  );
+  const server = await startLlmAuthz(o.workDir, o.config, BENCH_ENV, ['--trace-gc', '--import', path.join(ROOT, 'bench', 'heap-probe.ts'), ...v.nodeArgs], {
+    memoryLimitMiB: v.limitMiB,
+    ...(o.node ? { node: o.node } : {}),
+  });
   const memory = server.memory;
   if (!memory) throw new Error('no cgroup');
   const base = {
@@ -329,17 +327,25 @@ async function main(): Promise<void> {
           execFileSync('dd', [`if=${process.execPath}`, `of=${node}`, 'bs=4M', 'oflag=direct', 'status=none']);
           execFileSync('chmod', ['+x', node]);
         }
-        const r = await runOnce({
-          workDir,
-          config: configs[i] as string,
-          frameFile,
-          variant,
-          round,
-          warmupS: Number(values.warmup),
-          seconds: Number(values.seconds),
-          ...(node ? { node } : {}),
-        });
+        let r: RunResult;
+        try {
+          r = await runOnce({
+            workDir,
+            config: configs[i] as string,
+            frameFile,
+            variant,
+            round,
+            warmupS: Number(values.warmup),
+            seconds: Number(values.seconds),
+            ...(node ? { node } : {}),
+          });
+        } catch (err) {
+          // A start that failed (the cgroup is gone with it): reported, and the rounds go on.
+          process.stdout.write(`${variant.name.padEnd(14)} r${round}: failed: ${err instanceof Error ? err.message : String(err)}\n`);
+          continue;
+        }
         results.push(r);
+        if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
         process.stdout.write(`${line(r)}\n`);
         if (values['keep-logs']) copyFileSync(path.join(workDir, 'llm-authz.log'), path.join(values['keep-logs'], `${variant.name}-r${round}.log`));
       }
@@ -347,6 +353,17 @@ async function main(): Promise<void> {
     const base = median(results.filter((r) => r.variant === variants[0]?.name).map((r) => r.rps));
     const baseCpu = median(results.filter((r) => r.variant === variants[0]?.name).map((r) => r.cpuMsPerCheck));
     process.stdout.write(`\nmedians (ratio to ${variants[0]?.name}):\n`);
+    // Each round's ratio to the first variant's run of the same round: the machine's load drifts
+    // between rounds more than within one.
+    const paired = (v: Variant, f: (r: RunResult) => number): number =>
+      median(
+        results
+          .filter((r) => r.variant === v.name)
+          .map((r) => {
+            const b = results.find((x) => x.variant === variants[0]?.name && x.round === r.round);
+            return b === undefined ? Number.NaN : f(r) / f(b);
+          }),
+      );
     for (const v of variants) {
       const rs = results.filter((r) => r.variant === v.name);
       const rps = median(rs.map((r) => r.rps));
@@ -355,7 +372,8 @@ async function main(): Promise<void> {
       process.stdout.write(
         `${v.name.padEnd(14)} ${rps.toFixed(0).padStart(5)} req/s (${((100 * rps) / base).toFixed(0)}%, range ${Math.min(...ok.map((r) => r.rps)).toFixed(0)}-${Math.max(...ok.map((r) => r.rps)).toFixed(0)}), ` +
           `${cpu.toFixed(3)} ms CPU/Check (${((100 * cpu) / baseCpu).toFixed(0)}%), OOM-killed ${rs.length - ok.length}/${rs.length}, ` +
-          `peak max ${Math.max(...rs.map((r) => r.peakMiB)).toFixed(0)} MiB, majflt median ${median(ok.map((r) => r.majorFaults)).toFixed(0)}\n`,
+          `peak max ${Math.max(...rs.map((r) => r.peakMiB)).toFixed(0)} MiB, majflt median ${median(ok.map((r) => r.majorFaults)).toFixed(0)}; ` +
+          `per-round ratios: req/s ${(100 * paired(v, (r) => r.rps)).toFixed(0)}%, CPU/Check ${(100 * paired(v, (r) => r.cpuMsPerCheck)).toFixed(0)}%\n`,
       );
     }
     if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
