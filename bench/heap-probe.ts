@@ -50,7 +50,8 @@ if (modulesFile !== undefined) {
     load(url, context, nextLoad) {
       const r = nextLoad(url, context);
       const src = r.source;
-      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.startsWith('node:') ? 'node:' : url.replace(/^.*\/(dist|src|bench)\//, '$1/').replace(/\/[^/]*$/, ''));
+      const pkg =
+        /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.startsWith('node:') ? 'node:' : url.replace(/^.*\/(dist|src|bench)\//, '$1/').replace(/\/[^/]*$/, ''));
       const n = src === undefined || src === null ? 0 : typeof src === 'string' ? Buffer.byteLength(src) : src.byteLength;
       sourceBytes.set(pkg, (sourceBytes.get(pkg) ?? 0) + n);
       return r;

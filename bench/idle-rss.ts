@@ -82,7 +82,14 @@ async function main(): Promise<void> {
     const noWarmUp = withoutWarmUp(files.config);
     for (let i = 0; i < Number(values.runs); i++) {
       for (const warm of variants) {
-        const m = await measureIdle({ workDir, config: warm ? files.config : noWarmUp, env: BENCH_ENV, request, nodeArgs: values['node-option'] ?? [], settleMs: Number(values.settle) * 1000 });
+        const m = await measureIdle({
+          workDir,
+          config: warm ? files.config : noWarmUp,
+          env: BENCH_ENV,
+          request,
+          nodeArgs: values['node-option'] ?? [],
+          settleMs: Number(values.settle) * 1000,
+        });
         process.stdout.write(
           `warm-up ${warm ? 'on ' : 'off'}: idle RSS ${m.rssMiB.toFixed(1)} MiB (anonymous ${m.anonMiB.toFixed(1)}, file-backed ${m.fileMiB.toFixed(1)}); start to SERVING ${m.servingMs.toFixed(0)} ms, to first answer ${m.startMs.toFixed(0)} ms\n`,
         );
