@@ -9,6 +9,14 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'n
 export interface MemoryCgroup {
   /** Writing a pid here moves that process into the cgroup. */
   readonly procsFile: string;
+  /** 1 or 2: the memory.stat keys differ (v1: rss, cache, mapped_file; v2: anon, file, file_mapped). */
+  readonly version: 1 | 2;
+  /** Current charge, in MiB. */
+  usageMiB(): number;
+  /** memory.stat as numbers (bytes, or counts for the event counters such as pgmajfault). */
+  stat(): Record<string, number>;
+  /** Times the charge hit the limit (v1 memory.failcnt, v2 memory.events `max`). */
+  limitHits(): number;
   /** Peak memory charged to the cgroup, in MiB. */
   peakMiB(): number;
   /** Times the kernel killed a process of the cgroup for memory. */
@@ -36,11 +44,23 @@ interface Layout {
   readonly limit: string;
   readonly peak: string;
   readonly oomFile: string;
+  readonly usage: string;
+  readonly version: 1 | 2;
+  /** What the limit file takes for no limit. */
+  readonly unlimited: string;
 }
-const V2: Layout = { root: V2_ROOT, limit: 'memory.max', peak: 'memory.peak', oomFile: 'memory.events' };
-const V1: Layout = { root: V1_ROOT, limit: 'memory.limit_in_bytes', peak: 'memory.max_usage_in_bytes', oomFile: 'memory.oom_control' };
+const V2: Layout = { root: V2_ROOT, limit: 'memory.max', peak: 'memory.peak', oomFile: 'memory.events', usage: 'memory.current', version: 2, unlimited: 'max' };
+const V1: Layout = {
+  root: V1_ROOT,
+  limit: 'memory.limit_in_bytes',
+  peak: 'memory.max_usage_in_bytes',
+  oomFile: 'memory.oom_control',
+  usage: 'memory.usage_in_bytes',
+  version: 1,
+  unlimited: '-1',
+};
 
-/** Creates the cgroup with the limit; throws with the reason when this machine cannot. */
+/** Creates the cgroup with the limit (Infinity: none, to read its figures only); throws with the reason when this machine cannot. */
 export function createMemoryCgroup(name: string, limitBytes: number): MemoryCgroup {
   const layout = words(`${V2_ROOT}/cgroup.subtree_control`).includes('memory') ? V2 : existsSync(`${V1_ROOT}/${V1.limit}`) ? V1 : undefined;
   if (layout === undefined) {
@@ -48,9 +68,20 @@ export function createMemoryCgroup(name: string, limitBytes: number): MemoryCgro
   }
   const dir = `${layout.root}/${name}`;
   mkdirSync(dir);
-  writeFileSync(`${dir}/${layout.limit}`, String(limitBytes));
+  writeFileSync(`${dir}/${layout.limit}`, Number.isFinite(limitBytes) ? String(limitBytes) : layout.unlimited);
   return {
     procsFile: `${dir}/cgroup.procs`,
+    version: layout.version,
+    usageMiB: () => numberIn(`${dir}/${layout.usage}`) / 1048576,
+    stat: () => {
+      const out: Record<string, number> = {};
+      for (const line of existsSync(`${dir}/memory.stat`) ? readFileSync(`${dir}/memory.stat`, 'utf8').split('\n') : []) {
+        const [k, v] = line.split(' ');
+        if (k && v !== undefined) out[k] = Number(v);
+      }
+      return out;
+    },
+    limitHits: () => (layout.version === 1 ? numberIn(`${dir}/memory.failcnt`) : numberIn(`${dir}/memory.events`, /^max (\d+)/m)),
     peakMiB: () => numberIn(`${dir}/${layout.peak}`) / 1048576,
     oomKills: () => numberIn(`${dir}/${layout.oomFile}`, /oom_kill (\d+)/),
     remove: () => rmdirSync(dir),

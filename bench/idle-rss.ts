@@ -4,8 +4,9 @@
  * Prints resident memory from /proc (VmRSS, and its anonymous and file-backed parts: the Node
  * binary's mapped code is file-backed), how long start took to health SERVING (the "llm-authz
  * serving" line) and to the first answer. `--no-warm-up` turns the start-up warm-up off
- * (`server.warm_up: false`); `--both` measures with and without it, alternately.
- *   node bench/idle-rss.ts [--runs 3] [--no-warm-up | --both] [--node-option=--flag ...]
+ * (`server.warm_up: false`); `--both` measures with and without it, alternately. `--settle S`
+ * waits S seconds after the Check instead of 2 (V8's memory reducer starts after 8 s of idling).
+ *   node bench/idle-rss.ts [--runs 3] [--no-warm-up | --both] [--settle 2] [--node-option=--flag ...]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -30,7 +31,14 @@ function status(pid: number, field: string): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-export async function measureIdle(o: { workDir: string; config: string; env: NodeJS.ProcessEnv; request: unknown; nodeArgs?: readonly string[] }): Promise<IdleMemory> {
+export async function measureIdle(o: {
+  workDir: string;
+  config: string;
+  env: NodeJS.ProcessEnv;
+  request: unknown;
+  nodeArgs?: readonly string[];
+  settleMs?: number;
+}): Promise<IdleMemory> {
   const t0 = performance.now();
   const server = await startLlmAuthz(o.workDir, o.config, o.env, o.nodeArgs ?? []);
   try {
@@ -42,7 +50,7 @@ export async function measureIdle(o: { workDir: string; config: string; env: Nod
       client.close();
     }
     const startMs = performance.now() - t0;
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, o.settleMs ?? 2000));
     return {
       rssMiB: status(server.pid, 'VmRSS'),
       anonMiB: status(server.pid, 'RssAnon'),
@@ -61,6 +69,7 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '3' },
       'no-warm-up': { type: 'boolean', default: false },
       both: { type: 'boolean', default: false },
+      settle: { type: 'string', default: '2' },
       'node-option': { type: 'string', multiple: true, default: [] },
     },
   });
@@ -73,7 +82,14 @@ async function main(): Promise<void> {
     const noWarmUp = withoutWarmUp(files.config);
     for (let i = 0; i < Number(values.runs); i++) {
       for (const warm of variants) {
-        const m = await measureIdle({ workDir, config: warm ? files.config : noWarmUp, env: BENCH_ENV, request, nodeArgs: values['node-option'] ?? [] });
+        const m = await measureIdle({
+          workDir,
+          config: warm ? files.config : noWarmUp,
+          env: BENCH_ENV,
+          request,
+          nodeArgs: values['node-option'] ?? [],
+          settleMs: Number(values.settle) * 1000,
+        });
         process.stdout.write(
           `warm-up ${warm ? 'on ' : 'off'}: idle RSS ${m.rssMiB.toFixed(1)} MiB (anonymous ${m.anonMiB.toFixed(1)}, file-backed ${m.fileMiB.toFixed(1)}); start to SERVING ${m.servingMs.toFixed(0)} ms, to first answer ${m.startMs.toFixed(0)} ms\n`,
         );

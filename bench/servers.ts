@@ -54,19 +54,22 @@ export async function startFloor(workDir: string, route?: string): Promise<Authz
 /**
  * llm-authz, the built CLI. With `memoryLimitMiB`, it runs in a memory cgroup with that limit (as
  * in a Kubernetes pod): a shell moves itself into the cgroup, then execs Node, so Node starts
- * inside it and sizes V8's heap from the limit.
+ * inside it and sizes V8's heap from the limit (Infinity: a cgroup without a limit, for its figures).
+ * `node` runs another Node binary than this process's (bench/cgroup-load.ts: a copy not yet in the
+ * page cache).
  */
 export async function startLlmAuthz(
   workDir: string,
   config: string,
   env: NodeJS.ProcessEnv = {},
   nodeArgs: readonly string[] = [],
-  o: { memoryLimitMiB?: number } = {},
+  o: { memoryLimitMiB?: number; node?: string } = {},
 ): Promise<AuthzUnderTest> {
   const port = await freePort();
   const args = [...nodeArgs, cliEntry(), 'serve', '--config', config, '--listen', `127.0.0.1:${port}`];
   const memory = o.memoryLimitMiB === undefined ? undefined : createMemoryCgroup(`llm-authz-bench-${process.pid}-${port}`, o.memoryLimitMiB * 1048576);
-  const [cmd, argv] = memory ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procsFile, process.execPath, ...args]] : [process.execPath, args];
+  const node = o.node ?? process.execPath;
+  const [cmd, argv] = memory ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procsFile, node, ...args]] : [node, args];
   const t0 = performance.now();
   const child = startChild(cmd, argv, { logFile: path.join(workDir, 'llm-authz.log'), env: { ...process.env, ...env } });
   let servingMs: number;
