@@ -139,7 +139,11 @@ describe('an injected pod, run from what the API server stores', () => {
       a === configArg ? configFile : a === `127.0.0.1:${PORTS.authzGrpc}` ? '127.0.0.1:0' : a === `0.0.0.0:${PORTS.authzHealth}` ? `127.0.0.1:${healthPort}` : a,
     );
     expect(authzArgs.join(' ')).not.toMatch(new RegExp(`${PORTS.authzGrpc}|${PORTS.authzHealth}|/etc/`));
-    authz = startChild(process.execPath, [cliEntry(), ...authzArgs], { logFile: path.join(work, 'llm-authz.log') });
+    // Its command: the image's Node with the injected V8 flags (Node refuses a flag it does not know).
+    const command = (authzContainer() as { command?: string[] }).command ?? [];
+    expect(command[0]).toBe('node');
+    expect(command.at(-1)).toBe('bin/llm-authz.js');
+    authz = startChild(process.execPath, [...command.slice(1, -1), cliEntry(), ...authzArgs], { logFile: path.join(work, 'llm-authz.log') });
     const serving = JSON.parse(await authz.waitForLine('stderr', (l) => l.includes('"llm-authz serving"'))) as { port: number; health_port: number };
     expect(serving.health_port).toBe(healthPort);
 
