@@ -91,7 +91,11 @@ describe('structure errors name what was wrong and where', () => {
     ['{"a":[1 2]}', 'unexpected character at offset 8'],
     ['{"a":[1}', 'unexpected character at offset 7'],
     ['{"a":{"b":1]}', 'unexpected character at offset 11'],
-    ['[1,', 'unexpected character at offset 3'],
+    // A value expected where the text ends: its end, not a character, is what is wrong.
+    ['[1,', 'unexpected end of data'],
+    ['{"model":"m","messages":[', 'unexpected end of data'],
+    ['{"a":', 'unexpected end of data'],
+    ['{"a":[1,]}', 'unexpected character at offset 8'],
     ['  [1]  x', 'unexpected data after the JSON value at offset 5'],
   ])('%s: %s', (body, detail) => {
     expect(chatText(body)).toMatchObject(malformed(detail));
