@@ -27,6 +27,7 @@ describe('tools', () => {
       detail: "'tools[0].functionDeclarations' and 'tools[0].function_declarations' are the same field",
     });
     expect(generate({ tools: [{ functionDeclarations: [{}] }] })).toMatchObject(refused("'tools[0].functionDeclarations[0].name' must be a non-empty string"));
+    expect(generate({ tools: [{ functionDeclarations: null, codeExecution: {} }] })).toMatchObject({ ok: true, value: { tools: ['codeExecution'] } });
     expect(generate({ tools: [{ functionDeclarations: {} }] })).toMatchObject(refused("'tools[0].functionDeclarations' must be an array"));
   });
 });

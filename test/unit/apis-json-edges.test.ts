@@ -87,6 +87,8 @@ describe('structure errors name what was wrong and where', () => {
     ['{"a":{"b" 1}}', 'expected a string key and a colon'],
     ['{"a":{"b":1,}}', 'expected a string key and a colon'],
     ['{"a":{1:1}}', 'expected a string key and a colon'],
+    ['{"a":{"b:1}}', 'expected a string key and a colon'],
+    ['{"a":{"b":1,"c:1}}', 'expected a string key and a colon'],
     ['{"a":{"b":1', 'unexpected end of data'],
     ['{"a":[1 2]}', 'unexpected character at offset 8'],
     ['{"a":[1}', 'unexpected character at offset 7'],
@@ -104,6 +106,15 @@ describe('structure errors name what was wrong and where', () => {
   it('a whole value other than an object is a wrong field, not a malformed body', () => {
     expect(chatText(' [1] ')).toMatchObject(refused('the body must be a JSON object'));
     expect(chatText('null')).toMatchObject(refused('the body must be a JSON object'));
+  });
+
+  it('an empty object is read as one without members', () => {
+    expect(chatText(' { } ')).toMatchObject(refused("'messages' is required"));
+    expect(chatText('{"model":"m","messages":[],"tools":[{ }]}')).toMatchObject(refused("'tools[0].function' is required"));
+  });
+
+  it('a whole value is found with its span, without the space around it', () => {
+    expect(wholeValue(' [1] ')).toEqual({ ok: true, value: { start: 1, end: 4 } });
   });
 
   it('space after the body is not trailing data', () => {
@@ -141,6 +152,14 @@ describe('repeated keys', () => {
     const s = '{"a":1,"b":2,"b":3,"a":4}';
     expect(objectMembers(s, whole(s))).toMatchObject({ ok: true, value: { duplicate: 'b' } });
     expect(chatText('{"model":"m","messages":[],"b":2,"b":3,"messages":[]}')).toMatchObject({ ok: false, reason: 'ambiguous_field', detail: "'b' appears more than once" });
+  });
+
+  it('a key repeated in an element of a list is named with its index', () => {
+    expect(chatText('{"model":"m","messages":[],"tools":[{"type":"function","type":"web_search","function":{"name":"a"}}]}')).toMatchObject({
+      ok: false,
+      reason: 'ambiguous_field',
+      detail: "'tools[0].type' appears more than once",
+    });
   });
 
   it('a model key repeated inside a nested object is an ambiguous field, not an ambiguous model', () => {
