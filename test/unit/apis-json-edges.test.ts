@@ -185,6 +185,19 @@ describe('typed reads', () => {
   it('a number must be finite', () => {
     expect(chatText('{"model":"m","messages":[],"temperature":1e999}')).toMatchObject(refused("'temperature' must be a finite number"));
     expect(chatText('{"model":"m","messages":[],"temperature":-0.5e1}')).toMatchObject({ ok: true, value: { temperature: -5 } });
+    // Every JSON number form: several fraction and exponent digits, a signed exponent.
+    for (const [text, v] of [
+      ['0.125', 0.125],
+      ['10.75', 10.75],
+      ['1.5E+2', 150],
+      ['25e-2', 0.25],
+      ['-0', -0],
+    ] as const) {
+      expect(chatText(`{"model":"m","messages":[],"temperature":${text}}`), text).toMatchObject({ ok: true, value: { temperature: v } });
+    }
+    for (const text of ['01', '1.', '.5', '1e', '+1', '-', '1e+']) {
+      expect(chatText(`{"model":"m","messages":[],"temperature":${text}}`), text).toMatchObject({ ok: false, reason: 'malformed_body' });
+    }
   });
 
   it('a boolean is true or false', () => {
