@@ -88,6 +88,7 @@ describe('structure errors name what was wrong and where', () => {
     ['{"a":{"b":1,}}', 'expected a string key and a colon'],
     ['{"a":{1:1}}', 'expected a string key and a colon'],
     ['{"a":{"b:1}}', 'expected a string key and a colon'],
+    ['{"a":{1":2}}', 'expected a string key and a colon'],
     ['{"a":{"b":1,"c:1}}', 'expected a string key and a colon'],
     ['{"a":{"b":1', 'unexpected end of data'],
     ['{"a":[1 2]}', 'unexpected character at offset 8'],
