@@ -102,7 +102,7 @@ export function skipValueCounting(s: string, i: number): ScanResult<{ end: numbe
       if (i < 0) return err('unterminated string');
     } else {
       NUMBER_OR_LITERAL.lastIndex = i;
-      if (!NUMBER_OR_LITERAL.test(s)) return err(`unexpected character at offset ${i}`);
+      if (!NUMBER_OR_LITERAL.test(s)) return err(Number.isNaN(c) ? 'unexpected end of data' : `unexpected character at offset ${i}`);
       i = NUMBER_OR_LITERAL.lastIndex;
     }
     // After a value: close containers or move to the next element.
