@@ -143,7 +143,9 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w(
     '"RSS MiB" is read at the end of the median round, under load; "RSS idle" after start and one Check. The Node binary\'s mapped code alone is about 58 MiB of any Node server\'s RSS.',
   );
-  for (const [name, why] of Object.entries(r.notMeasured ?? {})) w(`\n${name}: not measured on this machine (${why}).`);
+  // A memory-limited row keeps the rounds that ran before an OOM kill stopped its load.
+  for (const [name, why] of Object.entries(r.notMeasured ?? {}))
+    w(r.check[name] ? `\n${name}: ${why}; its row holds the rounds before that.` : `\n${name}: not measured on this machine (${why}).`);
   w();
   if (floor && ours && opa)
     w(
