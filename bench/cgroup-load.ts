@@ -30,10 +30,10 @@ import { parse, stringify } from 'yaml';
 import { checkRequestFrame } from '../devstack/grpc-client.ts';
 import { ROOT } from '../devstack/tools.ts';
 import { h2loadChecks } from './h2load.ts';
+import { childrenCpuSeconds, procStat, statusMiB } from './procstat.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
 import { BENCH_ENV, benchCheckRequest, prepareBenchFiles } from './setup.ts';
 
-const TICKS = 100;
 const median = (xs: number[]): number => {
   const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
   return s.length === 0 ? Number.NaN : ((s[(s.length - 1) >> 1] as number) + (s[s.length >> 1] as number)) / 2;
@@ -88,24 +88,6 @@ export interface RunResult {
   readonly heapLimitMiB: number;
   readonly heapAfter: unknown;
   readonly loadAvg: number;
-}
-
-function procStat(pid: number): { utime: number; stime: number; minflt: number; majflt: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { minflt: Number(f[7]), majflt: Number(f[9]), utime: Number(f[11]) / TICKS, stime: Number(f[12]) / TICKS };
-}
-
-/** CPU seconds of this process's reaped children (h2load, once it has exited). */
-function childrenCpu(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[13]) + Number(f[14])) / TICKS;
-}
-
-function status(pid: number, field: string): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
 const GC_LINE =
@@ -182,13 +164,13 @@ async function runOnce(o: {
     const gcFrom = logLines(logFile).length;
     const s0 = procStat(server.pid);
     const c0 = memory.stat();
-    const h0 = childrenCpu();
+    const h0 = childrenCpuSeconds();
     const t0 = performance.now();
     const load = await h2loadChecks({ port: server.port, dataFile: o.frameFile, durationS: o.seconds, workDir: o.workDir, ...shape });
     const wall = (performance.now() - t0) / 1000;
     const s1 = procStat(server.pid);
     const c1 = memory.stat();
-    const h1 = childrenCpu();
+    const h1 = childrenCpuSeconds();
     process.kill(server.pid, 'SIGUSR2');
     await sleep(300);
     const lines = logLines(logFile);
@@ -222,8 +204,8 @@ async function runOnce(o: {
         activeFile: mib('active_file'),
         inactiveFile: mib('inactive_file'),
       },
-      rssAnonMiB: status(server.pid, 'RssAnon'),
-      rssFileMiB: status(server.pid, 'RssFile'),
+      rssAnonMiB: statusMiB(server.pid, 'RssAnon'),
+      rssFileMiB: statusMiB(server.pid, 'RssFile'),
       gc: gcSummary(lines.slice(gcFrom)),
       heapAfter: probes.at(-1),
       loadAvg: os.loadavg()[0] ?? Number.NaN,

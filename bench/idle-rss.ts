@@ -8,12 +8,13 @@
  * waits S seconds after the Check instead of 2 (V8's memory reducer starts after 8 s of idling).
  *   node bench/idle-rss.ts [--runs 3] [--no-warm-up | --both] [--settle 2] [--node-option=--flag ...]
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAuthzClient } from '../devstack/grpc-client.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
+import { statusMiB } from './procstat.ts';
 import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, withoutWarmUp } from './setup.ts';
 
 export interface IdleMemory {
@@ -24,11 +25,6 @@ export interface IdleMemory {
   readonly startMs: number;
   /** From spawning the process to health SERVING. */
   readonly servingMs: number;
-}
-
-function status(pid: number, field: string): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
 export async function measureIdle(o: {
@@ -52,9 +48,9 @@ export async function measureIdle(o: {
     const startMs = performance.now() - t0;
     await new Promise((r) => setTimeout(r, o.settleMs ?? 2000));
     return {
-      rssMiB: status(server.pid, 'VmRSS'),
-      anonMiB: status(server.pid, 'RssAnon'),
-      fileMiB: status(server.pid, 'RssFile'),
+      rssMiB: statusMiB(server.pid, 'VmRSS'),
+      anonMiB: statusMiB(server.pid, 'RssAnon'),
+      fileMiB: statusMiB(server.pid, 'RssFile'),
       startMs,
       servingMs: server.servingMs ?? Number.NaN,
     };

@@ -1,17 +1,37 @@
-/** CPU time and resident memory of a process, from /proc (Linux). */
+/** CPU time, page faults and resident memory of a process, from /proc (Linux). */
 import { readFileSync } from 'node:fs';
 
 const TICKS = 100; // USER_HZ on Linux
 
+/** The fields of /proc/PID/stat after the command name, counting from the state field. */
+function statFields(file: string): string[] {
+  const stat = readFileSync(file, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** CPU seconds (user, system) and page faults (minor, major) of a process. */
+export function procStat(pid: number): { utime: number; stime: number; minflt: number; majflt: number } {
+  const f = statFields(`/proc/${pid}/stat`);
+  return { minflt: Number(f[7]), majflt: Number(f[9]), utime: Number(f[11]) / TICKS, stime: Number(f[12]) / TICKS };
+}
+
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[11] = utime, fields[12] = stime (counting from the state field)
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  const s = procStat(pid);
+  return s.utime + s.stime;
+}
+
+/** CPU seconds of this process's reaped children (a load generator, once it has exited). */
+export function childrenCpuSeconds(): number {
+  const f = statFields('/proc/self/stat');
+  return (Number(f[13]) + Number(f[14])) / TICKS;
+}
+
+/** A memory field of /proc/PID/status (VmRSS, RssAnon, RssFile, ...), in MiB. */
+export function statusMiB(pid: number, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
 export function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
-  return m ? Number(m[1]) / 1024 : Number.NaN;
+  return statusMiB(pid, 'VmRSS');
 }

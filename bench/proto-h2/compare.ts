@@ -24,7 +24,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkRequestFrame, createAuthzClient } from '../../devstack/grpc-client.ts';
 import { h2loadChecks, CHECK_GRPC_HEADERS, checkUrl } from '../h2load.ts';
-import { cpuSeconds, rssMiB } from '../procstat.ts';
+import { cpuSeconds, rssMiB, statusMiB } from '../procstat.ts';
 import { startOtlpSink } from '../servers.ts';
 import { BENCH_ENV, benchCheckRequest, prepareBenchFiles } from '../setup.ts';
 import { vegeta } from '../vegeta.ts';
@@ -196,11 +196,6 @@ async function cpuPhase(c: Ctx, results: Record<string, unknown[]>): Promise<voi
   }
 }
 
-function status(pid: number, field: string): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
 /** A local OTLP/HTTP sink: answers every export with an empty 200. */
 async function startHttpSink(): Promise<{ port: number; close(): void }> {
   const server = createServer((req, res) => {
@@ -243,7 +238,7 @@ async function idlePhase(c: Ctx, results: Record<string, unknown[]>): Promise<vo
               client.close();
             }
             await sleep(2000);
-            const row = { round, variant: v, otlp, rss: status(s.pid, 'VmRSS'), anon: status(s.pid, 'RssAnon'), file: status(s.pid, 'RssFile'), load: load() };
+            const row = { round, variant: v, otlp, rss: statusMiB(s.pid, 'VmRSS'), anon: statusMiB(s.pid, 'RssAnon'), file: statusMiB(s.pid, 'RssFile'), load: load() };
             const mem = (await toggle(s.pid, variantLog(v, c.workDir), 'memProbe')) as { heapTotal: number; heapUsed: number; external: number; spaces: Record<string, number> };
             (results['idle'] ??= []).push({ ...row, mem });
             out(
