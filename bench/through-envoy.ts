@@ -180,8 +180,8 @@ export async function benchEnvoyScenario(o: {
   const points: EnvoyPoint[] = [];
   const envoys: EnvoyProcess[] = [];
   try {
-    const urls = {} as Record<EnvoyVariant, string>;
-    const byVariant = {} as Record<EnvoyVariant, EnvoyProcess>;
+    // Every Envoy by the name of its ext_authz variant or peer; a request's URL is its listener's.
+    const byName = new Map<string, EnvoyProcess>();
     for (const v of ENVOY_VARIANTS) {
       const render = (ports: EnvoyPorts): string => {
         const text = renderEnvoyConfig('envoy/gateway.yaml', params(v === 'floor' ? floor.port : authz.port, ports));
@@ -189,25 +189,27 @@ export async function benchEnvoyScenario(o: {
         return v === 'off' ? withoutAuthz(authzOnly) : authzOnly;
       };
       const envoy = await startEnvoy({ render, workDir: o.workDir, name: `envoy-${v}` });
-      urls[v] = `http://127.0.0.1:${envoy.ports.listen}/v1/chat/completions`;
-      byVariant[v] = envoy;
+      byName.set(v, envoy);
       envoys.push(envoy);
     }
-    const peerUrls: Record<string, string> = {};
-    const peerEnvoys: Record<string, EnvoyProcess> = {};
     for (const peer of peers) {
       const render = (ports: EnvoyPorts): string => (peer.envoyConfig ?? ((t: string) => t))(withoutOutcomes(renderEnvoyConfig('envoy/gateway.yaml', params(peer.port, ports))));
       const envoy = await startEnvoy({ render, workDir: o.workDir, name: `envoy-${peer.name.toLowerCase()}` });
-      peerUrls[peer.name] = `http://127.0.0.1:${envoy.ports.listen}/v1/chat/completions`;
-      peerEnvoys[peer.name] = envoy;
+      byName.set(peer.name, envoy);
       envoys.push(envoy);
     }
-    for (const [name, envoy] of [['llm-authz', byVariant['llm-authz']], [OUTCOMES_VARIANT, byVariant[OUTCOMES_VARIANT]], ...Object.entries(peerEnvoys)] as const) {
-      await verifyDecidedByAuthz(name, envoy, urls[name as EnvoyVariant] ?? peerUrls[name] ?? '', body, o.jwt, openai);
+    const envoyOf = (name: string): EnvoyProcess => {
+      const envoy = byName.get(name);
+      if (envoy === undefined) throw new Error(`no Envoy for ${name}`);
+      return envoy;
+    };
+    const urlOf = (name: string): string => `http://127.0.0.1:${envoyOf(name).ports.listen}/v1/chat/completions`;
+    for (const name of ['llm-authz', OUTCOMES_VARIANT, ...peers.map((p) => p.name)]) {
+      await verifyDecidedByAuthz(name, envoyOf(name), urlOf(name), body, o.jwt, openai);
     }
-    const run = (v: EnvoyVariant | string, rate: number, durationS: number): Promise<LoadResult> =>
+    const run = (v: string, rate: number, durationS: number): Promise<LoadResult> =>
       vegeta({
-        url: urls[v as EnvoyVariant] ?? peerUrls[v] ?? '',
+        url: urlOf(v),
         dataFile: bodyFile,
         headers: ['content-type: application/json', `authorization: Bearer ${o.jwt}`, 'x-llm-authz-route: openai'],
         rate,
@@ -235,10 +237,10 @@ export async function benchEnvoyScenario(o: {
       let outcomeStreams: EnvoyPoint['outcomeStreams'];
       for (const v of ENVOY_VARIANTS) {
         const cpu0 = cpuSeconds(authz.child.proc.pid!);
-        const streams0 = v === OUTCOMES_VARIANT ? await extProcCounters(byVariant[v]) : undefined;
+        const streams0 = v === OUTCOMES_VARIANT ? await extProcCounters(envoyOf(v)) : undefined;
         results[v] = await run(v, rate, o.durationS);
         if (streams0 !== undefined) {
-          const after = await extProcCounters(byVariant[v]);
+          const after = await extProcCounters(envoyOf(v));
           outcomeStreams = { started: after.started - streams0.started, failed: after.failed - streams0.failed, overflow: after.overflow - streams0.overflow };
         }
         if (v === 'llm-authz' || v === OUTCOMES_VARIANT) cpu[v] = results[v].requests > 0 ? ((cpuSeconds(authz.child.proc.pid!) - cpu0) * 1e6) / results[v].requests : Number.NaN;
