@@ -184,6 +184,11 @@ export function withoutWarmUp(config: string): string {
   return withServerKeys(config, 'no-warm-up', { warm_up: false });
 }
 
+/** A copy of a benchmark config without the idle warm-up (`server.keep_warm_ms: 0`). */
+export function withoutKeepWarm(config: string): string {
+  return withServerKeys(config, 'no-keep-warm', { keep_warm_ms: 0 });
+}
+
 /** Sets the span export's batch size and delay in a benchmark config, in place: `spec` is `SIZE,DELAY_MS`. */
 export function setTraceBatch(config: string, spec: string): void {
   const [size, delay] = spec.split(',').map(Number);

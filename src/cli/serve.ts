@@ -12,6 +12,7 @@ import { createOutcomes } from '../pipeline/outcome.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
 import { serverWarmUp, warmUpThenServe } from '../server/warm-up.ts';
+import { keepWarmWhileIdle } from '../server/keep-warm.ts';
 import { createStateReport, type StateReport } from '../server/state-report.ts';
 import { watchedServerCredentials } from '../server/grpc-tls.ts';
 import { watchTlsFiles, type WatchedTls } from '../server/tls-files.ts';
@@ -76,10 +77,15 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const decisionLog = createDecisionLog(runtime.decisionLogSink, { flushMs: runtime.config.decision_log.flush_ms });
   const telemetry = await startTelemetry(runtime.config.telemetry, { version: SERVICE_VERSION });
 
+  // Checks decided so far: the idle warm-up runs only in periods without any.
+  let served = 0;
   const check = createCheck(
     () => runtime,
     {
-      onDecision: (record, trace) => decisionLog.write(record, trace),
+      onDecision: (record, trace) => {
+        served++;
+        decisionLog.write(record, trace);
+      },
       onError: (reason, err, decisionId) => log.error({ reason, decision_id: decisionId, ...safeError(err) }, 'check failed; denied'),
     },
     telemetry.tracer,
@@ -160,13 +166,15 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
   states.attach(server);
+  const warmUpSteps = serverWarmUp(runtime, server, { listen, healthListen: opts.healthListen ?? runtime.config.server.health_listen, tls: tls !== undefined });
   if (runtime.config.server.warm_up) {
     const started = server;
-    const healthListen = opts.healthListen ?? runtime.config.server.health_listen;
-    await warmUpThenServe(serverWarmUp(runtime, started, { listen, healthListen, tls: tls !== undefined }), () => started.setServing(true), log);
+    await warmUpThenServe(warmUpSteps, () => started.setServing(true), log);
   } else {
     server.setServing(true);
   }
+  const keepWarmMs = runtime.config.server.keep_warm_ms;
+  const keepWarm = keepWarmMs === 0 ? undefined : keepWarmWhileIdle({ intervalMs: keepWarmMs, served: () => served, steps: warmUpSteps, log });
   const loaded = runtime.identify.loaded?.();
   log.info(
     {
@@ -197,6 +205,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       if (stopping) return;
       stopping = true;
       const { drain_delay_ms: delay, shutdown_timeout_ms: timeout } = runtime.config.server;
+      keepWarm?.stop();
       server.setServing(false);
       log.info({ signal, drain_delay_ms: delay, in_flight: server.inFlight }, 'draining: health is NOT_SERVING');
       setTimeout(() => {

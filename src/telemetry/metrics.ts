@@ -70,7 +70,7 @@ function instruments(meter: Meter): Instruments {
       description: 'Quota store failures and timeouts by the on_store_error behaviour applied (deny, allow) and operation (take: a Check; settle: a response end)',
     }),
     warmUpFailures: meter.createCounter('llm_authz.warm_up.failures', {
-      description: 'Steps of the start-up warm-up that failed, by step (the server serves all the same; its first requests may be slower)',
+      description: 'Steps of the start-up or idle warm-up that failed, by step (the server serves all the same; its first requests may be slower)',
     }),
   };
 }
@@ -159,7 +159,7 @@ export function setStateFailed(state: ReloadedState, failed: boolean): void {
   stateFailed.set(state, failed);
 }
 
-/** The steps of the start-up warm-up (src/server/warm-up.ts); `budget`: it did not finish in time. */
+/** The steps of the start-up and idle warm-ups (src/server/warm-up.ts, keep-warm.ts); `budget`: the start-up one did not finish in time. */
 export type WarmUpStep = 'identity' | 'check_pipeline' | 'grpc_call' | 'budget';
 
 export function countWarmUpFailure(step: WarmUpStep): void {

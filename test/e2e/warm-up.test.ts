@@ -35,11 +35,12 @@ async function startCollector(): Promise<{ port: number; exports: () => number; 
   };
 }
 
-async function configWith(dir: string, metricsPort: number, collectorPort: number, warmUp: boolean): Promise<string> {
+async function configWith(dir: string, metricsPort: number, collectorPort: number, warmUp: boolean, keepWarmMs?: number): Promise<string> {
   const { publicKey } = await generateKeyPair('ES256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'warm-up-e2e', alg: 'ES256' };
   return quickstartConfigWith(dir, (c) => {
-    c['server'] = { ...c['server'], warm_up: warmUp };
+    c['server'] = { ...c['server'], warm_up: warmUp, ...(keepWarmMs !== undefined && { keep_warm_ms: keepWarmMs }) };
+    if (keepWarmMs !== undefined) c['log'] = { level: 'debug' };
     c['identity'] = {
       ...c['identity'],
       jwt: { issuers: [{ issuer: 'https://issuer.warm-up.test', audiences: ['llm-authz'], algorithms: ['ES256', 'RS256'], jwks: { keys: [jwk] } }] },
@@ -121,6 +122,60 @@ describe('the start-up warm-up of serve', () => {
       expect(code(await client.check(chat()))).toBe(0);
     } finally {
       client.close();
+      await authz.stop();
+      await collector.close();
+    }
+  });
+
+  it('with server.keep_warm_ms, runs again in each period without a Check (nothing written, exported or counted) and not while Checks come', async () => {
+    const dir = newWorkDir('keep-warm');
+    const metricsPort = await freePort();
+    const collector = await startCollector();
+    const authz = await startAuthz({ config: await configWith(dir, metricsPort, collector.port, true, 1000), workDir: dir, env: {} });
+    const client = createAuthzClient(`127.0.0.1:${authz.port}`);
+    const idleRuns = (): Record<string, unknown>[] => authz.logs().filter((l) => l['msg'] === 'idle warm-up done');
+    try {
+      const runs = await waitFor('two idle warm-ups', async () => (idleRuns().length >= 2 ? idleRuns() : undefined));
+      for (const r of runs) expect(r).toMatchObject({ failed: [] });
+      expect(Number(runs[0]?.['requests'])).toBeGreaterThan(25);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(authz.decisions()).toEqual([]);
+      expect(collector.exports()).toBe(0);
+      const idle = await scrape(metricsPort);
+      expect(sample(idle, 'llm_authz_decisions_total')).toBe(0);
+      expect(sample(idle, 'llm_authz_warm_up_failures_total')).toBe(0);
+
+      // A Check every 200 ms for 3 s: no period is idle (one already running may finish).
+      expect(code(await client.check(chat()))).toBe(0);
+      await new Promise((r) => setTimeout(r, 1100));
+      const before = idleRuns().length;
+      for (let i = 0; i < 15; i++) {
+        await client.check(chat());
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(idleRuns().length).toBe(before);
+      // Quiet again: it resumes.
+      await waitFor('an idle warm-up after the traffic', async () => (idleRuns().length > before ? true : undefined));
+      const lines = await waitFor('the real decision lines', async () => (authz.decisions().length >= 16 ? authz.decisions() : undefined));
+      expect(lines).toHaveLength(16);
+      expect(sample(await scrape(metricsPort), 'llm_authz_decisions_total')).toBe(16);
+    } finally {
+      client.close();
+      await authz.stop();
+      await collector.close();
+    }
+  });
+
+  it('with server.keep_warm_ms: 0, there is no idle warm-up', async () => {
+    const dir = newWorkDir('keep-warm-off');
+    const collector = await startCollector();
+    const authz = await startAuthz({ config: await configWith(dir, await freePort(), collector.port, true, 0), workDir: dir, env: {} });
+    try {
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(authz.logs().some((l) => l['msg'] === 'start-up warm-up done')).toBe(true);
+      // The same config as above but for keep_warm_ms (its debug lines would be written): none.
+      expect(authz.logs().some((l) => l['msg'] === 'idle warm-up done')).toBe(false);
+    } finally {
       await authz.stop();
       await collector.close();
     }
