@@ -19,6 +19,7 @@ import { hashApiKey } from '../../src/identity/api-key.ts';
 import { writeKeyStoreFile } from '../../src/identity/key-store.ts';
 import { DEFAULT_ENVOY_IMAGE } from '../../src/cli/inject-webhook.ts';
 import { MOUNTS, PORTS } from '../../src/inject/constants.ts';
+import { authzContainer } from '../../src/inject/sidecars.ts';
 import { createCheck } from '../../src/pipeline/check.ts';
 import { buildResource } from '../../src/telemetry/otel.ts';
 import { SERVICE_VERSION } from '../../src/telemetry/version.ts';
@@ -136,6 +137,13 @@ describe('manifests and code agree', () => {
       'k8s.node.name': 'node-a',
       'k8s.pod.uid': 'uid-a',
     });
+  });
+
+  it('the gateway Deployment runs llm-authz with the injected sidecar\'s command (its heap flags; README "Sizing")', () => {
+    const sidecar = authzContainer({ authzImage: 'llm-authz:test', envoyImage: DEFAULT_ENVOY_IMAGE, defaultMode: 'envoy', version: 'test' });
+    const gateway = docs('deployment/deployment.yaml')[0]!.spec.template.spec.containers[0];
+    expect(sidecar['command']).toEqual(expect.arrayContaining(['--max-semi-space-size=8', '--max-old-space-size=128']));
+    expect(gateway.command).toEqual(sidecar['command']);
   });
 
   it('images carry the package version and the pinned Envoy', () => {
