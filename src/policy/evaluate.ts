@@ -71,7 +71,7 @@ export function evaluatePolicySet(set: PolicySet, input: DecisionInput, nowMs: n
   const byDefault = input.llm.provider;
   let vars: Activation;
   try {
-    vars = activation(input, nowMs, set.variables);
+    vars = activation(input, nowMs, set.variables, set.qualified === true);
   } catch {
     return { decision: deny('policy_error', undefined, [], 'the request could not be presented to the policies'), results: [] };
   }
