@@ -27,7 +27,7 @@ import { createOnBehalfOf, type OnBehalfOf } from './on-behalf-of.ts';
 import type { IdentityConfig } from './schema.ts';
 import { createSpiffeMethod } from './spiffe.ts';
 import { urlCredential } from './url-credential.ts';
-import { UNRESTRICTED, type Finding, type Identity, type IdentityMethod, type IdentityMethodName, type IdentityOutcome } from './types.ts';
+import { UNRESTRICTED, type Finding, type Identity, type IdentityMethod, type IdentityMethodName, type IdentityOutcome, type IdentityResult } from './types.ts';
 import { withAccessControls } from './access.ts';
 import { compileEntitlementRules } from './entitlement.ts';
 import { openRevocationList, RevocationListError, type RevocationList } from './revocation-list.ts';
@@ -49,39 +49,72 @@ type Field = 'workload' | 'agent' | 'user';
 /** The methods that read the credential headers (authorization, x-api-key). */
 const BEARER_METHODS: ReadonlySet<IdentityMethodName> = new Set(['api_key', 'jwt']);
 
+/** Two credentials name different values of a field. */
+const CONFLICT: unique symbol = Symbol('conflict');
+
+/** The one value the findings (and `extra`) give `field`, or CONFLICT. */
+function agreed(findings: readonly Finding[], field: Field, extra: string | undefined): string | undefined | typeof CONFLICT {
+  let value: string | undefined;
+  for (const f of findings) {
+    const v = f[field];
+    if (v === undefined) continue;
+    if (value !== undefined && value !== v) return CONFLICT;
+    value = v;
+  }
+  if (extra !== undefined && value !== undefined && value !== extra) return CONFLICT;
+  return extra ?? value;
+}
+
+/** The one-method list of each method (the common case), made once. */
+const ONE_METHOD = new Map<IdentityMethodName, readonly IdentityMethodName[]>();
+function methodsOf(findings: readonly Finding[]): readonly IdentityMethodName[] {
+  const first = findings[0];
+  if (findings.length !== 1 || first === undefined) return findings.map((f) => f.method);
+  let one = ONE_METHOD.get(first.method);
+  if (one === undefined) {
+    one = Object.freeze([first.method]);
+    ONE_METHOD.set(first.method, one);
+  }
+  return one;
+}
+
+/**
+ * The identity of a verified token alone, kept with its finding: the jwt method answers a token
+ * it verified before with the same finding (its verified-token cache), so the same identity.
+ */
+const ofVerifiedToken = new WeakMap<Finding, Outcome<Identity>>();
+
 function merge(findings: readonly Finding[], extraUser: string | undefined): Outcome<Identity> {
   const primary = findings[0];
   if (primary === undefined) return fail('no_credentials');
-  const pick = (field: Field, extra?: string): Outcome<string | undefined> => {
-    let value: string | undefined;
-    for (const v of [...findings.map((f) => f[field]), extra]) {
-      if (v === undefined) continue;
-      if (value !== undefined && value !== v) return fail('conflicting_credentials', `the credentials name different ${field}s`);
-      value = v;
-    }
-    return ok(value);
-  };
-  const workload = pick('workload');
-  if (!workload.ok) return workload;
-  const agent = pick('agent');
-  if (!agent.ok) return agent;
-  const user = pick('user', extraUser);
-  if (!user.ok) return user;
-  const who = workload.value ?? agent.value;
+  const cacheable = findings.length === 1 && extraUser === undefined && primary.method === 'jwt';
+  if (cacheable) {
+    const known = ofVerifiedToken.get(primary);
+    if (known !== undefined) return known;
+  }
+  const workload = agreed(findings, 'workload', undefined);
+  if (workload === CONFLICT) return fail('conflicting_credentials', 'the credentials name different workloads');
+  const agent = agreed(findings, 'agent', undefined);
+  if (agent === CONFLICT) return fail('conflicting_credentials', 'the credentials name different agents');
+  const user = agreed(findings, 'user', extraUser);
+  if (user === CONFLICT) return fail('conflicting_credentials', 'the credentials name different users');
+  const who = workload ?? agent;
   if (who === undefined) return fail('missing_claim', 'the credentials name no workload');
-  return ok({
+  const merged = ok<Identity>({
     method: primary.method,
     workload: who,
-    agent: agent.value,
-    user: user.value,
+    agent,
+    user,
     issuer: primary.issuer,
     credentialId: primary.credentialId,
     scopes: findings.find((f) => f.scopes !== undefined)?.scopes ?? UNRESTRICTED,
-    methods: findings.map((f) => f.method),
+    methods: methodsOf(findings),
     claims: findings.find((f) => f.claims !== undefined)?.claims ?? {},
     entitlement: findings.find((f) => f.entitlement !== undefined)?.entitlement,
     tokenSubjects: tokenSubjects(findings),
   });
+  if (cacheable) ofVerifiedToken.set(primary, merged);
+  return merged;
 }
 
 function tokenSubjects(findings: readonly Finding[]): Identity['tokenSubjects'] {
@@ -98,6 +131,18 @@ function rejected(r: { readonly reason: DenyReason; readonly detail?: string; re
   return who.ok ? { ...f, identity: who.value } : f;
 }
 
+/** The methods' results; a method that answered at once is not waited for (its result is no promise). */
+async function settled(results: (IdentityResult | Promise<IdentityResult>)[]): Promise<readonly IdentityResult[]> {
+  let pending = -1;
+  for (let i = 0; i < results.length; i++) {
+    if (!(results[i] instanceof Promise)) continue;
+    if (pending !== -1) return Promise.all(results);
+    pending = i;
+  }
+  if (pending !== -1) results[pending] = await (results[pending] as Promise<IdentityResult>);
+  return results as IdentityResult[];
+}
+
 export function createIdentifier(methods: readonly IdentityMethod[], opts: IdentifierOptions = {}): Identify {
   const order = opts.precedence ?? [];
   const rank = (m: IdentityMethod): number => {
@@ -108,7 +153,7 @@ export function createIdentifier(methods: readonly IdentityMethod[], opts: Ident
   const identify: Identify = async (ctx) => {
     const inUrl = urlCredential(ctx);
     if (inUrl !== undefined) return fail('malformed_credentials', inUrl);
-    const results = await Promise.all(sorted.map((m) => m.authenticate(ctx)));
+    const results = await settled(sorted.map((m) => m.authenticate(ctx)));
     const findings: Finding[] = [];
     for (const r of results) {
       if (r.kind === 'rejected') return rejected(r);
