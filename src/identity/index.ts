@@ -32,7 +32,7 @@ import { withAccessControls } from './access.ts';
 import { compileEntitlementRules } from './entitlement.ts';
 import { openRevocationList, RevocationListError, type RevocationList } from './revocation-list.ts';
 
-export type Identify = ((ctx: RequestContext) => Promise<IdentityOutcome>) & {
+export type Identify = ((ctx: RequestContext) => IdentityOutcome | Promise<IdentityOutcome>) & {
   close?: () => void;
   /** What is loaded, for the start line and `llm-authz validate`: API keys (config and key store), methods. */
   loaded?: () => { readonly apiKeys: number; readonly methods: readonly IdentityMethodName[] };
@@ -132,15 +132,26 @@ function rejected(r: { readonly reason: DenyReason; readonly detail?: string; re
 }
 
 /** The methods' results; a method that answered at once is not waited for (its result is no promise). */
-async function settled(results: (IdentityResult | Promise<IdentityResult>)[]): Promise<readonly IdentityResult[]> {
+function settled(results: (IdentityResult | Promise<IdentityResult>)[]): readonly IdentityResult[] | Promise<readonly IdentityResult[]> {
   let pending = -1;
   for (let i = 0; i < results.length; i++) {
     if (!(results[i] instanceof Promise)) continue;
     if (pending !== -1) return Promise.all(results);
     pending = i;
   }
-  if (pending !== -1) results[pending] = await (results[pending] as Promise<IdentityResult>);
-  return results as IdentityResult[];
+  if (pending === -1) return results as IdentityResult[];
+  const at = pending;
+  return (results[at] as Promise<IdentityResult>).then((r) => {
+    results[at] = r;
+    return results as IdentityResult[];
+  });
+}
+
+async function onBehalfOf(obo: OnBehalfOf, ctx: RequestContext, findings: readonly Finding[]): Promise<IdentityOutcome> {
+  const user = await obo.user(ctx);
+  if (!user.ok) return user;
+  if (findings.length > 0) return merge(findings, user.value);
+  return fail('no_credentials');
 }
 
 export function createIdentifier(methods: readonly IdentityMethod[], opts: IdentifierOptions = {}): Identify {
@@ -150,27 +161,30 @@ export function createIdentifier(methods: readonly IdentityMethod[], opts: Ident
     return i === -1 ? order.length : i;
   };
   const sorted = [...methods].sort((a, b) => rank(a) - rank(b));
-  const identify: Identify = async (ctx) => {
-    const inUrl = urlCredential(ctx);
-    if (inUrl !== undefined) return fail('malformed_credentials', inUrl);
-    const results = await settled(sorted.map((m) => m.authenticate(ctx)));
+  /** What the methods' results decide (the on-behalf-of user, when configured, is awaited). */
+  const decided = (ctx: RequestContext, results: readonly IdentityResult[]): IdentityOutcome | Promise<IdentityOutcome> => {
     const findings: Finding[] = [];
+    let bearerUsed = false;
     for (const r of results) {
       if (r.kind === 'rejected') return rejected(r);
-      if (r.kind === 'authenticated') findings.push(r.identity);
+      if (r.kind === 'authenticated') {
+        findings.push(r.identity);
+        if (BEARER_METHODS.has(r.identity.method)) bearerUsed = true;
+      }
     }
     // A bearer/x-api-key credential that no method accepted is never ignored, even when
     // another method (e.g. mTLS) authenticated the request.
-    const bearerUsed = findings.some((f) => BEARER_METHODS.has(f.method));
     if (!bearerUsed && presentedCredential(ctx).kind !== 'none') return fail('unknown_credentials', 'no identity method accepts this credential');
-    let extraUser: string | undefined;
-    if (opts.onBehalfOf !== undefined) {
-      const obo = await opts.onBehalfOf.user(ctx);
-      if (!obo.ok) return obo;
-      extraUser = obo.value;
-    }
-    if (findings.length > 0) return merge(findings, extraUser);
+    if (opts.onBehalfOf !== undefined) return onBehalfOf(opts.onBehalfOf, ctx, findings);
+    if (findings.length > 0) return merge(findings, undefined);
     return fail('no_credentials');
+  };
+  // Answers without a promise when no method had to wait (a cached token, an API key, mTLS).
+  const identify: Identify = (ctx) => {
+    const inUrl = urlCredential(ctx);
+    if (inUrl !== undefined) return fail('malformed_credentials', inUrl);
+    const results = settled(sorted.map((m) => m.authenticate(ctx)));
+    return results instanceof Promise ? results.then((r) => decided(ctx, r)) : decided(ctx, results);
   };
   identify.close = () => {
     for (const m of sorted) m.close?.();

@@ -70,7 +70,8 @@ export async function runPhases(raw: unknown, rt: Runtime, deadline?: number, de
   if (known) known.ctx = ctx;
 
   const identityStart = performance.now();
-  const who = await rt.identify(ctx);
+  const identified = rt.identify(ctx);
+  const who = identified instanceof Promise ? await identified : identified;
   const identityAt = [identityStart, performance.now()] as const;
   // A deny may still name who was denied (a revoked identity, a revoked or expired key): audited.
   if (!who.ok) return { phase: 'identity', ctx, ...(who.identity ? { identity: who.identity } : {}), denyReason: who.reason, detail: who.detail, identityAt };
