@@ -7,6 +7,8 @@ import type { BodyFields } from './types.ts';
 
 const CHOICES = { none: 'none', auto: 'auto', required: 'required' } as const;
 
+const NO_VIEWS: readonly JsonView[] = [];
+
 /** No tool names (the usual request), made once. */
 const NO_NAMES: Outcome<readonly string[]> = ok(Object.freeze([]));
 
@@ -95,7 +97,7 @@ function otherChatTools(body: JsonView): Outcome<readonly string[]> {
   let names: string[] | undefined;
   const fns = body.objects('functions');
   if (!fns.ok) return fns;
-  for (const f of fns.value ?? []) {
+  for (const f of fns.value ?? NO_VIEWS) {
     const n = name(f, 'name');
     if (!n.ok) return n;
     names ??= [];
@@ -103,7 +105,7 @@ function otherChatTools(body: JsonView): Outcome<readonly string[]> {
   }
   const sources = body.objects('data_sources');
   if (!sources.ok) return sources;
-  for (const d of sources.value ?? []) {
+  for (const d of sources.value ?? NO_VIEWS) {
     const t = name(d, 'type');
     if (!t.ok) return t;
     names ??= [];
