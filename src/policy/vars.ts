@@ -11,7 +11,7 @@ import type { Entitlement, Identity } from '../identity/types.ts';
 import type { JsonValue } from '../core/struct.ts';
 import type { LlmRequest } from '../llm/types.ts';
 import { T, type FieldDecl, type PolicyType } from './cel-types.ts';
-import { lazyCelMap, type FieldGetters } from './lazy-fields.ts';
+import { FieldGetters, lazyCelMap } from './lazy-fields.ts';
 import { CREDENTIAL_HEADERS as IDENTITY_CREDENTIAL_HEADERS } from '../identity/credentials.ts';
 import { ON_BEHALF_OF_HEADER } from '../identity/schema.ts';
 
@@ -176,7 +176,7 @@ function celStrings(l: readonly string[]): CelInput {
 
 /** The CEL value of a field given as a getter table (static: no closure per Check). */
 function fields<S>(table: Record<string, (source: S) => CelInput | undefined>): FieldGetters<S> {
-  return new Map(Object.entries(table));
+  return new FieldGetters(table);
 }
 
 const SCOPE_VALUES = fields<Identity['scopes']>({
