@@ -169,9 +169,19 @@ function claimsToCel(claims: Readonly<Record<string, JsonValue>> | undefined): M
   return m;
 }
 
-/** A string list as a CEL list, clipped. */
+const NO_STRINGS: CelInput = celList([]);
+
+/** Whether a list is within the bounds as it is (nothing to cut). */
+function withinBounds(l: readonly string[]): boolean {
+  if (l.length > LIMITS.maxList) return false;
+  for (const s of l) if (s.length > LIMITS.maxString) return false;
+  return true;
+}
+
+/** A string list as a CEL list, clipped; a list within the bounds is not copied (request lists are never changed). */
 function celStrings(l: readonly string[]): CelInput {
-  return celList(clipList(l));
+  if (l.length === 0) return NO_STRINGS;
+  return celList(withinBounds(l) ? l : clipList(l));
 }
 
 /** The CEL value of a field given as a getter table (static: no closure per Check). */
