@@ -163,15 +163,18 @@ export function createIdentifier(methods: readonly IdentityMethod[], opts: Ident
   const sorted = [...methods].sort((a, b) => rank(a) - rank(b));
   /** What the methods' results decide (the on-behalf-of user, when configured, is awaited). */
   const decided = (ctx: RequestContext, results: readonly IdentityResult[]): IdentityOutcome | Promise<IdentityOutcome> => {
-    const findings: Finding[] = [];
+    let found: Finding[] | undefined;
     let bearerUsed = false;
     for (const r of results) {
       if (r.kind === 'rejected') return rejected(r);
       if (r.kind === 'authenticated') {
-        findings.push(r.identity);
+        // Usually one method authenticates: a list of its size, not a growing one.
+        if (found === undefined) found = [r.identity];
+        else found.push(r.identity);
         if (BEARER_METHODS.has(r.identity.method)) bearerUsed = true;
       }
     }
+    const findings: readonly Finding[] = found ?? [];
     // A bearer/x-api-key credential that no method accepted is never ignored, even when
     // another method (e.g. mTLS) authenticated the request.
     if (!bearerUsed && presentedCredential(ctx).kind !== 'none') return fail('unknown_credentials', 'no identity method accepts this credential');

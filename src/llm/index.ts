@@ -69,8 +69,8 @@ function sameModel(body: string, path: string, api: WireApi): boolean {
   return body === path || (prefix !== undefined && body === `${prefix}${path}`);
 }
 
-function queryModels(query: string): string[] {
-  if (query === '' || !query.includes('model')) return [];
+function queryModels(query: string): readonly string[] {
+  if (query === '' || !query.includes('model')) return NONE;
   return new URLSearchParams(query).getAll('model');
 }
 
