@@ -25,6 +25,8 @@ export interface Endpoint {
 interface Candidate {
   readonly endpoint: Endpoint;
   readonly wire: WireFormat<WireApi>;
+  /** The match of a request on the endpoint's path when the path holds no model or parameter (made once). */
+  readonly whole: Match;
 }
 
 /** How an outcome reads a response of an API schema (`llm.api`): its reader and the request-id headers of its wire API. */
@@ -39,6 +41,17 @@ const RESPONSES = new Map<string, ResponseProfile>();
 export function responseProfile(schema: string): ResponseProfile | undefined {
   return RESPONSES.get(schema);
 }
+
+/** Named parameters of a path besides the model (Vertex AI's project and location); empty for most endpoints. */
+export type PathParams = Readonly<Record<string, string>>;
+
+const NO_PARAMS: PathParams = Object.freeze({});
+
+export type Match =
+  | { readonly kind: 'endpoint'; readonly endpoint: Endpoint; readonly pathModel: string | undefined; readonly pathParams: PathParams }
+  | { readonly kind: 'bad_path_model'; readonly api: WireApi }
+  | { readonly kind: 'method'; readonly api: WireApi }
+  | { readonly kind: 'unknown'; readonly api: WireApi };
 
 const EXACT = new Map<string, Candidate[]>();
 const PATTERNS: { readonly re: RegExp; readonly candidate: Candidate }[] = [];
@@ -57,7 +70,7 @@ for (const wire of WIRES) {
       apiVersion: spec.apiVersion ?? false,
       slashInModel: spec.slashInModel ?? false,
     };
-    const candidate = { endpoint, wire };
+    const candidate: Candidate = { endpoint, wire, whole: Object.freeze({ kind: 'endpoint', endpoint, pathModel: undefined, pathParams: NO_PARAMS }) };
     if (!RESPONSES.has(spec.schema) || spec.response !== undefined) RESPONSES.set(spec.schema, { reader: spec.response, requestIdHeaders: wire.requestIdHeaders ?? [] });
     if (typeof spec.path === 'string') {
       const list = EXACT.get(spec.path) ?? [];
@@ -68,17 +81,6 @@ for (const wire of WIRES) {
     }
   }
 }
-
-/** Named parameters of a path besides the model (Vertex AI's project and location); empty for most endpoints. */
-export type PathParams = Readonly<Record<string, string>>;
-
-const NO_PARAMS: PathParams = Object.freeze({});
-
-export type Match =
-  | { readonly kind: 'endpoint'; readonly endpoint: Endpoint; readonly pathModel: string | undefined; readonly pathParams: PathParams }
-  | { readonly kind: 'bad_path_model'; readonly api: WireApi }
-  | { readonly kind: 'method'; readonly api: WireApi }
-  | { readonly kind: 'unknown'; readonly api: WireApi };
 
 /**
  * Whether the request carries the headers that pick an API that has select headers (on a path
@@ -94,6 +96,8 @@ export function bySelectHeaders(headers: ReadonlyMap<string, string>): Picks {
 }
 
 function choose(candidates: readonly Candidate[], picks: Picks): Candidate | undefined {
+  // One endpoint on the path (most paths): it, whatever the headers pick.
+  if (candidates.length === 1) return candidates[0];
   return candidates.find((c) => c.wire.selectHeaders !== undefined && picks(c.wire)) ?? candidates.find((c) => c.wire.selectHeaders === undefined) ?? candidates[0];
 }
 
@@ -144,7 +148,7 @@ export function matchEndpoint(method: string, path: string, picks: Picks = NONE)
   if (candidate === undefined) return { kind: 'unknown', api: guessApi(path, picks) };
   const endpoint = candidate.endpoint;
   if (method !== endpoint.method) return { kind: 'method', api: endpoint.api };
-  if (groups === undefined) return { kind: 'endpoint', endpoint, pathModel: undefined, pathParams: NO_PARAMS };
+  if (groups === undefined) return candidate.whole;
   // The group `model`, else the first group of a pattern without named groups.
   const named = groups.groups;
   const rawModel = named === undefined ? groups[1] : named['model'];

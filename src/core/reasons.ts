@@ -68,7 +68,15 @@ export function isReasonCode(value: string): value is ReasonCode {
 /** The result of a phase: a value, or a reason to deny with an optional safe detail (no secrets). */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; reason: DenyReason; detail?: string };
 
+/** The outcomes of the most common values, made once (an outcome is never changed). */
+const OK_UNDEFINED = Object.freeze({ ok: true, value: undefined } as const);
+const OK_TRUE = Object.freeze({ ok: true, value: true } as const);
+const OK_FALSE = Object.freeze({ ok: true, value: false } as const);
+
 export function ok<T>(value: T): Outcome<T> {
+  if (value === undefined) return OK_UNDEFINED as Outcome<T>;
+  if (value === true) return OK_TRUE as Outcome<T>;
+  if (value === false) return OK_FALSE as Outcome<T>;
   return { ok: true, value };
 }
 

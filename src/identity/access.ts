@@ -10,7 +10,7 @@ import { withRuleEntitlement, type EntitlementRule } from './entitlement.ts';
 import type { RevocationList } from './revocation-list.ts';
 import type { Identity, IdentityOutcome } from './types.ts';
 
-export type IdentifyFn = (ctx: RequestContext) => Promise<IdentityOutcome>;
+export type IdentifyFn = (ctx: RequestContext) => IdentityOutcome | Promise<IdentityOutcome>;
 
 export interface AccessControls {
   readonly rules: readonly EntitlementRule[];

@@ -58,6 +58,8 @@ function finding(record: KeyRecord, nowMs: number): Finding {
   };
 }
 
+const ABSENT: IdentityResult = Object.freeze({ kind: 'absent' });
+
 export interface ApiKeyOptions {
   readonly store?: KeyStore | undefined;
   readonly now?: () => number;
@@ -72,11 +74,11 @@ export function createApiKeyMethod(keys: readonly ApiKeyConfig[], opts: ApiKeyOp
     name: 'api_key',
     authenticate(ctx: RequestContext): IdentityResult {
       const cred = presentedCredential(ctx);
-      if (cred.kind === 'none') return { kind: 'absent' };
+      if (cred.kind === 'none') return ABSENT;
       if (cred.kind === 'conflict') return { kind: 'rejected', reason: 'conflicting_credentials' };
       if (cred.kind === 'too_large') return { kind: 'rejected', reason: 'token_too_large' };
       if (cred.kind === 'malformed') return { kind: 'rejected', reason: 'malformed_credentials' };
-      if (!cred.token.startsWith(API_KEY_PREFIX)) return { kind: 'absent' };
+      if (!cred.token.startsWith(API_KEY_PREFIX)) return ABSENT;
       const m = KEY_RE.exec(cred.token);
       if (m === null || m[1] === undefined) {
         return { kind: 'rejected', reason: 'malformed_credentials', detail: 'not an llm-authz API key' };

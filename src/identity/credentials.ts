@@ -22,29 +22,44 @@ const SIGV4_AUTHORIZATION = /^AWS4-HMAC-SHA256\s/;
 
 export type PresentedCredential = { kind: 'none' } | { kind: 'conflict' } | { kind: 'malformed' } | { kind: 'too_large' } | { kind: 'token'; token: string; header: string };
 
+/** `Bearer TOKEN` (the scheme in any case, then white space, then a token without white space). */
+const BEARER = /^bearer\s+\S+$/i;
+const SPACE = /\s/;
+
+/** Where the token of a `Bearer TOKEN` value starts: after the scheme's 6 letters and the white space. */
+function bearerTokenStart(value: string): number {
+  let i = 6;
+  while (i < value.length && SPACE.test(value.charAt(i))) i++;
+  return i;
+}
+
+const NONE: PresentedCredential = Object.freeze({ kind: 'none' });
+const CONFLICT: PresentedCredential = Object.freeze({ kind: 'conflict' });
+const MALFORMED: PresentedCredential = Object.freeze({ kind: 'malformed' });
+const TOO_LARGE: PresentedCredential = Object.freeze({ kind: 'too_large' });
+
 /**
  * The one credential a request presents in the API-key headers. Two different values across
  * them (e.g. a bearer token and an x-api-key, or an api-key and an x-goog-api-key) are a
  * conflict, never a choice; the same value in several of them is one credential.
  */
 export function presentedCredential(ctx: RequestContext): PresentedCredential {
-  let found: { token: string; header: string } | undefined;
+  let found: { kind: 'token'; token: string; header: string } | undefined;
   for (const header of CREDENTIAL_HEADERS) {
     const raw = ctx.headers.get(header);
     if (raw === undefined) continue;
-    if (raw.length > MAX_CREDENTIAL_LENGTH) return { kind: 'too_large' };
+    if (raw.length > MAX_CREDENTIAL_LENGTH) return TOO_LARGE;
     let token = raw.trim();
-    if (header === 'authorization' && SIGV4_AUTHORIZATION.test(token)) return { kind: 'malformed' };
+    if (header === 'authorization' && SIGV4_AUTHORIZATION.test(token)) return MALFORMED;
     // A repeated header arrives joined with ','; no credential contains one.
-    if (token.includes(',')) return { kind: 'conflict' };
+    if (token.includes(',')) return CONFLICT;
     if (header === 'authorization') {
-      const m = /^bearer\s+(\S+)$/i.exec(token);
-      if (m === null || m[1] === undefined) return { kind: 'malformed' };
-      token = m[1];
+      if (!BEARER.test(token)) return MALFORMED;
+      token = token.slice(bearerTokenStart(token));
     }
-    if (token === '') return { kind: 'malformed' };
-    if (found !== undefined && found.token !== token) return { kind: 'conflict' };
-    found ??= { token, header };
+    if (token === '') return MALFORMED;
+    if (found !== undefined && found.token !== token) return CONFLICT;
+    found ??= { kind: 'token', token, header };
   }
-  return found === undefined ? { kind: 'none' } : { kind: 'token', ...found };
+  return found ?? NONE;
 }

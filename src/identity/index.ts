@@ -27,12 +27,12 @@ import { createOnBehalfOf, type OnBehalfOf } from './on-behalf-of.ts';
 import type { IdentityConfig } from './schema.ts';
 import { createSpiffeMethod } from './spiffe.ts';
 import { urlCredential } from './url-credential.ts';
-import { UNRESTRICTED, type Finding, type Identity, type IdentityMethod, type IdentityMethodName, type IdentityOutcome } from './types.ts';
+import { UNRESTRICTED, type Finding, type Identity, type IdentityMethod, type IdentityMethodName, type IdentityOutcome, type IdentityResult } from './types.ts';
 import { withAccessControls } from './access.ts';
 import { compileEntitlementRules } from './entitlement.ts';
 import { openRevocationList, RevocationListError, type RevocationList } from './revocation-list.ts';
 
-export type Identify = ((ctx: RequestContext) => Promise<IdentityOutcome>) & {
+export type Identify = ((ctx: RequestContext) => IdentityOutcome | Promise<IdentityOutcome>) & {
   close?: () => void;
   /** What is loaded, for the start line and `llm-authz validate`: API keys (config and key store), methods. */
   loaded?: () => { readonly apiKeys: number; readonly methods: readonly IdentityMethodName[] };
@@ -49,39 +49,72 @@ type Field = 'workload' | 'agent' | 'user';
 /** The methods that read the credential headers (authorization, x-api-key). */
 const BEARER_METHODS: ReadonlySet<IdentityMethodName> = new Set(['api_key', 'jwt']);
 
+/** Two credentials name different values of a field. */
+const CONFLICT: unique symbol = Symbol('conflict');
+
+/** The one value the findings (and `extra`) give `field`, or CONFLICT. */
+function agreed(findings: readonly Finding[], field: Field, extra: string | undefined): string | undefined | typeof CONFLICT {
+  let value: string | undefined;
+  for (const f of findings) {
+    const v = f[field];
+    if (v === undefined) continue;
+    if (value !== undefined && value !== v) return CONFLICT;
+    value = v;
+  }
+  if (extra !== undefined && value !== undefined && value !== extra) return CONFLICT;
+  return extra ?? value;
+}
+
+/** The one-method list of each method (the common case), made once. */
+const ONE_METHOD = new Map<IdentityMethodName, readonly IdentityMethodName[]>();
+function methodsOf(findings: readonly Finding[]): readonly IdentityMethodName[] {
+  const first = findings[0];
+  if (findings.length !== 1 || first === undefined) return findings.map((f) => f.method);
+  let one = ONE_METHOD.get(first.method);
+  if (one === undefined) {
+    one = Object.freeze([first.method]);
+    ONE_METHOD.set(first.method, one);
+  }
+  return one;
+}
+
+/**
+ * The identity of a verified token alone, kept with its finding: the jwt method answers a token
+ * it verified before with the same finding (its verified-token cache), so the same identity.
+ */
+const ofVerifiedToken = new WeakMap<Finding, Outcome<Identity>>();
+
 function merge(findings: readonly Finding[], extraUser: string | undefined): Outcome<Identity> {
   const primary = findings[0];
   if (primary === undefined) return fail('no_credentials');
-  const pick = (field: Field, extra?: string): Outcome<string | undefined> => {
-    let value: string | undefined;
-    for (const v of [...findings.map((f) => f[field]), extra]) {
-      if (v === undefined) continue;
-      if (value !== undefined && value !== v) return fail('conflicting_credentials', `the credentials name different ${field}s`);
-      value = v;
-    }
-    return ok(value);
-  };
-  const workload = pick('workload');
-  if (!workload.ok) return workload;
-  const agent = pick('agent');
-  if (!agent.ok) return agent;
-  const user = pick('user', extraUser);
-  if (!user.ok) return user;
-  const who = workload.value ?? agent.value;
+  const cacheable = findings.length === 1 && extraUser === undefined && primary.method === 'jwt';
+  if (cacheable) {
+    const known = ofVerifiedToken.get(primary);
+    if (known !== undefined) return known;
+  }
+  const workload = agreed(findings, 'workload', undefined);
+  if (workload === CONFLICT) return fail('conflicting_credentials', 'the credentials name different workloads');
+  const agent = agreed(findings, 'agent', undefined);
+  if (agent === CONFLICT) return fail('conflicting_credentials', 'the credentials name different agents');
+  const user = agreed(findings, 'user', extraUser);
+  if (user === CONFLICT) return fail('conflicting_credentials', 'the credentials name different users');
+  const who = workload ?? agent;
   if (who === undefined) return fail('missing_claim', 'the credentials name no workload');
-  return ok({
+  const merged = ok<Identity>({
     method: primary.method,
     workload: who,
-    agent: agent.value,
-    user: user.value,
+    agent,
+    user,
     issuer: primary.issuer,
     credentialId: primary.credentialId,
     scopes: findings.find((f) => f.scopes !== undefined)?.scopes ?? UNRESTRICTED,
-    methods: findings.map((f) => f.method),
+    methods: methodsOf(findings),
     claims: findings.find((f) => f.claims !== undefined)?.claims ?? {},
     entitlement: findings.find((f) => f.entitlement !== undefined)?.entitlement,
     tokenSubjects: tokenSubjects(findings),
   });
+  if (cacheable) ofVerifiedToken.set(primary, merged);
+  return merged;
 }
 
 function tokenSubjects(findings: readonly Finding[]): Identity['tokenSubjects'] {
@@ -98,6 +131,29 @@ function rejected(r: { readonly reason: DenyReason; readonly detail?: string; re
   return who.ok ? { ...f, identity: who.value } : f;
 }
 
+/** The methods' results; a method that answered at once is not waited for (its result is no promise). */
+function settled(results: (IdentityResult | Promise<IdentityResult>)[]): readonly IdentityResult[] | Promise<readonly IdentityResult[]> {
+  let pending = -1;
+  for (let i = 0; i < results.length; i++) {
+    if (!(results[i] instanceof Promise)) continue;
+    if (pending !== -1) return Promise.all(results);
+    pending = i;
+  }
+  if (pending === -1) return results as IdentityResult[];
+  const at = pending;
+  return (results[at] as Promise<IdentityResult>).then((r) => {
+    results[at] = r;
+    return results as IdentityResult[];
+  });
+}
+
+async function onBehalfOf(obo: OnBehalfOf, ctx: RequestContext, findings: readonly Finding[]): Promise<IdentityOutcome> {
+  const user = await obo.user(ctx);
+  if (!user.ok) return user;
+  if (findings.length > 0) return merge(findings, user.value);
+  return fail('no_credentials');
+}
+
 export function createIdentifier(methods: readonly IdentityMethod[], opts: IdentifierOptions = {}): Identify {
   const order = opts.precedence ?? [];
   const rank = (m: IdentityMethod): number => {
@@ -105,27 +161,33 @@ export function createIdentifier(methods: readonly IdentityMethod[], opts: Ident
     return i === -1 ? order.length : i;
   };
   const sorted = [...methods].sort((a, b) => rank(a) - rank(b));
-  const identify: Identify = async (ctx) => {
-    const inUrl = urlCredential(ctx);
-    if (inUrl !== undefined) return fail('malformed_credentials', inUrl);
-    const results = await Promise.all(sorted.map((m) => m.authenticate(ctx)));
-    const findings: Finding[] = [];
+  /** What the methods' results decide (the on-behalf-of user, when configured, is awaited). */
+  const decided = (ctx: RequestContext, results: readonly IdentityResult[]): IdentityOutcome | Promise<IdentityOutcome> => {
+    let found: Finding[] | undefined;
+    let bearerUsed = false;
     for (const r of results) {
       if (r.kind === 'rejected') return rejected(r);
-      if (r.kind === 'authenticated') findings.push(r.identity);
+      if (r.kind === 'authenticated') {
+        // Usually one method authenticates: a list of its size, not a growing one.
+        if (found === undefined) found = [r.identity];
+        else found.push(r.identity);
+        if (BEARER_METHODS.has(r.identity.method)) bearerUsed = true;
+      }
     }
+    const findings: readonly Finding[] = found ?? [];
     // A bearer/x-api-key credential that no method accepted is never ignored, even when
     // another method (e.g. mTLS) authenticated the request.
-    const bearerUsed = findings.some((f) => BEARER_METHODS.has(f.method));
     if (!bearerUsed && presentedCredential(ctx).kind !== 'none') return fail('unknown_credentials', 'no identity method accepts this credential');
-    let extraUser: string | undefined;
-    if (opts.onBehalfOf !== undefined) {
-      const obo = await opts.onBehalfOf.user(ctx);
-      if (!obo.ok) return obo;
-      extraUser = obo.value;
-    }
-    if (findings.length > 0) return merge(findings, extraUser);
+    if (opts.onBehalfOf !== undefined) return onBehalfOf(opts.onBehalfOf, ctx, findings);
+    if (findings.length > 0) return merge(findings, undefined);
     return fail('no_credentials');
+  };
+  // Answers without a promise when no method had to wait (a cached token, an API key, mTLS).
+  const identify: Identify = (ctx) => {
+    const inUrl = urlCredential(ctx);
+    if (inUrl !== undefined) return fail('malformed_credentials', inUrl);
+    const results = settled(sorted.map((m) => m.authenticate(ctx)));
+    return results instanceof Promise ? results.then((r) => decided(ctx, r)) : decided(ctx, results);
   };
   identify.close = () => {
     for (const m of sorted) m.close?.();

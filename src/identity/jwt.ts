@@ -20,7 +20,16 @@ const MAX_KID_LENGTH = 256;
 
 /** Three base64url parts: a JWS in compact form (JWE has five). */
 export function looksLikeJwt(token: string): boolean {
-  return token.startsWith('eyJ') && token.split('.').length === 3;
+  if (!token.startsWith('eyJ')) return false;
+  const first = token.indexOf('.');
+  const second = first === -1 ? -1 : token.indexOf('.', first + 1);
+  return second !== -1 && token.indexOf('.', second + 1) === -1;
+}
+
+const ABSENT: IdentityResult = Object.freeze({ kind: 'absent' });
+
+function methodResult(v: Verified): IdentityResult {
+  return v.ok ? { kind: 'authenticated', identity: v.finding } : { kind: 'rejected', reason: v.reason, detail: v.detail };
 }
 
 interface Issuer {
@@ -31,7 +40,8 @@ interface Issuer {
 export type Verified = { ok: true; finding: Finding } | { ok: false; reason: DenyReason; detail: string };
 
 export interface JwtVerifier {
-  verify(token: string): Promise<Verified>;
+  /** A token verified before (the verified-token cache) is answered at once, without a promise. */
+  verify(token: string): Verified | Promise<Verified>;
   /** Signature verifications run and answers served from the verified-token cache. */
   stats(): { verifications: number; cacheHits: number };
   close(): void;
@@ -62,20 +72,25 @@ function reasonOf(err: unknown): Verified {
 export function createJwtVerifier(config: JwtConfig, claims: readonly string[], baseDir: string, source: string, now: () => number = Date.now): JwtVerifier {
   const issuers = new Map<string, Issuer>();
   for (const c of config.issuers) issuers.set(c.issuer, { config: c, keys: keySetFor(c, baseDir, source) });
-  const cache = new TokenCache<{ finding: Finding; issuer: Issuer }>(config.cache_entries);
+  // The answer is kept with the finding: a token served from the cache costs no new object.
+  const cache = new TokenCache<{ verified: Verified; issuer: Issuer }>(config.cache_entries);
   const generationOf = (v: { issuer: Issuer }): number => v.issuer.keys.generation();
   let verifications = 0;
   let cacheHits = 0;
 
-  async function verify(token: string): Promise<Verified> {
+  function verify(token: string): Verified | Promise<Verified> {
     if (Buffer.byteLength(token, 'utf8') > config.max_token_bytes) return reject('token_too_large', `the token is larger than ${config.max_token_bytes} bytes`);
     if (!JWS_COMPACT.test(token)) return reject('malformed_credentials', 'the token is not a compact JWS');
     const cacheKey = TokenCache.keyOf(token);
     const hit = cache.get(cacheKey, now(), generationOf);
     if (hit !== undefined) {
       cacheHits++;
-      return { ok: true, finding: hit.finding };
+      return hit.verified;
     }
+    return verifyNew(token, cacheKey);
+  }
+
+  async function verifyNew(token: string, cacheKey: string): Promise<Verified> {
     let header: ReturnType<typeof decodeProtectedHeader>;
     let iss: unknown;
     try {
@@ -112,12 +127,13 @@ export function createJwtVerifier(config: JwtConfig, claims: readonly string[], 
     }
     const mapped = findingFromPayload('jwt', payload, issuer.config.issuer, issuer.config, claims);
     if (!mapped.ok) return mapped;
+    const verified: Verified = { ok: true, finding: mapped.finding };
     const exp = payload['exp'];
     if (typeof exp === 'number') {
       // Read after verifying: a refresh triggered by this token's kid has already been applied.
-      cache.set(cacheKey, { value: { finding: mapped.finding, issuer }, expiresAt: exp * 1000, generation: issuer.keys.generation() });
+      cache.set(cacheKey, { value: { verified, issuer }, expiresAt: exp * 1000, generation: issuer.keys.generation() });
     }
-    return { ok: true, finding: mapped.finding };
+    return verified;
   }
 
   return {
@@ -133,15 +149,15 @@ export function createJwtVerifier(config: JwtConfig, claims: readonly string[], 
 export function createJwtMethod(verifier: JwtVerifier): IdentityMethod {
   return {
     name: 'jwt',
-    async authenticate(ctx: RequestContext): Promise<IdentityResult> {
+    authenticate(ctx: RequestContext): IdentityResult | Promise<IdentityResult> {
       const cred = presentedCredential(ctx);
-      if (cred.kind === 'none') return { kind: 'absent' };
+      if (cred.kind === 'none') return ABSENT;
       if (cred.kind === 'conflict') return { kind: 'rejected', reason: 'conflicting_credentials' };
       if (cred.kind === 'too_large') return { kind: 'rejected', reason: 'token_too_large' };
       if (cred.kind === 'malformed') return { kind: 'rejected', reason: 'malformed_credentials' };
-      if (!looksLikeJwt(cred.token)) return { kind: 'absent' };
-      const v = await verifier.verify(cred.token);
-      return v.ok ? { kind: 'authenticated', identity: v.finding } : { kind: 'rejected', reason: v.reason, detail: v.detail };
+      if (!looksLikeJwt(cred.token)) return ABSENT;
+      const v = verifier.verify(cred.token);
+      return v instanceof Promise ? v.then(methodResult) : methodResult(v);
     },
     close: () => verifier.close(),
   };

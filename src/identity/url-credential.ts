@@ -32,6 +32,8 @@ function decodeOnce(s: string): string {
 
 /** A text percent-decoded until it stops changing; undefined when it keeps changing. */
 function decoded(raw: string): string | undefined {
+  // Nothing to decode (the usual path): the text as it is, without a round of replaces.
+  if (!raw.includes('%') && !raw.includes('+')) return raw;
   let s = raw;
   for (let i = 0; i < DECODE_ROUNDS; i++) {
     const next = decodeOnce(s);

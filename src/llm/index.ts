@@ -18,6 +18,8 @@ export type Understand = (ctx: RequestContext) => Outcome<LlmRequest>;
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+const NONE: readonly string[] = Object.freeze([]);
+
 export function isJsonContentType(ct: string | undefined): boolean {
   if (ct === undefined) return false;
   const media = ct.split(';', 1)[0]?.trim().toLowerCase() ?? '';
@@ -29,12 +31,16 @@ function hasBody(ctx: RequestContext): boolean {
   return ctx.body.bytes.length > 0 || ctx.body.truncated || (ctx.body.declaredLength ?? 0) > 0 || ctx.headers.has('transfer-encoding');
 }
 
-/** Reads the body's fields with the endpoint's parser. */
-function readBody(ctx: RequestContext, ep: Endpoint, pathModel: string | undefined): Outcome<{ fields: BodyFields; complete: boolean }> {
+/** A body the endpoint does not read: none, or only part of one that the endpoint decides without. */
+const NO_BODY: Outcome<BodyFields> = Object.freeze({ ok: true, value: NO_BODY_FIELDS });
+const PARTIAL_BODY: Outcome<BodyFields> = Object.freeze({ ok: true, value: NO_BODY_FIELDS });
+
+/** Reads the body's fields with the endpoint's parser; PARTIAL_BODY when only part of it came and the endpoint decides without it. */
+function readBody(ctx: RequestContext, ep: Endpoint, pathModel: string | undefined): Outcome<BodyFields> {
   if (ep.parse === undefined) {
     // A body on an endpoint that takes none would be forwarded unread (with a method override a
     // provider might act on it): refused.
-    return hasBody(ctx) ? fail('unexpected_body') : ok({ fields: NO_BODY_FIELDS, complete: true });
+    return hasBody(ctx) ? fail('unexpected_body') : NO_BODY;
   }
   if (!isJsonContentType(ctx.headers.get('content-type'))) return fail('unsupported_media_type');
   const encoding = ctx.headers.get('content-encoding');
@@ -42,7 +48,7 @@ function readBody(ctx: RequestContext, ep: Endpoint, pathModel: string | undefin
     return fail('unsupported_media_type', 'a compressed request body cannot be read');
   }
   if (ctx.body.truncated) {
-    if (ep.partialBody) return ok({ fields: NO_BODY_FIELDS, complete: false });
+    if (ep.partialBody) return PARTIAL_BODY;
     return fail('body_too_large', 'only part of the body was received, and it decides this request');
   }
   if (ctx.body.bytes.length === 0) return fail('empty_body');
@@ -54,9 +60,7 @@ function readBody(ctx: RequestContext, ep: Endpoint, pathModel: string | undefin
   }
   const view = JsonView.body(text);
   if (!view.ok) return view;
-  const fields = ep.parse(view.value, { model: pathModel });
-  if (!fields.ok) return fields;
-  return ok({ fields: fields.value, complete: true });
+  return ep.parse(view.value, { model: pathModel });
 }
 
 /** The same model in the body (or query) as in the path, with the API's resource prefix (Gemini `models/`) allowed. */
@@ -65,8 +69,8 @@ function sameModel(body: string, path: string, api: WireApi): boolean {
   return body === path || (prefix !== undefined && body === `${prefix}${path}`);
 }
 
-function queryModels(query: string): string[] {
-  if (query === '' || !query.includes('model')) return [];
+function queryModels(query: string): readonly string[] {
+  if (query === '' || !query.includes('model')) return NONE;
   return new URLSearchParams(query).getAll('model');
 }
 
@@ -87,7 +91,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
       stream: false,
       inputBytes,
       bodyComplete: false,
-      storedContext: [],
+      storedContext: NONE,
       pathParams: {},
     });
   }
@@ -98,7 +102,7 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
   }
   const body = readBody(ctx, ep, m.pathModel);
   if (!body.ok) return body;
-  const f = body.value.fields;
+  const f = body.value;
 
   // One model, one answer: the path (Azure deployment, Gemini) or the body; all must agree.
   if (m.pathModel !== undefined) {
@@ -128,8 +132,8 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
     endUser: f.endUser,
     messageCount: f.messageCount,
     inputBytes,
-    bodyComplete: body.value.complete,
-    storedContext: f.storedContext ?? [],
+    bodyComplete: body !== PARTIAL_BODY,
+    storedContext: f.storedContext ?? NONE,
     pathParams: m.pathParams,
   });
 }

@@ -13,8 +13,10 @@ export function createProviderSelector(providers: Pick<Providers, 'list'>): Sele
       providers.list.filter((p) => speaks(p.api, api)),
     );
   return (api, model) => {
-    const candidates = byApi.get(api) ?? [];
+    const candidates = byApi.get(api);
+    if (candidates === undefined) return undefined;
     if (model === undefined) return candidates[0];
-    return candidates.find((p) => p.serves(model));
+    for (const p of candidates) if (p.serves(model)) return p;
+    return undefined;
   };
 }

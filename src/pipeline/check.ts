@@ -70,7 +70,8 @@ export async function runPhases(raw: unknown, rt: Runtime, deadline?: number, de
   if (known) known.ctx = ctx;
 
   const identityStart = performance.now();
-  const who = await rt.identify(ctx);
+  const identified = rt.identify(ctx);
+  const who = identified instanceof Promise ? await identified : identified;
   const identityAt = [identityStart, performance.now()] as const;
   // A deny may still name who was denied (a revoked identity, a revoked or expired key): audited.
   if (!who.ok) return { phase: 'identity', ctx, ...(who.identity ? { identity: who.identity } : {}), denyReason: who.reason, detail: who.detail, identityAt };
@@ -100,11 +101,20 @@ export async function runPhases(raw: unknown, rt: Runtime, deadline?: number, de
  * sign the body or wait for a token endpoint, so it runs in the Check (under its timeout), not in
  * `llm-authz check`; a credential that cannot be attached denies.
  */
-async function withCredential(p: Phases): Promise<Phases> {
+function withCredential(p: Phases): Phases | Promise<Phases> {
   const o = p.decision?.effect === 'allow' ? p.decision.obligations : undefined;
   if (o === undefined || p.ctx === undefined) return p;
-  const c = await attachCredential(o.provider, o.credential ?? o.provider.credential, p.ctx);
-  return c.ok ? { ...p, credential: c.value } : { ...p, phase: 'credential', denyReason: c.reason, detail: c.detail };
+  const ctx = p.ctx;
+  return attachCredential(o.provider, o.credential ?? o.provider.credential, ctx).then((c) => {
+    // The phases' own object (made for this Check): completed in place, not copied.
+    if (c.ok) p.credential = c.value;
+    else {
+      p.phase = 'credential';
+      p.denyReason = c.reason;
+      p.detail = c.detail;
+    }
+    return p;
+  });
 }
 
 /** The audit part of a Check: span attributes, status and events, metrics, the decision record. */
@@ -113,8 +123,10 @@ function audit(record: AuditRecord, p: Phases, span: CheckSpan, sinks: CheckSink
   if (p.identityAt) span.phase('identity', p.identityAt[0], p.identityAt[1], p.phase === 'identity' ? reason : 'ok');
   if (p.policyAt) span.phase('policy', p.policyAt[0], p.policyAt[1], p.decision?.reason ?? reason);
   // ERROR only for failures (5xx: internal errors, timeouts, policy errors), not for ordinary denies.
-  // The record's fields are all attribute values (strings, numbers, booleans, string lists).
-  span.end({ ...record }, record['decision.status'] >= 500 ? reason : undefined);
+  // The record's fields are all attribute values (strings, numbers, booleans, string lists); the
+  // span copies them, so the record goes as it is.
+  const attributes: { readonly [K in keyof AuditRecord]: AuditRecord[K] } = record;
+  span.end(attributes, record['decision.status'] >= 500 ? reason : undefined);
   if (p.identity) metrics.identity(p.identity.method);
   if (p.quota?.kind === 'exceeded' && reason === 'quota_exceeded') metrics.quotaDenial(p.quota.quota);
   metrics.decision(record['decision.effect'], reason, p.decision?.rule, seconds);
@@ -199,18 +211,20 @@ export function createCheck(getRuntime: () => Runtime, sinks: CheckSinks, tracer
       const limit = rt.config.server.check_timeout_ms;
       const known: Known = {};
       let timedOut: Phases | undefined;
-      const timeout = new Promise<Phases>((resolve) => {
+      let running: Promise<Phases> | undefined;
+      // The phases, or a timeout deny when they take longer than the limit.
+      let phases = await new Promise<Phases>((resolve, reject) => {
         timer = setTimeout(() => {
           const { ctx, identity, llm } = known;
           timedOut = { phase: 'internal', denyReason: 'timeout', ...(ctx && { ctx }), ...(identity && { identity }), ...(llm && { llm }) };
           resolve(timedOut);
         }, limit);
+        running = runPhases(raw, rt, started + limit, decisionId, known).then(withCredential);
+        running.then(resolve, reject);
       });
-      const running = runPhases(raw, rt, started + limit, decisionId, known).then(withCredential);
-      let phases = await Promise.race([running, timeout]);
       if (phases === timedOut) {
         // The phases go on after the timeout's deny: leases they take are given back when they end.
-        running.then((late) => (late.quota?.kind === 'pass' ? rt.quotas?.release(late.quota.leases, decisionId) : undefined)).catch(() => undefined);
+        running?.then((late) => (late.quota?.kind === 'pass' ? rt.quotas?.release(late.quota.leases, decisionId) : undefined)).catch(() => undefined);
       }
       // Synchronous work (a slow policy) can finish after the deadline without the timer having
       // had a turn: an answer that late is a timeout deny, never an allow.

@@ -27,6 +27,8 @@ export interface CheckProblem {
 export interface CheckResult {
   readonly type: PolicyType;
   readonly problems: readonly CheckProblem[];
+  /** The names the expression's comprehensions bind (loop and accumulator variables). */
+  readonly bound: ReadonlySet<string>;
 }
 
 export interface CheckOptions {
@@ -58,6 +60,7 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
     return T.dyn;
   };
   let depthReported = false;
+  const bound = new Set<string>();
 
   function visit(e: Expr | undefined, scope: ReadonlyMap<string, PolicyType>, depth: number): PolicyType {
     if (e === undefined) return T.dyn;
@@ -163,6 +166,7 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
         }
         const accu = visit(c.accuInit, scope, depth + 1);
         const inner = new Map(scope);
+        for (const v of [c.accuVar, c.iterVar, c.iterVar2]) if (v !== '') bound.add(v);
         inner.set(c.accuVar, accu);
         inner.set(c.iterVar, iter);
         if (c.iterVar2 !== '') inner.set(c.iterVar2, iter2);
@@ -278,7 +282,7 @@ export function checkExpr(parsed: ParsedExpr, opts: CheckOptions): CheckResult {
   }
 
   const type = visit(parsed.expr, new Map(), 0);
-  return { type, problems };
+  return { type, problems, bound };
 }
 
 function comparable(a: PolicyType, b: PolicyType): boolean {

@@ -7,7 +7,7 @@
  */
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import type { Providers } from '../providers/runtime.ts';
-import { evaluatePolicySet, type Evaluation, type RuleResult } from './evaluate.ts';
+import { decidePolicySet, evaluatePolicySet, type Evaluation, type RuleResult } from './evaluate.ts';
 import { loadPolicySet, PolicyLoadError, type PolicySet } from './policy-set.ts';
 import { guardAfter, scopeDenial, scopeViolation, type ScopeViolation } from './scope-guard.ts';
 import type { Decision, DecisionInput, ShadowResult } from './types.ts';
@@ -118,6 +118,15 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
     return { decision: guardAfter(input, ev.decision), results: ev.results };
   };
 
+  /** The shadow set's decision beside the enforced one (it never changes the answer). */
+  const shadowOf = (sh: Decision, main: Decision): ShadowResult => ({
+    effect: sh.effect,
+    reason: sh.reason,
+    rule: sh.rule,
+    policyVersion: sh.policyVersion,
+    disagrees: sh.effect !== main.effect,
+  });
+
   /** `full`: evaluate every rule even when the scope guard already denied (for explanations). */
   const run = (input: DecisionInput, nowMs: number, full: boolean, o: { whyNot?: boolean } = {}): Explanation => {
     const current = sets; // one read: a reload between here and the end does not mix sets
@@ -125,14 +134,19 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
     const main = decideWith(current.enforced, input, nowMs, violation, full, o);
     if (current.shadow === undefined) return { ...main, shadowResults: undefined, scopeViolation: violation };
     const sh = decideWith(current.shadow, input, nowMs, violation, full, o);
-    const shadow: ShadowResult = {
-      effect: sh.decision.effect,
-      reason: sh.decision.reason,
-      rule: sh.decision.rule,
-      policyVersion: sh.decision.policyVersion,
-      disagrees: sh.decision.effect !== main.decision.effect,
-    };
-    return { decision: { ...main.decision, shadow }, results: main.results, shadowResults: sh.results, scopeViolation: violation };
+    return { decision: { ...main.decision, shadow: shadowOf(sh.decision, main.decision) }, results: main.results, shadowResults: sh.results, scopeViolation: violation };
+  };
+
+  /** The request path: the decisions alone, no result per rule. */
+  const decisionOf = (set: PolicySet, input: DecisionInput, nowMs: number, violation: ScopeViolation | undefined): Decision =>
+    violation !== undefined ? scopeDenial(violation, set.version) : guardAfter(input, decidePolicySet(set, input, nowMs));
+  const decide = (input: DecisionInput): Decision => {
+    const current = sets; // one read, as in run()
+    const nowMs = now();
+    const violation = scopeViolation(input.identity, input.llm);
+    const main = decisionOf(current.enforced, input, nowMs, violation);
+    if (current.shadow === undefined) return main;
+    return { ...main, shadow: shadowOf(decisionOf(current.shadow, input, nowMs, violation), main) };
   };
   const explain = (input: DecisionInput, nowMs: number = now(), o: { whyNot?: boolean } = {}): Explanation => run(input, nowMs, true, o);
 
@@ -204,7 +218,7 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
   if (opts.watch) arm();
 
   return {
-    decide: (input) => run(input, now(), false).decision,
+    decide,
     explain,
     reload,
     status: () => ({

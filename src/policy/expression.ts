@@ -54,10 +54,11 @@ export function compileExpression(text: string, result: PolicyType): CompiledExp
   if (!assignable(result, checked.type))
     return { ok: false, problems: [{ offset: 0, message: `the expression is ${article(typeName(checked.type))}, not ${article(typeName(result))}` }] };
   const program = plan(env, ast);
+  const qualified = ![...checked.bound].some((name) => Object.hasOwn(VARIABLES, name));
   return {
     ok: true,
     evaluate(input, nowMs) {
-      const vars: Activation = activation(input, nowMs, variables);
+      const vars: Activation = activation(input, nowMs, variables, qualified);
       const v = program(vars as unknown as Parameters<typeof program>[0]);
       return isCelError(v) ? undefined : v;
     },

@@ -10,26 +10,46 @@
  */
 import { celMap, type CelInput, type CelMap } from '@bufbuild/cel';
 
-export type FieldGetters<S> = ReadonlyMap<string, (source: S) => CelInput | undefined>;
+/** A variable's fields: each field's getter and its slot in a map's values (made once per variable). */
+export class FieldGetters<S> {
+  readonly keys: readonly string[];
+  readonly getters: readonly ((source: S) => CelInput | undefined)[];
+  readonly #slots: ReadonlyMap<string, number>;
+
+  constructor(table: Readonly<Record<string, (source: S) => CelInput | undefined>>) {
+    this.keys = Object.keys(table);
+    this.getters = Object.values(table);
+    this.#slots = new Map(this.keys.map((k, i) => [k, i]));
+  }
+
+  slot(key: string): number | undefined {
+    return this.#slots.get(key);
+  }
+}
+
+/** A slot whose field has not been read yet. */
+const UNREAD = Symbol('unread');
 
 class LazyFields<S> implements ReadonlyMap<string, CelInput> {
   readonly #source: S;
-  readonly #getters: FieldGetters<S>;
-  #values: Map<string, CelInput | undefined> | undefined;
+  readonly #fields: FieldGetters<S>;
+  /** The values read so far, by slot (an array, not a Map: a handful of reads per decision). */
+  #values: (CelInput | undefined | typeof UNREAD)[] | undefined;
 
-  constructor(source: S, getters: FieldGetters<S>) {
+  constructor(source: S, fields: FieldGetters<S>) {
     this.#source = source;
-    this.#getters = getters;
+    this.#fields = fields;
   }
 
   get(key: string): CelInput | undefined {
-    if (this.#values === undefined) this.#values = new Map();
+    const slot = this.#fields.slot(key);
+    if (slot === undefined) return undefined;
+    if (this.#values === undefined) this.#values = new Array(this.#fields.keys.length).fill(UNREAD);
     const values = this.#values;
-    if (values.has(key)) return values.get(key);
-    const getter = this.#getters.get(key);
-    if (getter === undefined) return undefined;
-    const v = getter(this.#source);
-    values.set(key, v);
+    const known = values[slot];
+    if (known !== UNREAD) return known;
+    const v = (this.#fields.getters[slot] as (source: S) => CelInput | undefined)(this.#source);
+    values[slot] = v;
     return v;
   }
 
@@ -39,12 +59,12 @@ class LazyFields<S> implements ReadonlyMap<string, CelInput> {
 
   get size(): number {
     let n = 0;
-    for (const k of this.#getters.keys()) if (this.get(k) !== undefined) n++;
+    for (const k of this.#fields.keys) if (this.get(k) !== undefined) n++;
     return n;
   }
 
   *entries(): MapIterator<[string, CelInput]> {
-    for (const k of this.#getters.keys()) {
+    for (const k of this.#fields.keys) {
       const v = this.get(k);
       if (v !== undefined) yield [k, v];
     }
@@ -68,6 +88,6 @@ class LazyFields<S> implements ReadonlyMap<string, CelInput> {
 }
 
 /** The CEL map of `source`'s fields, each computed by its getter when first read. */
-export function lazyCelMap<S>(source: S, getters: FieldGetters<S>): CelMap {
-  return celMap(new LazyFields(source, getters));
+export function lazyCelMap<S>(source: S, fields: FieldGetters<S>): CelMap {
+  return celMap(new LazyFields(source, fields));
 }

@@ -55,6 +55,11 @@ export interface PolicySet {
   readonly rules: readonly CompiledRule[];
   /** The top-level variables the rules read (only these are built for a decision); all when absent. */
   readonly variables?: ReadonlySet<string>;
+  /**
+   * The activation answers qualified field names (`llm.model`) at once: true unless a rule's
+   * comprehension binds a name of a top-level variable (vars.ts, QualifiedVariables).
+   */
+  readonly qualified?: boolean;
 }
 
 export class PolicyLoadError extends Error {
@@ -118,6 +123,7 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
   const rules: CompiledRule[] = [];
   const seen = new Map<string, string>();
   const variables = new Set<string>();
+  let qualified = true;
   const usedVariable = (name: string): ReturnType<typeof variableType> => {
     const t = variableType(name);
     if (t !== undefined) variables.add(name);
@@ -174,6 +180,7 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
       if (ast !== undefined) {
         const checked = checkExpr(ast, { env, variable: usedVariable, variableNames: VARIABLE_NAMES, regex, maxDepth: MAX_EXPRESSION_DEPTH });
         for (const p of checked.problems) problems.push(`${exprAt(p.offset)}: ${label}.when: ${p.message}`);
+        for (const name of checked.bound) if (Object.hasOwn(VARIABLES, name)) qualified = false;
         if (checked.problems.length === 0 && !assignable(T.bool, checked.type)) {
           problems.push(`${exprAt(0)}: ${label}.when: the expression is ${/^(?!u)[aeiou]/.test(typeName(checked.type)) ? 'an' : 'a'} ${typeName(checked.type)}, not a bool`);
         }
@@ -213,7 +220,7 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
     });
   }
   if (problems.length > 0) throw new PolicyLoadError(dir, problems);
-  return { version: policyVersion(files), dir, files: files.map((f) => f.name), rules, variables };
+  return { version: policyVersion(files), dir, files: files.map((f) => f.name), rules, variables, qualified };
 }
 
 function parseErrorOffset(err: unknown): number {

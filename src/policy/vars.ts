@@ -5,13 +5,13 @@
  * by their look. New LlmRequest fields are one line in LLM_FIELDS plus one line in LLM_VALUES.
  */
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { celList, celMap, type CelInput } from '@bufbuild/cel';
+import { celList, celMap, isCelMap, type CelInput } from '@bufbuild/cel';
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { Entitlement, Identity } from '../identity/types.ts';
 import type { JsonValue } from '../core/struct.ts';
 import type { LlmRequest } from '../llm/types.ts';
 import { T, type FieldDecl, type PolicyType } from './cel-types.ts';
-import { lazyCelMap, type FieldGetters } from './lazy-fields.ts';
+import { FieldGetters, lazyCelMap } from './lazy-fields.ts';
 import { CREDENTIAL_HEADERS as IDENTITY_CREDENTIAL_HEADERS } from '../identity/credentials.ts';
 import { ON_BEHALF_OF_HEADER } from '../identity/schema.ts';
 
@@ -169,14 +169,24 @@ function claimsToCel(claims: Readonly<Record<string, JsonValue>> | undefined): M
   return m;
 }
 
-/** A string list as a CEL list, clipped. */
+const NO_STRINGS: CelInput = celList([]);
+
+/** Whether a list is within the bounds as it is (nothing to cut). */
+function withinBounds(l: readonly string[]): boolean {
+  if (l.length > LIMITS.maxList) return false;
+  for (const s of l) if (s.length > LIMITS.maxString) return false;
+  return true;
+}
+
+/** A string list as a CEL list, clipped; a list within the bounds is not copied (request lists are never changed). */
 function celStrings(l: readonly string[]): CelInput {
-  return celList(clipList(l));
+  if (l.length === 0) return NO_STRINGS;
+  return celList(withinBounds(l) ? l : clipList(l));
 }
 
 /** The CEL value of a field given as a getter table (static: no closure per Check). */
 function fields<S>(table: Record<string, (source: S) => CelInput | undefined>): FieldGetters<S> {
-  return new Map(Object.entries(table));
+  return new FieldGetters(table);
 }
 
 const SCOPE_VALUES = fields<Identity['scopes']>({
@@ -294,18 +304,91 @@ function toCelValue(v: CelInput): CelInput {
 /** Stands in for a variable no rule reads (it is never looked at). */
 const UNREAD: CelInput = celMap(new Map<string, CelInput>());
 
-/** The activation of a decision; with `variables`, only those the rules read are built. */
-export function activation(
-  input: { ctx: RequestContext; identity: Identity; llm: LlmRequest; quota?: ReadonlyMap<string, QuotaRemaining> | undefined },
-  nowMs: number,
-  variables?: ReadonlySet<string>,
-): Activation {
-  const reads = (name: keyof Activation): boolean => variables === undefined || variables.has(name);
-  return {
-    identity: reads('identity') ? lazyCelMap(input.identity, IDENTITY_VALUES) : UNREAD,
-    request: reads('request') ? lazyCelMap(input.ctx, REQUEST_VALUES) : UNREAD,
-    llm: reads('llm') ? lazyCelMap(input.llm, LLM_VALUES) : UNREAD,
-    quota: reads('quota') ? toCelValue(quotaActivation(input.quota ?? NO_QUOTA)) : UNREAD,
-    now: reads('now') ? timestampFromMs(nowMs) : UNREAD,
-  };
+type ActivationInput = { ctx: RequestContext; identity: Identity; llm: LlmRequest; quota?: ReadonlyMap<string, QuotaRemaining> | undefined };
+
+/**
+ * The variables of one decision. `identity`, `request` and `llm` are built when a rule first
+ * reads them (then kept); `quota` and `now` when the rules read them, at once (a value CEL
+ * cannot hold, such as a clock outside CEL time, fails before any rule runs).
+ */
+class Variables implements Activation {
+  readonly #input: ActivationInput;
+  #identity: CelInput | undefined;
+  #request: CelInput | undefined;
+  #llm: CelInput | undefined;
+  readonly quota: CelInput;
+  readonly now: CelInput;
+
+  constructor(input: ActivationInput, nowMs: number, variables: ReadonlySet<string> | undefined) {
+    this.#input = input;
+    this.quota = variables === undefined || variables.has('quota') ? toCelValue(quotaActivation(input.quota ?? NO_QUOTA)) : UNREAD;
+    this.now = variables === undefined || variables.has('now') ? timestampFromMs(nowMs) : UNREAD;
+  }
+
+  get identity(): CelInput {
+    if (this.#identity === undefined) this.#identity = lazyCelMap(this.#input.identity, IDENTITY_VALUES);
+    return this.#identity;
+  }
+
+  get request(): CelInput {
+    if (this.#request === undefined) this.#request = lazyCelMap(this.#input.ctx, REQUEST_VALUES);
+    return this.#request;
+  }
+
+  get llm(): CelInput {
+    if (this.#llm === undefined) this.#llm = lazyCelMap(this.#input.llm, LLM_VALUES);
+    return this.#llm;
+  }
+}
+
+/**
+ * The same variables, also under the qualified names of their declared fields (`llm.model`,
+ * `identity.scopes.models`). CEL resolves `a.b.c` by trying the longest qualified name as an
+ * identifier first, so these answer a field read at once: @bufbuild/cel otherwise looks each
+ * longer name up as a type and an enum (cutting the name into new strings) before it reads the
+ * field through the maps, for every read of every rule. A name's value is read through the same
+ * maps (same values, computed once); an absent field answers undefined, and the evaluator then
+ * reads it the long way (its error or has() are unchanged). Not for rules that name a
+ * comprehension variable like a top-level variable: inside it, `llm.model` is that variable's field.
+ */
+class QualifiedVariables extends Variables {}
+
+function qualifiedNames(prefix: string, t: PolicyType, out: string[]): void {
+  if (t.kind !== 'object') return;
+  for (const [name, f] of Object.entries(t.fields)) {
+    const q = `${prefix}.${name}`;
+    out.push(q);
+    qualifiedNames(q, f.type, out);
+  }
+}
+
+function readPath(vars: Variables, path: readonly string[]): CelInput | undefined {
+  let v: unknown = vars[path[0] as 'identity' | 'request' | 'llm'];
+  for (let i = 1; i < path.length; i++) {
+    if (!isCelMap(v)) return undefined;
+    v = v.get(path[i] as string);
+    if (v === undefined) return undefined;
+  }
+  return v as CelInput;
+}
+
+for (const variable of ['identity', 'request', 'llm'] as const) {
+  const names: string[] = [];
+  qualifiedNames(variable, VARIABLES[variable]?.type ?? T.dyn, names);
+  for (const name of names) {
+    const path = name.split('.');
+    Object.defineProperty(QualifiedVariables.prototype, name, {
+      get(this: Variables) {
+        return readPath(this, path);
+      },
+    });
+  }
+}
+
+/**
+ * The activation of a decision; with `variables`, `quota` and `now` are built only when named
+ * there. `qualified`: also answer qualified field names (see QualifiedVariables).
+ */
+export function activation(input: ActivationInput, nowMs: number, variables?: ReadonlySet<string>, qualified = false): Activation {
+  return qualified ? new QualifiedVariables(input, nowMs, variables) : new Variables(input, nowMs, variables);
 }

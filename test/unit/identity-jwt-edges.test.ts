@@ -106,6 +106,18 @@ describe('the verified-token cache and the clock', () => {
     expect(await cached.verify(token)).toEqual({ ok: false, reason: 'expired_credentials', detail: 'the token has expired' });
     expect(cached.stats()).toEqual({ verifications: 3, cacheHits: 1 });
   });
+
+  it('answers a cached token at once (no promise), with the finding it verified', async () => {
+    const token = await signToken(k1, claims());
+    const fresh = verifierFor({ keys: [k1.publicJwk] });
+    const first = fresh.verify(token);
+    expect(first).toBeInstanceOf(Promise);
+    const verified = await first;
+    const again = fresh.verify(token);
+    expect(again).not.toBeInstanceOf(Promise);
+    expect(again).toEqual(verified);
+    expect(verified).toMatchObject({ ok: true, finding: { method: 'jwt', workload: 'wl' } });
+  });
 });
 
 describe('a JWKS URL through the verifier', () => {

@@ -193,6 +193,9 @@ describe('variables have their declared types', () => {
       llm: { tools },
     });
     expect(decision.effect).toBe('allow');
+    // A short list keeps its entries, each cut to the string bound.
+    const short = decide(`  - {id: bounded, effect: allow, when: 'size(llm.tools) == 2 && llm.tools.all(t, size(t) <= ${LIMITS.maxString})'}\n`, { llm: { tools: [long, 'b'] } });
+    expect(short.decision.effect).toBe('allow');
   });
 });
 

@@ -58,4 +58,21 @@ describe('lazily computed policy variables', () => {
     expect([...(identity?.keys() ?? [])]).toContain('claims');
     expect(identity?.get('no_such_field')).toBeUndefined();
   });
+
+  it('qualified field names answer as the field reads do: present, absent (has(), its error) and nested', () => {
+    expect(matches('llm.model == "gpt-4o-mini" && identity.scopes.max_tokens == 5 && request.source.port >= 0', { scopes: { max_tokens: 5 } })).toBe(true);
+    expect(matches('has(identity.scopes.max_tokens) || !has(llm.temperature)')).toBe(true);
+    const set = compilePolicySet('mem', [{ name: 'p.yaml', text: "rules:\n  - {id: r, effect: allow, when: 'identity.scopes.models.size() == 0'}\n" }], { providers });
+    expect(set.qualified).toBe(true);
+    const { results } = evaluatePolicySet(set, input(), NOW);
+    expect(results[0]?.outcome).toBe('error');
+    expect(results[0]?.error).toMatch(/models/);
+  });
+
+  it("inside a comprehension whose variable is named like a top-level one, a field read is that variable's", () => {
+    const when = '[{"model": "other"}].exists(llm, llm.model == "other")';
+    const set = compilePolicySet('mem', [{ name: 'p.yaml', text: `rules:\n  - {id: r, effect: allow, when: '${when}'}\n` }], { providers });
+    expect(set.qualified).toBe(false);
+    expect(matches(when)).toBe(true);
+  });
 });

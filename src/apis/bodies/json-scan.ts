@@ -70,12 +70,29 @@ export function skipString(s: string, i: number): number {
 
 /** End (exclusive) of the JSON value starting at i (after any space), checking its structure. */
 export function skipValue(s: string, i: number): ScanResult<number> {
-  const r = skipValueCounting(s, i);
-  return r.ok ? { ok: true, value: r.value.end } : r;
+  const end = skip(s, i);
+  return end < 0 ? err(skipped.error) : { ok: true, value: end };
 }
 
 /** skipValue, also counting the direct elements of the value when it is an array or object. */
 export function skipValueCounting(s: string, i: number): ScanResult<{ end: number; count: number }> {
+  const end = skip(s, i);
+  return end < 0 ? err(skipped.error) : { ok: true, value: { end, count: skipped.count } };
+}
+
+/**
+ * What the last skip() found besides its end: the direct elements of an array or object, or why
+ * it failed. One record, reused (scans are synchronous): a member's scan makes no result objects.
+ */
+const skipped = { count: 0, error: '' };
+
+function failed(error: string): number {
+  skipped.error = error;
+  return -1;
+}
+
+/** End (exclusive) of the value starting at i (after any space), its element count in `skipped`; -1 with `skipped.error` when malformed. */
+function skip(s: string, i: number): number {
   let depth = 0;
   let count = 0;
   i = skipSpace(s, i);
@@ -83,7 +100,7 @@ export function skipValueCounting(s: string, i: number): ScanResult<{ end: numbe
     // A value is expected at i.
     const c = s.charCodeAt(i);
     if (c === LBRACE || c === LBRACKET) {
-      if (depth >= MAX_DEPTH) return err(`nesting deeper than ${MAX_DEPTH}`);
+      if (depth >= MAX_DEPTH) return failed(`nesting deeper than ${MAX_DEPTH}`);
       i = skipSpace(s, i + 1);
       const close = c === LBRACE ? RBRACE : RBRACKET;
       if (s.charCodeAt(i) === close) {
@@ -92,23 +109,26 @@ export function skipValueCounting(s: string, i: number): ScanResult<{ end: numbe
         STACK[depth++] = c;
         if (c === LBRACE) {
           const k = member(s, i);
-          if (k < 0) return err('expected a string key and a colon');
+          if (k < 0) return failed('expected a string key and a colon');
           i = k;
         }
         continue;
       }
     } else if (c === QUOTE) {
       i = skipString(s, i);
-      if (i < 0) return err('unterminated string');
+      if (i < 0) return failed('unterminated string');
     } else {
       NUMBER_OR_LITERAL.lastIndex = i;
-      if (!NUMBER_OR_LITERAL.test(s)) return err(Number.isNaN(c) ? 'unexpected end of data' : `unexpected character at offset ${i}`);
+      if (!NUMBER_OR_LITERAL.test(s)) return failed(Number.isNaN(c) ? 'unexpected end of data' : `unexpected character at offset ${i}`);
       i = NUMBER_OR_LITERAL.lastIndex;
     }
     // After a value: close containers or move to the next element.
     if (depth === 1) count++;
     for (;;) {
-      if (depth === 0) return { ok: true, value: { end: i, count } };
+      if (depth === 0) {
+        skipped.count = count;
+        return i;
+      }
       const top = STACK[depth - 1];
       i = skipSpace(s, i);
       const d = s.charCodeAt(i);
@@ -116,7 +136,7 @@ export function skipValueCounting(s: string, i: number): ScanResult<{ end: numbe
         i = skipSpace(s, i + 1);
         if (top === LBRACE) {
           const k = member(s, i);
-          if (k < 0) return err('expected a string key and a colon');
+          if (k < 0) return failed('expected a string key and a colon');
           i = k;
         }
         break;
@@ -127,7 +147,7 @@ export function skipValueCounting(s: string, i: number): ScanResult<{ end: numbe
         if (depth === 1) count++;
         continue;
       }
-      return err(Number.isNaN(d) ? 'unexpected end of data' : `unexpected character at offset ${i}`);
+      return failed(Number.isNaN(d) ? 'unexpected end of data' : `unexpected character at offset ${i}`);
     }
   }
 }
@@ -172,11 +192,11 @@ export function objectMembers(s: string, span: Span): ScanResult<{ members: Map<
     i = skipSpace(s, keyEnd);
     if (s.charCodeAt(i) !== COLON) return err('expected a colon');
     const start = skipSpace(s, i + 1);
-    const end = skipValueCounting(s, start);
-    if (!end.ok) return end;
+    const end = skip(s, start);
+    if (end < 0) return err(skipped.error);
     if (members.has(key)) duplicate ??= key;
-    else members.set(key, { start, end: end.value.end, count: end.value.count });
-    i = skipSpace(s, end.value.end);
+    else members.set(key, { start, end, count: skipped.count });
+    i = skipSpace(s, end);
     const d = s.charCodeAt(i);
     if (d === RBRACE) return { ok: true, value: { members, duplicate, end: i + 1 } };
     if (d !== COMMA) return err(Number.isNaN(d) ? 'unexpected end of data' : `unexpected character at offset ${i}`);
@@ -192,10 +212,10 @@ export function arrayElements(s: string, span: Span): ScanResult<Span[]> {
   i = skipSpace(s, i + 1);
   if (s.charCodeAt(i) === RBRACKET) return { ok: true, value: out };
   for (;;) {
-    const end = skipValue(s, i);
-    if (!end.ok) return end;
-    out.push({ start: i, end: end.value });
-    i = skipSpace(s, end.value);
+    const end = skip(s, i);
+    if (end < 0) return err(skipped.error);
+    out.push({ start: i, end });
+    i = skipSpace(s, end);
     const d = s.charCodeAt(i);
     if (d === RBRACKET) return { ok: true, value: out };
     if (d !== COMMA) return err(Number.isNaN(d) ? 'unexpected end of data' : `unexpected character at offset ${i}`);

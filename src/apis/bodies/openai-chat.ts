@@ -7,12 +7,23 @@ import type { BodyFields } from './types.ts';
 
 const CHOICES = { none: 'none', auto: 'auto', required: 'required' } as const;
 
+const NO_VIEWS: readonly JsonView[] = [];
+
+/** No tool names (the usual request), made once. */
+const NO_NAMES: Outcome<readonly string[]> = ok(Object.freeze([]));
+
+/** Both lists of names, without a new array when one of them is empty. */
+function joined(a: readonly string[], b: readonly string[]): readonly string[] {
+  return b.length === 0 ? a : a.length === 0 ? b : [...a, ...b];
+}
+
 /** Function and custom tools by name; any other tool type by its type. */
-export function openAiToolNames(body: JsonView, nested: boolean): Outcome<string[]> {
+export function openAiToolNames(body: JsonView, nested: boolean): Outcome<readonly string[]> {
   const tools = body.objects('tools');
   if (!tools.ok) return tools;
+  if (tools.value === undefined) return NO_NAMES;
   const names: string[] = [];
-  for (const t of tools.value ?? []) {
+  for (const t of tools.value) {
     const type = t.string('type');
     if (!type.ok) return type;
     const kind = type.value ?? 'function';
@@ -82,24 +93,29 @@ export function openAiEndUser(body: JsonView): Outcome<string | undefined> {
  * Tools given outside `tools` in chat completions, which the provider honours as well: the
  * deprecated `functions` list, Azure OpenAI `data_sources` (retrieval), and `web_search_options`.
  */
-function otherChatTools(body: JsonView): Outcome<string[]> {
-  const names: string[] = [];
+function otherChatTools(body: JsonView): Outcome<readonly string[]> {
+  let names: string[] | undefined;
   const fns = body.objects('functions');
   if (!fns.ok) return fns;
-  for (const f of fns.value ?? []) {
+  for (const f of fns.value ?? NO_VIEWS) {
     const n = name(f, 'name');
     if (!n.ok) return n;
+    names ??= [];
     names.push(n.value);
   }
   const sources = body.objects('data_sources');
   if (!sources.ok) return sources;
-  for (const d of sources.value ?? []) {
+  for (const d of sources.value ?? NO_VIEWS) {
     const t = name(d, 'type');
     if (!t.ok) return t;
+    names ??= [];
     names.push(`data_source:${t.value}`);
   }
-  if (body.has('web_search_options')) names.push('web_search');
-  return ok(names);
+  if (body.has('web_search_options')) {
+    names ??= [];
+    names.push('web_search');
+  }
+  return names === undefined ? NO_NAMES : ok(names);
 }
 
 /** The deprecated `function_call`: `none`, `auto`, or `{name}`. */
@@ -144,7 +160,7 @@ export function parseOpenAiChat(body: JsonView): Outcome<BodyFields> {
     stream: stream.value,
     maxTokens: maxOf(mct.value, mt.value),
     temperature: temp.value,
-    tools: [...tools.value, ...other.value],
+    tools: joined(tools.value, other.value),
     toolChoice: choice.value ?? fc.value,
     endUser: user.value,
     messageCount: messages.value,
