@@ -88,8 +88,6 @@ export interface AuditRecord {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-/** The keys of the record's optional string fields. */
-type StringField = { [K in keyof AuditRecord]-?: NonNullable<AuditRecord[K]> extends string ? K : never }[keyof AuditRecord];
 
 const MAX_STRING = 512;
 const MAX_LIST = 64;
@@ -220,28 +218,20 @@ export function auditRecord(a: AuditInput): AuditRecord {
  * for the outcome record, which Envoy's ext_proc filter receives it in (decisionFromMetadata in
  * src/audit/outcome.ts reads it back: the API schema picks the response reader).
  */
-const METADATA_FIELDS: readonly (readonly [string, StringField])[] = [
-  ['decision_id', 'decision.id'],
-  ['effect', 'decision.effect'],
-  ['reason', 'decision.reason'],
-  ['workload', 'identity.workload'],
-  ['agent', 'identity.agent'],
-  ['user', 'identity.user'],
-  ['credential_id', 'identity.credential_id'],
-  ['policy_version', 'policy.version'],
-  ['rule', 'policy.rule'],
-  ['provider', 'llm.provider'],
-  ['provider_system', 'gen_ai.provider.name'],
-  ['model', 'gen_ai.request.model'],
-  ['api', 'llm.api'],
-];
-
 export function envoyMetadata(r: AuditRecord): Record<string, string | number | boolean> {
-  const out: Record<string, string | number | boolean> = {};
-  for (const [k, src] of METADATA_FIELDS) {
-    const v = r[src];
-    if (v !== undefined) out[k] = v;
-  }
+  // Field by field under literal names (not a loop storing out[k]): the object stays a fast one,
+  // which the struct conversion and the response encoder walk without allocating (src/core/struct.ts).
+  const out: Record<string, string | number | boolean> = { decision_id: r['decision.id'], effect: r['decision.effect'], reason: r['decision.reason'] };
+  if (r['identity.workload'] !== undefined) out['workload'] = r['identity.workload'];
+  if (r['identity.agent'] !== undefined) out['agent'] = r['identity.agent'];
+  if (r['identity.user'] !== undefined) out['user'] = r['identity.user'];
+  if (r['identity.credential_id'] !== undefined) out['credential_id'] = r['identity.credential_id'];
+  if (r['policy.version'] !== undefined) out['policy_version'] = r['policy.version'];
+  if (r['policy.rule'] !== undefined) out['rule'] = r['policy.rule'];
+  if (r['llm.provider'] !== undefined) out['provider'] = r['llm.provider'];
+  if (r['gen_ai.provider.name'] !== undefined) out['provider_system'] = r['gen_ai.provider.name'];
+  if (r['gen_ai.request.model'] !== undefined) out['model'] = r['gen_ai.request.model'];
+  if (r['llm.api'] !== undefined) out['api'] = r['llm.api'];
   out['status'] = r['decision.status'];
   if (r['llm.stream'] !== undefined) out['stream'] = r['llm.stream'];
   return out;

@@ -48,6 +48,12 @@ describe('CheckResponse encoding', () => {
     expect(fields.nested.structValue.fields.n.numberValue).toBe(1.5);
   });
 
+  it('metadata: an undefined value is no field, and the others keep their order and values', () => {
+    const s = toProtoStruct({ a: 'x', gone: undefined, n: 2, nested: { k: null, u: undefined } });
+    expect(Object.keys(s.fields ?? {})).toEqual(['a', 'n', 'nested']);
+    expect(s.fields).toEqual({ a: { stringValue: 'x' }, n: { numberValue: 2 }, nested: { structValue: { fields: { k: { nullValue: 0 } } } } });
+  });
+
   it('a deny: the same bytes as proto-loader, with the HTTP status, headers and body', () => {
     const res = denyResponse({ decisionId: 'd-2', reason: 'no_credentials', detail: undefined, api: 'openai', metadata: { decision_id: 'd-2', status: 401 } });
     const bytes = encode(res);
