@@ -11,7 +11,7 @@
  * at start (proto.ts), so a change in them stops the server from starting instead of being
  * written wrong.
  */
-import type { ProtoStruct } from '../core/struct.ts';
+import { JsonStruct, type JsonValue, type ProtoStruct } from '../core/struct.ts';
 import type { CheckResponse } from './response.ts';
 
 interface HeaderValueOption {
@@ -119,6 +119,33 @@ function structSize(s: ProtoStruct): number {
   if (fields != null) for (const k in fields) if (Object.hasOwn(fields, k)) n += lenField(entrySize(k, fields[k] as ProtoValue));
   return n;
 }
+/** A JSON value's size as a google.protobuf.Value (what toProtoStruct makes of it). */
+function jsonValueSize(v: JsonValue): number {
+  if (v === null) return 2; // null_value: 0
+  if (typeof v === 'string') return stringField(v);
+  if (typeof v === 'number') return 9;
+  if (typeof v === 'boolean') return 2;
+  if (Array.isArray(v)) return lenField(jsonListSize(v));
+  return lenField(jsonStructSize(v));
+}
+function jsonListSize(l: readonly JsonValue[]): number {
+  let n = 0;
+  for (const v of l) n += lenField(jsonValueSize(v));
+  return n;
+}
+function jsonStructSize(o: Readonly<Record<string, JsonValue | undefined>>): number {
+  let n = 0;
+  for (const k in o) {
+    const v = o[k];
+    if (v !== undefined && Object.hasOwn(o, k)) n += lenField(stringField(k) + lenField(jsonValueSize(v)));
+  }
+  return n;
+}
+/** The size of a Struct, either form. */
+function anyStructSize(s: ProtoStruct): number {
+  return s instanceof JsonStruct ? jsonStructSize(s.json) : structSize(s);
+}
+
 function statusSize(s: CheckResponse['status']): number {
   return (s.code != null ? 1 + int32Size(s.code) : 0) + (s.message != null ? stringField(s.message) : 0);
 }
@@ -204,6 +231,43 @@ class Out {
       }
     }
   }
+  jsonValue(v: JsonValue): void {
+    if (v === null) {
+      this.buf[this.pos++] = tag(1, VARINT);
+      this.buf[this.pos++] = 0;
+    } else if (typeof v === 'string') this.string(3, v);
+    else if (typeof v === 'number') {
+      this.buf[this.pos++] = tag(2, FIXED64);
+      this.pos = this.buf.writeDoubleLE(v, this.pos);
+    } else if (typeof v === 'boolean') {
+      this.buf[this.pos++] = tag(4, VARINT);
+      this.buf[this.pos++] = v ? 1 : 0;
+    } else if (Array.isArray(v)) {
+      this.open(6, jsonListSize(v));
+      for (const x of v) {
+        this.open(1, jsonValueSize(x));
+        this.jsonValue(x);
+      }
+    } else {
+      this.open(5, jsonStructSize(v));
+      this.jsonStruct(v);
+    }
+  }
+  jsonStruct(o: Readonly<Record<string, JsonValue | undefined>>): void {
+    for (const k in o) {
+      const v = o[k];
+      if (v === undefined || !Object.hasOwn(o, k)) continue;
+      const valueLen = jsonValueSize(v);
+      this.open(1, stringField(k) + lenField(valueLen));
+      this.string(1, k);
+      this.open(2, valueLen);
+      this.jsonValue(v);
+    }
+  }
+  anyStruct(s: ProtoStruct): void {
+    if (s instanceof JsonStruct) this.jsonStruct(s.json);
+    else this.struct(s);
+  }
   struct(s: ProtoStruct): void {
     const fields = s.fields;
     if (fields == null) return;
@@ -224,7 +288,7 @@ export function encodeCheckResponse(r: CheckResponse): Buffer {
   const ok = r.ok_response;
   const meta = r.dynamic_metadata;
   const size =
-    lenField(statusLen) + (denied != null ? lenField(deniedSize(denied)) : 0) + (ok != null ? lenField(okSize(ok)) : 0) + (meta != null ? lenField(structSize(meta)) : 0);
+    lenField(statusLen) + (denied != null ? lenField(deniedSize(denied)) : 0) + (ok != null ? lenField(okSize(ok)) : 0) + (meta != null ? lenField(anyStructSize(meta)) : 0);
   const out = new Out(size);
   out.open(1, statusLen);
   if (r.status.code != null) {
@@ -248,8 +312,8 @@ export function encodeCheckResponse(r: CheckResponse): Buffer {
     for (const s of ok.query_parameters_to_remove ?? []) out.string(8, s);
   }
   if (meta != null) {
-    out.open(4, structSize(meta));
-    out.struct(meta);
+    out.open(4, anyStructSize(meta));
+    out.anyStruct(meta);
   }
   if (out.pos !== size) throw new Error(`CheckResponse encoding wrote ${out.pos} of ${size} bytes`);
   return out.buf;

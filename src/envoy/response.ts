@@ -9,7 +9,7 @@ import type { AttachedCredential } from '../providers/attach.ts';
 import type { Obligations } from '../policy/types.ts';
 import { REASONS, type ReasonCode } from '../core/reasons.ts';
 import { redactKeys } from '../core/key-shape.ts';
-import { toProtoStruct, type JsonValue, type ProtoStruct } from '../core/struct.ts';
+import { JsonStruct, type JsonValue, type ProtoStruct } from '../core/struct.ts';
 
 export { DECISION_ID_HEADER, REASON_HEADER, TRACE_ID_HEADER };
 
@@ -96,7 +96,7 @@ export function denyResponse(d: DenyInput): CheckResponse {
       headers,
       body: errorFormat(d.api)(e),
     },
-    dynamic_metadata: toProtoStruct(d.metadata),
+    dynamic_metadata: new JsonStruct(d.metadata),
   };
 }
 
@@ -159,6 +159,6 @@ export function allowResponse(a: AllowInput): CheckResponse {
       response_headers_to_add: validTraceId(a.traceId) ? [decision, overwrite(TRACE_ID_HEADER, a.traceId)] : [decision],
       query_parameters_to_remove: CREDENTIAL_QUERY_PARAMETERS,
     },
-    dynamic_metadata: toProtoStruct(a.metadata),
+    dynamic_metadata: new JsonStruct(a.metadata),
   };
 }
