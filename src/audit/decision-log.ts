@@ -9,6 +9,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { JsonBuffer } from './json-buffer.ts';
 import type { OutcomeRecord } from './outcome.ts';
 import type { AuditRecord } from './record.ts';
 import { countDecisionLogDropped } from '../telemetry/metrics.ts';
@@ -32,11 +33,6 @@ export interface DecisionLogOptions {
 }
 
 const FLUSH_BYTES = 64 * 1024;
-
-const QUOTE = 0x22;
-const COMMA = 0x2c;
-/** A string JSON writes as it is (trace and span ids are hex). */
-const PLAIN = /^[0-9A-Za-z]*$/;
 
 /** How long a failed file sink waits before it is opened again. */
 export const REOPEN_MS = 1000;
@@ -91,11 +87,10 @@ export function createDecisionLog(sink: string | Writable, options: DecisionLogO
   const failed = (): boolean => errored || stream.destroyed;
   let dropped = 0;
   let written = 0;
-  // The gathered lines, written straight into one Buffer kept for the log's life (made at the
-  // first line) and copied out at each flush: a line built as a string, gathered in an array and
-  // joined for the write took 2.4 KiB of V8 heap per Check; this way, its JSON alone (bench/alloc.ts).
-  let buf: Buffer | undefined;
-  let pos = 0;
+  // The gathered lines, written as JSON straight into one buffer kept for the log's life (made at
+  // the first line) and copied out at each flush: a line built as a string, gathered in an array
+  // and joined for the write took 2.4 KiB of V8 heap per Check; this way, its time (bench/alloc.ts).
+  let out: JsonBuffer | undefined;
   let pending = 0;
   let timer: NodeJS.Timeout | undefined;
   const drop = (n: number): void => {
@@ -105,11 +100,10 @@ export function createDecisionLog(sink: string | Writable, options: DecisionLogO
   const flush = (): void => {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
-    if (pending === 0 || buf === undefined) return;
+    if (pending === 0 || out === undefined) return;
     const lines = pending;
-    const bytes = Buffer.copyBytesFrom(buf, 0, pos);
+    const bytes = out.take();
     pending = 0;
-    pos = 0;
     if (failed()) {
       // The sink failed after these lines were taken: they are lost, and counted as such.
       written -= lines;
@@ -124,49 +118,27 @@ export function createDecisionLog(sink: string | Writable, options: DecisionLogO
       }
     });
   };
-  const put = (b: Buffer, text: string): void => {
-    pos += b.write(text, pos);
-  };
-  /** A JSON string; a trace id (hex) as it is, anything else escaped by JSON.stringify. */
-  const putJsonString = (b: Buffer, text: string): void => {
-    if (PLAIN.test(text)) {
-      b[pos++] = QUOTE;
-      put(b, text);
-      b[pos++] = QUOTE;
-    } else put(b, JSON.stringify(text));
-  };
   const add = (record: AuditRecord | OutcomeRecord, trace: { traceId: string; spanId: string } | undefined, kind: LineKind): void => {
-    if (failed() || stream.writableLength + pos > maxBufferedBytes) {
+    if (failed() || stream.writableLength + (out?.length ?? 0) > maxBufferedBytes) {
       drop(1);
       return;
     }
-    const body = JSON.stringify(record);
-    // At most 3 bytes per UTF-16 unit; an escaped id at most 6 per character.
-    const need = 64 + 3 * body.length + (trace ? 32 + 6 * (trace.traceId.length + trace.spanId.length) : 0);
-    if (buf !== undefined && pos + need > buf.length) flush();
-    if (buf === undefined || need > buf.length) buf = Buffer.allocUnsafe(Math.max(FLUSH_BYTES + 16 * 1024, need));
-    const b = buf;
-    // The bytes of decisionLine(record, trace, kind), written in place.
-    put(b, '{"time":"');
-    put(b, new Date().toISOString());
-    put(b, kind === 'decision' ? '","kind":"decision"' : '","kind":"outcome"');
-    if (body.length > 2) {
-      // The record's members: its JSON with the opening brace turned into a comma, the closing one dropped.
-      const at = pos;
-      put(b, body);
-      b[at] = COMMA;
-      pos--;
-    }
+    out ??= new JsonBuffer(FLUSH_BYTES + 16 * 1024);
+    // The bytes of decisionLine(record, trace, kind).
+    out.text('{"time":"');
+    out.text(new Date().toISOString());
+    out.text(kind === 'decision' ? '","kind":"decision"' : '","kind":"outcome"');
+    out.members(record);
     if (trace) {
-      put(b, ',"trace_id":');
-      putJsonString(b, trace.traceId);
-      put(b, ',"span_id":');
-      putJsonString(b, trace.spanId);
+      out.text(',"trace_id":');
+      out.string(trace.traceId);
+      out.text(',"span_id":');
+      out.string(trace.spanId);
     }
-    put(b, '}\n');
+    out.text('}\n');
     written++;
     pending++;
-    if (flushMs <= 0 || pos >= FLUSH_BYTES) flush();
+    if (flushMs <= 0 || out.length >= FLUSH_BYTES) flush();
     else if (timer === undefined) {
       timer = setTimeout(flush, flushMs);
       timer.unref();

@@ -133,6 +133,32 @@ describe('decision log', () => {
       [{} as AuditRecord, { traceId: 'c'.repeat(32), spanId: 'd'.repeat(16) }, 'outcome'],
       [huge, undefined, 'decision'],
       [{ 'decision.id': 'o-1', 'llm.response.bytes': 3 } as unknown as OutcomeRecord, { traceId: 'e'.repeat(32), spanId: 'f'.repeat(16) }, 'outcome'],
+      [
+        {
+          b: 'x',
+          '7': 1.5,
+          'k"ey\\': -0,
+          big: 1e21,
+          nan: Number.NaN,
+          inf: -Infinity,
+          yes: true,
+          no: false,
+          none: null,
+          gone: undefined,
+          fn: () => 1,
+          list: ['a"', 2, null, undefined, true, ['n'], { o: 1 }],
+          nested: { when: new Date(0), u: undefined },
+          lone: 'a\ud800b',
+          pair: '😀',
+        } as unknown as AuditRecord,
+        { traceId: 't', spanId: 's' },
+        'decision',
+      ],
+      [
+        Object.assign(Object.create({ inherited: 'not written' }) as object, { own: 'written' }) as AuditRecord,
+        { traceId: 't', spanId: 's' },
+        'decision',
+      ],
     ];
     vi.useFakeTimers({ now: new Date('2026-01-02T03:04:05.678Z') });
     try {
@@ -144,7 +170,7 @@ describe('decision log', () => {
       await log.close();
       const expected = cases.map(([record, trace, kind]) => decisionLine(record, trace, kind)).join('');
       expect(Buffer.concat(chunks).toString('utf8')).toBe(expected);
-      // The line longer than the buffer was written on its own after the ones before it.
+      // The long line grew the buffer past the 64 KiB that start a write: the later lines went in another.
       expect(chunks.length).toBeGreaterThan(1);
       expect(log.written).toBe(cases.length);
     } finally {
