@@ -155,7 +155,7 @@ describe('decision log', () => {
         'decision',
       ],
       [
-        Object.assign(Object.create({ inherited: 'not written' }) as object, { own: 'written' }) as AuditRecord,
+        Object.assign(Object.create({ inherited: 'not written' }) as object, { own: 'written' }) as unknown as AuditRecord,
         { traceId: 't', spanId: 's' },
         'decision',
       ],
