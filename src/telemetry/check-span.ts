@@ -19,7 +19,7 @@ import {
   type TextMapGetter,
   type Tracer,
 } from '@opentelemetry/api';
-import { hrTime, hrTimeDuration, millisToHrTime, W3CTraceContextPropagator, type InstrumentationScope } from '@opentelemetry/core';
+import { hrTimeDuration, millisToHrTime, W3CTraceContextPropagator, type InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import { RandomIdGenerator, SamplingDecision, type ReadableSpan, type Sampler, type SpanProcessor, type TimedEvent } from '@opentelemetry/sdk-trace';
 import { performance } from 'node:perf_hooks';
@@ -72,6 +72,23 @@ export interface CheckSpanSetup {
   readonly processor: Pick<SpanProcessor, 'onEnd'> | undefined;
   readonly resource: Resource;
   readonly scope: InstrumentationScope;
+}
+
+/** performance.timeOrigin as an HrTime (it does not change). */
+const TIME_ORIGIN = millisToHrTime(performance.timeOrigin);
+
+/**
+ * The SDK's hrTime(ms) (core: the time origin and `ms` each made an HrTime, then added), the same
+ * numbers in one array instead of three.
+ */
+function sinceTimeOrigin(ms: number): HrTime {
+  let seconds = TIME_ORIGIN[0] + Math.trunc(ms / 1e3);
+  let nanos = TIME_ORIGIN[1] + Math.round((ms % 1e3) * 1e6);
+  if (nanos >= 1e9) {
+    nanos -= 1e9;
+    seconds += 1;
+  }
+  return [seconds, nanos];
 }
 
 const UNSET: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
@@ -130,7 +147,7 @@ class CheckSpanData implements ReadableSpan, CheckSpan {
 
   /** A performance.now() value as the span's time (SpanImpl's _getTime for such a value). */
   #time(at: number): HrTime {
-    return at <= performance.now() ? hrTime(at + this.#offset) : millisToHrTime(at);
+    return at <= performance.now() ? sinceTimeOrigin(at + this.#offset) : millisToHrTime(at);
   }
 
   phase(name: 'identity' | 'policy', start: number, end: number, result: string): void {
