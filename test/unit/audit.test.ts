@@ -154,11 +154,7 @@ describe('decision log', () => {
         { traceId: 't', spanId: 's' },
         'decision',
       ],
-      [
-        Object.assign(Object.create({ inherited: 'not written' }) as object, { own: 'written' }) as unknown as AuditRecord,
-        { traceId: 't', spanId: 's' },
-        'decision',
-      ],
+      [Object.assign(Object.create({ inherited: 'not written' }) as object, { own: 'written' }) as unknown as AuditRecord, { traceId: 't', spanId: 's' }, 'decision'],
     ];
     vi.useFakeTimers({ now: new Date('2026-01-02T03:04:05.678Z') });
     try {
