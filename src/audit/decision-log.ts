@@ -9,6 +9,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { JsonBuffer } from './json-buffer.ts';
 import type { OutcomeRecord } from './outcome.ts';
 import type { AuditRecord } from './record.ts';
 import { countDecisionLogDropped } from '../telemetry/metrics.ts';
@@ -86,8 +87,11 @@ export function createDecisionLog(sink: string | Writable, options: DecisionLogO
   const failed = (): boolean => errored || stream.destroyed;
   let dropped = 0;
   let written = 0;
-  let pending: string[] = [];
-  let pendingBytes = 0;
+  // The gathered lines, written as JSON straight into one buffer kept for the log's life (made at
+  // the first line) and copied out at each flush: a line built as a string, gathered in an array
+  // and joined for the write took 2.4 KiB of V8 heap per Check; this way, its time (bench/alloc.ts).
+  let out: JsonBuffer | undefined;
+  let pending = 0;
   let timer: NodeJS.Timeout | undefined;
   const drop = (n: number): void => {
     dropped += n;
@@ -96,34 +100,45 @@ export function createDecisionLog(sink: string | Writable, options: DecisionLogO
   const flush = (): void => {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
-    if (pending.length === 0) return;
+    if (pending === 0 || out === undefined) return;
     const lines = pending;
-    pending = [];
-    pendingBytes = 0;
+    const bytes = out.take();
+    pending = 0;
     if (failed()) {
       // The sink failed after these lines were taken: they are lost, and counted as such.
-      written -= lines.length;
-      drop(lines.length);
+      written -= lines;
+      drop(lines);
       return;
     }
-    stream.write(lines.join(''), (err) => {
+    stream.write(bytes, (err) => {
       if (err) {
         // The sink took these lines and failed them (e.g. ENOSPC): lost, and counted as such.
-        written -= lines.length;
-        drop(lines.length);
+        written -= lines;
+        drop(lines);
       }
     });
   };
   const add = (record: AuditRecord | OutcomeRecord, trace: { traceId: string; spanId: string } | undefined, kind: LineKind): void => {
-    if (failed() || stream.writableLength + pendingBytes > maxBufferedBytes) {
+    if (failed() || stream.writableLength + (out?.length ?? 0) > maxBufferedBytes) {
       drop(1);
       return;
     }
-    const line = decisionLine(record, trace, kind);
+    out ??= new JsonBuffer(FLUSH_BYTES + 16 * 1024);
+    // The bytes of decisionLine(record, trace, kind).
+    out.text('{"time":"');
+    out.text(new Date().toISOString());
+    out.text(kind === 'decision' ? '","kind":"decision"' : '","kind":"outcome"');
+    out.members(record);
+    if (trace) {
+      out.text(',"trace_id":');
+      out.string(trace.traceId);
+      out.text(',"span_id":');
+      out.string(trace.spanId);
+    }
+    out.text('}\n');
     written++;
-    pending.push(line);
-    pendingBytes += line.length;
-    if (flushMs <= 0 || pendingBytes >= FLUSH_BYTES) flush();
+    pending++;
+    if (flushMs <= 0 || out.length >= FLUSH_BYTES) flush();
     else if (timer === undefined) {
       timer = setTimeout(flush, flushMs);
       timer.unref();

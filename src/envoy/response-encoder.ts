@@ -3,7 +3,8 @@
  * generated encoder (what proto-loader serializes with) makes an operation object per field and a
  * state object per nested message before it writes: 12 to 16 KiB of short-lived objects per
  * allow with dynamic metadata, the largest share of the about 110 KiB a Check allocated
- * (bench/alloc.ts). This one allocates the output Buffer only.
+ * (bench/alloc.ts). This one allocates the output Buffer only (its loops index their lists: a
+ * for-of here left an iterator result per entry, 0.3 KiB per Check).
  *
  * It writes what protobufjs writes, byte for byte (test/unit/response-encoding.test.ts compares
  * them): fields in field-number order, a field whenever it is set (a 0 status code included),
@@ -11,7 +12,7 @@
  * at start (proto.ts), so a change in them stops the server from starting instead of being
  * written wrong.
  */
-import type { ProtoStruct } from '../core/struct.ts';
+import { JsonStruct, type JsonValue, type ProtoStruct } from '../core/struct.ts';
 import type { CheckResponse } from './response.ts';
 
 interface HeaderValueOption {
@@ -87,12 +88,12 @@ function headerSize(h: HeaderValueOption): number {
 }
 function headersSize(hs: readonly HeaderValueOption[]): number {
   let n = 0;
-  for (const h of hs) n += lenField(headerSize(h));
+  for (let i = 0; i < hs.length; i++) n += lenField(headerSize(hs[i] as HeaderValueOption));
   return n;
 }
 function stringsSize(ss: readonly string[]): number {
   let n = 0;
-  for (const s of ss) n += stringField(s);
+  for (let i = 0; i < ss.length; i++) n += stringField(ss[i] as string);
   return n;
 }
 function valueSize(v: ProtoValue): number {
@@ -119,6 +120,33 @@ function structSize(s: ProtoStruct): number {
   if (fields != null) for (const k in fields) if (Object.hasOwn(fields, k)) n += lenField(entrySize(k, fields[k] as ProtoValue));
   return n;
 }
+/** A JSON value's size as a google.protobuf.Value (what toProtoStruct makes of it). */
+function jsonValueSize(v: JsonValue): number {
+  if (v === null) return 2; // null_value: 0
+  if (typeof v === 'string') return stringField(v);
+  if (typeof v === 'number') return 9;
+  if (typeof v === 'boolean') return 2;
+  if (Array.isArray(v)) return lenField(jsonListSize(v));
+  return lenField(jsonStructSize(v));
+}
+function jsonListSize(l: readonly JsonValue[]): number {
+  let n = 0;
+  for (let i = 0; i < l.length; i++) n += lenField(jsonValueSize(l[i] as JsonValue));
+  return n;
+}
+function jsonStructSize(o: Readonly<Record<string, JsonValue | undefined>>): number {
+  let n = 0;
+  for (const k in o) {
+    const v = o[k];
+    if (v !== undefined && Object.hasOwn(o, k)) n += lenField(stringField(k) + lenField(jsonValueSize(v)));
+  }
+  return n;
+}
+/** The size of a Struct, either form. */
+function anyStructSize(s: ProtoStruct): number {
+  return s instanceof JsonStruct ? jsonStructSize(s.json) : structSize(s);
+}
+
 function statusSize(s: CheckResponse['status']): number {
   return (s.code != null ? 1 + int32Size(s.code) : 0) + (s.message != null ? stringField(s.message) : 0);
 }
@@ -204,6 +232,43 @@ class Out {
       }
     }
   }
+  jsonValue(v: JsonValue): void {
+    if (v === null) {
+      this.buf[this.pos++] = tag(1, VARINT);
+      this.buf[this.pos++] = 0;
+    } else if (typeof v === 'string') this.string(3, v);
+    else if (typeof v === 'number') {
+      this.buf[this.pos++] = tag(2, FIXED64);
+      this.pos = this.buf.writeDoubleLE(v, this.pos);
+    } else if (typeof v === 'boolean') {
+      this.buf[this.pos++] = tag(4, VARINT);
+      this.buf[this.pos++] = v ? 1 : 0;
+    } else if (Array.isArray(v)) {
+      this.open(6, jsonListSize(v));
+      for (const x of v) {
+        this.open(1, jsonValueSize(x));
+        this.jsonValue(x);
+      }
+    } else {
+      this.open(5, jsonStructSize(v));
+      this.jsonStruct(v);
+    }
+  }
+  jsonStruct(o: Readonly<Record<string, JsonValue | undefined>>): void {
+    for (const k in o) {
+      const v = o[k];
+      if (v === undefined || !Object.hasOwn(o, k)) continue;
+      const valueLen = jsonValueSize(v);
+      this.open(1, stringField(k) + lenField(valueLen));
+      this.string(1, k);
+      this.open(2, valueLen);
+      this.jsonValue(v);
+    }
+  }
+  anyStruct(s: ProtoStruct): void {
+    if (s instanceof JsonStruct) this.jsonStruct(s.json);
+    else this.struct(s);
+  }
   struct(s: ProtoStruct): void {
     const fields = s.fields;
     if (fields == null) return;
@@ -224,7 +289,7 @@ export function encodeCheckResponse(r: CheckResponse): Buffer {
   const ok = r.ok_response;
   const meta = r.dynamic_metadata;
   const size =
-    lenField(statusLen) + (denied != null ? lenField(deniedSize(denied)) : 0) + (ok != null ? lenField(okSize(ok)) : 0) + (meta != null ? lenField(structSize(meta)) : 0);
+    lenField(statusLen) + (denied != null ? lenField(deniedSize(denied)) : 0) + (ok != null ? lenField(okSize(ok)) : 0) + (meta != null ? lenField(anyStructSize(meta)) : 0);
   const out = new Out(size);
   out.open(1, statusLen);
   if (r.status.code != null) {
@@ -237,19 +302,20 @@ export function encodeCheckResponse(r: CheckResponse): Buffer {
     out.open(1, 1 + int32Size(denied.status.code));
     out.buf[out.pos++] = tag(1, VARINT);
     out.int32(denied.status.code);
-    for (const h of denied.headers) out.header(2, h);
+    for (let i = 0; i < denied.headers.length; i++) out.header(2, denied.headers[i] as HeaderValueOption);
     if (denied.body != null) out.string(3, denied.body);
   }
   if (ok != null) {
     out.open(3, okSize(ok));
-    for (const h of ok.headers) out.header(2, h);
-    for (const s of ok.headers_to_remove) out.string(5, s);
-    for (const h of ok.response_headers_to_add) out.header(6, h);
-    for (const s of ok.query_parameters_to_remove ?? []) out.string(8, s);
+    for (let i = 0; i < ok.headers.length; i++) out.header(2, ok.headers[i] as HeaderValueOption);
+    for (let i = 0; i < ok.headers_to_remove.length; i++) out.string(5, ok.headers_to_remove[i] as string);
+    for (let i = 0; i < ok.response_headers_to_add.length; i++) out.header(6, ok.response_headers_to_add[i] as HeaderValueOption);
+    const query = ok.query_parameters_to_remove;
+    if (query !== undefined) for (let i = 0; i < query.length; i++) out.string(8, query[i] as string);
   }
   if (meta != null) {
-    out.open(4, structSize(meta));
-    out.struct(meta);
+    out.open(4, anyStructSize(meta));
+    out.anyStruct(meta);
   }
   if (out.pos !== size) throw new Error(`CheckResponse encoding wrote ${out.pos} of ${size} bytes`);
   return out.buf;

@@ -142,22 +142,24 @@ export async function startServer(opts: ServerOptions): Promise<AuthzServer> {
     {
       Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
         inFlight++;
+        // Two callbacks, no .finally(): each settles the call and counts it done.
         opts
           .check(call.request, {
             traceparent: firstString(call.metadata.get('traceparent')),
             tracestate: firstString(call.metadata.get('tracestate')),
           })
           .then(
-            (res) => callback(null, res),
+            (res) => {
+              inFlight--;
+              callback(null, res);
+            },
             (err: unknown) => {
+              inFlight--;
               // createCheck already fails closed; this is the last line of defence.
               opts.log.error({ reason: 'internal_error', ...safeError(err) }, 'check failed');
               callback(null, denyResponse({ decisionId: randomUUID(), reason: 'internal_error', detail: undefined, api: undefined, metadata: {} }));
             },
-          )
-          .finally(() => {
-            inFlight--;
-          });
+          );
       },
     },
   );

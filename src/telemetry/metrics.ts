@@ -119,22 +119,59 @@ export function installMeter(meter: Meter): void {
   current.quotaStoreErrors.add(0, { behaviour: 'deny', op: 'take' });
 }
 
-/** Attribute objects are cached per label combination so the hot path allocates nothing. */
-const decisionAttrs = new Map<string, Attributes>();
+/**
+ * Attribute objects are cached per label combination so the hot path allocates nothing: looked
+ * up by label, one map per label (a key string joined from the labels was a new string to build
+ * and hash per Check). Bounded: past the bound, a combination gets a new object each time.
+ */
+const MAX_CACHED = 10_000;
+let cachedDecisionAttrs = 0;
+/** effect -> reason -> rule ('' for none) -> attributes. */
+const decisionAttrs = new Map<string, Map<string, Map<string, Attributes>>>();
+/** effect -> { effect } */
+const effectAttrs = new Map<string, Attributes>();
+/** method -> { method } */
+const methodAttrs = new Map<string, Attributes>();
 
-export function recordDecision(effect: string, reason: string, rule: string | undefined, seconds: number): void {
-  const key = `${effect}\u0000${reason}\u0000${rule ?? ''}`;
-  let attrs = decisionAttrs.get(key);
+function decisionAttributes(effect: string, reason: string, rule: string | undefined): Attributes {
+  let byReason = decisionAttrs.get(effect);
+  if (byReason === undefined) {
+    byReason = new Map();
+    decisionAttrs.set(effect, byReason);
+  }
+  let byRule = byReason.get(reason);
+  if (byRule === undefined) {
+    byRule = new Map();
+    byReason.set(reason, byRule);
+  }
+  let attrs = byRule.get(rule ?? '');
   if (attrs === undefined) {
     attrs = rule === undefined ? { effect, reason } : { effect, reason, rule };
-    if (decisionAttrs.size < 10_000) decisionAttrs.set(key, attrs);
+    if (cachedDecisionAttrs < MAX_CACHED) {
+      byRule.set(rule ?? '', attrs);
+      cachedDecisionAttrs++;
+    }
   }
-  current.decisions.add(1, attrs);
-  current.checkDuration.record(seconds, { effect });
+  return attrs;
+}
+
+/** `{ [name]: value }`, one object per value (up to MAX_CACHED values). */
+function oneLabel(cache: Map<string, Attributes>, name: string, value: string): Attributes {
+  let attrs = cache.get(value);
+  if (attrs === undefined) {
+    attrs = { [name]: value };
+    if (cache.size < MAX_CACHED) cache.set(value, attrs);
+  }
+  return attrs;
+}
+
+export function recordDecision(effect: string, reason: string, rule: string | undefined, seconds: number): void {
+  current.decisions.add(1, decisionAttributes(effect, reason, rule));
+  current.checkDuration.record(seconds, oneLabel(effectAttrs, 'effect', effect));
 }
 
 export function countIdentity(method: string): void {
-  current.identityMethods.add(1, { method });
+  current.identityMethods.add(1, oneLabel(methodAttrs, 'method', method));
 }
 
 export function countPolicyReload(outcome: 'ok' | 'failed'): void {

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { envDetector, detectResources, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
-import { createCheckTracer, type CheckTracer } from './check-span.ts';
+import { createCheckTracer, scopeOf, type CheckTracer } from './check-span.ts';
 import { countExporterDropped, installMeter } from './metrics.ts';
 import { createOutcomeTracer, type OutcomeTracer } from './outcome-span.ts';
 import { observeRuntime } from './runtime-metrics.ts';
@@ -260,14 +260,17 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
       .addCallback((r) => r.observe(queue.queued));
   }
   const processors: SpanProcessor[] = queue ? [queue] : [];
+  const sampler = new ParentBasedSampler({ root: new AlwaysOnSampler() });
   const tracerProvider = new TracerProvider({
     resource,
-    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
+    sampler,
     spanProcessors: processors,
     spanLimits: { attributeValueLengthLimit: 1024, attributeCountLimit: 128, eventCountLimit: 16 },
   });
   const otelTracer = tracerProvider.getTracer('llm-authz', opts.version);
-  const tracer = createCheckTracer(otelTracer);
+  // The Check spans share the outcome spans' resource and scope objects: the exporter groups
+  // spans by those objects, so both kinds leave in one ScopeSpans, as from one SDK tracer.
+  const tracer = createCheckTracer({ sampler, processor: queue, resource, scope: scopeOf(otelTracer, 'llm-authz', opts.version) });
 
   return {
     tracer,

@@ -8,7 +8,8 @@
 import { ExportResultCode } from '@opentelemetry/core';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
-import { createCheckTracer, type CheckTracer } from './check-span.ts';
+import { emptyResource } from '@opentelemetry/resources';
+import { createCheckTracer, scopeOf, type CheckTracer } from './check-span.ts';
 import { DURATION_BUCKETS } from './metrics.ts';
 
 /** A reader nothing ever collects: the instruments record, nothing is read or exported. */
@@ -38,11 +39,16 @@ export interface DetachedTelemetry {
 }
 
 export function detachedTelemetry(): DetachedTelemetry {
+  const sampler = new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  const processor = new BatchSpanProcessor({ exporter: DROP, scheduledDelayMillis: 60_000 });
+  const resource = emptyResource();
   const tracerProvider = new TracerProvider({
-    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
-    spanProcessors: [new BatchSpanProcessor({ exporter: DROP, scheduledDelayMillis: 60_000 })],
+    resource,
+    sampler,
+    spanProcessors: [processor],
     spanLimits: { attributeValueLengthLimit: 1024, attributeCountLimit: 128, eventCountLimit: 16 },
   });
+  const otelTracer = tracerProvider.getTracer('llm-authz.warm-up');
   const meterProvider = new MeterProvider({ readers: [new UncollectedReader()] });
   const meter = meterProvider.getMeter('llm-authz.warm-up');
   const decisions = meter.createCounter('llm_authz.decisions');
@@ -50,7 +56,7 @@ export function detachedTelemetry(): DetachedTelemetry {
   const identities = meter.createCounter('llm_authz.identity.methods');
   const quotaDenials = meter.createCounter('llm_authz.quota.denials');
   return {
-    tracer: createCheckTracer(tracerProvider.getTracer('llm-authz.warm-up')),
+    tracer: createCheckTracer({ sampler, processor, resource, scope: scopeOf(otelTracer, 'llm-authz.warm-up', '') }),
     metrics: {
       identity: (method) => identities.add(1, { method }),
       quotaDenial: (quota) => quotaDenials.add(1, { quota }),

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { waitFor } from '../../devstack/ports.ts';
-import { createDecisionLog, REOPEN_MS } from '../../src/audit/decision-log.ts';
+import { createDecisionLog, decisionLine, REOPEN_MS } from '../../src/audit/decision-log.ts';
+import type { OutcomeRecord } from '../../src/audit/outcome.ts';
+import type { AuditRecord } from '../../src/audit/record.ts';
 import { auditRecord, type AuditInput } from '../../src/audit/record.ts';
 import type { Identity } from '../../src/identity/types.ts';
 import type { LlmRequest } from '../../src/llm/types.ts';
@@ -112,6 +114,64 @@ describe('decision log', () => {
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({ 'decision.id': 'd-1', trace_id: 'a'.repeat(32), span_id: 'b'.repeat(16) });
+  });
+
+  it('writes the bytes of decisionLine: any text, any trace ids, an empty record, an outcome, a line longer than its buffer', async () => {
+    const chunks: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        chunks.push(chunk);
+        cb();
+      },
+    });
+    const wide = auditRecord(input({ llm: { ...input().llm!, endUser: 'é€😀"\\\n\u0001\ud800' } }));
+    const huge = { 'decision.id': 'x'.repeat(200_000) } as unknown as AuditRecord;
+    const cases: [AuditRecord | OutcomeRecord, { traceId: string; spanId: string } | undefined, 'decision' | 'outcome'][] = [
+      [auditRecord(input()), { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16) }, 'decision'],
+      [wide, { traceId: 'not "hex" é', spanId: '' }, 'decision'],
+      [{} as AuditRecord, undefined, 'decision'],
+      [{} as AuditRecord, { traceId: 'c'.repeat(32), spanId: 'd'.repeat(16) }, 'outcome'],
+      [huge, undefined, 'decision'],
+      [{ 'decision.id': 'o-1', 'llm.response.bytes': 3 } as unknown as OutcomeRecord, { traceId: 'e'.repeat(32), spanId: 'f'.repeat(16) }, 'outcome'],
+      [
+        {
+          b: 'x',
+          '7': 1.5,
+          'k"ey\\': -0,
+          big: 1e21,
+          nan: Number.NaN,
+          inf: -Infinity,
+          yes: true,
+          no: false,
+          none: null,
+          gone: undefined,
+          fn: () => 1,
+          list: ['a"', 2, null, undefined, true, ['n'], { o: 1 }],
+          nested: { when: new Date(0), u: undefined },
+          lone: 'a\ud800b',
+          pair: '😀',
+        } as unknown as AuditRecord,
+        { traceId: 't', spanId: 's' },
+        'decision',
+      ],
+      [Object.assign(Object.create({ inherited: 'not written' }) as object, { own: 'written' }) as unknown as AuditRecord, { traceId: 't', spanId: 's' }, 'decision'],
+    ];
+    vi.useFakeTimers({ now: new Date('2026-01-02T03:04:05.678Z') });
+    try {
+      const log = createDecisionLog(sink, { flushMs: 1000, maxBufferedBytes: 10_000_000 });
+      for (const [record, trace, kind] of cases) {
+        if (kind === 'outcome') log.writeOutcome(record as OutcomeRecord, trace);
+        else log.write(record as AuditRecord, trace);
+      }
+      await log.close();
+      const expected = cases.map(([record, trace, kind]) => decisionLine(record, trace, kind)).join('');
+      expect(Buffer.concat(chunks).toString('utf8')).toBe(expected);
+      // The long line grew the buffer past the 64 KiB that start a write: the later lines went in another.
+      expect(chunks.length).toBeGreaterThan(1);
+      expect(log.written).toBe(cases.length);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('hands the lines of a burst to the sink in one write, within flush_ms, and close() writes the rest', async () => {

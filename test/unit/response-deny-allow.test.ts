@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkRequest } from '../../devstack/grpc-client.ts';
-import { denyResponse, type CheckResponse } from '../../src/envoy/response.ts';
+import { allowResponse, denyResponse, type CheckResponse } from '../../src/envoy/response.ts';
+import type { Obligations } from '../../src/policy/types.ts';
 import { createCheck } from '../../src/pipeline/check.ts';
 import type { DenyReason } from '../../src/core/reasons.ts';
 import { UNIT_KEY, unitRuntime } from '../helpers/runtime.ts';
@@ -48,5 +49,18 @@ describe('allow responses', () => {
     expect(res.ok_response?.headers_to_remove).toEqual(expect.arrayContaining(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key']));
     expect(res.ok_response?.headers.map((h) => h.header.key)).toEqual(['x-llm-authz-route']);
     expect(JSON.stringify(res)).not.toContain(UNIT_KEY);
+  });
+
+  it('lists each header to remove once, and never one the allow sets (that one is overwritten)', () => {
+    const res = allowResponse({
+      decisionId: 'd-1',
+      routingHeader: 'x-llm-authz-route',
+      obligations: { provider: { route: 'openai' }, headers: [['x-team', 'a']] } as unknown as Obligations,
+      credential: { set: [['api-key', 'k']], remove: ['authorization', 'x-api-key', 'x-team'] },
+      credentialHeaders: ['cookie', 'x-api-key', 'api-key', 'x-llm-authz-route', 'cookie'],
+      metadata: {},
+    });
+    expect(res.ok_response?.headers.map((h) => h.header.key)).toEqual(['x-llm-authz-route', 'api-key', 'x-team']);
+    expect(res.ok_response?.headers_to_remove).toEqual(['authorization', 'x-api-key', 'cookie']);
   });
 });

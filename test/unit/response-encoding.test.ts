@@ -6,7 +6,7 @@ import { profileOf } from '../../src/apis/index.ts';
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../src/core/secret.ts';
 import { authorizationService, checkResponseEncoder, encoderMismatches, loadAuthorizationPackage } from '../../src/envoy/proto.ts';
-import { toProtoStruct, type JsonValue } from '../../src/core/struct.ts';
+import { JsonStruct, toProtoStruct, type JsonValue } from '../../src/core/struct.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../../src/envoy/response.ts';
 
 const check = authorizationService()['Check']!;
@@ -46,6 +46,12 @@ describe('CheckResponse encoding', () => {
     expect(fields.flag.boolValue).toBe(true);
     expect(fields.list.listValue.values.map((v: any) => v.stringValue)).toEqual(['a', 'b']);
     expect(fields.nested.structValue.fields.n.numberValue).toBe(1.5);
+  });
+
+  it('metadata: an undefined value is no field, and the others keep their order and values', () => {
+    const s = toProtoStruct({ a: 'x', gone: undefined, n: 2, nested: { k: null } });
+    expect(Object.keys(s.fields ?? {})).toEqual(['a', 'n', 'nested']);
+    expect(s.fields).toEqual({ a: { stringValue: 'x' }, n: { numberValue: 2 }, nested: { structValue: { fields: { k: { nullValue: 0 } } } } });
   });
 
   it('a deny: the same bytes as proto-loader, with the HTTP status, headers and body', () => {
@@ -90,6 +96,23 @@ describe('CheckResponse encoding: the same bytes as proto-loader for any shape',
   ];
   it.each(shapes.map((s, i) => [i, s] as const))('shape %i', (_i, res) => {
     const bytes = encode(res);
+    expect(bytes.toString('hex')).toBe(reference(res).toString('hex'));
+  });
+
+  // The metadata kept as JSON (what allow and deny responses carry): the same bytes as its
+  // proto-loader shape, an undefined value left out at any depth.
+  const jsons: Record<string, JsonValue | undefined>[] = [
+    {},
+    { v: long, gone: undefined },
+    { n: -1 },
+    ...values.map((v, i) => ({ [`k${i}`]: v, '7': v, [wide]: v })),
+    { all: values },
+    { nested: { all: values, gone: undefined } as unknown as JsonValue },
+  ];
+  it.each(jsons.map((j, i) => [i, j] as const))('metadata kept as JSON %i', (_i, json) => {
+    const res: CheckResponse = { status: { code: 0 }, dynamic_metadata: new JsonStruct(json) };
+    const bytes = encode(res);
+    expect(bytes.toString('hex')).toBe(encode({ status: { code: 0 }, dynamic_metadata: toProtoStruct(json) }).toString('hex'));
     expect(bytes.toString('hex')).toBe(reference(res).toString('hex'));
   });
 

@@ -106,6 +106,7 @@ describe('telemetry: the Check span, metrics and decision fields', () => {
     expect(s.status.code).toBe(SpanStatusCode.UNSET);
     expect(s.events.map((e) => e.name)).toEqual(['identity', 'policy']);
     for (const e of s.events) expect(e.attributes?.['duration_ms']).toBeTypeOf('number');
+    expect(s.instrumentationScope).toMatchObject({ name: 'llm-authz', version: '9.9.9' });
     expect(s.resource.attributes).toMatchObject({
       'service.name': 'authz-unit',
       'service.version': '9.9.9',
@@ -145,6 +146,16 @@ describe('telemetry: the Check span, metrics and decision fields', () => {
     for (const s of done) expect(s.parentSpanContext).toBeUndefined();
     expect(records[0]!.trace?.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(records[0]!.trace?.traceId).not.toBe(records[1]!.trace?.traceId);
+  });
+
+  it('makes no span when Envoy did not sample its own, and still answers with its trace id and a span id of its own', async () => {
+    spans.reset();
+    const { check, records } = harness();
+    await check(chat('gpt-4o-mini'), { traceparent: `00-${PARENT_TRACE}-${PARENT_SPAN}-00` });
+    expect(await finished()).toHaveLength(0);
+    expect(records[0]!.trace?.traceId).toBe(PARENT_TRACE);
+    expect(records[0]!.trace?.spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(records[0]!.trace?.spanId).not.toBe(PARENT_SPAN);
   });
 
   it('does not mark an ordinary deny as an error', async () => {
