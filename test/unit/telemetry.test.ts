@@ -102,6 +102,8 @@ describe('telemetry: the Check span, metrics and decision fields', () => {
       'rpc.method': 'Check',
       'rpc.grpc.status_code': 0,
     });
+    // The span's own attributes stay on the span: the decision record has none of them.
+    expect(Object.keys(records[0]!.record).filter((k) => k.startsWith('rpc.'))).toEqual([]);
     expect(records[0]!.trace).toEqual({ traceId: PARENT_TRACE, spanId: s.spanContext().spanId });
     expect(s.status.code).toBe(SpanStatusCode.UNSET);
     expect(s.events.map((e) => e.name)).toEqual(['identity', 'policy']);
