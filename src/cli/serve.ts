@@ -19,6 +19,7 @@ import { setIdentityLogger } from '../identity/log.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
 import { startTelemetry } from '../telemetry/otel.ts';
 import { SERVICE_VERSION } from '../telemetry/version.ts';
+import { releaseStartUpMemory, type MemoryRelease } from './start-up-memory.ts';
 
 export interface ServeOptions {
   config?: string | undefined;
@@ -160,12 +161,18 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
   states.attach(server);
+  // Start-up's garbage goes before SERVING, with the young generation that start-up grew (start-up-memory.ts).
+  let released: MemoryRelease | undefined;
+  const started = server;
+  const serving = (): void => {
+    released = releaseStartUpMemory();
+    started.setServing(true);
+  };
   if (runtime.config.server.warm_up) {
-    const started = server;
     const healthListen = opts.healthListen ?? runtime.config.server.health_listen;
-    await warmUpThenServe(serverWarmUp(runtime, started, { listen, healthListen, tls: tls !== undefined }), () => started.setServing(true), log);
+    await warmUpThenServe(serverWarmUp(runtime, started, { listen, healthListen, tls: tls !== undefined }), serving, log);
   } else {
-    server.setServing(true);
+    serving();
   }
   const loaded = runtime.identify.loaded?.();
   log.info(
@@ -187,6 +194,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
       policy_version: policy?.status().version,
       policy_rules: policy?.status().rules,
       policy_shadow_version: policy?.status().shadowVersion,
+      heap_mib: released?.heapMiBAfter,
+      start_gc_ms: released === undefined ? undefined : Math.round(released.durationMs),
     },
     'llm-authz serving',
   );
