@@ -10,6 +10,8 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
+const FROZEN = /(^|\s)--freeze-flags-after-init(\s|=|$)/;
+
 type GcFunction = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async'; flavor?: 'regular' | 'last-resort' }) => void;
 
 /**
@@ -20,6 +22,8 @@ type GcFunction = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'a
 function gcFunction(): GcFunction | undefined {
   const own = (globalThis as { gc?: unknown }).gc;
   if (typeof own === 'function') return own as GcFunction;
+  // With V8's flags frozen, setting one is a fatal error (Node leaves them unfrozen unless told).
+  if (FROZEN.test([...process.execArgv, process.env['NODE_OPTIONS'] ?? ''].join(' ').replaceAll('_', '-'))) return undefined;
   v8.setFlagsFromString('--expose-gc');
   try {
     const gc: unknown = vm.runInNewContext('gc');
@@ -40,7 +44,8 @@ const MiB = 1048576;
 
 /**
  * A full, memory-reducing garbage collection ("last resort": the whole heap, compacted, the
- * young generation shrunk); synchronous. Undefined when V8 offers no gc function.
+ * young generation shrunk); synchronous. Undefined when V8 offers no gc function (its flags
+ * frozen by --freeze-flags-after-init).
  */
 export function releaseStartUpMemory(): MemoryRelease | undefined {
   const gc = gcFunction();

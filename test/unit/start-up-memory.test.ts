@@ -1,7 +1,11 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { releaseStartUpMemory } from '../../src/cli/start-up-memory.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
 
 const newSpace = (): number => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.physical_space_size ?? 0;
 
@@ -30,5 +34,17 @@ describe('releaseStartUpMemory', () => {
     releaseStartUpMemory();
     expect(vm.runInNewContext('typeof gc')).toBe('undefined');
     expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
+  });
+
+  it('with V8 flags frozen (--freeze-flags-after-init), collects nothing instead of setting a flag (a fatal error)', () => {
+    const script = `
+      import { releaseStartUpMemory } from ${JSON.stringify(path.join(ROOT, 'src/cli/start-up-memory.ts'))};
+      process.stdout.write(String(releaseStartUpMemory()));
+    `;
+    const run = (flags: readonly string[]): string =>
+      execFileSync(process.execPath, [...flags, '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+    expect(run(['--freeze-flags-after-init'])).toBe('undefined');
+    expect(run(['--freeze_flags_after_init'])).toBe('undefined');
+    expect(run([])).toBe('[object Object]');
   });
 });
