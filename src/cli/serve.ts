@@ -20,6 +20,7 @@ import { setIdentityLogger } from '../identity/log.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
 import { startTelemetry } from '../telemetry/otel.ts';
 import { SERVICE_VERSION } from '../telemetry/version.ts';
+import { releaseStartUpMemory, type MemoryRelease } from './start-up-memory.ts';
 
 export interface ServeOptions {
   config?: string | undefined;
@@ -166,12 +167,18 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
   states.attach(server);
-  const warmUpSteps = serverWarmUp(runtime, server, { listen, healthListen: opts.healthListen ?? runtime.config.server.health_listen, tls: tls !== undefined });
+  // Start-up's garbage goes before SERVING, with the young generation that start-up grew (start-up-memory.ts).
+  let released: MemoryRelease | undefined;
+  const started = server;
+  const serving = (): void => {
+    released = releaseStartUpMemory();
+    started.setServing(true);
+  };
+  const warmUpSteps = serverWarmUp(runtime, started, { listen, healthListen: opts.healthListen ?? runtime.config.server.health_listen, tls: tls !== undefined });
   if (runtime.config.server.warm_up) {
-    const started = server;
-    await warmUpThenServe(warmUpSteps, () => started.setServing(true), log);
+    await warmUpThenServe(warmUpSteps, serving, log);
   } else {
-    server.setServing(true);
+    serving();
   }
   const keepWarmMs = runtime.config.server.keep_warm_ms;
   const keepWarm = keepWarmMs === 0 ? undefined : keepWarmWhileIdle({ intervalMs: keepWarmMs, served: () => served, steps: warmUpSteps, log });
@@ -195,6 +202,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
       policy_version: policy?.status().version,
       policy_rules: policy?.status().rules,
       policy_shadow_version: policy?.status().shadowVersion,
+      heap_mib: released?.heapMiBAfter,
+      start_gc_ms: released === undefined ? undefined : Math.round(released.durationMs),
     },
     'llm-authz serving',
   );
