@@ -15,9 +15,9 @@
  * llm-authz are read around the first request. `node bench/cold-envoy.ts` measures the first
  * request with llm-authz out of the path (ext_authz off, the no-op floor).
  * `--no-warm-up` runs llm-authz with its start-up warm-up off (`server.warm_up: false`),
- * `--no-keep-warm` without its idle warm-up (`server.keep_warm_ms: 0`); `--keep`
+ * `--keep-warm` with its idle warm-up on (`server.keep_warm_ms: 15000`; off by default); `--keep`
  * keeps the work folder (the processes' logs) and prints where it is.
- *   node bench/cold.ts [--idle-seconds 120] [--no-warm-up] [--no-keep-warm] [--keep] [--node-option=--flag ...]
+ *   node bench/cold.ts [--idle-seconds 120] [--no-warm-up] [--keep-warm] [--keep] [--node-option=--flag ...]
  */
 import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -27,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { startStack } from '../devstack/stack.ts';
 import type { EnvoyProcess } from '../devstack/envoy.ts';
 import { startOtlpSink } from './servers.ts';
-import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, withoutKeepWarm, withoutWarmUp } from './setup.ts';
+import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, withKeepWarm, withoutWarmUp } from './setup.ts';
 
 export interface Timed {
   /** At the client, through Envoy. */
@@ -178,7 +178,7 @@ export const HEADER = `${'ms'.padEnd(20)}${['client', 'envoy', 'ext_authz', 'che
 export async function measureCold(o: { workDir: string; idleSeconds: number; nodeOptions?: string; otlpPort: number; warmUp?: boolean; keepWarm?: boolean }): Promise<ColdResult> {
   const files = await prepareBenchFiles(o.workDir, o.otlpPort);
   const warmUpConfig = o.warmUp === false ? withoutWarmUp(files.config) : files.config;
-  const config = o.keepWarm === false ? withoutKeepWarm(warmUpConfig) : warmUpConfig;
+  const config = o.keepWarm === true ? withKeepWarm(warmUpConfig) : warmUpConfig;
   const decisionsFile = path.join(o.workDir, 'decisions.log');
   const env = { ...BENCH_ENV, ...(o.nodeOptions ? { NODE_OPTIONS: o.nodeOptions } : {}) };
   const body = (benchCheckRequest(2048, files.jwt)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
     options: {
       'idle-seconds': { type: 'string', default: '120' },
       'no-warm-up': { type: 'boolean', default: false },
-      'no-keep-warm': { type: 'boolean', default: false },
+      'keep-warm': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'node-option': { type: 'string', multiple: true, default: [] },
     },
@@ -233,11 +233,11 @@ async function main(): Promise<void> {
       nodeOptions: (values['node-option'] ?? []).join(' '),
       otlpPort: sink.port,
       warmUp: values['no-warm-up'] !== true,
-      keepWarm: values['no-keep-warm'] !== true,
+      keepWarm: values['keep-warm'] === true,
     });
     process.stdout.write(
       [
-        `llm-authz's start-up warm-up ${values['no-warm-up'] === true ? 'off' : 'on'}, idle warm-up ${values['no-keep-warm'] === true ? 'off' : 'on'}\n`,
+        `llm-authz's start-up warm-up ${values['no-warm-up'] === true ? 'off' : 'on'}, idle warm-up ${values['keep-warm'] === true ? 'on' : 'off'}\n`,
         HEADER,
         row('first after start', r.first),
         row('warm (median)', r.warm),

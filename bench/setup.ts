@@ -184,9 +184,9 @@ export function withoutWarmUp(config: string): string {
   return withServerKeys(config, 'no-warm-up', { warm_up: false });
 }
 
-/** A copy of a benchmark config without the idle warm-up (`server.keep_warm_ms: 0`). */
-export function withoutKeepWarm(config: string): string {
-  return withServerKeys(config, 'no-keep-warm', { keep_warm_ms: 0 });
+/** A copy of a benchmark config with the idle warm-up on (`server.keep_warm_ms`; off by default). */
+export function withKeepWarm(config: string, ms = 15_000): string {
+  return withServerKeys(config, 'keep-warm', { keep_warm_ms: ms });
 }
 
 /** Sets the span export's batch size and delay in a benchmark config, in place: `spec` is `SIZE,DELAY_MS`. */

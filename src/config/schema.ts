@@ -31,8 +31,8 @@ export const configSchema = z.strictObject({
       max_connection_idle_ms: z.int().min(100).max(86_400_000).default(300_000),
       /** Before reporting SERVING, run the Check pipeline on synthetic requests and one health call to the listener (src/server/warm-up.ts). */
       warm_up: z.boolean().default(true),
-      /** While no Check comes, run the warm-up's steps again every this many ms, so the first Check after a quiet spell finds its code warm (src/server/keep-warm.ts); 0: off. */
-      keep_warm_ms: z.union([z.literal(0), z.int().min(1000).max(3_600_000)]).default(15_000),
+      /** While no Check comes, run the warm-up's steps again every this many ms (src/server/keep-warm.ts); 0: off (the default: no consistent gain measured, README "Sizing"). */
+      keep_warm_ms: z.union([z.literal(0), z.int().min(1000).max(3_600_000)]).default(0),
       /** A second listener serving only grpc.health.v1 (the kubelet's probes), e.g. 0.0.0.0:14002. */
       health_listen: listenAddress.optional(),
       /** TLS on the gRPC listener (gateway mode); with client_ca, clients need a certificate chaining to it (mTLS). Files re-read when they change. */

@@ -1,10 +1,11 @@
 /**
- * Keeping the Check path warm while no Check comes (config `server.keep_warm_ms`). After two
- * minutes without traffic the first Check cost several times a warm one (bench/cold.ts): V8 had
- * flushed the bytecode of functions not run for a while, and pages of code not touched for a
- * minute had been reclaimed. While idle, this runs the start-up warm-up's steps again (the Check
- * pipeline on synthetic requests with sinks of their own, and one gRPC health call to the own
- * listener: src/server/warm-up.ts) every `intervalMs`; a period in which the server took a Check
+ * Keeping the Check path warm while no Check comes (config `server.keep_warm_ms`, off by
+ * default). After two minutes without traffic the first Check cost several times a warm one
+ * (bench/cold.ts): V8 flushes the bytecode of functions not run for a while, and this VM's kernel
+ * pages out code not touched for a minute. With it on, one request per run after 120 s idle
+ * showed no consistent gain (README "Sizing"), hence off by default. While idle, this runs the
+ * start-up warm-up's steps again (the Check pipeline on synthetic requests with sinks of their
+ * own, and one gRPC health call to the own listener: src/server/warm-up.ts) every `intervalMs`; a period in which the server took a Check
  * skips it. Like the start-up warm-up, nothing it does is logged as a decision, exported as a span,
  * counted in the decision metrics or charged to a quota. A failing step is counted
  * (llm_authz_warm_up_failures_total{step}) and logged when it starts failing, not every period;
