@@ -10,7 +10,7 @@ import type { RequestContext } from '../envoy/request-context.ts';
 import { presentedCredential } from './credentials.ts';
 import type { KeyStore } from './key-store.ts';
 import { atDecision, entitlementRecord, type EntitlementRecord } from './entitlement.ts';
-import type { Finding, IdentityMethod, IdentityResult } from './types.ts';
+import { ABSENT, type Finding, type IdentityMethod, type IdentityResult } from './types.ts';
 
 import { API_KEY_PREFIX, API_KEY_RE as KEY_RE } from '../core/key-shape.ts';
 
@@ -57,8 +57,6 @@ function finding(record: KeyRecord, nowMs: number): Finding {
     entitlement: atDecision(entitlement(record), nowMs),
   };
 }
-
-const ABSENT: IdentityResult = Object.freeze({ kind: 'absent' });
 
 export interface ApiKeyOptions {
   readonly store?: KeyStore | undefined;

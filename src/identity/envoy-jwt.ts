@@ -6,7 +6,7 @@
 import type { RequestContext } from '../envoy/request-context.ts';
 import { findingFromPayload } from './claims.ts';
 import type { EnvoyJwtConfig } from './schema.ts';
-import type { IdentityMethod, IdentityResult } from './types.ts';
+import { ABSENT, type IdentityMethod, type IdentityResult } from './types.ts';
 
 /** Envoy checked `exp`; it is checked again here (cheap), in case the payload outlived the request that verified it. */
 const SKEW_S = 60;
@@ -18,7 +18,7 @@ export function createEnvoyJwtMethod(config: EnvoyJwtConfig, claims: readonly st
     authenticate(ctx: RequestContext): IdentityResult {
       const ns = ctx.filterMetadata[config.namespace];
       const payload = ns !== undefined && Object.hasOwn(ns, config.payload_key) ? ns[config.payload_key] : undefined;
-      if (payload === undefined) return { kind: 'absent' };
+      if (payload === undefined) return ABSENT;
       if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
         return { kind: 'rejected', reason: 'malformed_credentials', detail: 'the verified JWT payload from Envoy is not an object' };
       }

@@ -13,7 +13,7 @@ import { presentedCredential } from './credentials.ts';
 import { keySetFor, type KeySet } from './jwks.ts';
 import type { JwtConfig, JwtIssuerConfig } from './schema.ts';
 import { TokenCache } from './token-cache.ts';
-import type { Finding, IdentityMethod, IdentityResult } from './types.ts';
+import { ABSENT, type Finding, type IdentityMethod, type IdentityResult } from './types.ts';
 
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const MAX_KID_LENGTH = 256;
@@ -25,8 +25,6 @@ export function looksLikeJwt(token: string): boolean {
   const second = first === -1 ? -1 : token.indexOf('.', first + 1);
   return second !== -1 && token.indexOf('.', second + 1) === -1;
 }
-
-const ABSENT: IdentityResult = Object.freeze({ kind: 'absent' });
 
 function methodResult(v: Verified): IdentityResult {
   return v.ok ? { kind: 'authenticated', identity: v.finding } : { kind: 'rejected', reason: v.reason, detail: v.detail };

@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import type { RequestContext } from '../envoy/request-context.ts';
 import type { SpiffeConfig } from './schema.ts';
 import { parseSpiffeId } from './spiffe-id.ts';
-import type { IdentityMethod, IdentityResult } from './types.ts';
+import { ABSENT, type IdentityMethod, type IdentityResult } from './types.ts';
 
 const MAX_CERT_LENGTH = 64 * 1024;
 const MAX_XFCC_LENGTH = 64 * 1024;
@@ -75,7 +75,7 @@ export function createSpiffeMethod(config: SpiffeConfig, now: () => number = Dat
         if (found !== undefined && found !== s.id) return { kind: 'rejected', reason: 'conflicting_credentials', detail: 'the SPIFFE IDs of the connection disagree' };
         found = s.id;
       }
-      if (found === undefined) return { kind: 'absent' };
+      if (found === undefined) return ABSENT;
       const id = parseSpiffeId(found);
       if (id === undefined) return { kind: 'rejected', reason: 'malformed_credentials', detail: 'the peer SPIFFE ID is not valid' };
       if (!domains.has(id.trustDomain)) return { kind: 'rejected', reason: 'untrusted_domain', detail: `trust domain '${id.trustDomain}' is not trusted` };

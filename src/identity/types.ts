@@ -89,3 +89,6 @@ export interface IdentityMethod {
 }
 
 export const UNRESTRICTED: Scopes = { models: undefined, providers: undefined };
+
+/** A method's answer when the request presents nothing it reads (made once: a result is never changed). */
+export const ABSENT: IdentityResult = Object.freeze({ kind: 'absent' });
