@@ -33,9 +33,8 @@ function hasBody(ctx: RequestContext): boolean {
 
 /** A body the endpoint does not read: none, or only part of one that the endpoint decides without. */
 const NO_BODY: Outcome<BodyFields> = Object.freeze({ ok: true, value: NO_BODY_FIELDS });
-const PARTIAL_BODY: Outcome<BodyFields> = Object.freeze({ ok: true, value: NO_BODY_FIELDS });
 
-/** Reads the body's fields with the endpoint's parser; PARTIAL_BODY when only part of it came and the endpoint decides without it. */
+/** Reads the body's fields with the endpoint's parser; NO_BODY also when only part of it came and the endpoint decides without it. */
 function readBody(ctx: RequestContext, ep: Endpoint, pathModel: string | undefined): Outcome<BodyFields> {
   if (ep.parse === undefined) {
     // A body on an endpoint that takes none would be forwarded unread (with a method override a
@@ -48,7 +47,7 @@ function readBody(ctx: RequestContext, ep: Endpoint, pathModel: string | undefin
     return fail('unsupported_media_type', 'a compressed request body cannot be read');
   }
   if (ctx.body.truncated) {
-    if (ep.partialBody) return PARTIAL_BODY;
+    if (ep.partialBody) return NO_BODY;
     return fail('body_too_large', 'only part of the body was received, and it decides this request');
   }
   if (ctx.body.bytes.length === 0) return fail('empty_body');
@@ -132,7 +131,8 @@ function understandWith(ctx: RequestContext, select: SelectProvider): Outcome<Ll
     endUser: f.endUser,
     messageCount: f.messageCount,
     inputBytes,
-    bodyComplete: body !== PARTIAL_BODY,
+    // A part of a body is read only where the endpoint decides without it (readBody refuses it elsewhere).
+    bodyComplete: !ctx.body.truncated,
     storedContext: f.storedContext ?? NONE,
     pathParams: m.pathParams,
   });
