@@ -11,7 +11,7 @@ import { assignable, typeName, type PolicyType } from './cel-types.ts';
 import { checkExpr } from './checker.ts';
 import { policyEnv, RegexCache } from './functions.ts';
 import { MAX_EXPRESSION_DEPTH } from './schema.ts';
-import { activation, VARIABLES, variableType, type Activation } from './vars.ts';
+import { activation, qualifiedFor, VARIABLES, variableType, type Activation } from './vars.ts';
 
 export interface ExpressionProblem {
   /** Offset in the expression's text. */
@@ -54,7 +54,7 @@ export function compileExpression(text: string, result: PolicyType): CompiledExp
   if (!assignable(result, checked.type))
     return { ok: false, problems: [{ offset: 0, message: `the expression is ${article(typeName(checked.type))}, not ${article(typeName(result))}` }] };
   const program = plan(env, ast);
-  const qualified = ![...checked.bound].some((name) => Object.hasOwn(VARIABLES, name));
+  const qualified = qualifiedFor(checked.bound);
   return {
     ok: true,
     evaluate(input, nowMs) {

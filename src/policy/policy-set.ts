@@ -20,7 +20,7 @@ import { typeName, T, assignable } from './cel-types.ts';
 import { checkExpr } from './checker.ts';
 import { policyEnv, RegexCache } from './functions.ts';
 import { MAX_EXPRESSION_DEPTH, policyFileSchema } from './schema.ts';
-import { VARIABLES, variableType, type Activation } from './vars.ts';
+import { qualifiedFor, VARIABLES, variableType, type Activation } from './vars.ts';
 import { SCOPE_RULE_IDS } from './scope-guard.ts';
 
 const VARIABLE_NAMES = Object.keys(VARIABLES);
@@ -180,7 +180,7 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
       if (ast !== undefined) {
         const checked = checkExpr(ast, { env, variable: usedVariable, variableNames: VARIABLE_NAMES, regex, maxDepth: MAX_EXPRESSION_DEPTH });
         for (const p of checked.problems) problems.push(`${exprAt(p.offset)}: ${label}.when: ${p.message}`);
-        for (const name of checked.bound) if (Object.hasOwn(VARIABLES, name)) qualified = false;
+        if (!qualifiedFor(checked.bound)) qualified = false;
         if (checked.problems.length === 0 && !assignable(T.bool, checked.type)) {
           problems.push(`${exprAt(0)}: ${label}.when: the expression is ${/^(?!u)[aeiou]/.test(typeName(checked.type)) ? 'an' : 'a'} ${typeName(checked.type)}, not a bool`);
         }

@@ -385,6 +385,12 @@ for (const variable of ['identity', 'request', 'llm'] as const) {
   }
 }
 
+/** Whether an expression whose comprehensions bind `bound` may read qualified names (none is a top-level variable's name). */
+export function qualifiedFor(bound: ReadonlySet<string>): boolean {
+  for (const name of bound) if (Object.hasOwn(VARIABLES, name)) return false;
+  return true;
+}
+
 /**
  * The activation of a decision; with `variables`, `quota` and `now` are built only when named
  * there. `qualified`: also answer qualified field names (see QualifiedVariables).
