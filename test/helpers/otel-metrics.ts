@@ -1,5 +1,5 @@
 /** Reading the OpenTelemetry metrics a test's MetricReader collected (in process, before any export). */
-import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 
 /** The sum of a metric's data points matching `attrs` (a histogram's point counts its count); undefined when it has none. */
 export function metric(rm: ResourceMetrics, name: string, attrs: Record<string, string> = {}): number | undefined {
@@ -15,4 +15,14 @@ export function metric(rm: ResourceMetrics, name: string, attrs: Record<string, 
     }
   }
   return found;
+}
+
+/** A MetricReader the test collects from itself (`reader.collect()`); it exports nothing. */
+export class TestReader extends MetricReader {
+  protected onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
 }

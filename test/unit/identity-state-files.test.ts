@@ -8,7 +8,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, type MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import pino from 'pino';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { KeyStoreReloadEvent } from '../../src/core/build-context.ts';
@@ -19,6 +19,7 @@ import { openRevocationList, readRevocationFile, writeRevocationFile } from '../
 import { watchFile } from '../../src/identity/watched-file.ts';
 import { installMeter } from '../../src/telemetry/metrics.ts';
 import { tempDir } from '../helpers/access.ts';
+import { TestReader } from '../helpers/otel-metrics.ts';
 
 const INTERVAL = 100;
 
@@ -185,15 +186,6 @@ describe('the watch timer', () => {
     w.close();
   });
 });
-
-class TestReader extends MetricReader {
-  protected onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 /** llm_authz.state.reloads by outcome, for one state. */
 async function reloads(reader: MetricReader, state: string): Promise<Record<string, number>> {

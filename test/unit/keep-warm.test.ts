@@ -5,25 +5,13 @@
  * process (nothing written to the decision log, exported or counted as a decision):
  * test/e2e/warm-up.test.ts.
  */
-import { Writable } from 'node:stream';
-import { MetricReader } from '@opentelemetry/sdk-metrics';
-import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { keepWarmWhileIdle } from '../../src/server/keep-warm.ts';
 import type { WarmUpSteps } from '../../src/server/warm-up.ts';
-import type { Logger } from '../../src/telemetry/log.ts';
 import { startTelemetry, type Telemetry } from '../../src/telemetry/otel.ts';
 import { telemetrySchema } from '../../src/telemetry/schema.ts';
-import { metric } from '../helpers/otel-metrics.ts';
-
-class TestReader extends MetricReader {
-  protected onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { metric, TestReader } from '../helpers/otel-metrics.ts';
+import { capturingLogger } from '../helpers/log.ts';
 
 const reader = new TestReader();
 let tel: Telemetry;
@@ -34,17 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await tel.shutdown();
 });
-
-function capturingLogger(): { log: Logger; lines: () => Record<string, unknown>[] } {
-  const out: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _e, done) {
-      out.push(...chunk.toString().split('\n').filter(Boolean));
-      done();
-    },
-  });
-  return { log: pino<never>({ level: 'debug' }, stream), lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
 
 /** Steps that count their runs; `check` may be made to fail or to hang until released. */
 function countingSteps(): { steps: WarmUpSteps; checks: () => number; calls: () => number; fail: (f: boolean) => void; hold: () => () => void } {
@@ -93,7 +70,7 @@ describe('keep warm while idle', () => {
 
   it('runs both steps once per idle period, not before the first period ends, and not after stop', async () => {
     const s = countingSteps();
-    const { log, lines } = capturingLogger();
+    const { log, lines } = capturingLogger('debug');
     const kw = keepWarmWhileIdle({ intervalMs: 1000, served: () => 0, steps: s.steps, log });
     await vi.advanceTimersByTimeAsync(999);
     expect(s.checks()).toBe(0);
@@ -112,7 +89,7 @@ describe('keep warm while idle', () => {
   it('skips every period in which the server took a Check', async () => {
     const s = countingSteps();
     let served = 0;
-    const kw = keepWarmWhileIdle({ intervalMs: 1000, served: () => served, steps: s.steps, log: capturingLogger().log });
+    const kw = keepWarmWhileIdle({ intervalMs: 1000, served: () => served, steps: s.steps, log: capturingLogger('debug').log });
     // Traffic in each of three periods: no run.
     for (let i = 0; i < 3; i++) {
       served += 5;
@@ -134,7 +111,7 @@ describe('keep warm while idle', () => {
     const s = countingSteps();
     let served = 0;
     const release = s.hold();
-    const kw = keepWarmWhileIdle({ intervalMs: 1000, served: () => served, steps: s.steps, log: capturingLogger().log });
+    const kw = keepWarmWhileIdle({ intervalMs: 1000, served: () => served, steps: s.steps, log: capturingLogger('debug').log });
     await vi.advanceTimersByTimeAsync(1000);
     expect(s.checks()).toBe(1);
     await vi.advanceTimersByTimeAsync(10_000);
@@ -154,7 +131,7 @@ describe('keep warm while idle', () => {
     const beforePipeline = await count('check_pipeline');
     const beforeCall = await count('grpc_call');
     const s = countingSteps();
-    const { log, lines } = capturingLogger();
+    const { log, lines } = capturingLogger('debug');
     const kw = keepWarmWhileIdle({ intervalMs: 1000, served: () => 0, steps: s.steps, log });
     const warnings = (): Record<string, unknown>[] => lines().filter((l) => l['msg'] === 'idle warm-up failed in part; serving as before');
     s.fail(true);
@@ -175,7 +152,7 @@ describe('keep warm while idle', () => {
   });
 
   it('a step that throws is a counted failure, and the runs go on', async () => {
-    const { log, lines } = capturingLogger();
+    const { log, lines } = capturingLogger('debug');
     let n = 0;
     const kw = keepWarmWhileIdle({
       intervalMs: 1000,

@@ -8,21 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { MetricReader } from '@opentelemetry/sdk-metrics';
-import { metric } from '../helpers/otel-metrics.ts';
+import { metric, TestReader } from '../helpers/otel-metrics.ts';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { describe, expect, it } from 'vitest';
 import { startTelemetry } from '../../src/telemetry/otel.ts';
 import { telemetrySchema } from '../../src/telemetry/schema.ts';
-
-class TestReader extends MetricReader {
-  protected onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 /** A collector that takes each batch and never answers (until release()). */
 class HangingExporter implements SpanExporter {

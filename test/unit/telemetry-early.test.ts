@@ -1,20 +1,12 @@
 /** Counts made while the config is built (before the telemetry it configures starts) are not lost. */
-import { MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { describe, expect, it } from 'vitest';
 import { createPolicyEngine } from '../../src/policy/engine.ts';
 import { countJwksFetch } from '../../src/telemetry/metrics.ts';
 import { startTelemetry } from '../../src/telemetry/otel.ts';
 import { telemetrySchema } from '../../src/telemetry/schema.ts';
 import { policyDir, unitProviders } from '../helpers/policies.ts';
-
-class TestReader extends MetricReader {
-  protected onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { TestReader } from '../helpers/otel-metrics.ts';
 
 function total(rm: ResourceMetrics, name: string, outcome: string): number {
   let n = 0;

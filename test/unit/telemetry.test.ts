@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/record.ts';
@@ -18,15 +18,7 @@ import { signingKey } from '../helpers/identity.ts';
 import { startJwksServer } from '../helpers/jwks-server.ts';
 import { policyDir, unitProviders } from '../helpers/policies.ts';
 import { ANTHROPIC_SECRET, OPENAI_SECRET, UNIT_KEY, UNIT_KEY_2, unitRuntime } from '../helpers/runtime.ts';
-
-class TestReader extends MetricReader {
-  protected onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { TestReader } from '../helpers/otel-metrics.ts';
 
 /** The sum of a counter (or count of a histogram) over the data points whose attributes include attrs. */
 function total(rm: ResourceMetrics, name: string, attrs: Record<string, string> = {}): number {

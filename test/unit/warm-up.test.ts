@@ -9,12 +9,10 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { metric } from '../helpers/otel-metrics.ts';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { metric, TestReader } from '../helpers/otel-metrics.ts';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthzClient } from '../../devstack/grpc-client.ts';
 import { checkRequest } from '../../src/envoy/check-request.ts';
@@ -29,18 +27,9 @@ import { samplePath } from '../../src/pipeline/warm-up-requests.ts';
 import { startServer, type AuthzServer } from '../../src/server/server.ts';
 import { callTarget, healthCallToSelf } from '../../src/server/warm-up-call.ts';
 import { serverWarmUp, warmUpThenServe, type WarmUpSteps } from '../../src/server/warm-up.ts';
-import type { Logger } from '../../src/telemetry/log.ts';
 import { startTelemetry, type Telemetry } from '../../src/telemetry/otel.ts';
 import { telemetrySchema } from '../../src/telemetry/schema.ts';
-
-class TestReader extends MetricReader {
-  protected onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { capturingLogger } from '../helpers/log.ts';
 
 const KEY = 'lla_warmtest1_abcdefghijklmnopqrstuvwx';
 const KEY_ENV = 'LLM_AUTHZ_WARM_UP_TEST_PROVIDER_KEY';
@@ -171,18 +160,6 @@ describe('the Check warm-up', () => {
     expect(wire && samplePath(wire, { method: 'POST', path: /^\/x\/(?<model>[^/]+)$/, schema: 'x', operation: 'chat' })).toBeUndefined();
   });
 });
-
-/** A logger whose lines the test reads. */
-function capturingLogger(): { log: Logger; lines: () => Record<string, unknown>[] } {
-  const out: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _e, done) {
-      out.push(...chunk.toString().split('\n').filter(Boolean));
-      done();
-    },
-  });
-  return { log: pino<never>({ level: 'info' }, stream), lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
 
 describe('warm-up before SERVING', () => {
   let server: AuthzServer;
