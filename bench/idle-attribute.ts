@@ -12,31 +12,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAuthzClient } from '../devstack/grpc-client.ts';
 import { ROOT } from '../devstack/tools.ts';
+import { smapsByMapping } from './procstat.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
 import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, withoutWarmUp } from './setup.ts';
-
-/** Rss, anonymous and swap kB summed by mapping name ([anon] for unnamed mappings). */
-export function smapsByMapping(pid: number): Map<string, { rss: number; anon: number; count: number }> {
-  const out = new Map<string, { rss: number; anon: number; count: number }>();
-  let cur: { rss: number; anon: number; count: number } | undefined;
-  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
-    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (head) {
-      const name = head[2] === '' ? '[anon]' : head[2]!.replace(/^.*\/node_modules\//, 'node_modules/');
-      const key = `${name} ${head[1]!.includes('x') ? 'x' : ''}`.trim();
-      cur = out.get(key) ?? { rss: 0, anon: 0, count: 0 };
-      cur.count++;
-      out.set(key, cur);
-      continue;
-    }
-    const f = /^(Rss|Anonymous):\s+(\d+) kB/.exec(line);
-    if (f && cur) {
-      if (f[1] === 'Rss') cur.rss += Number(f[2]);
-      else cur.anon += Number(f[2]);
-    }
-  }
-  return out;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -1,4 +1,4 @@
-/** CPU time, page faults and resident memory of a process, from /proc (Linux). */
+/** CPU time, page faults and resident memory of a process (also by mapping), from /proc (Linux). */
 import { readFileSync } from 'node:fs';
 
 const TICKS = 100; // USER_HZ on Linux
@@ -34,4 +34,27 @@ export function statusMiB(pid: number, field: string): number {
 
 export function rssMiB(pid: number): number {
   return statusMiB(pid, 'VmRSS');
+}
+
+/** Rss, anonymous and swap kB summed by mapping name ([anon] for unnamed mappings). */
+export function smapsByMapping(pid: number): Map<string, { rss: number; anon: number; count: number }> {
+  const out = new Map<string, { rss: number; anon: number; count: number }>();
+  let cur: { rss: number; anon: number; count: number } | undefined;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[2] === '' ? '[anon]' : head[2]!.replace(/^.*\/node_modules\//, 'node_modules/');
+      const key = `${name} ${head[1]!.includes('x') ? 'x' : ''}`.trim();
+      cur = out.get(key) ?? { rss: 0, anon: 0, count: 0 };
+      cur.count++;
+      out.set(key, cur);
+      continue;
+    }
+    const f = /^(Rss|Anonymous):\s+(\d+) kB/.exec(line);
+    if (f && cur) {
+      if (f[1] === 'Rss') cur.rss += Number(f[2]);
+      else cur.anon += Number(f[2]);
+    }
+  }
+  return out;
 }
