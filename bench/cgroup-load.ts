@@ -149,6 +149,8 @@ async function runOnce(o: {
   rmSync(logFile, { force: true });
   const server = await startLlmAuthz(o.workDir, o.config, BENCH_ENV, ['--trace-gc', '--import', path.join(ROOT, 'bench', 'heap-probe.ts'), ...v.nodeArgs], {
     memoryLimitMiB: v.limitMiB,
+    // Each variant names all of its Node flags.
+    nodeFlags: [],
     ...(o.node ? { node: o.node } : {}),
   });
   const memory = server.memory;

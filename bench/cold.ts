@@ -27,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { startStack } from '../devstack/stack.ts';
 import type { EnvoyProcess } from '../devstack/envoy.ts';
 import { startOtlpSink } from './servers.ts';
-import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, withKeepWarm, withoutWarmUp } from './setup.ts';
+import { BENCH_ENV, benchCheckRequest, IMAGE_NODE_FLAGS, prepareBenchFiles, withKeepWarm, withoutWarmUp } from './setup.ts';
 
 export interface Timed {
   /** At the client, through Envoy. */
@@ -175,7 +175,16 @@ export function row(name: string, t: Timed): string {
 
 export const HEADER = `${'ms'.padEnd(20)}${['client', 'envoy', 'ext_authz', 'check', 'cl-envoy', 'envoy-az', 'az-check'].map((h) => h.padStart(9)).join('')}\n`;
 
-export async function measureCold(o: { workDir: string; idleSeconds: number; nodeOptions?: string; otlpPort: number; warmUp?: boolean; keepWarm?: boolean }): Promise<ColdResult> {
+export async function measureCold(o: {
+  workDir: string;
+  idleSeconds: number;
+  nodeOptions?: string;
+  /** Node's own flags for llm-authz, on its command line (bench/run.ts: the image's). */
+  nodeArgs?: readonly string[];
+  otlpPort: number;
+  warmUp?: boolean;
+  keepWarm?: boolean;
+}): Promise<ColdResult> {
   const files = await prepareBenchFiles(o.workDir, o.otlpPort);
   const warmUpConfig = o.warmUp === false ? withoutWarmUp(files.config) : files.config;
   const config = o.keepWarm === true ? withKeepWarm(warmUpConfig) : warmUpConfig;
@@ -183,7 +192,7 @@ export async function measureCold(o: { workDir: string; idleSeconds: number; nod
   const env = { ...BENCH_ENV, ...(o.nodeOptions ? { NODE_OPTIONS: o.nodeOptions } : {}) };
   const body = (benchCheckRequest(2048, files.jwt)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
   const client = await warmClient(body);
-  const stack = await startStack({ config, env, workDir: path.join(o.workDir, 'stack') });
+  const stack = await startStack({ config, env, workDir: path.join(o.workDir, 'stack'), authzNodeArgs: o.nodeArgs ?? [] });
   const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 1000 });
   try {
     const url = `${stack.url}/v1/chat/completions`;
@@ -231,6 +240,7 @@ async function main(): Promise<void> {
       workDir,
       idleSeconds: Number(values['idle-seconds']),
       nodeOptions: (values['node-option'] ?? []).join(' '),
+      nodeArgs: IMAGE_NODE_FLAGS,
       otlpPort: sink.port,
       warmUp: values['no-warm-up'] !== true,
       keepWarm: values['keep-warm'] === true,

@@ -32,6 +32,29 @@ export function statusMiB(pid: number, field: string): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
+/** The machine's CPU jiffies from /proc/stat: all of them and those stolen by the hypervisor. */
+export function machineCpu(): { total: number; steal: number } {
+  const fields = (/^cpu +(.*)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? '').split(/ +/).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already counted in user)
+  return { total: fields.slice(0, 8).reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
+}
+
+/** What else the machine did over a measured window: load average at its end and the share of CPU time stolen by the hypervisor. */
+export interface MachineNoise {
+  readonly load1: number;
+  readonly stealPct: number;
+}
+
+/** Starts a window; the returned function ends it. */
+export function noiseWindow(load1: () => number): () => MachineNoise {
+  const a = machineCpu();
+  return () => {
+    const b = machineCpu();
+    const total = b.total - a.total;
+    return { load1: load1(), stealPct: total > 0 ? (100 * (b.steal - a.steal)) / total : 0 };
+  };
+}
+
 export function rssMiB(pid: number): number {
   return statusMiB(pid, 'VmRSS');
 }

@@ -11,13 +11,16 @@ import { AUTHORINO, AUTHORINO_GAPS, AUTHORINO_METHOD } from './authorino.ts';
 import type { AllocResult } from './alloc.ts';
 import type { ColdResult } from './cold.ts';
 import { OPA_ENVOY } from './servers.ts';
+import { AUTHZ_NODE_FLAGS } from '../src/inject/sidecars.ts';
+import { IMAGE_NODE_FLAGS } from './setup.ts';
 import { footprintTargets, MANIFEST_MEMORY_LIMIT_MIB, memoryLimited, TARGET_MEMORY_LIMIT_MIB } from './targets.ts';
 
-export type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number };
+/** A measured window, with what else the machine did meanwhile (older results lack load1 and stealPct). */
+export type Measured = LoadResult & { cpuMsPer1k: number; rssMiB: number; load1?: number; stealPct?: number; p99Rounds?: number[] };
 
-/** The two extra llm-authz rows of the maximum-throughput table (bench/run.ts runs them). */
-export const SMALL_YOUNG_GEN_FLAG = '--max-semi-space-size=8';
-export const SMALL_YOUNG_GEN = `llm-authz (${SMALL_YOUNG_GEN_FLAG})`;
+/** llm-authz with Node's defaults instead of the sidecar's flags (bench/run.ts runs it). */
+export const NO_NODE_FLAGS = 'llm-authz (no Node flags)';
+const flags = (xs: readonly string[]): string => xs.map((x) => `\`${x}\``).join(' ');
 const MANIFEST_LIMITED = memoryLimited(MANIFEST_MEMORY_LIMIT_MIB);
 const TARGET_LIMITED = memoryLimited(TARGET_MEMORY_LIMIT_MIB);
 
@@ -78,7 +81,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
   const at1k = r.envoy.find((p) => p.rate === 1000);
   const oneMb = r.bodySizes.find((b) => b.size === 1024 * 1024);
   const rss = ours?.rssMiB ?? Number.NaN;
-  const smallYoungGen = r.check[SMALL_YOUNG_GEN];
+  const noFlags = r.check[NO_NODE_FLAGS];
   const limited = r.check[MANIFEST_LIMITED];
   const limitedCgroup = r.memoryLimits?.[MANIFEST_LIMITED];
   const addedP50 = at1k ? at1k.results['llm-authz'].p50 - at1k.results.off.p50 : Number.NaN;
@@ -108,13 +111,14 @@ export async function writeReport(r: BenchResults): Promise<void> {
   );
   w('- **floor**: a no-op grpc-js server on the same protos (`bench/floor.ts`) that allows everything: the cost of grpc-js + proto decoding alone.');
   w(
-    '- **llm-authz**: the built CLI, `serve` with the representative config of `bench/setup.ts`: JWT (RS256, inline JWKS; verified once, then served from the verified-token cache) and API-key identities, a 20-rule CEL policy set (10 deny guards, 10 per-workload allows; every rule is evaluated), request parsing, credential injection, one span per Check exported over OTLP/gRPC to a local sink (`bench/otlp-sink.ts`), a decision-log line per Check to a file.',
+    "- **llm-authz**: the built CLI, `serve` with the representative config of `bench/setup.ts`: JWT (RS256, inline JWKS; verified once, then served from the verified-token cache) and API-key identities, a 20-rule CEL policy set (10 deny guards, 10 per-workload allows; every rule is evaluated), request parsing, credential injection, one span per Check exported over OTLP/gRPC to a local sink (`bench/otlp-sink.ts`), a decision-log line per Check to a file. Node runs with the image's flags (`deploy/Dockerfile`'s ENTRYPOINT) in every llm-authz row of this page unless the row says otherwise: " +
+      `${flags(IMAGE_NODE_FLAGS)}.`,
   );
   w(
-    `- **${SMALL_YOUNG_GEN}**: the same llm-authz with V8's young generation capped at 2 × 8 MiB (a Node flag, e.g. in \`NODE_OPTIONS\`); maximum throughput only. By default V8 grows the young generation up to 2 × 64 MiB on this 24 GiB machine, which is most of the RSS difference.`,
+    `- **${NO_NODE_FLAGS}**: the same llm-authz with Node's defaults (as \`npx llm-authz serve\` runs); maximum throughput and the tail target's rates. By default V8 grows the young generation up to 2 × 64 MiB on this 24 GiB machine.`,
   );
   w(
-    `- **${TARGET_LIMITED}** and **${MANIFEST_LIMITED}**: the same llm-authz in a memory cgroup, as in a pod, with the footprint target's limit and with the limit \`deploy/kubernetes/deployment/deployment.yaml\` and the injected sidecar (\`src/inject/sidecars.ts\`) set; Node sizes V8's heap from the limit it finds. Maximum throughput only; the cgroup's OOM kills are counted.`,
+    `- **${TARGET_LIMITED}** and **${MANIFEST_LIMITED}**: the same llm-authz in a memory cgroup, as in a pod, with the footprint target's limit and with the limit \`deploy/kubernetes/deployment/deployment.yaml\` and the injected sidecar (\`src/inject/sidecars.ts\`) set, with the flags the injected sidecar and the manifests run Node with for that limit (${flags(AUTHZ_NODE_FLAGS)}, \`src/inject/sidecars.ts\`). Maximum throughput only; the cgroup's OOM kills are counted.`,
   );
   w(
     '- **OPA-Envoy**: the same identity checks (`io.jwt.decode_verify`, API key by id and `crypto.sha256`) and the same 20 conditions in Rego (`bench/setup.ts`), with route and credential headers; decision logs off.',
@@ -152,12 +156,18 @@ export async function writeReport(r: BenchResults): Promise<void> {
       `llm-authz reaches **${ratio(ours.rps, floor.rps)}** of the floor's throughput, **${ratio(ours.rps, opa.rps)}** OPA-Envoy's${authorino ? ` and **${ratio(ours.rps, authorino.rps)}** ${AUTHORINO}'s` : ''}.`,
     );
   w();
-  w('Fixed rates (achieved rate, latency in ms):');
+  w(
+    "Fixed rates (achieved rate, latency in ms). At the tail target's rates the servers take turns for several rounds (the order reversed every other round); the row is each server's median round by p99, and \"p99 of the rounds\" lists every round's. \"load / steal\" is the machine's 1-minute load average at the end of the row's window and the share of CPU time the hypervisor took from this VM during it.",
+  );
   w();
-  w('| server | target/s | achieved/s | p50 | p90 | p99 | max | errors | CPU ms / 1k checks |');
-  w('|---|---|---|---|---|---|---|---|---|');
+  w('| server | target/s | achieved/s | p50 | p90 | p99 | p99 of the rounds | max | errors | CPU ms / 1k checks | load / steal |');
+  w('|---|---|---|---|---|---|---|---|---|---|---|');
+  const noise = (m: { load1?: number; stealPct?: number }): string => (m.load1 === undefined ? '' : `${f(m.load1)} / ${f(m.stealPct ?? Number.NaN, 1)}%`);
   for (const [name, pts] of Object.entries(r.rates))
-    for (const p of pts) w(`| ${name} | ${p.rate} | ${f(p.rps, 0)} | ${f(p.p50)} | ${f(p.p90)} | ${f(p.p99)} | ${f(p.max)} | ${p.errors} | ${f(p.cpuMsPer1k, 0)} |`);
+    for (const p of pts)
+      w(
+        `| ${name} | ${p.rate} | ${f(p.rps, 0)} | ${f(p.p50)} | ${f(p.p90)} | ${f(p.p99)} | ${(p.p99Rounds ?? []).map((x) => f(x)).join(', ')} | ${f(p.max)} | ${p.errors} | ${f(p.cpuMsPer1k, 0)} | ${noise(p)} |`,
+      );
   w();
   w('![latency vs rate](bench/plots/latency-vs-rate.png)');
   w();
@@ -193,6 +203,23 @@ export async function writeReport(r: BenchResults): Promise<void> {
     }
   }
   w();
+  const roundRows = r.envoy.flatMap((p) =>
+    p.p99Rounds === undefined
+      ? []
+      : [
+          `at ${p.rate}/s ${Object.entries(p.p99Rounds)
+            .map(([name, xs]) => `${name} ${xs.map((x) => f(x)).join(' / ')}`)
+            .join(
+              ', ',
+            )}${p.noise && p.noise.length > 0 ? ` (load ${f(Math.min(...p.noise.map((n) => n.load1)))}–${f(Math.max(...p.noise.map((n) => n.load1)))}, steal ${f(Math.min(...p.noise.map((n) => n.stealPct)), 1)}–${f(Math.max(...p.noise.map((n) => n.stealPct)), 1)}%)` : ''}`,
+        ],
+  );
+  if (roundRows.length > 0) {
+    w(
+      `Each row above is the median round by p99 of the rounds in which the Envoys took turns (the order reversed every other round). p99 at the client in every round: ${roundRows.join('; ')}.`,
+    );
+    w();
+  }
   if (withOutcomes) {
     const rows = r.envoy.flatMap((p) => {
       const on = p.results[OUTCOMES_VARIANT];
@@ -274,9 +301,9 @@ export async function writeReport(r: BenchResults): Promise<void> {
     );
     w();
   }
-  if (smallYoungGen) {
+  if (noFlags) {
     w(
-      `RSS: llm-authz starts at ${f(r.idleRssMiB['llm-authz'] ?? Number.NaN, 0)} MiB idle (the floor at ${f(r.idleRssMiB['floor'] ?? Number.NaN, 0)} MiB). With \`${SMALL_YOUNG_GEN_FLAG}\` it stays at ${f(smallYoungGen.rssMiB, 0)} MiB under maximum load, at ${f(smallYoungGen.cpuMsPer1k, 0)} instead of ${f(ours?.cpuMsPer1k ?? Number.NaN, 0)} CPU ms per 1k checks.${limited ? ` Under the manifest's ${MANIFEST_MEMORY_LIMIT_MIB} MiB memory limit: ${f(limited.rssMiB, 0)} MiB at ${f(limited.cpuMsPer1k, 0)} CPU ms per 1k checks and ${f(limited.rps, 0)} req/s${limitedCgroup ? `; the cgroup's peak charge was ${f(limitedCgroup.peakMiB, 0)} MiB of ${limitedCgroup.limitMiB}, with ${limitedCgroup.oomKills} OOM kills` : ''}.` : ''}`,
+      `RSS: llm-authz starts at ${f(r.idleRssMiB['llm-authz'] ?? Number.NaN, 0)} MiB idle (the floor at ${f(r.idleRssMiB['floor'] ?? Number.NaN, 0)} MiB) and stays at ${f(rss, 0)} MiB under maximum load, at ${f(ours?.cpuMsPer1k ?? Number.NaN, 0)} CPU ms per 1k checks; with Node's defaults (no flags) it starts at ${f(r.idleRssMiB[NO_NODE_FLAGS] ?? Number.NaN, 0)} MiB and reaches ${f(noFlags.rssMiB, 0)} MiB, at ${f(noFlags.cpuMsPer1k, 0)} CPU ms per 1k checks.${limited ? ` Under the manifest's ${MANIFEST_MEMORY_LIMIT_MIB} MiB memory limit: ${f(limited.rssMiB, 0)} MiB at ${f(limited.cpuMsPer1k, 0)} CPU ms per 1k checks and ${f(limited.rps, 0)} req/s${limitedCgroup ? `; the cgroup's peak charge was ${f(limitedCgroup.peakMiB, 0)} MiB of ${limitedCgroup.limitMiB}, with ${limitedCgroup.oomKills} OOM kills` : ''}.` : ''}`,
     );
     w();
   }

@@ -11,12 +11,13 @@ import { checkRequestFrame, createAuthzClient } from '../devstack/grpc-client.ts
 import { ROOT } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks } from './h2load.ts';
 import { vegeta } from './vegeta.ts';
-import { cpuSeconds, rssMiB } from './procstat.ts';
+import { cpuSeconds, noiseWindow, rssMiB } from './procstat.ts';
 import { OPA_ENVOY, startFloor, startLlmAuthz, startOpa, type AuthzUnderTest } from './servers.ts';
 import { benchEnvoyScenario, withoutAuthzHealthCheck } from './through-envoy.ts';
-import { SMALL_YOUNG_GEN, SMALL_YOUNG_GEN_FLAG, writeReport, type BenchResults, type Measured } from './report.ts';
-import { COLD_IDLE_SECONDS, MANIFEST_MEMORY_LIMIT_MIB, memoryLimited, TARGET_MEMORY_LIMIT_MIB } from './targets.ts';
-import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from './setup.ts';
+import { NO_NODE_FLAGS, writeReport, type BenchResults, type Measured } from './report.ts';
+import { COLD_IDLE_SECONDS, MANIFEST_MEMORY_LIMIT_MIB, memoryLimited, TAIL_RATES, TARGET_MEMORY_LIMIT_MIB } from './targets.ts';
+import { AUTHZ_NODE_FLAGS } from '../src/inject/sidecars.ts';
+import { BENCH_ENV, BENCH_KEY, benchCheckRequest, IMAGE_NODE_FLAGS, prepareBenchFiles } from './setup.ts';
 import { startOtlpSink } from './servers.ts';
 import { identityScaling, rulesScaling } from './scaling.ts';
 import { benchUds } from './uds.ts';
@@ -83,6 +84,7 @@ async function checkLoad(
   o: { rate?: number; clients?: number; streams?: number; durationS?: number },
 ): Promise<Measured> {
   const cpu0 = cpuSeconds(server.pid);
+  const noise = noiseWindow(() => os.loadavg()[0] ?? Number.NaN);
   const durationS = o.durationS ?? DURATION;
   const r =
     o.rate !== undefined
@@ -96,7 +98,7 @@ async function checkLoad(
           ...(o.streams !== undefined && { streams: o.streams }),
         });
   const cpu = cpuSeconds(server.pid) - cpu0;
-  return { ...r, cpuMsPer1k: r.requests > 0 ? (cpu * 1000 * 1000) / r.requests : Number.NaN, rssMiB: rssMiB(server.pid) };
+  return { ...r, cpuMsPer1k: r.requests > 0 ? (cpu * 1000 * 1000) / r.requests : Number.NaN, rssMiB: rssMiB(server.pid), ...noise() };
 }
 
 async function main(): Promise<void> {
@@ -129,9 +131,11 @@ async function main(): Promise<void> {
   // All servers run side by side (an idle one costs nothing); the maximum-throughput runs
   // take turns, ROUNDS times, and the median round is reported, so a slow spell of the machine
   // does not land on one server only.
-  // More llm-authz, maximum throughput only, for memory: SMALL_YOUNG_GEN with V8's young
-  // generation capped by a Node flag, and two in a memory cgroup (Node sizes V8's heap from its
-  // limit): the footprint target's 128 MiB, and the 256 MiB limit the Kubernetes manifests set.
+  // llm-authz runs with the image's Node flags (bench/servers.ts), as the container runs it. More
+  // llm-authz: NO_NODE_FLAGS with Node's defaults (maximum throughput and the tail target's
+  // rates), and two in a memory cgroup with the injected sidecar's flags, as the Kubernetes
+  // manifests run it: the footprint target's 128 MiB, and the manifests' 256 MiB (maximum
+  // throughput only).
   const limited = new Map([TARGET_MEMORY_LIMIT_MIB, MANIFEST_MEMORY_LIMIT_MIB].map((mib) => [memoryLimited(mib), mib]));
   const servers: [string, AuthzUnderTest][] = [];
   try {
@@ -140,10 +144,13 @@ async function main(): Promise<void> {
       ['llm-authz', () => startLlmAuthz(workDir, files.config, BENCH_ENV)],
       [OPA_ENVOY, () => startOpa(workDir, files.opaPolicy, files.opaData)],
       [AUTHORINO, () => startAuthorino({ workDir, jwk: files.jwk, readyRequest: withStringBody(request), log })],
-      [SMALL_YOUNG_GEN, () => startLlmAuthz(mkdirp(path.join(workDir, 'small-young-gen')), files.config, BENCH_ENV, [SMALL_YOUNG_GEN_FLAG])],
+      [NO_NODE_FLAGS, () => startLlmAuthz(mkdirp(path.join(workDir, 'no-node-flags')), files.config, BENCH_ENV, [], { nodeFlags: [] })],
       ...[...limited].map(
         ([limitedName, mib]) =>
-          [limitedName, () => startLlmAuthz(mkdirp(path.join(workDir, `memory-limited-${mib}`)), files.config, BENCH_ENV, [], { memoryLimitMiB: mib })] as const,
+          [
+            limitedName,
+            () => startLlmAuthz(mkdirp(path.join(workDir, `memory-limited-${mib}`)), files.config, BENCH_ENV, [], { memoryLimitMiB: mib, nodeFlags: AUTHZ_NODE_FLAGS }),
+          ] as const,
       ),
     ] as const) {
       log(`${name}: start`);
@@ -190,11 +197,23 @@ async function main(): Promise<void> {
       const sorted = [...rs].sort((a, b) => a.rps - b.rps);
       results.check[name] = { ...(sorted[Math.floor(sorted.length / 2)] as Measured), rounds: rs.map((r) => Math.round(r.rps)) };
     }
+    // The tail target's rates: ROUNDS rounds, the servers taking turns (the order reversed every
+    // other round), and each server's median round by p99, with every round's p99; one 8 s window
+    // holds 2,000-8,000 requests, and a slow spell of the machine moves its p99 a lot.
     for (const rate of RATES) {
-      for (const [name, server] of servers) {
-        if (name === SMALL_YOUNG_GEN || limited.has(name)) continue;
-        log(`${name}: fixed rate ${rate}/s`);
-        (results.rates[name] ??= []).push({ rate, ...(await checkLoad(server, framesOf(server).jwt, workDir, { rate })) });
+      const tailRate = (TAIL_RATES as readonly number[]).includes(rate);
+      const paced = servers.filter(([name]) => !limited.has(name) && (name !== NO_NODE_FLAGS || tailRate));
+      const windows: Record<string, Measured[]> = {};
+      const rounds = tailRate ? ROUNDS : 1;
+      for (let round = 1; round <= rounds; round++) {
+        for (const [name, server] of round % 2 === 1 ? paced : [...paced].reverse()) {
+          log(`${name}: fixed rate ${rate}/s${rounds > 1 ? `, round ${round} of ${rounds}` : ''}`);
+          (windows[name] ??= []).push(await checkLoad(server, framesOf(server).jwt, workDir, { rate }));
+        }
+      }
+      for (const [name, ws] of Object.entries(windows)) {
+        const median = [...ws].sort((a, b) => a.p99 - b.p99)[Math.floor(ws.length / 2)] as Measured;
+        (results.rates[name] ??= []).push({ rate, ...median, ...(ws.length > 1 ? { p99Rounds: ws.map((w) => w.p99) } : {}) });
       }
     }
   } finally {
@@ -255,6 +274,8 @@ async function main(): Promise<void> {
       env: BENCH_ENV,
       jwt: files.jwt,
       otlpPort: sink.port,
+      nodeArgs: IMAGE_NODE_FLAGS,
+      roundsAt: (rate) => ((TAIL_RATES as readonly number[]).includes(rate) ? ROUNDS : 1),
       rates: ENVOY_RATES,
       durationS: DURATION,
       log,
@@ -279,6 +300,7 @@ async function main(): Promise<void> {
       jwt: files.jwt,
       frameFile,
       otlpPort: sink.port,
+      nodeArgs: IMAGE_NODE_FLAGS,
       rates: QUICK ? [500] : [250, 500, 1000],
       durationS: DURATION,
       log,
@@ -302,7 +324,7 @@ async function main(): Promise<void> {
     });
     const idleSeconds = QUICK ? 5 : COLD_IDLE_SECONDS;
     log(`through Envoy: the first request after start and after ${idleSeconds} s idle`);
-    results.cold = await measureCold({ workDir: mkdirp(path.join(workDir, 'cold')), idleSeconds, otlpPort: sink.port });
+    results.cold = await measureCold({ workDir: mkdirp(path.join(workDir, 'cold')), idleSeconds, otlpPort: sink.port, nodeArgs: IMAGE_NODE_FLAGS });
   } finally {
     await sink.stop();
   }

@@ -6,6 +6,7 @@ import { freePort, waitFor } from '../devstack/ports.ts';
 import { cliEntry, ROOT, TOOLS_DIR } from '../devstack/tools.ts';
 import { createAuthzClient } from '../devstack/grpc-client.ts';
 import { createMemoryCgroup, type MemoryCgroup } from './cgroup.ts';
+import { IMAGE_NODE_FLAGS } from './setup.ts';
 
 /** OPA-Envoy's name in the results and the report. */
 export const OPA_ENVOY = 'OPA-Envoy';
@@ -56,17 +57,18 @@ export async function startFloor(workDir: string, route?: string): Promise<Authz
  * in a Kubernetes pod): a shell moves itself into the cgroup, then execs Node, so Node starts
  * inside it and sizes V8's heap from the limit (Infinity: a cgroup without a limit, for its figures).
  * `node` runs another Node binary than this process's (bench/cgroup-load.ts: a copy not yet in the
- * page cache).
+ * page cache). Node runs with the image's flags (IMAGE_NODE_FLAGS, deploy/Dockerfile's ENTRYPOINT)
+ * unless `nodeFlags` says otherwise (`[]`: Node's defaults); `nodeArgs` come after them.
  */
 export async function startLlmAuthz(
   workDir: string,
   config: string,
   env: NodeJS.ProcessEnv = {},
   nodeArgs: readonly string[] = [],
-  o: { memoryLimitMiB?: number; node?: string } = {},
+  o: { memoryLimitMiB?: number; node?: string; nodeFlags?: readonly string[] } = {},
 ): Promise<AuthzUnderTest> {
   const port = await freePort();
-  const args = [...nodeArgs, cliEntry(), 'serve', '--config', config, '--listen', `127.0.0.1:${port}`];
+  const args = [...(o.nodeFlags ?? IMAGE_NODE_FLAGS), ...nodeArgs, cliEntry(), 'serve', '--config', config, '--listen', `127.0.0.1:${port}`];
   const memory = o.memoryLimitMiB === undefined ? undefined : createMemoryCgroup(`llm-authz-bench-${process.pid}-${port}`, o.memoryLimitMiB * 1048576);
   const node = o.node ?? process.execPath;
   const [cmd, argv] = memory ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procsFile, node, ...args]] : [node, args];

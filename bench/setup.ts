@@ -18,6 +18,8 @@ export const ISSUER = 'https://issuer.bench.example';
 export const AUDIENCE = 'llm-authz';
 export const BENCH_WORKLOAD = 'spiffe://bench.example/ns/apps/sa/chat';
 export const BENCH_ENV: NodeJS.ProcessEnv = { BENCH_OPENAI_KEY: PROVIDER_KEY };
+/** Node's flags in the image's ENTRYPOINT (deploy/Dockerfile; test/unit/dockerfile.test.ts ties the two): how the benchmark runs llm-authz. */
+export const IMAGE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
 
 export interface BenchFiles {
   readonly config: string;

@@ -14,12 +14,13 @@
  * counter) and reaches no provider.
  */
 import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { startAuthz } from '../devstack/authz.ts';
 import { renderEnvoyConfig, startEnvoy, type EnvoyPorts, type EnvoyProcess } from '../devstack/envoy.ts';
 import { startMockProvider, type MockProvider } from '../devstack/mock-provider.ts';
 import type { LoadResult } from './h2load.ts';
-import { cpuSeconds } from './procstat.ts';
+import { cpuSeconds, noiseWindow, type MachineNoise } from './procstat.ts';
 import { startFloor } from './servers.ts';
 import { benchCheckRequest, PROVIDER_KEY } from './setup.ts';
 import { vegeta } from './vegeta.ts';
@@ -39,6 +40,10 @@ export interface EnvoyPoint {
   /** The peers (other ext_authz servers) behind their own Envoy, and their CPU per 1,000 requests. */
   readonly peers?: Readonly<Record<string, LoadResult>>;
   readonly peerCpuMsPer1k?: Readonly<Record<string, number>>;
+  /** With several rounds at this rate: each variant's and peer's p99 in every round (the results are each one's median round by p99). */
+  readonly p99Rounds?: Readonly<Record<string, readonly number[]>>;
+  /** The machine over each window at this rate: load average and hypervisor steal. */
+  readonly noise?: readonly MachineNoise[];
 }
 
 /** Another ext_authz server behind an Envoy of its own, rendered from the same template (ext_proc off). */
@@ -144,11 +149,15 @@ export async function benchEnvoyScenario(o: {
   durationS: number;
   log: (m: string) => void;
   peers?: readonly EnvoyPeer[];
+  /** Node's own flags for llm-authz (bench/run.ts: the image's). */
+  nodeArgs?: readonly string[];
+  /** How many rounds at a rate (default 1): the variants and peers take turns, the order reversed every other round. */
+  roundsAt?: (rate: number) => number;
 }): Promise<EnvoyPoint[]> {
   const peers = o.peers ?? [];
   const openai = await startMockProvider('openai');
   const anthropic = await startMockProvider('anthropic');
-  const authz = await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-envoy' });
+  const authz = await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-envoy', nodeArgs: o.nodeArgs ?? [] });
   const floor = await startFloor(o.workDir, 'openai');
   const body = (benchCheckRequest(2048, o.jwt)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
   const bodyFile = path.join(o.workDir, 'http-body-2k.json');
@@ -230,30 +239,49 @@ export async function benchEnvoyScenario(o: {
       const warm = await run(v, 500, 2);
       if (warm.errors > 0) o.log(`  warm-up of ext_authz ${v}: ${warm.errors} of ${warm.requests} requests failed (${failures(warm)})`);
     }
+    type Window = { result: LoadResult; cpu?: number; streams?: EnvoyPoint['outcomeStreams']; noise: MachineNoise };
+    const measure = async (name: string, rate: number): Promise<Window> => {
+      const peer = peers.find((p) => p.name === name);
+      const pid = peer ? peer.pid : name === 'llm-authz' || name === OUTCOMES_VARIANT ? authz.child.proc.pid! : undefined;
+      const cpu0 = pid === undefined ? 0 : cpuSeconds(pid);
+      const streams0 = name === OUTCOMES_VARIANT ? await extProcCounters(envoyOf(name)) : undefined;
+      const noise = noiseWindow(() => os.loadavg()[0] ?? Number.NaN);
+      const result = await run(name, rate, o.durationS);
+      const w: Window = { result, noise: noise() };
+      if (streams0 !== undefined) {
+        const after = await extProcCounters(envoyOf(name));
+        w.streams = { started: after.started - streams0.started, failed: after.failed - streams0.failed, overflow: after.overflow - streams0.overflow };
+      }
+      if (pid !== undefined) w.cpu = result.requests > 0 ? ((cpuSeconds(pid) - cpu0) * 1e6) / result.requests : Number.NaN;
+      if (result.errors > 0) o.log(`  errors with ext_authz ${name}: ${result.errors}`);
+      return w;
+    };
+    const names = [...ENVOY_VARIANTS, ...peers.map((p) => p.name)];
     for (const rate of o.rates) {
-      o.log(`  ${rate}/s: ${[...ENVOY_VARIANTS, ...peers.map((p) => p.name)].join(', ')}`);
+      const rounds = o.roundsAt?.(rate) ?? 1;
+      o.log(`  ${rate}/s: ${names.join(', ')}${rounds > 1 ? `, ${rounds} rounds` : ''}`);
+      const windows: Record<string, Window[]> = {};
+      for (let round = 1; round <= rounds; round++) {
+        for (const name of round % 2 === 1 ? names : [...names].reverse()) (windows[name] ??= []).push(await measure(name, rate));
+      }
+      const median = (name: string): Window => {
+        const ws = windows[name] ?? [];
+        return [...ws].sort((a, b) => a.result.p99 - b.result.p99)[Math.floor(ws.length / 2)] as Window;
+      };
       const results = {} as Record<EnvoyVariant, LoadResult>;
       const cpu: Partial<Record<EnvoyVariant, number>> = {};
-      let outcomeStreams: EnvoyPoint['outcomeStreams'];
       for (const v of ENVOY_VARIANTS) {
-        const cpu0 = cpuSeconds(authz.child.proc.pid!);
-        const streams0 = v === OUTCOMES_VARIANT ? await extProcCounters(envoyOf(v)) : undefined;
-        results[v] = await run(v, rate, o.durationS);
-        if (streams0 !== undefined) {
-          const after = await extProcCounters(envoyOf(v));
-          outcomeStreams = { started: after.started - streams0.started, failed: after.failed - streams0.failed, overflow: after.overflow - streams0.overflow };
-        }
-        if (v === 'llm-authz' || v === OUTCOMES_VARIANT) cpu[v] = results[v].requests > 0 ? ((cpuSeconds(authz.child.proc.pid!) - cpu0) * 1e6) / results[v].requests : Number.NaN;
-        if (results[v].errors > 0) o.log(`  errors with ext_authz ${v}: ${results[v].errors}`);
+        const m = median(v);
+        results[v] = m.result;
+        if (m.cpu !== undefined) cpu[v] = m.cpu;
       }
+      const outcomeStreams = median(OUTCOMES_VARIANT).streams;
       const peerResults: Record<string, LoadResult> = {};
       const peerCpu: Record<string, number> = {};
       for (const peer of peers) {
-        const cpu0 = cpuSeconds(peer.pid);
-        const r = await run(peer.name, rate, o.durationS);
-        peerResults[peer.name] = r;
-        peerCpu[peer.name] = r.requests > 0 ? ((cpuSeconds(peer.pid) - cpu0) * 1e6) / r.requests : Number.NaN;
-        if (r.errors > 0) o.log(`  errors with ext_authz ${peer.name}: ${r.errors}`);
+        const m = median(peer.name);
+        peerResults[peer.name] = m.result;
+        peerCpu[peer.name] = m.cpu ?? Number.NaN;
       }
       points.push({
         rate,
@@ -261,6 +289,8 @@ export async function benchEnvoyScenario(o: {
         authzCpuMsPer1k: cpu,
         ...(outcomeStreams ? { outcomeStreams } : {}),
         ...(peers.length > 0 ? { peers: peerResults, peerCpuMsPer1k: peerCpu } : {}),
+        ...(rounds > 1 ? { p99Rounds: Object.fromEntries(names.map((n) => [n, (windows[n] ?? []).map((w) => w.result.p99)])) } : {}),
+        noise: Object.values(windows).flatMap((ws) => ws.map((w) => w.noise)),
       });
     }
   } finally {

@@ -73,12 +73,14 @@ export async function benchUds(o: {
   rates: readonly number[];
   durationS: number;
   log: (m: string) => void;
+  /** Node's own flags for llm-authz (bench/run.ts: the image's). */
+  nodeArgs?: readonly string[];
 }): Promise<UdsPoint[]> {
   const socket = path.join(o.workDir, 'authz.sock');
   const openai = await startMockProvider('openai');
   const servers = {
-    tcp: await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-tcp' }),
-    uds: await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-uds', listen: `unix:${socket}` }),
+    tcp: await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-tcp', nodeArgs: o.nodeArgs ?? [] }),
+    uds: await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-uds', listen: `unix:${socket}`, nodeArgs: o.nodeArgs ?? [] }),
   };
   const envoys: EnvoyProcess[] = [];
   const body = (benchCheckRequest(2048, o.jwt)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;

@@ -43,8 +43,10 @@ export async function startAuthz(opts: {
   env?: NodeJS.ProcessEnv;
   name?: string;
   extraArgs?: readonly string[];
+  /** Node's own flags, before the CLI (e.g. the sidecar's, src/inject/sidecars.ts AUTHZ_NODE_FLAGS). */
+  nodeArgs?: readonly string[];
 }): Promise<AuthzProcess> {
-  const args = [cliEntry(), 'serve', '--listen', opts.listen ?? '127.0.0.1:0'];
+  const args = [...(opts.nodeArgs ?? []), cliEntry(), 'serve', '--listen', opts.listen ?? '127.0.0.1:0'];
   if (opts.config !== undefined) args.push('--config', opts.config);
   args.push(...(opts.extraArgs ?? []));
   const child = startChild(process.execPath, args, {

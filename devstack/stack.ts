@@ -93,6 +93,8 @@ export interface StackOptions {
   upstreamTls?: { cert: string; key: string; ca: string };
   /** llm-authz replicas behind Envoy, all with the same config (default 1). */
   replicas?: number;
+  /** Node's own flags for llm-authz (default none). */
+  authzNodeArgs?: readonly string[];
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -118,11 +120,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     writeFileSync(vertexServiceAccountFile, account.keyJson(`${vertexAi.url}/token`), { mode: 0o600 });
     const config = typeof opts.config === 'function' ? opts.config({ workDir, vertexServiceAccountFile }) : opts.config;
     const socket = opts.unixSocket ? path.join(workDir, 'authz.sock') : undefined;
-    const authz = await startAuthz({ ...(config !== undefined ? { config } : {}), ...(socket ? { listen: `unix:${socket}` } : {}), workDir, env: opts.env ?? {} });
+    const authz = await startAuthz({
+      ...(config !== undefined ? { config } : {}),
+      ...(socket ? { listen: `unix:${socket}` } : {}),
+      workDir,
+      env: opts.env ?? {},
+      nodeArgs: opts.authzNodeArgs ?? [],
+    });
     started.push({ stop: () => authz.stop() });
     const authzReplicas = [authz];
     for (let i = 1; i < (opts.replicas ?? 1); i++) {
-      const r = await startAuthz({ ...(config !== undefined ? { config } : {}), workDir, env: opts.env ?? {}, name: `llm-authz-${i + 1}` });
+      const r = await startAuthz({ ...(config !== undefined ? { config } : {}), workDir, env: opts.env ?? {}, nodeArgs: opts.authzNodeArgs ?? [], name: `llm-authz-${i + 1}` });
       started.push({ stop: () => r.stop() });
       authzReplicas.push(r);
     }

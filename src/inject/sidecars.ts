@@ -52,7 +52,8 @@ const DOWNWARD_ENV = [
  * 128 MB of old generation, it costs 1.2-1.4 times, with no OOM kill. `--heap-growing-percent` is
  * not allowed in NODE_OPTIONS, so the command replaces the image's entrypoint (deploy/Dockerfile).
  */
-const AUTHZ_COMMAND = ['node', '--max-semi-space-size=8', '--max-old-space-size=128', '--heap-growing-percent=150', 'bin/llm-authz.js'];
+export const AUTHZ_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--max-old-space-size=128', '--heap-growing-percent=150'];
+const AUTHZ_COMMAND = ['node', ...AUTHZ_NODE_FLAGS, 'bin/llm-authz.js'];
 
 export function authzContainer(opts: InjectorOptions): Record<string, unknown> {
   const health = (service: string): Record<string, unknown> => ({ grpc: { port: PORTS.authzHealth, service } });

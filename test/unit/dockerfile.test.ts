@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hadolintBin, ROOT } from '../../devstack/tools.ts';
+import { IMAGE_NODE_FLAGS } from '../../bench/setup.ts';
 
 const DOCKERFILE = path.join(ROOT, 'deploy/Dockerfile');
 const text = readFileSync(DOCKERFILE, 'utf8');
@@ -43,5 +44,8 @@ describe('deploy/Dockerfile', () => {
     expect(finalStage).toMatch(/^HEALTHCHECK .*\n?\s*CMD \["node", "bin\/llm-authz\.js", "health"/m);
     // The young generation is capped (README "Sizing"): V8 would size it from the node's memory.
     expect(finalStage).toMatch(/^ENTRYPOINT \["node", "--max-semi-space-size=8", "bin\/llm-authz\.js"\]$/m);
+    // The benchmark runs llm-authz as the image does.
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(finalStage)?.[1] ?? '[]') as string[];
+    expect(entrypoint.slice(1, -1)).toEqual(IMAGE_NODE_FLAGS);
   });
 });
