@@ -4,7 +4,8 @@
  *   check:   the rules that apply -> one store take (every limit checked, counted only if all
  *            pass) -> pass with what is left, exceeded (which quota, retry-after), or a store error
  *   settle:  the outcome path, when a response ends: tokens charged, leases released
- *   release: a request the quotas passed but a later phase denied gives back its leases
+ *   release: a request the quotas passed but a later phase denied gives back its leases (and so
+ *            does a take that failed: a timed-out one may still have run on Redis)
  * The quotas a request took travel to the outcome path in the ext_authz metadata (`quota`), so
  * any replica can settle them.
  */
@@ -103,6 +104,10 @@ export function buildQuotas(cfg: QuotasConfig, opts: QuotaOptions = {}): Quotas 
   const key = (q: CompiledQuota, subject: string, suffix: string): string => `${prefix}${q.name}:${subjectKeyPart(subject)}:${suffix}`;
   const tokenKey = (q: CompiledQuota, subject: string, start: number): string => key(q, subject, `t:${start}`);
   const leaseKey = (q: CompiledQuota, subject: string): string => key(q, subject, 'c');
+  const release = (leases: readonly string[], member: string): void => {
+    if (leases.length === 0) return;
+    store.settle([], leases, member, now()).catch(() => countQuotaStoreError(cfg.on_store_error, 'settle'));
+  };
 
   return {
     rules,
@@ -140,6 +145,12 @@ export function buildQuotas(cfg: QuotasConfig, opts: QuotaOptions = {}): Quotas 
         result = await store.take(ops, member, t);
       } catch {
         countQuotaStoreError(cfg.on_store_error, 'take');
+        // A take that timed out can still run on a Redis that was only slow. Its leases are this
+        // request's alone (the member is the decision id), so giving them back is right either
+        // way: nothing happens if it did not run; sent after it on the same connection, it runs
+        // after it if it did. Its request count, if it ran, stays (as for any request that passed
+        // the quotas and was then denied).
+        release(applying.filter((a) => a.q.concurrent !== undefined).map((a) => leaseKey(a.q, a.subject)), member);
         return { kind: 'store_error', applied: applying.map((a) => ({ name: a.q.name, remaining: {} })), behaviour: cfg.on_store_error };
       }
       const remaining = new Map<string, { -readonly [K in keyof QuotaRemaining]: QuotaRemaining[K] }>();
@@ -196,10 +207,7 @@ export function buildQuotas(cfg: QuotasConfig, opts: QuotaOptions = {}): Quotas 
         throw err;
       }
     },
-    release(leases, member) {
-      if (leases.length === 0) return;
-      store.settle([], leases, member, now()).catch(() => countQuotaStoreError(cfg.on_store_error, 'settle'));
-    },
+    release,
     warm: () => store.warm(),
     close: () => store.close(),
   };

@@ -245,6 +245,36 @@ describe('the Redis store when Redis stops answering', () => {
   });
 });
 
+describe('the Redis store when a take times out', () => {
+  it('a take that timed out but ran once Redis woke up holds no concurrency slot: its lease is given back', async () => {
+    const pid = redis?.pid();
+    if (redis === undefined || pid === undefined) throw new Error('redis not started');
+    const store = createRedisStore({ url: redis.url, timeoutMs: 150 });
+    const clock = testClock();
+    const q = quotas({ rules: [{ name: 'one', subject: 'workload', concurrent: { limit: 1, lease: '10m' } }], store: { key_prefix: `lease-${Date.now()}:` } }, store, clock.now);
+    try {
+      expect(await store.warm()).toBe(true);
+      process.kill(pid, 'SIGSTOP');
+      let during: QuotaCheck;
+      try {
+        during = await q.check(input(), member());
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      expect(kind(during)).toBe('store_error');
+      // The timed-out take ran when Redis woke up (the next take finds its counter): without its
+      // lease given back, the one slot would stay taken for the lease's 10 minutes.
+      const next = await q.check(input(), member());
+      expect(kind(next)).toBe('pass');
+      expect(next.applied[0]?.remaining.concurrent).toBe(0);
+      // The check can fail: a slot held by a request in flight refuses the next one.
+      expect(kind(await q.check(input(), member()))).toBe('exceeded:one:concurrent');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('quota config', () => {
   const base = `providers:
   - {name: openai, api: openai}
