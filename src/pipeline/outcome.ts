@@ -29,7 +29,7 @@ export type OutcomeFailure = 'record' | 'quota_settle';
 /** The log line for each failure. */
 export const OUTCOME_FAILURE_MESSAGE: Readonly<Record<OutcomeFailure, string>> = {
   record: 'outcome record failed; the response was not affected',
-  quota_settle: "charging the response's tokens to its quotas failed (its concurrency leases end with their lease); the outcome record was written and the response was not affected",
+  quota_settle: "charging the response's tokens to its quotas failed (its leases end with their lease); the outcome record was written, the response was not affected",
 };
 
 export interface OutcomeSinks {

@@ -150,7 +150,8 @@ export function buildQuotas(cfg: QuotasConfig, opts: QuotaOptions = {}): Quotas 
         // way: nothing happens if it did not run; sent after it on the same connection, it runs
         // after it if it did. Its request count, if it ran, stays (as for any request that passed
         // the quotas and was then denied).
-        release(applying.filter((a) => a.q.concurrent !== undefined).map((a) => leaseKey(a.q, a.subject)), member);
+        const leases = applying.filter((a) => a.q.concurrent !== undefined).map((a) => leaseKey(a.q, a.subject));
+        release(leases, member);
         return { kind: 'store_error', applied: applying.map((a) => ({ name: a.q.name, remaining: {} })), behaviour: cfg.on_store_error };
       }
       const remaining = new Map<string, { -readonly [K in keyof QuotaRemaining]: QuotaRemaining[K] }>();
