@@ -104,10 +104,6 @@ export function buildQuotas(cfg: QuotasConfig, opts: QuotaOptions = {}): Quotas 
   const key = (q: CompiledQuota, subject: string, suffix: string): string => `${prefix}${q.name}:${subjectKeyPart(subject)}:${suffix}`;
   const tokenKey = (q: CompiledQuota, subject: string, start: number): string => key(q, subject, `t:${start}`);
   const leaseKey = (q: CompiledQuota, subject: string): string => key(q, subject, 'c');
-  const release = (leases: readonly string[], member: string): void => {
-    if (leases.length === 0) return;
-    store.settle([], leases, member, now()).catch(() => countQuotaStoreError(cfg.on_store_error, 'settle'));
-  };
 
   return {
     rules,
@@ -149,9 +145,10 @@ export function buildQuotas(cfg: QuotasConfig, opts: QuotaOptions = {}): Quotas 
         // request's alone (the member is the decision id), so giving them back is right either
         // way: nothing happens if it did not run; sent after it on the same connection, it runs
         // after it if it did. Its request count, if it ran, stays (as for any request that passed
-        // the quotas and was then denied).
+        // the quotas and was then denied). Its failure is not counted again: with the store down,
+        // both fail at once, and the take's failure is counted.
         const leases = applying.filter((a) => a.q.concurrent !== undefined).map((a) => leaseKey(a.q, a.subject));
-        release(leases, member);
+        if (leases.length > 0) store.settle([], leases, member, t).catch(() => undefined);
         return { kind: 'store_error', applied: applying.map((a) => ({ name: a.q.name, remaining: {} })), behaviour: cfg.on_store_error };
       }
       const remaining = new Map<string, { -readonly [K in keyof QuotaRemaining]: QuotaRemaining[K] }>();
@@ -208,7 +205,10 @@ export function buildQuotas(cfg: QuotasConfig, opts: QuotaOptions = {}): Quotas 
         throw err;
       }
     },
-    release,
+    release(leases, member) {
+      if (leases.length === 0) return;
+      store.settle([], leases, member, now()).catch(() => countQuotaStoreError(cfg.on_store_error, 'settle'));
+    },
     warm: () => store.warm(),
     close: () => store.close(),
   };
