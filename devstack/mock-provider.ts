@@ -5,7 +5,8 @@
  * generateContent, streamGenerateContent and countTokens, Azure OpenAI chat completions and
  * Responses; JSON and SSE, with usage, and tool calls for the tools a request offers. Each records
  * every request it receives, headers included, and every response it sent (body or hash), so tests
- * can assert exactly what reached the provider and what the client should have got. Bedrock
+ * can assert exactly what reached the provider and what the client should have got: all counted,
+ * the last `keep` kept (record-log.ts). Bedrock
  * (Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream as AWS event streams) and
  * Vertex AI (Gemini and Claude) too; with a `MockAuth` a mock also checks the credential as the
  * provider would (a SigV4 signature, a token it issued) and refuses a wrong one.
@@ -17,6 +18,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import { createServer as createTlsServer } from 'node:https';
 import { matchEndpoint } from '../src/apis/endpoints.ts';
 import type { WireApi } from '../src/apis/index.ts';
+import { RecordLog } from './record-log.ts';
 import { anthropicReply, bigOpenAiStream, errorReply, geminiReply, malformedReply, openAiChatReply, openAiResponsesReply, type Reply, type ReplyInput } from './mock-replies.ts';
 
 /** A mock speaks one wire API. */
@@ -48,11 +50,11 @@ export interface MockProvider {
   readonly kind: MockKind;
   readonly port: number;
   readonly url: string;
-  readonly requests: RecordedRequest[];
+  readonly requests: RecordLog<RecordedRequest>;
   /** What was sent back, in the order the responses ended. */
-  readonly responses: RecordedResponse[];
+  readonly responses: RecordLog<RecordedResponse>;
   /** Requests whose credential the mock refused, and why (a MockAuth's problem). */
-  readonly refused: { readonly path: string; readonly problem: string }[];
+  readonly refused: RecordLog<{ readonly path: string; readonly problem: string }>;
   /** Requests whose first bytes arrived (counted before the body is read). */
   readonly started: () => number;
   close(): Promise<void>;
@@ -304,10 +306,11 @@ export interface MockTls {
   readonly key: string;
 }
 
-export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?: MockTls, auth?: MockAuth): Promise<MockProvider> {
-  const requests: RecordedRequest[] = [];
-  const responses: RecordedResponse[] = [];
-  const refused: { path: string; problem: string }[] = [];
+/** `keep`: how many of each record (requests, responses, refusals) stay readable; all are counted. */
+export async function startMockProvider(kind: MockKind, host = '127.0.0.1', tls?: MockTls, auth?: MockAuth, o: { keep?: number } = {}): Promise<MockProvider> {
+  const requests = new RecordLog<RecordedRequest>(o.keep);
+  const responses = new RecordLog<RecordedResponse>(o.keep);
+  const refused = new RecordLog<{ path: string; problem: string }>(o.keep);
   let started = 0;
   const own = (req: IncomingMessage): boolean => auth?.own !== undefined && req.method === auth.own.method && req.url === auth.own.path;
   const handle = (req: IncomingMessage, res: ServerResponse): void => {

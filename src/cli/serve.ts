@@ -8,7 +8,7 @@ import type { CredentialReloadListener, KeyStoreReloadListener } from '../core/b
 import { ConfigError } from '../core/errors.ts';
 import { loadRuntime, type Runtime } from '../pipeline/runtime.ts';
 import { createCheck } from '../pipeline/check.ts';
-import { createOutcomes } from '../pipeline/outcome.ts';
+import { createOutcomes, OUTCOME_FAILURE_MESSAGE } from '../pipeline/outcome.ts';
 import { PolicyLoadError } from '../policy/index.ts';
 import { startServer, type AuthzServer } from '../server/server.ts';
 import { serverWarmUp, warmUpThenServe } from '../server/warm-up.ts';
@@ -95,7 +95,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const outcomes = createOutcomes(
     {
       onOutcome: (record, trace) => decisionLog.writeOutcome(record, trace),
-      onError: (err) => log.warn({ ...safeError(err) }, 'outcome record failed; the response was not affected'),
+      onError: (err, failed) => log.warn({ failed, ...safeError(err) }, OUTCOME_FAILURE_MESSAGE[failed]),
     },
     telemetry.outcomeTracer,
     () => runtime.quotas,

@@ -100,6 +100,8 @@ export function headersToStrip(ctx: RequestContext, rules: StripRules): string[]
       out.push(name);
       continue;
     }
+    // The credential headers themselves are the allow's: it removes every one it does not set
+    // (AttachedCredential.remove, src/providers/attach.ts), so they are not searched here.
     if (rules.credentialHeaders.includes(name)) continue;
     const value = ctx.headers.get(name) as string;
     if (API_KEY_SHAPE.test(value) || holdsAny(value, creds)) out.push(name);

@@ -11,12 +11,16 @@ export interface OnBehalfOf {
   user(ctx: RequestContext): Promise<Outcome<string | undefined>>;
 }
 
+/** The optional `Bearer` scheme before the token: then white space, or nothing left. */
+const BEARER_SCHEME = /^bearer(?:\s+|$)/i;
+
 export function createOnBehalfOf(header: string, verifier: JwtVerifier): OnBehalfOf {
   return {
     async user(ctx) {
       const raw = ctx.headers.get(header);
       if (raw === undefined) return ok(undefined);
-      const token = raw.trim().replace(/^bearer\s+/i, '');
+      // `Bearer` alone (no token after the scheme) is an empty token, not a token named "Bearer".
+      const token = raw.trim().replace(BEARER_SCHEME, '');
       if (token === '' || token.includes(',')) return fail('malformed_credentials', `the ${header} header must hold one JWT`);
       const v = await verifier.verify(token);
       if (!v.ok) return fail(v.reason, `on-behalf-of token: ${v.detail}`);

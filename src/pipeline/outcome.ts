@@ -19,10 +19,23 @@ import { countOutcomeError, recordOutcome } from '../telemetry/metrics.ts';
 import { noopOutcomeTracer, type OutcomeSpan, type OutcomeTracer } from '../telemetry/outcome-span.ts';
 import type { Quotas } from '../quota/quotas.ts';
 
+/**
+ * What failed on the outcome path: the record (reading the stream, the span, the sink), or the
+ * token charge and lease release of its quotas after the record was written. Each is counted in
+ * `llm_authz.outcome.errors{kind}` (`exception`, `quota_settle`).
+ */
+export type OutcomeFailure = 'record' | 'quota_settle';
+
+/** The log line for each failure. */
+export const OUTCOME_FAILURE_MESSAGE: Readonly<Record<OutcomeFailure, string>> = {
+  record: 'outcome record failed; the response was not affected',
+  quota_settle: "charging the response's tokens to its quotas failed (its leases end with their lease); the outcome record was written, the response was not affected",
+};
+
 export interface OutcomeSinks {
   onOutcome(record: OutcomeRecord, trace?: TraceIds): void;
   /** The outcome path failed (the response went on regardless). */
-  onError(err: unknown): void;
+  onError(err: unknown, failed: OutcomeFailure): void;
 }
 
 /** What the server does after a message: keep reading, or end its side (the record is written). */
@@ -167,7 +180,10 @@ class Stream implements OutcomeStream {
     // complete or not; the request's concurrency leases end. Fails open: counted, logged.
     const quotas = d.quota !== undefined ? this.#quotas() : undefined;
     if (quotas !== undefined && d.quota !== undefined) {
-      quotas.settle(d.quota, d.decisionId, { input: u.input, output: u.output }).catch((err: unknown) => this.#sinks.onError(err));
+      quotas.settle(d.quota, d.decisionId, { input: u.input, output: u.output }).catch((err: unknown) => {
+        countOutcomeError('quota_settle');
+        this.#sinks.onError(err, 'quota_settle');
+      });
     }
     return 'end';
   }
@@ -183,7 +199,7 @@ export function createOutcomes(sinks: OutcomeSinks, tracer: OutcomeTracer = noop
           return f();
         } catch (err) {
           countOutcomeError('exception');
-          sinks.onError(err);
+          sinks.onError(err, 'record');
           return fallback;
         }
       };

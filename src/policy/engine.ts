@@ -59,6 +59,7 @@ export interface PolicyEngine {
   /** The decision with every rule's result (for `llm-authz check` and `llm-authz test`). */
   /** With `whyNot`, each rule that did not match says which part of its `when` was false. */
   explain(input: DecisionInput, nowMs?: number, opts?: { whyNot?: boolean }): Explanation;
+  /** Reads the folders now and swaps in the new set if it is sound; after close(), refused (ok: false) without reading. */
   reload(): ReloadOutcome;
   status(): PolicyStatus;
   onReload(listener: (outcome: ReloadOutcome) => void): void;
@@ -108,6 +109,7 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
   let reloadFailures = 0;
   let lastReloadFailed = false;
   let lastProblems: readonly string[] = [];
+  let closed = false;
   const listeners: ((o: ReloadOutcome) => void)[] = [];
 
   /** One set's decision: the scope guard first, then the rules, then the guard on the allow. */
@@ -151,6 +153,8 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
   const explain = (input: DecisionInput, nowMs: number = now(), o: { whyNot?: boolean } = {}): Explanation => run(input, nowMs, true, o);
 
   const reload = (): ReloadOutcome => {
+    // After close() (a late SIGHUP while serve stops): no read, no listener, no watcher armed again.
+    if (closed) return { ok: false, version: sets.enforced.version, shadowVersion: sets.shadow?.version, problems: ['the policy engine is closed'] };
     reloads++;
     let outcome: ReloadOutcome;
     try {
@@ -180,7 +184,6 @@ export function createPolicyEngine(opts: PolicyEngineOptions): PolicyEngine {
   // the set reloads by itself).
   let watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
-  let closed = false;
   const schedule = (delay = opts.debounceMs ?? 200): void => {
     if (closed) return;
     clearTimeout(timer);

@@ -4,7 +4,8 @@
  *   check:   the rules that apply -> one store take (every limit checked, counted only if all
  *            pass) -> pass with what is left, exceeded (which quota, retry-after), or a store error
  *   settle:  the outcome path, when a response ends: tokens charged, leases released
- *   release: a request the quotas passed but a later phase denied gives back its leases
+ *   release: a request the quotas passed but a later phase denied gives back its leases (and so
+ *            does a take that failed: a timed-out one may still have run on Redis)
  * The quotas a request took travel to the outcome path in the ext_authz metadata (`quota`), so
  * any replica can settle them.
  */
@@ -140,6 +141,14 @@ export function buildQuotas(cfg: QuotasConfig, opts: QuotaOptions = {}): Quotas 
         result = await store.take(ops, member, t);
       } catch {
         countQuotaStoreError(cfg.on_store_error, 'take');
+        // A take that timed out can still run on a Redis that was only slow. Its leases are this
+        // request's alone (the member is the decision id), so giving them back is right either
+        // way: nothing happens if it did not run; sent after it on the same connection, it runs
+        // after it if it did. Its request count, if it ran, stays (as for any request that passed
+        // the quotas and was then denied). Its failure is not counted again: with the store down,
+        // both fail at once, and the take's failure is counted.
+        const leases = applying.filter((a) => a.q.concurrent !== undefined).map((a) => leaseKey(a.q, a.subject));
+        if (leases.length > 0) store.settle([], leases, member, t).catch(() => undefined);
         return { kind: 'store_error', applied: applying.map((a) => ({ name: a.q.name, remaining: {} })), behaviour: cfg.on_store_error };
       }
       const remaining = new Map<string, { -readonly [K in keyof QuotaRemaining]: QuotaRemaining[K] }>();

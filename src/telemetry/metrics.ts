@@ -249,7 +249,7 @@ export function recordOutcome(o: {
   for (const [type, n] of Object.entries(o.tokens)) if (n !== undefined && n > 0) current.outcomeTokens.add(n, { workload, model, type });
 }
 
-export function countOutcomeError(kind: 'exception' | 'unjoined'): void {
+export function countOutcomeError(kind: 'exception' | 'unjoined' | 'quota_settle'): void {
   current.outcomeErrors.add(1, { kind });
 }
 

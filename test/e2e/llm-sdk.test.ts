@@ -11,6 +11,7 @@ import OpenAI, { AzureOpenAI } from 'openai';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { MockProvider } from '../../devstack/mock-provider.ts';
 import { waitFor } from '../../devstack/ports.ts';
 import { ROOT } from '../../devstack/tools.ts';
 import { accessLogLine, newWorkDir, useStack } from '../helpers/stack.ts';
@@ -36,7 +37,7 @@ async function expectRejects<T extends Error>(p: Promise<unknown>, type: new (..
   return err as T;
 }
 
-function allSeen(...mocks: { requests: { headers: Record<string, unknown>; path: string }[] }[]): string {
+function allSeen(...mocks: Pick<MockProvider, 'requests'>[]): string {
   return JSON.stringify(mocks.map((m) => m.requests));
 }
 

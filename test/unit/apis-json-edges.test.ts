@@ -148,6 +148,15 @@ describe('structure errors name what was wrong and where', () => {
   });
 });
 
+describe('an object opened below the body', () => {
+  it('whose key the body scan skipped but cannot decode (an invalid escape) is refused, named by its path', () => {
+    expect(chatText('{"model":"m","messages":[],"tools":[{"\\x":1}]}')).toMatchObject(refused("'tools[0]' must be an object"));
+    expect(chatText('{"model":"m","messages":[],"tool_choice":{"\\x":1}}')).toMatchObject(refused("'tool_choice' must be an object"));
+    // The check can fail: the same objects with a decodable key are read.
+    expect(chatText('{"model":"m","messages":[],"tools":[{"type":"function","\\n":1,"function":{"name":"a"}}]}')).toMatchObject({ ok: true, value: { tools: ['a'] } });
+  });
+});
+
 describe('repeated keys', () => {
   it('names the first key given twice', () => {
     const s = '{"a":1,"b":2,"b":3,"a":4}';

@@ -1,6 +1,6 @@
 /**
  * The on-behalf-of header on its own: a bare JWT or a bearer token (any case, any spaces), an
- * empty or repeated header, a refusal that names the on-behalf-of token, and the user taken from
+ * empty, scheme-only or repeated header, a refusal that names the on-behalf-of token, and the user taken from
  * the token's subject or from a token-exchange token's user.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -37,10 +37,10 @@ describe('the on-behalf-of header', () => {
     expect(await userOf(await token({ sub: 'carol', act: { sub: 'agent-7' } }))).toEqual({ ok: true, value: 'carol' });
   });
 
-  it('an empty or a repeated header is malformed: it must hold one JWT', async () => {
+  it('an empty, a scheme-only (`Bearer` without a token) or a repeated header is malformed: it must hold one JWT', async () => {
     const t = await token({ sub: 'bob' });
     const one = { ok: false, reason: 'malformed_credentials', detail: `the ${ON_BEHALF_OF_HEADER} header must hold one JWT` };
-    for (const value of ['', '   ', `${t},${t}`, `Bearer ${t}, Bearer ${t}`]) {
+    for (const value of ['', '   ', `${t},${t}`, `Bearer ${t}, Bearer ${t}`, 'Bearer', 'Bearer ', 'bearer\t', ' BEARER  ']) {
       expect(await userOf(value), value.slice(0, 10)).toEqual(one);
     }
   });

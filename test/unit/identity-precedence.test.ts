@@ -115,6 +115,17 @@ describe('on behalf of', () => {
     expect(r).toMatchObject({ ok: false, reason: 'expired_credentials' });
   });
 
+  it('an on-behalf-of header without a token (`Bearer`, empty) denies as malformed, as a bare `Bearer` authorization does; never an allow without the user', async () => {
+    for (const value of ['Bearer', 'Bearer ', 'bearer\t', '']) {
+      const r = await identify(identityCtx({ headers: { authorization: `Bearer ${KEY}`, 'x-llm-authz-on-behalf-of': value } }));
+      expect(r, JSON.stringify(value)).toMatchObject({ ok: false, reason: 'malformed_credentials' });
+    }
+    expect(await identify(identityCtx({ headers: { authorization: 'Bearer' } }))).toMatchObject({ ok: false, reason: 'malformed_credentials' });
+    // The same request with a token in the header names the user: the deny above is the header's.
+    const r = await identify(identityCtx({ headers: { authorization: `Bearer ${KEY}`, 'x-llm-authz-on-behalf-of': `Bearer ${await jwt({ sub: 'bob' })}` } }));
+    expect(r).toMatchObject({ ok: true, value: { workload: CHAT, user: 'bob' } });
+  });
+
   it('two different users (act claim and header) conflict', async () => {
     const token = await jwt({ sub: 'alice', act: { sub: 'agent-7' } });
     const r = await identify(identityCtx({ headers: { authorization: `Bearer ${token}`, 'x-llm-authz-on-behalf-of': await jwt({ sub: 'bob' }) } }));

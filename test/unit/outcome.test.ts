@@ -2,7 +2,7 @@
  * The outcome path without Envoy: ProcessingRequests as proto-loader decodes them go through
  * createOutcomes; the record is an allowlist (no body, no header but the request id), a stream
  * that closes early still gives a record, denied or undecided requests give none, a failure
- * ends only that stream (and is counted), and decision-log lines say their kind.
+ * ends only that stream (and is counted, by what failed), and decision-log lines say their kind.
  */
 import { Writable } from 'node:stream';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
@@ -12,7 +12,12 @@ import { decisionFromMetadata, type OutcomeRecord } from '../../src/audit/outcom
 import { auditRecord, envoyMetadata } from '../../src/audit/record.ts';
 import { toProtoStruct, type JsonValue } from '../../src/core/struct.ts';
 import { EXT_AUTHZ_NAMESPACE, EXT_PROC_NAMESPACE } from '../../src/envoy/processing-request.ts';
-import { createOutcomes } from '../../src/pipeline/outcome.ts';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { createOutcomes, OUTCOME_FAILURE_MESSAGE, type OutcomeFailure } from '../../src/pipeline/outcome.ts';
+import type { Quotas } from '../../src/quota/quotas.ts';
+import { QuotaStoreError } from '../../src/quota/store.ts';
+import { installMeter } from '../../src/telemetry/metrics.ts';
+import { metric, TestReader } from '../helpers/otel-metrics.ts';
 import { createOutcomeTracer, OUTCOME_SPAN_NAME } from '../../src/telemetry/outcome-span.ts';
 
 const SECRET = 'the secret launch code is 7731';
@@ -166,6 +171,37 @@ describe('outcome streams', () => {
     next.message(headers({ ':status': '200', 'content-type': 'application/json' }));
     next.message(body(JSON_BODY, true));
     expect(ok).toHaveLength(1);
+  });
+});
+
+describe('a failed token charge', () => {
+  it('is reported and counted as the quota charge that failed (kind quota_settle), after the record was written', async () => {
+    const reader = new TestReader();
+    installMeter(new MeterProvider({ readers: [reader] }).getMeter('t'));
+    const charged: { carry: string; member: string; usage: unknown }[] = [];
+    const quotas = {
+      settle: (carry: string, member: string, usage: unknown) => {
+        charged.push({ carry, member, usage });
+        return Promise.reject(new QuotaStoreError('the quota store failed: Command timed out'));
+      },
+    } as unknown as Quotas;
+    const records: OutcomeRecord[] = [];
+    const errors: { err: unknown; failed: OutcomeFailure }[] = [];
+    const outcomes = createOutcomes({ onOutcome: (r) => records.push(r), onError: (err, failed) => errors.push({ err, failed }) }, undefined, () => quotas);
+    const carry = JSON.stringify([['team-tokens', 'wl']]);
+    const withQuota = (m: unknown): unknown => ({ ...(m as object), metadata_context: metadata({ ...DECISION, quota: carry }) });
+    const s = outcomes.open({});
+    s.message(withQuota(headers({ ':status': '200', 'content-type': 'application/json' })));
+    expect(s.message(withQuota(body(JSON_BODY, true)))).toBe('end');
+    await new Promise((r) => setImmediate(r));
+    expect(records).toHaveLength(1);
+    expect(charged).toEqual([{ carry, member: 'd-42', usage: { input: 3, output: 4 } }]);
+    expect(errors).toEqual([{ err: expect.any(QuotaStoreError), failed: 'quota_settle' }]);
+    const collected = await reader.collect();
+    expect(metric(collected.resourceMetrics, 'llm_authz.outcome.errors', { kind: 'quota_settle' })).toBe(1);
+    expect(metric(collected.resourceMetrics, 'llm_authz.outcome.errors', { kind: 'exception' }) ?? 0).toBe(0);
+    // The log line names the token charge, not the record.
+    expect(OUTCOME_FAILURE_MESSAGE[errors[0]?.failed ?? 'record']).toMatch(/^charging the response's tokens to its quotas failed/);
   });
 });
 

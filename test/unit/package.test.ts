@@ -1,6 +1,7 @@
 /**
  * What ships: `npm pack` holds only the service (the CLI, its build, the Envoy templates), and
- * the container image is built from exactly that package.
+ * the container image is built from exactly that package. A shipped template that names a
+ * repository script (scripts/render-gateway.ts) says that the package does not hold it.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -34,6 +35,19 @@ describe('npm pack', () => {
     for (const f of ['devstack/stack.ts', 'dist/devstack/demo.js', 'test/unit/x.test.ts', 'bench/run.ts', 'examples/quickstart/llm-authz.yaml']) {
       expect(!SHIPPED.test(f) || DEV_ONLY.test(f), f).toBe(true);
     }
+  });
+
+  it('a shipped Envoy template that names a repository script says the package does not hold it', () => {
+    const unshipped = (text: string): string[] => [...text.matchAll(/\bscripts\/[\w.-]+/g)].map((m) => m[0]).filter((f) => !files.includes(f));
+    const saysSo = (text: string): boolean => /not in the npm package/.test(text);
+    const templates = files.filter((f) => f.startsWith('envoy/') && f.endsWith('.yaml'));
+    expect(templates.length).toBeGreaterThan(0);
+    const naming = templates.filter((f) => unshipped(readFileSync(path.join(ROOT, f), 'utf8')).length > 0);
+    expect(naming.length).toBeGreaterThan(0);
+    expect(naming.filter((f) => !saysSo(readFileSync(path.join(ROOT, f), 'utf8')))).toEqual([]);
+    // The check can fail: a comment that names the script alone is caught.
+    const bare = '# `node scripts/render-gateway.ts --providers openai` leaves out what is not named\n';
+    expect(unshipped(bare).length > 0 && !saysSo(bare)).toBe(true);
   });
 
   it('the shipped CLI imports nothing outside the package', () => {

@@ -114,6 +114,24 @@ describe('credential attachment per provider kind', () => {
     expect(CREDENTIAL_QUERY_PARAMETERS).toEqual(['key', 'access_token']);
   });
 
+  it('a key attaches its current value in the form of the provider at hand, Check after Check, also after it is reloaded', async () => {
+    const h = Secret.reloadable('sk-first');
+    const openai = { name: 'o', api: 'openai' as const, profile: profileOf('openai'), route: 'o', credential: h.secret, serves: () => true };
+    const anthropic = { name: 'a', api: 'anthropic' as const, profile: profileOf('anthropic'), route: 'a', credential: h.secret, serves: () => true };
+    const sent = async (provider: typeof openai | typeof anthropic): Promise<string[][]> =>
+      ((await allow(provider)).ok_response?.headers ?? []).slice(1).map((x) => [x.header.key, x.header.value]);
+    expect(await sent(openai)).toEqual([['authorization', 'Bearer sk-first']]);
+    expect(await sent(openai)).toEqual([['authorization', 'Bearer sk-first']]);
+    expect(await sent(anthropic)).toEqual([['x-api-key', 'sk-first']]);
+    expect(await sent(openai)).toEqual([['authorization', 'Bearer sk-first']]);
+    h.set('sk-second');
+    expect(await sent(openai)).toEqual([['authorization', 'Bearer sk-second']]);
+    expect(await sent(anthropic)).toEqual([['x-api-key', 'sk-second']]);
+    const removed = (await allow(openai)).ok_response?.headers_to_remove ?? [];
+    expect(removed).toContain('x-api-key');
+    expect(removed).not.toContain('authorization');
+  });
+
   it('removes every credential header when the provider has no credential', async () => {
     const res = await allow({ name: 'p', api: 'openai-compatible' as const, profile: profileOf('openai-compatible'), route: 'r', credential: undefined, serves: () => true });
     expect(res.ok_response?.headers_to_remove).toEqual(CREDENTIAL_HEADERS);

@@ -16,7 +16,10 @@ import { createMemoryStore } from '../../src/quota/memory-store.ts';
 import { buildQuotas, type QuotaCheck, type Quotas } from '../../src/quota/quotas.ts';
 import { createRedisStore } from '../../src/quota/redis-store.ts';
 import { quotasSchema } from '../../src/quota/schema.ts';
-import type { QuotaStore } from '../../src/quota/store.ts';
+import { QuotaStoreError, type QuotaStore } from '../../src/quota/store.ts';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { installMeter } from '../../src/telemetry/metrics.ts';
+import { metric, TestReader } from '../helpers/otel-metrics.ts';
 import { windowAt } from '../../src/quota/window.ts';
 import { UNIT_KEY, UNIT_KEY_2, unitRuntime } from '../helpers/runtime.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -239,6 +242,70 @@ describe('the Redis store when Redis stops answering', () => {
       // The timed-out commands ran once Redis woke up (Redis had them already): they counted.
       expect(back.applied[0]?.remaining.requests).toBeLessThanOrEqual(98);
       expect(back.applied[0]?.remaining.requests).toBeGreaterThanOrEqual(96);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('a take that failed', () => {
+  it("gives back the request's leases (its own member only) and is counted once, as a take error", async () => {
+    const reader = new TestReader();
+    installMeter(new MeterProvider({ readers: [reader] }).getMeter('t'));
+    const released: { leases: readonly string[]; member: string }[] = [];
+    const failing: QuotaStore = {
+      take: () => Promise.reject(new QuotaStoreError('the quota store failed: Command timed out')),
+      settle: (_charges, leases, m) => {
+        released.push({ leases, member: m });
+        return Promise.reject(new QuotaStoreError('the quota store failed: Command timed out'));
+      },
+      warm: () => Promise.resolve(true),
+      close: () => Promise.resolve(),
+    };
+    const q = quotas(
+      {
+        rules: [
+          { name: 'rpm', subject: 'workload', requests: { limit: 5, window: '1m' } },
+          { name: 'one', subject: 'workload', concurrent: { limit: 1, lease: '10m' } },
+        ],
+        store: { key_prefix: 'p:' },
+      },
+      failing,
+      testClock().now,
+    );
+    expect(kind(await q.check(input(), 'dec-1'))).toBe('store_error');
+    await new Promise((r) => setImmediate(r));
+    expect(released).toEqual([{ leases: ['p:one:wl-one:c'], member: 'dec-1' }]);
+    const { resourceMetrics } = await reader.collect();
+    expect(metric(resourceMetrics, 'llm_authz.quota.store.errors', { op: 'take' })).toBe(1);
+    expect(metric(resourceMetrics, 'llm_authz.quota.store.errors', { op: 'settle' }) ?? 0).toBe(0);
+  });
+});
+
+describe('the Redis store when a take times out', () => {
+  it('a take that timed out but ran once Redis woke up holds no concurrency slot: its lease is given back', async () => {
+    const pid = redis?.pid();
+    if (redis === undefined || pid === undefined) throw new Error('redis not started');
+    const store = createRedisStore({ url: redis.url, timeoutMs: 150 });
+    const clock = testClock();
+    const q = quotas({ rules: [{ name: 'one', subject: 'workload', concurrent: { limit: 1, lease: '10m' } }], store: { key_prefix: `lease-${Date.now()}:` } }, store, clock.now);
+    try {
+      expect(await store.warm()).toBe(true);
+      process.kill(pid, 'SIGSTOP');
+      let during: QuotaCheck;
+      try {
+        during = await q.check(input(), member());
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      expect(kind(during)).toBe('store_error');
+      // The timed-out take ran when Redis woke up (the next take finds its counter): without its
+      // lease given back, the one slot would stay taken for the lease's 10 minutes.
+      const next = await q.check(input(), member());
+      expect(kind(next)).toBe('pass');
+      expect(next.applied[0]?.remaining.concurrent).toBe(0);
+      // The check can fail: a slot held by a request in flight refuses the next one.
+      expect(kind(await q.check(input(), member()))).toBe('exceeded:one:concurrent');
     } finally {
       await store.close();
     }

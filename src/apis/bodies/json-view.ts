@@ -38,10 +38,14 @@ export class JsonView {
     return JsonView.checked(text, '', scanned.value);
   }
 
-  /** Opens the object at span; a repeated key is `ambiguous_model` for `model`, else `ambiguous_field`. */
+  /**
+   * Opens the object at span, a member of the body (`path`: its name, never empty); a repeated key
+   * is `ambiguous_model` for `model`, else `ambiguous_field`. A key the body's scan skipped but
+   * cannot be decoded (an invalid escape) is refused here.
+   */
   static open(text: string, span: Span, path: string): Outcome<JsonView> {
     const scanned = objectMembers(text, span);
-    if (!scanned.ok) return fail('invalid_field', `'${path || 'body'}' must be an object`);
+    if (!scanned.ok) return fail('invalid_field', `'${path}' must be an object`);
     return JsonView.checked(text, path, scanned.value);
   }
 
