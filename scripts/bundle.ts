@@ -31,6 +31,22 @@ function __llaPackagePath(pkg, file) {
   return main.slice(0, at + 15 + pkg.length) + '/' + file;
 }`;
 
+/**
+ * A dependency built by a bundler may load another through its own `createRequire(import.meta.url)`
+ * (`__require('@grpc/grpc-js')` in @opentelemetry/otlp-grpc-exporter-base): left so, it would load
+ * a second copy from node_modules, whose credentials the bundled copy's client refuses (every
+ * span export failed at once). Made a plain `require`, the bundle resolves it to its own copy.
+ */
+function ownRequires(): Plugin {
+  return {
+    name: 'own-requires',
+    transform(code, id) {
+      if (!id.includes('/node_modules/') || !/import\s*\{[^}]*\b__require\b[^}]*\}\s*from/.test(code)) return null;
+      return code.replace(/\b__require\(/g, 'require(');
+    },
+  };
+}
+
 /** `__dirname` and `__filename` in a dependency's module: its place in node_modules, at run time. */
 function packagePaths(): Plugin {
   return {
@@ -52,7 +68,7 @@ export async function bundle(): Promise<void> {
   await build({
     input: path.join(ROOT, 'dist/cli/main.js'),
     platform: 'node',
-    plugins: [packagePaths()],
+    plugins: [ownRequires(), packagePaths()],
     logLevel: 'warn',
     output: { dir: out, format: 'esm', minify: true, postBanner: BANNER },
   });
