@@ -43,5 +43,7 @@ describe('deploy/Dockerfile', () => {
     expect(finalStage).toMatch(/^HEALTHCHECK .*\n?\s*CMD \["node", "bin\/llm-authz\.js", "health"/m);
     // The young generation is capped (README "Sizing"): V8 would size it from the node's memory.
     expect(finalStage).toMatch(/^ENTRYPOINT \["node", "--max-semi-space-size=8", "bin\/llm-authz\.js"\]$/m);
+    // glibc's malloc keeps to two arenas (README "Sizing"): the image's environment, for every container.
+    expect(finalStage).toMatch(/^ENV MALLOC_ARENA_MAX=2$/m);
   });
 });
