@@ -17,7 +17,16 @@ export const PROVIDER_KEY = 'sk-bench-provider-key';
 export const ISSUER = 'https://issuer.bench.example';
 export const AUDIENCE = 'llm-authz';
 export const BENCH_WORKLOAD = 'spiffe://bench.example/ns/apps/sa/chat';
-export const BENCH_ENV: NodeJS.ProcessEnv = { BENCH_OPENAI_KEY: PROVIDER_KEY };
+/**
+ * The container image's environment (the `ENV` lines of deploy/Dockerfile's final stage, e.g.
+ * MALLOC_ARENA_MAX), so that the built CLI runs here as it runs in the image.
+ */
+export function imageEnv(dockerfile = readFileSync(path.join(import.meta.dirname, '..', 'deploy', 'Dockerfile'), 'utf8')): Record<string, string> {
+  const final = dockerfile.split(/^FROM /m).at(-1) ?? '';
+  return Object.fromEntries([...final.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)\s*$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
+}
+
+export const BENCH_ENV: NodeJS.ProcessEnv = { ...imageEnv(), BENCH_OPENAI_KEY: PROVIDER_KEY };
 
 export interface BenchFiles {
   readonly config: string;
