@@ -17,9 +17,31 @@ export const PROVIDER_KEY = 'sk-bench-provider-key';
 export const ISSUER = 'https://issuer.bench.example';
 export const AUDIENCE = 'llm-authz';
 export const BENCH_WORKLOAD = 'spiffe://bench.example/ns/apps/sa/chat';
-export const BENCH_ENV: NodeJS.ProcessEnv = { BENCH_OPENAI_KEY: PROVIDER_KEY };
-/** Node's flags in the image's ENTRYPOINT (deploy/Dockerfile; test/unit/dockerfile.test.ts ties the two): how the benchmark runs llm-authz. */
-export const IMAGE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
+/** The final stage of deploy/Dockerfile: the image the benchmark's llm-authz runs as. */
+function imageStage(dockerfile = readFileSync(path.join(import.meta.dirname, '..', 'deploy', 'Dockerfile'), 'utf8')): string {
+  return dockerfile.split(/^FROM /m).at(-1) ?? '';
+}
+
+/**
+ * The container image's environment (the `ENV` lines of deploy/Dockerfile's final stage, e.g.
+ * MALLOC_ARENA_MAX), so that the built CLI runs here as it runs in the image.
+ */
+export function imageEnv(dockerfile?: string): Record<string, string> {
+  return Object.fromEntries([...imageStage(dockerfile).matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)\s*$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
+}
+
+/** Node's own flags in the image's ENTRYPOINT (`["node", FLAGS..., "bin/llm-authz.js"]`). */
+export function imageNodeFlags(dockerfile?: string): string[] {
+  const m = /^ENTRYPOINT (\[.*\])\s*$/m.exec(imageStage(dockerfile));
+  const argv = m ? (JSON.parse(m[1] ?? '[]') as string[]) : [];
+  const bin = argv.indexOf('bin/llm-authz.js');
+  if (argv[0] !== 'node' || bin < 0) throw new Error('deploy/Dockerfile: the ENTRYPOINT is not ["node", ..., "bin/llm-authz.js"]');
+  return argv.slice(1, bin);
+}
+
+export const BENCH_ENV: NodeJS.ProcessEnv = { ...imageEnv(), BENCH_OPENAI_KEY: PROVIDER_KEY };
+/** How the benchmark runs llm-authz: with the image's Node flags. */
+export const IMAGE_NODE_FLAGS: readonly string[] = imageNodeFlags();
 
 export interface BenchFiles {
   readonly config: string;

@@ -35,8 +35,8 @@ export function redisServerBin(): string {
 /** The built CLI entry point (run `npm run build` first). */
 export function cliEntry(): string {
   const p = path.join(ROOT, 'bin', 'llm-authz.js');
-  if (!existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))) {
-    throw new Error('llm-authz is not built: dist/cli/main.js is missing. Run: npm run build');
+  if (!existsSync(path.join(ROOT, 'dist', 'bundle', 'main.js'))) {
+    throw new Error('llm-authz is not built: dist/bundle/main.js is missing. Run: npm run build');
   }
   return p;
 }

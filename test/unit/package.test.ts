@@ -23,7 +23,25 @@ describe('npm pack', () => {
   const files = packedFiles();
 
   it('holds the CLI, its build and the Envoy templates', () => {
-    expect(files).toEqual(expect.arrayContaining(['bin/llm-authz.js', 'dist/cli/main.js', 'dist/pipeline/check.js', 'dist/apis/index.js', 'envoy/gateway.yaml', 'package.json']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'bin/llm-authz.js',
+        'dist/bundle/main.js',
+        'dist/cli/main.js',
+        'dist/pipeline/check.js',
+        'dist/apis/index.js',
+        'proto/envoy-api.json',
+        'envoy/gateway.yaml',
+        'package.json',
+      ]),
+    );
+  });
+
+  it('bin/llm-authz.js runs the bundle (scripts/bundle.ts), whose chunks are all packed', () => {
+    expect(readFileSync(path.join(ROOT, 'bin/llm-authz.js'), 'utf8')).toMatch(/from '\.\.\/dist\/bundle\/main\.js'/);
+    const chunks = files.filter((f) => f.startsWith('dist/bundle/'));
+    expect(chunks.length).toBeGreaterThan(10);
+    expect(chunks.filter((f) => !f.endsWith('.js'))).toEqual([]);
   });
 
   it('holds no dev-stack, test, bench, example or script file', () => {
@@ -72,7 +90,19 @@ describe('deploy/Dockerfile', () => {
     const build = stages[0] ?? '';
     expect(build).toMatch(/npm pack/);
     const sources = copies(build).flatMap((args) => args.slice(0, -1));
-    const allowed = new Set(['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'proto', 'envoy', 'schema', 'README.md']);
+    const allowed = new Set([
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'src',
+      'bin',
+      'proto',
+      'envoy',
+      'schema',
+      'README.md',
+      'scripts/bundle.ts',
+    ]);
     expect(sources.filter((s) => !allowed.has(s))).toEqual([]);
   });
 

@@ -5,7 +5,7 @@
 import { profileOf } from '../../src/apis/index.ts';
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../src/core/secret.ts';
-import { authorizationService, checkResponseEncoder, encoderMismatches, loadAuthorizationPackage } from '../../src/envoy/proto.ts';
+import { authorizationService, checkResponseEncoder, encoderMismatches, envoyProtos, readEnvoyProtos } from '../../src/envoy/proto.ts';
 import { JsonStruct, toProtoStruct, type JsonValue } from '../../src/core/struct.ts';
 import { allowResponse, denyResponse, type CheckResponse } from '../../src/envoy/response.ts';
 
@@ -117,14 +117,20 @@ describe('CheckResponse encoding: the same bytes as proto-loader for any shape',
   });
 
   it('refuses to start when the protos number a field differently (the check can fail)', () => {
-    expect(encoderMismatches(loadAuthorizationPackage())).toEqual([]);
-    const pkg = loadAuthorizationPackage();
-    const ok = pkg['envoy.service.auth.v3.OkHttpResponse'] as { type: { field: { name: string; number: number }[] } };
-    const changed = {
-      ...pkg,
-      'envoy.service.auth.v3.OkHttpResponse': { ...ok, type: { ...ok.type, field: ok.type.field.map((f) => (f.name === 'headers_to_remove' ? { ...f, number: 9 } : f)) } },
-    };
-    expect(encoderMismatches(changed as unknown as typeof pkg)).toEqual(['envoy.service.auth.v3.OkHttpResponse.headers_to_remove is 9 in the protos, not 5']);
+    expect(encoderMismatches(envoyProtos())).toEqual([]);
+    const changed = readEnvoyProtos();
+    changed.lookupType('envoy.service.auth.v3.OkHttpResponse').fields['headers_to_remove']!.id = 9;
+    expect(encoderMismatches(changed)).toEqual(['envoy.service.auth.v3.OkHttpResponse.headers_to_remove is 9 in the protos, not 5']);
+    const noMap = readEnvoyProtos();
+    noMap.lookupType('google.protobuf.Struct').remove(noMap.lookupType('google.protobuf.Struct').fields['fields']!);
+    expect(encoderMismatches(noMap)).toEqual([
+      'google.protobuf.Struct.fields is undefined in the protos, not 1',
+      'google.protobuf.Struct.FieldsEntry.key is undefined in the protos, not 1',
+      'google.protobuf.Struct.FieldsEntry.value is undefined in the protos, not 2',
+    ]);
+    const action = readEnvoyProtos();
+    action.lookupEnum('envoy.config.core.v3.HeaderValueOption.HeaderAppendAction').values['OVERWRITE_IF_EXISTS_OR_ADD'] = 7;
+    expect(encoderMismatches(action)).toEqual(['HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD is 7 in the protos, not 2']);
   });
 });
 
