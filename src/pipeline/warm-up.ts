@@ -30,7 +30,6 @@ import { configuredIssuerTokens, warmUpIdentifier, warmUpJwtVerification, type W
 import { attachCredential } from '../providers/attach.ts';
 import { ServiceAccount } from '../providers/google-token.ts';
 import type { WarmUpStep } from '../telemetry/metrics.ts';
-import { metricsRead } from '../telemetry/otel.ts';
 import { detachedTelemetry } from '../telemetry/warm-up-telemetry.ts';
 import { createCheck, type Check, type CheckSinks } from './check.ts';
 import type { Runtime } from './runtime.ts';
@@ -90,7 +89,7 @@ export async function warmUpCheck(rt: Runtime): Promise<CheckWarmUpResult> {
   let current: WarmUpRequest | undefined;
   // A decision log of its own, whose lines a stream drops (the configured sink never sees them).
   const lines = createDecisionLog(new Writable({ write: (_chunk, _encoding, done) => done() }), { flushMs: rt.config.decision_log.flush_ms });
-  const telemetry = await detachedTelemetry(metricsRead(rt.config.telemetry, process.env));
+  const telemetry = detachedTelemetry();
   const sinks: CheckSinks = {
     onDecision: (record, trace) => {
       lines.write(record, trace);

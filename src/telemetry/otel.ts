@@ -6,16 +6,14 @@
  * @opentelemetry/sdk-node: llm-authz makes its spans by hand (one per Check) and needs no
  * auto-instrumentation, logs SDK, Zipkin or B3, which sdk-node pulls in and starts.
  * Each exporter is loaded only when the config uses it (the Prometheus exporter alone added
- * 2 MiB to the idle RSS of a server that does not serve /metrics: bench/idle-rss.ts), and so is
- * the metrics SDK: with no metrics exporter and no Prometheus endpoint, nothing would ever read a
- * metric, and the meter is the API's no-op meter (idle RSS about 1 MiB smaller).
+ * 2 MiB to the idle RSS of a server that does not serve /metrics: bench/idle-rss.ts).
  */
-import { createNoopMeter, type Meter } from '@opentelemetry/api';
+import type { Meter } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { randomUUID } from 'node:crypto';
 import { envDetector, detectResources, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import type { MeterProvider, MetricReader, PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { createCheckTracer, scopeOf, type CheckTracer } from './check-span.ts';
 import { countExporterDropped, installMeter } from './metrics.ts';
@@ -204,14 +202,6 @@ function hostAndPort(listen: string): { host: string; port: number } {
   return { host: listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listen.slice(i + 1)) };
 }
 
-/**
- * Whether anything reads this process's metrics: an OTLP metrics target (config, then
- * environment) or the Prometheus endpoint. Without, serve records them on a no-op meter.
- */
-export function metricsRead(cfg: TelemetryConfig, env: NodeJS.ProcessEnv): boolean {
-  return otlpTarget('metrics', cfg.metrics, env) !== undefined || cfg.metrics.prometheus !== undefined;
-}
-
 export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOptions): Promise<Telemetry> {
   const env = opts.env ?? process.env;
   const resource = buildResource(cfg.service_name, opts.version, env);
@@ -226,7 +216,6 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
       metricsTarget.protocol === 'grpc'
         ? new (await import('@opentelemetry/exporter-metrics-otlp-grpc')).OTLPMetricExporter(options)
         : new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter(options);
-    const { PeriodicExportingMetricReader } = await import('@opentelemetry/sdk-metrics');
     readers.push(
       new PeriodicExportingMetricReader({ exporter: new CountingMetricExporter(inner), exportIntervalMillis: cfg.metrics.interval_ms, exportTimeoutMillis: timeoutMillis }),
     );
@@ -241,9 +230,8 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
     readers.push(prometheus);
   }
   if (opts.metricReader) readers.push(opts.metricReader);
-  // No reader: no metrics SDK (its module and the meter's storage); the API's no-op meter instead.
-  const meterProvider: MeterProvider | undefined = readers.length === 0 ? undefined : new (await import('@opentelemetry/sdk-metrics')).MeterProvider({ resource, readers });
-  const meter = meterProvider?.getMeter('llm-authz', opts.version) ?? createNoopMeter();
+  const meterProvider = new MeterProvider({ resource, readers });
+  const meter = meterProvider.getMeter('llm-authz', opts.version);
   installMeter(meter);
   observeRuntime(meter);
 
@@ -293,7 +281,7 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
     prometheusPort,
     async flush() {
       await tracerProvider.forceFlush().catch(() => undefined);
-      await meterProvider?.forceFlush().catch(() => undefined);
+      await meterProvider.forceFlush().catch(() => undefined);
     },
     async shutdown() {
       // Bounded: with the collector down, the last spans get a short, fixed time, not one timeout per batch.
@@ -302,7 +290,7 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
         timer = setTimeout(resolve, Math.min(cfg.traces.export_timeout_ms, SHUTDOWN_LIMIT_MS));
         timer.unref();
       });
-      const all = Promise.all([tracerProvider.shutdown().catch(() => undefined), meterProvider?.shutdown().catch(() => undefined)]).then(() => undefined);
+      const all = Promise.all([tracerProvider.shutdown().catch(() => undefined), meterProvider.shutdown().catch(() => undefined)]).then(() => undefined);
       await Promise.race([all, limit]);
       clearTimeout(timer);
     },

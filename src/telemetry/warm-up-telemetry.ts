@@ -4,29 +4,22 @@
  * exporter that drops them, and a meter provider whose only reader is never collected, with
  * instruments of the same names, kinds and buckets as metrics.ts's. Neither the configured
  * exporters, the span queue nor the Prometheus endpoint ever sees them. shutdown() ends both.
- * When nothing reads the process's metrics (otel.ts metricsRead), its Checks record them on the
- * API's no-op meter, and so do these: the metrics SDK is then not loaded at all.
  */
 import { ExportResultCode } from '@opentelemetry/core';
-import { createNoopMeter, type Meter } from '@opentelemetry/api';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { emptyResource } from '@opentelemetry/resources';
 import { createCheckTracer, scopeOf, type CheckTracer } from './check-span.ts';
 import { DURATION_BUCKETS } from './metrics.ts';
 
-/** A meter provider whose only reader nothing ever collects: the instruments record, nothing is read or exported. */
-async function uncollectedMeter(): Promise<{ meter: Meter; shutdown(): Promise<void> }> {
-  const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics');
-  class UncollectedReader extends MetricReader {
-    protected override onShutdown(): Promise<void> {
-      return Promise.resolve();
-    }
-    protected override onForceFlush(): Promise<void> {
-      return Promise.resolve();
-    }
+/** A reader nothing ever collects: the instruments record, nothing is read or exported. */
+class UncollectedReader extends MetricReader {
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
   }
-  const provider = new MeterProvider({ readers: [new UncollectedReader()] });
-  return { meter: provider.getMeter('llm-authz.warm-up'), shutdown: () => provider.shutdown() };
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 const DROP: SpanExporter = {
@@ -45,8 +38,7 @@ export interface DetachedTelemetry {
   shutdown(): Promise<void>;
 }
 
-/** `metricsRead`: whether the process's own metrics are read (otel.ts metricsRead), so recorded by the metrics SDK. */
-export async function detachedTelemetry(metricsRead: boolean): Promise<DetachedTelemetry> {
+export function detachedTelemetry(): DetachedTelemetry {
   const sampler = new ParentBasedSampler({ root: new AlwaysOnSampler() });
   const processor = new BatchSpanProcessor({ exporter: DROP, scheduledDelayMillis: 60_000 });
   const resource = emptyResource();
@@ -57,8 +49,8 @@ export async function detachedTelemetry(metricsRead: boolean): Promise<DetachedT
     spanLimits: { attributeValueLengthLimit: 1024, attributeCountLimit: 128, eventCountLimit: 16 },
   });
   const otelTracer = tracerProvider.getTracer('llm-authz.warm-up');
-  const metered = metricsRead ? await uncollectedMeter() : undefined;
-  const meter = metered?.meter ?? createNoopMeter();
+  const meterProvider = new MeterProvider({ readers: [new UncollectedReader()] });
+  const meter = meterProvider.getMeter('llm-authz.warm-up');
   const decisions = meter.createCounter('llm_authz.decisions');
   const duration = meter.createHistogram('llm_authz.check.duration', { unit: 's', advice: { explicitBucketBoundaries: DURATION_BUCKETS } });
   const identities = meter.createCounter('llm_authz.identity.methods');
@@ -74,7 +66,7 @@ export async function detachedTelemetry(metricsRead: boolean): Promise<DetachedT
       },
     },
     async shutdown() {
-      await Promise.all([tracerProvider.shutdown(), metered?.shutdown()]);
+      await Promise.all([tracerProvider.shutdown(), meterProvider.shutdown()]);
     },
   };
 }

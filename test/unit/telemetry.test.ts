@@ -1,4 +1,4 @@
-import { createNoopMeter, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { checkRequest } from '../../devstack/grpc-client.ts';
 import { createCheck, type CallMeta } from '../../src/pipeline/check.ts';
 import { CHECK_SPAN_NAME } from '../../src/telemetry/check-span.ts';
 import { countJwksFetch, countPolicyReload } from '../../src/telemetry/metrics.ts';
-import { buildResource, metricsRead, otlpTarget, startTelemetry, type Telemetry } from '../../src/telemetry/otel.ts';
+import { buildResource, otlpTarget, startTelemetry, type Telemetry } from '../../src/telemetry/otel.ts';
 import { telemetrySchema } from '../../src/telemetry/schema.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { waitFor } from '../../devstack/ports.ts';
@@ -315,58 +315,5 @@ describe('the telemetry: config section', () => {
     const c = parseConfigText('telemetry:\n  traces: {protocol: grpc, endpoint: "http://c:4317"}\n  metrics: {prometheus: {listen: "127.0.0.1:9464"}}\n', 'b.yaml');
     expect(c.telemetry.traces).toMatchObject({ protocol: 'grpc', endpoint: 'http://c:4317' });
     expect(() => parseConfigText('telemetry:\n  traces:\n    exporter: zipkin\n', 'c.yaml')).toThrow(/telemetry\.traces\.exporter.*c\.yaml:3/s);
-  });
-});
-
-describe('the metrics SDK, only when something reads the metrics', () => {
-  const NOOP = createNoopMeter().constructor;
-
-  it('metricsRead: an OTLP metrics target (config or environment) or the Prometheus endpoint', () => {
-    const cfg = (metrics: Record<string, unknown>) => telemetrySchema.parse({ metrics });
-    expect(metricsRead(cfg({}), {})).toBe(false);
-    expect(metricsRead(cfg({ prometheus: { listen: '127.0.0.1:9464' } }), {})).toBe(true);
-    expect(metricsRead(cfg({ endpoint: 'http://c:4318' }), {})).toBe(true);
-    expect(metricsRead(cfg({}), { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toBe(true);
-    expect(metricsRead(cfg({ exporter: 'none' }), { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toBe(false);
-    expect(metricsRead(cfg({}), { OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toBe(false);
-  });
-
-  it("without a reader the meter is the API's no-op meter (recording works, flush and shutdown too); with one, the SDK's, which counts", async () => {
-    const cfg = telemetrySchema.parse({});
-    const off = await startTelemetry(cfg, { version: 't', env: {}, spanExporter: new InMemorySpanExporter() });
-    expect(off.metricsTo).toBe('none');
-    expect(off.meter.constructor).toBe(NOOP);
-    off.meter.createCounter('llm_authz.test.noop').add(1);
-    await off.flush();
-    await off.shutdown();
-
-    const reader = new TestReader();
-    const on = await startTelemetry(cfg, { version: 't', env: {}, spanExporter: new InMemorySpanExporter(), metricReader: reader });
-    try {
-      expect(on.meter.constructor).not.toBe(NOOP);
-      on.meter.createCounter('llm_authz.test.counted').add(2);
-      expect(total((await reader.collect()).resourceMetrics, 'llm_authz.test.counted')).toBe(2);
-    } finally {
-      await on.shutdown();
-    }
-  });
-
-  it('with the Prometheus endpoint configured, the SDK is loaded and /metrics serves the counts', async () => {
-    const { freePort } = await import('../../devstack/ports.ts');
-    const port = await freePort();
-    const tel = await startTelemetry(telemetrySchema.parse({ metrics: { prometheus: { listen: `127.0.0.1:${port}` } } }), {
-      version: 't',
-      env: {},
-      spanExporter: new InMemorySpanExporter(),
-    });
-    try {
-      expect(tel.meter.constructor).not.toBe(NOOP);
-      expect(tel.metricsTo).toBe(`none, prometheus :${port}/metrics`);
-      countPolicyReload('ok');
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      expect(text).toMatch(/^llm_authz_policy_reloads_total\{[^}]*outcome="ok"[^}]*\} 1$/m);
-    } finally {
-      await tel.shutdown();
-    }
   });
 });
