@@ -57,7 +57,8 @@ function packagePaths(): Plugin {
       if (m === null) return null;
       const [, pkg, file] = m as unknown as [string, string, string];
       const dir = path.posix.dirname(file);
-      return `var __dirname = __llaPackagePath(${JSON.stringify(pkg)}, ${JSON.stringify(dir)}), __filename = __llaPackagePath(${JSON.stringify(pkg)}, ${JSON.stringify(file)});\n${code}`;
+      // On the module's first line, so the source map's lines stay right.
+      return `var __dirname = __llaPackagePath(${JSON.stringify(pkg)}, ${JSON.stringify(dir)}), __filename = __llaPackagePath(${JSON.stringify(pkg)}, ${JSON.stringify(file)}); ${code}`;
     },
   };
 }
@@ -70,7 +71,15 @@ export async function bundle(): Promise<void> {
     platform: 'node',
     plugins: [ownRequires(), packagePaths()],
     logLevel: 'warn',
-    output: { dir: out, format: 'esm', minify: true, postBanner: BANNER },
+    // The two plugins above edit dependencies' modules within their lines (no line added or
+    // removed), so the source maps keep every line; only columns on the edited lines move.
+    onLog(level, log, handler) {
+      if (log.code !== 'SOURCEMAP_BROKEN') handler(level, log);
+    },
+    // Minified: about 1.5 MiB less idle RSS than with names kept, 3 MiB less than unminified (V8
+    // keeps the source for lazy compilation). The maps (dist/bundle/*.map, not read unless Node
+    // runs with --enable-source-maps) turn a stack trace back into src/ lines.
+    output: { dir: out, format: 'esm', minify: true, sourcemap: true, postBanner: BANNER },
   });
 }
 

@@ -13,15 +13,15 @@ import type { Hash } from '@smithy/hash-node';
 import type { SignatureV4 } from '@smithy/signature-v4';
 import type { Secret } from '../core/secret.ts';
 
-const require = createRequire(import.meta.url);
+const requireLazily = createRequire(import.meta.url);
 
 /**
  * The signer's modules, loaded when the first AWS key is configured: importing them costs about
  * 60 ms at start (median of 7 cold imports, Node 24), which a config without one need not pay.
  */
 function smithy(): { SignatureV4: typeof SignatureV4; Hash: typeof Hash } {
-  const { SignatureV4: signer } = require('@smithy/signature-v4') as typeof import('@smithy/signature-v4');
-  const { Hash: hash } = require('@smithy/hash-node') as typeof import('@smithy/hash-node');
+  const { SignatureV4: signer } = requireLazily('@smithy/signature-v4') as typeof import('@smithy/signature-v4');
+  const { Hash: hash } = requireLazily('@smithy/hash-node') as typeof import('@smithy/hash-node');
   return { SignatureV4: signer, Hash: hash };
 }
 

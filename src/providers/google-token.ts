@@ -15,7 +15,7 @@ import type { JWT } from 'google-auth-library';
 import { Secret } from '../core/secret.ts';
 import type { CredentialReloadListener } from '../core/build-context.ts';
 
-const require = createRequire(import.meta.url);
+const requireLazily = createRequire(import.meta.url);
 
 /**
  * google-auth-library's JWT client, loaded when the first service account is configured:
@@ -23,7 +23,7 @@ const require = createRequire(import.meta.url);
  * config without one need not pay.
  */
 function jwtClient(): typeof JWT {
-  return (require('google-auth-library') as typeof import('google-auth-library')).JWT;
+  return (requireLazily('google-auth-library') as typeof import('google-auth-library')).JWT;
 }
 
 /** Google's OAuth2 token endpoint, which google-auth-library's JWT client posts to. */

@@ -9,14 +9,14 @@
 import { createRequire } from 'node:module';
 import type { Redis as RedisClient } from 'ioredis';
 
-const require = createRequire(import.meta.url);
+const requireLazily = createRequire(import.meta.url);
 
 /**
  * ioredis, loaded when a Redis store is configured: imported at start it added about 17 MiB to
  * every idle server, Redis or not (idle RSS 147.4 vs 130.4 MiB, median of 3, bench/idle-rss.ts).
  */
 function redisClass(): typeof RedisClient {
-  return (require('ioredis') as typeof import('ioredis')).Redis;
+  return (requireLazily('ioredis') as typeof import('ioredis')).Redis;
 }
 import { SETTLE_SCRIPT, TAKE_SCRIPT } from './redis-scripts.ts';
 import { QuotaStoreError, type LimitOp, type QuotaStore, type TakeResult, type TokenCharge } from './store.ts';

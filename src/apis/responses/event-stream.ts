@@ -26,7 +26,7 @@ export interface EventStreamHandler {
 
 export type EventStreamState = 'complete' | 'incomplete' | 'malformed';
 
-const require = createRequire(import.meta.url);
+const requireLazily = createRequire(import.meta.url);
 let codec: EventStreamCodec | undefined;
 
 /**
@@ -35,7 +35,7 @@ let codec: EventStreamCodec | undefined;
  */
 function eventStreamCodec(): EventStreamCodec {
   if (codec === undefined) {
-    const { EventStreamCodec: Codec } = require('@smithy/eventstream-codec') as typeof import('@smithy/eventstream-codec');
+    const { EventStreamCodec: Codec } = requireLazily('@smithy/eventstream-codec') as typeof import('@smithy/eventstream-codec');
     codec = new Codec(
       (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8'),
       (s) => new Uint8Array(Buffer.from(s, 'utf8')),
