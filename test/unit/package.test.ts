@@ -37,11 +37,13 @@ describe('npm pack', () => {
     );
   });
 
-  it('bin/llm-authz.js runs the bundle (scripts/bundle.ts), whose chunks are all packed', () => {
+  it('bin/llm-authz.js runs the bundle (scripts/bundle.ts), whose chunks are all packed with their source maps', () => {
     expect(readFileSync(path.join(ROOT, 'bin/llm-authz.js'), 'utf8')).toMatch(/from '\.\.\/dist\/bundle\/main\.js'/);
-    const chunks = files.filter((f) => f.startsWith('dist/bundle/'));
+    const chunks = files.filter((f) => f.startsWith('dist/bundle/') && f.endsWith('.js'));
     expect(chunks.length).toBeGreaterThan(10);
-    expect(chunks.filter((f) => !f.endsWith('.js'))).toEqual([]);
+    expect(files.filter((f) => f.startsWith('dist/bundle/') && !f.endsWith('.js') && !f.endsWith('.js.map'))).toEqual([]);
+    // Every chunk of compiled code has its map (rolldown's own runtime chunk has no source).
+    expect(chunks.filter((f) => !files.includes(`${f}.map`) && !/\/rolldown-runtime-[\w-]+\.js$/.test(f))).toEqual([]);
   });
 
   it('holds no dev-stack, test, bench, example or script file', () => {
