@@ -114,6 +114,8 @@ export function buildQuotas(cfg: QuotasConfig, opts: QuotaOptions = {}): Quotas 
       /** Per op: the rule and the limit it stands for. */
       const of: { q: CompiledQuota; limit: LimitKind; end: number }[] = [];
       const applying: { q: CompiledQuota; subject: string }[] = [];
+      /** The concurrency leases the take adds for this request (released if it fails, carried if it passes). */
+      const leases: string[] = [];
       for (const q of rules) {
         if (!q.applies(input.llm)) continue;
         const subject = q.subject(input, t);
@@ -131,7 +133,9 @@ export function buildQuotas(cfg: QuotasConfig, opts: QuotaOptions = {}): Quotas 
           of.push({ q, limit: 'tokens', end: w.end });
         }
         if (q.concurrent) {
-          ops.push({ kind: 'concurrent', key: leaseKey(q, subject), limit: q.concurrent.limit, leaseMs: q.concurrent.leaseMs });
+          const lease = leaseKey(q, subject);
+          leases.push(lease);
+          ops.push({ kind: 'concurrent', key: lease, limit: q.concurrent.limit, leaseMs: q.concurrent.leaseMs });
           of.push({ q, limit: 'concurrent', end: t + 1000 });
         }
       }
@@ -147,7 +151,6 @@ export function buildQuotas(cfg: QuotasConfig, opts: QuotaOptions = {}): Quotas 
         // after it if it did. Its request count, if it ran, stays (as for any request that passed
         // the quotas and was then denied). Its failure is not counted again: with the store down,
         // both fail at once, and the take's failure is counted.
-        const leases = applying.filter((a) => a.q.concurrent !== undefined).map((a) => leaseKey(a.q, a.subject));
         if (leases.length > 0) store.settle([], leases, member, t).catch(() => undefined);
         return { kind: 'store_error', applied: applying.map((a) => ({ name: a.q.name, remaining: {} })), behaviour: cfg.on_store_error };
       }
@@ -173,7 +176,6 @@ export function buildQuotas(cfg: QuotasConfig, opts: QuotaOptions = {}): Quotas 
       }
       const settled = applying.filter((a) => a.q.tokens !== undefined || a.q.concurrent !== undefined).map((a) => [a.q.name, a.subject]);
       const carry = settled.length === 0 ? undefined : JSON.stringify(settled);
-      const leases = applying.filter((a) => a.q.concurrent !== undefined).map((a) => leaseKey(a.q, a.subject));
       return { kind: 'pass', applied, carry: carry !== undefined && carry.length <= MAX_CARRY ? carry : undefined, leases };
     },
     async settle(carry, member, usage) {
