@@ -27,6 +27,16 @@ export interface LoadResult {
   readonly failures?: Readonly<Record<string, number>>;
 }
 
+/**
+ * The median of a server's rounds by one figure (req/s, p99): a round as it was measured, not a
+ * mix of figures from different rounds. With an even count, the upper of the two middle ones.
+ */
+export function medianRound<T>(rounds: readonly T[], by: (r: T) => number): T {
+  const round = [...rounds].sort((a, b) => by(a) - by(b))[Math.floor(rounds.length / 2)];
+  if (round === undefined) throw new Error('no round to take the median of');
+  return round;
+}
+
 export interface LoadOptions {
   readonly url: string;
   /** Body file sent with every request (a gRPC frame for Check calls). */

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { checkRequestFrame, createAuthzClient } from '../devstack/grpc-client.ts';
 import { ROOT } from '../devstack/tools.ts';
-import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks } from './h2load.ts';
+import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks, medianRound } from './h2load.ts';
 import { vegeta } from './vegeta.ts';
 import { cpuSeconds, noiseWindow, rssMiB } from './procstat.ts';
 import { OPA_ENVOY, startFloor, startLlmAuthz, startOpa, type AuthzUnderTest } from './servers.ts';
@@ -194,8 +194,7 @@ async function main(): Promise<void> {
       }
     }
     for (const [name, rs] of Object.entries(runs)) {
-      const sorted = [...rs].sort((a, b) => a.rps - b.rps);
-      results.check[name] = { ...(sorted[Math.floor(sorted.length / 2)] as Measured), rounds: rs.map((r) => Math.round(r.rps)) };
+      results.check[name] = { ...medianRound(rs, (r) => r.rps), rounds: rs.map((r) => Math.round(r.rps)) };
     }
     // The tail target's rates: ROUNDS rounds, the servers taking turns (the order reversed every
     // other round), and each server's median round by p99, with every round's p99; one 8 s window
@@ -212,8 +211,7 @@ async function main(): Promise<void> {
         }
       }
       for (const [name, ws] of Object.entries(windows)) {
-        const median = [...ws].sort((a, b) => a.p99 - b.p99)[Math.floor(ws.length / 2)] as Measured;
-        (results.rates[name] ??= []).push({ rate, ...median, ...(ws.length > 1 ? { p99Rounds: ws.map((w) => w.p99) } : {}) });
+        (results.rates[name] ??= []).push({ rate, ...medianRound(ws, (w) => w.p99), ...(ws.length > 1 ? { p99Rounds: ws.map((w) => w.p99) } : {}) });
       }
     }
   } finally {

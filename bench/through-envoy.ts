@@ -19,7 +19,7 @@ import path from 'node:path';
 import { startAuthz } from '../devstack/authz.ts';
 import { renderEnvoyConfig, startEnvoy, type EnvoyPorts, type EnvoyProcess } from '../devstack/envoy.ts';
 import { startMockProvider, type MockProvider } from '../devstack/mock-provider.ts';
-import type { LoadResult } from './h2load.ts';
+import { medianRound, type LoadResult } from './h2load.ts';
 import { cpuSeconds, noiseWindow, type MachineNoise } from './procstat.ts';
 import { startFloor } from './servers.ts';
 import { benchCheckRequest, PROVIDER_KEY } from './setup.ts';
@@ -264,10 +264,7 @@ export async function benchEnvoyScenario(o: {
       for (let round = 1; round <= rounds; round++) {
         for (const name of round % 2 === 1 ? names : [...names].reverse()) (windows[name] ??= []).push(await measure(name, rate));
       }
-      const median = (name: string): Window => {
-        const ws = windows[name] ?? [];
-        return [...ws].sort((a, b) => a.result.p99 - b.result.p99)[Math.floor(ws.length / 2)] as Window;
-      };
+      const median = (name: string): Window => medianRound(windows[name] ?? [], (w) => w.result.p99);
       const results = {} as Record<EnvoyVariant, LoadResult>;
       const cpu: Partial<Record<EnvoyVariant, number>> = {};
       for (const v of ENVOY_VARIANTS) {
