@@ -46,9 +46,11 @@ describe('deploy/Dockerfile', () => {
     expect(finalStage).toMatch(/^ENTRYPOINT \["node", "--max-semi-space-size=8", "bin\/llm-authz\.js"\]$/m);
     // glibc's malloc keeps to two arenas (README "Sizing"): the image's environment, for every container.
     expect(finalStage).toMatch(/^ENV MALLOC_ARENA_MAX=2$/m);
+    // ... and fixed trim and mmap thresholds, so freed memory goes back (README "Sizing").
+    expect(finalStage).toMatch(/^ENV GLIBC_TUNABLES=glibc\.malloc\.trim_threshold=65536:glibc\.malloc\.mmap_threshold=65536$/m);
     // The benchmark reads both (bench/setup.ts) to run llm-authz as the image does.
     expect(imageNodeFlags()).toEqual(['--max-semi-space-size=8']);
-    expect(imageEnv()).toMatchObject({ MALLOC_ARENA_MAX: '2' });
+    expect(imageEnv()).toMatchObject({ MALLOC_ARENA_MAX: '2', GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=65536:glibc.malloc.mmap_threshold=65536' });
     expect(() => imageNodeFlags('FROM x\nENTRYPOINT ["bin/llm-authz.js"]\n')).toThrow(/ENTRYPOINT/);
   });
 });
