@@ -81,3 +81,42 @@ export function smapsByMapping(pid: number): Map<string, { rss: number; anon: nu
   }
   return out;
 }
+
+/**
+ * A thread's scheduling (by default the process's main thread, whose id is the process id: Node's
+ * event loop): its time on a CPU and its time runnable but waiting for one (/proc/PID/task/TID/
+ * schedstat, ns), and its context switches: voluntary (it blocked: waiting for I/O or a lock, or
+ * idle) and involuntary (the kernel took the CPU from it while it was running).
+ */
+export interface ThreadSched {
+  readonly onCpuMs: number;
+  readonly runqueueWaitMs: number;
+  readonly voluntary: number;
+  readonly involuntary: number;
+}
+
+export function threadSched(pid: number, tid: number = pid): ThreadSched {
+  const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+  const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+  const count = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
+  return {
+    onCpuMs: (run ?? Number.NaN) / 1e6,
+    runqueueWaitMs: (wait ?? Number.NaN) / 1e6,
+    voluntary: count('voluntary_ctxt_switches'),
+    involuntary: count('nonvoluntary_ctxt_switches'),
+  };
+}
+
+/** Starts a window over a thread's scheduling; the returned function ends it and gives the differences. */
+export function threadSchedWindow(pid: number, tid: number = pid): () => ThreadSched {
+  const a = threadSched(pid, tid);
+  return () => {
+    const b = threadSched(pid, tid);
+    return {
+      onCpuMs: b.onCpuMs - a.onCpuMs,
+      runqueueWaitMs: b.runqueueWaitMs - a.runqueueWaitMs,
+      voluntary: b.voluntary - a.voluntary,
+      involuntary: b.involuntary - a.involuntary,
+    };
+  };
+}

@@ -1,10 +1,15 @@
 /**
  * Tail attribution for the paced rows (not part of the suite): llm-authz with the benchmark's
  * config (bench/setup.ts) at fixed rates (vegeta, h2c, evenly spaced), and inside it, over the same
- * window, the event loop's delay and every GC pause (bench/loop-probe.ts). A client p99 close to a
- * GC or loop-delay figure says which blocks produced it.
+ * window, the event loop's delay and every GC pause (bench/loop-probe.ts), and how the kernel
+ * scheduled its main thread, the event loop (time on a CPU, time runnable but waiting for one, how
+ * often it was preempted: procstat.ts's threadSched). A client p99 close to a GC or loop-delay
+ * figure says which blocks produced it; a long runqueue wait with short loop delays says other
+ * work kept the thread off the CPU.
  * `--trace-batch SIZE,DELAY_MS` sets the span export's batch size and delay (default: the config's).
- *   node bench/tail.ts [--rates 250,500,1000] [--seconds 8] [--trace-batch 512,1000] [--node-option=--flag ...]
+ * `--idle-seconds S` leaves the server idle for S seconds before each rate's window, as the full
+ * benchmark's servers idle while the others take their turn (default 0: windows back to back).
+ *   node bench/tail.ts [--rates 250,500,1000] [--seconds 8] [--idle-seconds 0] [--trace-batch 512,1000] [--node-option=--flag ...]
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -13,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { checkRequestFrame } from '../devstack/grpc-client.ts';
 import { ROOT } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, type LoadResult } from './h2load.ts';
+import { threadSchedWindow, type ThreadSched } from './procstat.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
 import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, setTraceBatch } from './setup.ts';
 import { vegeta } from './vegeta.ts';
@@ -27,6 +33,8 @@ export interface TailPoint {
   readonly rate: number;
   readonly client: LoadResult;
   readonly server: LoopWindow;
+  /** The server's main thread over the window. */
+  readonly mainThread: ThreadSched;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -51,6 +59,8 @@ export async function measureTail(o: {
   frameFile: string;
   rates: readonly number[];
   durationS: number;
+  /** Idle before each rate's window. */
+  idleSeconds?: number;
   nodeArgs?: readonly string[];
 }): Promise<TailPoint[]> {
   const server = await startLlmAuthz(o.workDir, o.config, o.env, ['--import', path.join(ROOT, 'bench', 'loop-probe.ts'), ...(o.nodeArgs ?? [])]);
@@ -62,11 +72,14 @@ export async function measureTail(o: {
     await vegeta({ url, dataFile: o.frameFile, headers, rate: 500, durationS: 3, h2c: true, workDir: o.workDir });
     const points: TailPoint[] = [];
     for (const rate of o.rates) {
+      if ((o.idleSeconds ?? 0) > 0) await sleep((o.idleSeconds ?? 0) * 1000);
       seen = (await toggle(server.pid, logFile, seen)).count;
+      const sched = threadSchedWindow(server.pid);
       const client = await vegeta({ url, dataFile: o.frameFile, headers, rate, durationS: o.durationS, h2c: true, workDir: o.workDir });
+      const mainThread = sched();
       const r = await toggle(server.pid, logFile, seen);
       seen = r.count;
-      points.push({ rate, client, server: r.line as LoopWindow });
+      points.push({ rate, client, server: r.line as LoopWindow, mainThread });
     }
     return points;
   } finally {
@@ -79,6 +92,7 @@ async function main(): Promise<void> {
     options: {
       rates: { type: 'string', default: '250,500,1000' },
       seconds: { type: 'string', default: '8' },
+      'idle-seconds': { type: 'string', default: '0' },
       'trace-batch': { type: 'string' },
       'node-option': { type: 'string', multiple: true, default: [] },
     },
@@ -97,16 +111,18 @@ async function main(): Promise<void> {
       frameFile,
       rates: (values.rates ?? '').split(',').map(Number),
       durationS: Number(values.seconds),
+      idleSeconds: Number(values['idle-seconds']),
       nodeArgs: values['node-option'] ?? [],
     });
     process.stdout.write(
-      '| rate/s | client p50 | p99 | max | loop delay p99 | max | loop busy | scavenges | mark-compacts | GC total ms | GC max ms | GC > 5 ms | GC > 10 ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n',
+      '| rate/s | client p50 | p99 | max | loop delay p99 | max | loop busy | scavenges | mark-compacts | GC total ms | GC max ms | GC > 5 ms | GC > 10 ms | main thread on CPU ms | runqueue wait ms | preempted |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n',
     );
     for (const p of points) {
       const c = p.client;
       const s = p.server;
+      const m = p.mainThread;
       process.stdout.write(
-        `| ${p.rate} | ${c.p50.toFixed(2)} | ${c.p99.toFixed(2)} | ${c.max.toFixed(2)} | ${s.delay.p99} | ${s.delay.max} | ${s.utilization} | ${s.gc.scavenges} | ${s.gc.markCompacts} | ${s.gc.totalMs} | ${s.gc.maxMs} | ${s.gc.over5ms} | ${s.gc.over10ms} |\n`,
+        `| ${p.rate} | ${c.p50.toFixed(2)} | ${c.p99.toFixed(2)} | ${c.max.toFixed(2)} | ${s.delay.p99} | ${s.delay.max} | ${s.utilization} | ${s.gc.scavenges} | ${s.gc.markCompacts} | ${s.gc.totalMs} | ${s.gc.maxMs} | ${s.gc.over5ms} | ${s.gc.over10ms} | ${m.onCpuMs.toFixed(0)} | ${m.runqueueWaitMs.toFixed(0)} | ${m.involuntary} |\n`,
       );
     }
   } finally {
