@@ -50,10 +50,9 @@ const DOWNWARD_ENV = [
  * heap growing factor (1.3): it then marks and compacts the heap several times a second under load
  * and a Check costs 1.7-1.9 times its CPU without a limit. Growing by 150% instead, capped at
  * 128 MB of old generation, it costs 1.2-1.4 times, with no OOM kill. `--heap-growing-percent` is
- * not allowed in NODE_OPTIONS, so the command replaces the image's entrypoint (deploy/Dockerfile),
- * whose other flags it keeps.
+ * not allowed in NODE_OPTIONS, so the command replaces the image's entrypoint (deploy/Dockerfile).
  */
-export const AUTHZ_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--single-threaded-gc', '--max-old-space-size=128', '--heap-growing-percent=150'];
+export const AUTHZ_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--max-old-space-size=128', '--heap-growing-percent=150'];
 const AUTHZ_COMMAND = ['node', ...AUTHZ_NODE_FLAGS, 'bin/llm-authz.js'];
 
 export function authzContainer(opts: InjectorOptions): Record<string, unknown> {

@@ -43,13 +43,13 @@ describe('deploy/Dockerfile', () => {
     expect(Number(user![1])).toBeGreaterThan(0);
     expect(finalStage).toMatch(/^HEALTHCHECK .*\n?\s*CMD \["node", "bin\/llm-authz\.js", "health"/m);
     // The young generation is capped (README "Sizing"): V8 would size it from the node's memory.
-    expect(finalStage).toMatch(/^ENTRYPOINT \["node", "--max-semi-space-size=8", "--single-threaded-gc", "bin\/llm-authz\.js"\]$/m);
+    expect(finalStage).toMatch(/^ENTRYPOINT \["node", "--max-semi-space-size=8", "bin\/llm-authz\.js"\]$/m);
     // glibc's malloc keeps to two arenas (README "Sizing"): the image's environment, for every container.
     expect(finalStage).toMatch(/^ENV MALLOC_ARENA_MAX=2$/m);
     // ... and fixed trim and mmap thresholds, so freed memory goes back (README "Sizing").
     expect(finalStage).toMatch(/^ENV GLIBC_TUNABLES=glibc\.malloc\.trim_threshold=65536:glibc\.malloc\.mmap_threshold=65536$/m);
     // The benchmark reads both (bench/setup.ts) to run llm-authz as the image does.
-    expect(imageNodeFlags()).toEqual(['--max-semi-space-size=8', '--single-threaded-gc']);
+    expect(imageNodeFlags()).toEqual(['--max-semi-space-size=8']);
     expect(imageEnv()).toMatchObject({ MALLOC_ARENA_MAX: '2', GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=65536:glibc.malloc.mmap_threshold=65536' });
     expect(() => imageNodeFlags('FROM x\nENTRYPOINT ["bin/llm-authz.js"]\n')).toThrow(/ENTRYPOINT/);
   });
