@@ -181,6 +181,8 @@ async function main(): Promise<void> {
           try {
             (runs[name] ??= []).push(await checkLoad(server, framesOf(server).jwt, workDir, {}));
           } catch (err) {
+            // The first failure says why (an OOM kill); later rounds only find the process gone.
+            if (results.notMeasured[name] !== undefined) continue;
             results.notMeasured[name] = `the load failed in round ${round} (${server.memory.oomKills()} OOM kills): ${err instanceof Error ? err.message : String(err)}`;
             log(`${name}: ${results.notMeasured[name]}`);
           }
@@ -194,6 +196,8 @@ async function main(): Promise<void> {
       }
     }
     for (const [name, rs] of Object.entries(runs)) {
+      // A memory-limited server killed in every round has no row: notMeasured says why.
+      if (rs.length === 0) continue;
       results.check[name] = { ...medianRound(rs, (r) => r.rps), rounds: rs.map((r) => Math.round(r.rps)) };
     }
     // The tail target's rates: ROUNDS rounds, the servers taking turns (the order reversed every
