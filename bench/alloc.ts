@@ -17,12 +17,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { checkRequestFrame } from '../devstack/grpc-client.ts';
 import { ROOT, TOOLS_DIR } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl } from './h2load.ts';
 import { rssMiB } from './procstat.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
-import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles, setTraceBatch } from './setup.ts';
+import { BENCH_ENV, BENCH_KEY, prepareBenchFiles, setTraceBatch, writeBenchFrame } from './setup.ts';
 
 const run = promisify(execFile);
 
@@ -171,8 +170,7 @@ async function main(): Promise<void> {
   try {
     const files = await prepareBenchFiles(workDir, sink.port);
     if (values['trace-batch']) setTraceBatch(files.config, values['trace-batch']);
-    const frameFile = path.join(workDir, 'check.bin');
-    writeFileSync(frameFile, checkRequestFrame(benchCheckRequest(2048, values.request === 'key' ? BENCH_KEY : files.jwt)));
+    const frameFile = writeBenchFrame(workDir, values.request === 'key' ? BENCH_KEY : files.jwt);
     const r = await measureAllocation({
       workDir,
       config: files.config,

@@ -27,12 +27,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse, stringify } from 'yaml';
-import { checkRequestFrame } from '../devstack/grpc-client.ts';
 import { ROOT } from '../devstack/tools.ts';
 import { h2loadChecks } from './h2load.ts';
 import { childrenCpuSeconds, procStat, statusMiB } from './procstat.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
-import { BENCH_ENV, benchCheckRequest, prepareBenchFiles } from './setup.ts';
+import { BENCH_ENV, prepareBenchFiles, writeBenchFrame } from './setup.ts';
 
 const median = (xs: number[]): number => {
   const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
@@ -293,8 +292,7 @@ async function main(): Promise<void> {
   const results: RunResult[] = [];
   try {
     const files = await prepareBenchFiles(workDir, sink.port);
-    const frameFile = path.join(workDir, 'check.bin');
-    writeFileSync(frameFile, checkRequestFrame(benchCheckRequest(2048, files.jwt)));
+    const frameFile = writeBenchFrame(workDir, files.jwt);
     const configs = variants.map((v, i) => {
       if (!v.configPatch) return files.config;
       const file = path.join(workDir, `config-${i}.yaml`);

@@ -13,20 +13,18 @@
  *   node bench/offload.ts --serve CONFIG --listen HOST:PORT --workers W   (the prototype server)
  */
 import * as grpc from '@grpc/grpc-js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { freePort, waitFor } from '../devstack/ports.ts';
 import { startChild } from '../devstack/process.ts';
-import { checkRequestFrame, createAuthzClient } from '../devstack/grpc-client.ts';
+import { createAuthzClient } from '../devstack/grpc-client.ts';
 import { authorizationService } from '../src/envoy/proto.ts';
 import { raiseHttp2Windows } from '../src/server/http2-window.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks, type LoadResult } from './h2load.ts';
 import { procStat, statusMiB } from './procstat.ts';
-import { type AuthzUnderTest, startLlmAuthz, startOtlpSink } from './servers.ts';
-import { BENCH_ENV, benchCheckRequest, IMAGE_NODE_FLAGS, prepareBenchFiles } from './setup.ts';
+import { type AuthzUnderTest, inBenchWorkspace, startLlmAuthz } from './servers.ts';
+import { BENCH_ENV, benchCheckRequest, IMAGE_NODE_FLAGS } from './setup.ts';
 import { vegeta } from './vegeta.ts';
 
 interface Job {
@@ -142,13 +140,8 @@ async function startPrototype(workDir: string, config: string, workers: number):
 }
 
 async function driver(v: { rounds: number; rates: number[]; seconds: number; maxSeconds: number }): Promise<void> {
-  const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-offload-'));
-  const sink = await startOtlpSink(workDir);
   const rows: string[] = [];
-  try {
-    const files = await prepareBenchFiles(workDir, sink.port);
-    const frameFile = path.join(workDir, 'check.bin');
-    writeFileSync(frameFile, checkRequestFrame(benchCheckRequest(2048, files.jwt)));
+  await inBenchWorkspace('llm-authz-offload-', async ({ workDir, files, frameFile }) => {
     const starts: [string, () => Promise<AuthzUnderTest>][] = [
       ['serve', () => startLlmAuthz(workDir, files.config, BENCH_ENV)],
       ['offload 1', () => startPrototype(workDir, files.config, 1)],
@@ -191,10 +184,7 @@ async function driver(v: { rounds: number; rates: number[]; seconds: number; max
         }
       }
     }
-  } finally {
-    await sink.stop();
-    rmSync(workDir, { recursive: true, force: true });
-  }
+  });
   process.stdout.write(`\n| server | round | load | req/s | p50 ms | p99 ms | errors | CPU ms / 1k | RSS MiB |\n|---|---|---|---|---|---|---|---|---|\n${rows.join('\n')}\n`);
 }
 

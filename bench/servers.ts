@@ -1,12 +1,13 @@
 /** The ext_authz servers under test: the floor, llm-authz, OPA-Envoy (Authorino: bench/authorino.ts). Each on a free loopback port. */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { startChild, type Child } from '../devstack/process.ts';
 import { freePort, waitFor } from '../devstack/ports.ts';
 import { cliEntry, ROOT, TOOLS_DIR } from '../devstack/tools.ts';
 import { createAuthzClient } from '../devstack/grpc-client.ts';
 import { createMemoryCgroup, type MemoryCgroup } from './cgroup.ts';
-import { IMAGE_NODE_FLAGS } from './setup.ts';
+import { type BenchFiles, IMAGE_NODE_FLAGS, prepareBenchFiles, writeBenchFrame } from './setup.ts';
 
 /** OPA-Envoy's name in the results and the report. */
 export const OPA_ENVOY = 'OPA-Envoy';
@@ -144,4 +145,23 @@ export async function startOtlpSink(workDir: string): Promise<{ port: number; st
       await child.stop('SIGTERM', 5000);
     },
   };
+}
+
+/**
+ * A scratch folder (`prefix` + random) with the OTLP sink, the benchmark's files and its
+ * CheckRequest frame; runs `body` in it, then stops the sink and removes the folder.
+ */
+export async function inBenchWorkspace<T>(
+  prefix: string,
+  body: (w: { readonly workDir: string; readonly files: BenchFiles; readonly frameFile: string }) => Promise<T>,
+): Promise<T> {
+  const workDir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const sink = await startOtlpSink(workDir);
+  try {
+    const files = await prepareBenchFiles(workDir, sink.port);
+    return await body({ workDir, files, frameFile: writeBenchFrame(workDir, files.jwt) });
+  } finally {
+    await sink.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  }
 }

@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { checkRequest } from '../devstack/grpc-client.ts';
+import { checkRequest, checkRequestFrame } from '../devstack/grpc-client.ts';
 import { hashApiKey } from '../src/identity/api-key.ts';
 
 export const BENCH_KEY = 'lla_bench001_benchbenchbenchbenchbenchbench01';
@@ -51,6 +51,13 @@ export interface BenchFiles {
   readonly jwt: string;
   /** The public key that verifies it, as a JWK (Authorino fetches it from a local OIDC discovery server). */
   readonly jwk: Record<string, unknown>;
+}
+
+/** The benchmark's CheckRequest (a 2 KB body, `bearer` in `authorization`) as one gRPC frame, written to `dir`/check.bin for h2load and vegeta; returns the file. */
+export function writeBenchFrame(dir: string, bearer: string): string {
+  const file = path.join(dir, 'check.bin');
+  writeFileSync(file, checkRequestFrame(benchCheckRequest(2048, bearer)));
+  return file;
 }
 
 /** A chat completion request whose body is about `bytes` long, with the given bearer credential. */

@@ -11,16 +11,15 @@
  * benchmark's servers idle while the others take their turn (default 0: windows back to back).
  *   node bench/tail.ts [--rates 250,500,1000] [--seconds 8] [--idle-seconds 0] [--trace-batch 512,1000] [--node-option=--flag ...]
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkRequestFrame } from '../devstack/grpc-client.ts';
 import { ROOT } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, type LoadResult } from './h2load.ts';
 import { threadSchedWindow, type ThreadSched } from './procstat.ts';
 import { startLlmAuthz, startOtlpSink } from './servers.ts';
-import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, setTraceBatch } from './setup.ts';
+import { BENCH_ENV, prepareBenchFiles, setTraceBatch, writeBenchFrame } from './setup.ts';
 import { vegeta } from './vegeta.ts';
 
 export interface LoopWindow {
@@ -102,8 +101,7 @@ async function main(): Promise<void> {
   try {
     const files = await prepareBenchFiles(workDir, sink.port);
     if (values['trace-batch']) setTraceBatch(files.config, values['trace-batch']);
-    const frameFile = path.join(workDir, 'check.bin');
-    writeFileSync(frameFile, checkRequestFrame(benchCheckRequest(2048, files.jwt)));
+    const frameFile = writeBenchFrame(workDir, files.jwt);
     const points = await measureTail({
       workDir,
       config: files.config,
