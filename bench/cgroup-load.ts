@@ -22,7 +22,7 @@
  * already faulted stay charged elsewhere and the limit never reclaims them.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,8 +30,8 @@ import { parse, stringify } from 'yaml';
 import { ROOT } from '../devstack/tools.ts';
 import { h2loadChecks } from './h2load.ts';
 import { childrenCpuSeconds, procStat, statusMiB } from './procstat.ts';
-import { startLlmAuthz, startOtlpSink } from './servers.ts';
-import { BENCH_ENV, prepareBenchFiles, writeBenchFrame } from './setup.ts';
+import { inBenchWorkspace, startLlmAuthz } from './servers.ts';
+import { BENCH_ENV } from './setup.ts';
 
 const median = (xs: number[]): number => {
   const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
@@ -287,12 +287,8 @@ async function main(): Promise<void> {
   });
   const variants = (values.variant ?? []).map(parseVariant);
   if (variants.length === 0) throw new Error('give at least one --variant');
-  const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-cgroup-'));
-  const sink = await startOtlpSink(workDir);
   const results: RunResult[] = [];
-  try {
-    const files = await prepareBenchFiles(workDir, sink.port);
-    const frameFile = writeBenchFrame(workDir, files.jwt);
+  await inBenchWorkspace('llm-authz-cgroup-', async ({ workDir, files, frameFile }) => {
     const configs = variants.map((v, i) => {
       if (!v.configPatch) return files.config;
       const file = path.join(workDir, `config-${i}.yaml`);
@@ -359,10 +355,7 @@ async function main(): Promise<void> {
       );
     }
     if (values.json) writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
-  } finally {
-    await sink.stop();
-    rmSync(workDir, { recursive: true, force: true });
-  }
+  });
 }
 
 if (import.meta.main) {

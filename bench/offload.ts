@@ -16,14 +16,13 @@ import * as grpc from '@grpc/grpc-js';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { freePort, waitFor } from '../devstack/ports.ts';
+import { freePort } from '../devstack/ports.ts';
 import { startChild } from '../devstack/process.ts';
-import { createAuthzClient } from '../devstack/grpc-client.ts';
 import { authorizationService } from '../src/envoy/proto.ts';
 import { raiseHttp2Windows } from '../src/server/http2-window.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks, type LoadResult } from './h2load.ts';
 import { procStat, statusMiB } from './procstat.ts';
-import { type AuthzUnderTest, inBenchWorkspace, startLlmAuthz } from './servers.ts';
+import { type AuthzUnderTest, inBenchWorkspace, ready, startLlmAuthz, verifyAllows, wrap } from './servers.ts';
 import { BENCH_ENV, benchCheckRequest, IMAGE_NODE_FLAGS } from './setup.ts';
 import { vegeta } from './vegeta.ts';
 
@@ -123,20 +122,8 @@ async function startPrototype(workDir: string, config: string, workers: number):
     logFile: path.join(workDir, `offload-${workers}.log`),
     env: { ...process.env, ...BENCH_ENV },
   });
-  const client = createAuthzClient(`127.0.0.1:${port}`);
-  try {
-    await waitFor(`a Check answer on port ${port}`, async () => ((await client.check({}, { deadlineMs: 1000 }).catch(() => undefined)) ? true : undefined), 30_000, 200);
-  } finally {
-    client.close();
-  }
-  return {
-    name: `offload ${workers}`,
-    port,
-    pid: child.proc.pid ?? -1,
-    async stop() {
-      await child.stop('SIGTERM', 5000);
-    },
-  };
+  await ready(port);
+  return wrap(`offload ${workers}`, child, port);
 }
 
 async function driver(v: { rounds: number; rates: number[]; seconds: number; maxSeconds: number }): Promise<void> {
@@ -151,15 +138,7 @@ async function driver(v: { rounds: number; rates: number[]; seconds: number; max
       for (const [name, start] of round % 2 === 1 ? starts : [...starts].reverse()) {
         const s = await start();
         try {
-          const allowed = await (async () => {
-            const c = createAuthzClient(`127.0.0.1:${s.port}`);
-            try {
-              return (await c.check(benchCheckRequest(2048, files.jwt), { deadlineMs: 2000 })) as { status?: { code?: number } };
-            } finally {
-              c.close();
-            }
-          })();
-          if (allowed?.status?.code !== 0 && allowed?.status?.code !== undefined) throw new Error(`${name} did not allow the benchmark request`);
+          await verifyAllows(s, benchCheckRequest(2048, files.jwt));
           await new Promise((r) => setTimeout(r, 2000));
           const idle = `| ${name} | ${round} | idle | | | | | | ${statusMiB(s.pid, 'VmRSS').toFixed(0)} |`;
           rows.push(idle);

@@ -12,7 +12,7 @@ import { ROOT } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks, medianRound } from './h2load.ts';
 import { vegeta } from './vegeta.ts';
 import { cpuSeconds, noiseWindow, rssMiB } from './procstat.ts';
-import { OPA_ENVOY, startFloor, startLlmAuthz, startOpa, type AuthzUnderTest } from './servers.ts';
+import { OPA_ENVOY, startFloor, startLlmAuthz, startOpa, verifyAllows, type AuthzUnderTest } from './servers.ts';
 import { benchEnvoyScenario, withoutAuthzHealthCheck } from './through-envoy.ts';
 import { NO_NODE_FLAGS, writeReport, type BenchResults, type Measured } from './report.ts';
 import { COLD_IDLE_SECONDS, MANIFEST_MEMORY_LIMIT_MIB, memoryLimited, TAIL_RATES, TARGET_MEMORY_LIMIT_MIB } from './targets.ts';
@@ -42,17 +42,6 @@ function mkdirp(dir: string): string {
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
-
-async function verifyAllows(server: AuthzUnderTest, request: unknown): Promise<void> {
-  const client = createAuthzClient(`127.0.0.1:${server.port}`);
-  try {
-    const res = await client.check(request);
-    const code = (res['status'] as { code?: number } | undefined)?.code ?? 0;
-    if (code !== 0) throw new Error(`${server.name} does not allow the benchmark request (status ${code}): the comparison would be meaningless`);
-  } finally {
-    client.close();
-  }
 }
 
 /** The servers that are also measured with an API key instead of a JWT. */

@@ -25,7 +25,8 @@ export interface AuthzUnderTest {
   stop(): Promise<void>;
 }
 
-async function ready(port: number): Promise<void> {
+/** Resolves once the server on `port` answers a Check (any answer). */
+export async function ready(port: number): Promise<void> {
   const client = createAuthzClient(`127.0.0.1:${port}`);
   try {
     await waitFor(`a Check answer on port ${port}`, async () => ((await client.check({}, { deadlineMs: 1000 })) ? true : undefined), 30_000, 200);
@@ -34,7 +35,7 @@ async function ready(port: number): Promise<void> {
   }
 }
 
-function wrap(name: string, child: Child, port: number): AuthzUnderTest {
+export function wrap(name: string, child: Child, port: number): AuthzUnderTest {
   return {
     name,
     port,
@@ -43,6 +44,18 @@ function wrap(name: string, child: Child, port: number): AuthzUnderTest {
       await child.stop('SIGTERM', 5000);
     },
   };
+}
+
+/** Throws unless the server allows `request` (status 0): a comparison of servers that deny it would be meaningless. */
+export async function verifyAllows(server: AuthzUnderTest, request: unknown): Promise<void> {
+  const client = createAuthzClient(`127.0.0.1:${server.port}`);
+  try {
+    const res = await client.check(request);
+    const code = (res['status'] as { code?: number } | undefined)?.code ?? 0;
+    if (code !== 0) throw new Error(`${server.name} does not allow the benchmark request (status ${code}): the comparison would be meaningless`);
+  } finally {
+    client.close();
+  }
 }
 
 export async function startFloor(workDir: string, route?: string): Promise<AuthzUnderTest> {

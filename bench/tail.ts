@@ -11,15 +11,14 @@
  * benchmark's servers idle while the others take their turn (default 0: windows back to back).
  *   node bench/tail.ts [--rates 250,500,1000] [--seconds 8] [--idle-seconds 0] [--trace-batch 512,1000] [--node-option=--flag ...]
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, type LoadResult } from './h2load.ts';
 import { threadSchedWindow, type ThreadSched } from './procstat.ts';
-import { startLlmAuthz, startOtlpSink } from './servers.ts';
-import { BENCH_ENV, prepareBenchFiles, setTraceBatch, writeBenchFrame } from './setup.ts';
+import { inBenchWorkspace, startLlmAuthz } from './servers.ts';
+import { BENCH_ENV, setTraceBatch } from './setup.ts';
 import { vegeta } from './vegeta.ts';
 
 export interface LoopWindow {
@@ -96,12 +95,8 @@ async function main(): Promise<void> {
       'node-option': { type: 'string', multiple: true, default: [] },
     },
   });
-  const workDir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-tail-'));
-  const sink = await startOtlpSink(workDir);
-  try {
-    const files = await prepareBenchFiles(workDir, sink.port);
+  await inBenchWorkspace('llm-authz-tail-', async ({ workDir, files, frameFile }) => {
     if (values['trace-batch']) setTraceBatch(files.config, values['trace-batch']);
-    const frameFile = writeBenchFrame(workDir, files.jwt);
     const points = await measureTail({
       workDir,
       config: files.config,
@@ -123,10 +118,7 @@ async function main(): Promise<void> {
         `| ${p.rate} | ${c.p50.toFixed(2)} | ${c.p99.toFixed(2)} | ${c.max.toFixed(2)} | ${s.delay.p99} | ${s.delay.max} | ${s.utilization} | ${s.gc.scavenges} | ${s.gc.markCompacts} | ${s.gc.totalMs} | ${s.gc.maxMs} | ${s.gc.over5ms} | ${s.gc.over10ms} | ${m.onCpuMs.toFixed(0)} | ${m.runqueueWaitMs.toFixed(0)} | ${m.involuntary} |\n`,
       );
     }
-  } finally {
-    await sink.stop();
-    rmSync(workDir, { recursive: true, force: true });
-  }
+  });
 }
 
 if (import.meta.main) {
