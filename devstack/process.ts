@@ -43,6 +43,8 @@ export function startChild(cmd: string, args: string[], opts: { logFile: string;
       resolve(-1);
     });
   });
+  /** The child's stdout and stderr are closed too. */
+  const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
   void exited.then(() => setTimeout(() => log.end(), 50));
 
   return {
@@ -65,10 +67,14 @@ export function startChild(cmd: string, args: string[], opts: { logFile: string;
           },
         };
         waiters.push(w);
-        void exited.then((code) => {
+        // Its last lines may still be in the pipe when the exit is seen.
+        void exited.then(async (code) => {
+          if (!waiters.includes(w)) return;
+          await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
           if (waiters.includes(w)) {
             clearTimeout(t);
-            reject(new Error(`${cmd} exited (${code}) before the expected line; log: ${opts.logFile}`));
+            const last = lines.stderr.at(-1)?.slice(0, 300);
+            reject(new Error(`${cmd} exited (${code}) before the expected line; log: ${opts.logFile}${last === undefined ? '' : `; its last stderr line: ${last}`}`));
           }
         });
       });

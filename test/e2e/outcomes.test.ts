@@ -32,6 +32,9 @@ const PROMPT = SUITE_PROMPTS[1];
 const WORKLOAD = 'spiffe://demo.example/ns/apps/sa/chat-app';
 const EXT_PROC_SPAN = 'async envoy.service.ext_proc.v3.ExternalProcessor.Process egress';
 const metricsPort = await freePort();
+/** The 50 MB stream's reading pace: a pause of READ_PACE_MS after each READ_PACE_BYTES, about 25 MB/s at most. */
+const READ_PACE_BYTES = 1024 * 1024;
+const READ_PACE_MS = 40;
 
 const config = quickstartConfigWith(newWorkDir('outcomes-config'), (cfg) => {
   const chat = (cfg['identity']['api_keys'] as { id: string; models: string[] }[]).find((k) => k.id === 'chatapp01');
@@ -401,7 +404,11 @@ describe('outcome records through the real Envoy', () => {
       // A first 50 MB stream lets V8's young generation grow to the size it keeps (garbage
       // collected, not held: measured 136 -> 215 MiB on the first stream, then flat at about
       // 235 MiB over the next three; with --max-semi-space-size=4, 111 -> 130 MiB). The second
-      // stream shows whether anything grows with the response.
+      // stream shows whether anything grows with the response. The client reads it at about
+      // 25 MB/s, the pace of a slow reader rather than of loopback: what llm-authz holds grows
+      // with the bytes that passed at any pace, while the garbage waiting for the next GC grows
+      // with the pace (read at full speed on a busy CI machine, that garbage alone once reached
+      // 32 MiB: RSS 114 -> 146).
       const warm = await send(s.url, 'openai.chat', true, { [SCENARIO_HEADER]: 'big-50' });
       expect((await outcomeOf(s, warm.requestId))['llm.response.read']).toBe('ok');
       const before = rss();
@@ -413,15 +420,22 @@ describe('outcome records through the real Envoy', () => {
       const r = request('openai.chat', true);
       const hash = createHash('sha256');
       let bytes = 0;
+      const t0 = performance.now();
       try {
         const res = await fetch(`${s.url}${r.path}`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'x-request-id': requestId, [SCENARIO_HEADER]: 'big-50', ...r.headers },
           body: JSON.stringify(r.body),
         });
+        let unpaced = 0;
         for await (const chunk of res.body!) {
           hash.update(chunk);
           bytes += chunk.length;
+          unpaced += chunk.length;
+          if (unpaced >= READ_PACE_BYTES) {
+            unpaced = 0;
+            await new Promise((r) => setTimeout(r, READ_PACE_MS));
+          }
         }
       } finally {
         clearInterval(sampler);
@@ -437,7 +451,9 @@ describe('outcome records through the real Envoy', () => {
         'llm.response.complete': true,
         'gen_ai.usage.output_tokens': MOCK_USAGE.openai.output,
       });
-      process.stderr.write(`[outcomes] second 50 MB stream: llm-authz RSS ${before.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB\n`);
+      process.stderr.write(
+        `[outcomes] second 50 MB stream: read in ${((performance.now() - t0) / 1000).toFixed(1)} s; llm-authz RSS ${before.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB\n`,
+      );
       // Flat: the growth is a fraction of the 50 MB that passed (the reader holds no body).
       expect(peak - before).toBeLessThan(25);
     });
