@@ -1,148 +1,123 @@
 /**
  * A prototype of the design change the tail target points at (not part of the suite, not the
- * shipped server): the Check pipeline off the gRPC thread. The main thread runs grpc-js and
- * passes each CheckRequest's bytes, undecoded, to one of W worker threads; each worker loads the
- * runtime, the telemetry and the decision log of the config, decodes the request, runs the same
- * Check as serve (src/pipeline/check.ts) and sends back the encoded CheckResponse. What it lacks
- * against serve: health service, TLS, outcome records, quotas, hot reload, the start-up warm-up,
- * metrics and a deny when a worker dies; the worker's own error path answers `internal_error`.
- * The driver runs serve and the prototype (1 and 2 workers) with the benchmark's config
+ * shipped server): the Check pipeline off the gRPC thread. The server process
+ * (bench/offload-server.ts) runs grpc-js on its main thread with the Check declared by path and
+ * pass-through (de)serializers, so that thread loads no pipeline code and no Envoy protos; each
+ * CheckRequest's bytes go, undecoded, to one of W worker threads (bench/offload-worker.ts), which
+ * load the config's runtime, telemetry and decision log, decode the request, run the same Check
+ * as serve (src/pipeline/check.ts) and send back the encoded CheckResponse. Both are bundled as
+ * the CLI is (scripts/bundle.ts) into dist/bench-offload/, and both run one memory-reducing GC
+ * after loading, as serve does. What it lacks against serve: health service, TLS, outcome
+ * records, quotas, hot reload, the start-up warm-up and metrics; a worker that exits ends the
+ * process. The driver runs serve and the prototype variants with the benchmark's config
  * (bench/setup.ts), interleaved round after round: paced rates (vegeta, h2c) and maximum
  * throughput (h2load), with the server's CPU per 1k Checks and its RSS (idle: after start and one Check).
- *   node bench/offload.ts [--rounds 2] [--rates 250,500,1000] [--seconds 8] [--max-seconds 10]
- *   node bench/offload.ts --serve CONFIG --listen HOST:PORT --workers W   (the prototype server)
+ *   node bench/offload.ts [--rounds 2] [--rates 250,500,1000] [--seconds 8] [--max-seconds 10] [--variants 1,2,1:8:64]
+ * A variant is W workers, optionally with the worker's young and old generation capped in MB
+ * (`1:8:64`, `1::96`).
  */
-import * as grpc from '@grpc/grpc-js';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { freePort } from '../devstack/ports.ts';
 import { startChild } from '../devstack/process.ts';
-import { authorizationService } from '../src/envoy/proto.ts';
-import { raiseHttp2Windows } from '../src/server/http2-window.ts';
+import { ROOT } from '../devstack/tools.ts';
+import { bundleEntries } from '../scripts/bundle.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks, type LoadResult } from './h2load.ts';
 import { procStat, statusMiB } from './procstat.ts';
 import { type AuthzUnderTest, inBenchWorkspace, ready, startLlmAuthz, verifyAllows, wrap } from './servers.ts';
+import { AUTHZ_NODE_FLAGS } from '../src/inject/sidecars.ts';
+import { createMemoryCgroup } from './cgroup.ts';
 import { BENCH_ENV, benchCheckRequest, IMAGE_NODE_FLAGS } from './setup.ts';
 import { vegeta } from './vegeta.ts';
 
-interface Job {
-  readonly id: number;
-  readonly bytes: Uint8Array;
-  readonly traceparent: string | undefined;
-  readonly tracestate: string | undefined;
+/** The prototype's server and worker bundled as the CLI is (scripts/bundle.ts), so both sides load what serve's bundle would. */
+const BUNDLE = path.join(ROOT, 'dist', 'bench-offload');
+
+async function bundlePrototype(): Promise<void> {
+  const here = path.dirname(import.meta.filename);
+  await bundleEntries({ 'offload-server': path.join(here, 'offload-server.ts'), 'offload-worker': path.join(here, 'offload-worker.ts') }, BUNDLE);
 }
 
-/** In a worker: the Check pipeline of serve over the config. */
-async function worker(config: string): Promise<void> {
-  const { loadRuntime } = await import('../src/pipeline/runtime.ts');
-  const { createCheck } = await import('../src/pipeline/check.ts');
-  const { createDecisionLog } = await import('../src/audit/decision-log.ts');
-  const { startTelemetry } = await import('../src/telemetry/otel.ts');
-  const { checkResponseEncoder } = await import('../src/envoy/proto.ts');
-  const rt = loadRuntime(config);
-  const telemetry = await startTelemetry(rt.config.telemetry, { version: 'offload-prototype' });
-  const log = createDecisionLog(rt.decisionLogSink, { flushMs: rt.config.decision_log.flush_ms });
-  const decode = authorizationService().Check.requestDeserialize;
-  const encode = checkResponseEncoder();
-  const check = createCheck(() => rt, { onDecision: (record, trace) => log.write(record, trace), onError: () => undefined }, telemetry.tracer);
-  const port = parentPort;
-  if (!port) throw new Error('no parent port');
-  port.on('message', (job: Job) => {
-    check(decode(Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength)), { traceparent: job.traceparent, tracestate: job.tracestate }).then(
-      (res) => {
-        const out = encode(res as Parameters<typeof encode>[0]);
-        const copy = new Uint8Array(out);
-        port.postMessage({ id: job.id, bytes: copy }, [copy.buffer]);
-      },
-      () => port.postMessage({ id: job.id, bytes: undefined }),
-    );
-  });
-  port.postMessage({ ready: true });
+/** A prototype variant: W workers, and optional resource limits (MB) on each worker's young and old generations. */
+interface Variant {
+  readonly workers: number;
+  readonly youngMb?: number;
+  readonly oldMb?: number;
 }
 
-/** The prototype server: grpc-js on this thread, the Checks in `workers` worker threads. */
-async function serve(config: string, listen: string, workers: number): Promise<void> {
-  raiseHttp2Windows();
-  const pending = new Map<number, grpc.sendUnaryData<Buffer>>();
-  let next = 0;
-  const pool = await Promise.all(
-    Array.from(
-      { length: workers },
-      () =>
-        new Promise<Worker>((resolve, reject) => {
-          const w = new Worker(new URL(import.meta.url), { workerData: { config } });
-          w.on('message', (m: { ready?: true; id?: number; bytes?: Uint8Array }) => {
-            if (m.ready) return resolve(w);
-            const cb = pending.get(m.id as number);
-            pending.delete(m.id as number);
-            if (!cb) return;
-            if (m.bytes === undefined) cb({ code: grpc.status.INTERNAL, details: 'internal_error' });
-            else cb(null, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
-          });
-          w.on('error', reject);
-        }),
-    ),
-  );
-  const first = (v: grpc.MetadataValue[]): string | undefined => (typeof v[0] === 'string' ? v[0] : undefined);
-  const service = authorizationService();
-  const server = new grpc.Server();
-  server.addService(
-    {
-      ...service,
-      Check: { ...service.Check, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b },
-    },
-    {
-      Check(call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) {
-        const id = next++;
-        pending.set(id, cb);
-        const bytes = new Uint8Array(call.request);
-        (pool[id % workers] as Worker).postMessage({
-          id,
-          bytes,
-          traceparent: first(call.metadata.get('traceparent')),
-          tracestate: first(call.metadata.get('tracestate')),
-        } satisfies Job);
-      },
-    },
-  );
-  server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, port) => {
-    if (err) throw err;
-    process.stdout.write(`${JSON.stringify({ port })}\n`);
-  });
-  process.on('SIGTERM', () => {
-    server.forceShutdown();
-    for (const w of pool) void w.terminate();
-  });
+function variantName(v: Variant): string {
+  const limits = [v.youngMb !== undefined ? `young ${v.youngMb}` : '', v.oldMb !== undefined ? `old ${v.oldMb}` : ''].filter((x) => x !== '').join(', ');
+  return `offload ${v.workers}${limits === '' ? '' : ` (${limits})`}`;
 }
 
-async function startPrototype(workDir: string, config: string, workers: number): Promise<AuthzUnderTest> {
+/** `1`, `2`, `1:8:64` (workers:young MB:old MB, either limit may be empty). */
+function parseVariant(spec: string): Variant {
+  const [w, young, old] = spec.split(':');
+  return { workers: Number(w), ...(young ? { youngMb: Number(young) } : {}), ...(old ? { oldMb: Number(old) } : {}) };
+}
+
+async function startPrototype(workDir: string, config: string, v: Variant, limitMiB: number | undefined): Promise<AuthzUnderTest> {
   const port = await freePort();
-  const child = startChild(process.execPath, [...IMAGE_NODE_FLAGS, import.meta.filename, '--serve', config, '--listen', `127.0.0.1:${port}`, '--workers', String(workers)], {
-    logFile: path.join(workDir, `offload-${workers}.log`),
-    env: { ...process.env, ...BENCH_ENV },
-  });
-  await ready(port);
-  return wrap(`offload ${workers}`, child, port);
+  const limits = [...(v.youngMb !== undefined ? ['--worker-young-mb', String(v.youngMb)] : []), ...(v.oldMb !== undefined ? ['--worker-old-mb', String(v.oldMb)] : [])];
+  const args = [
+    ...IMAGE_NODE_FLAGS,
+    path.join(BUNDLE, 'offload-server.js'),
+    ...['--config', config, '--listen', `127.0.0.1:${port}`, '--workers', String(v.workers), '--worker', path.join(BUNDLE, 'offload-worker.js'), ...limits],
+  ];
+  const memory = limitMiB === undefined ? undefined : createMemoryCgroup(`llm-authz-offload-${process.pid}-${port}`, limitMiB * 1048576);
+  const [cmd, argv] = memory ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procsFile, process.execPath, ...args]] : [process.execPath, args];
+  const child = startChild(cmd, argv, { logFile: path.join(workDir, `offload-${v.workers}.log`), env: { ...process.env, ...BENCH_ENV } });
+  try {
+    await ready(port);
+  } catch (err) {
+    await child.stop('SIGKILL');
+    memory?.remove();
+    throw err;
+  }
+  const server = wrap(variantName(v), child, port);
+  if (memory === undefined) return server;
+  return {
+    ...server,
+    memory,
+    async stop() {
+      await server.stop();
+      memory.remove();
+    },
+  };
 }
 
-async function driver(v: { rounds: number; rates: number[]; seconds: number; maxSeconds: number }): Promise<void> {
+async function driver(v: { rounds: number; rates: number[]; seconds: number; maxSeconds: number; variants: Variant[]; limitMiB: number | undefined }): Promise<void> {
   const rows: string[] = [];
+  await bundlePrototype();
   await inBenchWorkspace('llm-authz-offload-', async ({ workDir, files, frameFile }) => {
     const starts: [string, () => Promise<AuthzUnderTest>][] = [
-      ['serve', () => startLlmAuthz(workDir, files.config, BENCH_ENV)],
-      ['offload 1', () => startPrototype(workDir, files.config, 1)],
-      ['offload 2', () => startPrototype(workDir, files.config, 2)],
+      // In a memory cgroup, serve runs with the sidecar's flags, as the manifests run it.
+      [
+        'serve',
+        () =>
+          startLlmAuthz(
+            workDir,
+            files.config,
+            BENCH_ENV,
+            [],
+            v.limitMiB === undefined ? {} : { memoryLimitMiB: v.limitMiB, nodeFlags: [...IMAGE_NODE_FLAGS, ...AUTHZ_NODE_FLAGS] },
+          ),
+      ],
+      ...v.variants.map((p): [string, () => Promise<AuthzUnderTest>] => [variantName(p), () => startPrototype(workDir, files.config, p, v.limitMiB)]),
     ];
     for (let round = 1; round <= v.rounds; round++) {
       for (const [name, start] of round % 2 === 1 ? starts : [...starts].reverse()) {
         const s = await start();
+        const push = (label: string, cells: string): void => {
+          const m = s.memory;
+          const line = `| ${name} | ${round} | ${label} | ${cells} |${m === undefined ? '' : ` ${m.peakMiB().toFixed(0)} | ${m.oomKills()} |`}`;
+          rows.push(line);
+          process.stdout.write(`${line}\n`);
+        };
         try {
           await verifyAllows(s, benchCheckRequest(2048, files.jwt));
           await new Promise((r) => setTimeout(r, 2000));
-          const idle = `| ${name} | ${round} | idle | | | | | | ${statusMiB(s.pid, 'VmRSS').toFixed(0)} |`;
-          rows.push(idle);
-          process.stdout.write(`${idle}\n`);
+          push('idle', `| | | | | ${statusMiB(s.pid, 'VmRSS').toFixed(0)}`);
           // Warm-up, then the measured windows.
           await h2loadChecks({ port: s.port, dataFile: frameFile, durationS: 3, workDir });
           const measure = async (label: string, run: () => Promise<LoadResult>): Promise<void> => {
@@ -150,38 +125,51 @@ async function driver(v: { rounds: number; rates: number[]; seconds: number; max
             const r = await run();
             const p1 = procStat(s.pid);
             const cpu = p1.utime + p1.stime - p0.utime - p0.stime;
-            const line = `| ${name} | ${round} | ${label} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${((cpu * 1e6) / Math.max(1, r.succeeded)).toFixed(0)} | ${statusMiB(s.pid, 'VmRSS').toFixed(0)} |`;
-            rows.push(line);
-            process.stdout.write(`${line}\n`);
+            push(
+              label,
+              `${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${((cpu * 1e6) / Math.max(1, r.succeeded)).toFixed(0)} | ${statusMiB(s.pid, 'VmRSS').toFixed(0)}`,
+            );
           };
           for (const rate of v.rates) {
             await measure(`${rate}/s`, () => vegeta({ url: checkUrl(s.port), dataFile: frameFile, headers: CHECK_GRPC_HEADERS, rate, durationS: v.seconds, h2c: true, workDir }));
           }
           await measure('max', () => h2loadChecks({ port: s.port, dataFile: frameFile, durationS: v.maxSeconds, workDir }));
+        } catch (err) {
+          // In a memory cgroup, the kernel may kill it: that is a result, the next server runs.
+          if (s.memory === undefined || s.memory.oomKills() === 0) throw err;
+          push('OOM-killed', '| | | | |');
         } finally {
           await s.stop();
         }
       }
     }
   });
-  process.stdout.write(`\n| server | round | load | req/s | p50 ms | p99 ms | errors | CPU ms / 1k | RSS MiB |\n|---|---|---|---|---|---|---|---|---|\n${rows.join('\n')}\n`);
+  const cgroup = v.limitMiB === undefined ? ['', ''] : [` cgroup peak MiB (limit ${v.limitMiB}) | OOM kills |`, '---|---|'];
+  process.stdout.write(
+    `\n| server | round | load | req/s | p50 ms | p99 ms | errors | CPU ms / 1k | RSS MiB |${cgroup[0]}\n|---|---|---|---|---|---|---|---|---|${cgroup[1]}\n${rows.join('\n')}\n`,
+  );
 }
 
-if (!isMainThread) {
-  await worker((workerData as { config: string }).config);
-} else if (import.meta.main) {
+if (import.meta.main) {
   const { values } = parseArgs({
     options: {
-      serve: { type: 'string' },
-      listen: { type: 'string', default: '127.0.0.1:0' },
-      workers: { type: 'string', default: '1' },
       rounds: { type: 'string', default: '2' },
       rates: { type: 'string', default: '250,500,1000' },
       seconds: { type: 'string', default: '8' },
       'max-seconds': { type: 'string', default: '10' },
+      variants: { type: 'string', default: '1,2' },
+      'limit-mib': { type: 'string' },
     },
   });
-  if (values.serve) await serve(values.serve, values.listen ?? '127.0.0.1:0', Number(values.workers));
-  else
-    await driver({ rounds: Number(values.rounds), rates: (values.rates ?? '').split(',').map(Number), seconds: Number(values.seconds), maxSeconds: Number(values['max-seconds']) });
+  await driver({
+    rounds: Number(values.rounds),
+    rates: (values.rates ?? '')
+      .split(',')
+      .filter((r) => r !== '')
+      .map(Number),
+    seconds: Number(values.seconds),
+    maxSeconds: Number(values['max-seconds']),
+    variants: (values.variants ?? '').split(',').map(parseVariant),
+    limitMiB: values['limit-mib'] === undefined ? undefined : Number(values['limit-mib']),
+  });
 }

@@ -64,10 +64,17 @@ function packagePaths(): Plugin {
 }
 
 export async function bundle(): Promise<void> {
-  const out = path.join(ROOT, BUNDLE_DIR);
+  await bundleEntries(path.join(ROOT, 'dist/cli/main.js'), path.join(ROOT, BUNDLE_DIR));
+}
+
+/**
+ * Entry modules bundled as the CLI is, into `out` (emptied first). `out` must be inside the
+ * project: the chunks find the dependencies' own files in its node_modules at run time.
+ */
+export async function bundleEntries(input: string | Record<string, string>, out: string): Promise<void> {
   rmSync(out, { recursive: true, force: true });
   await build({
-    input: path.join(ROOT, 'dist/cli/main.js'),
+    input,
     platform: 'node',
     plugins: [ownRequires(), packagePaths()],
     logLevel: 'warn',
