@@ -11,10 +11,14 @@
  * records, quotas, hot reload, the start-up warm-up and metrics; a worker that exits ends the
  * process. The driver runs serve and the prototype variants with the benchmark's config
  * (bench/setup.ts), interleaved round after round: paced rates (vegeta, h2c) and maximum
- * throughput (h2load), with the server's CPU per 1k Checks and its RSS (idle: after start and one Check).
- *   node bench/offload.ts [--rounds 2] [--rates 250,500,1000] [--seconds 8] [--max-seconds 10] [--variants 1,2,1:8:64]
- * A variant is W workers, optionally with the worker's young and old generation capped in MB
- * (`1:8:64`, `1::96`).
+ * throughput (h2load), with the server's CPU per 1k Checks and its RSS (idle: after start, one Check
+ * and 2 s, with its anonymous and file-backed parts).
+ *   node bench/offload.ts [--rounds 2] [--rates 250,500,1000] [--seconds 8] [--max-seconds 10] [--variants 1,2,a,1:8:64]
+ *       [--limit-mib 128] [--adaptive-idle-ms 10000] [--after-idle-seconds S]
+ * A variant is W workers, or `a` (adaptive: the main thread runs the Checks until load starts a
+ * worker, which is retired after --adaptive-idle-ms without a Check), optionally with the
+ * worker's young and old generation capped in MB (`1:8:64`, `1::96`). --after-idle-seconds reads
+ * the RSS again that long after the last load.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -40,6 +44,8 @@ async function bundlePrototype(): Promise<void> {
 
 /** A prototype variant: W workers, and optional resource limits (MB) on each worker's young and old generations. */
 interface Variant {
+  /** Adaptive: the main thread runs the Checks until load starts one worker (bench/offload-server.ts --adaptive). */
+  readonly adaptive?: boolean;
   readonly workers: number;
   readonly youngMb?: number;
   readonly oldMb?: number;
@@ -47,26 +53,35 @@ interface Variant {
 
 function variantName(v: Variant): string {
   const limits = [v.youngMb !== undefined ? `young ${v.youngMb}` : '', v.oldMb !== undefined ? `old ${v.oldMb}` : ''].filter((x) => x !== '').join(', ');
-  return `offload ${v.workers}${limits === '' ? '' : ` (${limits})`}`;
+  return `offload ${v.adaptive === true ? 'adaptive' : v.workers}${limits === '' ? '' : ` (${limits})`}`;
 }
 
-/** `1`, `2`, `1:8:64` (workers:young MB:old MB, either limit may be empty). */
+/** `1`, `2`, `1:8:64` (workers:young MB:old MB, either limit may be empty); `a`, `a:8:64` adaptive. */
 function parseVariant(spec: string): Variant {
   const [w, young, old] = spec.split(':');
-  return { workers: Number(w), ...(young ? { youngMb: Number(young) } : {}), ...(old ? { oldMb: Number(old) } : {}) };
+  return { ...(w === 'a' ? { adaptive: true, workers: 1 } : { workers: Number(w) }), ...(young ? { youngMb: Number(young) } : {}), ...(old ? { oldMb: Number(old) } : {}) };
 }
 
-async function startPrototype(workDir: string, config: string, v: Variant, limitMiB: number | undefined): Promise<AuthzUnderTest> {
+async function startPrototype(workDir: string, config: string, v: Variant, limitMiB: number | undefined, adaptiveIdleMs: number): Promise<AuthzUnderTest> {
   const port = await freePort();
   const limits = [...(v.youngMb !== undefined ? ['--worker-young-mb', String(v.youngMb)] : []), ...(v.oldMb !== undefined ? ['--worker-old-mb', String(v.oldMb)] : [])];
   const args = [
     ...IMAGE_NODE_FLAGS,
     path.join(BUNDLE, 'offload-server.js'),
-    ...['--config', config, '--listen', `127.0.0.1:${port}`, '--workers', String(v.workers), '--worker', path.join(BUNDLE, 'offload-worker.js'), ...limits],
+    ...[
+      '--config',
+      config,
+      '--listen',
+      `127.0.0.1:${port}`,
+      ...(v.adaptive === true ? ['--adaptive', '--idle-ms', String(adaptiveIdleMs)] : ['--workers', String(v.workers)]),
+      '--worker',
+      path.join(BUNDLE, 'offload-worker.js'),
+      ...limits,
+    ],
   ];
   const memory = limitMiB === undefined ? undefined : createMemoryCgroup(`llm-authz-offload-${process.pid}-${port}`, limitMiB * 1048576);
   const [cmd, argv] = memory ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procsFile, process.execPath, ...args]] : [process.execPath, args];
-  const child = startChild(cmd, argv, { logFile: path.join(workDir, `offload-${v.workers}.log`), env: { ...process.env, ...BENCH_ENV } });
+  const child = startChild(cmd, argv, { logFile: path.join(workDir, `offload-${v.adaptive === true ? 'adaptive' : v.workers}.log`), env: { ...process.env, ...BENCH_ENV } });
   try {
     await ready(port);
   } catch (err) {
@@ -86,7 +101,16 @@ async function startPrototype(workDir: string, config: string, v: Variant, limit
   };
 }
 
-async function driver(v: { rounds: number; rates: number[]; seconds: number; maxSeconds: number; variants: Variant[]; limitMiB: number | undefined }): Promise<void> {
+async function driver(v: {
+  rounds: number;
+  rates: number[];
+  seconds: number;
+  maxSeconds: number;
+  variants: Variant[];
+  limitMiB: number | undefined;
+  adaptiveIdleMs: number;
+  afterIdleS: number;
+}): Promise<void> {
   const rows: string[] = [];
   await bundlePrototype();
   await inBenchWorkspace('llm-authz-offload-', async ({ workDir, files, frameFile }) => {
@@ -103,7 +127,7 @@ async function driver(v: { rounds: number; rates: number[]; seconds: number; max
             v.limitMiB === undefined ? {} : { memoryLimitMiB: v.limitMiB, nodeFlags: [...IMAGE_NODE_FLAGS, ...AUTHZ_NODE_FLAGS] },
           ),
       ],
-      ...v.variants.map((p): [string, () => Promise<AuthzUnderTest>] => [variantName(p), () => startPrototype(workDir, files.config, p, v.limitMiB)]),
+      ...v.variants.map((p): [string, () => Promise<AuthzUnderTest>] => [variantName(p), () => startPrototype(workDir, files.config, p, v.limitMiB, v.adaptiveIdleMs)]),
     ];
     for (let round = 1; round <= v.rounds; round++) {
       for (const [name, start] of round % 2 === 1 ? starts : [...starts].reverse()) {
@@ -117,7 +141,8 @@ async function driver(v: { rounds: number; rates: number[]; seconds: number; max
         try {
           await verifyAllows(s, benchCheckRequest(2048, files.jwt));
           await new Promise((r) => setTimeout(r, 2000));
-          push('idle', `| | | | | ${statusMiB(s.pid, 'VmRSS').toFixed(0)}`);
+          const mib = (key: string): string => statusMiB(s.pid, key).toFixed(0);
+          push('idle', `| | | | | ${mib('VmRSS')} (anon ${mib('RssAnon')}, file ${mib('RssFile')})`);
           // Warm-up, then the measured windows.
           await h2loadChecks({ port: s.port, dataFile: frameFile, durationS: 3, workDir });
           const measure = async (label: string, run: () => Promise<LoadResult>): Promise<void> => {
@@ -134,6 +159,10 @@ async function driver(v: { rounds: number; rates: number[]; seconds: number; max
             await measure(`${rate}/s`, () => vegeta({ url: checkUrl(s.port), dataFile: frameFile, headers: CHECK_GRPC_HEADERS, rate, durationS: v.seconds, h2c: true, workDir }));
           }
           await measure('max', () => h2loadChecks({ port: s.port, dataFile: frameFile, durationS: v.maxSeconds, workDir }));
+          if (v.afterIdleS > 0) {
+            await new Promise((r) => setTimeout(r, v.afterIdleS * 1000));
+            push(`${v.afterIdleS} s idle`, `| | | | | ${mib('VmRSS')} (anon ${mib('RssAnon')}, file ${mib('RssFile')})`);
+          }
         } catch (err) {
           // In a memory cgroup, the kernel may kill it: that is a result, the next server runs.
           if (s.memory === undefined || s.memory.oomKills() === 0) throw err;
@@ -159,6 +188,8 @@ if (import.meta.main) {
       'max-seconds': { type: 'string', default: '10' },
       variants: { type: 'string', default: '1,2' },
       'limit-mib': { type: 'string' },
+      'adaptive-idle-ms': { type: 'string', default: '10000' },
+      'after-idle-seconds': { type: 'string', default: '0' },
     },
   });
   await driver({
@@ -171,5 +202,7 @@ if (import.meta.main) {
     maxSeconds: Number(values['max-seconds']),
     variants: (values.variants ?? '').split(',').map(parseVariant),
     limitMiB: values['limit-mib'] === undefined ? undefined : Number(values['limit-mib']),
+    adaptiveIdleMs: Number(values['adaptive-idle-ms']),
+    afterIdleS: Number(values['after-idle-seconds']),
   });
 }
