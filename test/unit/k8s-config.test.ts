@@ -142,7 +142,7 @@ describe('manifests and code agree', () => {
   it('the gateway Deployment runs llm-authz with the injected sidecar\'s command (its heap flags; README "Sizing")', () => {
     const sidecar = authzContainer({ authzImage: 'llm-authz:test', envoyImage: DEFAULT_ENVOY_IMAGE, defaultMode: 'envoy', version: 'test' });
     const gateway = docs('deployment/deployment.yaml')[0]!.spec.template.spec.containers[0];
-    expect(sidecar['command']).toEqual(expect.arrayContaining(['--max-semi-space-size=8', '--max-old-space-size=128']));
+    expect(sidecar['command']).toEqual(expect.arrayContaining(['--max-semi-space-size=8', '--max-old-space-size=96']));
     expect(gateway.command).toEqual(sidecar['command']);
   });
 
