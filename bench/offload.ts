@@ -28,7 +28,7 @@ import { ROOT } from '../devstack/tools.ts';
 import { bundleEntries } from '../scripts/bundle.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks, type LoadResult } from './h2load.ts';
 import { procStat, statusMiB } from './procstat.ts';
-import { type AuthzUnderTest, inBenchWorkspace, ready, startLlmAuthz, verifyAllows, wrap } from './servers.ts';
+import { type AuthzUnderTest, commandIn, inBenchWorkspace, ready, startLlmAuthz, verifyAllows, withCgroup, wrap } from './servers.ts';
 import { AUTHZ_NODE_FLAGS } from '../src/inject/sidecars.ts';
 import { createMemoryCgroup } from './cgroup.ts';
 import { BENCH_ENV, benchCheckRequest, IMAGE_NODE_FLAGS } from './setup.ts';
@@ -80,7 +80,7 @@ async function startPrototype(workDir: string, config: string, v: Variant, limit
     ],
   ];
   const memory = limitMiB === undefined ? undefined : createMemoryCgroup(`llm-authz-offload-${process.pid}-${port}`, limitMiB * 1048576);
-  const [cmd, argv] = memory ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procsFile, process.execPath, ...args]] : [process.execPath, args];
+  const [cmd, argv] = commandIn(memory, process.execPath, args);
   const child = startChild(cmd, argv, { logFile: path.join(workDir, `offload-${v.adaptive === true ? 'adaptive' : v.workers}.log`), env: { ...process.env, ...BENCH_ENV } });
   try {
     await ready(port);
@@ -89,16 +89,7 @@ async function startPrototype(workDir: string, config: string, v: Variant, limit
     memory?.remove();
     throw err;
   }
-  const server = wrap(variantName(v), child, port);
-  if (memory === undefined) return server;
-  return {
-    ...server,
-    memory,
-    async stop() {
-      await server.stop();
-      memory.remove();
-    },
-  };
+  return withCgroup(wrap(variantName(v), child, port), memory);
 }
 
 async function driver(v: {

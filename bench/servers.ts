@@ -85,7 +85,7 @@ export async function startLlmAuthz(
   const args = [...(o.nodeFlags ?? IMAGE_NODE_FLAGS), ...nodeArgs, cliEntry(), 'serve', '--config', config, '--listen', `127.0.0.1:${port}`];
   const memory = o.memoryLimitMiB === undefined ? undefined : createMemoryCgroup(`llm-authz-bench-${process.pid}-${port}`, o.memoryLimitMiB * 1048576);
   const node = o.node ?? process.execPath;
-  const [cmd, argv] = memory ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procsFile, node, ...args]] : [node, args];
+  const [cmd, argv] = commandIn(memory, node, args);
   const t0 = performance.now();
   const child = startChild(cmd, argv, { logFile: path.join(workDir, 'llm-authz.log'), env: { ...process.env, ...env } });
   let servingMs: number;
@@ -98,7 +98,16 @@ export async function startLlmAuthz(
     memory?.remove();
     throw err;
   }
-  const server = { ...wrap('llm-authz', child, port), servingMs };
+  return withCgroup({ ...wrap('llm-authz', child, port), servingMs }, memory);
+}
+
+/** The command that runs `node args` in `memory` (a shell writes its pid to the cgroup, then execs node), or node itself. */
+export function commandIn(memory: MemoryCgroup | undefined, node: string, args: readonly string[]): [string, string[]] {
+  return memory ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', memory.procsFile, node, ...args]] : [node, [...args]];
+}
+
+/** `server` with the cgroup it runs in, if any: stopping it removes the cgroup too. */
+export function withCgroup<T extends AuthzUnderTest>(server: T, memory: MemoryCgroup | undefined): T {
   if (memory === undefined) return server;
   return {
     ...server,
