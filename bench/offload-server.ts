@@ -22,6 +22,7 @@ import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { releaseStartUpMemory } from '../src/cli/start-up-memory.ts';
+import { GRPC_SERVER_OPTIONS } from '../src/server/grpc-options.ts';
 import { raiseHttp2Windows } from '../src/server/http2-window.ts';
 import type { BytesCheck } from './offload-pipeline.ts';
 import type { OffloadAnswer, OffloadJob } from './offload-worker.ts';
@@ -175,7 +176,7 @@ async function adaptive(spawnRate: number, idleMs: number): Promise<Route> {
 raiseHttp2Windows();
 const route = values.adaptive ? await adaptive(Number(values['spawn-rate']), Number(values['idle-ms'])) : await fixedPool(Number(values.workers));
 const first = (v: grpc.MetadataValue[]): string | undefined => (typeof v[0] === 'string' ? v[0] : undefined);
-const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.keepalive_permit_without_calls': 1, 'grpc.enable_channelz': 0 });
+const server = new grpc.Server(GRPC_SERVER_OPTIONS);
 server.addService(AUTHORIZATION, {
   Check(call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) {
     route(call.request, first(call.metadata.get('traceparent')), first(call.metadata.get('tracestate')), cb);

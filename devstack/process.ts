@@ -10,6 +10,11 @@ export interface Child {
   readonly stderrLines: string[];
   /** Resolves with the exit code (or the signal name) when the process exits. */
   readonly exited: Promise<number | string>;
+  /**
+   * Resolves once the child's stdout and stderr have been read to their end (its last lines may
+   * still be in the pipe when its exit is seen), or after 1 s (a process it started may hold them open).
+   */
+  outputRead(): Promise<void>;
   waitForLine(stream: 'stdout' | 'stderr', test: (line: string) => boolean, timeoutMs?: number): Promise<string>;
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | string>;
 }
@@ -43,8 +48,8 @@ export function startChild(cmd: string, args: string[], opts: { logFile: string;
       resolve(-1);
     });
   });
-  /** The child's stdout and stderr are closed too. */
   const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
+  const outputRead = (): Promise<void> => Promise.race([closed, new Promise<void>((r) => setTimeout(r, 1000))]);
   void exited.then(() => setTimeout(() => log.end(), 50));
 
   return {
@@ -53,6 +58,7 @@ export function startChild(cmd: string, args: string[], opts: { logFile: string;
     stdoutLines: lines.stdout,
     stderrLines: lines.stderr,
     exited,
+    outputRead,
     waitForLine(stream, test, timeoutMs = 20_000) {
       const seen = lines[stream].find(test);
       if (seen !== undefined) return Promise.resolve(seen);
@@ -67,10 +73,9 @@ export function startChild(cmd: string, args: string[], opts: { logFile: string;
           },
         };
         waiters.push(w);
-        // Its last lines may still be in the pipe when the exit is seen.
         void exited.then(async (code) => {
           if (!waiters.includes(w)) return;
-          await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+          await outputRead();
           if (waiters.includes(w)) {
             clearTimeout(t);
             const last = lines.stderr.at(-1)?.slice(0, 300);
@@ -112,9 +117,7 @@ export async function retryWhenPortTaken<T>(start: (attempt: number) => Promise<
  * use (`inUse`, the child's own wording), else a plain Error naming its log.
  */
 export async function exitedWhileStarting(child: Child, name: string, inUse: string): Promise<Error> {
-  // Its last lines may still be in the pipe when the exit is seen.
-  const stderr = child.proc.stderr;
-  if (stderr !== null && !stderr.readableEnded) await Promise.race([new Promise((r) => stderr.once('end', r)), new Promise((r) => setTimeout(r, 1000))]);
+  await child.outputRead();
   const taken = child.stderrLines.some((l) => l.includes(inUse));
   const code = child.proc.exitCode ?? child.proc.signalCode;
   return new (taken ? PortTaken : Error)(`${name} exited (${code})${taken ? ': a port it was given was taken meanwhile' : ''}; log: ${child.logFile}`);

@@ -15,6 +15,7 @@ import type { Outcomes } from '../pipeline/outcome.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { safeError } from '../telemetry/log.ts';
 import { randomUUID } from 'node:crypto';
+import { GRPC_SERVER_OPTIONS } from './grpc-options.ts';
 import { raiseHttp2Windows } from './http2-window.ts';
 import type { ReloadedState } from '../telemetry/metrics.ts';
 
@@ -51,16 +52,6 @@ export interface AuthzServer {
   /** Stops taking new calls and resolves when in-flight calls are done (or forces after timeoutMs). */
   shutdown(timeoutMs: number): Promise<'graceful' | 'forced'>;
 }
-
-/**
- * grpc-js server options. Channelz (per-call counters for a channelz admin service, which
- * llm-authz does not serve) is off: it adds listeners and bookkeeping to every call.
- */
-const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
-  'grpc.max_receive_message_length': 16 * 1024 * 1024,
-  'grpc.keepalive_permit_without_calls': 1,
-  'grpc.enable_channelz': 0,
-};
 
 /**
  * One ext_proc stream: each ProcessingRequest goes to the outcome stream; when its record is
