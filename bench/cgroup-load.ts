@@ -12,10 +12,12 @@
  *   - V8: the heap limit it chose (bench/heap-probe.ts), the heap by space after the window, and
  *     --trace-gc over the window: scavenges and mark-compacts, their pauses.
  *   node bench/cgroup-load.ts [--seconds 20] [--warmup 5] [--rounds 3] [--fresh-binary NAME ...] [--json FILE] [--keep-logs DIR]
- *       --variant 'NAME|LIMIT_MIB or -|NODE FLAGS|CONFIG PATCH|CLIENTSxSTREAMS' ...
+ *       --variant 'NAME|LIMIT_MIB or -|NODE FLAGS|CONFIG PATCH|CLIENTSxSTREAMS|ENV' ...
  * e.g. --variant 'unlimited|-|--max-semi-space-size=8' --variant '128|128|--max-semi-space-size=8'.
  * CONFIG PATCH (optional) is YAML merged into the benchmark's config, `;` for new lines; the load
- * shape is 4x16 unless given (fewer streams: fewer Checks in flight).
+ * shape is 4x16 unless given (fewer streams: fewer Checks in flight). ENV (optional) changes the
+ * image's environment (deploy/Dockerfile's ENV lines, which every variant gets): `NAME=VALUE`, or
+ * `NAME=` to unset it, separated by spaces.
  * --fresh-binary NAME runs that variant's server from a copy of the Node binary that has no page in the page cache,
  * so its code is charged to the server's cgroup as it is faulted in (as in a container whose image
  * no other container on the node has started): otherwise pages that other processes on the machine
@@ -47,6 +49,8 @@ interface Variant {
   /** h2load's connections and streams per connection (closed loop: the Checks in flight). */
   readonly clients: number;
   readonly streams: number;
+  /** Environment changes over the image's (BENCH_ENV): a value, or undefined to unset the variable. */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
 export interface RunResult {
@@ -146,7 +150,7 @@ async function runOnce(o: {
   const v = o.variant;
   const logFile = path.join(o.workDir, 'llm-authz.log');
   rmSync(logFile, { force: true });
-  const server = await startLlmAuthz(o.workDir, o.config, BENCH_ENV, ['--trace-gc', '--import', path.join(ROOT, 'bench', 'heap-probe.ts'), ...v.nodeArgs], {
+  const server = await startLlmAuthz(o.workDir, o.config, { ...BENCH_ENV, ...v.env }, ['--trace-gc', '--import', path.join(ROOT, 'bench', 'heap-probe.ts'), ...v.nodeArgs], {
     memoryLimitMiB: v.limitMiB,
     // Each variant names all of its Node flags.
     nodeFlags: [],
@@ -246,8 +250,8 @@ async function runOnce(o: {
 }
 
 function parseVariant(spec: string): Variant {
-  const [name, limit, flags, patch, load] = spec.split('|');
-  if (!name || !limit) throw new Error(`--variant takes 'NAME|LIMIT_MIB or -|NODE FLAGS|CONFIG PATCH|CLIENTSxSTREAMS', got ${spec}`);
+  const [name, limit, flags, patch, load, env] = spec.split('|');
+  if (!name || !limit) throw new Error(`--variant takes 'NAME|LIMIT_MIB or -|NODE FLAGS|CONFIG PATCH|CLIENTSxSTREAMS|ENV', got ${spec}`);
   const [clients, streams] = (load || '4x16').split('x').map(Number);
   return {
     name,
@@ -255,6 +259,17 @@ function parseVariant(spec: string): Variant {
     streams: streams ?? 16,
     limitMiB: limit === '-' ? Number.POSITIVE_INFINITY : Number(limit),
     nodeArgs: (flags ?? '').split(/\s+/).filter(Boolean),
+    env: Object.fromEntries(
+      (env ?? '')
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((kv) => {
+          const eq = kv.indexOf('=');
+          if (eq <= 0) throw new Error(`--variant ENV takes NAME=VALUE or NAME= (unset) separated by spaces, got ${kv}`);
+          const value = kv.slice(eq + 1);
+          return [kv.slice(0, eq), value === '' ? undefined : value];
+        }),
+    ),
     ...(patch ? { configPatch: parse(patch.replaceAll(';', '\n')) as Record<string, unknown> } : {}),
   };
 }

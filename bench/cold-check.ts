@@ -15,8 +15,10 @@
  *   encode     the response's protobuf encode, after the Check
  * `--warm-up` runs serve's start-up warm-up of the pipeline (src/pipeline/warm-up.ts) first and
  * times it too.
- * `--idle-seconds N` adds one Check after N seconds without one.
- *   node bench/cold-check.ts [--runs 3] [--warm-up] [--idle-seconds N] [--node-option=--cpu-prof ...]
+ * `--idle-seconds N` adds one Check after N seconds without one. `--release after` runs serve's
+ * memory-reducing garbage collection (src/cli/start-up-memory.ts) after the warm-up, as serve does
+ * before SERVING; `--release before` runs it before the warm-up.
+ *   node bench/cold-check.ts [--runs 3] [--warm-up] [--release before|after] [--idle-seconds N] [--node-option=--cpu-prof ...]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,7 +48,7 @@ interface ChildResult {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 /** In the child: one fresh process, the modules serve loads, then the Checks. */
-async function child(dir: string, warmUp: boolean, idleSeconds: number): Promise<void> {
+async function child(dir: string, warmUp: boolean, idleSeconds: number, release: string | undefined): Promise<void> {
   const { loadRuntime } = await import('../src/pipeline/runtime.ts');
   const { createCheck } = await import('../src/pipeline/check.ts');
   const { createDecisionLog } = await import('../src/audit/decision-log.ts');
@@ -86,6 +88,8 @@ async function child(dir: string, warmUp: boolean, idleSeconds: number): Promise
     tracer,
   );
   let warmUpMs: number | undefined;
+  const { releaseStartUpMemory } = await import('../src/cli/start-up-memory.ts');
+  if (release === 'before') releaseStartUpMemory();
   if (warmUp) {
     const { warmUpCheck } = await import('../src/pipeline/warm-up.ts');
     const t = performance.now();
@@ -93,6 +97,7 @@ async function child(dir: string, warmUp: boolean, idleSeconds: number): Promise
     warmUpMs = performance.now() - t;
     for (const f of r.failures) process.stderr.write(`warm-up step ${f.step} failed: ${f.error instanceof Error ? f.error.message : String(f.error)}\n`);
   }
+  if (release === 'after') releaseStartUpMemory();
   const one = async (): Promise<Times> => {
     marks = {};
     const cpu0 = process.cpuUsage();
@@ -149,10 +154,12 @@ async function main(): Promise<void> {
       'warm-up': { type: 'boolean', default: false },
       runs: { type: 'string', default: '3' },
       'idle-seconds': { type: 'string', default: '0' },
+      release: { type: 'string' },
       'node-option': { type: 'string', multiple: true, default: [] },
     },
   });
-  if (values.child !== undefined) return child(values.child, values['warm-up'] === true, Number(values['idle-seconds']));
+  if (values.release !== undefined && values.release !== 'before' && values.release !== 'after') throw new Error(`--release takes before or after, got ${values.release}`);
+  if (values.child !== undefined) return child(values.child, values['warm-up'] === true, Number(values['idle-seconds']), values.release);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-authz-cold-check-'));
   const sink = await startOtlpSink(dir);
   try {
@@ -172,6 +179,7 @@ async function main(): Promise<void> {
           '--idle-seconds',
           String(values['idle-seconds']),
           ...(values['warm-up'] === true ? ['--warm-up'] : []),
+          ...(values.release !== undefined ? ['--release', values.release] : []),
         ],
         {
           env: { ...process.env, ...BENCH_ENV },

@@ -5,7 +5,9 @@
  *   off        ext_authz disabled (Envoy, its first connection to the provider, the provider)
  *   floor      ext_authz to the no-op grpc-js floor (bench/floor.ts): any Node gRPC ext_authz hop
  *   llm-authz  ext_authz to llm-authz with the benchmark's config (bench/setup.ts), with its
- *              start-up warm-up off (`no warm-up`) and on
+ *              start-up warm-up off (`no warm-up`) and on, and on with one request that ext_authz
+ *              denies (no credential) sent through Envoy before the first (`denied first`: a
+ *              prototype of opening Envoy's connection to llm-authz before the application's first request)
  * For llm-authz, `server.max_connection_idle_ms` is 1 s: after the warm requests and 1.5 s idle, llm-authz
  * has closed Envoy's connection, and one more request (`reconnect`) takes a new connection to a
  * warm process (what a new connection costs alone).
@@ -22,15 +24,15 @@ import { parseArgs } from 'node:util';
 import { startAuthz } from '../devstack/authz.ts';
 import { renderEnvoyConfig, startEnvoy, type EnvoyPorts } from '../devstack/envoy.ts';
 import { startMockProvider } from '../devstack/mock-provider.ts';
-import { envoyCounter, HEADER, post, row, splitter, warmClient, warmProvider, type Sent, type Timed } from './cold.ts';
+import { envoyCounter, HEADER, post, row, sendDenied, splitter, warmClient, warmProvider, type Sent, type Timed } from './cold.ts';
 import { startFloor, startOtlpSink } from './servers.ts';
 import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, withServerKeys } from './setup.ts';
 import { withoutAuthz, withoutOutcomes } from './through-envoy.ts';
 
-const VARIANTS = ['off', 'floor', 'llm-authz no warm-up', 'llm-authz'] as const;
-type Variant = (typeof VARIANTS)[number];
+export const VARIANTS = ['off', 'floor', 'llm-authz no warm-up', 'llm-authz', 'llm-authz denied first'] as const;
+export type Variant = (typeof VARIANTS)[number];
 
-interface VariantResult {
+export interface VariantResult {
   readonly first: Timed;
   readonly warm: Timed;
   /** llm-authz: a request on a new connection after its idle connection was closed. */
@@ -38,9 +40,18 @@ interface VariantResult {
   readonly reconnections?: number | undefined;
   /** Connections Envoy opened to the ext_authz cluster with the first request. */
   readonly connections: number;
+  /** With `idleSeconds` (ext_authz off and the floor only): one request after that long without any. */
+  readonly afterIdle?: Timed;
 }
 
-async function measure(v: Variant, dir: string, o: { config: string; jwt: string; body: Buffer; env: NodeJS.ProcessEnv }): Promise<VariantResult> {
+/** The first request through a freshly started Envoy with `v` as its ext_authz, and its warm median. */
+export async function measureFreshEnvoy(
+  v: Variant,
+  dir: string,
+  o: { config: string; jwt: string; body: Buffer; env: NodeJS.ProcessEnv; idleSeconds?: number },
+): Promise<VariantResult> {
+  if (o.idleSeconds !== undefined && v !== 'off' && v !== 'floor')
+    throw new Error('an idle spell is measured with ext_authz off or the floor only (llm-authz here closes idle connections after 1 s)');
   mkdirSync(dir, { recursive: true });
   const stops: (() => Promise<unknown>)[] = [];
   try {
@@ -52,7 +63,8 @@ async function measure(v: Variant, dir: string, o: { config: string; jwt: string
       stops.push(() => floor.stop());
       authzPort = floor.port;
     } else {
-      const config = withServerKeys(o.config, v === 'llm-authz' ? 'cold-envoy' : 'cold-envoy-no-warm-up', { max_connection_idle_ms: 1000, warm_up: v === 'llm-authz' });
+      const warmUp = v !== 'llm-authz no warm-up';
+      const config = withServerKeys(o.config, warmUp ? 'cold-envoy' : 'cold-envoy-no-warm-up', { max_connection_idle_ms: 1000, warm_up: warmUp });
       const authz = await startAuthz({ config, workDir: dir, env: o.env });
       stops.push(() => authz.stop());
       authzPort = authz.port;
@@ -85,11 +97,17 @@ async function measure(v: Variant, dir: string, o: { config: string; jwt: string
     const send = () => post(agent, url, o.body, { authorization: `Bearer ${o.jwt}`, ...(v === 'off' ? { 'x-llm-authz-route': 'openai' } : {}) });
     const cx = () => envoyCounter(envoy, 'cluster.llm_authz.upstream_cx_total');
     await warmProvider(openai.url, o.body);
+    if (v === 'llm-authz denied first') await sendDenied(url, o.body);
     const before = await cx();
     const first = await send();
     const connections = (await cx()) - before;
     const warm: Sent[] = [];
     for (let i = 0; i < 200; i++) warm.push(await send());
+    let afterIdle: Sent | undefined;
+    if (o.idleSeconds !== undefined) {
+      await new Promise((r) => setTimeout(r, (o.idleSeconds ?? 0) * 1000));
+      afterIdle = await send();
+    }
     let reconnect: Sent | undefined;
     let reconnections: number | undefined;
     if (v !== 'off' && v !== 'floor') {
@@ -100,7 +118,13 @@ async function measure(v: Variant, dir: string, o: { config: string; jwt: string
     }
     await new Promise((r) => setTimeout(r, 500));
     const s = splitter(accessLog, v.startsWith('llm-authz') ? path.join(path.dirname(o.config), 'decisions.log') : undefined);
-    return { first: s.timed(first), warm: s.medianOf(warm.slice(50)), connections, ...(reconnect && { reconnect: s.timed(reconnect), reconnections }) };
+    return {
+      first: s.timed(first),
+      warm: s.medianOf(warm.slice(50)),
+      connections,
+      ...(reconnect && { reconnect: s.timed(reconnect), reconnections }),
+      ...(afterIdle && { afterIdle: s.timed(afterIdle) }),
+    };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   }
@@ -119,7 +143,7 @@ async function main(): Promise<void> {
     process.stdout.write(`the client's own first request (throwaway local server): ${client.firstMs.toFixed(2)} ms, warm ${client.warmMs.toFixed(2)} ms\n${HEADER}`);
     for (let round = 1; round <= Number(values.rounds); round++) {
       for (const v of VARIANTS) {
-        const r = await measure(v, path.join(workDir, `${v}-${round}`), { config: files.config, jwt: files.jwt, body, env });
+        const r = await measureFreshEnvoy(v, path.join(workDir, `${v}-${round}`), { config: files.config, jwt: files.jwt, body, env });
         const name = v.replace('llm-authz no warm-up', 'no warm-up');
         process.stdout.write(row(`${name} first`, r.first) + row(`${name} warm`, r.warm) + (r.reconnect ? row(`${name} reconnect`, r.reconnect) : ''));
         process.stdout.write(

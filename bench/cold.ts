@@ -16,8 +16,10 @@
  * request with llm-authz out of the path (ext_authz off, the no-op floor).
  * `--no-warm-up` runs llm-authz with its start-up warm-up off (`server.warm_up: false`),
  * `--keep-warm` with its idle warm-up on (`server.keep_warm_ms: 15000`; off by default); `--keep`
- * keeps the work folder (the processes' logs) and prints where it is.
- *   node bench/cold.ts [--idle-seconds 120] [--no-warm-up] [--keep-warm] [--keep] [--node-option=--flag ...]
+ * keeps the work folder (the processes' logs) and prints where it is; `--envoy-warm-up` sends one
+ * request that ext_authz denies through Envoy before the first measured one (a prototype: Envoy's
+ * connection to llm-authz opened before the application's first request).
+ *   node bench/cold.ts [--idle-seconds 120] [--no-warm-up] [--keep-warm] [--envoy-warm-up] [--keep] [--node-option=--flag ...]
  */
 import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -60,7 +62,7 @@ export interface Sent {
 
 let sent = 0;
 
-export function post(agent: http.Agent, url: string, body: Buffer, headers: Record<string, string>): Promise<Sent> {
+export function post(agent: http.Agent, url: string, body: Buffer, headers: Record<string, string>, status = 200): Promise<Sent> {
   const requestId = `cold-${process.pid}-${++sent}`;
   return new Promise((resolve, reject) => {
     const t = performance.now();
@@ -70,7 +72,7 @@ export function post(agent: http.Agent, url: string, body: Buffer, headers: Reco
       (res) => {
         res.resume();
         res.on('end', () => {
-          if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode} through Envoy`));
+          if (res.statusCode !== status) reject(new Error(`HTTP ${res.statusCode} through Envoy, expected ${status}`));
           else resolve({ ms: performance.now() - t, requestId, decisionId: String(res.headers['x-llm-authz-decision-id']) });
         });
       },
@@ -78,6 +80,20 @@ export function post(agent: http.Agent, url: string, body: Buffer, headers: Reco
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * One request through Envoy that ext_authz denies (no credential: 401), on a connection of its own
+ * (closed after it), so that Envoy opens its connection to the ext_authz server and runs its
+ * ext_authz code before the first request that counts; nothing reaches a provider.
+ */
+export async function sendDenied(url: string, body: Buffer): Promise<void> {
+  const own = new http.Agent({ keepAlive: false });
+  try {
+    await post(own, url, body, {}, 401);
+  } finally {
+    own.destroy();
+  }
 }
 
 /**
@@ -184,6 +200,13 @@ export async function measureCold(o: {
   otlpPort: number;
   warmUp?: boolean;
   keepWarm?: boolean;
+  /**
+   * Before the first measured request, one request through Envoy that ext_authz denies (no
+   * credential: 401), on a connection of its own: Envoy opens its connection to llm-authz and
+   * runs its ext_authz code, and nothing reaches a provider (a prototype of a start-up request
+   * through the sidecar's Envoy, not something the manifests do).
+   */
+  envoyWarmUp?: boolean;
 }): Promise<ColdResult> {
   const files = await prepareBenchFiles(o.workDir, o.otlpPort);
   const warmUpConfig = o.warmUp === false ? withoutWarmUp(files.config) : files.config;
@@ -199,6 +222,7 @@ export async function measureCold(o: {
     const send = () => post(agent, url, body, { authorization: `Bearer ${files.jwt}` });
     const cx = () => envoyCounter(stack.envoy, 'cluster.llm_authz.upstream_cx_total');
     await warmProvider(stack.openai.url, body);
+    if (o.envoyWarmUp === true) await sendDenied(url, body);
     const before = await cx();
     const first = await send();
     const afterFirst = await cx();
@@ -230,6 +254,7 @@ async function main(): Promise<void> {
       'no-warm-up': { type: 'boolean', default: false },
       'keep-warm': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      'envoy-warm-up': { type: 'boolean', default: false },
       'node-option': { type: 'string', multiple: true, default: [] },
     },
   });
@@ -244,10 +269,11 @@ async function main(): Promise<void> {
       otlpPort: sink.port,
       warmUp: values['no-warm-up'] !== true,
       keepWarm: values['keep-warm'] === true,
+      envoyWarmUp: values['envoy-warm-up'] === true,
     });
     process.stdout.write(
       [
-        `llm-authz's start-up warm-up ${values['no-warm-up'] === true ? 'off' : 'on'}, idle warm-up ${values['keep-warm'] === true ? 'on' : 'off'}\n`,
+        `llm-authz's start-up warm-up ${values['no-warm-up'] === true ? 'off' : 'on'}, idle warm-up ${values['keep-warm'] === true ? 'on' : 'off'}, a denied request through Envoy before the first ${values['envoy-warm-up'] === true ? 'on' : 'off'}\n`,
         HEADER,
         row('first after start', r.first),
         row('warm (median)', r.warm),

@@ -14,11 +14,13 @@
  * throughput (h2load), with the server's CPU per 1k Checks and its RSS (idle: after start, one Check
  * and 2 s, with its anonymous and file-backed parts).
  *   node bench/offload.ts [--rounds 2] [--rates 250,500,1000] [--seconds 8] [--max-seconds 10] [--variants 1,2,a,1:8:64]
- *       [--limit-mib 128] [--adaptive-idle-ms 10000] [--after-idle-seconds S]
+ *       [--limit-mib 128] [--adaptive-idle-ms 10000] [--after-idle-seconds S] [--peers floor,opa]
  * A variant is W workers, or `a` (adaptive: the main thread runs the Checks until load starts a
  * worker, which is retired after --adaptive-idle-ms without a Check), optionally with the
  * worker's young and old generation capped in MB (`1:8:64`, `1::96`). --after-idle-seconds reads
- * the RSS again that long after the last load.
+ * the RSS again that long after the last load. --peers floor,opa adds the no-op grpc-js floor
+ * (bench/floor.ts) and OPA-Envoy with the benchmark's Rego policy (as `npm run bench` runs them) to
+ * the same interleaved rounds, so the tail and CPU targets' ratios can be read from one run.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,7 +30,7 @@ import { ROOT } from '../devstack/tools.ts';
 import { bundleEntries } from '../scripts/bundle.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks, type LoadResult } from './h2load.ts';
 import { procStat, statusMiB } from './procstat.ts';
-import { type AuthzUnderTest, commandIn, inBenchWorkspace, ready, startLlmAuthz, verifyAllows, withCgroup, wrap } from './servers.ts';
+import { type AuthzUnderTest, commandIn, inBenchWorkspace, OPA_ENVOY, ready, startFloor, startLlmAuthz, startOpa, verifyAllows, withCgroup, wrap } from './servers.ts';
 import { AUTHZ_NODE_FLAGS } from '../src/inject/sidecars.ts';
 import { createMemoryCgroup } from './cgroup.ts';
 import { BENCH_ENV, benchCheckRequest, IMAGE_NODE_FLAGS } from './setup.ts';
@@ -101,6 +103,7 @@ async function driver(v: {
   limitMiB: number | undefined;
   adaptiveIdleMs: number;
   afterIdleS: number;
+  peers: readonly string[];
 }): Promise<void> {
   const rows: string[] = [];
   await bundlePrototype();
@@ -119,6 +122,12 @@ async function driver(v: {
           ),
       ],
       ...v.variants.map((p): [string, () => Promise<AuthzUnderTest>] => [variantName(p), () => startPrototype(workDir, files.config, p, v.limitMiB, v.adaptiveIdleMs)]),
+      // The peers run without a memory limit: their rows are for the tail and CPU comparisons.
+      ...v.peers.map((peer): [string, () => Promise<AuthzUnderTest>] => {
+        if (peer === 'floor') return ['floor', () => startFloor(workDir)];
+        if (peer === 'opa') return [OPA_ENVOY, () => startOpa(workDir, files.opaPolicy, files.opaData)];
+        throw new Error(`--peers takes floor and opa, got ${peer}`);
+      }),
     ];
     for (let round = 1; round <= v.rounds; round++) {
       for (const [name, start] of round % 2 === 1 ? starts : [...starts].reverse()) {
@@ -181,6 +190,7 @@ if (import.meta.main) {
       'limit-mib': { type: 'string' },
       'adaptive-idle-ms': { type: 'string', default: '10000' },
       'after-idle-seconds': { type: 'string', default: '0' },
+      peers: { type: 'string', default: '' },
     },
   });
   await driver({
@@ -195,5 +205,6 @@ if (import.meta.main) {
     limitMiB: values['limit-mib'] === undefined ? undefined : Number(values['limit-mib']),
     adaptiveIdleMs: Number(values['adaptive-idle-ms']),
     afterIdleS: Number(values['after-idle-seconds']),
+    peers: (values.peers ?? '').split(',').filter((p) => p !== ''),
   });
 }

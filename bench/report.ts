@@ -10,6 +10,7 @@ import { udsSection, type UdsPoint } from './uds.ts';
 import { AUTHORINO, AUTHORINO_GAPS, AUTHORINO_METHOD } from './authorino.ts';
 import type { AllocResult } from './alloc.ts';
 import type { ColdResult } from './cold.ts';
+import type { ColdBaselines } from './targets.ts';
 import { OPA_ENVOY } from './servers.ts';
 import { AUTHZ_NODE_FLAGS } from '../src/inject/sidecars.ts';
 import { IMAGE_NODE_FLAGS } from './setup.ts';
@@ -45,6 +46,8 @@ export interface BenchResults {
   alloc?: AllocResult;
   /** The first request through Envoy after start and after an idle spell (bench/cold.ts). */
   cold?: ColdResult;
+  /** The first request through a freshly started Envoy with ext_authz off and to the no-op floor (bench/cold-envoy.ts). */
+  coldBaselines?: ColdBaselines;
   quick: boolean;
 }
 

@@ -26,6 +26,7 @@ import { AUTHORINO, startAuthorino, withStringBody } from './authorino.ts';
 import { decisionCases, type DecisionCase } from './decision-cases.ts';
 import { measureAllocation } from './alloc.ts';
 import { measureCold } from './cold.ts';
+import { measureFreshEnvoy } from './cold-envoy.ts';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const DURATION = QUICK ? 2 : 8;
@@ -316,6 +317,15 @@ async function main(): Promise<void> {
     const idleSeconds = QUICK ? 5 : COLD_IDLE_SECONDS;
     log(`through Envoy: the first request after start and after ${idleSeconds} s idle`);
     results.cold = await measureCold({ workDir: mkdirp(path.join(workDir, 'cold')), idleSeconds, otlpPort: sink.port, nodeArgs: IMAGE_NODE_FLAGS });
+    // For scale: the first request through a freshly started Envoy with ext_authz off (and one after
+    // the same idle spell) and to the no-op floor (bench/cold-envoy.ts): what any ext_authz server starts from.
+    log(`through a fresh Envoy: the first request with ext_authz off (and after ${idleSeconds} s idle) and to the no-op floor`);
+    const body = (request['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
+    const fresh = { config: files.config, jwt: files.jwt, body, env: BENCH_ENV };
+    results.coldBaselines = {
+      off: await measureFreshEnvoy('off', mkdirp(path.join(workDir, 'cold-off')), { ...fresh, idleSeconds }),
+      floor: await measureFreshEnvoy('floor', mkdirp(path.join(workDir, 'cold-floor')), fresh),
+    };
   } finally {
     await sink.stop();
   }

@@ -3,7 +3,7 @@
  * written as a table into BENCHMARKS.md by bench/report.ts: target, measured value, met.
  */
 import type { AllocResult } from './alloc.ts';
-import type { ColdResult } from './cold.ts';
+import type { ColdResult, Timed } from './cold.ts';
 import type { LoadResult } from './h2load.ts';
 import { OPA_ENVOY } from './servers.ts';
 import type { EnvoyPoint } from './through-envoy.ts';
@@ -35,6 +35,13 @@ export interface TargetInputs {
   readonly uds?: readonly UdsPoint[];
   readonly alloc?: AllocResult;
   readonly cold?: ColdResult;
+  readonly coldBaselines?: ColdBaselines;
+}
+
+/** bench/cold-envoy.ts's first and warm requests through a fresh Envoy with ext_authz off and to the no-op floor. */
+export interface ColdBaselines {
+  readonly off: { readonly first: Timed; readonly warm: Timed; readonly afterIdle?: Timed | undefined };
+  readonly floor: { readonly first: Timed; readonly warm: Timed };
 }
 
 export interface TargetRow {
@@ -182,6 +189,17 @@ function uds(r: TargetInputs): TargetRow {
   };
 }
 
+/** For scale: what a freshly started Envoy's first request costs with ext_authz off and to the no-op floor. */
+function coldScale(b: ColdBaselines | undefined): string {
+  if (b === undefined) return '';
+  const ratio = (x: { first: Timed; warm: Timed }): string => `${f(x.first.clientMs)} ms against ${f(x.warm.clientMs)} (${times(x.first.clientMs, x.warm.clientMs)})`;
+  const idle = b.off.afterIdle;
+  return (
+    `; for scale, the first request through a freshly started Envoy (bench/cold-envoy.ts) with ext_authz off ${ratio(b.off)}` +
+    `${idle === undefined ? '' : ` and after the same idle spell ${f(idle.clientMs)} ms (${times(idle.clientMs, b.off.warm.clientMs)})`}, to the no-op grpc-js floor ${ratio(b.floor)}`
+  );
+}
+
 function cold(r: TargetInputs): TargetRow {
   const c = r.cold;
   const target = '7. First Check after start and after two minutes idle ≤ 2× a warm one at the client, through Envoy';
@@ -189,7 +207,7 @@ function cold(r: TargetInputs): TargetRow {
   const [first, idle] = [c.first.clientMs / c.warm.clientMs, c.afterIdle.clientMs / c.warm.clientMs];
   return {
     target,
-    measured: `first after start ${f(c.first.clientMs)} ms (${f(first)}×), after ${c.idleSeconds} s idle ${f(c.afterIdle.clientMs)} ms (${f(idle)}×), warm ${f(c.warm.clientMs)} ms (median)`,
+    measured: `first after start ${f(c.first.clientMs)} ms (${f(first)}×), after ${c.idleSeconds} s idle ${f(c.afterIdle.clientMs)} ms (${f(idle)}×), warm ${f(c.warm.clientMs)} ms (median)${coldScale(r.coldBaselines)}`,
     // An idle spell shorter than the target's two minutes proves nothing about it.
     met: c.idleSeconds < COLD_IDLE_SECONDS || !finite(first, idle) ? undefined : first <= 2 && idle <= 2,
   };

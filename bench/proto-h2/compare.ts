@@ -13,9 +13,11 @@
  *   idle   RSS after start, one Check and 2 s (bench/idle-rss.ts's method); also with spans over
  *          OTLP http/protobuf (no grpc-js in the process for the h2 variants)
  * Each phase runs `--rounds` times, variants rotating within a round; the load average is
- * printed with every figure (the machine is shared: compare ratios within a round).
+ * printed with every figure (the machine is shared: compare ratios within a round). `--variants`
+ * takes a subset of them; `--opa` adds OPA-Envoy with the benchmark's Rego policy (as `npm run
+ * bench` runs it) to the cpu phase, so the CPU target's ratio can be read from the same rounds.
  *   node bench/proto-h2/compare.ts [--phases alloc,tail,cpu,idle] [--rounds 2] [--rates 250,500,1000]
- *                                  [--seconds 8] [--json FILE] [--node-option=--flag ...]
+ *                                  [--seconds 8] [--variants A,B] [--opa] [--json FILE] [--node-option=--flag ...]
  */
 import { createServer } from 'node:http';
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { checkRequestFrame, createAuthzClient } from '../../devstack/grpc-client.ts';
 import { h2loadChecks, CHECK_GRPC_HEADERS, checkUrl } from '../h2load.ts';
 import { cpuSeconds, rssMiB, statusMiB } from '../procstat.ts';
-import { startOtlpSink } from '../servers.ts';
+import { OPA_ENVOY, startOpa, startOtlpSink } from '../servers.ts';
 import { BENCH_ENV, benchCheckRequest, prepareBenchFiles } from '../setup.ts';
 import { vegeta } from '../vegeta.ts';
 import type { AuthzUnderTest } from '../servers.ts';
@@ -61,18 +63,22 @@ interface Ctx {
   config: string;
   frameFile: string;
   rounds: number;
+  /** The variants measured (all of VARIANTS unless --variants). */
+  variants: readonly Variant[];
+  /** OPA-Envoy's policy and data, when it joins the cpu phase (--opa). */
+  opa?: { readonly policy: string; readonly data: string };
 }
 
 /** Rotates the variant order per round, so none is always first after a quiet period. */
-function order(round: number, vs: readonly Variant[] = VARIANTS): Variant[] {
-  return vs.map((_, i) => vs[(i + round) % vs.length] as Variant);
+function order<T extends string = Variant>(round: number, vs: readonly T[]): T[] {
+  return vs.map((_, i) => vs[(i + round) % vs.length] as T);
 }
 
 async function allocPhase(c: Ctx, results: Record<string, unknown[]>): Promise<void> {
   out('\n## Allocation per Check (h2load 4x16, 20k Checks after 5k warm-up; idle rate subtracted)');
   out('| round | variant | KiB/Check | promoted B/Check | scavenges/1k | GC ms/1k | max GC ms | load |\n|---|---|---|---|---|---|---|---|');
   for (let round = 0; round < c.rounds; round++) {
-    for (const v of order(round)) {
+    for (const v of order(round, c.variants)) {
       const s = await startVariant(v, { workDir: c.workDir, config: c.config, env: BENCH_ENV, nodeArgs: [...c.nodeArgs, '--expose-gc', '--import', PROBES.alloc] });
       const log = variantLog(v, c.workDir);
       try {
@@ -138,14 +144,14 @@ async function tailPhase(c: Ctx, rates: readonly number[], seconds: number, resu
   out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const servers = new Map<Variant, AuthzUnderTest>();
   try {
-    for (const v of VARIANTS) servers.set(v, await startVariant(v, { workDir: c.workDir, config: c.config, env: BENCH_ENV, nodeArgs: [...c.nodeArgs, '--import', PROBES.loop] }));
-    for (const v of VARIANTS) {
+    for (const v of c.variants) servers.set(v, await startVariant(v, { workDir: c.workDir, config: c.config, env: BENCH_ENV, nodeArgs: [...c.nodeArgs, '--import', PROBES.loop] }));
+    for (const v of c.variants) {
       const s = servers.get(v)!;
       await vegeta({ url: checkUrl(s.port), dataFile: c.frameFile, headers: CHECK_GRPC_HEADERS, rate: 500, durationS: 3, h2c: true, workDir: c.workDir });
     }
     for (let round = 0; round < c.rounds; round++) {
       for (const rate of rates) {
-        for (const v of order(round + rate)) {
+        for (const v of order(round + rate, c.variants)) {
           const s = servers.get(v)!;
           const log = variantLog(v, c.workDir);
           await toggle(s.pid, log, 'loopProbe');
@@ -171,9 +177,14 @@ async function tailPhase(c: Ctx, rates: readonly number[], seconds: number, resu
 async function cpuPhase(c: Ctx, results: Record<string, unknown[]>): Promise<void> {
   out('\n## Closed loop (h2load 4 connections x 16 streams, 10 s): CPU per 1k Checks, req/s, highest RSS');
   out('| round | variant | CPU ms / 1k | req/s | p50 ms | p99 ms | RSS max MiB | load |\n|---|---|---|---|---|---|---|---|');
+  const opa = c.opa;
+  const servers: readonly (Variant | typeof OPA_ENVOY)[] = opa === undefined ? c.variants : [...c.variants, OPA_ENVOY];
   for (let round = 0; round < c.rounds; round++) {
-    for (const v of order(round)) {
-      const s = await startVariant(v, { workDir: c.workDir, config: c.config, env: BENCH_ENV, nodeArgs: c.nodeArgs });
+    for (const v of order(round, servers)) {
+      const s =
+        v === OPA_ENVOY
+          ? await startOpa(c.workDir, (opa as NonNullable<typeof opa>).policy, (opa as NonNullable<typeof opa>).data)
+          : await startVariant(v, { workDir: c.workDir, config: c.config, env: BENCH_ENV, nodeArgs: c.nodeArgs });
       try {
         await h2loadChecks({ port: s.port, dataFile: c.frameFile, durationS: 3, workDir: c.workDir });
         let rssMax = 0;
@@ -222,7 +233,7 @@ async function idlePhase(c: Ctx, results: Record<string, unknown[]>): Promise<vo
   out('| round | variant | spans over | RSS | anon | file | V8 heap committed (MiB) | external | load |\n|---|---|---|---|---|---|---|---|---|');
   try {
     for (let round = 0; round < c.rounds; round++) {
-      for (const v of order(round)) {
+      for (const v of order(round, c.variants)) {
         for (const [otlp, config] of [
           ['grpc', c.config],
           ['http', httpConfig],
@@ -263,6 +274,8 @@ async function main(): Promise<void> {
       rates: { type: 'string', default: '250,500,1000' },
       seconds: { type: 'string', default: '8' },
       json: { type: 'string' },
+      variants: { type: 'string', default: VARIANTS.join(',') },
+      opa: { type: 'boolean', default: false },
       'node-option': { type: 'string', multiple: true, default: [] },
     },
   });
@@ -275,7 +288,19 @@ async function main(): Promise<void> {
     writeFileSync(path.join(workDir, 'jwt.txt'), files.jwt);
     const frameFile = path.join(workDir, 'check.bin');
     writeFileSync(frameFile, checkRequestFrame(benchCheckRequest(2048, files.jwt)));
-    const c: Ctx = { nodeArgs: values['node-option'] ?? [], workDir, config: files.config, frameFile, rounds: Number(values.rounds) };
+    const variants = (values.variants ?? '').split(',').map((v) => {
+      if (!(VARIANTS as readonly string[]).includes(v)) throw new Error(`--variants takes ${VARIANTS.join(', ')}; got ${v}`);
+      return v as Variant;
+    });
+    const c: Ctx = {
+      nodeArgs: values['node-option'] ?? [],
+      workDir,
+      config: files.config,
+      frameFile,
+      rounds: Number(values.rounds),
+      variants,
+      ...(values.opa === true ? { opa: { policy: files.opaPolicy, data: files.opaData } } : {}),
+    };
     out(`cores ${os.cpus().length}, load ${load()} at start`);
     for (const phase of (values.phases ?? '').split(',')) {
       if (phase === 'alloc') await allocPhase(c, results);

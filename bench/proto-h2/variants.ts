@@ -4,9 +4,11 @@
  * tsc from bench/proto-h2/tsconfig.json), with the in-server probes compiled too.
  */
 import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { startChild } from '../../devstack/process.ts';
 import { ROOT } from '../../devstack/tools.ts';
+import { ENVOY_PROTO_FILE } from '../../src/envoy/proto.ts';
 import { startLlmAuthz, type AuthzUnderTest } from '../servers.ts';
 
 export const VARIANTS = ['grpc-js floor', 'grpc-js llm-authz', 'h2 floor', 'h2 llm-authz', 'h2 llm-authz lean'] as const;
@@ -19,9 +21,14 @@ export const PROBES = {
   mem: path.join(OUT, 'bench', 'proto-h2', 'mem-probe.js'),
 } as const;
 
-/** Compiles the prototype, the grpc-js floor and the probes into bench/proto-h2/out. */
+/**
+ * Compiles the prototype, the grpc-js floor and the probes into bench/proto-h2/out, with the Envoy
+ * protos where src/envoy/proto.ts looks for them (relative to the compiled tree's root).
+ */
 export function buildPrototype(): void {
   execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', path.join(ROOT, 'bench', 'proto-h2', 'tsconfig.json')], { stdio: 'inherit' });
+  mkdirSync(path.join(OUT, path.dirname(ENVOY_PROTO_FILE)), { recursive: true });
+  copyFileSync(path.join(ROOT, ENVOY_PROTO_FILE), path.join(OUT, ENVOY_PROTO_FILE));
 }
 
 const SCRIPT: Readonly<Record<Exclude<Variant, 'grpc-js llm-authz'>, readonly string[]>> = {
