@@ -32,9 +32,13 @@ import { BENCH_ENV, benchCheckRequest, prepareBenchFiles } from './setup.ts';
 
 const PHASES = ['decode', 'parse', 'identity', 'llm', 'policy', 'record', 'response', 'encode'] as const;
 type Phase = (typeof PHASES)[number];
-/** Wall-clock ms per phase, their total, and the process's CPU time (user + system, all threads) over the total. */
-type Times = Record<Phase | 'total' | 'cpu', number>;
-const COLUMNS = [...PHASES, 'total', 'cpu'] as const;
+/**
+ * Wall-clock ms per phase, their total, the process's CPU time (user + system, all threads) over
+ * the total, and its major page faults over it (pages read back from the disk: code or files the
+ * kernel had dropped).
+ */
+type Times = Record<Phase | 'total' | 'cpu' | 'majflt', number>;
+const COLUMNS = [...PHASES, 'total', 'cpu', 'majflt'] as const;
 
 interface ChildResult {
   readonly warmUpMs?: number | undefined;
@@ -100,6 +104,7 @@ async function child(dir: string, warmUp: boolean, idleSeconds: number, release:
   if (release === 'after') releaseStartUpMemory();
   const one = async (): Promise<Times> => {
     marks = {};
+    const faults0 = process.resourceUsage().majorPageFault;
     const cpu0 = process.cpuUsage();
     const a = performance.now();
     const raw = service.Check.requestDeserialize(bytes);
@@ -109,6 +114,7 @@ async function child(dir: string, warmUp: boolean, idleSeconds: number, release:
     encode(res as Parameters<typeof encode>[0]);
     const d = performance.now();
     const cpu = process.cpuUsage(cpu0);
+    const majflt = process.resourceUsage().majorPageFault - faults0;
     const m = marks as Required<typeof marks>;
     if ((res as { status?: { code?: number } }).status?.code !== 0) throw new Error('the benchmark request was not allowed');
     return {
@@ -122,6 +128,7 @@ async function child(dir: string, warmUp: boolean, idleSeconds: number, release:
       encode: d - c,
       total: d - a,
       cpu: (cpu.user + cpu.system) / 1000,
+      majflt,
     };
   };
   // As a server is idle between its start and its first request: what start-up left on the event
