@@ -34,11 +34,11 @@ const PHASES = ['decode', 'parse', 'identity', 'llm', 'policy', 'record', 'respo
 type Phase = (typeof PHASES)[number];
 /**
  * Wall-clock ms per phase, their total, the process's CPU time (user + system, all threads) over
- * the total, and its major page faults over it (pages read back from the disk: code or files the
- * kernel had dropped).
+ * the total and its system part, and its page faults over it: minor (a page mapped without I/O,
+ * e.g. fresh heap pages) and major (read back from the disk: code or files the kernel had dropped).
  */
-type Times = Record<Phase | 'total' | 'cpu' | 'majflt', number>;
-const COLUMNS = [...PHASES, 'total', 'cpu', 'majflt'] as const;
+type Times = Record<Phase | 'total' | 'cpu' | 'sys' | 'minflt' | 'majflt', number>;
+const COLUMNS = [...PHASES, 'total', 'cpu', 'sys', 'minflt', 'majflt'] as const;
 
 interface ChildResult {
   readonly warmUpMs?: number | undefined;
@@ -104,7 +104,7 @@ async function child(dir: string, warmUp: boolean, idleSeconds: number, release:
   if (release === 'after') releaseStartUpMemory();
   const one = async (): Promise<Times> => {
     marks = {};
-    const faults0 = process.resourceUsage().majorPageFault;
+    const usage0 = process.resourceUsage();
     const cpu0 = process.cpuUsage();
     const a = performance.now();
     const raw = service.Check.requestDeserialize(bytes);
@@ -114,7 +114,7 @@ async function child(dir: string, warmUp: boolean, idleSeconds: number, release:
     encode(res as Parameters<typeof encode>[0]);
     const d = performance.now();
     const cpu = process.cpuUsage(cpu0);
-    const majflt = process.resourceUsage().majorPageFault - faults0;
+    const usage1 = process.resourceUsage();
     const m = marks as Required<typeof marks>;
     if ((res as { status?: { code?: number } }).status?.code !== 0) throw new Error('the benchmark request was not allowed');
     return {
@@ -128,7 +128,9 @@ async function child(dir: string, warmUp: boolean, idleSeconds: number, release:
       encode: d - c,
       total: d - a,
       cpu: (cpu.user + cpu.system) / 1000,
-      majflt,
+      sys: cpu.system / 1000,
+      minflt: usage1.minorPageFault - usage0.minorPageFault,
+      majflt: usage1.majorPageFault - usage0.majorPageFault,
     };
   };
   // As a server is idle between its start and its first request: what start-up left on the event
