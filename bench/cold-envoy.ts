@@ -26,7 +26,7 @@ import { renderEnvoyConfig, startEnvoy, type EnvoyPorts } from '../devstack/envo
 import { startMockProvider } from '../devstack/mock-provider.ts';
 import { envoyCounter, HEADER, post, row, sendDenied, splitter, warmClient, warmProvider, type Sent, type Timed } from './cold.ts';
 import { startFloor, startOtlpSink } from './servers.ts';
-import { BENCH_ENV, benchCheckRequest, prepareBenchFiles, withServerKeys } from './setup.ts';
+import { BENCH_ENV, benchRequestBody, prepareBenchFiles, withServerKeys } from './setup.ts';
 import { withoutAuthz, withoutOutcomes } from './through-envoy.ts';
 
 export const VARIANTS = ['off', 'floor', 'llm-authz no warm-up', 'llm-authz', 'llm-authz denied first'] as const;
@@ -104,8 +104,9 @@ export async function measureFreshEnvoy(
     const warm: Sent[] = [];
     for (let i = 0; i < 200; i++) warm.push(await send());
     let afterIdle: Sent | undefined;
-    if (o.idleSeconds !== undefined) {
-      await new Promise((r) => setTimeout(r, (o.idleSeconds ?? 0) * 1000));
+    const idleSeconds = o.idleSeconds;
+    if (idleSeconds !== undefined) {
+      await new Promise((r) => setTimeout(r, idleSeconds * 1000));
       afterIdle = await send();
     }
     let reconnect: Sent | undefined;
@@ -138,7 +139,7 @@ async function main(): Promise<void> {
     const files = await prepareBenchFiles(workDir, sink.port);
     const nodeOptions = (values['node-option'] ?? []).join(' ');
     const env = { ...BENCH_ENV, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) };
-    const body = (benchCheckRequest(2048, files.jwt)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
+    const body = benchRequestBody(2048);
     const client = await warmClient(body);
     process.stdout.write(`the client's own first request (throwaway local server): ${client.firstMs.toFixed(2)} ms, warm ${client.warmMs.toFixed(2)} ms\n${HEADER}`);
     for (let round = 1; round <= Number(values.rounds); round++) {

@@ -16,10 +16,8 @@
  * request with llm-authz out of the path (ext_authz off, the no-op floor).
  * `--no-warm-up` runs llm-authz with its start-up warm-up off (`server.warm_up: false`),
  * `--keep-warm` with its idle warm-up on (`server.keep_warm_ms: 15000`; off by default); `--keep`
- * keeps the work folder (the processes' logs) and prints where it is; `--envoy-warm-up` sends one
- * request that ext_authz denies through Envoy before the first measured one (a prototype: Envoy's
- * connection to llm-authz opened before the application's first request).
- *   node bench/cold.ts [--idle-seconds 120] [--no-warm-up] [--keep-warm] [--envoy-warm-up] [--keep] [--node-option=--flag ...]
+ * keeps the work folder (the processes' logs) and prints where it is.
+ *   node bench/cold.ts [--idle-seconds 120] [--no-warm-up] [--keep-warm] [--keep] [--node-option=--flag ...]
  */
 import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { startStack } from '../devstack/stack.ts';
 import type { EnvoyProcess } from '../devstack/envoy.ts';
 import { startOtlpSink } from './servers.ts';
-import { BENCH_ENV, benchCheckRequest, IMAGE_NODE_FLAGS, prepareBenchFiles, withKeepWarm, withoutWarmUp } from './setup.ts';
+import { BENCH_ENV, benchRequestBody, IMAGE_NODE_FLAGS, prepareBenchFiles, withKeepWarm, withoutWarmUp } from './setup.ts';
 
 export interface Timed {
   /** At the client, through Envoy. */
@@ -200,20 +198,13 @@ export async function measureCold(o: {
   otlpPort: number;
   warmUp?: boolean;
   keepWarm?: boolean;
-  /**
-   * Before the first measured request, one request through Envoy that ext_authz denies (no
-   * credential: 401), on a connection of its own: Envoy opens its connection to llm-authz and
-   * runs its ext_authz code, and nothing reaches a provider (a prototype of a start-up request
-   * through the sidecar's Envoy, not something the manifests do).
-   */
-  envoyWarmUp?: boolean;
 }): Promise<ColdResult> {
   const files = await prepareBenchFiles(o.workDir, o.otlpPort);
   const warmUpConfig = o.warmUp === false ? withoutWarmUp(files.config) : files.config;
   const config = o.keepWarm === true ? withKeepWarm(warmUpConfig) : warmUpConfig;
   const decisionsFile = path.join(o.workDir, 'decisions.log');
   const env = { ...BENCH_ENV, ...(o.nodeOptions ? { NODE_OPTIONS: o.nodeOptions } : {}) };
-  const body = (benchCheckRequest(2048, files.jwt)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
+  const body = benchRequestBody(2048);
   const client = await warmClient(body);
   const stack = await startStack({ config, env, workDir: path.join(o.workDir, 'stack'), authzNodeArgs: o.nodeArgs ?? [] });
   const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 1000 });
@@ -222,7 +213,6 @@ export async function measureCold(o: {
     const send = () => post(agent, url, body, { authorization: `Bearer ${files.jwt}` });
     const cx = () => envoyCounter(stack.envoy, 'cluster.llm_authz.upstream_cx_total');
     await warmProvider(stack.openai.url, body);
-    if (o.envoyWarmUp === true) await sendDenied(url, body);
     const before = await cx();
     const first = await send();
     const afterFirst = await cx();
@@ -254,7 +244,6 @@ async function main(): Promise<void> {
       'no-warm-up': { type: 'boolean', default: false },
       'keep-warm': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
-      'envoy-warm-up': { type: 'boolean', default: false },
       'node-option': { type: 'string', multiple: true, default: [] },
     },
   });
@@ -269,11 +258,10 @@ async function main(): Promise<void> {
       otlpPort: sink.port,
       warmUp: values['no-warm-up'] !== true,
       keepWarm: values['keep-warm'] === true,
-      envoyWarmUp: values['envoy-warm-up'] === true,
     });
     process.stdout.write(
       [
-        `llm-authz's start-up warm-up ${values['no-warm-up'] === true ? 'off' : 'on'}, idle warm-up ${values['keep-warm'] === true ? 'on' : 'off'}, a denied request through Envoy before the first ${values['envoy-warm-up'] === true ? 'on' : 'off'}\n`,
+        `llm-authz's start-up warm-up ${values['no-warm-up'] === true ? 'off' : 'on'}, idle warm-up ${values['keep-warm'] === true ? 'on' : 'off'}\n`,
         HEADER,
         row('first after start', r.first),
         row('warm (median)', r.warm),

@@ -17,7 +17,7 @@ import { benchEnvoyScenario, withoutAuthzHealthCheck } from './through-envoy.ts'
 import { NO_NODE_FLAGS, writeReport, type BenchResults, type Measured } from './report.ts';
 import { COLD_IDLE_SECONDS, MANIFEST_MEMORY_LIMIT_MIB, memoryLimited, TAIL_RATES, TARGET_MEMORY_LIMIT_MIB } from './targets.ts';
 import { AUTHZ_NODE_FLAGS } from '../src/inject/sidecars.ts';
-import { BENCH_ENV, BENCH_KEY, benchCheckRequest, IMAGE_NODE_FLAGS, prepareBenchFiles } from './setup.ts';
+import { BENCH_ENV, BENCH_KEY, benchCheckRequest, benchRequestBody, IMAGE_NODE_FLAGS, prepareBenchFiles } from './setup.ts';
 import { startOtlpSink } from './servers.ts';
 import { identityScaling, rulesScaling } from './scaling.ts';
 import { benchUds } from './uds.ts';
@@ -320,8 +320,7 @@ async function main(): Promise<void> {
     // For scale: the first request through a freshly started Envoy with ext_authz off (and one after
     // the same idle spell) and to the no-op floor (bench/cold-envoy.ts): what any ext_authz server starts from.
     log(`through a fresh Envoy: the first request with ext_authz off (and after ${idleSeconds} s idle) and to the no-op floor`);
-    const body = (request['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
-    const fresh = { config: files.config, jwt: files.jwt, body, env: BENCH_ENV };
+    const fresh = { config: files.config, jwt: files.jwt, body: benchRequestBody(2048), env: BENCH_ENV };
     results.coldBaselines = {
       off: await measureFreshEnvoy('off', mkdirp(path.join(workDir, 'cold-off')), { ...fresh, idleSeconds }),
       floor: await measureFreshEnvoy('floor', mkdirp(path.join(workDir, 'cold-floor')), fresh),

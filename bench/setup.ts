@@ -79,6 +79,11 @@ export function benchCheckRequest(bytes: number, bearer: string): Record<string,
   });
 }
 
+/** The HTTP body (an OpenAI chat completion of about `bytes`) that benchCheckRequest carries: what a client sends through Envoy. */
+export function benchRequestBody(bytes: number): Buffer {
+  return (benchCheckRequest(bytes, '')['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
+}
+
 /** Ten workloads with their own model lists; the benchmark's workload is the last one matched. */
 export const WORKLOADS = Array.from({ length: 10 }, (_, i) => ({
   workload: i === 9 ? BENCH_WORKLOAD : `spiffe://bench.example/ns/team${i}/sa/app`,

@@ -4,6 +4,7 @@
  */
 import type { AllocResult } from './alloc.ts';
 import type { ColdResult, Timed } from './cold.ts';
+import type { VariantResult } from './cold-envoy.ts';
 import type { LoadResult } from './h2load.ts';
 import { OPA_ENVOY } from './servers.ts';
 import type { EnvoyPoint } from './through-envoy.ts';
@@ -40,8 +41,8 @@ export interface TargetInputs {
 
 /** bench/cold-envoy.ts's first and warm requests through a fresh Envoy with ext_authz off and to the no-op floor. */
 export interface ColdBaselines {
-  readonly off: { readonly first: Timed; readonly warm: Timed; readonly afterIdle?: Timed | undefined };
-  readonly floor: { readonly first: Timed; readonly warm: Timed };
+  readonly off: VariantResult;
+  readonly floor: VariantResult;
 }
 
 export interface TargetRow {

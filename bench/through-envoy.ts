@@ -22,7 +22,7 @@ import { startMockProvider, type MockProvider } from '../devstack/mock-provider.
 import { medianRound, type LoadResult } from './h2load.ts';
 import { cpuSeconds, noiseWindow, type MachineNoise } from './procstat.ts';
 import { startFloor } from './servers.ts';
-import { benchCheckRequest, PROVIDER_KEY } from './setup.ts';
+import { benchRequestBody, PROVIDER_KEY } from './setup.ts';
 import { vegeta } from './vegeta.ts';
 
 export const OUTCOMES_VARIANT = 'llm-authz + outcomes';
@@ -159,7 +159,7 @@ export async function benchEnvoyScenario(o: {
   const anthropic = await startMockProvider('anthropic');
   const authz = await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-envoy', nodeArgs: o.nodeArgs ?? [] });
   const floor = await startFloor(o.workDir, 'openai');
-  const body = (benchCheckRequest(2048, o.jwt)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
+  const body = benchRequestBody(2048);
   const bodyFile = path.join(o.workDir, 'http-body-2k.json');
   writeFileSync(bodyFile, body);
   const params = (authzPort: number, ports: EnvoyPorts): Record<string, string | number> => ({

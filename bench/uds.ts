@@ -16,7 +16,7 @@ import { renderEnvoyConfig, startEnvoy, type EnvoyPorts, type EnvoyProcess } fro
 import { startMockProvider } from '../devstack/mock-provider.ts';
 import type { LoadResult } from './h2load.ts';
 import { cpuSeconds } from './procstat.ts';
-import { benchCheckRequest } from './setup.ts';
+import { benchRequestBody } from './setup.ts';
 import { vegeta } from './vegeta.ts';
 
 export type Transport = 'tcp' | 'uds';
@@ -83,7 +83,7 @@ export async function benchUds(o: {
     uds: await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-uds', listen: `unix:${socket}`, nodeArgs: o.nodeArgs ?? [] }),
   };
   const envoys: EnvoyProcess[] = [];
-  const body = (benchCheckRequest(2048, o.jwt)['attributes'] as { request: { http: { raw_body: Buffer } } }).request.http.raw_body;
+  const body = benchRequestBody(2048);
   const bodyFile = path.join(o.workDir, 'uds-http-body-2k.json');
   writeFileSync(bodyFile, body);
   try {

@@ -182,9 +182,9 @@ async function cpuPhase(c: Ctx, results: Record<string, unknown[]>): Promise<voi
   for (let round = 0; round < c.rounds; round++) {
     for (const v of order(round, servers)) {
       const s =
-        v === OPA_ENVOY
-          ? await startOpa(c.workDir, (opa as NonNullable<typeof opa>).policy, (opa as NonNullable<typeof opa>).data)
-          : await startVariant(v, { workDir: c.workDir, config: c.config, env: BENCH_ENV, nodeArgs: c.nodeArgs });
+        v === OPA_ENVOY && opa !== undefined
+          ? await startOpa(c.workDir, opa.policy, opa.data)
+          : await startVariant(v as Variant, { workDir: c.workDir, config: c.config, env: BENCH_ENV, nodeArgs: c.nodeArgs });
       try {
         await h2loadChecks({ port: s.port, dataFile: c.frameFile, durationS: 3, workDir: c.workDir });
         let rssMax = 0;
