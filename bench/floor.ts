@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'node:util';
 import { authorizationService } from '../src/envoy/proto.ts';
-import { raiseHttp2Windows } from '../src/server/http2-window.ts';
+import { raiseHttp2Windows } from './http2-window.ts';
 
 const { values } = parseArgs({ options: { listen: { type: 'string', default: '127.0.0.1:0' }, route: { type: 'string' } } });
 raiseHttp2Windows(); // the same HTTP/2 receive windows as llm-authz's server

@@ -22,8 +22,8 @@ import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { releaseStartUpMemory } from '../src/cli/start-up-memory.ts';
-import { GRPC_SERVER_OPTIONS } from '../src/server/grpc-options.ts';
-import { raiseHttp2Windows } from '../src/server/http2-window.ts';
+import { GRPC_SERVER_OPTIONS } from './grpc-options.ts';
+import { raiseHttp2Windows } from './http2-window.ts';
 import type { BytesCheck } from './offload-pipeline.ts';
 import type { OffloadAnswer, OffloadJob } from './offload-worker.ts';
 

@@ -8,7 +8,7 @@
  * time the thread was not running (the machine's load: descheduled). Every request slower than the
  * window's p99 is then charged to what the server did while it was in flight (the label with the
  * most time in its interval).
- *   node bench/proto-h2/attribute.ts [--variants 'grpc-js llm-authz,h2 llm-authz lean'] [--rates 500,1000] [--seconds 8]
+ *   node bench/proto-h2/attribute.ts [--variants 'llm-authz serve,h2 llm-authz lean'] [--rates 500,1000] [--seconds 8]
  *                                    [--trace-batch SIZE,DELAY_MS]
  * --trace-batch sets the span exporter's max_export_batch_size and scheduled_delay_ms (as bench/alloc.ts does).
  */
@@ -169,7 +169,7 @@ async function toggle(pid: number, logFile: string): Promise<unknown> {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      variants: { type: 'string', default: 'grpc-js llm-authz,h2 llm-authz lean' },
+      variants: { type: 'string', default: 'llm-authz serve,h2 llm-authz lean' },
       rates: { type: 'string', default: '500,1000' },
       seconds: { type: 'string', default: '8' },
       'trace-batch': { type: 'string' },

@@ -1,6 +1,6 @@
 /**
  * Measures the node:http2 prototype against grpc-js, variants interleaved in the same windows
- * (bench/proto-h2/variants.ts: grpc-js floor, grpc-js llm-authz = the built `serve`, h2 floor,
+ * (bench/proto-h2/variants.ts: grpc-js floor, llm-authz serve = the built `serve`, h2 floor,
  * h2 llm-authz with proto-loader's decoder, h2 llm-authz with the lean decoder), all with the
  * benchmark's config and request (bench/setup.ts: JWT, 2 KB body, spans over OTLP/gRPC to a local
  * sink, a decision-log line per Check to a file). Phases:

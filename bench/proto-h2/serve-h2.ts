@@ -1,6 +1,6 @@
 /**
- * Prototype (bench only, not shipped): llm-authz's Check served on node:http2 (grpc-h2.ts)
- * instead of @grpc/grpc-js. The Check is the one `serve` builds (src/cli/serve.ts): the same
+ * Prototype (bench only): llm-authz's Check served on serve's node:http2 transport
+ * (src/server/grpc-h2.ts) without the rest of serve's server (ext_proc, health per service, drain). The Check is the one `serve` builds (src/cli/serve.ts): the same
  * runtime from the config, decision log, telemetry and createCheck; responses are encoded by
  * src/envoy/response-encoder.ts as in serve. Only the transport differs, and the request decoder:
  *   --decoder protobufjs  proto-loader's deserializer over the Envoy protos (what grpc-js calls)
@@ -9,7 +9,7 @@
  * (src/pipeline/warm-up.ts; it loads the Envoy protos, so the lean variant skips it), without
  * serve's gRPC health call to itself. Health/Check answers SERVING, whatever the service name (a
  * stand-in for Envoy's cluster health check). No ext_proc, health Watch, TLS, keepalive or drain:
- * see grpc-h2.ts.
+ * see src/server/server.ts.
  *   node bench/proto-h2/out/bench/proto-h2/serve-h2.js --config FILE [--listen 127.0.0.1:0] [--decoder protobufjs|lean]
  * Prints {"port": N} on stdout once listening; SIGTERM stops it.
  */
@@ -26,8 +26,9 @@ import { createLogger, safeError } from '../../src/telemetry/log.ts';
 import { startTelemetry } from '../../src/telemetry/otel.ts';
 import { SERVICE_VERSION } from '../../src/telemetry/version.ts';
 import { randomUUID } from 'node:crypto';
-import { decodeCheckRequest } from './decode-check-request.ts';
-import { createGrpcH2Server, GRPC, GrpcError } from './grpc-h2.ts';
+import { decodeCheckRequest } from '../../src/envoy/check-request-decoder.ts';
+import { parseListen } from '../../src/core/listen.ts';
+import { CONNECTION_WINDOW_BYTES, createGrpcServer, GrpcError, MAX_MESSAGE_BYTES, Status, STREAM_WINDOW_BYTES } from '../../src/server/grpc-h2.ts';
 
 const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
@@ -58,7 +59,7 @@ async function handle(message: Buffer, headers: IncomingHttpHeaders): Promise<Bu
   try {
     request = decode(message);
   } catch {
-    throw new GrpcError(GRPC.INTERNAL, 'Error deserializing request');
+    throw new GrpcError(Status.INTERNAL, 'Error deserializing request');
   }
   try {
     return encode(await check(request, { traceparent: first(headers['traceparent']), tracestate: first(headers['tracestate']) }));
@@ -74,22 +75,19 @@ if (!lean && runtime.config.server.warm_up) await warmUpCheck(runtime);
 // A stand-in for grpc.health.v1.Health/Check (Envoy's cluster health check): SERVING (field 1 =
 // 1) for any service name. serve's health service reports per service and NOT_SERVING while draining.
 const SERVING = Buffer.from([0x08, 0x01]);
-const server = createGrpcH2Server(
-  { [CHECK_PATH]: handle, '/grpc.health.v1.Health/Check': () => SERVING },
-  { maxMessageBytes: 16 * 1024 * 1024, streamWindowBytes: 4 * 1024 * 1024, connectionWindowBytes: 16 * 1024 * 1024 },
+const server = createGrpcServer(
+  { [CHECK_PATH]: { kind: 'unary', handle }, '/grpc.health.v1.Health/Check': { kind: 'unary', handle: () => SERVING } },
+  { maxMessageBytes: MAX_MESSAGE_BYTES, streamWindowBytes: STREAM_WINDOW_BYTES, connectionWindowBytes: CONNECTION_WINDOW_BYTES },
 );
-const listen = values.listen ?? '127.0.0.1:0';
-const i = listen.lastIndexOf(':');
-server.listen(Number(listen.slice(i + 1)), listen.slice(0, i).replace(/^\[|\]$/g, ''), () => {
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : -1;
-  log.info({ port, decoder: values.decoder, transport: 'node:http2' }, 'llm-authz serving');
-  process.stdout.write(`${JSON.stringify({ port })}\n`);
-});
+const listen = parseListen(values.listen ?? '127.0.0.1:0');
+if (!listen.ok) throw new Error(listen.problem);
+const port = await server.listen(listen.value);
+log.info({ port, decoder: values.decoder, transport: 'node:http2' }, 'llm-authz serving');
+process.stdout.write(`${JSON.stringify({ port })}\n`);
 
 process.on('SIGTERM', () => {
-  server.close();
   void (async () => {
+    await server.close(1000);
     await decisionLog.close();
     await runtime.close();
     await telemetry.shutdown();

@@ -1,6 +1,6 @@
 /**
  * Checks the node:http2 prototype's behaviour (not timing) with grpc-js's client and raw HTTP/2:
- * allow and deny through the llm-authz variants, the same answers as grpc-js llm-authz; a
+ * allow and deny through the llm-authz variants, the same answers as llm-authz serve; a
  * compressed message refused (12), an undecodable one (13), an unknown method (12), grpc-timeout
  * passing before the request is complete (4), a cancelled call leaving the server serving; and the
  * lean decoder giving the same RequestContext as proto-loader's on a request with every field
@@ -18,7 +18,7 @@ import { authorizationService } from '../../src/envoy/proto.ts';
 import { parseCheckRequest } from '../../src/envoy/request-context.ts';
 import { startOtlpSink } from '../servers.ts';
 import { BENCH_ENV, BENCH_KEY, benchCheckRequest, prepareBenchFiles } from '../setup.ts';
-import { decodeCheckRequest } from './decode-check-request.ts';
+import { decodeCheckRequest } from '../../src/envoy/check-request-decoder.ts';
 import { buildPrototype, startVariant, type Variant } from './variants.ts';
 
 const CHECK = '/envoy.service.auth.v3.Authorization/Check';
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     process.stdout.write('lean decoder: the same RequestContext as proto-loader on 4 requests; a truncated message throws\n');
 
     const expected: Record<string, number[]> = {};
-    const variants: Variant[] = ['grpc-js llm-authz', 'h2 llm-authz', 'h2 llm-authz lean', 'h2 floor'];
+    const variants: Variant[] = ['llm-authz serve', 'h2 llm-authz', 'h2 llm-authz lean', 'h2 floor'];
     for (const v of variants) {
       const server = await startVariant(v, { workDir, config: files.config, env: BENCH_ENV });
       try {
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
         ];
         if (v !== 'h2 floor') {
           expected[v] = codes;
-          assert.deepEqual(codes, expected['grpc-js llm-authz'], `${v}: Check answers ${codes} differ from grpc-js llm-authz's`);
+          assert.deepEqual(codes, expected['llm-authz serve'], `${v}: Check answers ${codes} differ from llm-authz serve's`);
           assert.equal(codes[0], 0);
           assert.notEqual(codes[2], 0);
           assert.notEqual(codes[3], 0);
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
         // Undecodable message: INTERNAL (grpc-js answers the same).
         await assert.rejects(client.checkRaw(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f])), (e: any) => e.code === 13);
         client.close();
-        if (v.startsWith('h2')) {
+        if (v !== 'grpc-js floor') {
           const frame = checkRequestFrame(allowed);
           const ok = await raw(server.port, {}, frame);
           assert.equal(ok.grpcStatus, '0');

@@ -1,7 +1,9 @@
 /**
  * The servers the node:http2 prototype is compared across, each started as compiled JavaScript
- * (grpc-js llm-authz: the built CLI's `serve`; the others: bench/proto-h2/out, built here with
- * tsc from bench/proto-h2/tsconfig.json), with the in-server probes compiled too.
+ * (llm-authz serve: the built CLI's `serve`, which since the prototype was shipped runs on
+ * src/server/grpc-h2.ts with src/envoy/check-request-decoder.ts, like 'h2 llm-authz lean'; RESULTS.md's
+ * "grpc-js llm-authz" column is `serve` before that; the others: bench/proto-h2/out, built here
+ * with tsc from bench/proto-h2/tsconfig.json), with the in-server probes compiled too.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
@@ -11,7 +13,7 @@ import { ROOT } from '../../devstack/tools.ts';
 import { ENVOY_PROTO_FILE } from '../../src/envoy/proto.ts';
 import { startLlmAuthz, type AuthzUnderTest } from '../servers.ts';
 
-export const VARIANTS = ['grpc-js floor', 'grpc-js llm-authz', 'h2 floor', 'h2 llm-authz', 'h2 llm-authz lean'] as const;
+export const VARIANTS = ['grpc-js floor', 'llm-authz serve', 'h2 floor', 'h2 llm-authz', 'h2 llm-authz lean'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 export const OUT = path.join(ROOT, 'bench', 'proto-h2', 'out');
@@ -31,7 +33,7 @@ export function buildPrototype(): void {
   copyFileSync(path.join(ROOT, ENVOY_PROTO_FILE), path.join(OUT, ENVOY_PROTO_FILE));
 }
 
-const SCRIPT: Readonly<Record<Exclude<Variant, 'grpc-js llm-authz'>, readonly string[]>> = {
+const SCRIPT: Readonly<Record<Exclude<Variant, 'llm-authz serve'>, readonly string[]>> = {
   'grpc-js floor': [path.join(OUT, 'bench', 'floor.js')],
   'h2 floor': [path.join(OUT, 'bench', 'proto-h2', 'floor-h2.js')],
   'h2 llm-authz': [path.join(OUT, 'bench', 'proto-h2', 'serve-h2.js'), '--decoder', 'protobufjs'],
@@ -43,7 +45,7 @@ export async function startVariant(
   o: { workDir: string; config: string; env: NodeJS.ProcessEnv; nodeArgs?: readonly string[]; route?: string },
 ): Promise<AuthzUnderTest> {
   const nodeArgs = o.nodeArgs ?? [];
-  if (v === 'grpc-js llm-authz') return { ...(await startLlmAuthz(o.workDir, o.config, o.env, nodeArgs)), name: v };
+  if (v === 'llm-authz serve') return { ...(await startLlmAuthz(o.workDir, o.config, o.env, nodeArgs)), name: v };
   const [script, ...rest] = SCRIPT[v];
   const args = [
     ...nodeArgs,
@@ -68,7 +70,7 @@ export async function startVariant(
   };
 }
 
-/** The log file startVariant wrote the variant's output to (grpc-js llm-authz: servers.ts's). */
+/** The log file startVariant wrote the variant's output to (llm-authz serve: servers.ts's). */
 export function variantLog(v: Variant, workDir: string): string {
-  return path.join(workDir, v === 'grpc-js llm-authz' ? 'llm-authz.log' : `${v.replaceAll(' ', '-')}.log`);
+  return path.join(workDir, v === 'llm-authz serve' ? 'llm-authz.log' : `${v.replaceAll(' ', '-')}.log`);
 }

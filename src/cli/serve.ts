@@ -14,7 +14,6 @@ import { startServer, type AuthzServer } from '../server/server.ts';
 import { serverWarmUp, warmUpThenServe } from '../server/warm-up.ts';
 import { keepWarmWhileIdle } from '../server/keep-warm.ts';
 import { createStateReport, type StateReport } from '../server/state-report.ts';
-import { watchedServerCredentials } from '../server/grpc-tls.ts';
 import { watchTlsFiles, type WatchedTls } from '../server/tls-files.ts';
 import { setIdentityLogger } from '../identity/log.ts';
 import { createLogger, safeError, type Logger } from '../telemetry/log.ts';
@@ -148,7 +147,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       check,
       outcomes,
       log,
-      credentials: tls === undefined ? undefined : watchedServerCredentials(tls),
+      tls,
       healthListen: opts.healthListen ?? runtime.config.server.health_listen,
       maxConnectionIdleMs: runtime.config.server.max_connection_idle_ms,
     });
@@ -187,7 +186,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     {
       version: SERVICE_VERSION,
       listen,
-      // grpc-js answers 1 for a Unix socket: a port only for TCP.
+      // A port only for TCP.
       port: listen.startsWith('unix:') ? undefined : server.port,
       tls: tls === undefined ? 'off' : tlsConfig?.client_ca === undefined ? 'tls' : 'mtls',
       health_port: server.healthPort,

@@ -23,6 +23,7 @@ import { Writable } from 'node:stream';
 import type { WireFormat } from '../apis/profile.ts';
 import { createDecisionLog } from '../audit/decision-log.ts';
 import { authorizationService, checkResponseEncoder } from '../envoy/proto.ts';
+import { decodeCheckRequest } from '../envoy/check-request-decoder.ts';
 import { parseCheckRequest } from '../envoy/request-context.ts';
 import { allowResponse, type CheckResponse } from '../envoy/response.ts';
 import { headersToStrip } from '../envoy/strip.ts';
@@ -115,7 +116,7 @@ export async function warmUpCheck(rt: Runtime): Promise<CheckWarmUpResult> {
     for (const r of requests) {
       current = r;
       try {
-        const raw = method.requestDeserialize(method.requestSerialize(r.request));
+        const raw = decodeCheckRequest(method.requestSerialize(r.request));
         const check = r.credential === 'own' ? accepting : configured;
         if (check === undefined) continue;
         encode(await check(raw, PARENT));

@@ -2,27 +2,38 @@
  * The gRPC server: envoy.service.auth.v3.Authorization/Check,
  * envoy.service.ext_proc.v3.ExternalProcessor/Process (outcome records, observation only: it
  * never answers a ProcessingRequest, Envoy runs it in observability mode) and
- * grpc.health.v1.Health, on one listener. Health is SERVING once a config is loaded and
+ * grpc.health.v1.Health, on one listener, over the node:http2 gRPC transport of grpc-h2.ts; each
+ * CheckRequest is read by check-request-decoder.ts. Health is SERVING once a config is loaded and
  * NOT_SERVING while draining; each reloaded state (policy, key store, provider credentials) has
  * its own service name.
  */
-import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
-import { authorizationService, checkResponseEncoder, externalProcessorService } from '../envoy/proto.ts';
-import { denyResponse, type CheckResponse } from '../envoy/response.ts';
+import type { IncomingHttpHeaders } from 'node:http2';
+import { randomUUID } from 'node:crypto';
+import { parseListen } from '../core/listen.ts';
+import { decodeCheckRequest } from '../envoy/check-request-decoder.ts';
+import { checkResponseEncoder, externalProcessorService } from '../envoy/proto.ts';
+import { denyResponse } from '../envoy/response.ts';
 import type { Check } from '../pipeline/check.ts';
 import type { Outcomes } from '../pipeline/outcome.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { safeError } from '../telemetry/log.ts';
-import { randomUUID } from 'node:crypto';
-import { GRPC_SERVER_OPTIONS } from './grpc-options.ts';
-import { raiseHttp2Windows } from './http2-window.ts';
 import type { ReloadedState } from '../telemetry/metrics.ts';
+import {
+  CONNECTION_WINDOW_BYTES,
+  createGrpcServer,
+  GrpcError,
+  MAX_MESSAGE_BYTES,
+  Status,
+  STREAM_WINDOW_BYTES,
+  type GrpcServer,
+  type GrpcServerOptions,
+  type Method,
+  type StreamMethod,
+} from './grpc-h2.ts';
+import { createHealth } from './health.ts';
+import type { WatchedTls } from './tls-files.ts';
 
-function firstString(values: grpc.MetadataValue[]): string | undefined {
-  const v = values[0];
-  return typeof v === 'string' ? v : undefined;
-}
+const first = (v: string | string[] | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** Health service names answered: '' (the whole server) and the Authorization service. */
 export const HEALTH_SERVICES = ['', 'envoy.service.auth.v3.Authorization'] as const;
@@ -54,39 +65,46 @@ export interface AuthzServer {
 }
 
 /**
- * One ext_proc stream: each ProcessingRequest goes to the outcome stream; when its record is
- * written llm-authz ends its side, so Envoy closes the stream at once instead of keeping it for
- * its deferred_close_timeout (open streams count against the cluster's circuit breaker).
+ * ext_proc: each ProcessingRequest goes to the call's outcome stream; when its record is written
+ * llm-authz ends its side, so Envoy closes the stream at once instead of keeping it for its
+ * deferred_close_timeout (open streams count against the cluster's circuit breaker).
  */
-function processStream(outcomes: Outcomes, call: grpc.ServerDuplexStream<unknown, unknown>): void {
-  const stream = outcomes.open({ traceparent: firstString(call.metadata.get('traceparent')), tracestate: firstString(call.metadata.get('tracestate')) });
-  let ended = false;
-  const end = (): void => {
-    if (ended) return;
-    ended = true;
-    stream.closed();
-    try {
-      call.end();
-    } catch {
-      // The stream is already gone: nothing to end.
-    }
+function processMethod(outcomes: Outcomes): StreamMethod {
+  const decode = externalProcessorService().Process?.requestDeserialize;
+  if (decode === undefined) throw new Error('envoy.service.ext_proc.v3.ExternalProcessor/Process not found in the Envoy API protos');
+  return {
+    kind: 'stream',
+    open(call) {
+      const stream = outcomes.open({ traceparent: first(call.headers['traceparent']), tracestate: first(call.headers['tracestate']) });
+      let ended = false;
+      return {
+        message(message) {
+          if (ended) return;
+          let req: unknown;
+          try {
+            req = decode(message);
+          } catch {
+            // As grpc-js did: the call fails; the outcome stream is closed with it (closed() below).
+            ended = true;
+            call.end(Status.INTERNAL, 'Error deserializing request');
+            return;
+          }
+          if (stream.message(req) === 'end') {
+            ended = true;
+            call.end();
+          }
+        },
+        end() {
+          if (ended) return;
+          ended = true;
+          call.end();
+        },
+        closed() {
+          stream.closed();
+        },
+      };
+    },
   };
-  call.on('data', (req: unknown) => {
-    if (!ended && stream.message(req) === 'end') end();
-  });
-  call.on('end', end);
-  call.on('cancelled', () => stream.closed());
-  call.on('error', () => stream.closed());
-}
-
-/**
- * grpc-js writes its own diagnostics to stderr as plain text (`E No address added ...`): they go
- * to the service log instead, at debug level, in its format. What matters (a port in use) is
- * reported by the caller as an error of its own.
- */
-function routeGrpcLogs(log: Logger): void {
-  const line = (...args: unknown[]): void => log.debug({ component: 'grpc-js', detail: args.map(String).join(' ').slice(0, 512) }, 'grpc-js');
-  grpc.setLogger({ error: line, info: line, debug: line });
 }
 
 export interface ServerOptions {
@@ -95,25 +113,59 @@ export interface ServerOptions {
   /** Outcome records: the ext_proc service, on the same listener as Check. */
   readonly outcomes?: Outcomes | undefined;
   readonly log: Logger;
-  /** TLS (or mTLS) on the listener; plaintext without. */
-  readonly credentials?: grpc.ServerCredentials | undefined;
+  /** TLS (or mTLS, with a client CA) on the listener, its files re-read when they change; plaintext without. */
+  readonly tls?: WatchedTls | undefined;
   /** A second, plaintext listener with the health service only (the kubelet's gRPC probes). */
   readonly healthListen?: string | undefined;
   /** server.max_connection_idle_ms: a connection without a call this long is closed. */
   readonly maxConnectionIdleMs?: number | undefined;
 }
 
-function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p)));
-  });
+/** The Check method: the CheckRequest decoder's object in, the response encoder's bytes back. */
+function checkMethod(check: Check, log: Logger, calls: { inFlight: number }): Method {
+  const encode = checkResponseEncoder();
+  const internalError = (err: unknown): Buffer => {
+    // createCheck already fails closed; this is the last line of defence.
+    log.error({ reason: 'internal_error', ...safeError(err) }, 'check failed');
+    return encode(denyResponse({ decisionId: randomUUID(), reason: 'internal_error', detail: undefined, api: undefined, metadata: {} }));
+  };
+  return {
+    kind: 'unary',
+    handle(message: Buffer, headers: IncomingHttpHeaders): Promise<Buffer> {
+      let request: unknown;
+      try {
+        request = decodeCheckRequest(message);
+      } catch {
+        throw new GrpcError(Status.INTERNAL, 'Error deserializing request');
+      }
+      calls.inFlight++;
+      // Two callbacks, no .finally(): each settles the call and counts it done.
+      return check(request, { traceparent: first(headers['traceparent']), tracestate: first(headers['tracestate']) }).then(
+        (res) => {
+          calls.inFlight--;
+          try {
+            return encode(res);
+          } catch (err) {
+            return internalError(err);
+          }
+        },
+        (err: unknown) => {
+          calls.inFlight--;
+          return internalError(err);
+        },
+      );
+    },
+  };
+}
+
+async function listen(server: GrpcServer, address: string): Promise<number> {
+  const parsed = parseListen(address);
+  if (!parsed.ok) throw new Error(parsed.problem);
+  return server.listen(parsed.value);
 }
 
 export async function startServer(opts: ServerOptions): Promise<AuthzServer> {
-  routeGrpcLogs(opts.log);
-  raiseHttp2Windows();
-  const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS, ...(opts.maxConnectionIdleMs !== undefined ? { 'grpc.max_connection_idle_ms': opts.maxConnectionIdleMs } : {}) });
-  const health = new HealthImplementation(Object.fromEntries([...HEALTH_SERVICES, ...Object.values(STATE_HEALTH_SERVICES)].map((s) => [s, 'NOT_SERVING' as const])));
+  const health = createHealth(Object.fromEntries([...HEALTH_SERVICES, ...Object.values(STATE_HEALTH_SERVICES)].map((s) => [s, 'NOT_SERVING' as const])));
   let serving = false;
   const stateHealthy = new Map<ReloadedState, boolean>();
   const report = (): void => {
@@ -122,56 +174,29 @@ export async function startServer(opts: ServerOptions): Promise<AuthzServer> {
       health.setStatus(name, serving && stateHealthy.get(state) !== false ? 'SERVING' : 'NOT_SERVING');
     }
   };
-  health.addToServer(server);
-
-  let inFlight = 0;
-  // Requests are decoded by proto-loader; responses are encoded by checkResponseEncoder.
-  const service = authorizationService(); // has Check: it says so when the protos lack it
-  const encode = checkResponseEncoder();
-  server.addService(
-    { ...service, Check: { ...service.Check, responseSerialize: (r: unknown) => encode(r as CheckResponse) } },
-    {
-      Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
-        inFlight++;
-        // Two callbacks, no .finally(): each settles the call and counts it done.
-        opts
-          .check(call.request, {
-            traceparent: firstString(call.metadata.get('traceparent')),
-            tracestate: firstString(call.metadata.get('tracestate')),
-          })
-          .then(
-            (res) => {
-              inFlight--;
-              callback(null, res);
-            },
-            (err: unknown) => {
-              inFlight--;
-              // createCheck already fails closed; this is the last line of defence.
-              opts.log.error({ reason: 'internal_error', ...safeError(err) }, 'check failed');
-              callback(null, denyResponse({ decisionId: randomUUID(), reason: 'internal_error', detail: undefined, api: undefined, metadata: {} }));
-            },
-          );
-      },
-    },
-  );
-
-  const outcomes = opts.outcomes;
-  if (outcomes !== undefined) {
-    server.addService(externalProcessorService(), {
-      Process: (call: grpc.ServerDuplexStream<unknown, unknown>) => processStream(outcomes, call),
-    });
-  }
-
-  const port = await bind(server, opts.listen, opts.credentials ?? grpc.ServerCredentials.createInsecure());
-  let healthServer: grpc.Server | undefined;
+  const calls = { inFlight: 0 };
+  const methods: Record<string, Method> = {
+    ...health.methods,
+    '/envoy.service.auth.v3.Authorization/Check': checkMethod(opts.check, opts.log, calls),
+    ...(opts.outcomes !== undefined ? { '/envoy.service.ext_proc.v3.ExternalProcessor/Process': processMethod(opts.outcomes) } : {}),
+  };
+  const transport: Omit<GrpcServerOptions, 'tls'> = {
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+    streamWindowBytes: STREAM_WINDOW_BYTES,
+    connectionWindowBytes: CONNECTION_WINDOW_BYTES,
+    maxConnectionIdleMs: opts.maxConnectionIdleMs,
+  };
+  const server = createGrpcServer(methods, { ...transport, tls: opts.tls?.current() });
+  opts.tls?.onChange((m) => server.setTls(m));
+  const port = await listen(server, opts.listen);
+  let healthServer: GrpcServer | undefined;
   let healthPort: number | undefined;
   if (opts.healthListen !== undefined) {
-    healthServer = new grpc.Server(GRPC_SERVER_OPTIONS);
-    health.addToServer(healthServer);
+    healthServer = createGrpcServer(health.methods, transport);
     try {
-      healthPort = await bind(healthServer, opts.healthListen, grpc.ServerCredentials.createInsecure());
+      healthPort = await listen(healthServer, opts.healthListen);
     } catch (err) {
-      server.forceShutdown();
+      await server.close(0);
       throw err;
     }
   }
@@ -189,20 +214,12 @@ export async function startServer(opts: ServerOptions): Promise<AuthzServer> {
       report();
     },
     get inFlight() {
-      return inFlight;
+      return calls.inFlight;
     },
-    shutdown(timeoutMs) {
-      healthServer?.forceShutdown();
-      return new Promise((resolve) => {
-        const t = setTimeout(() => {
-          server.forceShutdown();
-          resolve('forced');
-        }, timeoutMs);
-        server.tryShutdown(() => {
-          clearTimeout(t);
-          resolve('graceful');
-        });
-      });
+    async shutdown(timeoutMs) {
+      health.endWatches();
+      void healthServer?.close(0);
+      return server.close(timeoutMs);
     },
   };
 }

@@ -9,7 +9,7 @@ import { startAuthz, type AuthzProcess } from '../../devstack/authz.ts';
 import { checkRequest, checkRequestFrame, createAuthzClient, type AuthzClient } from '../../devstack/grpc-client.ts';
 import { newWorkDir } from '../helpers/stack.ts';
 import { CHAT_KEY, QUICKSTART_CONFIG } from '../helpers/demo-keys.ts';
-import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/server/http2-window.ts';
+import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/server/grpc-h2.ts';
 
 let authz: AuthzProcess;
 let client: AuthzClient;

@@ -1,5 +1,7 @@
 /**
- * HTTP/2 receive windows for the gRPC server.
+ * HTTP/2 receive windows for the benchmark's grpc-js servers (the no-op floor, the worker
+ * prototype), the same as llm-authz's own server sets (src/server/server.ts), so the floor
+ * differs from llm-authz in the work done per call only.
  *
  * grpc-js's server leaves Node's default windows in place: 64 KiB per stream and 64 KiB per
  * connection (it has no server option for them; the client-side `grpc-node.flow_control_window`
@@ -16,11 +18,7 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 import type { Http2Session, ServerHttp2Stream } from 'node:http2';
-
-/** Per-stream receive window: a CheckRequest with a 4 MiB body arrives without waiting. */
-export const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
-/** Per-connection receive window, shared by Envoy's concurrent streams on one connection. */
-export const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
+import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../src/server/grpc-h2.ts';
 
 const raised = new WeakSet<Http2Session>();
 

@@ -1,5 +1,6 @@
 /**
- * grpc-js server options of llm-authz's listeners. Channelz (per-call counters for a channelz
+ * grpc-js server options of the benchmark's grpc-js servers (the no-op floor, the worker prototype), as
+ * llm-authz's listeners had them before its own transport (src/server/grpc-h2.ts). Channelz (per-call counters for a channelz
  * admin service, which llm-authz does not serve) is off: it adds listeners and bookkeeping to
  * every call.
  */
