@@ -8,12 +8,12 @@
  *   node bench/proto-h2/smoke.ts
  */
 import assert from 'node:assert/strict';
-import http2 from 'node:http2';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { checkRequest, checkRequestFrame, createAuthzClient } from '../../devstack/grpc-client.ts';
+import { rawGrpcCall, type RawAnswer } from '../../devstack/grpc-raw.ts';
 import { authorizationService } from '../../src/envoy/proto.ts';
 import { parseCheckRequest } from '../../src/envoy/request-context.ts';
 import { startOtlpSink } from '../servers.ts';
@@ -23,45 +23,9 @@ import { buildPrototype, startVariant, type Variant } from './variants.ts';
 
 const CHECK = '/envoy.service.auth.v3.Authorization/Check';
 
-interface RawAnswer {
-  status: number | undefined;
-  grpcStatus: string | undefined;
-  grpcMessage: string | undefined;
-  body: Buffer;
-}
-
-/** One raw HTTP/2 call; `hold` keeps the request open that long before ending it. */
+/** One raw HTTP/2 call to Check. */
 function raw(port: number, headers: Record<string, string>, body: Buffer, o: { hold?: number; cancelAfter?: number } = {}): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    session.on('error', reject);
-    const req = session.request({ ':method': 'POST', ':path': CHECK, 'content-type': 'application/grpc', te: 'trailers', ...headers });
-    const out: RawAnswer = { status: undefined, grpcStatus: undefined, grpcMessage: undefined, body: Buffer.alloc(0) };
-    req.on('response', (h) => {
-      out.status = h[':status'];
-      if (h['grpc-status'] !== undefined) out.grpcStatus = String(h['grpc-status']);
-      if (h['grpc-message'] !== undefined) out.grpcMessage = String(h['grpc-message']);
-    });
-    req.on('trailers', (t) => {
-      out.grpcStatus = String(t['grpc-status']);
-      if (t['grpc-message'] !== undefined) out.grpcMessage = String(t['grpc-message']);
-    });
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('error', () => undefined);
-    req.on('close', () => {
-      out.body = Buffer.concat(chunks);
-      session.close();
-      resolve(out);
-    });
-    if (o.cancelAfter !== undefined) {
-      req.write(body);
-      setTimeout(() => req.close(http2.constants.NGHTTP2_CANCEL), o.cancelAfter);
-    } else if (o.hold !== undefined) {
-      req.write(body.subarray(0, 3));
-      setTimeout(() => req.end(body.subarray(3)), o.hold);
-    } else req.end(body);
-  });
+  return rawGrpcCall(`http://127.0.0.1:${port}`, headers[':path'] ?? CHECK, headers, body, o);
 }
 
 function statusCode(res: Record<string, unknown>): number {

@@ -317,12 +317,13 @@ function value(r: Reader, end: number, depth: number): Obj {
   return o;
 }
 
-function struct(r: Reader, end: number, depth: number): Obj {
-  const fields: Obj = {};
+/** A map<string, message> ending at `end` (entries: key 1, value 2), each value read by `read` up to its end. */
+function messageMap(r: Reader, end: number, declared: readonly number[], read: (valueEnd: number) => Obj): Obj {
+  const out: Obj = {};
   while (r.pos < end) {
     const t = r.tag();
     if (t !== LEN(1)) {
-      r.skip(t, STRUCT);
+      r.skip(t, declared);
       continue;
     }
     const entryEnd = r.end();
@@ -331,38 +332,22 @@ function struct(r: Reader, end: number, depth: number): Obj {
     while (r.pos < entryEnd) {
       const et = r.tag();
       if (et === LEN(1)) key = r.string();
-      else if (et === LEN(2)) v = value(r, r.end(), depth);
+      else if (et === LEN(2)) v = read(r.end());
       else r.skip(et, ENTRY);
     }
     r.ended(entryEnd);
-    fields[key] = v;
+    out[key] = v;
   }
   r.ended(end);
-  return { fields };
+  return out;
+}
+
+function struct(r: Reader, end: number, depth: number): Obj {
+  return { fields: messageMap(r, end, STRUCT, (valueEnd) => value(r, valueEnd, depth)) };
 }
 
 function metadata(r: Reader, end: number): Obj {
-  const filter: Obj = {};
-  while (r.pos < end) {
-    const t = r.tag();
-    if (t !== LEN(1)) {
-      r.skip(t, METADATA);
-      continue;
-    }
-    const entryEnd = r.end();
-    let key = '';
-    let v: Obj = {};
-    while (r.pos < entryEnd) {
-      const et = r.tag();
-      if (et === LEN(1)) key = r.string();
-      else if (et === LEN(2)) v = struct(r, r.end(), 0);
-      else r.skip(et, ENTRY);
-    }
-    r.ended(entryEnd);
-    filter[key] = v;
-  }
-  r.ended(end);
-  return { filter_metadata: filter };
+  return { filter_metadata: messageMap(r, end, METADATA, (valueEnd) => struct(r, valueEnd, 0)) };
 }
 
 function attributes(r: Reader, end: number): Obj {

@@ -6,6 +6,7 @@
  * both decode.
  */
 import { describe, expect, it } from 'vitest';
+import { caseRng } from '../../fuzz/rng.ts';
 import protobuf from 'protobufjs';
 import { decodeCheckRequest, DECLARED_FIELDS } from '../../src/envoy/check-request-decoder.ts';
 import { authorizationService, envoyProtos } from '../../src/envoy/proto.ts';
@@ -13,17 +14,8 @@ import { parseCheckRequest } from '../../src/envoy/request-context.ts';
 
 const method = authorizationService().Check;
 
-/** A small deterministic PRNG (mulberry32), so a failure names a seed that reproduces it. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic PRNG (fuzz/rng.ts's), so a failure names a seed that reproduces it. */
+const rng = (seed: number): (() => number) => caseRng(seed, 0).next;
 
 type Obj = Record<string, unknown>;
 

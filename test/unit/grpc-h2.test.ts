@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { grpcFrame, rawGrpcCall, type RawAnswer } from '../../devstack/grpc-raw.ts';
 import { parseListen, type ListenAddress } from '../../src/core/listen.ts';
 import { PROTO_LOADER_OPTIONS } from '../../src/envoy/proto.ts';
 import { createGrpcServer, GrpcError, parseGrpcTimeout, percentEncode, Status, type GrpcServer, type Method } from '../../src/server/grpc-h2.ts';
@@ -24,55 +25,11 @@ const LOOPBACK = parseListen('127.0.0.1:0');
 if (!LOOPBACK.ok) throw new Error(LOOPBACK.problem);
 const loopback: ListenAddress = LOOPBACK.value;
 
-function frame(message: Buffer, flag = 0): Buffer {
-  const out = Buffer.alloc(5 + message.length);
-  out[0] = flag;
-  out.writeUInt32BE(message.length, 1);
-  message.copy(out, 5);
-  return out;
-}
+const frame = grpcFrame;
 
-interface RawAnswer {
-  status: number | undefined;
-  grpcStatus: string | undefined;
-  grpcMessage: string | undefined;
-  headers: http2.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-/** One raw HTTP/2 call. `hold`: the request's first 3 bytes, then the rest that many ms later; `cancelAfter`: reset after that many ms. */
+/** One raw HTTP/2 call to ECHO (or `o.path`). */
 function raw(target: string, headers: Record<string, string>, body: Buffer, o: { hold?: number; cancelAfter?: number; path?: string } = {}): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(target);
-    session.on('error', reject);
-    const req = session.request({ ':method': 'POST', ':path': o.path ?? ECHO, 'content-type': 'application/grpc', te: 'trailers', ...headers });
-    const out: RawAnswer = { status: undefined, grpcStatus: undefined, grpcMessage: undefined, headers: {}, body: Buffer.alloc(0) };
-    req.on('response', (h) => {
-      out.headers = h;
-      out.status = h[':status'];
-      if (h['grpc-status'] !== undefined) out.grpcStatus = String(h['grpc-status']);
-      if (h['grpc-message'] !== undefined) out.grpcMessage = String(h['grpc-message']);
-    });
-    req.on('trailers', (t) => {
-      out.grpcStatus = String(t['grpc-status']);
-      if (t['grpc-message'] !== undefined) out.grpcMessage = String(t['grpc-message']);
-    });
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('error', () => undefined);
-    req.on('close', () => {
-      out.body = Buffer.concat(chunks);
-      session.close();
-      resolve(out);
-    });
-    if (o.cancelAfter !== undefined) {
-      req.write(body);
-      setTimeout(() => req.close(http2.constants.NGHTTP2_CANCEL), o.cancelAfter);
-    } else if (o.hold !== undefined) {
-      req.write(body.subarray(0, 3));
-      setTimeout(() => req.end(body.subarray(3)), o.hold);
-    } else req.end(body);
-  });
+  return rawGrpcCall(target, o.path ?? ECHO, headers, body, o);
 }
 
 const servers: GrpcServer[] = [];
