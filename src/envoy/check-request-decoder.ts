@@ -7,104 +7,24 @@
  * whole message through the Envoy protos (bench/proto-h2/RESULTS.md).
  *
  * The contract, tested against proto-loader's decoding on generated and mutated requests
- * (test/unit/check-request-decoder.test.ts): for every message proto-loader decodes,
- * parseCheckRequest gives the same RequestContext from either decoding. A malformed message
- * (truncated field, varint too long, field number 0, group wire types) throws; the server answers
- * it with INTERNAL, as it does a message proto-loader cannot decode. Field numbers are Envoy's
+ * (test/unit/check-request-decoder.test.ts): parseCheckRequest gives the same RequestContext from
+ * either decoding whenever both decode the message. A malformed message (truncated field, varint
+ * too long, field number 0, group wire types, a declared field with another wire type, a field
+ * running past its message) throws; the server answers it with INTERNAL, as it does a message
+ * proto-loader cannot decode. Field numbers are Envoy's
  * (envoy/service/auth/v3/{external_auth,attribute_context}.proto, envoy/config/core/v3/
  * {address,base}.proto) and Google's (struct.proto); the test's generated requests set every field
  * read here, so a wrong number shows as a different RequestContext.
  */
 
-class Reader {
-  pos = 0;
-  readonly buf: Buffer;
-  constructor(buf: Buffer) {
-    this.buf = buf;
-  }
-  varint(): number {
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.buf.length) throw new Error('truncated varint');
-      const b = this.buf[this.pos++] as number;
-      if (i < 8) result += (b & 0x7f) * mul;
-      mul *= 128;
-      if (b < 0x80) return result;
-    }
-    throw new Error('varint too long');
-  }
-  /** The end of a length-delimited field that starts here (its length read). */
-  end(): number {
-    const len = this.varint();
-    const end = this.pos + len;
-    if (end > this.buf.length) throw new Error('truncated field');
-    return end;
-  }
-  /** The bytes of a length-delimited field, without copying. */
-  bytes(): Buffer {
-    const end = this.end();
-    const b = this.buf.subarray(this.pos, end);
-    this.pos = end;
-    return b;
-  }
-  string(): string {
-    const end = this.end();
-    const s = this.buf.toString('utf8', this.pos, end);
-    this.pos = end;
-    return s;
-  }
-  double(): number {
-    if (this.pos + 8 > this.buf.length) throw new Error('truncated double');
-    const v = this.buf.readDoubleLE(this.pos);
-    this.pos += 8;
-    return v;
-  }
-  /**
-   * Skips a field this decoder does not read (or not with this wire type). A field its message
-   * declares (`declared`, by field number) arriving with another wire type is refused.
-   */
-  skip(tag: number, declared: readonly number[]): void {
-    const field = tag >>> 3;
-    const wire = tag & 7;
-    const expected = declared[field];
-    if (expected !== undefined && expected !== -1 && expected !== wire) throw new Error(`field ${field} with wire type ${wire}`);
-    switch (wire) {
-      case 0:
-        this.varint();
-        return;
-      case 1:
-        this.pos += 8;
-        break;
-      case 2:
-        this.pos = this.end();
-        return;
-      case 5:
-        this.pos += 4;
-        break;
-      default:
-        throw new Error(`unsupported wire type ${wire}`);
-    }
-    if (this.pos > this.buf.length) throw new Error('truncated field');
-  }
-  /** After a message's fields: its last field must end where the message does (not run past it). */
-  ended(end: number): void {
-    if (this.pos !== end) throw new Error('a field runs past the end of its message');
-  }
-  /** The next tag of a message ending at `end`: field number * 8 + wire type. */
-  tag(): number {
-    const t = this.varint();
-    if (t >>> 3 === 0) throw new Error('field number 0');
-    return t;
-  }
-}
+import { ProtoReader as Reader } from '../core/proto-reader.ts';
 
 type Obj = Record<string, unknown>;
 
 /**
  * The fields each message declares in the protos, field number to wire type (0 varint, 1 64-bit,
  * 2 length-delimited), read here or not. A declared field arriving with another wire type is
- * refused (Reader.skip): protobufjs reads a field by its declared type whatever the wire says, so
+ * refused (ProtoReader.skipField): protobufjs reads a field by its declared type whatever the wire says, so
  * it and a decoder that skipped the field by its wire type would see different requests.
  * test/unit/check-request-decoder.test.ts checks these tables against the loaded Envoy protos.
  */
@@ -171,7 +91,7 @@ function stringEntry(r: Reader, end: number, into: Obj): void {
     const t = r.tag();
     if (t === LEN(1)) key = r.string();
     else if (t === LEN(2)) value = r.string();
-    else r.skip(t, STRING_ENTRY);
+    else r.skipField(t, STRING_ENTRY);
   }
   r.ended(end);
   into[key] = value;
@@ -185,7 +105,7 @@ function socketAddress(r: Reader, end: number): Obj {
     else if (t === VARINT(3)) {
       o['port_value'] = r.varint() >>> 0;
       o['port_specifier'] = 'port_value';
-    } else r.skip(t, SOCKET_ADDRESS);
+    } else r.skipField(t, SOCKET_ADDRESS);
   }
   r.ended(end);
   return o;
@@ -198,7 +118,7 @@ function address(r: Reader, end: number): Obj {
     if (t === LEN(1)) {
       o['socket_address'] = socketAddress(r, r.end());
       o['address'] = 'socket_address';
-    } else r.skip(t, ADDRESS);
+    } else r.skipField(t, ADDRESS);
   }
   r.ended(end);
   return o;
@@ -213,7 +133,7 @@ function peer(r: Reader, end: number): Obj {
     else if (t === LEN(3)) stringEntry(r, r.end(), child(o, 'labels'));
     else if (t === LEN(4)) o['principal'] = r.string();
     else if (t === LEN(5)) o['certificate'] = r.string();
-    else r.skip(t, PEER);
+    else r.skipField(t, PEER);
   }
   r.ended(end);
   return o;
@@ -226,7 +146,7 @@ function headerValue(r: Reader, end: number): Obj {
     if (t === LEN(1)) o['key'] = r.string();
     else if (t === LEN(2)) o['value'] = r.string();
     else if (t === LEN(3)) o['raw_value'] = r.bytes();
-    else r.skip(t, HEADER_VALUE);
+    else r.skipField(t, HEADER_VALUE);
   }
   r.ended(end);
   return o;
@@ -258,11 +178,11 @@ function http(r: Reader, end: number): Obj {
       while (r.pos < mapEnd) {
         const ht = r.tag();
         if (ht === LEN(1)) headers.push(headerValue(r, r.end()));
-        else r.skip(ht, HEADER_MAP);
+        else r.skipField(ht, HEADER_MAP);
       }
       r.ended(mapEnd);
       o['header_map'] = { headers };
-    } else r.skip(t, HTTP);
+    } else r.skipField(t, HTTP);
   }
   r.ended(end);
   return o;
@@ -273,7 +193,7 @@ function request(r: Reader, end: number): Obj {
   while (r.pos < end) {
     const t = r.tag();
     if (t === LEN(2)) o['http'] = http(r, r.end());
-    else r.skip(t, REQUEST);
+    else r.skipField(t, REQUEST);
   }
   r.ended(end);
   return o;
@@ -306,12 +226,12 @@ function value(r: Reader, end: number, depth: number): Obj {
       while (r.pos < listEnd) {
         const lt = r.tag();
         if (lt === LEN(1)) values.push(value(r, r.end(), depth + 1));
-        else r.skip(lt, LIST);
+        else r.skipField(lt, LIST);
       }
       r.ended(listEnd);
       o['listValue'] = { values };
       o['kind'] = 'listValue';
-    } else r.skip(t, VALUE);
+    } else r.skipField(t, VALUE);
   }
   r.ended(end);
   return o;
@@ -323,7 +243,7 @@ function messageMap(r: Reader, end: number, declared: readonly number[], read: (
   while (r.pos < end) {
     const t = r.tag();
     if (t !== LEN(1)) {
-      r.skip(t, declared);
+      r.skipField(t, declared);
       continue;
     }
     const entryEnd = r.end();
@@ -333,7 +253,7 @@ function messageMap(r: Reader, end: number, declared: readonly number[], read: (
       const et = r.tag();
       if (et === LEN(1)) key = r.string();
       else if (et === LEN(2)) v = read(r.end());
-      else r.skip(et, ENTRY);
+      else r.skipField(et, ENTRY);
     }
     r.ended(entryEnd);
     out[key] = v;
@@ -365,11 +285,11 @@ function attributes(r: Reader, end: number): Obj {
       while (r.pos < tlsEnd) {
         const tt = r.tag();
         if (tt === LEN(1)) tls['sni'] = r.string();
-        else r.skip(tt, TLS);
+        else r.skipField(tt, TLS);
       }
       r.ended(tlsEnd);
       o['tls_session'] = tls;
-    } else r.skip(t, ATTRIBUTES);
+    } else r.skipField(t, ATTRIBUTES);
   }
   r.ended(end);
   return o;
@@ -382,7 +302,7 @@ export function decodeCheckRequest(buf: Buffer): Obj {
   while (r.pos < buf.length) {
     const t = r.tag();
     if (t === LEN(1)) o['attributes'] = attributes(r, r.end());
-    else r.skip(t, CHECK_REQUEST);
+    else r.skipField(t, CHECK_REQUEST);
   }
   if (r.pos !== buf.length) throw new Error('truncated message');
   return o;

@@ -34,8 +34,8 @@ export const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
 
 export const Status = {
   OK: 0,
-  CANCELLED: 1,
   DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
@@ -109,8 +109,6 @@ export interface GrpcServer {
   listen(address: ListenAddress): Promise<number>;
   /** New TLS connections get this certificate (and client CA) from now on. */
   setTls(tls: TlsContext): void;
-  /** Calls in progress, over all connections. */
-  readonly activeCalls: number;
   /** Graceful close (GOAWAY, calls finish) or, after timeoutMs, forced. */
   close(timeoutMs: number): Promise<'graceful' | 'forced'>;
 }
@@ -237,17 +235,6 @@ function serveStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, me
   let over = false;
   let headersSent = false;
   let closedCalled = false;
-  let handlers: StreamHandlers | undefined;
-  const closed = (): void => {
-    over = true;
-    if (closedCalled || handlers === undefined) return;
-    closedCalled = true;
-    try {
-      handlers.closed();
-    } catch {
-      // The handler's own failure is its to count; the call is over either way.
-    }
-  };
   const call: ServerStreamCall = {
     headers,
     write(message) {
@@ -287,6 +274,17 @@ function serveStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, me
       stream.resume();
     },
   };
+  const handlers = method.open(call);
+  const closed = (): void => {
+    over = true;
+    if (closedCalled) return;
+    closedCalled = true;
+    try {
+      handlers.closed();
+    } catch {
+      // The handler's own failure is its to count; the call is over either way.
+    }
+  };
   const fail = (code: number, message: string, extra?: Readonly<Record<string, string>>): void => {
     if (over) return;
     if (headersSent) call.end(code, message);
@@ -299,7 +297,6 @@ function serveStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, me
   };
   stream.on('close', closed);
   stream.on('error', () => undefined);
-  handlers = method.open(call);
   // Bytes not yet a whole message: kept as received, joined once a message is complete (a large
   // message arriving in many DATA frames is copied once, not once per frame).
   let parts: Buffer[] = [];
@@ -329,7 +326,7 @@ function serveStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, me
       parts = rest.length > 0 ? [rest] : [];
       partBytes = rest.length;
       need = 5;
-      handlers?.message(buf.subarray(5, 5 + len));
+      handlers.message(buf.subarray(5, 5 + len));
     }
   });
   stream.on('end', () => {
@@ -338,7 +335,7 @@ function serveStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, me
       fail(Status.INTERNAL, 'Truncated message frame');
       return;
     }
-    handlers?.end();
+    handlers.end();
   });
 }
 
@@ -379,7 +376,6 @@ function applyIdleTimeout(session: Http2Session, idleMs: number): void {
 export function createGrpcServer(methods: Readonly<Record<string, Method>>, o: GrpcServerOptions): GrpcServer {
   const byPath = new Map(Object.entries(methods));
   const sessions = new Set<Http2Session>();
-  let activeCalls = 0;
   let closing = false;
   const settings = { initialWindowSize: o.streamWindowBytes };
   // Node's default cap on a session's buffered memory (10 MB) answers a burst of large bodies with
@@ -420,8 +416,6 @@ export function createGrpcServer(methods: Readonly<Record<string, Method>>, o: G
 
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     stream.on('error', () => undefined);
-    activeCalls++;
-    stream.once('close', () => activeCalls--);
     if (headers[':method'] !== 'POST') {
       stream.respond({ ':status': 405 }, { endStream: true });
       stream.resume();
@@ -464,9 +458,6 @@ export function createGrpcServer(methods: Readonly<Record<string, Method>>, o: G
     setTls(tls) {
       if (!('setSecureContext' in server)) return;
       server.setSecureContext(tlsOptions(tls));
-    },
-    get activeCalls() {
-      return activeCalls;
     },
     close(timeoutMs) {
       closing = true;

@@ -5,7 +5,13 @@
  * service) and then each change, until the client ends the call or the server closes it.
  */
 import protobuf from 'protobufjs';
+import { ProtoReader } from '../core/proto-reader.ts';
 import { GrpcError, Status, type Method, type ServerStreamCall } from './grpc-h2.ts';
+
+/** HealthCheckRequest.service: field 1, length-delimited. */
+const SERVICE_FIELD = (1 << 3) | 2;
+/** Field 1 with another wire type is skipped as an unknown field, as before (no declared-field check). */
+const NONE_DECLARED: readonly number[] = [];
 
 export type ServingStatus = 'SERVING' | 'NOT_SERVING';
 
@@ -21,35 +27,16 @@ const RESPONSES: Readonly<Record<keyof typeof STATUS_NUMBER, Buffer>> = {
 
 /** The service name of a HealthCheckRequest (field 1, a string; other fields skipped); a message that does not parse throws. */
 export function decodeHealthRequest(message: Buffer): string {
-  let pos = 0;
-  const bad = (): never => {
-    throw new GrpcError(Status.INTERNAL, 'Error deserializing request');
-  };
-  const varint = (): number => {
-    let v = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      if (pos >= message.length) bad();
-      const b = message[pos++] as number;
-      v += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return v;
-    }
-    for (let i = 0; i < 5; i++) if (((message[pos++] ?? bad()) as number) < 0x80) return v;
-    return bad();
-  };
+  const r = new ProtoReader(message);
   let service = '';
-  while (pos < message.length) {
-    const tag = varint();
-    const wire = tag & 7;
-    if (tag >>> 3 === 0) bad();
-    if (wire === 0) varint();
-    else if (wire === 1 || wire === 5) pos += wire === 1 ? 8 : 4;
-    else if (wire === 2) {
-      const len = varint();
-      if (pos + len > message.length) bad();
-      if (tag >>> 3 === 1) service = message.toString('utf8', pos, pos + len);
-      pos += len;
-    } else bad();
-    if (pos > message.length) bad();
+  try {
+    while (r.pos < message.length) {
+      const t = r.tag();
+      if (t === SERVICE_FIELD) service = r.string();
+      else r.skipField(t, NONE_DECLARED);
+    }
+  } catch {
+    throw new GrpcError(Status.INTERNAL, 'Error deserializing request');
   }
   return service;
 }
@@ -98,7 +85,7 @@ export function createHealth(initial: Readonly<Record<string, ServingStatus>>): 
         handle(message) {
           const service = decodeHealthRequest(message);
           const s = statuses.get(service);
-          if (s === undefined) throw new GrpcError(5, `Health status unknown for service ${service}`);
+          if (s === undefined) throw new GrpcError(Status.NOT_FOUND, `Health status unknown for service ${service}`);
           return RESPONSES[s];
         },
       },
