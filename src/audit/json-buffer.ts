@@ -4,7 +4,8 @@
  * as a string, copied again into the line; bench/alloc.ts). Strings that need no escape are
  * written as they are; any other string, and any value other than a string, number, boolean,
  * null, array or flat record, is handed to JSON.stringify itself, so the bytes are always its own
- * (test/unit/audit.test.ts compares them).
+ * (test/unit/audit.test.ts compares them). A record's members with short string values are kept
+ * as bytes and copied when they come again.
  */
 
 /** Whether JSON writes the string as it is: no quote, backslash, control character or surrogate. */
@@ -22,9 +23,22 @@ const COLON = 0x3a;
 const OPEN_LIST = 0x5b;
 const CLOSE_LIST = 0x5d;
 
+/** String members longer than this are written each time (ids, details): they rarely repeat. */
+const MAX_CACHED_VALUE_CHARS = 128;
+/** Distinct string values kept per key; further values of that key are written each time. */
+const MAX_VALUES_PER_KEY = 256;
+/** Distinct keys kept. */
+const MAX_CACHED_KEYS = 256;
+
 export class JsonBuffer {
   #buf: Buffer;
   #pos = 0;
+  /**
+   * key -> string value -> the member's bytes (`,"key":"value"`): a record's keys never change and
+   * most of its string values repeat from line to line (workloads, models, rules, reason codes).
+   * Bounded: past the bounds a member is written each time, never dropped.
+   */
+  readonly #members = new Map<string, Map<string, Buffer> | null>();
 
   constructor(initialBytes: number) {
     this.#buf = Buffer.allocUnsafe(initialBytes);
@@ -54,8 +68,37 @@ export class JsonBuffer {
 
   /** Text as UTF-8 (at most 3 bytes per UTF-16 unit). */
   text(s: string): void {
-    const b = this.#reserve(3 * s.length);
+    const len = s.length;
+    const b = this.#reserve(3 * len);
+    if (len <= 32) {
+      // Short text byte by byte while it is ASCII: cheaper than a call into the runtime.
+      let p = this.#pos;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        b[p++] = c;
+      }
+      if (i === len) {
+        this.#pos = p;
+        return;
+      }
+    }
     this.#pos += b.write(s, this.#pos);
+  }
+
+  /** Raw bytes (already JSON). */
+  #bytes(u: Buffer): void {
+    const n = u.length;
+    const b = this.#reserve(n);
+    if (n > 96) {
+      u.copy(b, this.#pos);
+      this.#pos += n;
+      return;
+    }
+    let p = this.#pos;
+    for (let i = 0; i < n; i++) b[p++] = u[i] as number;
+    this.#pos = p;
   }
 
   #byte(c: number): void {
@@ -99,11 +142,26 @@ export class JsonBuffer {
       if (!Object.hasOwn(r, k)) continue;
       const v = r[k];
       if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+      n++;
+      let values: Map<string, Buffer> | null | undefined;
+      if (typeof v === 'string' && v.length <= MAX_CACHED_VALUE_CHARS) {
+        values = this.#members.get(k);
+        if (values === undefined) {
+          values = this.#members.size < MAX_CACHED_KEYS ? new Map() : null;
+          if (values !== null) this.#members.set(k, values);
+        }
+        const hit = values?.get(v);
+        if (hit !== undefined) {
+          this.#bytes(hit);
+          continue;
+        }
+      }
+      const from = this.#pos;
       this.#byte(COMMA);
       this.string(k);
       this.#byte(COLON);
       this.value(v);
-      n++;
+      if (values && values.size < MAX_VALUES_PER_KEY) values.set(v as string, Buffer.copyBytesFrom(this.#buf, from, this.#pos - from));
     }
     return n;
   }

@@ -138,9 +138,47 @@ function jsonStructSize(o: Readonly<Record<string, JsonValue | undefined>>): num
   let n = 0;
   for (const k in o) {
     const v = o[k];
-    if (v !== undefined && Object.hasOwn(o, k)) n += lenField(stringField(k) + lenField(jsonValueSize(v)));
+    if (v === undefined || !Object.hasOwn(o, k)) continue;
+    const cached = typeof v === 'string' ? cachedEntry(k, v) : undefined;
+    n += cached !== undefined ? cached.length : lenField(stringField(k) + lenField(jsonValueSize(v)));
   }
   return n;
+}
+
+/** Dynamic-metadata string values longer than this are encoded each time (ids): they rarely repeat. */
+const MAX_CACHED_VALUE_CHARS = 128;
+/** Distinct values kept per key; further values of that key are encoded each time. */
+const MAX_VALUES_PER_KEY = 256;
+/** Distinct keys kept. */
+const MAX_CACHED_KEYS = 64;
+/**
+ * key -> string value -> a Struct FieldsEntry (tag, length and message) of the dynamic metadata,
+ * whose keys never change and whose short string values mostly repeat from Check to Check
+ * (workload, provider, model, route, rule, reason): encoded once, copied after. Bounded: past the
+ * bounds an entry is encoded each time. Header values (provider credentials) are never kept here.
+ */
+const entries = new Map<string, Map<string, Buffer> | null>();
+
+/** The encoded entry of a short string value: kept, or made and kept within the bounds. */
+function cachedEntry(key: string, value: string): Buffer | undefined {
+  if (value.length > MAX_CACHED_VALUE_CHARS) return undefined;
+  let values = entries.get(key);
+  if (values === undefined) {
+    values = entries.size < MAX_CACHED_KEYS ? new Map() : null;
+    if (values !== null) entries.set(key, values);
+  }
+  if (values === null) return undefined;
+  const hit = values.get(value);
+  if (hit !== undefined || values.size >= MAX_VALUES_PER_KEY) return hit;
+  const valueLen = stringField(value);
+  const entryLen = stringField(key) + lenField(valueLen);
+  const out = new Out(lenField(entryLen));
+  out.open(1, entryLen);
+  out.string(1, key);
+  out.open(2, valueLen);
+  out.string(3, value);
+  values.set(value, out.buf);
+  return out.buf;
 }
 /** The size of a Struct, either form. */
 function anyStructSize(s: ProtoStruct): number {
@@ -192,6 +230,13 @@ class Out {
     this.buf[this.pos++] = tag(field, LEN);
     this.varint(len);
     this.pos += this.buf.write(s, this.pos, len, 'utf8');
+  }
+  /** Bytes already encoded (a short entry: copied in a loop, cheaper than a call into the runtime). */
+  raw(b: Buffer): void {
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < b.length; i++) buf[p++] = b[i] as number;
+    this.pos = p;
   }
   /** The tag and length of a nested message; its fields follow. */
   open(field: number, len: number): void {
@@ -258,6 +303,11 @@ class Out {
     for (const k in o) {
       const v = o[k];
       if (v === undefined || !Object.hasOwn(o, k)) continue;
+      const cached = typeof v === 'string' ? cachedEntry(k, v) : undefined;
+      if (cached !== undefined) {
+        this.raw(cached);
+        continue;
+      }
       const valueLen = jsonValueSize(v);
       this.open(1, stringField(k) + lenField(valueLen));
       this.string(1, k);

@@ -18,6 +18,7 @@ import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider
 import { createCheckTracer, scopeOf, type CheckTracer } from './check-span.ts';
 import { countExporterDropped, installMeter } from './metrics.ts';
 import { createOutcomeTracer, type OutcomeTracer } from './outcome-span.ts';
+import { createTraceSerializer } from './otlp-trace-encoder.ts';
 import { observeRuntime } from './runtime-metrics.ts';
 import type { TelemetryConfig } from './schema.ts';
 
@@ -197,6 +198,34 @@ class CountingMetricExporter implements PushMetricExporter {
   }
 }
 
+/**
+ * The OTLP span exporter of the protocol: the library's OTLPTraceExporter (the same delegate,
+ * transport, retries and self-metrics component type), with the request encoding of
+ * otlp-trace-encoder.ts in place of the library's serializer (the same bytes, less CPU).
+ */
+async function createTraceExporter(protocol: 'grpc' | 'http/protobuf', options: { url?: string; timeoutMillis: number }): Promise<SpanExporter> {
+  const { OTLPExporterBase } = await import('@opentelemetry/otlp-exporter-base');
+  const { TraceExporterMetricsHelper } = await import('@opentelemetry/otlp-transformer');
+  const serializer = createTraceSerializer();
+  if (protocol === 'grpc') {
+    const base = await import('@opentelemetry/otlp-grpc-exporter-base');
+    const config = base.convertLegacyOtlpGrpcOptions(options, 'TRACES');
+    const delegate = base.createOtlpGrpcExportDelegate(
+      config,
+      serializer,
+      'otlp_grpc_span_exporter',
+      TraceExporterMetricsHelper,
+      undefined,
+      'TraceExportService',
+      '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+    );
+    return new OTLPExporterBase(delegate);
+  }
+  const http = await import('@opentelemetry/otlp-exporter-base/node-http');
+  const config = http.convertLegacyHttpOptions(options, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' });
+  return new OTLPExporterBase(http.createOtlpHttpExportDelegate(config, serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, undefined));
+}
+
 function hostAndPort(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
   return { host: listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listen.slice(i + 1)) };
@@ -240,10 +269,7 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
   if (!exporter && tracesTarget) {
     const t = cfg.traces.export_timeout_ms;
     const options = tracesTarget.url !== undefined ? { url: tracesTarget.url, timeoutMillis: t } : { timeoutMillis: t };
-    exporter =
-      tracesTarget.protocol === 'grpc'
-        ? new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter(options)
-        : new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter(options);
+    exporter = await createTraceExporter(tracesTarget.protocol, options);
   }
   const queue = exporter
     ? new BoundedBatchProcessor(new CountingSpanExporter(exporter), {

@@ -156,6 +156,14 @@ describe('decision log', () => {
       ],
       [Object.assign(Object.create({ inherited: 'not written' }) as object, { own: 'written' }) as unknown as AuditRecord, { traceId: 't', spanId: 's' }, 'decision'],
     ];
+    // Again, once the log has kept the members it saw, and past what it keeps: 300 values of one
+    // key, 300 keys, a value at and past the 128 characters it keeps, members needing escapes.
+    const many = Array.from({ length: 600 }, (_, i): (typeof cases)[number] => [
+      { k: `v${i % 300}`, [`key${i % 300}`]: 'same', 'é"': 'ü"\\\n', at: 'x'.repeat(127 + (i % 3)), 'decision.effect': i % 2 ? 'allow' : 'deny' } as unknown as AuditRecord,
+      undefined,
+      'decision',
+    ]);
+    cases.push(...cases, ...many);
     vi.useFakeTimers({ now: new Date('2026-01-02T03:04:05.678Z') });
     try {
       const log = createDecisionLog(sink, { flushMs: 1000, maxBufferedBytes: 10_000_000 });

@@ -116,6 +116,23 @@ describe('CheckResponse encoding: the same bytes as proto-loader for any shape',
     expect(bytes.toString('hex')).toBe(reference(res).toString('hex'));
   });
 
+  it('metadata kept as JSON, encoded again and again: the same bytes once its entries are kept, and past what it keeps', () => {
+    for (let i = 0; i < 700; i++) {
+      const json: Record<string, JsonValue> = {
+        effect: i % 2 ? 'allow' : 'deny',
+        [`key-${i % 90}`]: `value-${i % 300}`,
+        'é"': 'ü"\\\n模型',
+        at: 'x'.repeat(127 + (i % 3)),
+        decision_id: `d-${i}`,
+        nested: { effect: i % 3 ? 'allow' : 'deny', n: i },
+      };
+      const res: CheckResponse = { status: { code: 0 }, dynamic_metadata: new JsonStruct(json) };
+      const expected = reference(res).toString('hex');
+      expect(encode(res).toString('hex'), `response ${i}`).toBe(expected);
+      expect(encode(res).toString('hex'), `response ${i}, again`).toBe(expected);
+    }
+  });
+
   it('refuses to start when the protos number a field differently (the check can fail)', () => {
     expect(encoderMismatches(envoyProtos())).toEqual([]);
     const changed = readEnvoyProtos();
