@@ -18,7 +18,6 @@ import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider
 import { createCheckTracer, scopeOf, type CheckTracer } from './check-span.ts';
 import { countExporterDropped, installMeter } from './metrics.ts';
 import { createOutcomeTracer, type OutcomeTracer } from './outcome-span.ts';
-import { createTraceSerializer } from './otlp-trace-encoder.ts';
 import { observeRuntime } from './runtime-metrics.ts';
 import type { TelemetryConfig } from './schema.ts';
 
@@ -204,9 +203,10 @@ class CountingMetricExporter implements PushMetricExporter {
  * otlp-trace-encoder.ts in place of the library's serializer (the same bytes, less CPU).
  */
 async function createTraceExporter(protocol: 'grpc' | 'http/protobuf', options: { url?: string; timeoutMillis: number }): Promise<SpanExporter> {
+  // Loaded here, when spans are exported, not at start.
   const { OTLPExporterBase } = await import('@opentelemetry/otlp-exporter-base');
-  const { TraceExporterMetricsHelper } = await import('@opentelemetry/otlp-transformer');
-  const serializer = createTraceSerializer();
+  const { ProtobufTraceSerializer, TraceExporterMetricsHelper } = await import('@opentelemetry/otlp-transformer');
+  const serializer = (await import('./otlp-trace-encoder.ts')).createTraceSerializer(ProtobufTraceSerializer);
   if (protocol === 'grpc') {
     const base = await import('@opentelemetry/otlp-grpc-exporter-base');
     const config = base.convertLegacyOtlpGrpcOptions(options, 'TRACES');

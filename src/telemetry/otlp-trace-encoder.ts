@@ -11,7 +11,7 @@
  */
 import type { Attributes, AttributeValue, HrTime, Link, SpanStatus } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
-import { ProtobufTraceSerializer, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
+import type { IExportTraceServiceResponse, ISerializer } from '@opentelemetry/otlp-transformer';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 import { Buffer } from 'node:buffer';
@@ -520,11 +520,14 @@ function group(spans: readonly ReadableSpan[]): Map<Resource, Map<Instrumentatio
   return byResource;
 }
 
-/** The span exporters' serializer: requests encoded here, responses decoded by the library. */
-export function createTraceSerializer(): ISerializer<ReadableSpan[], IExportTraceServiceResponse> {
+/**
+ * The span exporters' serializer: requests encoded here, responses decoded by `library` (the
+ * library's ProtobufTraceSerializer, passed in so that nothing here loads the library at start).
+ */
+export function createTraceSerializer(library: ISerializer<ReadableSpan[], IExportTraceServiceResponse>): ISerializer<ReadableSpan[], IExportTraceServiceResponse> {
   const encoder = new TraceRequestEncoder();
   return {
     serializeRequest: (spans) => encoder.encode(spans),
-    deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
+    deserializeResponse: (data) => library.deserializeResponse(data),
   };
 }

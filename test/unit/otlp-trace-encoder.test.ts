@@ -151,7 +151,7 @@ describe('OTLP trace request encoder', () => {
   });
 
   it('the serializer decodes export responses as the library does', () => {
-    const s = createTraceSerializer();
+    const s = createTraceSerializer(ProtobufTraceSerializer);
     // ExportTraceServiceResponse { partial_success { rejected_spans: 3, error_message: "x" } }
     const response = new Uint8Array([0x0a, 0x05, 0x08, 0x03, 0x12, 0x01, 0x78]);
     expect(s.deserializeResponse(response)).toEqual(ProtobufTraceSerializer.deserializeResponse(response));
