@@ -1,8 +1,8 @@
 /**
  * What `serve` does not need unless configured is not loaded at start: the Redis client (quotas
- * with a Redis store), google-auth-library (Vertex AI service accounts) and @grpc/grpc-js (the
+ * with a Redis store), google-auth-library (Vertex AI service accounts), @grpc/grpc-js (the
  * server is on node:http2; grpc-js is the OTLP/gRPC exporters' client, loaded when they are
- * configured). Each costs every idle server memory and start time (ioredis: about 17 MiB of idle
+ * configured) and the OTLP span exporter with its request encoder. Each costs every idle server memory and start time (ioredis: about 17 MiB of idle
  * RSS, bench/idle-rss.ts).
  */
 import { execFileSync } from 'node:child_process';
@@ -11,14 +11,21 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
-/** The CommonJS packages in Node's module cache after importing `entry` in a fresh process. */
-function loadedPackages(entry: string, thenRequire = ''): string[] {
+/**
+ * The packages loaded after importing `entry` in a fresh process: CommonJS ones from Node's module
+ * cache, ES modules from a load hook.
+ */
+function loadedPackages(entry: string, thenRequire = '', thenImport = ''): string[] {
   const script = `
-    import { createRequire } from 'node:module';
+    import { createRequire, registerHooks } from 'node:module';
+    const esm = [];
+    registerHooks({ load(url, context, next) { esm.push(url); return next(url, context); } });
     await import(${JSON.stringify(path.join(ROOT, entry))});
     const require = createRequire(${JSON.stringify(path.join(ROOT, 'package.json'))});
     ${thenRequire ? `require(${JSON.stringify(thenRequire)});` : ''}
-    const names = new Set(Object.keys(require.cache).map((f) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(f)?.[1]).filter(Boolean));
+    ${thenImport ? `await import(${JSON.stringify(thenImport)});` : ''}
+    const files = [...Object.keys(require.cache), ...esm];
+    const names = new Set(files.map((f) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(f)?.[1]).filter(Boolean));
     process.stdout.write(JSON.stringify([...names]));
   `;
   return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' })) as string[];
@@ -31,9 +38,14 @@ describe('lazy loading', () => {
     expect(loaded).not.toContain('ioredis');
     expect(loaded).not.toContain('google-auth-library');
     expect(loaded).not.toContain('@grpc/grpc-js');
+    // The OTLP span exporter and its request encoder (ES modules) load when spans are exported.
+    expect(loaded).toContain('@opentelemetry/sdk-trace'); // an ES module serve does load: the hook sees them
+    expect(loaded).not.toContain('@opentelemetry/otlp-transformer');
+    expect(loaded).not.toContain('@opentelemetry/otlp-exporter-base');
   });
 
-  it('the probe can fail: a package required after the import is seen', () => {
+  it('the probe can fail: a package required or imported after the import is seen', () => {
     expect(loadedPackages('src/cli/serve.ts', 'ioredis')).toContain('ioredis');
+    expect(loadedPackages('src/cli/serve.ts', '', '@opentelemetry/otlp-transformer')).toContain('@opentelemetry/otlp-transformer');
   });
 });
