@@ -5,8 +5,9 @@
  * written as they are; any other string, and any value other than a string, number, boolean,
  * null, array or flat record, is handed to JSON.stringify itself, so the bytes are always its own
  * (test/unit/audit.test.ts compares them). A record's members with short string values are kept
- * as bytes and copied when they come again.
+ * as bytes and copied when they come again (src/core/encoded-pairs.ts).
  */
+import { copyBytes, EncodedPairs, hasRoom } from '../core/encoded-pairs.ts';
 
 /** Whether JSON writes the string as it is: no quote, backslash, control character or surrogate. */
 function plain(s: string): boolean {
@@ -23,22 +24,14 @@ const COLON = 0x3a;
 const OPEN_LIST = 0x5b;
 const CLOSE_LIST = 0x5d;
 
-/** String members longer than this are written each time (ids, details): they rarely repeat. */
-const MAX_CACHED_VALUE_CHARS = 128;
-/** Distinct string values kept per key; further values of that key are written each time. */
-const MAX_VALUES_PER_KEY = 256;
-/** Distinct keys kept. */
+/** Distinct keys whose members are kept as bytes. */
 const MAX_CACHED_KEYS = 256;
 
 export class JsonBuffer {
   #buf: Buffer;
   #pos = 0;
-  /**
-   * key -> string value -> the member's bytes (`,"key":"value"`): a record's keys never change and
-   * most of its string values repeat from line to line (workloads, models, rules, reason codes).
-   * Bounded: past the bounds a member is written each time, never dropped.
-   */
-  readonly #members = new Map<string, Map<string, Buffer> | null>();
+  /** key -> short string value -> the member's bytes (`,"key":"value"`). */
+  readonly #members = new EncodedPairs(MAX_CACHED_KEYS);
 
   constructor(initialBytes: number) {
     this.#buf = Buffer.allocUnsafe(initialBytes);
@@ -89,16 +82,7 @@ export class JsonBuffer {
 
   /** Raw bytes (already JSON). */
   #bytes(u: Buffer): void {
-    const n = u.length;
-    const b = this.#reserve(n);
-    if (n > 96) {
-      u.copy(b, this.#pos);
-      this.#pos += n;
-      return;
-    }
-    let p = this.#pos;
-    for (let i = 0; i < n; i++) b[p++] = u[i] as number;
-    this.#pos = p;
+    this.#pos = copyBytes(this.#reserve(u.length), this.#pos, u);
   }
 
   #byte(c: number): void {
@@ -143,25 +127,18 @@ export class JsonBuffer {
       const v = r[k];
       if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
       n++;
-      let values: Map<string, Buffer> | null | undefined;
-      if (typeof v === 'string' && v.length <= MAX_CACHED_VALUE_CHARS) {
-        values = this.#members.get(k);
-        if (values === undefined) {
-          values = this.#members.size < MAX_CACHED_KEYS ? new Map() : null;
-          if (values !== null) this.#members.set(k, values);
-        }
-        const hit = values?.get(v);
-        if (hit !== undefined) {
-          this.#bytes(hit);
-          continue;
-        }
+      const values = typeof v === 'string' ? this.#members.values(k, v) : undefined;
+      const hit = values?.get(v as string);
+      if (hit !== undefined) {
+        this.#bytes(hit);
+        continue;
       }
       const from = this.#pos;
       this.#byte(COMMA);
       this.string(k);
       this.#byte(COLON);
       this.value(v);
-      if (values && values.size < MAX_VALUES_PER_KEY) values.set(v as string, Buffer.copyBytesFrom(this.#buf, from, this.#pos - from));
+      if (values !== undefined && hasRoom(values)) values.set(v as string, Buffer.copyBytesFrom(this.#buf, from, this.#pos - from));
     }
     return n;
   }

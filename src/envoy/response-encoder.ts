@@ -12,6 +12,7 @@
  * at start (proto.ts), so a change in them stops the server from starting instead of being
  * written wrong.
  */
+import { copyBytes, EncodedPairs, hasRoom } from '../core/encoded-pairs.ts';
 import { JsonStruct, type JsonValue, type ProtoStruct } from '../core/struct.ts';
 import type { CheckResponse } from './response.ts';
 
@@ -145,31 +146,19 @@ function jsonStructSize(o: Readonly<Record<string, JsonValue | undefined>>): num
   return n;
 }
 
-/** Dynamic-metadata string values longer than this are encoded each time (ids): they rarely repeat. */
-const MAX_CACHED_VALUE_CHARS = 128;
-/** Distinct values kept per key; further values of that key are encoded each time. */
-const MAX_VALUES_PER_KEY = 256;
-/** Distinct keys kept. */
-const MAX_CACHED_KEYS = 64;
 /**
- * key -> string value -> a Struct FieldsEntry (tag, length and message) of the dynamic metadata,
- * whose keys never change and whose short string values mostly repeat from Check to Check
- * (workload, provider, model, route, rule, reason): encoded once, copied after. Bounded: past the
- * bounds an entry is encoded each time. Header values (provider credentials) are never kept here.
+ * key -> short string value -> a Struct FieldsEntry (tag, length and message) of the dynamic
+ * metadata, encoded once and copied after (src/core/encoded-pairs.ts, 64 keys). Header values
+ * (provider credentials) are never kept here.
  */
-const entries = new Map<string, Map<string, Buffer> | null>();
+const entries = new EncodedPairs(64);
 
-/** The encoded entry of a short string value: kept, or made and kept within the bounds. */
+/** The encoded entry of a string value: kept, or made and kept within the bounds; else undefined. */
 function cachedEntry(key: string, value: string): Buffer | undefined {
-  if (value.length > MAX_CACHED_VALUE_CHARS) return undefined;
-  let values = entries.get(key);
-  if (values === undefined) {
-    values = entries.size < MAX_CACHED_KEYS ? new Map() : null;
-    if (values !== null) entries.set(key, values);
-  }
-  if (values === null) return undefined;
+  const values = entries.values(key, value);
+  if (values === undefined) return undefined;
   const hit = values.get(value);
-  if (hit !== undefined || values.size >= MAX_VALUES_PER_KEY) return hit;
+  if (hit !== undefined || !hasRoom(values)) return hit;
   const valueLen = stringField(value);
   const entryLen = stringField(key) + lenField(valueLen);
   const out = new Out(lenField(entryLen));
@@ -231,12 +220,9 @@ class Out {
     this.varint(len);
     this.pos += this.buf.write(s, this.pos, len, 'utf8');
   }
-  /** Bytes already encoded (a short entry: copied in a loop, cheaper than a call into the runtime). */
+  /** Bytes already encoded. */
   raw(b: Buffer): void {
-    const buf = this.buf;
-    let p = this.pos;
-    for (let i = 0; i < b.length; i++) buf[p++] = b[i] as number;
-    this.pos = p;
+    this.pos = copyBytes(this.buf, this.pos, b);
   }
   /** The tag and length of a nested message; its fields follow. */
   open(field: number, len: number): void {

@@ -5,9 +5,8 @@
  * and whose string values mostly repeat (workloads, models, providers, rules, reason codes); the
  * library encodes every key and value twice per export (a size pass, then the write), which was
  * 7% of serve's CPU under load (bench/profile.ts). Here an attribute whose value is a short string
- * is copied from a cache of encoded KeyValue messages; anything else is encoded as the library
- * does. The cache is bounded (keys, values per key, value length): past the bounds a pair is
- * encoded each time, never dropped. The response side is the library's.
+ * is copied from its encoded KeyValue message (src/core/encoded-pairs.ts, bounded); anything else
+ * is encoded as the library does. The response side is the library's.
  */
 import type { Attributes, AttributeValue, HrTime, Link, SpanStatus } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
@@ -15,12 +14,9 @@ import type { IExportTraceServiceResponse, ISerializer } from '@opentelemetry/ot
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 import { Buffer } from 'node:buffer';
+import { copyBytes, EncodedPairs, hasRoom } from '../core/encoded-pairs.ts';
 
-/** String values longer than this are encoded each time (ids, messages): they rarely repeat. */
-const MAX_CACHED_VALUE_CHARS = 128;
-/** Distinct values cached per key; further values of that key are encoded each time. */
-const MAX_VALUES_PER_KEY = 256;
-/** Distinct keys cached. */
+/** Distinct keys cached (pairs, and keys alone). */
 const MAX_KEYS = 256;
 
 const WIRE_VARINT = 0;
@@ -179,18 +175,8 @@ class Writer {
   }
 
   raw(u: Uint8Array): void {
-    const n = u.length;
-    this.ensure(n);
-    if (n > 96) {
-      this.buf.set(u, this.pos);
-      this.pos += n;
-      return;
-    }
-    // A cached pair is short: a loop beats a call into the runtime.
-    const b = this.buf;
-    let p = this.pos;
-    for (let i = 0; i < n; i++) b[p++] = u[i] as number;
-    this.pos = p;
+    this.ensure(u.length);
+    this.pos = copyBytes(this.buf, this.pos, u);
   }
 
   /** Reserves one byte for a length; finish() writes it, moving the message when it needs more. */
@@ -220,8 +206,8 @@ class Writer {
 /** Encodes ExportTraceServiceRequests; one per exporter (its writer and cache are its own). */
 export class TraceRequestEncoder {
   readonly #w = new Writer(16 * 1024);
-  /** key -> string value -> the KeyValue message, length-prefixed. */
-  readonly #pairs = new Map<string, Map<string, Buffer> | null>();
+  /** key -> short string value -> the KeyValue message, length-prefixed. */
+  readonly #pairs = new EncodedPairs(MAX_KEYS);
   /** key -> its KeyValue key field (for values not cached: numbers, long strings, lists). */
   readonly #keys = new Map<string, Buffer>();
 
@@ -393,19 +379,15 @@ export class TraceRequestEncoder {
       if (!Object.hasOwn(attributes, key)) continue;
       const value = attributes[key];
       this.#w.tag(field, WIRE_LEN);
-      if (typeof value === 'string' && value.length <= MAX_CACHED_VALUE_CHARS) this.#cachedPair(key, value);
+      if (typeof value === 'string') this.#stringPair(key, value);
       else this.#pair(key, value);
     }
   }
 
-  /** A KeyValue with a short string value: from the cache, else encoded and (within bounds) kept. */
-  #cachedPair(key: string, value: string): void {
+  /** A KeyValue with a string value: from the cache, else encoded and (within its bounds) kept. */
+  #stringPair(key: string, value: string): void {
     const w = this.#w;
-    let values = this.#pairs.get(key);
-    if (values === undefined) {
-      values = this.#pairs.size < MAX_KEYS ? new Map() : null;
-      if (values !== null) this.#pairs.set(key, values);
-    }
+    const values = this.#pairs.values(key, value);
     const hit = values?.get(value);
     if (hit !== undefined) {
       w.raw(hit);
@@ -413,7 +395,7 @@ export class TraceRequestEncoder {
     }
     const from = w.pos;
     this.#pair(key, value);
-    if (values && values.size < MAX_VALUES_PER_KEY) values.set(value, Buffer.from(w.buf.subarray(from, w.pos)));
+    if (values !== undefined && hasRoom(values)) values.set(value, Buffer.from(w.buf.subarray(from, w.pos)));
   }
 
   /** A KeyValue's key field, from the cache of encoded keys when it is there. */
