@@ -12,6 +12,7 @@ import { speaks } from '../apis/index.ts';
 import type { CompiledRule, PolicySet } from './policy-set.ts';
 import type { Decision, DecisionInput } from './types.ts';
 import { activation, type Activation } from './vars.ts';
+import { guardedOut } from './rule-guard.ts';
 import { firstFalsePart } from './why-not.ts';
 
 export type RuleOutcome = 'matched' | 'not_matched' | 'error';
@@ -57,6 +58,8 @@ const NONE: readonly string[] = Object.freeze([]);
 function evalRule(rule: CompiledRule, vars: Activation): RuleResult {
   let v: unknown;
   try {
+    // A guard that rules the rule out gives the program's own answer (false) without running it.
+    if (rule.guards !== undefined && guardedOut(rule.guards, vars)) return made(rule).not_matched;
     v = rule.evaluate(vars);
   } catch (err) {
     return { id: rule.id, effect: rule.effect, outcome: 'error', error: err instanceof Error ? err.message : String(err) };

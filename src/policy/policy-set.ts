@@ -22,6 +22,7 @@ import { policyEnv, RegexCache } from './functions.ts';
 import { MAX_EXPRESSION_DEPTH, policyFileSchema } from './schema.ts';
 import { qualifiedFor, VARIABLES, variableType, type Activation } from './vars.ts';
 import { SCOPE_RULE_IDS } from './scope-guard.ts';
+import { ruleGuards, type RuleGuard } from './rule-guard.ts';
 
 const VARIABLE_NAMES = Object.keys(VARIABLES);
 import { issueMessage, readYaml, sourceOffset } from '../core/yaml.ts';
@@ -45,6 +46,8 @@ export interface CompiledRule {
   readonly where: string;
   readonly obligations: CompiledObligations | undefined;
   readonly evaluate: (vars: Activation) => CelResult;
+  /** `&&` parts read at load that can rule the rule out before its program runs (rule-guard.ts). */
+  readonly guards?: readonly RuleGuard[] | undefined;
 }
 
 export interface PolicySet {
@@ -165,6 +168,7 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
         return isScalar(whenNode) ? at(sourceOffset(file.text, whenNode, r.when, o)) : where(['when']);
       };
       let evaluate: ((vars: Activation) => CelResult) | undefined;
+      let guards: readonly RuleGuard[] | undefined;
       let ast: ReturnType<typeof parse> | undefined;
       try {
         ast = parse(r.when);
@@ -186,6 +190,7 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
         }
         const program = plan(env, ast);
         evaluate = (vars) => program(vars as unknown as Parameters<typeof program>[0]);
+        if (checked.problems.length === 0) guards = ruleGuards(ast);
       }
 
       // Obligations, resolved now so a decision never looks anything up.
@@ -215,7 +220,7 @@ export function compilePolicySet(dir: string, files: readonly PolicyFile[], deps
       }
       const reason = r.effect === 'allow' ? 'allowed' : r.reason !== undefined && isReasonCode(r.reason) && r.reason !== 'allowed' ? r.reason : 'denied_by_policy';
       if (evaluate !== undefined) {
-        rules.push({ id: r.id, description: r.description, effect: r.effect, reason, when: r.when, where: exprAt(0), obligations, evaluate });
+        rules.push({ id: r.id, description: r.description, effect: r.effect, reason, when: r.when, where: exprAt(0), obligations, evaluate, guards });
       }
     });
   }

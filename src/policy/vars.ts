@@ -372,6 +372,11 @@ function readPath(vars: Variables, path: readonly string[]): CelInput | undefine
   return v as CelInput;
 }
 
+/** The value at a declared field path (`['identity', 'workload']`), read through the same maps the rules read; undefined when absent. */
+export function fieldAt(vars: Activation, path: readonly string[]): CelInput | undefined {
+  return readPath(vars as Variables, path);
+}
+
 for (const variable of ['identity', 'request', 'llm'] as const) {
   const names: string[] = [];
   qualifiedNames(variable, VARIABLES[variable]?.type ?? T.dyn, names);
