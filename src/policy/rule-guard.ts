@@ -65,9 +65,11 @@ function stringConstant(e: Expr | undefined): string | undefined {
 /** The guard a part gives, if any. */
 function guardOf(e: Expr): RuleGuard | undefined {
   if (e.exprKind.case === 'selectExpr' && e.exprKind.value.testOnly) {
-    // has(a.b): only for a field that may be absent; an always-present one would never rule out.
+    // has(a.b): only for a field that may be absent (an always-present one would never rule out)
+    // and whose value CEL reads as it is: a timestamp is converted with the evaluation's context.
     const s = e.exprKind.value;
-    const owner = fieldPath(s.operand, (f) => f.type.kind === 'object' && Object.hasOwn(f.type.fields, s.field) && f.type.fields[s.field]?.optional === true);
+    const readable = (f: FieldDecl | undefined): boolean => f?.optional === true && (f.type.kind !== 'scalar' || (f.type.name !== 'timestamp' && f.type.name !== 'duration'));
+    const owner = fieldPath(s.operand, (f) => f.type.kind === 'object' && Object.hasOwn(f.type.fields, s.field) && readable(f.type.fields[s.field]));
     return owner === undefined ? undefined : { path: [...owner, s.field], present: true };
   }
   if (e.exprKind.case !== 'callExpr') return undefined;
@@ -120,10 +122,18 @@ export function ruleGuards(parsed: ReturnType<typeof parse>): readonly RuleGuard
   return guards.length > 0 ? guards : undefined;
 }
 
-/** Whether a guard rules the rule out: its field holds a string none of its literals equals, or a field `has()` tests is absent. */
+/**
+ * Whether a guard rules the rule out: its field holds a string none of its literals equals, or a
+ * field `has()` tests is absent. A field that cannot be read here runs the program, as without guards.
+ */
 export function guardedOut(guards: readonly RuleGuard[], vars: Activation): boolean {
   for (const g of guards) {
-    const v = fieldAt(vars, g.path);
+    let v: unknown;
+    try {
+      v = fieldAt(vars, g.path);
+    } catch {
+      return false;
+    }
     if (g.present === true) {
       if (v === undefined) return true;
       continue;

@@ -115,6 +115,7 @@ describe('which parts are guards', () => {
       'has(request.headers.x)', // a map entry
       'has(identity.claims.sub)',
       '!has(llm.max_tokens)',
+      'has(identity.entitlement.review_by)', // a timestamp: read only inside an evaluation
     ]) {
       expect(guardsOf(when), when).toBeUndefined();
     }
@@ -127,6 +128,24 @@ describe('which parts are guards', () => {
     expect(runs()).toBe(0);
     expect(evaluatePolicySet(set, inputOf({ ...base, models: ['m2'] }), NOW).results[0]?.outcome).toBe('matched');
     expect(runs()).toBe(1);
+  });
+
+  it('a guard whose field cannot be read runs the program', () => {
+    const set = setOf([{ id: 'a', effect: 'allow', when: 'has(identity.entitlement.review_by) && identity.entitlement.review_by > now' }]);
+    expect(set.rules[0]?.guards).toBeUndefined();
+    // Forced onto the timestamp field, whose value is read only inside an evaluation.
+    const forced: PolicySet = { ...set, rules: set.rules.map((x) => ({ ...x, guards: [{ path: ['identity', 'entitlement', 'review_by'], present: true as const }] })) };
+    const input = inputOf({ workload: 'w', model: 'm1', principal: '', headers: {}, stream: false });
+    const entitled: DecisionInput = {
+      ...input,
+      identity: {
+        ...input.identity,
+        entitlement: { source: 'api_key', id: 'k', owner: 't', approvedBy: undefined, approvedAtMs: undefined, reviewByMs: NOW + 86_400_000, reviewOverdue: false },
+      },
+    };
+    expect(evaluatePolicySet(forced, entitled, NOW).results[0]?.outcome).toBe('matched');
+    expect(evaluatePolicySet(set, entitled, NOW).results[0]?.outcome).toBe('matched');
+    expect(evaluatePolicySet(forced, input, NOW).results[0]?.outcome).toBe('not_matched');
   });
 
   it('a rule the guard rules out does not run its program; one it lets through does', () => {
@@ -164,6 +183,8 @@ describe('the same outcomes with and without guards', () => {
     () => 'has(llm.max_tokens)',
     (p) => `has(identity.scopes.models) && "${p(MODELS)}" in identity.scopes.models`,
     () => '!has(identity.scopes.models)',
+    () => 'has(identity.entitlement.review_by) && identity.entitlement.review_by > now',
+    (p) => `identity.entitlement.owner == "${p(['', 't'])}"`,
     () => 'llm.stream',
     () => '1 / 0 == 1', // always an error
     () => 'identity.workload.startsWith("w")',
@@ -172,7 +193,7 @@ describe('the same outcomes with and without guards', () => {
     (p) => `!(llm.model == "${p(MODELS)}")`,
   ];
 
-  it('over 300 generated rules and 48 requests', () => {
+  it('over 300 generated rules and 48 requests (with and without an entitlement record)', () => {
     const r = rng(16);
     const pick = <T>(l: readonly T[]): T => l[Math.floor(r() * l.length)] as T;
     const rules = Array.from({ length: 300 }, (_, i) => {
@@ -190,7 +211,19 @@ describe('the same outcomes with and without guards', () => {
       for (const model of MODELS.slice(0, 2))
         for (const principal of ['', 'p1'])
           for (const extra of [{}, { headers: { 'x-team': 'a' }, maxTokens: 100, user: 'u', models: ['m1'] }])
-            for (const stream of [false, true]) inputs.push(inputOf({ workload, model, principal, headers: {}, stream, ...extra }));
+            for (const entitled of [false, true]) {
+              const input = inputOf({ workload, model, principal, headers: {}, stream: entitled, ...extra });
+              const entitlement = {
+                source: 'api_key' as const,
+                id: 'k',
+                owner: 't',
+                approvedBy: undefined,
+                approvedAtMs: undefined,
+                reviewByMs: NOW + 86_400_000,
+                reviewOverdue: false,
+              };
+              inputs.push(entitled ? { ...input, identity: { ...input.identity, entitlement } } : input);
+            }
     expect(inputs).toHaveLength(48);
     // Each rule alone, then the whole set (which rule decides).
     for (const input of inputs) {
