@@ -296,7 +296,7 @@ function comparable(a: PolicyType, b: PolicyType): boolean {
 const QUALIFIED_TYPES: ReadonlySet<string> = new Set(['google.protobuf.Timestamp', 'google.protobuf.Duration']);
 
 /** `a.b.c` for a chain of identifiers and field selections, else undefined. */
-function qualifiedName(e: Expr): string | undefined {
+export function qualifiedName(e: Expr): string | undefined {
   const k = e.exprKind;
   if (k.case === 'identExpr') return k.value.name;
   if (k.case === 'selectExpr' && !k.value.testOnly && k.value.operand !== undefined) {

@@ -16,6 +16,7 @@
  */
 import type { parse } from '@bufbuild/cel';
 import type { FieldDecl, PolicyType } from './cel-types.ts';
+import { qualifiedName } from './checker.ts';
 import { fieldAt, VARIABLES, type Activation } from './vars.ts';
 
 type Expr = ReturnType<typeof parse>['expr'];
@@ -31,30 +32,27 @@ export interface RuleGuard {
 /** The variables whose fields a guard can read (`now` and `quota` are not objects of fields). */
 const OBJECT_VARIABLES: ReadonlySet<string> = new Set(['identity', 'request', 'llm']);
 
-/** The path of `e` when it is a chain of field selections from a top-level variable to a declared field whose type `wanted` accepts. */
-function fieldPath(e: Expr | undefined, wanted: (f: FieldDecl) => boolean): string[] | undefined {
-  const path: string[] = [];
-  let cur = e;
-  while (cur?.exprKind.case === 'selectExpr') {
-    const s = cur.exprKind.value;
-    if (s.testOnly) return undefined;
-    path.unshift(s.field);
-    cur = s.operand;
-  }
-  if (cur?.exprKind.case !== 'identExpr') return undefined;
-  const root = cur.exprKind.value.name;
-  if (!OBJECT_VARIABLES.has(root)) return undefined;
+/** The declaration of the field at `path` (`['identity', 'workload']`) of `identity`, `request` or `llm`. */
+function declaredAt(path: readonly string[]): FieldDecl | undefined {
+  const [root, ...fields] = path;
+  if (root === undefined || !OBJECT_VARIABLES.has(root)) return undefined;
   let f: FieldDecl | undefined = VARIABLES[root];
-  for (const field of path) {
+  for (const field of fields) {
     const t: PolicyType | undefined = f?.type;
     if (t?.kind !== 'object' || !Object.hasOwn(t.fields, field)) return undefined;
     f = t.fields[field];
   }
-  return f !== undefined && wanted(f) ? [root, ...path] : undefined;
+  return f;
 }
 
-/** A declared string field (an absent one, read per Check, runs the program). */
-const stringFieldPath = (e: Expr | undefined): string[] | undefined => fieldPath(e, (f) => f.type.kind === 'scalar' && f.type.name === 'string');
+/** The path of `e` when it names a declared string field (an absent one, read per Check, runs the program). */
+function stringFieldPath(e: Expr | undefined): string[] | undefined {
+  const name = e === undefined ? undefined : qualifiedName(e);
+  if (name === undefined) return undefined;
+  const path = name.split('.');
+  const t = declaredAt(path)?.type;
+  return t?.kind === 'scalar' && t.name === 'string' ? path : undefined;
+}
 
 function stringConstant(e: Expr | undefined): string | undefined {
   if (e?.exprKind.case !== 'constExpr') return undefined;
@@ -68,9 +66,12 @@ function guardOf(e: Expr): RuleGuard | undefined {
     // has(a.b): only for a field that may be absent (an always-present one would never rule out)
     // and whose value CEL reads as it is: a timestamp is converted with the evaluation's context.
     const s = e.exprKind.value;
-    const readable = (f: FieldDecl | undefined): boolean => f?.optional === true && (f.type.kind !== 'scalar' || (f.type.name !== 'timestamp' && f.type.name !== 'duration'));
-    const owner = fieldPath(s.operand, (f) => f.type.kind === 'object' && Object.hasOwn(f.type.fields, s.field) && readable(f.type.fields[s.field]));
-    return owner === undefined ? undefined : { path: [...owner, s.field], present: true };
+    const owner = s.operand === undefined ? undefined : qualifiedName(s.operand);
+    if (owner === undefined) return undefined;
+    const path = [...owner.split('.'), s.field];
+    const f = declaredAt(path);
+    if (f?.optional !== true || (f.type.kind === 'scalar' && (f.type.name === 'timestamp' || f.type.name === 'duration'))) return undefined;
+    return { path, present: true };
   }
   if (e.exprKind.case !== 'callExpr') return undefined;
   const call = e.exprKind.value;
@@ -87,14 +88,13 @@ function guardOf(e: Expr): RuleGuard | undefined {
   }
   if (call.function === '@in' && b?.exprKind.case === 'listExpr') {
     const path = stringFieldPath(a);
-    if (path === undefined) return undefined;
+    if (path === undefined || b.exprKind.value.optionalIndices.length > 0) return undefined;
     const values = new Set<string>();
     for (const item of b.exprKind.value.elements) {
       const s = stringConstant(item);
       if (s === undefined) return undefined;
       values.add(s);
     }
-    if (b.exprKind.value.optionalIndices.length > 0) return undefined;
     return values.size === 1 ? { path, value: [...values][0] } : { path, values };
   }
   return undefined;
