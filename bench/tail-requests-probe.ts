@@ -3,6 +3,8 @@
  * of llm-authz. SIGUSR2 starts a window, the next SIGUSR2 ends it: every GC pause in between, with
  * its wall-clock start (ms since the epoch, sub-millisecond), its length and its kind, is written
  * as one JSON line to the file in TAIL_PROBE_OUT: {"pauses": [[startMs, durationMs, kind], ...]}.
+ * Not bench/loop-probe.ts: its event-loop delay histogram runs a 1 ms timer on the loop being
+ * measured, which would add a wakeup every millisecond to the scheduling this tool records.
  */
 import { writeFileSync } from 'node:fs';
 import { PerformanceObserver, performance } from 'node:perf_hooks';

@@ -17,29 +17,19 @@
  *   node bench/tail-requests.ts [--rate 250] [--seconds 8] [--rounds 1] [--no-spans] [--profile] [--node-option=--flag ...]
  * `--no-spans` drops the config's span export (to see its share; the benchmark always exports).
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import { ROOT, TOOLS_DIR } from '../devstack/tools.ts';
+import { ROOT } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks } from './h2load.ts';
 import { inBenchWorkspace, startLlmAuthz } from './servers.ts';
 import { BENCH_ENV } from './setup.ts';
-import { vegeta } from './vegeta.ts';
+import { type RequestTiming, vegeta, vegetaRequests } from './vegeta.ts';
 
-const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const TRACEFS = '/sys/kernel/tracing';
-
-/** One request: when vegeta sent it (ms since the epoch) and how long until its answer (ms). */
-export interface RequestTiming {
-  readonly sentMs: number;
-  readonly latencyMs: number;
-  readonly ok: boolean;
-}
 
 type Interval = readonly [number, number];
 
@@ -196,24 +186,6 @@ async function withSchedTrace<T>(pid: number, body: () => Promise<T>): Promise<{
 /** Wall clock minus the monotonic clock (CLOCK_MONOTONIC: tracefs `mono`, V8's CPU profile), ms. */
 const wallMinusMonoMs = (): number => performance.timeOrigin + performance.now() - Number(process.hrtime.bigint()) / 1e6;
 
-async function pacedRequests(url: string, frameFile: string, rate: number, seconds: number, workDir: string): Promise<RequestTiming[]> {
-  const bin = path.join(TOOLS_DIR, 'bin', 'vegeta');
-  const targets = path.join(workDir, 'tail-requests.targets');
-  const out = path.join(workDir, 'tail-requests.bin');
-  writeFileSync(targets, [`POST ${url}`, ...CHECK_GRPC_HEADERS.map((h) => h.replace(/^([^:]+):\s*/, '$1: ')), `@${frameFile}`, ''].join('\n'));
-  await run(bin, ['attack', `-targets=${targets}`, `-rate=${rate}/1s`, `-duration=${seconds}s`, '-timeout=10s', `-output=${out}`, '-max-body=0', '-h2c'], { maxBuffer: 1 << 24 });
-  const { stdout } = await run(bin, ['encode', '--to', 'csv', out], { maxBuffer: 1 << 28 });
-  rmSync(out, { force: true });
-  // timestamp (ns since the epoch), status, latency (ns), ...
-  return stdout
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [ts, code, latency] = line.split(',');
-      return { sentMs: Number(ts) / 1e6, latencyMs: Number(latency) / 1e6, ok: code === '200' };
-    });
-}
-
 interface Round {
   readonly requests: number;
   readonly p50: number;
@@ -264,7 +236,7 @@ async function main(): Promise<void> {
         const { result: requests, trace } = await withSchedTrace(server.pid, async () => {
           process.kill(server.pid, 'SIGUSR2');
           await sleep(200);
-          const r = await pacedRequests(url, frameFile, rate, seconds, workDir);
+          const r = await vegetaRequests({ url, dataFile: frameFile, headers: CHECK_GRPC_HEADERS, rate, durationS: seconds, h2c: true, workDir });
           await sleep(200);
           process.kill(server.pid, 'SIGUSR2');
           return r;

@@ -33,18 +33,52 @@ interface VegetaReport {
   errors: string[] | null;
 }
 
-export async function vegeta(o: RateOptions): Promise<LoadResult> {
+const BIN = path.join(TOOLS_DIR, 'bin', 'vegeta');
+
+/** Runs the attack; returns vegeta's binary results file, which the caller removes. */
+async function attack(o: RateOptions): Promise<string> {
   const id = process.hrtime.bigint();
   const targets = path.join(o.workDir, `vegeta-${id}.targets`);
   const out = path.join(o.workDir, `vegeta-${id}.bin`);
   writeFileSync(targets, [`POST ${o.url}`, ...o.headers.map((h) => h.replace(/^([^:]+):\s*/, '$1: ')), `@${o.dataFile}`, ''].join('\n'));
-  const bin = path.join(TOOLS_DIR, 'bin', 'vegeta');
   const args = ['attack', `-targets=${targets}`, `-rate=${o.rate}/1s`, `-duration=${o.durationS}s`, '-timeout=10s', `-output=${out}`, '-max-body=0'];
   if (o.h2c) args.push('-h2c');
-  await run(bin, args, { maxBuffer: 16 * 1024 * 1024 });
-  const { stdout } = await run(bin, ['report', '-type=json', out], { maxBuffer: 16 * 1024 * 1024 });
-  rmSync(out, { force: true });
-  rmSync(targets, { force: true });
+  try {
+    await run(BIN, args, { maxBuffer: 16 * 1024 * 1024 });
+  } finally {
+    rmSync(targets, { force: true });
+  }
+  return out;
+}
+
+/** One request of an attack: when vegeta sent it (ms since the epoch) and how long until its answer (ms). */
+export interface RequestTiming {
+  readonly sentMs: number;
+  readonly latencyMs: number;
+  readonly ok: boolean;
+}
+
+/** The attack's requests one by one (bench/tail-requests.ts), in the order vegeta recorded them. */
+export async function vegetaRequests(o: RateOptions): Promise<RequestTiming[]> {
+  const out = await attack(o);
+  try {
+    const { stdout } = await run(BIN, ['encode', '--to', 'csv', out], { maxBuffer: 1 << 28 });
+    // timestamp (ns since the epoch), status, latency (ns), ...
+    return stdout
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const [ts, code, latency] = line.split(',');
+        return { sentMs: Number(ts) / 1e6, latencyMs: Number(latency) / 1e6, ok: code === '200' };
+      });
+  } finally {
+    rmSync(out, { force: true });
+  }
+}
+
+export async function vegeta(o: RateOptions): Promise<LoadResult> {
+  const out = await attack(o);
+  const { stdout } = await run(BIN, ['report', '-type=json', out], { maxBuffer: 16 * 1024 * 1024 }).finally(() => rmSync(out, { force: true }));
   const r = JSON.parse(stdout) as VegetaReport;
   const ok = r.status_codes['200'] ?? 0;
   const ms = (ns: number): number => ns / 1e6;

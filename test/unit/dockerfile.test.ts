@@ -43,7 +43,7 @@ describe('deploy/Dockerfile', () => {
     expect(Number(user![1])).toBeGreaterThan(0);
     expect(finalStage).toMatch(/^HEALTHCHECK .*\n?\s*CMD \["node", "bin\/llm-authz\.js", "health"/m);
     // The young generation is capped (README "Sizing"): V8 would size it from the node's memory;
-    // the old generation grows 2.5 times between full collections (README "Paced tail").
+    // the old generation grows 2.5 times between full collections (README "Full collections at moderate rates").
     expect(finalStage).toMatch(/^ENTRYPOINT \["node", "--max-semi-space-size=8", "--heap-growing-percent=150", "bin\/llm-authz\.js"\]$/m);
     // glibc's malloc keeps to two arenas (README "Sizing"): the image's environment, for every container.
     expect(finalStage).toMatch(/^ENV MALLOC_ARENA_MAX=2$/m);
