@@ -1,8 +1,8 @@
 /**
  * What `serve` does not need unless configured is not loaded at start: the Redis client (quotas
  * with a Redis store), google-auth-library (Vertex AI service accounts), @grpc/grpc-js (the
- * server is on node:http2; grpc-js is the OTLP/gRPC exporters' client, loaded when they are
- * configured) and the OTLP span exporter with its request encoder. Each costs every idle server memory and start time (ioredis: about 17 MiB of idle
+ * server is on node:http2, and so is the OTLP/gRPC span transport; grpc-js is the OTLP/gRPC
+ * metrics exporter's client, loaded when it is configured) and the OTLP span exporter with its request encoder. Each costs every idle server memory and start time (ioredis: about 17 MiB of idle
  * RSS, bench/idle-rss.ts).
  */
 import { execFileSync } from 'node:child_process';
@@ -15,7 +15,7 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
  * The packages loaded after importing `entry` in a fresh process: CommonJS ones from Node's module
  * cache, ES modules from a load hook.
  */
-function loadedPackages(entry: string, thenRequire = '', thenImport = ''): string[] {
+function loadedPackages(entry: string, thenRequire = '', thenImport = '', thenRun = ''): string[] {
   const script = `
     import { createRequire, registerHooks } from 'node:module';
     const esm = [];
@@ -24,9 +24,11 @@ function loadedPackages(entry: string, thenRequire = '', thenImport = ''): strin
     const require = createRequire(${JSON.stringify(path.join(ROOT, 'package.json'))});
     ${thenRequire ? `require(${JSON.stringify(thenRequire)});` : ''}
     ${thenImport ? `await import(${JSON.stringify(thenImport)});` : ''}
+    ${thenRun}
     const files = [...Object.keys(require.cache), ...esm];
     const names = new Set(files.map((f) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(f)?.[1]).filter(Boolean));
     process.stdout.write(JSON.stringify([...names]));
+    process.exit(0);
   `;
   return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' })) as string[];
 }
@@ -42,6 +44,23 @@ describe('lazy loading', () => {
     expect(loaded).toContain('@opentelemetry/sdk-trace'); // an ES module serve does load: the hook sees them
     expect(loaded).not.toContain('@opentelemetry/otlp-transformer');
     expect(loaded).not.toContain('@opentelemetry/otlp-exporter-base');
+  });
+
+  it('exporting spans over OTLP/gRPC loads the exporter but not grpc-js (the transport is node:http2)', () => {
+    const otel = path.join(ROOT, 'src/telemetry/otel.ts');
+    const schema = path.join(ROOT, 'src/telemetry/schema.ts');
+    const start = `const { startTelemetry } = await import(${JSON.stringify(otel)}); const { telemetrySchema } = await import(${JSON.stringify(schema)});
+      const tel = await startTelemetry(telemetrySchema.parse({ traces: { protocol: 'grpc', endpoint: 'http://127.0.0.1:9' } }), { version: 't', env: {} });
+      if (!tel.tracesTo.startsWith('otlp grpc')) throw new Error(tel.tracesTo);`;
+    const loaded = loadedPackages('src/cli/serve.ts', '', '', start);
+    expect(loaded).toContain('@opentelemetry/otlp-exporter-base');
+    expect(loaded).not.toContain('@grpc/grpc-js');
+    // The probe sees grpc-js when the metrics exporter (on grpc-js) is configured too.
+    const withMetrics = start.replace(
+      "traces: { protocol: 'grpc', endpoint: 'http://127.0.0.1:9' }",
+      "traces: { protocol: 'grpc', endpoint: 'http://127.0.0.1:9' }, metrics: { protocol: 'grpc', endpoint: 'http://127.0.0.1:9' }",
+    );
+    expect(loadedPackages('src/cli/serve.ts', '', '', withMetrics)).toContain('@grpc/grpc-js');
   });
 
   it('the probe can fail: a package required or imported after the import is seen', () => {
