@@ -84,6 +84,9 @@ const MAX_DEADLINE_MISSES = 3;
 /** Request headers that this transport sets or that HTTP/2 reserves. */
 const RESERVED_HEADER = /^(:|content-type$|te$|grpc-|user-agent$|connection$|host$|transfer-encoding$|upgrade$|keep-alive$|proxy-connection$)/;
 
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
 /** A failed export attempt: the gRPC status code (number and name) and what happened. */
 export class OtlpGrpcExportError extends Error {
   readonly code: number;
@@ -154,7 +157,11 @@ function common(env: NodeJS.ProcessEnv, signal: string, timeoutMillis: number, u
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...parseKeyPairsIntoRecord(env['OTEL_EXPORTER_OTLP_HEADERS']), ...parseKeyPairsIntoRecord(env[`OTEL_EXPORTER_OTLP_${signal}_HEADERS`]) })) {
     const name = k.trim().toLowerCase();
-    if (name && !RESERVED_HEADER.test(name)) headers[name] = v;
+    if (!name || RESERVED_HEADER.test(name)) continue;
+    // Checked here, once: an invalid one would fail every export. The value is never quoted.
+    if (!HEADER_NAME.test(name)) throw new Error(`OTEL_EXPORTER_OTLP_[${signal}_]HEADERS: ${JSON.stringify(name.slice(0, 64))} is not a valid header name`);
+    if (/[\r\n\0]/.test(v)) throw new Error(`OTEL_EXPORTER_OTLP_[${signal}_]HEADERS: the value of ${name} has a line break or NUL`);
+    headers[name] = v;
   }
   return { headers, compression, timeoutMillis, userAgent };
 }

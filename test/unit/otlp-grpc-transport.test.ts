@@ -336,6 +336,18 @@ describe('resolveGrpcExport', () => {
     expect(resolveGrpcExport('http://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_COMPRESSION: 'none' }).compression).toBe('none');
   });
 
+  it('a header that HTTP/2 would refuse on every export is a start error, naming the header and not its value', () => {
+    expect(() => resolveGrpcExport('http://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_HEADERS: 'bad name=secret-1' })).toThrow('"bad name" is not a valid header name');
+    let message = '';
+    try {
+      resolveGrpcExport('http://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-token=secret-2%0D%0Ax-evil=1' });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toBe('OTEL_EXPORTER_OTLP_[TRACES_]HEADERS: the value of x-token has a line break or NUL');
+    expect(message).not.toContain('secret-2');
+  });
+
   it('start errors: a client key without its certificate, a file that cannot be read (named, not read out)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'otlp-env-'));
     const key = path.join(dir, 'k.pem');
