@@ -31,22 +31,6 @@ function __llaPackagePath(pkg, file) {
   return main.slice(0, at + 15 + pkg.length) + '/' + file;
 }`;
 
-/**
- * A dependency built by a bundler may load another through its own `createRequire(import.meta.url)`
- * (`__require('@grpc/grpc-js')` in @opentelemetry/otlp-grpc-exporter-base): left so, it would load
- * a second copy from node_modules, whose credentials the bundled copy's client refuses (every
- * span export failed at once). Made a plain `require`, the bundle resolves it to its own copy.
- */
-function ownRequires(): Plugin {
-  return {
-    name: 'own-requires',
-    transform(code, id) {
-      if (!id.includes('/node_modules/') || !/import\s*\{[^}]*\b__require\b[^}]*\}\s*from/.test(code)) return null;
-      return code.replace(/\b__require\(/g, 'require(');
-    },
-  };
-}
-
 /** `__dirname` and `__filename` in a dependency's module: its place in node_modules, at run time. */
 function packagePaths(): Plugin {
   return {
@@ -76,7 +60,7 @@ export async function bundleEntries(input: string | Record<string, string>, out:
   await build({
     input,
     platform: 'node',
-    plugins: [ownRequires(), packagePaths()],
+    plugins: [packagePaths()],
     logLevel: 'warn',
     // The two plugins above edit dependencies' modules within their lines (no line added or
     // removed), so the source maps keep every line; only columns on the edited lines move.

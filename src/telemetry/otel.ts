@@ -197,6 +197,28 @@ class CountingMetricExporter implements PushMetricExporter {
   }
 }
 
+/** The export delegate's self-metrics (otel.sdk.exporter.*) of an OTLP/gRPC exporter, the status by name. */
+function grpcExporterMetrics<T>(
+  base: typeof import('@opentelemetry/otlp-exporter-base'),
+  transport: typeof import('./otlp-grpc-transport.ts'),
+  componentType: string,
+  metricsHelper: import('@opentelemetry/otlp-transformer').IExporterMetricsHelper<T>,
+  url: string,
+) {
+  return new base.ExporterMetrics<T>({
+    componentType,
+    metricsHelper,
+    url,
+    meterProvider: undefined,
+    responseAttributesFromError: (error) =>
+      error === undefined
+        ? { 'rpc.response.status_code': 'OK' }
+        : error instanceof transport.OtlpGrpcExportError
+          ? { 'rpc.response.status_code': transport.statusName(error.code) }
+          : {},
+  });
+}
+
 /**
  * The OTLP span exporter of the protocol, with the library's export delegate (serializer call,
  * concurrency limit, otel.sdk.exporter.* self-metrics) and the request encoding of
@@ -212,26 +234,46 @@ async function createTraceExporter(
   env: NodeJS.ProcessEnv,
 ): Promise<SpanExporter> {
   // Loaded here, when spans are exported, not at start.
-  const { OTLPExporterBase, ExporterMetrics, createOtlpNetworkExportDelegate, getSharedConfigurationDefaults } = await import('@opentelemetry/otlp-exporter-base');
+  const base = await import('@opentelemetry/otlp-exporter-base');
   const { ProtobufTraceSerializer, TraceExporterMetricsHelper } = await import('@opentelemetry/otlp-transformer');
   const serializer = (await import('./otlp-trace-encoder.ts')).createTraceSerializer(ProtobufTraceSerializer);
   if (protocol === 'grpc') {
-    const { Http2GrpcTransport, OtlpGrpcExportError, resolveGrpcExport, statusName } = await import('./otlp-grpc-transport.ts');
-    const target = resolveGrpcExport(options.url, options.timeoutMillis, `llm-authz/${version}`, env);
-    const metrics = new ExporterMetrics({
-      componentType: 'otlp_grpc_span_exporter',
-      metricsHelper: TraceExporterMetricsHelper,
-      url: target.url,
-      meterProvider: undefined,
-      responseAttributesFromError: (error) =>
-        error === undefined ? { 'rpc.response.status_code': 'OK' } : error instanceof OtlpGrpcExportError ? { 'rpc.response.status_code': statusName(error.code) } : {},
-    });
-    const shared = { ...getSharedConfigurationDefaults(), timeoutMillis: target.timeoutMillis, compression: target.compression };
-    return new OTLPExporterBase(createOtlpNetworkExportDelegate(shared, serializer, metrics, new Http2GrpcTransport(target)));
+    const transport = await import('./otlp-grpc-transport.ts');
+    const target = transport.resolveGrpcExport(options.url, options.timeoutMillis, `llm-authz/${version}`, env, 'TRACES');
+    const metrics = grpcExporterMetrics(base, transport, 'otlp_grpc_span_exporter', TraceExporterMetricsHelper, target.url);
+    const shared = { ...base.getSharedConfigurationDefaults(), timeoutMillis: target.timeoutMillis, compression: target.compression };
+    return new base.OTLPExporterBase(base.createOtlpNetworkExportDelegate(shared, serializer, metrics, new transport.Http2GrpcTransport(target, transport.TRACE_EXPORT_PATH)));
   }
   const http = await import('@opentelemetry/otlp-exporter-base/node-http');
   const config = http.convertLegacyHttpOptions(options, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' });
-  return new OTLPExporterBase(http.createOtlpHttpExportDelegate(config, serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, undefined));
+  return new base.OTLPExporterBase(http.createOtlpHttpExportDelegate(config, serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, undefined));
+}
+
+/**
+ * The OTLP metric exporter of the protocol. http/protobuf: the library's exporter. grpc: the
+ * library's metric exporter base (temporality and aggregation from
+ * OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, as the library's gRPC exporter) and export
+ * delegate on the node:http2 transport of the spans, so that serve loads no grpc-js.
+ */
+async function createMetricExporter(
+  protocol: 'grpc' | 'http/protobuf',
+  options: { url?: string; timeoutMillis: number },
+  version: string,
+  env: NodeJS.ProcessEnv,
+): Promise<PushMetricExporter> {
+  if (protocol === 'grpc') {
+    const base = await import('@opentelemetry/otlp-exporter-base');
+    const { OTLPMetricExporterBase } = await import('@opentelemetry/exporter-metrics-otlp-http');
+    const { ProtobufMetricsSerializer, MetricsExporterMetricsHelper } = await import('@opentelemetry/otlp-transformer');
+    const transport = await import('./otlp-grpc-transport.ts');
+    const target = transport.resolveGrpcExport(options.url, options.timeoutMillis, `llm-authz/${version}`, env, 'METRICS');
+    const metrics = grpcExporterMetrics(base, transport, 'otlp_grpc_metric_exporter', MetricsExporterMetricsHelper, target.url);
+    const shared = { ...base.getSharedConfigurationDefaults(), timeoutMillis: target.timeoutMillis, compression: target.compression };
+    return new OTLPMetricExporterBase(
+      base.createOtlpNetworkExportDelegate(shared, ProtobufMetricsSerializer, metrics, new transport.Http2GrpcTransport(target, transport.METRICS_EXPORT_PATH)),
+    );
+  }
+  return new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter(options);
 }
 
 function hostAndPort(listen: string): { host: string; port: number } {
@@ -249,10 +291,7 @@ export async function startTelemetry(cfg: TelemetryConfig, opts: TelemetryOption
   if (metricsTarget) {
     const timeoutMillis = Math.min(cfg.metrics.interval_ms, 10_000);
     const options = metricsTarget.url !== undefined ? { url: metricsTarget.url, timeoutMillis } : { timeoutMillis };
-    const inner =
-      metricsTarget.protocol === 'grpc'
-        ? new (await import('@opentelemetry/exporter-metrics-otlp-grpc')).OTLPMetricExporter(options)
-        : new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter(options);
+    const inner = await createMetricExporter(metricsTarget.protocol, options, opts.version, env);
     readers.push(
       new PeriodicExportingMetricReader({ exporter: new CountingMetricExporter(inner), exportIntervalMillis: cfg.metrics.interval_ms, exportTimeoutMillis: timeoutMillis }),
     );

@@ -1,19 +1,20 @@
 /**
- * OTLP/gRPC span export over node:http2: one unary TraceService/Export call per batch, on one
- * HTTP/2 connection kept open between batches. It is the transport under the library's export
- * delegate (otlp-exporter-base: serializer, concurrency limit, self-metrics), in place of the
- * library's transport on grpc-js.
+ * OTLP/gRPC export over node:http2: one unary Export call per batch (TraceService for spans,
+ * MetricsService for metrics), on one HTTP/2 connection kept open between batches. It is the
+ * transport under the library's export delegate (otlp-exporter-base: serializer, concurrency
+ * limit, self-metrics), in place of the library's transport on grpc-js.
  *
- * Why not grpc-js: the export of a full batch starts inside end() of the span that fills it, so
- * inside a Check. At 250 Checks/s paced, the grpc-js call path (client, interceptors, call
- * stream, metadata, filters) was a third of the event loop's busy time during the slowest 1% of
- * requests, and this transport took the paced p99 from 2.89-3.46 ms to 2.52-2.71 ms
- * (bench/tail-requests.ts; README Sizing). The wire is the same: the collector sees the same
- * requests and bytes.
+ * Why not grpc-js: the export of a full span batch starts inside end() of the span that fills
+ * it, so inside a Check. At 250 Checks/s paced on a noisy day, the grpc-js call path (client,
+ * interceptors, call stream, metadata, filters) was a third of the event loop's busy time during
+ * the slowest 1% of requests, and a prototype of this transport took the paced p99 from
+ * 2.89-3.46 ms to 2.52-2.71 ms (on a quiet day the two could not be told apart; README Sizing).
+ * And serve no longer loads grpc-js to export (2 MiB of idle RSS). The wire is the same: the
+ * collector sees the same requests and bytes.
  *
  * What it keeps of an OTLP/gRPC exporter (the OTLP exporter specification):
  * - endpoint, headers, compression, timeout, TLS and mTLS from the config and the
- *   OTEL_EXPORTER_OTLP_[TRACES_]* variables (resolveGrpcExport);
+ *   OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]* variables (resolveGrpcExport);
  * - retries of the retryable codes with exponential backoff and jitter within the timeout, and
  *   the delay the server asks for (google.rpc.RetryInfo in grpc-status-details-bin);
  * - a new connection after the collector closes, resets or stops answering the current one;
@@ -34,6 +35,7 @@ import protobuf from 'protobufjs/minimal.js';
 const gzipAsync = promisify(gzip);
 
 export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+export const METRICS_EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
 
 /** gRPC status codes this transport names (the rest by number). */
 export const GRPC_STATUS = {
@@ -134,7 +136,13 @@ function readPem(env: NodeJS.ProcessEnv, signal: string, name: string): Buffer |
  * CLIENT_KEY. Read once, at start; a file that cannot be read, or a client key without its
  * certificate, is a start error.
  */
-export function resolveGrpcExport(configured: string | undefined, timeoutMillis: number, userAgent: string, env: NodeJS.ProcessEnv, signal = 'TRACES'): GrpcExportTarget {
+export function resolveGrpcExport(
+  configured: string | undefined,
+  timeoutMillis: number,
+  userAgent: string,
+  env: NodeJS.ProcessEnv,
+  signal: 'TRACES' | 'METRICS',
+): GrpcExportTarget {
   let raw = (configured ?? pick(env, signal, 'ENDPOINT') ?? 'http://localhost:4317').trim();
   if (raw.startsWith('unix:')) {
     return { url: raw, tls: undefined, ...common(env, signal, timeoutMillis, userAgent) };
@@ -272,7 +280,7 @@ export class Http2GrpcTransport implements IExporterTransport {
   #deadlineMisses = 0;
   #closed = false;
 
-  constructor(target: GrpcExportTarget, grpcPath = TRACE_EXPORT_PATH) {
+  constructor(target: GrpcExportTarget, grpcPath: string) {
     this.#target = target;
     this.#path = grpcPath;
   }

@@ -16,9 +16,14 @@ import { gunzipSync } from 'node:zlib';
 import protobuf from 'protobufjs/minimal.js';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCa, loopbackServerCert, type Ca, type IssuedCert } from '../../devstack/pki.ts';
+import { CHECK_SPAN_NAME } from '../../src/telemetry/check-span.ts';
+import { recordDecision } from '../../src/telemetry/metrics.ts';
+import { startTelemetry } from '../../src/telemetry/otel.ts';
+import { telemetrySchema } from '../../src/telemetry/schema.ts';
 import {
   GRPC_STATUS,
   Http2GrpcTransport,
+  METRICS_EXPORT_PATH,
   OtlpGrpcExportError,
   TRACE_EXPORT_PATH,
   resolveGrpcExport,
@@ -27,6 +32,9 @@ import {
 } from '../../src/telemetry/otlp-grpc-transport.ts';
 
 const SECRET_HEADER = 'Bearer collector-secret-4f1c';
+
+const resolve = (url: string | undefined, timeoutMillis: number, ua: string, env: NodeJS.ProcessEnv, signal: 'TRACES' | 'METRICS' = 'TRACES') =>
+  resolveGrpcExport(url, timeoutMillis, ua, env, signal);
 
 interface Received {
   readonly headers: http2.IncomingHttpHeaders;
@@ -94,7 +102,7 @@ function target(url: string, over: Partial<GrpcExportTarget> = {}): GrpcExportTa
 }
 
 function transport(t: GrpcExportTarget): Http2GrpcTransport {
-  const tr = new Http2GrpcTransport(t);
+  const tr = new Http2GrpcTransport(t, TRACE_EXPORT_PATH);
   closers.push(async () => tr.shutdown());
   return tr;
 }
@@ -263,6 +271,38 @@ describe('OTLP/gRPC transport over node:http2', () => {
   });
 });
 
+describe('startTelemetry with protocol grpc', () => {
+  it('exports spans (TraceService) and metrics (MetricsService) over the transport, with the headers of their signal', async () => {
+    const c = await collector((_r, s) => reply(s));
+    const cfg = telemetrySchema.parse({
+      service_name: 'otlp-grpc-unit',
+      traces: { protocol: 'grpc', endpoint: c.url, scheduled_delay_ms: 10 },
+      metrics: { protocol: 'grpc', endpoint: c.url, interval_ms: 60_000 },
+    });
+    const tel = await startTelemetry(cfg, { version: 't', env: { OTEL_EXPORTER_OTLP_METRICS_HEADERS: 'x-signal=metrics', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-signal=traces' } });
+    try {
+      expect(tel.tracesTo).toBe(`otlp grpc ${c.url}`);
+      tel.tracer.start(undefined).end({ 'decision.effect': 'allow' }, undefined);
+      recordDecision('allow', 'allowed', 'unit-rule', 0.001);
+      await tel.flush();
+      const traces = c.requests.filter((r) => r.headers[':path'] === TRACE_EXPORT_PATH);
+      const metrics = c.requests.filter((r) => r.headers[':path'] === METRICS_EXPORT_PATH);
+      expect(traces.length).toBeGreaterThanOrEqual(1);
+      expect(metrics.length).toBeGreaterThanOrEqual(1);
+      expect(traces[0]?.headers['x-signal']).toBe('traces');
+      expect(metrics[0]?.headers['x-signal']).toBe('metrics');
+      expect(traces[0]?.headers['user-agent']).toBe('llm-authz/t');
+      // The protobuf requests carry the span's name and the metric's name as plain bytes.
+      expect(traces.some((r) => r.body.includes(CHECK_SPAN_NAME))).toBe(true);
+      expect(metrics.some((r) => r.body.includes('llm_authz.decisions') && r.body.includes('unit-rule'))).toBe(true);
+      // One connection per exporter.
+      expect(c.sessions).toHaveLength(2);
+    } finally {
+      await tel.shutdown();
+    }
+  });
+});
+
 describe('OTLP/gRPC transport: TLS and mTLS from the environment', () => {
   let dir: string;
   let ca: Ca;
@@ -284,9 +324,9 @@ describe('OTLP/gRPC transport: TLS and mTLS from the environment', () => {
 
   it('https:// with OTEL_EXPORTER_OTLP_CERTIFICATE: verified TLS; a server from another CA is refused', async () => {
     const c = await collector((_r, s) => reply(s), { tls: tlsServer(false) });
-    const ok = resolveGrpcExport(c.url, 5000, 'ua', { OTEL_EXPORTER_OTLP_CERTIFICATE: ca.cert });
+    const ok = resolve(c.url, 5000, 'ua', { OTEL_EXPORTER_OTLP_CERTIFICATE: ca.cert });
     expect((await transport(ok).send(PAYLOAD, 5000)).status).toBe('success');
-    const wrong = resolveGrpcExport(c.url, 2000, 'ua', { OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: otherCa.cert });
+    const wrong = resolve(c.url, 2000, 'ua', { OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: otherCa.cert });
     const res = await transport(wrong).send(PAYLOAD, 300);
     expect(res.status).toBe('retryable');
     expect(res.status === 'retryable' ? res.error?.message : '').toMatch(/UNAVAILABLE \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|ERR_SSL_\w+|ECONNRESET)\)/);
@@ -295,52 +335,58 @@ describe('OTLP/gRPC transport: TLS and mTLS from the environment', () => {
 
   it('mTLS with OTEL_EXPORTER_OTLP_CLIENT_KEY / CLIENT_CERTIFICATE: the collector sees the client certificate; without them it refuses', async () => {
     const c = await collector((_r, s) => reply(s), { tls: tlsServer(true) });
-    const withCert = resolveGrpcExport(c.url, 5000, 'ua', {
+    const withCert = resolve(c.url, 5000, 'ua', {
       OTEL_EXPORTER_OTLP_CERTIFICATE: ca.cert,
       OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY: client.key,
       OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: client.cert,
     });
     expect((await transport(withCert).send(PAYLOAD, 5000)).status).toBe('success');
     expect(c.requests[0]?.peerCn).toBe('llm-authz-exporter');
-    const without = resolveGrpcExport(c.url, 2000, 'ua', { OTEL_EXPORTER_OTLP_CERTIFICATE: ca.cert });
+    const without = resolve(c.url, 2000, 'ua', { OTEL_EXPORTER_OTLP_CERTIFICATE: ca.cert });
     expect((await transport(without).send(PAYLOAD, 300)).status).not.toBe('success');
     expect(c.requests).toHaveLength(1);
   });
 });
 
 describe('resolveGrpcExport', () => {
+  it('reads the variables of its signal: METRICS_ for metrics, TRACES_ for traces', () => {
+    const env = { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:1', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://m:2', OTEL_EXPORTER_OTLP_METRICS_HEADERS: 'x-m=1' };
+    expect(resolve(undefined, 1, 'ua', env, 'METRICS')).toMatchObject({ url: 'http://m:2', headers: { 'x-m': '1' } });
+    expect(resolve(undefined, 1, 'ua', env, 'TRACES')).toMatchObject({ url: 'http://t:1', headers: {} });
+  });
+
   it('endpoint: the config, then the signal variable, then the general one, then http://localhost:4317', () => {
     const env = { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:1', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://g:2' };
-    expect(resolveGrpcExport('http://c:3/ignored/path', 1, 'ua', env).url).toBe('http://c:3');
-    expect(resolveGrpcExport(undefined, 1, 'ua', env).url).toBe('http://t:1');
-    expect(resolveGrpcExport(undefined, 1, 'ua', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://g:2' }).url).toBe('http://g:2');
-    expect(resolveGrpcExport(undefined, 1, 'ua', {})).toMatchObject({ url: 'http://localhost:4317', tls: undefined });
+    expect(resolve('http://c:3/ignored/path', 1, 'ua', env).url).toBe('http://c:3');
+    expect(resolve(undefined, 1, 'ua', env).url).toBe('http://t:1');
+    expect(resolve(undefined, 1, 'ua', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://g:2' }).url).toBe('http://g:2');
+    expect(resolve(undefined, 1, 'ua', {})).toMatchObject({ url: 'http://localhost:4317', tls: undefined });
   });
 
   it('without a scheme: TLS, unless OTEL_EXPORTER_OTLP_INSECURE is true', () => {
-    expect(resolveGrpcExport('collector:4317', 1, 'ua', {})).toMatchObject({ url: 'https://collector:4317', tls: {} });
-    expect(resolveGrpcExport('collector:4317', 1, 'ua', { OTEL_EXPORTER_OTLP_INSECURE: 'TRUE' })).toMatchObject({ url: 'http://collector:4317', tls: undefined });
-    expect(resolveGrpcExport('collector:4317', 1, 'ua', { OTEL_EXPORTER_OTLP_TRACES_INSECURE: 'true' }).tls).toBeUndefined();
-    expect(resolveGrpcExport('unix:/run/otel.sock', 1, 'ua', {})).toMatchObject({ url: 'unix:/run/otel.sock', tls: undefined });
-    expect(() => resolveGrpcExport('ftp://c:1', 1, 'ua', {})).toThrow('scheme ftp: is not http, https or unix');
+    expect(resolve('collector:4317', 1, 'ua', {})).toMatchObject({ url: 'https://collector:4317', tls: {} });
+    expect(resolve('collector:4317', 1, 'ua', { OTEL_EXPORTER_OTLP_INSECURE: 'TRUE' })).toMatchObject({ url: 'http://collector:4317', tls: undefined });
+    expect(resolve('collector:4317', 1, 'ua', { OTEL_EXPORTER_OTLP_TRACES_INSECURE: 'true' }).tls).toBeUndefined();
+    expect(resolve('unix:/run/otel.sock', 1, 'ua', {})).toMatchObject({ url: 'unix:/run/otel.sock', tls: undefined });
+    expect(() => resolve('ftp://c:1', 1, 'ua', {})).toThrow('scheme ftp: is not http, https or unix');
   });
 
   it('headers: the signal variable wins per name, names lower-cased, the transport-owned ones dropped; compression', () => {
-    const t = resolveGrpcExport('http://c:1', 1, 'ua', {
+    const t = resolve('http://c:1', 1, 'ua', {
       OTEL_EXPORTER_OTLP_HEADERS: 'Authorization=Bearer%20g,x-tenant=a,content-type=text/plain,grpc-timeout=1S',
       OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-tenant=b',
       OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'gzip',
     });
     expect(t.headers).toEqual({ authorization: 'Bearer g', 'x-tenant': 'b' });
     expect(t.compression).toBe('gzip');
-    expect(resolveGrpcExport('http://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_COMPRESSION: 'none' }).compression).toBe('none');
+    expect(resolve('http://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_COMPRESSION: 'none' }).compression).toBe('none');
   });
 
   it('a header that HTTP/2 would refuse on every export is a start error, naming the header and not its value', () => {
-    expect(() => resolveGrpcExport('http://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_HEADERS: 'bad name=secret-1' })).toThrow('"bad name" is not a valid header name');
+    expect(() => resolve('http://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_HEADERS: 'bad name=secret-1' })).toThrow('"bad name" is not a valid header name');
     let message = '';
     try {
-      resolveGrpcExport('http://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-token=secret-2%0D%0Ax-evil=1' });
+      resolve('http://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-token=secret-2%0D%0Ax-evil=1' });
     } catch (e) {
       message = (e as Error).message;
     }
@@ -352,8 +398,8 @@ describe('resolveGrpcExport', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'otlp-env-'));
     const key = path.join(dir, 'k.pem');
     writeFileSync(key, 'not a key');
-    expect(() => resolveGrpcExport('https://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_CLIENT_KEY: key })).toThrow('CLIENT_KEY and CLIENT_CERTIFICATE are set together or not at all');
-    expect(() => resolveGrpcExport('https://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_CERTIFICATE: path.join(dir, 'missing.pem') })).toThrow(
+    expect(() => resolve('https://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_CLIENT_KEY: key })).toThrow('CLIENT_KEY and CLIENT_CERTIFICATE are set together or not at all');
+    expect(() => resolve('https://c:1', 1, 'ua', { OTEL_EXPORTER_OTLP_CERTIFICATE: path.join(dir, 'missing.pem') })).toThrow(
       `cannot read ${path.join(dir, 'missing.pem')}: ENOENT`,
     );
   });
