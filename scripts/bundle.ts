@@ -62,7 +62,7 @@ export async function bundleEntries(input: string | Record<string, string>, out:
     platform: 'node',
     plugins: [packagePaths()],
     logLevel: 'warn',
-    // The two plugins above edit dependencies' modules within their lines (no line added or
+    // The plugin above edits dependencies' modules within their lines (no line added or
     // removed), so the source maps keep every line; only columns on the edited lines move.
     onLog(level, log, handler) {
       if (log.code !== 'SOURCEMAP_BROKEN') handler(level, log);

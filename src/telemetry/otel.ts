@@ -197,18 +197,27 @@ class CountingMetricExporter implements PushMetricExporter {
   }
 }
 
-/** The export delegate's self-metrics (otel.sdk.exporter.*) of an OTLP/gRPC exporter, the status by name. */
-function grpcExporterMetrics<T>(
-  base: typeof import('@opentelemetry/otlp-exporter-base'),
-  transport: typeof import('./otlp-grpc-transport.ts'),
+/**
+ * The library's export delegate (serializer call, concurrency limit, otel.sdk.exporter.*
+ * self-metrics with the gRPC status by name) on otlp-grpc-transport.ts, for one signal: its
+ * target from the config and OTEL_EXPORTER_OTLP_[signal_]*, its Export method.
+ */
+async function grpcExportDelegate<T, R>(
+  signal: 'TRACES' | 'METRICS',
+  serializer: import('@opentelemetry/otlp-transformer').ISerializer<T, R>,
   componentType: string,
   metricsHelper: import('@opentelemetry/otlp-transformer').IExporterMetricsHelper<T>,
-  url: string,
+  options: { url?: string; timeoutMillis: number },
+  version: string,
+  env: NodeJS.ProcessEnv,
 ) {
-  return new base.ExporterMetrics<T>({
+  const base = await import('@opentelemetry/otlp-exporter-base');
+  const transport = await import('./otlp-grpc-transport.ts');
+  const target = transport.resolveGrpcExport(options.url, options.timeoutMillis, `llm-authz/${version}`, env, signal);
+  const metrics = new base.ExporterMetrics<T>({
     componentType,
     metricsHelper,
-    url,
+    url: target.url,
     meterProvider: undefined,
     responseAttributesFromError: (error) =>
       error === undefined
@@ -217,6 +226,9 @@ function grpcExporterMetrics<T>(
           ? { 'rpc.response.status_code': transport.statusName(error.code) }
           : {},
   });
+  const shared = { ...base.getSharedConfigurationDefaults(), timeoutMillis: target.timeoutMillis, compression: target.compression };
+  const path = signal === 'TRACES' ? transport.TRACE_EXPORT_PATH : transport.METRICS_EXPORT_PATH;
+  return base.createOtlpNetworkExportDelegate(shared, serializer, metrics, new transport.Http2GrpcTransport(target, path));
 }
 
 /**
@@ -238,11 +250,7 @@ async function createTraceExporter(
   const { ProtobufTraceSerializer, TraceExporterMetricsHelper } = await import('@opentelemetry/otlp-transformer');
   const serializer = (await import('./otlp-trace-encoder.ts')).createTraceSerializer(ProtobufTraceSerializer);
   if (protocol === 'grpc') {
-    const transport = await import('./otlp-grpc-transport.ts');
-    const target = transport.resolveGrpcExport(options.url, options.timeoutMillis, `llm-authz/${version}`, env, 'TRACES');
-    const metrics = grpcExporterMetrics(base, transport, 'otlp_grpc_span_exporter', TraceExporterMetricsHelper, target.url);
-    const shared = { ...base.getSharedConfigurationDefaults(), timeoutMillis: target.timeoutMillis, compression: target.compression };
-    return new base.OTLPExporterBase(base.createOtlpNetworkExportDelegate(shared, serializer, metrics, new transport.Http2GrpcTransport(target, transport.TRACE_EXPORT_PATH)));
+    return new base.OTLPExporterBase(await grpcExportDelegate('TRACES', serializer, 'otlp_grpc_span_exporter', TraceExporterMetricsHelper, options, version, env));
   }
   const http = await import('@opentelemetry/otlp-exporter-base/node-http');
   const config = http.convertLegacyHttpOptions(options, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' });
@@ -262,15 +270,10 @@ async function createMetricExporter(
   env: NodeJS.ProcessEnv,
 ): Promise<PushMetricExporter> {
   if (protocol === 'grpc') {
-    const base = await import('@opentelemetry/otlp-exporter-base');
     const { OTLPMetricExporterBase } = await import('@opentelemetry/exporter-metrics-otlp-http');
     const { ProtobufMetricsSerializer, MetricsExporterMetricsHelper } = await import('@opentelemetry/otlp-transformer');
-    const transport = await import('./otlp-grpc-transport.ts');
-    const target = transport.resolveGrpcExport(options.url, options.timeoutMillis, `llm-authz/${version}`, env, 'METRICS');
-    const metrics = grpcExporterMetrics(base, transport, 'otlp_grpc_metric_exporter', MetricsExporterMetricsHelper, target.url);
-    const shared = { ...base.getSharedConfigurationDefaults(), timeoutMillis: target.timeoutMillis, compression: target.compression };
     return new OTLPMetricExporterBase(
-      base.createOtlpNetworkExportDelegate(shared, ProtobufMetricsSerializer, metrics, new transport.Http2GrpcTransport(target, transport.METRICS_EXPORT_PATH)),
+      await grpcExportDelegate('METRICS', ProtobufMetricsSerializer, 'otlp_grpc_metric_exporter', MetricsExporterMetricsHelper, options, version, env),
     );
   }
   return new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter(options);
