@@ -26,7 +26,7 @@ import { renderEnvoyConfig, startEnvoy, type EnvoyPorts } from '../devstack/envo
 import { startMockProvider } from '../devstack/mock-provider.ts';
 import { envoyCounter, HEADER, post, row, sendDenied, splitter, warmClient, warmProvider, type Sent, type Timed } from './cold.ts';
 import { startFloor, startOtlpSink } from './servers.ts';
-import { BENCH_ENV, benchRequestBody, prepareBenchFiles, withServerKeys } from './setup.ts';
+import { BENCH_ENV, BENCH_PROVIDER_KEEP, benchRequestBody, prepareBenchFiles, withServerKeys } from './setup.ts';
 import { withoutAuthz, withoutOutcomes } from './through-envoy.ts';
 
 export const VARIANTS = ['off', 'floor', 'llm-authz no warm-up', 'llm-authz', 'llm-authz denied first'] as const;
@@ -55,7 +55,7 @@ export async function measureFreshEnvoy(
   mkdirSync(dir, { recursive: true });
   const stops: (() => Promise<unknown>)[] = [];
   try {
-    const openai = await startMockProvider('openai');
+    const openai = await startMockProvider('openai', '127.0.0.1', undefined, undefined, BENCH_PROVIDER_KEEP);
     stops.push(() => openai.close());
     let authzPort = 9; // ext_authz off: never called
     if (v === 'floor') {

@@ -158,11 +158,12 @@ export async function startOpa(workDir: string, policyFile: string, dataFile: st
 }
 
 /** The local OTLP/gRPC sink that llm-authz and Envoy export spans to. */
-export async function startOtlpSink(workDir: string): Promise<{ port: number; stop(): Promise<void> }> {
+export async function startOtlpSink(workDir: string): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const child = startChild(process.execPath, [path.join(ROOT, 'bench/otlp-sink.ts')], { logFile: path.join(workDir, 'otlp-sink.log') });
   const line = await child.waitForLine('stdout', (l) => l.startsWith('{"port"'));
   return {
     port: (JSON.parse(line) as { port: number }).port,
+    pid: child.proc.pid ?? 0,
     async stop() {
       await child.stop('SIGTERM', 5000);
     },

@@ -39,6 +39,13 @@ export function imageNodeFlags(dockerfile?: string): string[] {
   return argv.slice(1, bin);
 }
 
+/**
+ * Requests the benchmarks' mock providers keep (they run inside the harness process): the last 100,
+ * not the dev stack's 20,000, whose 2 KiB bodies kept by the thousand gave the harness's own garbage
+ * collector work on both cores in the middle of the through-Envoy windows (bench/tail-envoy.ts).
+ */
+export const BENCH_PROVIDER_KEEP = { keep: 100 } as const;
+
 export const BENCH_ENV: NodeJS.ProcessEnv = { ...imageEnv(), BENCH_OPENAI_KEY: PROVIDER_KEY };
 /** How the benchmark runs llm-authz: with the image's Node flags. */
 export const IMAGE_NODE_FLAGS: readonly string[] = imageNodeFlags();

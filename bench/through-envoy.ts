@@ -22,7 +22,7 @@ import { startMockProvider, type MockProvider } from '../devstack/mock-provider.
 import { medianRound, type LoadResult } from './h2load.ts';
 import { cpuSeconds, noiseWindow, type MachineNoise } from './procstat.ts';
 import { startFloor } from './servers.ts';
-import { benchRequestBody, PROVIDER_KEY } from './setup.ts';
+import { BENCH_PROVIDER_KEEP, benchRequestBody, PROVIDER_KEY } from './setup.ts';
 import { vegeta } from './vegeta.ts';
 
 export const OUTCOMES_VARIANT = 'llm-authz + outcomes';
@@ -155,8 +155,8 @@ export async function benchEnvoyScenario(o: {
   roundsAt?: (rate: number) => number;
 }): Promise<EnvoyPoint[]> {
   const peers = o.peers ?? [];
-  const openai = await startMockProvider('openai');
-  const anthropic = await startMockProvider('anthropic');
+  const openai = await startMockProvider('openai', '127.0.0.1', undefined, undefined, BENCH_PROVIDER_KEEP);
+  const anthropic = await startMockProvider('anthropic', '127.0.0.1', undefined, undefined, BENCH_PROVIDER_KEEP);
   const authz = await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-envoy', nodeArgs: o.nodeArgs ?? [] });
   const floor = await startFloor(o.workDir, 'openai');
   const body = benchRequestBody(2048);

@@ -16,7 +16,7 @@ import { renderEnvoyConfig, startEnvoy, type EnvoyPorts, type EnvoyProcess } fro
 import { startMockProvider } from '../devstack/mock-provider.ts';
 import type { LoadResult } from './h2load.ts';
 import { cpuSeconds } from './procstat.ts';
-import { benchRequestBody } from './setup.ts';
+import { BENCH_PROVIDER_KEEP, benchRequestBody } from './setup.ts';
 import { vegeta } from './vegeta.ts';
 
 export type Transport = 'tcp' | 'uds';
@@ -77,7 +77,7 @@ export async function benchUds(o: {
   nodeArgs?: readonly string[];
 }): Promise<UdsPoint[]> {
   const socket = path.join(o.workDir, 'authz.sock');
-  const openai = await startMockProvider('openai');
+  const openai = await startMockProvider('openai', '127.0.0.1', undefined, undefined, BENCH_PROVIDER_KEEP);
   const servers = {
     tcp: await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-tcp', nodeArgs: o.nodeArgs ?? [] }),
     uds: await startAuthz({ config: o.config, workDir: o.workDir, env: o.env, name: 'llm-authz-uds', listen: `unix:${socket}`, nodeArgs: o.nodeArgs ?? [] }),

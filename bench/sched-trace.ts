@@ -1,0 +1,82 @@
+/**
+ * The kernel's scheduling of every thread, from tracefs `sched_switch` and `sched_wakeup` events,
+ * as intervals on the wall clock by thread group (bench/tail-envoy.ts).
+ */
+import type { RequestTiming } from './vegeta.ts';
+
+export type Interval = readonly [number, number];
+
+/** Every thread's time on a CPU and runnable waiting for one, by thread group (ms on the wall clock). */
+export interface Timelines {
+  readonly onCpu: Map<string, Interval[]>;
+  readonly waiting: Map<string, Interval[]>;
+}
+
+/**
+ * tracefs `sched_switch` and `sched_wakeup` lines (monotonic seconds) as wall-clock intervals per
+ * group. A thread waits from its wakeup, or from being switched out still runnable (`R`,
+ * preempted), until it is switched in; it runs from being switched in until it is switched out.
+ * `groupOf` names a thread's group (undefined: its comm without trailing digits).
+ */
+export function schedTimelines(trace: string, wallMinusMonoMs: number, groupOf: (tid: number) => string | undefined): Timelines {
+  const onCpu = new Map<string, Interval[]>();
+  const waiting = new Map<string, Interval[]>();
+  const runningSince = new Map<number, number>();
+  const waitingSince = new Map<number, number>();
+  const add = (into: Map<string, Interval[]>, tid: number, comm: string, iv: Interval): void => {
+    const g = groupOf(tid) ?? comm.replace(/\d+$/, '');
+    let list = into.get(g);
+    if (list === undefined) into.set(g, (list = []));
+    list.push(iv);
+  };
+  const sw = /\s(\d+\.\d+): sched_switch: prev_comm=(.*) prev_pid=(\d+) prev_prio=\d+ prev_state=(\S+) ==> next_comm=(.*) next_pid=(\d+) /;
+  const wk = /\s(\d+\.\d+): sched_wakeup: comm=(.*) pid=(\d+) /;
+  for (const line of trace.split('\n')) {
+    const s = sw.exec(line);
+    if (s) {
+      const t = Number(s[1]) * 1000 + wallMinusMonoMs;
+      const prev = Number(s[3]);
+      const next = Number(s[6]);
+      if (prev !== 0) {
+        const since = runningSince.get(prev);
+        if (since !== undefined) add(onCpu, prev, s[2] ?? '', [since, t]);
+        runningSince.delete(prev);
+        if (s[4]?.startsWith('R')) waitingSince.set(prev, t);
+      }
+      if (next !== 0) {
+        runningSince.set(next, t);
+        const since = waitingSince.get(next);
+        if (since !== undefined) add(waiting, next, s[5] ?? '', [since, t]);
+        waitingSince.delete(next);
+      }
+      continue;
+    }
+    const w = wk.exec(line);
+    if (w) {
+      const tid = Number(w[3]);
+      if (!runningSince.has(tid) && !waitingSince.has(tid)) waitingSince.set(tid, Number(w[1]) * 1000 + wallMinusMonoMs);
+    }
+  }
+  return { onCpu, waiting };
+}
+
+export function overlapMs(a0: number, a1: number, intervals: readonly Interval[]): number {
+  let sum = 0;
+  for (const [b0, b1] of intervals) if (b1 > a0 && b0 < a1) sum += Math.min(a1, b1) - Math.max(a0, b0);
+  return sum;
+}
+
+/** Per group: the mean ms per request on a CPU and waiting for one while each of `requests` was out. */
+export function perRequest(requests: readonly RequestTiming[], t: Timelines): Map<string, { onCpu: number; waiting: number }> {
+  const out = new Map<string, { onCpu: number; waiting: number }>();
+  for (const g of new Set([...t.onCpu.keys(), ...t.waiting.keys()])) {
+    let on = 0;
+    let wait = 0;
+    for (const r of requests) {
+      on += overlapMs(r.sentMs, r.sentMs + r.latencyMs, t.onCpu.get(g) ?? []);
+      wait += overlapMs(r.sentMs, r.sentMs + r.latencyMs, t.waiting.get(g) ?? []);
+    }
+    out.set(g, { onCpu: on / Math.max(1, requests.length), waiting: wait / Math.max(1, requests.length) });
+  }
+  return out;
+}
