@@ -2,7 +2,11 @@
  * The kernel's scheduling of every thread, from tracefs `sched_switch` and `sched_wakeup` events,
  * as intervals on the wall clock by thread group (bench/tail-envoy.ts).
  */
+import { performance } from 'node:perf_hooks';
 import type { RequestTiming } from './vegeta.ts';
+
+/** Wall clock minus the monotonic clock (CLOCK_MONOTONIC: tracefs `mono`, V8's CPU profile), ms. */
+export const wallMinusMonoMs = (): number => performance.timeOrigin + performance.now() - Number(process.hrtime.bigint()) / 1e6;
 
 export type Interval = readonly [number, number];
 

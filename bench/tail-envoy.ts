@@ -20,7 +20,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { startAuthz } from '../devstack/authz.ts';
 import { renderEnvoyConfig, startEnvoy, type EnvoyPorts, type EnvoyProcess } from '../devstack/envoy.ts';
@@ -29,7 +28,7 @@ import { ROOT } from '../devstack/tools.ts';
 import { OPA_ENVOY, startFloor, startOpa, startOtlpSink } from './servers.ts';
 import { BENCH_ENV, BENCH_PROVIDER_KEEP, benchRequestBody, IMAGE_NODE_FLAGS, prepareBenchFiles } from './setup.ts';
 import { withoutAuthz, withoutAuthzHealthCheck, withoutOutcomes } from './through-envoy.ts';
-import { perRequest, schedTimelines } from './sched-trace.ts';
+import { perRequest, schedTimelines, wallMinusMonoMs } from './sched-trace.ts';
 import { type RequestTiming, vegeta, vegetaRequests } from './vegeta.ts';
 
 const TRACEFS = '/sys/kernel/tracing';
@@ -100,8 +99,6 @@ async function withMachineTrace<T>(roles: ReadonlyMap<number, string>, traceFile
     rmdirSync(dir);
   }
 }
-
-const wallMinusMonoMs = (): number => performance.timeOrigin + performance.now() - Number(process.hrtime.bigint()) / 1e6;
 
 interface Window {
   readonly p99: number;

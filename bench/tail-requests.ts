@@ -20,12 +20,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks } from './h2load.ts';
 import { inBenchWorkspace, startLlmAuthz } from './servers.ts';
 import { BENCH_ENV } from './setup.ts';
+import { wallMinusMonoMs } from './sched-trace.ts';
 import { type RequestTiming, vegeta, vegetaRequests } from './vegeta.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -182,9 +182,6 @@ async function withSchedTrace<T>(pid: number, body: () => Promise<T>): Promise<{
     rmdirSync(dir);
   }
 }
-
-/** Wall clock minus the monotonic clock (CLOCK_MONOTONIC: tracefs `mono`, V8's CPU profile), ms. */
-const wallMinusMonoMs = (): number => performance.timeOrigin + performance.now() - Number(process.hrtime.bigint()) / 1e6;
 
 interface Round {
   readonly requests: number;
