@@ -176,9 +176,23 @@ function serveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, met
   };
   const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']);
   if (timeoutMs !== undefined) timer = setTimeout(() => fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded'), Math.max(1, Math.ceil(timeoutMs)));
-  stream.on('close', finish);
+  // Node keeps a finished stream's object until a full collection (its native handle is a root
+  // to every scavenge), so what the stream still references is promoted with it: these listeners'
+  // closures hold the request's headers, its bytes and this call's state. They come off at close.
+  const onClose = (): void => {
+    finish();
+    stream.off('close', onClose);
+    stream.off('error', finish);
+    stream.off('data', onData);
+    stream.off('end', onEnd);
+    stream.removeAllListeners('wantTrailers');
+    first = chunks = undefined;
+  };
+  stream.on('close', onClose);
   stream.on('error', finish);
-  stream.on('data', (chunk: Buffer) => {
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  function onData(chunk: Buffer): void {
     if (done) return;
     received += chunk.length;
     if (first === undefined) first = chunk;
@@ -187,8 +201,8 @@ function serveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, met
     // The length prefix says it before the bytes arrive.
     if (first.length >= 5 && first.readUInt32BE(1) > maxMessageBytes) fail(Status.RESOURCE_EXHAUSTED, tooLarge(first.readUInt32BE(1), maxMessageBytes));
     else if (received > maxMessageBytes + 5) fail(Status.RESOURCE_EXHAUSTED, tooLarge(received - 5, maxMessageBytes));
-  });
-  stream.on('end', () => {
+  }
+  function onEnd(): void {
     if (done) return;
     const body = chunks !== undefined ? Buffer.concat(chunks, received) : (first ?? Buffer.alloc(0));
     if (body.length < 5) {
@@ -213,7 +227,7 @@ function serveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, met
     }
     if (Buffer.isBuffer(result)) answer(result);
     else result.then(answer, answerError);
-  });
+  }
   function answer(msg: Buffer): void {
     if (!finish() || stream.destroyed || stream.closed) return;
     try {
@@ -295,14 +309,26 @@ function serveStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, me
     }
     closed();
   };
-  stream.on('close', closed);
+  // As for a unary call: at close the listeners come off, so the finished stream, kept until a
+  // full collection, does not keep the handlers' state and the unread bytes with it.
+  const onClose = (): void => {
+    closed();
+    stream.off('close', onClose);
+    stream.off('data', onData);
+    stream.off('end', onEnd);
+    stream.removeAllListeners('wantTrailers');
+    parts = [];
+  };
+  stream.on('close', onClose);
   stream.on('error', () => undefined);
   // Bytes not yet a whole message: kept as received, joined once a message is complete (a large
   // message arriving in many DATA frames is copied once, not once per frame).
   let parts: Buffer[] = [];
   let partBytes = 0;
   let need = 5; // bytes needed before something can be read: the prefix, then prefix + message
-  stream.on('data', (chunk: Buffer) => {
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  function onData(chunk: Buffer): void {
     if (over) return;
     parts.push(chunk);
     partBytes += chunk.length;
@@ -328,15 +354,15 @@ function serveStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, me
       need = 5;
       handlers.message(buf.subarray(5, 5 + len));
     }
-  });
-  stream.on('end', () => {
+  }
+  function onEnd(): void {
     if (over) return;
     if (partBytes > 0) {
       fail(Status.INTERNAL, 'Truncated message frame');
       return;
     }
     handlers.end();
-  });
+  }
 }
 
 function applyIdleTimeout(session: Http2Session, idleMs: number): void {
