@@ -1,7 +1,8 @@
 /**
- * The verified-token cache on its own: at most `cache_entries` entries, the least recently used
- * one evicted first (a read or a re-store makes an entry the most recent), nothing kept when the
- * bound is 0, an entry gone from its expiry on or when its key-set generation changed.
+ * The verified-token cache on its own: at most `cache_entries` entries, evicted oldest first with a
+ * second chance (a read marks an entry, and eviction passes over a marked entry once; a re-store
+ * makes an entry the newest), nothing kept when the bound is 0, an entry gone from its expiry on or
+ * when its key-set generation changed.
  */
 import { describe, expect, it } from 'vitest';
 import { TokenCache } from '../../src/identity/token-cache.ts';
@@ -20,7 +21,22 @@ describe('the verified-token cache', () => {
     expect([c.get('a', 0, gen1), c.get('b', 0, gen1), c.get('c', 0, gen1)]).toEqual([undefined, 'B', 'C']);
   });
 
-  it('a read makes an entry the most recently used', () => {
+  it('a read gives an entry a second chance: passed over by the next eviction, evicted by a later one if not read again', () => {
+    const c = new TokenCache<string>(2);
+    c.set('a', entry('A'));
+    c.set('b', entry('B'));
+    expect(c.get('a', 0, gen1)).toBe('A');
+    c.set('c', entry('C')); // a passed over (unmarked, moved last), b evicted
+    expect(c.size).toBe(2);
+    expect(c.get('b', 0, gen1)).toBeUndefined();
+    c.set('d', entry('D')); // a, not read again, is now the oldest: evicted
+    expect(c.get('a', 0, gen1)).toBeUndefined();
+    expect([c.get('c', 0, gen1), c.get('d', 0, gen1)]).toEqual(['C', 'D']); // both marked
+    c.set('e', entry('E')); // c and d each passed over once, then c, the oldest, goes; never the new entry
+    expect([c.get('c', 0, gen1), c.get('d', 0, gen1), c.get('e', 0, gen1)]).toEqual([undefined, 'D', 'E']);
+  });
+
+  it('a read makes an entry outlive one stored before it', () => {
     const c = new TokenCache<string>(2);
     c.set('a', entry('A'));
     c.set('b', entry('B'));
