@@ -16,13 +16,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startAuthz } from '../devstack/authz.ts';
-import { renderEnvoyConfig, startEnvoy, type EnvoyPorts } from '../devstack/envoy.ts';
+import { renderEnvoyConfig, startEnvoy } from '../devstack/envoy.ts';
 import { startMockProvider } from '../devstack/mock-provider.ts';
 import { ROOT } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl } from './h2load.ts';
 import { startOtlpSink } from './servers.ts';
 import { BENCH_ENV, BENCH_PROVIDER_KEEP, benchRequestBody, IMAGE_NODE_FLAGS, prepareBenchFiles, writeBenchFrame } from './setup.ts';
-import { withoutOutcomes } from './through-envoy.ts';
+import { gatewayParams, withoutOutcomes } from './through-envoy.ts';
 import { vegeta } from './vegeta.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -101,17 +101,17 @@ async function main(): Promise<void> {
     if (via === 'envoy') {
       const provider = await startMockProvider('openai', '127.0.0.1', undefined, undefined, BENCH_PROVIDER_KEEP);
       stops.push(() => provider.close());
-      const params = (ports: EnvoyPorts): Record<string, string | number> => {
-        const p: Record<string, string | number> = { LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: ports.listen, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: ports.admin };
-        p.AUTHZ_ADDRESS = '127.0.0.1';
-        p.AUTHZ_PORT = authz.port;
-        for (const api of ['OPENAI', 'ANTHROPIC', 'GEMINI', 'AZURE_OPENAI', 'BEDROCK', 'VERTEX_AI']) {
-          p[`${api}_ADDRESS`] = '127.0.0.1';
-          p[`${api}_PORT`] = provider.port;
-        }
-        return { ...p, OTLP_ADDRESS: '127.0.0.1', OTLP_PORT: sink.port, MAX_REQUEST_BYTES: 1048576, ACCESS_LOG_PATH: path.join(workDir, 'access.log') };
-      };
-      const envoy = await startEnvoy({ render: (ports) => withoutOutcomes(renderEnvoyConfig('envoy/gateway.yaml', params(ports))), workDir, name: 'envoy' });
+      const envoy = await startEnvoy({
+        render: (ports) =>
+          withoutOutcomes(
+            renderEnvoyConfig(
+              'envoy/gateway.yaml',
+              gatewayParams({ ports, authzPort: authz.port, providerPort: provider.port, otlpPort: sink.port, accessLog: path.join(workDir, 'access.log') }),
+            ),
+          ),
+        workDir,
+        name: 'envoy',
+      });
       stops.push(() => envoy.stop());
       const bodyFile = path.join(workDir, 'http-body-2k.json');
       writeFileSync(bodyFile, benchRequestBody(2048));

@@ -27,7 +27,7 @@ import { startMockProvider } from '../devstack/mock-provider.ts';
 import { ROOT } from '../devstack/tools.ts';
 import { OPA_ENVOY, startFloor, startOpa, startOtlpSink } from './servers.ts';
 import { BENCH_ENV, BENCH_PROVIDER_KEEP, benchRequestBody, IMAGE_NODE_FLAGS, prepareBenchFiles } from './setup.ts';
-import { withoutAuthz, withoutAuthzHealthCheck, withoutOutcomes } from './through-envoy.ts';
+import { gatewayParams, withoutAuthz, withoutAuthzHealthCheck, withoutOutcomes } from './through-envoy.ts';
 import { perRequest, schedTimelines, wallMinusMonoMs } from './sched-trace.ts';
 import { type RequestTiming, vegeta, vegetaRequests } from './vegeta.ts';
 
@@ -158,17 +158,13 @@ async function main(): Promise<void> {
     const body = benchRequestBody(2048);
     const bodyFile = path.join(workDir, 'http-body-2k.json');
     writeFileSync(bodyFile, body);
-    const params = (authzPort: number, ports: EnvoyPorts): Record<string, string | number> => {
-      const p: Record<string, string | number> = { LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: ports.listen, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: ports.admin };
-      p.AUTHZ_ADDRESS = '127.0.0.1';
-      p.AUTHZ_PORT = authzPort;
-      for (const api of ['OPENAI', 'ANTHROPIC', 'GEMINI', 'AZURE_OPENAI', 'BEDROCK', 'VERTEX_AI']) {
-        p[`${api}_ADDRESS`] = '127.0.0.1';
-        p[`${api}_PORT`] = provider.port;
-      }
-      return { ...p, OTLP_ADDRESS: '127.0.0.1', OTLP_PORT: sink.port, MAX_REQUEST_BYTES: 1048576, ACCESS_LOG_PATH: path.join(workDir, `access-${authzPort}.log`) };
-    };
-    const gateway = (port: number, ports: EnvoyPorts): string => withoutOutcomes(renderEnvoyConfig('envoy/gateway.yaml', params(port, ports)));
+    const gateway = (port: number, ports: EnvoyPorts): string =>
+      withoutOutcomes(
+        renderEnvoyConfig(
+          'envoy/gateway.yaml',
+          gatewayParams({ ports, authzPort: port, providerPort: provider.port, otlpPort: sink.port, accessLog: path.join(workDir, `access-${port}.log`) }),
+        ),
+      );
     const renders: Record<string, (ports: EnvoyPorts) => string> = {
       off: (ports) => withoutAuthz(gateway(authz.port, ports)),
       floor: (ports) => gateway(floor.port, ports),

@@ -66,6 +66,22 @@ export function withoutAuthzHealthCheck(config: string): string {
   return config.replace(block, '\n');
 }
 
+/**
+ * The parameters of envoy/gateway.yaml for one Envoy whose ext_authz server is on `authzPort` and
+ * whose every provider cluster is the one mock provider on `providerPort` (bench/tail-envoy.ts,
+ * bench/old-gen.ts).
+ */
+export function gatewayParams(o: { ports: EnvoyPorts; authzPort: number; providerPort: number; otlpPort: number; accessLog: string }): Record<string, string | number> {
+  const p: Record<string, string | number> = { LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: o.ports.listen, ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: o.ports.admin };
+  p.AUTHZ_ADDRESS = '127.0.0.1';
+  p.AUTHZ_PORT = o.authzPort;
+  for (const api of ['OPENAI', 'ANTHROPIC', 'GEMINI', 'AZURE_OPENAI', 'BEDROCK', 'VERTEX_AI']) {
+    p[`${api}_ADDRESS`] = '127.0.0.1';
+    p[`${api}_PORT`] = o.providerPort;
+  }
+  return { ...p, OTLP_ADDRESS: '127.0.0.1', OTLP_PORT: o.otlpPort, MAX_REQUEST_BYTES: 1048576, ACCESS_LOG_PATH: o.accessLog };
+}
+
 /** Envoy's count of requests its ext_authz filter denied. */
 async function extAuthzDenied(envoy: EnvoyProcess): Promise<number> {
   const text = await envoy.admin('/stats?filter=^http\\.llm_ingress\\.ext_authz\\.denied$');
