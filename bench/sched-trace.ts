@@ -1,9 +1,45 @@
 /**
- * The kernel's scheduling of every thread, from tracefs `sched_switch` and `sched_wakeup` events,
- * as intervals on the wall clock by thread group (bench/tail-envoy.ts).
+ * The kernel's scheduling of threads, from tracefs `sched_switch` and `sched_wakeup` events: their
+ * recording in a tracefs instance of its own, and their reading as intervals on the wall clock by
+ * thread group (bench/tail-requests.ts, bench/tail-envoy.ts).
  */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { RequestTiming } from './vegeta.ts';
+
+const TRACEFS = '/sys/kernel/tracing';
+
+/**
+ * Records `sched_switch` (only the events `switchFilter` keeps, when given) and, with `wakeups`,
+ * `sched_wakeup` in a tracefs instance of its own while `body` runs, on the monotonic clock, and
+ * copies the trace to `traceFile` (by `cat`: the caller decides when to read it, a machine-wide
+ * trace being tens of MB). Throws when the buffer of `bufferKb` per CPU overflowed. Needs root.
+ */
+export async function withSchedTrace<T>(o: { traceFile: string; bufferKb: number; wakeups: boolean; switchFilter?: string }, body: () => Promise<T>): Promise<T> {
+  if (!existsSync(path.join(TRACEFS, 'instances'))) throw new Error(`tracefs is not mounted at ${TRACEFS} (as root: mount -t tracefs nodev ${TRACEFS})`);
+  const dir = path.join(TRACEFS, 'instances', `llm-authz-sched-${process.pid}`);
+  mkdirSync(dir);
+  try {
+    const set = (file: string, value: string): void => writeFileSync(path.join(dir, file), value);
+    const events = o.wakeups ? ['sched_switch', 'sched_wakeup'] : ['sched_switch'];
+    set('trace_clock', 'mono');
+    set('buffer_size_kb', String(o.bufferKb));
+    if (o.switchFilter !== undefined) set('events/sched/sched_switch/filter', o.switchFilter);
+    for (const e of events) set(`events/sched/${e}/enable`, '1');
+    set('tracing_on', '1');
+    const result = await body();
+    set('tracing_on', '0');
+    execFileSync('sh', ['-c', 'cat "$0" > "$1"', path.join(dir, 'trace'), o.traceFile]);
+    const lost = /entries-in-buffer\/entries-written: (\d+)\/(\d+)/.exec(execFileSync('head', ['-c', '2000', o.traceFile], { encoding: 'utf8' }));
+    if (lost && lost[1] !== lost[2]) throw new Error(`the trace buffer overflowed (${lost[1]} of ${lost[2]} events kept): shorten --seconds`);
+    for (const e of events) set(`events/sched/${e}/enable`, '0');
+    return result;
+  } finally {
+    rmdirSync(dir);
+  }
+}
 
 /** Wall clock minus the monotonic clock (CLOCK_MONOTONIC: tracefs `mono`, V8's CPU profile), ms. */
 export const wallMinusMonoMs = (): number => performance.timeOrigin + performance.now() - Number(process.hrtime.bigint()) / 1e6;

@@ -1,23 +1,4 @@
-/**
- * The paced tail through the real Envoy, request by request and machine-wide (not part of the
- * suite). bench/tail-requests.ts follows llm-authz's main thread alone, direct gRPC; through Envoy
- * five kinds of process share the two cores (vegeta, Envoy, the ext_authz server, the harness with
- * the mock provider, the OTLP sink), so this records every thread of the machine: tracefs
- * `sched_switch` and `sched_wakeup` events (on a CPU; runnable, from its wakeup or preemption until
- * it runs) and every GC pause inside llm-authz (bench/tail-requests-probe.ts). Each Envoy is
- * rendered from envoy/gateway.yaml as `npm run bench` renders it (section 2): ext_authz off, the
- * no-op floor, llm-authz (ext_proc off), OPA-Envoy; they take turns, the order reversed every other
- * round, each warmed as the full benchmark warms it (2 s at 500/s). For the slowest 1% of each
- * window (the requests that set the p99) and, for scale, the 40 around its median, it gives the
- * milliseconds per request that each thread group was on a CPU and waiting for one while the
- * request was out, how many of them met a GC pause of llm-authz, by kind, and the window's
- * pauses. A group is a process's role and the thread's name (`V8Worker`: V8's helper threads:
- * parallel scavenge, concurrent marking, compilation). Needs root (tracefs) and vegeta
- * (`bash scripts/tools.sh loadgen`) and OPA-Envoy (`bash scripts/tools.sh opa`).
- *   node bench/tail-envoy.ts [--rate 500] [--rounds 2] [--seconds 8] [--servers off,floor,llm-authz,OPA-Envoy] [--node-option=--flag ...]
- */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,10 +9,9 @@ import { ROOT } from '../devstack/tools.ts';
 import { OPA_ENVOY, startFloor, startOpa, startOtlpSink } from './servers.ts';
 import { BENCH_ENV, BENCH_PROVIDER_KEEP, benchRequestBody, IMAGE_NODE_FLAGS, prepareBenchFiles } from './setup.ts';
 import { gatewayParams, withoutAuthz, withoutAuthzHealthCheck, withoutOutcomes } from './through-envoy.ts';
-import { perRequest, schedTimelines, wallMinusMonoMs } from './sched-trace.ts';
+import { perRequest, schedTimelines, wallMinusMonoMs, withSchedTrace } from './sched-trace.ts';
 import { type RequestTiming, vegeta, vegetaRequests } from './vegeta.ts';
 
-const TRACEFS = '/sys/kernel/tracing';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** GC pause kinds as Node's PerformanceObserver reports them. */
@@ -65,39 +45,6 @@ function threadGroups(roles: ReadonlyMap<number, string>): Map<number, string> {
     }
   }
   return groups;
-}
-
-/**
- * Records every thread's sched_switch and sched_wakeup events while `body` runs into `traceFile`
- * (copied by `cat`, not read here: the harness makes no garbage of it until every window is over);
- * the thread groups are read 2 s in.
- */
-async function withMachineTrace<T>(roles: ReadonlyMap<number, string>, traceFile: string, body: () => Promise<T>): Promise<{ result: T; groups: Map<number, string> }> {
-  if (!existsSync(path.join(TRACEFS, 'instances'))) throw new Error(`tracefs is not mounted at ${TRACEFS} (as root: mount -t tracefs nodev ${TRACEFS})`);
-  const dir = path.join(TRACEFS, 'instances', `llm-authz-tail-envoy-${process.pid}`);
-  mkdirSync(dir);
-  try {
-    const set = (file: string, value: string): void => writeFileSync(path.join(dir, file), value);
-    set('trace_clock', 'mono');
-    set('buffer_size_kb', '65536');
-    set('events/sched/sched_switch/enable', '1');
-    set('events/sched/sched_wakeup/enable', '1');
-    set('tracing_on', '1');
-    let groups = new Map<number, string>();
-    const snapshot = setTimeout(() => {
-      groups = threadGroups(roles);
-    }, 2000);
-    const result = await body().finally(() => clearTimeout(snapshot));
-    set('tracing_on', '0');
-    execFileSync('sh', ['-c', 'cat "$0" > "$1"', path.join(dir, 'trace'), traceFile]);
-    const lost = /entries-in-buffer\/entries-written: (\d+)\/(\d+)/.exec(execFileSync('head', ['-c', '2000', traceFile], { encoding: 'utf8' }));
-    if (lost && lost[1] !== lost[2]) throw new Error(`the trace buffer overflowed (${lost[1]} of ${lost[2]} events kept): shorten --seconds`);
-    set('events/sched/sched_switch/enable', '0');
-    set('events/sched/sched_wakeup/enable', '0');
-    return { result, groups };
-  } finally {
-    rmdirSync(dir);
-  }
 }
 
 interface Window {
@@ -143,7 +90,9 @@ async function main(): Promise<void> {
       nodeArgs: [...IMAGE_NODE_FLAGS, '--import', path.join(ROOT, 'bench', 'tail-requests-probe.ts'), ...(values['node-option'] ?? [])],
     });
     stops.push(() => authz.stop());
-    const opa = await startOpa(mkdirp(path.join(workDir, 'opa')), files.opaPolicy, files.opaData);
+    const opaDir = path.join(workDir, 'opa');
+    mkdirSync(opaDir);
+    const opa = await startOpa(opaDir, files.opaPolicy, files.opaData);
     stops.push(() => opa.stop());
     const floor = await startFloor(workDir, 'openai');
     stops.push(() => floor.stop());
@@ -195,7 +144,14 @@ async function main(): Promise<void> {
         await sleep(200);
         const offset = wallMinusMonoMs();
         const traceFile = path.join(workDir, `sched-${recorded.length}.txt`);
-        const { result, groups } = await withMachineTrace(roles, traceFile, () => vegetaRequests({ ...attack, url: url(name), rate, durationS: seconds }));
+        // The thread groups are read 2 s in, once every process has its threads.
+        let groups = new Map<number, string>();
+        const snapshot = setTimeout(() => {
+          groups = threadGroups(roles);
+        }, 2000);
+        const result = await withSchedTrace({ traceFile, bufferKb: 65536, wakeups: true }, () => vegetaRequests({ ...attack, url: url(name), rate, durationS: seconds })).finally(
+          () => clearTimeout(snapshot),
+        );
         process.kill(authzPid, 'SIGUSR2');
         for (let i = 0; i < 50 && !existsSync(probeOut); i++) await sleep(100);
         const { pauses } = JSON.parse(readFileSync(probeOut, 'utf8')) as { pauses: [number, number, number][] };
@@ -230,11 +186,6 @@ async function main(): Promise<void> {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     rmSync(workDir, { recursive: true, force: true });
   }
-}
-
-function mkdirp(dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  return dir;
 }
 
 function report(rate: number, seconds: number, windows: Map<string, Window[]>): void {

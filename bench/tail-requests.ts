@@ -17,7 +17,7 @@
  *   node bench/tail-requests.ts [--rate 250] [--seconds 8] [--rounds 1] [--no-spans] [--profile] [--node-option=--flag ...]
  * `--no-spans` drops the config's span export (to see its share; the benchmark always exports).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,13 +25,10 @@ import { ROOT } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl, h2loadChecks } from './h2load.ts';
 import { inBenchWorkspace, startLlmAuthz } from './servers.ts';
 import { BENCH_ENV } from './setup.ts';
-import { wallMinusMonoMs } from './sched-trace.ts';
+import { type Interval, overlapMs, schedTimelines, wallMinusMonoMs, withSchedTrace } from './sched-trace.ts';
 import { type RequestTiming, vegeta, vegetaRequests } from './vegeta.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const TRACEFS = '/sys/kernel/tracing';
-
-type Interval = readonly [number, number];
 
 /** The main thread's scheduling over a window, as wall-clock intervals (ms since the epoch). */
 export interface MainThreadTimeline {
@@ -41,37 +38,8 @@ export interface MainThreadTimeline {
 
 /** tracefs sched_switch lines for `pid` (timestamps on the monotonic clock, seconds) as wall-clock intervals. */
 export function mainThreadTimeline(trace: string, pid: number, wallMinusMonoMs: number): MainThreadTimeline {
-  const onCpu: Interval[] = [];
-  const runnableWait: Interval[] = [];
-  let inAt: number | undefined;
-  let preemptedAt: number | undefined;
-  const re = /\s(\d+\.\d+): sched_switch: prev_comm=.* prev_pid=(\d+) prev_prio=\d+ prev_state=(\S+) ==> next_comm=.* next_pid=(\d+) /;
-  for (const line of trace.split('\n')) {
-    const m = re.exec(line);
-    if (!m) continue;
-    const t = Number(m[1]) * 1000 + wallMinusMonoMs;
-    if (Number(m[2]) === pid) {
-      if (inAt !== undefined) onCpu.push([inAt, t]);
-      inAt = undefined;
-      // R (or R+): switched out while runnable, i.e. preempted; anything else is a sleep.
-      preemptedAt = m[3]?.startsWith('R') ? t : undefined;
-    }
-    if (Number(m[4]) === pid) {
-      inAt = t;
-      if (preemptedAt !== undefined) runnableWait.push([preemptedAt, t]);
-      preemptedAt = undefined;
-    }
-  }
-  return { onCpu, runnableWait };
-}
-
-function overlap(a0: number, a1: number, intervals: readonly Interval[]): number {
-  let sum = 0;
-  for (const [b0, b1] of intervals) {
-    if (b1 <= a0 || b0 >= a1) continue;
-    sum += Math.min(a1, b1) - Math.max(a0, b0);
-  }
-  return sum;
+  const t = schedTimelines(trace, wallMinusMonoMs, (tid) => (tid === pid ? 'main' : undefined));
+  return { onCpu: t.onCpu.get('main') ?? [], runnableWait: t.waiting.get('main') ?? [] };
 }
 
 export type Cause = 'gc pause' | 'waiting for a CPU' | 'main thread running' | 'main thread asleep';
@@ -90,9 +58,9 @@ export function slowest(requests: readonly RequestTiming[], gcPauses: readonly I
   const p99 = (ok[n - 1] as RequestTiming).latencyMs;
   const slow = ok.slice(0, n).map((r): SlowRequest => {
     const end = r.sentMs + r.latencyMs;
-    const gc = overlap(r.sentMs, end, gcPauses);
-    const wait = overlap(r.sentMs, end, main.runnableWait);
-    const running = Math.max(0, overlap(r.sentMs, end, main.onCpu) - gc);
+    const gc = overlapMs(r.sentMs, end, gcPauses);
+    const wait = overlapMs(r.sentMs, end, main.runnableWait);
+    const running = Math.max(0, overlapMs(r.sentMs, end, main.onCpu) - gc);
     const parts: Record<Cause, number> = {
       'gc pause': gc,
       'waiting for a CPU': wait,
@@ -157,32 +125,6 @@ export function profileByFile(profileFile: string, windows: readonly Interval[],
   return counts;
 }
 
-/** Records the main thread's sched_switch events in a tracefs instance of its own while `body` runs. */
-async function withSchedTrace<T>(pid: number, body: () => Promise<T>): Promise<{ result: T; trace: string }> {
-  if (!existsSync(path.join(TRACEFS, 'instances'))) {
-    throw new Error(`tracefs is not mounted at ${TRACEFS} (as root: mount -t tracefs nodev ${TRACEFS})`);
-  }
-  const dir = path.join(TRACEFS, 'instances', `llm-authz-tail-${process.pid}`);
-  mkdirSync(dir);
-  try {
-    const set = (file: string, value: string): void => writeFileSync(path.join(dir, file), value);
-    set('trace_clock', 'mono');
-    set('buffer_size_kb', '8192');
-    set('events/sched/sched_switch/filter', `prev_pid == ${pid} || next_pid == ${pid}`);
-    set('events/sched/sched_switch/enable', '1');
-    set('tracing_on', '1');
-    const result = await body();
-    set('tracing_on', '0');
-    const trace = readFileSync(path.join(dir, 'trace'), 'utf8');
-    const lost = /entries-in-buffer\/entries-written: (\d+)\/(\d+)/.exec(trace);
-    if (lost && lost[1] !== lost[2]) throw new Error(`the trace buffer overflowed (${lost[1]} of ${lost[2]} events kept): shorten --seconds`);
-    set('events/sched/sched_switch/enable', '0');
-    return { result, trace };
-  } finally {
-    rmdirSync(dir);
-  }
-}
-
 interface Round {
   readonly requests: number;
   readonly p50: number;
@@ -230,7 +172,8 @@ async function main(): Promise<void> {
       await vegeta({ url, dataFile: frameFile, headers: CHECK_GRPC_HEADERS, rate, durationS: 3, h2c: true, workDir });
       for (let round = 0; round < rounds; round++) {
         rmSync(probeOut, { force: true });
-        const { result: requests, trace } = await withSchedTrace(server.pid, async () => {
+        const traceFile = path.join(workDir, 'sched.txt');
+        const requests = await withSchedTrace({ traceFile, bufferKb: 8192, wakeups: false, switchFilter: `prev_pid == ${server.pid} || next_pid == ${server.pid}` }, async () => {
           process.kill(server.pid, 'SIGUSR2');
           await sleep(200);
           const r = await vegetaRequests({ url, dataFile: frameFile, headers: CHECK_GRPC_HEADERS, rate, durationS: seconds, h2c: true, workDir });
@@ -241,7 +184,7 @@ async function main(): Promise<void> {
         for (let i = 0; i < 50 && !existsSync(probeOut); i++) await sleep(100);
         const { pauses } = JSON.parse(readFileSync(probeOut, 'utf8')) as { pauses: [number, number, number][] };
         const gcPauses: Interval[] = pauses.map(([start, ms]) => [start, start + ms]);
-        const main = mainThreadTimeline(trace, server.pid, offset);
+        const main = mainThreadTimeline(readFileSync(traceFile, 'utf8'), server.pid, offset);
         const { p50, p99, slow } = slowest(requests, gcPauses, main);
         const slices = main.onCpu.map(([a, b]) => b - a);
         results.push({
