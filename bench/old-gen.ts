@@ -5,10 +5,14 @@
  * plus `--trace-gc-nvp` and bench/old-gen-probe.ts, warmed (3 s at 500/s), then one paced window
  * through the real Envoy (envoy/gateway.yaml as `npm run bench` renders it, ext_proc off) or
  * direct gRPC (h2c). It gives, over the window: bytes promoted by scavenges per Check, the full
- * collections and what each left; and, from V8's sampling heap profiler keeping only what reached
- * the old generation (allocated there, or promoted), bytes per Check by allocation site (bundle
- * frames mapped to source files).
- *   node bench/old-gen.ts [--via envoy|direct] [--rate 500] [--seconds 16] [--node-option=--flag ...]
+ * collections, what each left and what each one's final pause was spent on (V8's phases); and,
+ * from V8's sampling heap profiler keeping only what reached the old generation (allocated there,
+ * or promoted), bytes per Check by allocation site (bundle frames mapped to source files).
+ * `--server floor-h2` measures the same for the no-op floor on serve's own transport
+ * (bench/proto-h2/floor-h2.ts: node:http2 and src/server/grpc-h2.ts, no Check), so what the
+ * transport leaves can be told from what the Check leaves. `--no-probe` leaves the sampling
+ * profiler out: it keeps a weak handle per sample, which the final pauses then clear.
+ *   node bench/old-gen.ts [--via envoy|direct] [--server llm-authz|floor-h2] [--rate 500] [--seconds 16] [--no-probe] [--node-option=--flag ...]
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
@@ -16,13 +20,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startAuthz } from '../devstack/authz.ts';
+import { startChild } from '../devstack/process.ts';
 import { renderEnvoyConfig, startEnvoy } from '../devstack/envoy.ts';
 import { startMockProvider } from '../devstack/mock-provider.ts';
 import { ROOT } from '../devstack/tools.ts';
 import { CHECK_GRPC_HEADERS, checkUrl } from './h2load.ts';
 import { startOtlpSink } from './servers.ts';
 import { BENCH_ENV, BENCH_PROVIDER_KEEP, benchRequestBody, IMAGE_NODE_FLAGS, prepareBenchFiles, writeBenchFrame } from './setup.ts';
-import { gatewayParams, withoutOutcomes } from './through-envoy.ts';
+import { gatewayParams, withoutAuthzHealthCheck, withoutOutcomes } from './through-envoy.ts';
 import { vegeta } from './vegeta.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -34,6 +39,25 @@ export function nvpLine(line: string): { gc: string; fields: Record<string, numb
   const fields: Record<string, number> = {};
   for (const m of line.matchAll(/ ([a-z_.]+)=(-?\d+(?:\.\d+)?)%?(?= |$)/g)) fields[m[1] as string] = Number(m[2]);
   return { gc, fields };
+}
+
+/** The phases of a full collection's final pause worth naming, as `--trace-gc-nvp` reports them (ms). */
+export const PAUSE_PHASES: readonly (readonly [string, string])[] = [
+  ['clear.external_string_table', 'external strings'],
+  ['clear.weak_references_trivial', 'weak references'],
+  ['clear.weak_references_filter_non_trivial', 'weak references (filter)'],
+  ['clear.weak_global_handles', 'weak global handles'],
+  ['heap.external.weak_global_handles', 'weak callbacks'],
+  ['evacuate', 'evacuation'],
+  ['mark', 'marking'],
+  ['sweep', 'sweeping'],
+];
+
+/** One full collection as a line: its final pause and what it was spent on, the longest incremental step, the background marking. */
+export function fullCollectionLine(f: Readonly<Record<string, number>>): string {
+  const parts = PAUSE_PHASES.filter(([k]) => (f[k] ?? 0) > 0).map(([k, name]) => `${name} ${(f[k] ?? 0).toFixed(1)}`);
+  const clear = f['clear'] ?? 0;
+  return `pause ${(f['pause'] ?? 0).toFixed(1)} ms (clearing ${clear.toFixed(1)}${parts.length > 0 ? `: ${parts.join(', ')}` : ''}); longest incremental step ${(f['incremental_longest_step'] ?? 0).toFixed(1)} ms; background marking ${(f['background.mark'] ?? 0).toFixed(1)} ms of CPU`;
 }
 
 interface ProfileNode {
@@ -75,10 +99,15 @@ async function main(): Promise<void> {
       via: { type: 'string', default: 'envoy' },
       rate: { type: 'string', default: '500' },
       seconds: { type: 'string', default: '16' },
+      server: { type: 'string', default: 'llm-authz' },
+      'no-probe': { type: 'boolean', default: false },
       'node-option': { type: 'string', multiple: true, default: [] },
     },
   });
   const via = values.via;
+  const server = values.server;
+  if (server !== 'llm-authz' && server !== 'floor-h2') throw new Error(`--server: llm-authz or floor-h2, not ${server}`);
+  const probe = !values['no-probe'];
   if (via !== 'envoy' && via !== 'direct') throw new Error(`--via: envoy or direct, not ${via}`);
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
@@ -89,24 +118,34 @@ async function main(): Promise<void> {
     stops.push(() => sink.stop());
     const files = await prepareBenchFiles(workDir, sink.port);
     const profileFile = path.join(workDir, 'old-gen.json');
-    const authz = await startAuthz({
-      config: files.config,
-      workDir,
-      env: { ...BENCH_ENV, OLD_GEN_PROBE_OUT: profileFile },
-      name: 'llm-authz',
-      nodeArgs: [...IMAGE_NODE_FLAGS, '--trace-gc-nvp', '--import', path.join(ROOT, 'bench', 'old-gen-probe.ts'), ...(values['node-option'] ?? [])],
-    });
-    stops.push(() => authz.stop());
+    const nodeArgs = [...IMAGE_NODE_FLAGS, '--trace-gc-nvp', ...(probe ? ['--import', path.join(ROOT, 'bench', 'old-gen-probe.ts')] : []), ...(values['node-option'] ?? [])];
+    const log = path.join(workDir, 'server.log');
+    let target: { port: number; pid: number };
+    if (server === 'llm-authz') {
+      const authz = await startAuthz({ config: files.config, workDir, env: { ...BENCH_ENV, OLD_GEN_PROBE_OUT: profileFile }, name: 'server', nodeArgs });
+      stops.push(() => authz.stop());
+      target = { port: authz.port, pid: authz.child.proc.pid ?? 0 };
+    } else {
+      const child = startChild(process.execPath, [...nodeArgs, path.join(ROOT, 'bench', 'proto-h2', 'floor-h2.ts'), '--listen', '127.0.0.1:0', '--route', 'openai'], {
+        logFile: log,
+        env: { ...process.env, OLD_GEN_PROBE_OUT: profileFile },
+      });
+      stops.push(() => child.stop());
+      const line = await child.waitForLine('stdout', (l) => l.startsWith('{"port"'));
+      target = { port: (JSON.parse(line) as { port: number }).port, pid: child.proc.pid ?? 0 };
+    }
     let attack: { url: string; dataFile: string; headers: string[]; h2c: boolean; workDir: string };
     if (via === 'envoy') {
       const provider = await startMockProvider('openai', '127.0.0.1', undefined, undefined, BENCH_PROVIDER_KEEP);
       stops.push(() => provider.close());
       const envoy = await startEnvoy({
         render: (ports) =>
-          withoutOutcomes(
-            renderEnvoyConfig(
-              'envoy/gateway.yaml',
-              gatewayParams({ ports, authzPort: authz.port, providerPort: provider.port, otlpPort: sink.port, accessLog: path.join(workDir, 'access.log') }),
+          (server === 'floor-h2' ? withoutAuthzHealthCheck : (t: string) => t)(
+            withoutOutcomes(
+              renderEnvoyConfig(
+                'envoy/gateway.yaml',
+                gatewayParams({ ports, authzPort: target.port, providerPort: provider.port, otlpPort: sink.port, accessLog: path.join(workDir, 'access.log') }),
+              ),
             ),
           ),
         workDir,
@@ -123,23 +162,24 @@ async function main(): Promise<void> {
         workDir,
       };
     } else {
-      attack = { url: checkUrl(authz.port), dataFile: writeBenchFrame(workDir, files.jwt), headers: [...CHECK_GRPC_HEADERS], h2c: true, workDir };
+      attack = { url: checkUrl(target.port), dataFile: writeBenchFrame(workDir, files.jwt), headers: [...CHECK_GRPC_HEADERS], h2c: true, workDir };
     }
     const warm = await vegeta({ ...attack, rate: 500, durationS: 3 });
     if (warm.errors > 0) throw new Error(`${warm.errors} of ${warm.requests} warm-up requests failed`);
-    const log = path.join(workDir, 'llm-authz.log');
-    const pid = authz.child.proc.pid ?? 0;
+    const pid = target.pid;
     await sleep(500);
     const from = statSync(log).size;
-    process.kill(pid, 'SIGUSR2');
+    if (probe) process.kill(pid, 'SIGUSR2');
     await sleep(200);
     const r = await vegeta({ ...attack, rate, durationS: seconds });
     await sleep(500);
     const to = statSync(log).size;
-    process.kill(pid, 'SIGUSR2');
-    for (let i = 0; i < 100 && !existsSync(profileFile); i++) await sleep(100);
-    if (!existsSync(profileFile)) throw new Error('the probe wrote no profile');
-    await sleep(300);
+    if (probe) {
+      process.kill(pid, 'SIGUSR2');
+      for (let i = 0; i < 100 && !existsSync(profileFile); i++) await sleep(100);
+      if (!existsSync(profileFile)) throw new Error('the probe wrote no profile');
+      await sleep(300);
+    }
     const lines = readFileSync(log).subarray(from, to).toString('utf8').split('\n');
     const gcs = lines.map(nvpLine).filter((x) => x !== undefined);
     const scavenges = gcs.filter((g) => g.gc === 's');
@@ -147,15 +187,20 @@ async function main(): Promise<void> {
     const promoted = scavenges.reduce((a, g) => a + (g.fields.promoted ?? 0), 0);
     const f0 = (n: number): string => n.toFixed(0);
     const out: string[] = [
-      `llm-authz ${via === 'envoy' ? 'through Envoy' : 'direct gRPC'} at ${rate}/s paced, ${seconds} s: ${r.requests} requests (${r.errors} failed), p99 ${r.p99.toFixed(2)} ms\n`,
+      `${server === 'llm-authz' ? 'llm-authz' : 'the no-op floor on the transport (floor-h2)'} ${via === 'envoy' ? 'through Envoy' : 'direct gRPC'} at ${rate}/s paced, ${seconds} s: ${r.requests} requests (${r.errors} failed), p99 ${r.p99.toFixed(2)} ms\n`,
       `- scavenges ${scavenges.length}, promoted ${f0(promoted / Math.max(1, r.requests))} B per Check\n`,
       `- full collections ${full.length}${full.length > 0 ? `, the old generation after each ${full.map((g) => ((g.fields.end_object_size ?? 0) / 1048576).toFixed(1)).join(' / ')} MB (before: ${full.map((g) => ((g.fields.start_object_size ?? 0) / 1048576).toFixed(1)).join(' / ')})` : ''}\n`,
     ];
-    const profile = JSON.parse(readFileSync(profileFile, 'utf8')) as { head: ProfileNode };
-    const sites = bySite(profile.head);
-    const total = [...sites.values()].reduce((a, b) => a + b, 0);
-    out.push(`- sampled allocations that reached the old generation: ${f0(total / Math.max(1, r.requests))} B per Check, by site:\n`);
-    for (const [site, bytes] of [...sites].sort((a, b) => b[1] - a[1]).slice(0, 20)) out.push(`  - ${f0(bytes / Math.max(1, r.requests))} B ${site}\n`);
+    for (const g of full) out.push(`  - ${fullCollectionLine(g.fields)}\n`);
+    if (probe) {
+      const profile = JSON.parse(readFileSync(profileFile, 'utf8')) as { head: ProfileNode };
+      const sites = bySite(profile.head);
+      const total = [...sites.values()].reduce((a, b) => a + b, 0);
+      out.push(
+        `- sampled allocations that reached the old generation: ${f0(total / Math.max(1, r.requests))} B per Check, by site (the profiler's weak handles lengthen the pauses above; --no-probe for those):\n`,
+      );
+      for (const [site, bytes] of [...sites].sort((a, b) => b[1] - a[1]).slice(0, 20)) out.push(`  - ${f0(bytes / Math.max(1, r.requests))} B ${site}\n`);
+    }
     process.stdout.write(out.join(''));
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
