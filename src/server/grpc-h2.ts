@@ -176,9 +176,10 @@ function serveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, met
   };
   const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']);
   if (timeoutMs !== undefined) timer = setTimeout(() => fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded'), Math.max(1, Math.ceil(timeoutMs)));
-  // Node keeps a finished stream's object until a full collection (its native handle is a root
-  // to every scavenge), so what the stream still references is promoted with it: these listeners'
-  // closures hold the request's headers, its bytes and this call's state. They come off at close.
+  // Node keeps a finished stream's object past every scavenge until a full collection (held from
+  // native code; not by its handle's owner links, README "Sizing"), so what the stream still
+  // references is promoted with it: these listeners' closures hold the request's headers, its
+  // bytes and this call's state. They come off at close.
   const onClose = (): void => {
     finish();
     stream.off('close', onClose);
