@@ -9,7 +9,7 @@
  * from V8's sampling heap profiler keeping only what reached the old generation (allocated there,
  * or promoted), bytes per Check by allocation site (bundle frames mapped to source files).
  * `--server floor-h2` measures the same for the no-op floor on serve's own transport
- * (bench/proto-h2/floor-h2.ts: node:http2 and src/server/grpc-h2.ts, no Check), so what the
+ * (bench/proto-h2/floor-h2.ts: src/server/grpc-h2.ts, no Check), so what the
  * transport leaves can be told from what the Check leaves. `--no-probe` leaves the sampling
  * profiler out: it keeps a weak handle per sample, which the final pauses then clear.
  *   node bench/old-gen.ts [--via envoy|direct] [--server llm-authz|floor-h2] [--rate 500] [--seconds 16] [--no-probe] [--node-option=--flag ...]

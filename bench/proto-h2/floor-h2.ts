@@ -1,5 +1,5 @@
 /**
- * The no-op floor on serve's node:http2 transport (src/server/grpc-h2.ts), the counterpart of
+ * The no-op floor on serve's gRPC transport (src/server/grpc-h2.ts on src/server/http2/), the counterpart of
  * bench/floor.ts on grpc-js with the same work per call: the request decoded by the same
  * proto-loader deserializer over the same Envoy protos, the same constant OK response serialized
  * by proto-loader. Differences between the two floors are the transport's.

@@ -13,7 +13,6 @@
  *   node bench/proto-h2/out/bench/proto-h2/serve-h2.js --config FILE [--listen 127.0.0.1:0] [--decoder protobufjs|lean]
  * Prints {"port": N} on stdout once listening; SIGTERM stops it.
  */
-import type { IncomingHttpHeaders } from 'node:http2';
 import { parseArgs } from 'node:util';
 import { createDecisionLog } from '../../src/audit/decision-log.ts';
 import { authorizationService, checkResponseEncoder } from '../../src/envoy/proto.ts';
@@ -28,7 +27,7 @@ import { SERVICE_VERSION } from '../../src/telemetry/version.ts';
 import { randomUUID } from 'node:crypto';
 import { decodeCheckRequest } from '../../src/envoy/check-request-decoder.ts';
 import { parseListen } from '../../src/core/listen.ts';
-import { CONNECTION_WINDOW_BYTES, createGrpcServer, GrpcError, MAX_MESSAGE_BYTES, Status, STREAM_WINDOW_BYTES } from '../../src/server/grpc-h2.ts';
+import { type CallHeaders, CONNECTION_WINDOW_BYTES, createGrpcServer, GrpcError, MAX_MESSAGE_BYTES, Status, STREAM_WINDOW_BYTES } from '../../src/server/grpc-h2.ts';
 
 const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
@@ -54,7 +53,7 @@ const decode: (b: Buffer) => unknown = lean ? decodeCheckRequest : authorization
 const encode = lean ? encodeCheckResponse : checkResponseEncoder();
 const first = (v: string | string[] | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
 
-async function handle(message: Buffer, headers: IncomingHttpHeaders): Promise<Buffer> {
+async function handle(message: Buffer, headers: CallHeaders): Promise<Buffer> {
   let request: unknown;
   try {
     request = decode(message);

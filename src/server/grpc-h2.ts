@@ -1,8 +1,10 @@
 /**
- * The gRPC server transport llm-authz listens with: gRPC over HTTP/2 on node:http2's core API.
- * It replaced @grpc/grpc-js's server, which spent 20-30% more CPU per Check on the same pipeline
- * (bench/proto-h2/RESULTS.md); grpc-js stays the client library (the OTLP exporters, `llm-authz
- * health`, the tests). What it implements of the gRPC HTTP/2 protocol, per stream:
+ * The gRPC server transport llm-authz listens with: gRPC over HTTP/2, on the HTTP/2 connection of
+ * ./http2/connection.ts (framing, flow control, HPACK in JavaScript over a TCP, Unix or TLS
+ * socket). It replaced a transport on node:http2 (whose received header strings and streams made
+ * the full collections' pauses: README "Sizing"), which had replaced @grpc/grpc-js's server (20-30%
+ * more CPU per Check, bench/proto-h2/RESULTS.md); grpc-js stays the client library (the OTLP
+ * exporters, `llm-authz health`, the tests). What it implements of the gRPC HTTP/2 protocol, per stream:
  *   - POST only (else HTTP 405), content-type application/grpc[+proto|;...] (else HTTP 415), a
  *     known :path (else grpc-status 12 UNIMPLEMENTED);
  *   - length-prefixed messages (flag byte, 4-byte big-endian length, message). A compressed
@@ -17,13 +19,16 @@
  *   - a call the client resets or whose connection goes before the answer: nothing is written.
  * Per connection: the receive windows (4 MiB per stream, 16 MiB per connection: a 1 MiB prompt
  * arrives without waiting for WINDOW_UPDATEs), max-connection-idle (a connection without a call
- * for that long gets a GOAWAY and is closed), and HTTP/2 PINGs answered by Node (keepalive from
- * the client is allowed with or without calls). Shutdown: the listener stops accepting, every
+ * for that long gets a GOAWAY and is closed), and HTTP/2 PINGs answered (keepalive from the
+ * client is allowed with or without calls); the HTTP/2 limits on a peer are connection.ts's. Shutdown: the listener stops accepting, every
  * connection gets a GOAWAY and closes once its calls are done; past the timeout the rest are
  * destroyed. TLS and mTLS (TLS 1.2+, ALPN h2) with certificates swapped in without a restart.
  */
-import http2, { type Http2SecureServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
 import type { ListenAddress } from '../core/listen.ts';
+import { Connection, type Stream } from './http2/connection.ts';
+import { encodeHeaders } from './http2/hpack.ts';
 
 /** Largest CheckRequest accepted (a request body Envoy buffers, with its headers). */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -51,15 +56,18 @@ export class GrpcError extends Error {
   }
 }
 
+/** A call's request headers (metadata), lower-case names; a name sent more than once has an array. */
+export type CallHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
 /** A unary method: the request message's bytes and the call's headers (metadata) in, the response message's bytes out. */
 export interface UnaryMethod {
   readonly kind: 'unary';
-  handle(message: Buffer, headers: IncomingHttpHeaders): Promise<Buffer> | Buffer;
+  handle(message: Buffer, headers: CallHeaders): Promise<Buffer> | Buffer;
 }
 
 /** The server's side of a streaming call. */
 export interface ServerStreamCall {
-  readonly headers: IncomingHttpHeaders;
+  readonly headers: CallHeaders;
   /** Sends one message (response headers go first, once). Ignored once the call is over. */
   write(message: Buffer): void;
   /** Ends the call with a status (trailers). Ignored once the call is over. */
@@ -130,18 +138,20 @@ export function percentEncode(s: string): string {
     : Array.from(Buffer.from(s, 'utf8'), (b) => (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
 }
 
-function trailersOnly(stream: ServerHttp2Stream, code: number, message: string, extra: Readonly<Record<string, string>> = {}): void {
-  if (stream.destroyed || stream.closed || stream.headersSent) return;
-  try {
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': percentEncode(message), ...extra }, { endStream: true });
-  } catch {
-    // The stream went between the check and the write: nothing to answer.
-  }
-}
-
-const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc' } as const;
-const OK_TRAILERS = { 'grpc-status': '0' } as const;
+const RESPONSE_HEADERS = encodeHeaders([
+  [':status', '200'],
+  ['content-type', 'application/grpc'],
+]);
+const OK_TRAILERS = encodeHeaders([['grpc-status', '0']]);
 const COMPRESSED = { 'grpc-accept-encoding': 'identity' } as const;
+
+/** A trailers-only answer: status and message in the response headers, which end the stream. */
+function trailersOnly(stream: Stream, code: number, message: string, extra: Readonly<Record<string, string>> = {}): void {
+  stream.respond(
+    encodeHeaders([[':status', '200'], ['content-type', 'application/grpc'], ['grpc-status', String(code)], ['grpc-message', percentEncode(message)], ...Object.entries(extra)]),
+    true,
+  );
+}
 
 function frame(message: Buffer): Buffer {
   const out = Buffer.allocUnsafe(5 + message.length);
@@ -151,14 +161,14 @@ function frame(message: Buffer): Buffer {
   return out;
 }
 
-function isGrpcContentType(ct: string | undefined): boolean {
-  return ct !== undefined && (ct === 'application/grpc' || ct.startsWith('application/grpc+proto') || ct.startsWith('application/grpc;'));
+function isGrpcContentType(ct: string | string[] | undefined): boolean {
+  return typeof ct === 'string' && (ct === 'application/grpc' || ct.startsWith('application/grpc+proto') || ct.startsWith('application/grpc;'));
 }
 
 const tooLarge = (size: number, max: number): string => `Received message larger than max (${size} vs. ${max})`;
 
 /** A unary call: collects the request frame, runs the handler once, answers once. */
-function serveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: UnaryMethod, maxMessageBytes: number): void {
+function serveUnary(stream: Stream, headers: CallHeaders, method: UnaryMethod, maxMessageBytes: number): void {
   let done = false;
   let timer: NodeJS.Timeout | undefined;
   let chunks: Buffer[] | undefined;
@@ -176,24 +186,21 @@ function serveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, met
   };
   const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']);
   if (timeoutMs !== undefined) timer = setTimeout(() => fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded'), Math.max(1, Math.ceil(timeoutMs)));
-  // Node keeps a finished stream's object past every scavenge until a full collection (held from
-  // native code; not by its handle's owner links, README "Sizing"), so what the stream still
-  // references is promoted with it: these listeners' closures hold the request's headers, its
-  // bytes and this call's state. They come off at close.
-  const onClose = (): void => {
+  const answer = (msg: Buffer): void => {
+    if (!finish() || stream.closed) return;
+    stream.respond(RESPONSE_HEADERS, false);
+    stream.write(frame(msg));
+    stream.trailers(OK_TRAILERS);
+  };
+  const answerError = (err: unknown): void => {
+    if (err instanceof GrpcError) fail(err.code, err.message);
+    else fail(Status.INTERNAL, 'Internal error');
+  };
+  stream.events.close = () => {
     finish();
-    stream.off('close', onClose);
-    stream.off('error', finish);
-    stream.off('data', onData);
-    stream.off('end', onEnd);
-    stream.removeAllListeners('wantTrailers');
     first = chunks = undefined;
   };
-  stream.on('close', onClose);
-  stream.on('error', finish);
-  stream.on('data', onData);
-  stream.on('end', onEnd);
-  function onData(chunk: Buffer): void {
+  stream.events.data = (chunk) => {
     if (done) return;
     received += chunk.length;
     if (first === undefined) first = chunk;
@@ -202,10 +209,11 @@ function serveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, met
     // The length prefix says it before the bytes arrive.
     if (first.length >= 5 && first.readUInt32BE(1) > maxMessageBytes) fail(Status.RESOURCE_EXHAUSTED, tooLarge(first.readUInt32BE(1), maxMessageBytes));
     else if (received > maxMessageBytes + 5) fail(Status.RESOURCE_EXHAUSTED, tooLarge(received - 5, maxMessageBytes));
-  }
-  function onEnd(): void {
+  };
+  stream.events.end = () => {
     if (done) return;
     const body = chunks !== undefined ? Buffer.concat(chunks, received) : (first ?? Buffer.alloc(0));
+    first = chunks = undefined;
     if (body.length < 5) {
       fail(Status.INTERNAL, body.length === 0 ? 'No message received' : 'Truncated message frame');
       return;
@@ -228,68 +236,44 @@ function serveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, met
     }
     if (Buffer.isBuffer(result)) answer(result);
     else result.then(answer, answerError);
-  }
-  function answer(msg: Buffer): void {
-    if (!finish() || stream.destroyed || stream.closed) return;
-    try {
-      stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
-      stream.end(frame(msg));
-    } catch {
-      // The client reset the stream as it was answered: nothing more to send.
-    }
-  }
-  function answerError(err: unknown): void {
-    if (err instanceof GrpcError) fail(err.code, err.message);
-    else fail(Status.INTERNAL, 'Internal error');
-  }
+  };
 }
 
 /** A streaming call: messages as they arrive to the handler, the handler's messages and end back. */
-function serveStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: StreamMethod, maxMessageBytes: number): void {
+function serveStream(stream: Stream, headers: CallHeaders, method: StreamMethod, maxMessageBytes: number): void {
   let over = false;
-  let headersSent = false;
   let closedCalled = false;
   const call: ServerStreamCall = {
     headers,
     write(message) {
-      if (over || stream.destroyed || stream.closed) return;
-      try {
-        if (!headersSent) {
-          headersSent = true;
-          stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-        }
-        stream.write(frame(message));
-      } catch {
-        over = true;
-      }
+      if (over || stream.closed) return;
+      if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, false);
+      stream.write(frame(message));
     },
     end(code = Status.OK, message = '') {
       if (over) return;
       over = true;
-      if (stream.destroyed || stream.closed) return;
-      if (!headersSent) {
-        trailersOnly(stream, code, message);
-      } else {
-        const trailers = code === Status.OK ? OK_TRAILERS : { 'grpc-status': String(code), 'grpc-message': percentEncode(message) };
-        stream.once('wantTrailers', () => {
-          try {
-            stream.sendTrailers(trailers);
-          } catch {
-            // Reset while ending: nothing more to send.
-          }
-        });
-        try {
-          stream.end();
-        } catch {
-          // Reset while ending.
-        }
-      }
-      // Anything more the client sends is read and dropped, so the stream can close.
-      stream.resume();
+      if (stream.closed) return;
+      if (!stream.headersSent) trailersOnly(stream, code, message);
+      else
+        stream.trailers(
+          code === Status.OK
+            ? OK_TRAILERS
+            : encodeHeaders([
+                ['grpc-status', String(code)],
+                ['grpc-message', percentEncode(message)],
+              ]),
+        );
     },
   };
-  const handlers = method.open(call);
+  let handlers: StreamHandlers;
+  try {
+    handlers = method.open(call);
+  } catch {
+    over = true;
+    trailersOnly(stream, Status.INTERNAL, 'Internal error');
+    return;
+  }
   const closed = (): void => {
     over = true;
     if (closedCalled) return;
@@ -302,34 +286,23 @@ function serveStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, me
   };
   const fail = (code: number, message: string, extra?: Readonly<Record<string, string>>): void => {
     if (over) return;
-    if (headersSent) call.end(code, message);
+    if (stream.headersSent) call.end(code, message);
     else {
       over = true;
       trailersOnly(stream, code, message, extra);
-      stream.resume();
     }
     closed();
   };
-  // As for a unary call: at close the listeners come off, so the finished stream, kept until a
-  // full collection, does not keep the handlers' state and the unread bytes with it.
-  const onClose = (): void => {
+  stream.events.close = () => {
     closed();
-    stream.off('close', onClose);
-    stream.off('data', onData);
-    stream.off('end', onEnd);
-    stream.removeAllListeners('wantTrailers');
     parts = [];
   };
-  stream.on('close', onClose);
-  stream.on('error', () => undefined);
   // Bytes not yet a whole message: kept as received, joined once a message is complete (a large
   // message arriving in many DATA frames is copied once, not once per frame).
   let parts: Buffer[] = [];
   let partBytes = 0;
   let need = 5; // bytes needed before something can be read: the prefix, then prefix + message
-  stream.on('data', onData);
-  stream.on('end', onEnd);
-  function onData(chunk: Buffer): void {
+  stream.events.data = (chunk) => {
     if (over) return;
     parts.push(chunk);
     partBytes += chunk.length;
@@ -355,113 +328,68 @@ function serveStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, me
       need = 5;
       handlers.message(buf.subarray(5, 5 + len));
     }
-  }
-  function onEnd(): void {
+  };
+  stream.events.end = () => {
     if (over) return;
     if (partBytes > 0) {
       fail(Status.INTERNAL, 'Truncated message frame');
       return;
     }
     handlers.end();
-  }
-}
-
-function applyIdleTimeout(session: Http2Session, idleMs: number): void {
-  let active = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const arm = (): void => {
-    timer = setTimeout(() => {
-      timer = undefined;
-      if (active === 0 && !session.closed && !session.destroyed) {
-        try {
-          session.close();
-        } catch {
-          // Already closing.
-        }
-      }
-    }, idleMs);
-    timer.unref();
   };
-  arm();
-  session.on('stream', (stream: ServerHttp2Stream) => {
-    active++;
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      timer = undefined;
-    }
-    stream.once('close', () => {
-      active--;
-      if (active === 0 && !session.closed && !session.destroyed) arm();
-    });
-  });
-  session.once('close', () => {
-    if (timer !== undefined) clearTimeout(timer);
-  });
 }
 
 /** A gRPC server answering `methods` by :path ("/package.Service/Method"). */
 export function createGrpcServer(methods: Readonly<Record<string, Method>>, o: GrpcServerOptions): GrpcServer {
   const byPath = new Map(Object.entries(methods));
-  const sessions = new Set<Http2Session>();
+  const connections = new Set<Connection>();
   let closing = false;
-  const settings = { initialWindowSize: o.streamWindowBytes };
-  // Node's default cap on a session's buffered memory (10 MB) answers a burst of large bodies with
-  // ENHANCE_YOUR_CALM and a dropped connection; messages are capped at maxMessageBytes and the
-  // windows bound what a connection may have in flight (grpc-js's server lifts the cap the same way).
-  const common = { settings, maxSessionMemory: Number.MAX_SAFE_INTEGER };
+  const connectionOptions = { streamWindowBytes: o.streamWindowBytes, connectionWindowBytes: o.connectionWindowBytes, maxConnectionIdleMs: o.maxConnectionIdleMs };
+
+  const onStream = (stream: Stream, headers: CallHeaders): void => {
+    if (headers[':method'] !== 'POST') {
+      stream.respond(encodeHeaders([[':status', '405']]), true);
+      return;
+    }
+    if (!isGrpcContentType(headers['content-type'])) {
+      stream.respond(encodeHeaders([[':status', '415']]), true);
+      return;
+    }
+    const path = headers[':path'];
+    const method = typeof path === 'string' ? byPath.get(path) : undefined;
+    if (method === undefined) {
+      trailersOnly(stream, Status.UNIMPLEMENTED, `The server does not implement the method ${typeof path === 'string' ? path : ''}`);
+      return;
+    }
+    if (method.kind === 'unary') serveUnary(stream, headers, method, o.maxMessageBytes);
+    else serveStream(stream, headers, method, o.maxMessageBytes);
+  };
+  const accept = (socket: net.Socket): void => {
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    connections.add(new Connection(socket, connectionOptions, onStream, (c) => connections.delete(c)));
+  };
   const tlsOptions = (t: TlsContext) => ({
     cert: t.cert,
     key: t.key,
     ...(t.ca !== undefined ? { ca: t.ca, requestCert: true, rejectUnauthorized: true } : {}),
   });
-  const server: Http2Server | Http2SecureServer =
+  const server: net.Server | tls.Server =
     o.tls === undefined
-      ? http2.createServer(common)
-      : http2.createSecureServer({ ...common, ...tlsOptions(o.tls), minVersion: 'TLSv1.2', ALPNProtocols: ['h2'], allowHTTP1: false });
-
-  server.on('session', (session: Http2Session) => {
-    // A session error (a broken peer, a failed handshake) closes that session only.
-    session.on('error', () => undefined);
-    if (closing) {
-      session.destroy();
-      return;
-    }
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-    session.once('localSettings', () => {
-      try {
-        session.setLocalWindowSize(o.connectionWindowBytes);
-      } catch {
-        // A session closing under us keeps the default window: slower, never wrong.
-      }
-    });
-    if (o.maxConnectionIdleMs !== undefined) applyIdleTimeout(session, o.maxConnectionIdleMs);
-  });
+      ? net.createServer(accept)
+      : tls.createServer({ ...tlsOptions(o.tls), minVersion: 'TLSv1.2', ALPNProtocols: ['h2'] }, (socket) => {
+          // HTTP/2 only: a client that did not negotiate h2 by ALPN gets no answer.
+          if (socket.alpnProtocol !== 'h2') {
+            socket.destroy();
+            return;
+          }
+          accept(socket);
+        });
   // TLS handshakes that fail (no client certificate under mTLS, another CA's) end that connection.
   server.on('tlsClientError', () => undefined);
-  server.on('sessionError', () => undefined);
-
-  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    stream.on('error', () => undefined);
-    if (headers[':method'] !== 'POST') {
-      stream.respond({ ':status': 405 }, { endStream: true });
-      stream.resume();
-      return;
-    }
-    if (!isGrpcContentType(headers['content-type'])) {
-      stream.respond({ ':status': 415 }, { endStream: true });
-      stream.resume();
-      return;
-    }
-    const method = byPath.get(headers[':path'] ?? '');
-    if (method === undefined) {
-      trailersOnly(stream, Status.UNIMPLEMENTED, `The server does not implement the method ${headers[':path'] ?? ''}`);
-      stream.resume();
-      return;
-    }
-    if (method.kind === 'unary') serveUnary(stream, headers, method, o.maxMessageBytes);
-    else serveStream(stream, headers, method, o.maxMessageBytes);
-  });
 
   return {
     listen(address) {
@@ -482,9 +410,8 @@ export function createGrpcServer(methods: Readonly<Record<string, Method>>, o: G
         }
       });
     },
-    setTls(tls) {
-      if (!('setSecureContext' in server)) return;
-      server.setSecureContext(tlsOptions(tls));
+    setTls(t) {
+      if (server instanceof tls.Server) server.setSecureContext(tlsOptions(t));
     },
     close(timeoutMs) {
       closing = true;
@@ -497,19 +424,13 @@ export function createGrpcServer(methods: Readonly<Record<string, Method>>, o: G
           resolve(how);
         };
         const timer = setTimeout(() => {
-          for (const s of sessions) s.destroy();
+          for (const c of connections) c.destroy();
           server.close();
           settle('forced');
         }, timeoutMs);
         server.close(() => settle('graceful'));
         // GOAWAY to every connection; each closes once its calls are done.
-        for (const s of sessions) {
-          try {
-            s.close();
-          } catch {
-            s.destroy();
-          }
-        }
+        for (const c of connections) c.goAway(0);
       });
     },
   };

@@ -2,12 +2,11 @@
  * The gRPC server: envoy.service.auth.v3.Authorization/Check,
  * envoy.service.ext_proc.v3.ExternalProcessor/Process (outcome records, observation only: it
  * never answers a ProcessingRequest, Envoy runs it in observability mode) and
- * grpc.health.v1.Health, on one listener, over the node:http2 gRPC transport of grpc-h2.ts; each
+ * grpc.health.v1.Health, on one listener, over the gRPC transport of grpc-h2.ts; each
  * CheckRequest is read by check-request-decoder.ts. Health is SERVING once a config is loaded and
  * NOT_SERVING while draining; each reloaded state (policy, key store, provider credentials) has
  * its own service name.
  */
-import type { IncomingHttpHeaders } from 'node:http2';
 import { randomUUID } from 'node:crypto';
 import { parseListen } from '../core/listen.ts';
 import { decodeCheckRequest } from '../envoy/check-request-decoder.ts';
@@ -25,6 +24,7 @@ import {
   MAX_MESSAGE_BYTES,
   Status,
   STREAM_WINDOW_BYTES,
+  type CallHeaders,
   type GrpcServer,
   type GrpcServerOptions,
   type Method,
@@ -131,7 +131,7 @@ function checkMethod(check: Check, log: Logger, calls: { inFlight: number }): Me
   };
   return {
     kind: 'unary',
-    handle(message: Buffer, headers: IncomingHttpHeaders): Promise<Buffer> {
+    handle(message: Buffer, headers: CallHeaders): Promise<Buffer> {
       let request: unknown;
       try {
         request = decodeCheckRequest(message);
