@@ -308,6 +308,24 @@ describe('HTTP/2 framing, raw', () => {
     await peer.until(() => (peer.closed ? true : undefined), 'the connection closed');
   });
 
+  it('drops, without a connection error, what a client still sends on a call it answered early, and serves the next call', async () => {
+    const peer = await RawPeer.open(await start());
+    const tooLarge = Buffer.alloc(5);
+    tooLarge.writeUInt32BE(2 * 1024 * 1024, 1); // the length prefix says 2 MiB: over the limit
+    peer.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, callHeaders(SIZED)), frame(FrameType.DATA, 0, 1, tooLarge));
+    const early = await peer.until(() => peer.frames.find((f) => f.type === FrameType.HEADERS && f.id === 1), 'the early answer');
+    expect(decode(new HpackDecoder(), early.payload)).toContainEqual(['grpc-status', '8']);
+    await peer.until(() => peer.frames.find((f) => f.type === FrameType.RST_STREAM && f.id === 1), 'RST_STREAM');
+    peer.send(
+      frame(FrameType.DATA, 0, 1, Buffer.alloc(1000)),
+      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaders([['x-trailer', 'late']])),
+      frame(FrameType.HEADERS, Flag.END_HEADERS, 3, callHeaders(SIZED)),
+      frame(FrameType.DATA, Flag.END_STREAM, 3, grpcMessage(Buffer.from([2]))),
+    );
+    await peer.until(() => peer.frames.find((f) => f.type === FrameType.HEADERS && f.id === 3 && f.flags & Flag.END_STREAM), 'the next answer');
+    expect(peer.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+  });
+
   it('closes a connection whose first bytes are not the HTTP/2 preface, without a frame', async () => {
     const peer = await RawPeer.open(await start(), false);
     peer.send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));

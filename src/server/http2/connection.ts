@@ -464,9 +464,13 @@ export class Connection {
       p = p.subarray(1, p.length - pad);
     }
     const s = this.streams.get(id);
-    if (s === undefined || s.remoteEnded) {
+    if (s === undefined) {
       if (id > this.lastStreamId) return ErrorCode.PROTOCOL_ERROR;
-      this.rst(id, ErrorCode.STREAM_CLOSED);
+      // A stream we closed (answered early, or reset): what the peer sent before it knew is dropped.
+      return ErrorCode.NO_ERROR;
+    }
+    if (s.remoteEnded) {
+      s.reset(ErrorCode.STREAM_CLOSED);
       return ErrorCode.NO_ERROR;
     }
     s.recvSinceUpdate += payload.length;
@@ -504,7 +508,9 @@ export class Connection {
       existing.events.end?.();
       return ErrorCode.NO_ERROR;
     }
-    if ((id & 1) === 0 || id <= this.lastStreamId) return ErrorCode.PROTOCOL_ERROR;
+    if ((id & 1) === 0) return ErrorCode.PROTOCOL_ERROR;
+    // Trailers on a stream we closed: dropped (the block is decoded above, so HPACK stays in step).
+    if (id <= this.lastStreamId) return ErrorCode.NO_ERROR;
     this.lastStreamId = id;
     if (this.goingAway || this.streams.size >= MAX_STREAMS) {
       this.rst(id, ErrorCode.REFUSED_STREAM);
