@@ -20,9 +20,9 @@
  * Per connection: the receive windows (4 MiB per stream, 16 MiB per connection: a 1 MiB prompt
  * arrives without waiting for WINDOW_UPDATEs), max-connection-idle (a connection without a call
  * for that long gets a GOAWAY and is closed), and HTTP/2 PINGs answered (keepalive from the
- * client is allowed with or without calls); the HTTP/2 limits on a peer are connection.ts's. Shutdown: the listener stops accepting, every
- * connection gets a GOAWAY and closes once its calls are done; past the timeout the rest are
- * destroyed. TLS and mTLS (TLS 1.2+, ALPN h2) with certificates swapped in without a restart.
+ * client is allowed with or without calls); the HTTP/2 limits on a peer are connection.ts's.
+ * Shutdown: the listener stops accepting, every connection gets a GOAWAY and closes once its calls
+ * are done; past the timeout the rest are destroyed. TLS and mTLS (TLS 1.2+, ALPN h2) with certificates swapped in without a restart.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -143,6 +143,8 @@ const RESPONSE_HEADERS = encodeHeaders([
   ['content-type', 'application/grpc'],
 ]);
 const OK_TRAILERS = encodeHeaders([['grpc-status', '0']]);
+const METHOD_NOT_ALLOWED = encodeHeaders([[':status', '405']]);
+const UNSUPPORTED_MEDIA_TYPE = encodeHeaders([[':status', '415']]);
 const COMPRESSED = { 'grpc-accept-encoding': 'identity' } as const;
 
 /** A trailers-only answer: status and message in the response headers, which end the stream. */
@@ -348,11 +350,11 @@ export function createGrpcServer(methods: Readonly<Record<string, Method>>, o: G
 
   const onStream = (stream: Stream, headers: CallHeaders): void => {
     if (headers[':method'] !== 'POST') {
-      stream.respond(encodeHeaders([[':status', '405']]), true);
+      stream.respond(METHOD_NOT_ALLOWED, true);
       return;
     }
     if (!isGrpcContentType(headers['content-type'])) {
-      stream.respond(encodeHeaders([[':status', '415']]), true);
+      stream.respond(UNSUPPORTED_MEDIA_TYPE, true);
       return;
     }
     const path = headers[':path'];

@@ -8,6 +8,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { grpcFrame } from '../../devstack/grpc-raw.ts';
 import { parseListen } from '../../src/core/listen.ts';
 import { ErrorCode, Flag, FrameType, MAX_BUFFERED_OUT, MAX_STREAMS, RESET_BURST, frame } from '../../src/server/http2/connection.ts';
 import { encodeHeaders, HpackDecoder, HpackError } from '../../src/server/http2/hpack.ts';
@@ -121,13 +122,6 @@ async function start(): Promise<number> {
   return server.listen(loopback);
 }
 
-function grpcMessage(bytes: Buffer): Buffer {
-  const out = Buffer.alloc(5 + bytes.length);
-  out.writeUInt32BE(bytes.length, 1);
-  bytes.copy(out, 5);
-  return out;
-}
-
 describe('HPACK from nghttp2 (node:http2 client)', () => {
   it('reads every header of 300 calls on one connection, with values repeated, new, long and Huffman-coded (dynamic table churn and eviction)', async () => {
     const port = await start();
@@ -153,7 +147,7 @@ describe('HPACK from nghttp2 (node:http2 client)', () => {
           req.on('data', (c: Buffer) => chunks.push(c));
           req.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).subarray(5).toString()) as Record<string, unknown>));
           req.on('error', reject);
-          req.end(grpcMessage(Buffer.alloc(1)));
+          req.end(grpcFrame(Buffer.alloc(1)));
         });
         for (const [n, v] of Object.entries(sent)) expect(got[n], `call ${call}, ${n}`).toBe(v);
         expect(got[':path']).toBe(ECHO_HEADERS);
@@ -253,7 +247,7 @@ describe('HTTP/2 framing, raw', () => {
     const peer = await RawPeer.open(await start());
     const block = callHeaders(SIZED);
     const padded = Buffer.concat([Buffer.from([3]), block.subarray(0, 10), Buffer.alloc(3)]);
-    const data = Buffer.concat([Buffer.from([2]), grpcMessage(Buffer.from([5])), Buffer.alloc(2)]);
+    const data = Buffer.concat([Buffer.from([2]), grpcFrame(Buffer.from([5])), Buffer.alloc(2)]);
     peer.send(
       frame(FrameType.HEADERS, Flag.PADDED, 1, padded),
       frame(FrameType.CONTINUATION, 0, 1, block.subarray(10, 20)),
@@ -275,7 +269,7 @@ describe('HTTP/2 framing, raw', () => {
       Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
       frame(FrameType.SETTINGS, 0, 0, settings),
       frame(FrameType.HEADERS, Flag.END_HEADERS, 1, callHeaders(SIZED)),
-      frame(FrameType.DATA, Flag.END_STREAM, 1, grpcMessage(Buffer.from([100]))),
+      frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.from([100]))),
     );
     const sent = (): number => peer.frames.filter((f) => f.type === FrameType.DATA && f.id === 1).reduce((n, f) => n + f.payload.length, 0);
     await peer.until(() => (sent() > 0 ? true : undefined), 'the first DATA');
@@ -320,7 +314,7 @@ describe('HTTP/2 framing, raw', () => {
       frame(FrameType.DATA, 0, 1, Buffer.alloc(1000)),
       frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaders([['x-trailer', 'late']])),
       frame(FrameType.HEADERS, Flag.END_HEADERS, 3, callHeaders(SIZED)),
-      frame(FrameType.DATA, Flag.END_STREAM, 3, grpcMessage(Buffer.from([2]))),
+      frame(FrameType.DATA, Flag.END_STREAM, 3, grpcFrame(Buffer.from([2]))),
     );
     await peer.until(() => peer.frames.find((f) => f.type === FrameType.HEADERS && f.id === 3 && f.flags & Flag.END_STREAM), 'the next answer');
     expect(peer.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
@@ -343,7 +337,7 @@ describe('HTTP/2 framing, raw', () => {
     const refused = await peer.until(() => peer.frames.find((f) => f.type === FrameType.RST_STREAM && f.id === last), 'RST_STREAM');
     expect(refused.payload.readUInt32BE(0)).toBe(ErrorCode.REFUSED_STREAM);
     expect(peer.frames.filter((f) => f.type === FrameType.RST_STREAM)).toHaveLength(1);
-    peer.send(frame(FrameType.DATA, Flag.END_STREAM, 1, grpcMessage(Buffer.from([1]))), frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, last + 2, block));
+    peer.send(frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.from([1]))), frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, last + 2, block));
     await peer.until(() => peer.frames.find((f) => f.type === FrameType.HEADERS && f.id === last + 2 && f.flags & Flag.END_STREAM), 'an answer on a new stream');
     expect(peer.frames.some((f) => f.type === FrameType.HEADERS && f.id === 1 && f.flags & Flag.END_STREAM)).toBe(true);
   });
@@ -363,7 +357,7 @@ describe('HTTP/2 framing, raw', () => {
     const block = callHeaders(SIZED);
     const some: Buffer[] = [];
     for (let i = 0; i < 100; i++) some.push(frame(FrameType.HEADERS, Flag.END_HEADERS, 1 + 2 * i, block), frame(FrameType.RST_STREAM, 0, 1 + 2 * i, u32(8)));
-    some.push(frame(FrameType.HEADERS, Flag.END_HEADERS, 201, block), frame(FrameType.DATA, Flag.END_STREAM, 201, grpcMessage(Buffer.from([1]))));
+    some.push(frame(FrameType.HEADERS, Flag.END_HEADERS, 201, block), frame(FrameType.DATA, Flag.END_STREAM, 201, grpcFrame(Buffer.from([1]))));
     peer.send(...some);
     await peer.until(() => peer.frames.find((f) => f.type === FrameType.HEADERS && f.id === 201 && f.flags & Flag.END_STREAM), 'the answer');
     expect(peer.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
@@ -383,7 +377,7 @@ describe('HTTP/2 framing, raw', () => {
     ];
     const n = MAX_BUFFERED_OUT / (1024 * 1024) + 16;
     for (let i = 0; i < n; i++)
-      calls.push(frame(FrameType.HEADERS, Flag.END_HEADERS, 1 + 2 * i, callHeaders(BIG)), frame(FrameType.DATA, Flag.END_STREAM, 1 + 2 * i, grpcMessage(Buffer.alloc(1))));
+      calls.push(frame(FrameType.HEADERS, Flag.END_HEADERS, 1 + 2 * i, callHeaders(BIG)), frame(FrameType.DATA, Flag.END_STREAM, 1 + 2 * i, grpcFrame(Buffer.alloc(1))));
     peer.send(...calls);
     // Paused, the socket sees the server's end only when it writes: a PING now and then until a write fails.
     const deadline = Date.now() + 20_000;
@@ -396,7 +390,7 @@ describe('HTTP/2 framing, raw', () => {
     expect(answered).toBeLessThan(n);
     // Another connection is served.
     const other = await RawPeer.open(port);
-    other.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, callHeaders(SIZED)), frame(FrameType.DATA, Flag.END_STREAM, 1, grpcMessage(Buffer.from([3]))));
+    other.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, callHeaders(SIZED)), frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.from([3]))));
     await other.until(() => other.frames.find((f) => f.type === FrameType.HEADERS && f.flags & Flag.END_STREAM), 'an answer');
   });
 });

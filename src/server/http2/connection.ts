@@ -80,7 +80,6 @@ export class Stream {
   readonly events: StreamEvents = {};
   sendWindow: number;
   recvSinceUpdate = 0;
-  recvTotal = 0;
   remoteEnded = false;
   closed = false;
   headersSent = false;
@@ -483,7 +482,6 @@ export class Connection {
       this.write(frame(FrameType.WINDOW_UPDATE, 0, id, u32(s.recvSinceUpdate)));
       s.recvSinceUpdate = 0;
     }
-    s.recvTotal += p.length;
     if (p.length > 0) s.events.data?.(p);
     if (end && !s.closed) {
       s.remoteEnded = true;

@@ -74,6 +74,9 @@ interface Entry {
   readonly size: number;
 }
 
+/** The static table as entries, so an index reads the same way in either table. */
+const STATIC: readonly Entry[] = STATIC_TABLE.map(([name, value]) => ({ name, value, size: name.length + value.length + 32 }));
+
 export interface HeaderSink {
   field(name: string, value: string): void;
 }
@@ -126,17 +129,11 @@ export class HpackDecoder {
     return huffman ? huffmanDecode(this.buf, start, end) : this.buf.toString('latin1', start, end);
   }
 
-  private entry(index: number): Entry | readonly [string, string] {
+  private entry(index: number): Entry {
     if (index === 0) throw new HpackError('index 0');
-    if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1] as readonly [string, string];
-    const e = this.entries[index - STATIC_TABLE.length - 1];
+    const e = index <= STATIC.length ? STATIC[index - 1] : this.entries[index - STATIC.length - 1];
     if (e === undefined) throw new HpackError('index out of range');
     return e;
-  }
-
-  private nameOf(index: number): string {
-    const e = this.entry(index);
-    return Array.isArray(e) ? (e[0] as string) : (e as Entry).name;
   }
 
   private add(name: string, value: string): void {
@@ -170,16 +167,11 @@ export class HpackDecoder {
         let value: string;
         if (b & 0x80) {
           const e = this.entry(this.int(7));
-          if (Array.isArray(e)) {
-            name = e[0] as string;
-            value = e[1] as string;
-          } else {
-            name = (e as Entry).name;
-            value = (e as Entry).value;
-          }
+          name = e.name;
+          value = e.value;
         } else if (b & 0x40) {
           const idx = this.int(6);
-          name = idx === 0 ? this.str() : this.nameOf(idx);
+          name = idx === 0 ? this.str() : this.entry(idx).name;
           value = this.str();
           this.add(name, value);
         } else if (b & 0x20) {
@@ -188,7 +180,7 @@ export class HpackDecoder {
           continue;
         } else {
           const idx = this.int(4);
-          name = idx === 0 ? this.str() : this.nameOf(idx);
+          name = idx === 0 ? this.str() : this.entry(idx).name;
           value = this.str();
         }
         fields++;
