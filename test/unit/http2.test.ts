@@ -302,6 +302,128 @@ describe('HTTP/2 framing, raw', () => {
     await peer.until(() => (peer.closed ? true : undefined), 'the connection closed');
   });
 
+  it.each([
+    [
+      'HEADERS on a stream below one already opened',
+      () => Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 3, callHeaders(SIZED)), frame(FrameType.HEADERS, Flag.END_HEADERS, 1, callHeaders(SIZED))]),
+      ErrorCode.PROTOCOL_ERROR,
+    ],
+    [
+      'HEADERS whose stream depends on itself',
+      () => frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.PRIORITY, 1, Buffer.concat([u32(1), Buffer.from([16]), callHeaders(SIZED)])),
+      ErrorCode.PROTOCOL_ERROR,
+    ],
+    ['a PRIORITY frame whose stream depends on itself', () => frame(FrameType.PRIORITY, 0, 3, Buffer.concat([u32(3), Buffer.from([16])])), ErrorCode.PROTOCOL_ERROR],
+  ])('ends the connection with GOAWAY for %s (RFC 9113 sections 5.1.1, 5.3.1)', async (_what, bytes, code) => {
+    const peer = await RawPeer.open(await start());
+    peer.send(bytes());
+    expect(await peer.goAwayCode()).toBe(code);
+  });
+
+  const call = (id: number, size = 2): Buffer[] => [
+    frame(FrameType.HEADERS, Flag.END_HEADERS, id, callHeaders(SIZED)),
+    frame(FrameType.DATA, Flag.END_STREAM, id, grpcFrame(Buffer.from([size]))),
+  ];
+  const answered = (peer: RawPeer, id: number) =>
+    peer.until(() => peer.frames.find((f) => f.type === FrameType.HEADERS && f.id === id && f.flags & Flag.END_STREAM), `the answer on stream ${id}`);
+
+  it('ends the connection with GOAWAY STREAM_CLOSED for DATA on a call the client had ended, once answered (RFC 9113 section 5.1, closed)', async () => {
+    const peer = await RawPeer.open(await start());
+    peer.send(...call(1));
+    await answered(peer, 1);
+    peer.send(frame(FrameType.DATA, 0, 1, Buffer.alloc(10)));
+    expect(await peer.goAwayCode()).toBe(ErrorCode.STREAM_CLOSED);
+  });
+
+  it('answers DATA on a stream the client reset with RST_STREAM STREAM_CLOSED, and serves the next call', async () => {
+    const peer = await RawPeer.open(await start());
+    peer.send(
+      frame(FrameType.HEADERS, Flag.END_HEADERS, 1, callHeaders(SIZED)),
+      frame(FrameType.RST_STREAM, 0, 1, u32(8 /* CANCEL */)),
+      frame(FrameType.DATA, 0, 1, Buffer.alloc(10)),
+    );
+    const rst = await peer.until(() => peer.frames.find((f) => f.type === FrameType.RST_STREAM && f.id === 1), 'RST_STREAM');
+    expect(rst.payload.readUInt32BE(0)).toBe(ErrorCode.STREAM_CLOSED);
+    peer.send(...call(3));
+    await answered(peer, 3);
+    expect(peer.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+  });
+
+  const request = (extra: [string, string][] = [], drop: string[] = []): [string, string][] => [
+    ...(
+      [
+        [':method', 'POST'],
+        [':scheme', 'http'],
+        [':path', SIZED],
+        [':authority', 'localhost'],
+      ] as [string, string][]
+    ).filter(([n]) => !drop.includes(n)),
+    ['content-type', 'application/grpc'],
+    ...extra,
+  ];
+  it.each([
+    ['a field name in capitals', request([['X-Caller', 'a']])],
+    ['a connection-specific field', request([['connection', 'keep-alive']])],
+    ['transfer-encoding', request([['transfer-encoding', 'chunked']])],
+    ['te other than "trailers"', request([['te', 'gzip']])],
+    ['an unknown pseudo-header field', request([[':foo', 'bar']])],
+    ['a response pseudo-header field', request([[':status', '200']])],
+    ['a pseudo-header field after a regular one', [...request([], [':authority']), [':authority', 'localhost']] as [string, string][]],
+    [
+      'a pseudo-header field twice',
+      request([], [':authority'])
+        .map(([n, v]) => [n, v] as [string, string])
+        .toSpliced(2, 0, [':path', SIZED]),
+    ],
+    ['no :method', request([], [':method'])],
+    ['no :scheme', request([], [':scheme'])],
+    ['no :path', request([], [':path'])],
+    ['an empty :path', [...request([], [':path']).slice(0, 3), [':path', ''], ['content-type', 'application/grpc']] as [string, string][]],
+    ['a content-length that is not a number', request([['content-length', '6x']])],
+    ['a content-length the body does not match', request([['content-length', '7']])],
+  ])('resets a request with %s (malformed, RFC 9113 section 8.1.1) with RST_STREAM PROTOCOL_ERROR, and serves the next call', async (_what, fields) => {
+    const peer = await RawPeer.open(await start());
+    peer.send(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, encodeHeaders(fields)), frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.from([2]))));
+    const rst = await peer.until(() => peer.frames.find((f) => f.type === FrameType.RST_STREAM && f.id === 1), 'RST_STREAM');
+    expect(rst.payload.readUInt32BE(0)).toBe(ErrorCode.PROTOCOL_ERROR);
+    peer.send(...call(3));
+    await answered(peer, 3);
+    expect(peer.frames.some((f) => (f.type === FrameType.HEADERS && f.id === 1) || f.type === FrameType.GOAWAY)).toBe(false);
+  });
+
+  it('serves a request with te: trailers and a content-length its body matches (the checks above refuse only what is malformed)', async () => {
+    const peer = await RawPeer.open(await start());
+    const body = grpcFrame(Buffer.from([2]));
+    peer.send(
+      frame(
+        FrameType.HEADERS,
+        Flag.END_HEADERS,
+        1,
+        encodeHeaders(
+          request([
+            ['te', 'trailers'],
+            ['content-length', String(body.length)],
+          ]),
+        ),
+      ),
+      frame(FrameType.DATA, 0, 1, body.subarray(0, 3)),
+      frame(FrameType.DATA, Flag.END_STREAM, 1, body.subarray(3)),
+    );
+    await answered(peer, 1);
+    expect(peer.frames.some((f) => f.type === FrameType.RST_STREAM || f.type === FrameType.GOAWAY)).toBe(false);
+  });
+
+  it('resets a call whose trailers carry a pseudo-header field (RST_STREAM PROTOCOL_ERROR)', async () => {
+    const peer = await RawPeer.open(await start());
+    peer.send(
+      frame(FrameType.HEADERS, Flag.END_HEADERS, 1, callHeaders(SIZED)),
+      frame(FrameType.DATA, 0, 1, grpcFrame(Buffer.from([2]))),
+      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaders([[':path', '/x']])),
+    );
+    const rst = await peer.until(() => peer.frames.find((f) => f.type === FrameType.RST_STREAM && f.id === 1), 'RST_STREAM');
+    expect(rst.payload.readUInt32BE(0)).toBe(ErrorCode.PROTOCOL_ERROR);
+  });
+
   it('drops, without a connection error, what a client still sends on a call it answered early, and serves the next call', async () => {
     const peer = await RawPeer.open(await start());
     const tooLarge = Buffer.alloc(5);

@@ -17,8 +17,11 @@
  * burst of RESET_BURST stream resets then RESET_RATE per second (the "rapid reset" attack: past
  * it, GOAWAY ENHANCE_YOUR_CALM, as nghttp2's own limit does), MAX_BUFFERED_OUT bytes written and
  * not yet taken by the socket (a peer that does not read is dropped). Any protocol error is a
- * GOAWAY with its code and the connection's end; an exception in the frame handling destroys the
- * connection and never reaches the process.
+ * GOAWAY with its code and the connection's end (a stream error on a closed stream, or one that
+ * depends on itself, is taken as the connection's where the RFC allows it); a malformed request
+ * (RFC 9113 section 8.1.1: its header fields or its content-length) is a RST_STREAM
+ * PROTOCOL_ERROR and never reaches the owner; an exception in the frame handling destroys the
+ * connection and never reaches the process. h2spec's cases all pass (test/e2e/h2spec.test.ts).
  */
 import type { Duplex } from 'node:stream';
 import { HpackDecoder, type HeaderSink } from './hpack.ts';
@@ -53,6 +56,18 @@ export const RESET_RATE = 33;
 export const MAX_BUFFERED_OUT = 32 * 1024 * 1024;
 const DEFAULT_WINDOW = 65535;
 const MAX_WINDOW = 0x7fffffff;
+/** Closed streams remembered, the most recent ones, for the frames that still arrive for them. */
+export const CLOSED_REMEMBERED = 256;
+
+/**
+ * How a stream that is no longer open ended, which decides what a frame arriving for it is
+ * (RFC 9113 section 5.1): after the peer's END_STREAM it may send no DATA or HEADERS on it (a
+ * connection error), after its RST_STREAM none either (a stream error), but after our RST_STREAM
+ * what it sent before it knew is ignored.
+ */
+const PEER_ENDED = 1;
+const PEER_RESET = 2;
+const WE_RESET = 3;
 
 export interface ConnectionOptions {
   /** Our per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE). */
@@ -82,6 +97,9 @@ export class Stream {
   recvSinceUpdate = 0;
   remoteEnded = false;
   closed = false;
+  /** The request's content-length (-1: none) and the DATA bytes received, which must match it. */
+  contentLength = -1;
+  dataBytes = 0;
   headersSent = false;
   /** Message bytes waiting for send window; trailers waiting for them. */
   pending: Buffer[] = [];
@@ -118,7 +136,7 @@ export class Stream {
   reset(code: number): void {
     if (this.closed) return;
     this.conn.rst(this.id, code);
-    this.conn.closeStream(this);
+    this.conn.closeStream(this, this.remoteEnded ? PEER_ENDED : WE_RESET);
   }
 }
 
@@ -145,17 +163,53 @@ function u32(value: number): Buffer {
   return b;
 }
 
+/** Fields HTTP/2 does not carry (RFC 9113 section 8.2.2); `te` may carry "trailers" only. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+/** A request's pseudo-header fields (RFC 9113 section 8.3.1; no extended CONNECT). */
+const REQUEST_PSEUDO = new Set([':method', ':scheme', ':authority', ':path']);
+const UPPERCASE = /[A-Z]/;
+
+/**
+ * A decoded header block, checked as a request's header or trailer section (RFC 9113 section
+ * 8.1.1): one that is malformed is `bad`, and its stream is reset with PROTOCOL_ERROR.
+ */
 class HeaderList implements HeaderSink {
   readonly headers: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
   bad = false;
+  private regular = false;
+  private readonly trailers: boolean;
+  constructor(trailers: boolean) {
+    this.trailers = trailers;
+  }
   field(name: string, value: string): void {
+    if (name.charCodeAt(0) === 58) {
+      // A request's own pseudo-header fields, each once, before the other fields; none in trailers.
+      if (this.trailers || this.regular || !REQUEST_PSEUDO.has(name) || this.headers[name] !== undefined) this.bad = true;
+      else this.headers[name] = value;
+      return;
+    }
+    this.regular = true;
+    if (UPPERCASE.test(name) || CONNECTION_SPECIFIC.has(name) || (name === 'te' && value !== 'trailers')) {
+      this.bad = true;
+      return;
+    }
     const prev = this.headers[name];
     if (prev === undefined) this.headers[name] = value;
-    // A pseudo-header twice is a malformed request.
-    else if (name.charCodeAt(0) === 58) this.bad = true;
     else if (Array.isArray(prev)) prev.push(value);
     else this.headers[name] = [prev, value];
   }
+  /** The request's pseudo-header fields are all there: CONNECT has no :scheme or :path, any other method both, and a :path not empty. */
+  complete(): boolean {
+    const h = this.headers;
+    if (h[':method'] === 'CONNECT') return h[':authority'] !== undefined && h[':scheme'] === undefined && h[':path'] === undefined;
+    return h[':method'] !== undefined && h[':scheme'] !== undefined && h[':path'] !== undefined && h[':path'] !== '';
+  }
+}
+
+/** A request's content-length: its value as a number, -1 without one, NaN when it is not one decimal number. */
+function contentLength(v: string | string[] | undefined): number {
+  if (v === undefined) return -1;
+  return typeof v === 'string' && /^[0-9]{1,15}$/.test(v) ? Number(v) : Number.NaN;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -167,6 +221,8 @@ function flushConnection(c: Connection): void {
 export class Connection {
   readonly socket: Duplex;
   readonly streams = new Map<number, Stream>();
+  /** The last CLOSED_REMEMBERED closed streams and how each ended (PEER_ENDED, PEER_RESET, WE_RESET). */
+  private readonly closedStreams = new Map<number, number>();
   private readonly o: ConnectionOptions;
   private readonly onStream: (stream: Stream, headers: Record<string, string | string[]>) => void;
   private readonly onClosed: (c: Connection) => void;
@@ -276,7 +332,7 @@ export class Connection {
 
   private onSocketClose(): void {
     this.disarmIdle();
-    for (const s of [...this.streams.values()]) this.closeStream(s);
+    for (const s of [...this.streams.values()]) this.closeStream(s, PEER_RESET);
     this.onClosed(this);
   }
 
@@ -337,6 +393,8 @@ export class Connection {
         }
         if (flags & Flag.PRIORITY) {
           if (p.length < 5) return ErrorCode.FRAME_SIZE_ERROR;
+          // A stream cannot depend on itself (RFC 9113 section 5.3.1; a stream error, taken as the connection's).
+          if ((p.readUInt32BE(0) & 0x7fffffff) === id) return ErrorCode.PROTOCOL_ERROR;
           p = p.subarray(5);
         }
         this.blockStream = id;
@@ -359,14 +417,15 @@ export class Connection {
       }
       case FrameType.PRIORITY:
         if (id === 0) return ErrorCode.PROTOCOL_ERROR;
-        return payload.length === 5 ? ErrorCode.NO_ERROR : ErrorCode.FRAME_SIZE_ERROR;
+        if (payload.length !== 5) return ErrorCode.FRAME_SIZE_ERROR;
+        return (payload.readUInt32BE(0) & 0x7fffffff) === id ? ErrorCode.PROTOCOL_ERROR : ErrorCode.NO_ERROR;
       case FrameType.RST_STREAM: {
         if (id === 0) return ErrorCode.PROTOCOL_ERROR;
         if (payload.length !== 4) return ErrorCode.FRAME_SIZE_ERROR;
         if (id > this.lastStreamId) return ErrorCode.PROTOCOL_ERROR;
         if (!this.takeResetToken()) return ErrorCode.ENHANCE_YOUR_CALM;
         const s = this.streams.get(id);
-        if (s !== undefined) this.closeStream(s);
+        if (s !== undefined) this.closeStream(s, PEER_RESET);
         return ErrorCode.NO_ERROR;
       }
       case FrameType.SETTINGS:
@@ -465,11 +524,24 @@ export class Connection {
     const s = this.streams.get(id);
     if (s === undefined) {
       if (id > this.lastStreamId) return ErrorCode.PROTOCOL_ERROR;
-      // A stream we closed (answered early, or reset): what the peer sent before it knew is dropped.
+      const how = this.closedStreams.get(id);
+      // A stream we reset (an early answer included): what the peer sent before it knew is dropped.
+      if (how === WE_RESET) return ErrorCode.NO_ERROR;
+      // DATA after the peer's own END_STREAM: a connection error; on a stream it reset or never opened, a stream error.
+      if (how === PEER_ENDED) return ErrorCode.STREAM_CLOSED;
+      this.rst(id, ErrorCode.STREAM_CLOSED);
       return ErrorCode.NO_ERROR;
     }
+    // Half-closed (remote): a stream error.
     if (s.remoteEnded) {
       s.reset(ErrorCode.STREAM_CLOSED);
+      return ErrorCode.NO_ERROR;
+    }
+    s.dataBytes += p.length;
+    // A body longer than its content-length, or ending shorter, is a malformed request (RFC 9113 section 8.1.1).
+    const end = (flags & Flag.END_STREAM) !== 0;
+    if (s.contentLength >= 0 && (s.dataBytes > s.contentLength || (end && s.dataBytes !== s.contentLength))) {
+      s.reset(ErrorCode.PROTOCOL_ERROR);
       return ErrorCode.NO_ERROR;
     }
     s.recvSinceUpdate += payload.length;
@@ -477,7 +549,6 @@ export class Connection {
       s.reset(ErrorCode.FLOW_CONTROL_ERROR);
       return ErrorCode.NO_ERROR;
     }
-    const end = (flags & Flag.END_STREAM) !== 0;
     if (!end && s.recvSinceUpdate >= this.o.streamWindowBytes / 2) {
       this.write(frame(FrameType.WINDOW_UPDATE, 0, id, u32(s.recvSinceUpdate)));
       s.recvSinceUpdate = 0;
@@ -491,34 +562,56 @@ export class Connection {
   }
 
   private onHeaderBlock(id: number, block: Buffer, endStream: boolean): number {
-    const list = new HeaderList();
+    const existing = this.streams.get(id);
+    const list = new HeaderList(existing !== undefined || id <= this.lastStreamId);
     try {
       this.hpack.decode(block, list, MAX_HEADER_LIST_BYTES);
     } catch {
       // The decoder's table may now differ from the peer's: the connection cannot go on.
       return ErrorCode.COMPRESSION_ERROR;
     }
-    const existing = this.streams.get(id);
+    // (Every block is decoded before it is judged, so that HPACK stays in step with the peer.)
     if (existing !== undefined) {
-      // Trailers from the client: they end its side.
-      if (!endStream || existing.remoteEnded) return ErrorCode.PROTOCOL_ERROR;
+      // Trailers from the client: they end its side, after the whole body.
+      if (existing.remoteEnded) {
+        existing.reset(ErrorCode.STREAM_CLOSED);
+        return ErrorCode.NO_ERROR;
+      }
+      if (!endStream) return ErrorCode.PROTOCOL_ERROR;
+      if (list.bad || (existing.contentLength >= 0 && existing.dataBytes !== existing.contentLength)) {
+        existing.reset(ErrorCode.PROTOCOL_ERROR);
+        return ErrorCode.NO_ERROR;
+      }
       existing.remoteEnded = true;
       existing.events.end?.();
       return ErrorCode.NO_ERROR;
     }
     if ((id & 1) === 0) return ErrorCode.PROTOCOL_ERROR;
-    // Trailers on a stream we closed: dropped (the block is decoded above, so HPACK stays in step).
-    if (id <= this.lastStreamId) return ErrorCode.NO_ERROR;
+    if (id <= this.lastStreamId) {
+      const how = this.closedStreams.get(id);
+      // Trailers on a stream we reset: dropped.
+      if (how === WE_RESET) return ErrorCode.NO_ERROR;
+      if (how === PEER_RESET) {
+        this.rst(id, ErrorCode.STREAM_CLOSED);
+        return ErrorCode.NO_ERROR;
+      }
+      // After the peer's END_STREAM, nothing; and a new stream's id must be larger than every earlier one's.
+      return how === PEER_ENDED ? ErrorCode.STREAM_CLOSED : ErrorCode.PROTOCOL_ERROR;
+    }
     this.lastStreamId = id;
     if (this.goingAway || this.streams.size >= MAX_STREAMS) {
       this.rst(id, ErrorCode.REFUSED_STREAM);
+      this.remember(id, endStream ? PEER_ENDED : WE_RESET);
       return ErrorCode.NO_ERROR;
     }
-    if (list.bad) {
+    const length = contentLength(list.headers['content-length']);
+    if (list.bad || !list.complete() || Number.isNaN(length) || (endStream && length > 0)) {
       this.rst(id, ErrorCode.PROTOCOL_ERROR);
+      this.remember(id, endStream ? PEER_ENDED : WE_RESET);
       return ErrorCode.NO_ERROR;
     }
     const s = new Stream(this, id, this.peerInitialWindow);
+    s.contentLength = length;
     this.streams.set(id, s);
     this.disarmIdle();
     this.onStream(s, list.headers);
@@ -537,13 +630,15 @@ export class Connection {
   finish(s: Stream): void {
     if (s.closed) return;
     if (!s.remoteEnded) this.rst(s.id, ErrorCode.NO_ERROR);
-    this.closeStream(s);
+    this.closeStream(s, s.remoteEnded ? PEER_ENDED : WE_RESET);
   }
 
-  closeStream(s: Stream): void {
+  /** `how`: PEER_ENDED, PEER_RESET or WE_RESET, for the frames that may still arrive for it. */
+  closeStream(s: Stream, how: number): void {
     if (s.closed) return;
     s.closed = true;
     this.streams.delete(s.id);
+    this.remember(s.id, how);
     const close = s.events.close;
     s.events.data = s.events.end = s.events.close = undefined;
     s.pending = [];
@@ -553,6 +648,11 @@ export class Connection {
       if (this.goingAway) this.end(false);
       else this.armIdle();
     }
+  }
+
+  private remember(id: number, how: number): void {
+    this.closedStreams.set(id, how);
+    if (this.closedStreams.size > CLOSED_REMEMBERED) this.closedStreams.delete(this.closedStreams.keys().next().value as number);
   }
 
   sendHeaders(s: Stream, block: Buffer, end: boolean): void {
