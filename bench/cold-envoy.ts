@@ -8,6 +8,8 @@
  *              start-up warm-up off (`no warm-up`) and on, and on with one request that ext_authz
  *              denies (no credential) sent through Envoy before the first (`denied first`: a
  *              prototype of opening Envoy's connection to llm-authz before the application's first request)
+ *   opa-envoy  ext_authz to OPA-Envoy (Go) with the benchmark's Rego policy (bench/setup.ts), the
+ *              peer of the benchmarks, its cluster without the gRPC health check (it has none)
  * For llm-authz, `server.max_connection_idle_ms` is 1 s: after the warm requests and 1.5 s idle, llm-authz
  * has closed Envoy's connection, and one more request (`reconnect`) takes a new connection to a
  * warm process (what a new connection costs alone).
@@ -25,11 +27,11 @@ import { startAuthz } from '../devstack/authz.ts';
 import { renderEnvoyConfig, startEnvoy, type EnvoyPorts } from '../devstack/envoy.ts';
 import { startMockProvider } from '../devstack/mock-provider.ts';
 import { envoyCounter, HEADER, post, row, sendDenied, splitter, warmClient, warmProvider, type Sent, type Timed } from './cold.ts';
-import { startFloor, startOtlpSink } from './servers.ts';
+import { startFloor, startOpa, startOtlpSink } from './servers.ts';
 import { BENCH_ENV, BENCH_PROVIDER_KEEP, benchRequestBody, prepareBenchFiles, withServerKeys } from './setup.ts';
-import { withoutAuthz, withoutOutcomes } from './through-envoy.ts';
+import { withoutAuthz, withoutAuthzHealthCheck, withoutOutcomes } from './through-envoy.ts';
 
-export const VARIANTS = ['off', 'floor', 'llm-authz no warm-up', 'llm-authz', 'llm-authz denied first'] as const;
+export const VARIANTS = ['off', 'floor', 'llm-authz no warm-up', 'llm-authz', 'llm-authz denied first', 'opa-envoy'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 export interface VariantResult {
@@ -48,10 +50,10 @@ export interface VariantResult {
 export async function measureFreshEnvoy(
   v: Variant,
   dir: string,
-  o: { config: string; jwt: string; body: Buffer; env: NodeJS.ProcessEnv; idleSeconds?: number },
+  o: { config: string; jwt: string; body: Buffer; env: NodeJS.ProcessEnv; idleSeconds?: number; opa: { policy: string; data: string } },
 ): Promise<VariantResult> {
-  if (o.idleSeconds !== undefined && v !== 'off' && v !== 'floor')
-    throw new Error('an idle spell is measured with ext_authz off or the floor only (llm-authz here closes idle connections after 1 s)');
+  if (o.idleSeconds !== undefined && v.startsWith('llm-authz'))
+    throw new Error('an idle spell is measured with ext_authz off, the floor or OPA-Envoy only (llm-authz here closes idle connections after 1 s)');
   mkdirSync(dir, { recursive: true });
   const stops: (() => Promise<unknown>)[] = [];
   try {
@@ -62,7 +64,11 @@ export async function measureFreshEnvoy(
       const floor = await startFloor(dir, 'openai');
       stops.push(() => floor.stop());
       authzPort = floor.port;
-    } else {
+    } else if (v === 'opa-envoy') {
+      const opa = await startOpa(dir, o.opa.policy, o.opa.data);
+      stops.push(() => opa.stop());
+      authzPort = opa.port;
+    } else if (v !== 'off') {
       const warmUp = v !== 'llm-authz no warm-up';
       const config = withServerKeys(o.config, warmUp ? 'cold-envoy' : 'cold-envoy-no-warm-up', { max_connection_idle_ms: 1000, warm_up: warmUp });
       const authz = await startAuthz({ config, workDir: dir, env: o.env });
@@ -86,7 +92,7 @@ export async function measureFreshEnvoy(
       for (const p of ['OPENAI', 'ANTHROPIC', 'GEMINI', 'AZURE_OPENAI', 'BEDROCK', 'VERTEX_AI'])
         Object.assign(params, { [`${p}_ADDRESS`]: '127.0.0.1', [`${p}_PORT`]: openai.port });
       const text = withoutOutcomes(renderEnvoyConfig('envoy/gateway.yaml', params));
-      return v === 'off' ? withoutAuthz(text) : text;
+      return v === 'off' ? withoutAuthz(text) : v === 'opa-envoy' ? withoutAuthzHealthCheck(text) : text;
     };
     const envoy = await startEnvoy({ render, workDir: dir, name: `envoy-${v}` });
     stops.push(() => envoy.stop());
@@ -111,7 +117,7 @@ export async function measureFreshEnvoy(
     }
     let reconnect: Sent | undefined;
     let reconnections: number | undefined;
-    if (v !== 'off' && v !== 'floor') {
+    if (v.startsWith('llm-authz')) {
       await new Promise((r) => setTimeout(r, 1500));
       const c0 = await cx();
       reconnect = await send();
@@ -144,7 +150,13 @@ async function main(): Promise<void> {
     process.stdout.write(`the client's own first request (throwaway local server): ${client.firstMs.toFixed(2)} ms, warm ${client.warmMs.toFixed(2)} ms\n${HEADER}`);
     for (let round = 1; round <= Number(values.rounds); round++) {
       for (const v of VARIANTS) {
-        const r = await measureFreshEnvoy(v, path.join(workDir, `${v}-${round}`), { config: files.config, jwt: files.jwt, body, env });
+        const r = await measureFreshEnvoy(v, path.join(workDir, `${v}-${round}`), {
+          config: files.config,
+          jwt: files.jwt,
+          body,
+          env,
+          opa: { policy: files.opaPolicy, data: files.opaData },
+        });
         const name = v.replace('llm-authz no warm-up', 'no warm-up');
         process.stdout.write(row(`${name} first`, r.first) + row(`${name} warm`, r.warm) + (r.reconnect ? row(`${name} reconnect`, r.reconnect) : ''));
         process.stdout.write(

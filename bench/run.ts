@@ -324,13 +324,15 @@ async function main(): Promise<void> {
     const idleSeconds = QUICK ? 5 : COLD_IDLE_SECONDS;
     log(`through Envoy: the first request after start and after ${idleSeconds} s idle`);
     results.cold = await measureCold({ workDir: mkdirp(path.join(workDir, 'cold')), idleSeconds, otlpPort: sink.port, nodeArgs: IMAGE_NODE_FLAGS });
-    // For scale: the first request through a freshly started Envoy with ext_authz off and to the no-op
-    // floor, and one after the same idle spell (bench/cold-envoy.ts): what any ext_authz server starts from.
-    log(`through a fresh Envoy: the first request with ext_authz off and to the no-op floor, and after ${idleSeconds} s idle`);
-    const fresh = { config: files.config, jwt: files.jwt, body: benchRequestBody(2048), env: BENCH_ENV };
+    // For scale: the first request through a freshly started Envoy with ext_authz off, to the no-op
+    // floor and to OPA-Envoy, and one after the same idle spell (bench/cold-envoy.ts): what any
+    // ext_authz server starts from, and the peer's own figure.
+    log(`through a fresh Envoy: the first request with ext_authz off, to the no-op floor and to OPA-Envoy, and after ${idleSeconds} s idle`);
+    const fresh = { config: files.config, jwt: files.jwt, body: benchRequestBody(2048), env: BENCH_ENV, opa: { policy: files.opaPolicy, data: files.opaData } };
     results.coldBaselines = {
       off: await measureFreshEnvoy('off', mkdirp(path.join(workDir, 'cold-off')), { ...fresh, idleSeconds }),
       floor: await measureFreshEnvoy('floor', mkdirp(path.join(workDir, 'cold-floor')), { ...fresh, idleSeconds }),
+      opa: await measureFreshEnvoy('opa-envoy', mkdirp(path.join(workDir, 'cold-opa')), { ...fresh, idleSeconds }),
     };
   } finally {
     await sink.stop();

@@ -39,10 +39,12 @@ export interface TargetInputs {
   readonly coldBaselines?: ColdBaselines;
 }
 
-/** bench/cold-envoy.ts's first and warm requests through a fresh Envoy with ext_authz off and to the no-op floor. */
+/** bench/cold-envoy.ts's first and warm requests through a fresh Envoy with ext_authz off, to the no-op floor and to OPA-Envoy. */
 export interface ColdBaselines {
   readonly off: VariantResult;
   readonly floor: VariantResult;
+  /** OPA-Envoy (absent from runs before it was measured). */
+  readonly opa?: VariantResult;
 }
 
 export interface TargetRow {
@@ -194,8 +196,9 @@ function uds(r: TargetInputs): TargetRow {
 const against = (x: number, warm: number): string => `${f(x)} ms against ${f(warm)} (${times(x, warm)})`;
 
 /**
- * For scale: what a freshly started Envoy's first request costs with ext_authz off and to the no-op
- * floor, and after the same idle spell; for the floor also its Check hop as Envoy times it.
+ * For scale: what a freshly started Envoy's first request costs with ext_authz off, to the no-op
+ * floor and to OPA-Envoy, and after the same idle spell; for the last two also their Check hop as
+ * Envoy times it.
  */
 function coldScale(b: ColdBaselines | undefined): string {
   if (b === undefined) return '';
@@ -203,10 +206,12 @@ function coldScale(b: ColdBaselines | undefined): string {
     x.afterIdle === undefined ? '' : `, after the same idle spell ${f(ms(x.afterIdle))} ms (${times(ms(x.afterIdle), ms(x.warm))})`;
   const client = (t: Timed): number => t.clientMs;
   const hop = (t: Timed): number => t.extAuthzMs;
+  const ext = (name: string, x: VariantResult): string =>
+    `to ${name} ${against(x.first.clientMs, x.warm.clientMs)}${afterIdle(x, client)}, its Check as Envoy times it ${against(x.first.extAuthzMs, x.warm.extAuthzMs)}${afterIdle(x, hop)}`;
   return (
     `; for scale, through a freshly started Envoy (bench/cold-envoy.ts), the first request with ext_authz off ${against(b.off.first.clientMs, b.off.warm.clientMs)}${afterIdle(b.off, client)}; ` +
-    `to the no-op grpc-js floor ${against(b.floor.first.clientMs, b.floor.warm.clientMs)}${afterIdle(b.floor, client)}, ` +
-    `its Check as Envoy times it ${against(b.floor.first.extAuthzMs, b.floor.warm.extAuthzMs)}${afterIdle(b.floor, hop)}`
+    ext('the no-op grpc-js floor', b.floor) +
+    (b.opa === undefined ? '' : `; ${ext('OPA-Envoy', b.opa)}`)
   );
 }
 
