@@ -2,15 +2,16 @@
  * The machine's own penalty for the first work after a quiet spell (not part of the suite): a fixed
  * pure-JavaScript workload (JSON parse and stringify of a 2 KB chat body, a regular expression, a
  * Map), warmed, then timed as the first, second and third call after N seconds in which the
- * process does nothing, against its warm median. Nothing of llm-authz runs: it says how much of
- * the slower Check after idle (bench/cold-check.ts --idle-seconds, bench/cold.ts) any code pays
- * on this machine.
- *   node bench/idle-baseline.ts [--idle-seconds 5,30,120]
+ * process does nothing (or, with --spin, runs a loop of its own instead of sleeping), against its
+ * warm median, with the minor page faults of the first call. Nothing of llm-authz runs: it says how
+ * much of the slower Check after idle (bench/cold-check.ts --idle-seconds, bench/cold.ts) any code
+ * pays on this machine. bench/idle-baseline-native.c is the same measurement for native code.
+ *   node bench/idle-baseline.ts [--idle-seconds 5,30,120] [--spin]
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { 'idle-seconds': { type: 'string', default: '5,30,120' } } });
+const { values } = parseArgs({ options: { 'idle-seconds': { type: 'string', default: '5,30,120' }, spin: { type: 'boolean', default: false } } });
 const spells = values['idle-seconds'].split(',').map(Number);
 if (spells.some((s) => !Number.isFinite(s) || s < 0 || s > 600)) throw new Error('--idle-seconds: comma-separated seconds, each 0-600');
 
@@ -52,7 +53,18 @@ const warm = Array.from({ length: 201 }, time).sort((a, b) => a - b)[100] ?? Num
 console.log(`warm median ${warm.toFixed(3)} ms`);
 for (const s of spells) {
   for (let i = 0; i < 200; i++) work();
-  await new Promise((resolve) => setTimeout(resolve, s * 1000));
-  const [a, b, c] = [time(), time(), time()];
-  console.log(`after ${s} s idle: first ${a.toFixed(3)} ms (${(a / warm).toFixed(1)}x warm), second ${b.toFixed(3)}, third ${c.toFixed(3)}`);
+  if (values.spin) {
+    // Busy instead of asleep: the process keeps its CPU, running other code.
+    const end = performance.now() + s * 1000;
+    let spins = 0;
+    while (performance.now() < end) spins++;
+    if (spins < 0) console.log(spins);
+  } else await new Promise((resolve) => setTimeout(resolve, s * 1000));
+  const faults = process.resourceUsage().minorPageFault;
+  const a = time();
+  const firstFaults = process.resourceUsage().minorPageFault - faults;
+  const [b, c] = [time(), time()];
+  console.log(
+    `after ${s} s ${values.spin ? 'spinning' : 'idle'}: first ${a.toFixed(3)} ms (${(a / warm).toFixed(1)}x warm, ${firstFaults} minor page faults), second ${b.toFixed(3)}, third ${c.toFixed(3)}`,
+  );
 }
