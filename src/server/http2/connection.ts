@@ -136,7 +136,7 @@ export class Stream {
   reset(code: number): void {
     if (this.closed) return;
     this.conn.rst(this.id, code);
-    this.conn.closeStream(this, this.remoteEnded ? PEER_ENDED : WE_RESET);
+    this.conn.closeStream(this);
   }
 }
 
@@ -332,7 +332,7 @@ export class Connection {
 
   private onSocketClose(): void {
     this.disarmIdle();
-    for (const s of [...this.streams.values()]) this.closeStream(s, PEER_RESET);
+    for (const s of [...this.streams.values()]) this.closeStream(s, true);
     this.onClosed(this);
   }
 
@@ -425,7 +425,7 @@ export class Connection {
         if (id > this.lastStreamId) return ErrorCode.PROTOCOL_ERROR;
         if (!this.takeResetToken()) return ErrorCode.ENHANCE_YOUR_CALM;
         const s = this.streams.get(id);
-        if (s !== undefined) this.closeStream(s, PEER_RESET);
+        if (s !== undefined) this.closeStream(s, true);
         return ErrorCode.NO_ERROR;
       }
       case FrameType.SETTINGS:
@@ -522,16 +522,7 @@ export class Connection {
       p = p.subarray(1, p.length - pad);
     }
     const s = this.streams.get(id);
-    if (s === undefined) {
-      if (id > this.lastStreamId) return ErrorCode.PROTOCOL_ERROR;
-      const how = this.closedStreams.get(id);
-      // A stream we reset (an early answer included): what the peer sent before it knew is dropped.
-      if (how === WE_RESET) return ErrorCode.NO_ERROR;
-      // DATA after the peer's own END_STREAM: a connection error; on a stream it reset or never opened, a stream error.
-      if (how === PEER_ENDED) return ErrorCode.STREAM_CLOSED;
-      this.rst(id, ErrorCode.STREAM_CLOSED);
-      return ErrorCode.NO_ERROR;
-    }
+    if (s === undefined) return id > this.lastStreamId ? ErrorCode.PROTOCOL_ERROR : this.onClosedStream(id, false);
     // Half-closed (remote): a stream error.
     if (s.remoteEnded) {
       s.reset(ErrorCode.STREAM_CLOSED);
@@ -587,29 +578,12 @@ export class Connection {
       return ErrorCode.NO_ERROR;
     }
     if ((id & 1) === 0) return ErrorCode.PROTOCOL_ERROR;
-    if (id <= this.lastStreamId) {
-      const how = this.closedStreams.get(id);
-      // Trailers on a stream we reset: dropped.
-      if (how === WE_RESET) return ErrorCode.NO_ERROR;
-      if (how === PEER_RESET) {
-        this.rst(id, ErrorCode.STREAM_CLOSED);
-        return ErrorCode.NO_ERROR;
-      }
-      // After the peer's END_STREAM, nothing; and a new stream's id must be larger than every earlier one's.
-      return how === PEER_ENDED ? ErrorCode.STREAM_CLOSED : ErrorCode.PROTOCOL_ERROR;
-    }
+    // A stream no longer open; else a new stream's id must be larger than every earlier one's.
+    if (id <= this.lastStreamId) return this.onClosedStream(id, true);
     this.lastStreamId = id;
-    if (this.goingAway || this.streams.size >= MAX_STREAMS) {
-      this.rst(id, ErrorCode.REFUSED_STREAM);
-      this.remember(id, endStream ? PEER_ENDED : WE_RESET);
-      return ErrorCode.NO_ERROR;
-    }
+    if (this.goingAway || this.streams.size >= MAX_STREAMS) return this.refuse(id, ErrorCode.REFUSED_STREAM, endStream);
     const length = contentLength(list.headers['content-length']);
-    if (list.bad || !list.complete() || Number.isNaN(length) || (endStream && length > 0)) {
-      this.rst(id, ErrorCode.PROTOCOL_ERROR);
-      this.remember(id, endStream ? PEER_ENDED : WE_RESET);
-      return ErrorCode.NO_ERROR;
-    }
+    if (list.bad || !list.complete() || Number.isNaN(length) || (endStream && length > 0)) return this.refuse(id, ErrorCode.PROTOCOL_ERROR, endStream);
     const s = new Stream(this, id, this.peerInitialWindow);
     s.contentLength = length;
     this.streams.set(id, s);
@@ -622,6 +596,29 @@ export class Connection {
     return ErrorCode.NO_ERROR;
   }
 
+  /**
+   * DATA or HEADERS for a stream no longer open (`id` at most the last opened): dropped when we
+   * reset it (what the peer sent before it knew), a connection error STREAM_CLOSED after the
+   * peer's own END_STREAM, a stream error STREAM_CLOSED after its RST_STREAM; for a stream never
+   * opened (or no longer remembered), HEADERS are a connection error PROTOCOL_ERROR (an id below
+   * an earlier one's) and DATA a stream error STREAM_CLOSED.
+   */
+  private onClosedStream(id: number, headers: boolean): number {
+    const how = this.closedStreams.get(id);
+    if (how === WE_RESET) return ErrorCode.NO_ERROR;
+    if (how === PEER_ENDED) return ErrorCode.STREAM_CLOSED;
+    if (how === undefined && headers) return ErrorCode.PROTOCOL_ERROR;
+    this.rst(id, ErrorCode.STREAM_CLOSED);
+    return ErrorCode.NO_ERROR;
+  }
+
+  /** Resets a new stream before it reaches the owner (refused, or a malformed request). */
+  private refuse(id: number, code: number, endStream: boolean): number {
+    this.rst(id, code);
+    this.remember(id, endStream ? PEER_ENDED : WE_RESET);
+    return ErrorCode.NO_ERROR;
+  }
+
   rst(id: number, code: number): void {
     this.write(frame(FrameType.RST_STREAM, 0, id, u32(code)));
   }
@@ -630,15 +627,18 @@ export class Connection {
   finish(s: Stream): void {
     if (s.closed) return;
     if (!s.remoteEnded) this.rst(s.id, ErrorCode.NO_ERROR);
-    this.closeStream(s, s.remoteEnded ? PEER_ENDED : WE_RESET);
+    this.closeStream(s);
   }
 
-  /** `how`: PEER_ENDED, PEER_RESET or WE_RESET, for the frames that may still arrive for it. */
-  closeStream(s: Stream, how: number): void {
+  /**
+   * The stream is over: reset by the peer (`peerReset`), or else ended by us, after the peer's
+   * END_STREAM or with our RST_STREAM (remembered so for the frames that may still arrive).
+   */
+  closeStream(s: Stream, peerReset = false): void {
     if (s.closed) return;
     s.closed = true;
     this.streams.delete(s.id);
-    this.remember(s.id, how);
+    this.remember(s.id, peerReset ? PEER_RESET : s.remoteEnded ? PEER_ENDED : WE_RESET);
     const close = s.events.close;
     s.events.data = s.events.end = s.events.close = undefined;
     s.pending = [];
