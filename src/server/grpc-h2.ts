@@ -27,7 +27,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { ListenAddress } from '../core/listen.ts';
-import { Connection, type Stream } from './http2/connection.ts';
+import { Connection, ErrorCode, type Stream } from './http2/connection.ts';
 import { encodeHeaders } from './http2/hpack.ts';
 
 /** Largest CheckRequest accepted (a request body Envoy buffers, with its headers). */
@@ -432,7 +432,7 @@ export function createGrpcServer(methods: Readonly<Record<string, Method>>, o: G
         }, timeoutMs);
         server.close(() => settle('graceful'));
         // GOAWAY to every connection; each closes once its calls are done.
-        for (const c of connections) c.goAway(0);
+        for (const c of connections) c.goAway(ErrorCode.NO_ERROR);
       });
     },
   };
