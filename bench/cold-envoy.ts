@@ -46,20 +46,40 @@ export interface VariantResult {
   readonly afterIdle?: Timed;
 }
 
-/** The first request through a freshly started Envoy with `v` as its ext_authz, and its warm median. */
-export async function measureFreshEnvoy(
+export interface FreshEnvoy {
+  /** One request through Envoy, as the application sends it. */
+  send(): Promise<Sent>;
+  /** Another client's send: the same request on a connection of its own. */
+  sender(): () => Promise<Sent>;
+  /** Envoy's process id and llm-authz's (absent for the other variants). */
+  readonly pids: { readonly envoy: number; readonly authz?: number };
+  /** Connections Envoy has opened so far to the ext_authz cluster. */
+  connections(): Promise<number>;
+  /** Each request's split (after Envoy's and llm-authz's logs are flushed: wait 500 ms). */
+  split(): ReturnType<typeof splitter>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A freshly started Envoy with `v` as its ext_authz, in front of a fresh mock provider that got a
+ * few requests straight to it; nothing has gone through Envoy yet. `serverKeys` are llm-authz's
+ * `server` keys (its warm-up follows the variant).
+ */
+export async function startFreshEnvoy(
   v: Variant,
   dir: string,
-  o: { config: string; jwt: string; body: Buffer; env: NodeJS.ProcessEnv; idleSeconds?: number; opa: { policy: string; data: string } },
-): Promise<VariantResult> {
-  if (o.idleSeconds !== undefined && v.startsWith('llm-authz'))
-    throw new Error('an idle spell is measured with ext_authz off, the floor or OPA-Envoy only (llm-authz here closes idle connections after 1 s)');
+  o: { config: string; jwt: string; body: Buffer; env: NodeJS.ProcessEnv; opa: { policy: string; data: string }; serverKeys?: Readonly<Record<string, string | number | boolean>> },
+): Promise<FreshEnvoy> {
   mkdirSync(dir, { recursive: true });
   const stops: (() => Promise<unknown>)[] = [];
+  const stop = async (): Promise<void> => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  };
   try {
     const openai = await startMockProvider('openai', '127.0.0.1', undefined, undefined, BENCH_PROVIDER_KEEP);
     stops.push(() => openai.close());
     let authzPort = 9; // ext_authz off: never called
+    let authzPid: number | undefined;
     if (v === 'floor') {
       const floor = await startFloor(dir, 'openai');
       stops.push(() => floor.stop());
@@ -70,10 +90,11 @@ export async function measureFreshEnvoy(
       authzPort = opa.port;
     } else if (v !== 'off') {
       const warmUp = v !== 'llm-authz no warm-up';
-      const config = withServerKeys(o.config, warmUp ? 'cold-envoy' : 'cold-envoy-no-warm-up', { max_connection_idle_ms: 1000, warm_up: warmUp });
+      const config = withServerKeys(o.config, `${path.basename(dir)}-${warmUp ? 'warm-up' : 'no-warm-up'}`, { ...o.serverKeys, warm_up: warmUp });
       const authz = await startAuthz({ config, workDir: dir, env: o.env });
       stops.push(() => authz.stop());
       authzPort = authz.port;
+      authzPid = authz.child.proc.pid;
     }
     const accessLog = path.join(dir, 'access.log');
     const render = (ports: EnvoyPorts): string => {
@@ -99,32 +120,59 @@ export async function measureFreshEnvoy(
     const agent = new http.Agent({ keepAlive: true });
     stops.push(async () => agent.destroy());
     const url = `http://127.0.0.1:${envoy.ports.listen}/v1/chat/completions`;
-    // With ext_authz off, Envoy routes on the client's routing header (as bench/through-envoy.ts does).
-    const send = () => post(agent, url, o.body, { authorization: `Bearer ${o.jwt}`, ...(v === 'off' ? { 'x-llm-authz-route': 'openai' } : {}) });
-    const cx = () => envoyCounter(envoy, 'cluster.llm_authz.upstream_cx_total');
     await warmProvider(openai.url, o.body);
     if (v === 'llm-authz denied first') await sendDenied(url, o.body);
-    const before = await cx();
-    const first = await send();
-    const connections = (await cx()) - before;
+    // With ext_authz off, Envoy routes on the client's routing header (as bench/through-envoy.ts does).
+    const headers = { authorization: `Bearer ${o.jwt}`, ...(v === 'off' ? { 'x-llm-authz-route': 'openai' } : {}) };
+    return {
+      pids: { envoy: envoy.child.proc.pid ?? Number.NaN, ...(authzPid !== undefined && { authz: authzPid }) },
+      send: () => post(agent, url, o.body, headers),
+      sender() {
+        const own = new http.Agent({ keepAlive: true });
+        stops.push(async () => own.destroy());
+        return () => post(own, url, o.body, headers);
+      },
+      connections: () => envoyCounter(envoy, 'cluster.llm_authz.upstream_cx_total'),
+      split: () => splitter(accessLog, v.startsWith('llm-authz') ? path.join(path.dirname(o.config), 'decisions.log') : undefined),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The first request through a freshly started Envoy with `v` as its ext_authz, and its warm median. */
+export async function measureFreshEnvoy(
+  v: Variant,
+  dir: string,
+  o: { config: string; jwt: string; body: Buffer; env: NodeJS.ProcessEnv; idleSeconds?: number; opa: { policy: string; data: string } },
+): Promise<VariantResult> {
+  if (o.idleSeconds !== undefined && v.startsWith('llm-authz'))
+    throw new Error('an idle spell is measured with ext_authz off, the floor or OPA-Envoy only (llm-authz here closes idle connections after 1 s)');
+  const fresh = await startFreshEnvoy(v, dir, { ...o, serverKeys: { max_connection_idle_ms: 1000 } });
+  try {
+    const before = await fresh.connections();
+    const first = await fresh.send();
+    const connections = (await fresh.connections()) - before;
     const warm: Sent[] = [];
-    for (let i = 0; i < 200; i++) warm.push(await send());
+    for (let i = 0; i < 200; i++) warm.push(await fresh.send());
     let afterIdle: Sent | undefined;
     const idleSeconds = o.idleSeconds;
     if (idleSeconds !== undefined) {
       await new Promise((r) => setTimeout(r, idleSeconds * 1000));
-      afterIdle = await send();
+      afterIdle = await fresh.send();
     }
     let reconnect: Sent | undefined;
     let reconnections: number | undefined;
     if (v.startsWith('llm-authz')) {
       await new Promise((r) => setTimeout(r, 1500));
-      const c0 = await cx();
-      reconnect = await send();
-      reconnections = (await cx()) - c0;
+      const c0 = await fresh.connections();
+      reconnect = await fresh.send();
+      reconnections = (await fresh.connections()) - c0;
     }
     await new Promise((r) => setTimeout(r, 500));
-    const s = splitter(accessLog, v.startsWith('llm-authz') ? path.join(path.dirname(o.config), 'decisions.log') : undefined);
+    const s = fresh.split();
     return {
       first: s.timed(first),
       warm: s.medianOf(warm.slice(50)),
@@ -133,7 +181,7 @@ export async function measureFreshEnvoy(
       ...(afterIdle && { afterIdle: s.timed(afterIdle) }),
     };
   } finally {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await fresh.stop();
   }
 }
 

@@ -11,6 +11,7 @@ import { AUTHORINO, AUTHORINO_GAPS, AUTHORINO_METHOD } from './authorino.ts';
 import type { AllocResult } from './alloc.ts';
 import type { ColdResult } from './cold.ts';
 import type { ColdBaselines } from './targets.ts';
+import { quietSpellSection, type QuietSpells } from './gap-curve.ts';
 import { OPA_ENVOY } from './servers.ts';
 import { AUTHZ_NODE_FLAGS } from '../src/inject/sidecars.ts';
 import { IMAGE_NODE_FLAGS } from './setup.ts';
@@ -48,6 +49,8 @@ export interface BenchResults {
   cold?: ColdResult;
   /** The first request through a freshly started Envoy with ext_authz off and to the no-op floor (bench/cold-envoy.ts). */
   coldBaselines?: ColdBaselines;
+  /** A request after quiet spells of 1 ms to 5 s, and the prober's prototype (bench/gap-curve.ts). */
+  quietSpells?: QuietSpells;
   quick: boolean;
 }
 
@@ -281,6 +284,7 @@ export async function writeReport(r: BenchResults): Promise<void> {
   w('|---|---|---|---|---|---|');
   for (const p of r.identities) w(`| ${p.n} | ${f(p.rps, 0)} | ${f(p.p50)} | ${f(p.p99)} | ${f(p.cpuMsPer1k, 0)} | ${f(p.rssMiB, 0)} |`);
   w();
+  for (const l of quietSpellSection(r.quietSpells)) w(l);
   w('## Targets and where llm-authz stands');
   w();
   w('| target | measured | met |');

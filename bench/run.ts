@@ -27,6 +27,7 @@ import { decisionCases, type DecisionCase } from './decision-cases.ts';
 import { measureAllocation } from './alloc.ts';
 import { measureCold } from './cold.ts';
 import { measureFreshEnvoy } from './cold-envoy.ts';
+import { CURVE_VARIANTS, GAPS_MS, measureGapCurve, measureProber, PROBE_EVERY_MS } from './gap-curve.ts';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const DURATION = QUICK ? 2 : 8;
@@ -333,6 +334,17 @@ async function main(): Promise<void> {
       off: await measureFreshEnvoy('off', mkdirp(path.join(workDir, 'cold-off')), { ...fresh, idleSeconds }),
       floor: await measureFreshEnvoy('floor', mkdirp(path.join(workDir, 'cold-floor')), { ...fresh, idleSeconds }),
       opa: await measureFreshEnvoy('opa-envoy', mkdirp(path.join(workDir, 'cold-opa')), { ...fresh, idleSeconds }),
+    };
+    // Target 7's attribution: the same request after quiet spells from 1 ms to 5 s through a fresh
+    // Envoy with each ext_authz (bench/gap-curve.ts), and the prototype of keeping the path busy.
+    log('through a fresh Envoy: one request after quiet spells of 1 ms to 5 s, with ext_authz off, to llm-authz, to the floor and to OPA-Envoy');
+    const curves: Record<string, Awaited<ReturnType<typeof measureGapCurve>>> = {};
+    for (const v of CURVE_VARIANTS)
+      curves[v] = await measureGapCurve(v, mkdirp(path.join(workDir, `gap-${v}`)), { ...fresh, gaps: QUICK ? [1, 50] : GAPS_MS, rounds: QUICK ? 2 : 5 });
+    log(`through a fresh Envoy: llm-authz with a prober every ${PROBE_EVERY_MS} ms, the application quiet for ${idleSeconds} s`);
+    results.quietSpells = {
+      curves,
+      prober: await measureProber('llm-authz', mkdirp(path.join(workDir, 'prober')), { ...fresh, everyMs: PROBE_EVERY_MS, idleSeconds, rounds: QUICK ? 2 : 5 }),
     };
   } finally {
     await sink.stop();

@@ -5,6 +5,7 @@
 import type { AllocResult } from './alloc.ts';
 import type { ColdResult, Timed } from './cold.ts';
 import type { VariantResult } from './cold-envoy.ts';
+import type { QuietSpells } from './gap-curve.ts';
 import type { LoadResult } from './h2load.ts';
 import { OPA_ENVOY } from './servers.ts';
 import type { EnvoyPoint } from './through-envoy.ts';
@@ -37,6 +38,7 @@ export interface TargetInputs {
   readonly alloc?: AllocResult;
   readonly cold?: ColdResult;
   readonly coldBaselines?: ColdBaselines;
+  readonly quietSpells?: QuietSpells;
 }
 
 /** bench/cold-envoy.ts's first and warm requests through a fresh Envoy with ext_authz off, to the no-op floor and to OPA-Envoy. */
@@ -215,6 +217,28 @@ function coldScale(b: ColdBaselines | undefined): string {
   );
 }
 
+/** The quiet-spell curve at its first pause past 2× for llm-authz, Envoy alone there, and the prober's prototype. */
+function quietSpells(q: QuietSpells | undefined): string {
+  const ours = q?.curves['llm-authz'];
+  const off = q?.curves.off;
+  if (q === undefined || ours === undefined) return '';
+  const at = (i: number) => ours.points[i];
+  const i = ours.points.findIndex((p) => p.median.clientMs > 2 * ours.warm.clientMs);
+  const past = at(i);
+  const offPast = off?.points.find((p) => p.gapMs === past?.gapMs);
+  const curve =
+    past === undefined
+      ? `; after every pause of section 4, up to ${ours.points.at(-1)?.gapMs ?? 'n/a'} ms, under 2× at the client`
+      : `; section 4: after a pause of ${past.gapMs} ms a request already costs ${times(past.median.clientMs, ours.warm.clientMs)} at the client${offPast && off ? ` (with ext_authz off ${times(offPast.median.clientMs, off.warm.clientMs)})` : ''}${i > 0 ? `, after ${at(i - 1)?.gapMs} ms ${times(at(i - 1)?.median.clientMs ?? Number.NaN, ours.warm.clientMs)}` : ''}`;
+  const p = q.prober;
+  return (
+    curve +
+    (p === undefined
+      ? ''
+      : `; prototype, a prober through Envoy every ${p.everyMs} ms: first after start ${times(p.first.clientMs, p.warm.clientMs)}, after ${p.idleSeconds} s idle ${times(p.afterIdle.clientMs, p.warm.clientMs)}, for ${(p.cpuMsPerSecond.withProber.envoy + p.cpuMsPerSecond.withProber.authz).toFixed(0)} CPU ms per second of Envoy and llm-authz while idle (${(p.cpuMsPerSecond.without.envoy + p.cpuMsPerSecond.without.authz).toFixed(0)} without)`)
+  );
+}
+
 function cold(r: TargetInputs): TargetRow {
   const c = r.cold;
   const target = '7. First Check after start and after two minutes idle ≤ 2× a warm one at the client, through Envoy';
@@ -225,7 +249,8 @@ function cold(r: TargetInputs): TargetRow {
     measured:
       `first after start ${f(c.first.clientMs)} ms (${f(first)}×), after ${c.idleSeconds} s idle ${f(c.afterIdle.clientMs)} ms (${f(idle)}×), warm ${f(c.warm.clientMs)} ms (median); ` +
       `the Check as Envoy times it (ext_authz) first ${against(c.first.extAuthzMs, c.warm.extAuthzMs)}, after the idle spell ${f(c.afterIdle.extAuthzMs)} ms (${times(c.afterIdle.extAuthzMs, c.warm.extAuthzMs)})` +
-      coldScale(r.coldBaselines),
+      coldScale(r.coldBaselines) +
+      quietSpells(r.quietSpells),
     // An idle spell shorter than the target's two minutes proves nothing about it.
     met: c.idleSeconds < COLD_IDLE_SECONDS || !finite(first, idle) ? undefined : first <= 2 && idle <= 2,
   };
