@@ -19,7 +19,7 @@
  *   node bench/cold-envoy.ts [--rounds 3] [--node-option=--flag ...]   (the options go to llm-authz)
  */
 import http from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -97,6 +97,9 @@ export async function startFreshEnvoy(
       authzPid = authz.child.proc.pid;
     }
     const accessLog = path.join(dir, 'access.log');
+    // The benchmark's decision log is shared with every earlier llm-authz run: only this one's lines are read.
+    const decisions = v.startsWith('llm-authz') ? path.join(path.dirname(o.config), 'decisions.log') : undefined;
+    const decisionsFrom = decisions !== undefined && existsSync(decisions) ? statSync(decisions).size : 0;
     const render = (ports: EnvoyPorts): string => {
       const params: Record<string, string | number> = {
         LISTEN_ADDRESS: '127.0.0.1',
@@ -133,7 +136,7 @@ export async function startFreshEnvoy(
         return () => post(own, url, o.body, headers);
       },
       connections: () => envoyCounter(envoy, 'cluster.llm_authz.upstream_cx_total'),
-      split: () => splitter(accessLog, v.startsWith('llm-authz') ? path.join(path.dirname(o.config), 'decisions.log') : undefined),
+      split: () => splitter(accessLog, decisions, decisionsFrom),
       stop,
     };
   } catch (err) {

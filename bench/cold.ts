@@ -20,7 +20,7 @@
  *   node bench/cold.ts [--idle-seconds 120] [--no-warm-up] [--keep-warm] [--keep] [--node-option=--flag ...]
  */
 import http from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -141,12 +141,30 @@ export function accessLogByRequest(file: string): Map<string, { envoyMs: number;
   return out;
 }
 
-/** llm-authz's decision.duration_ms by decision id, from its decision-log file. */
-export function checkMsByDecision(file: string): Map<string, number> {
+/**
+ * llm-authz's decision.duration_ms by decision id, from its decision-log file, from byte `from` on
+ * (a decision log shared with earlier runs can be larger than a string may be).
+ */
+export function checkMsByDecision(file: string, from = 0): Map<string, number> {
+  const fd = openSync(file, 'r');
+  let text: string;
+  try {
+    const size = fstatSync(fd).size - from;
+    const buf = Buffer.alloc(Math.max(0, size));
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, from + got);
+      if (n === 0) break;
+      got += n;
+    }
+    text = buf.subarray(0, got).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
   return new Map(
-    readFileSync(file, 'utf8')
+    text
       .split('\n')
-      .filter(Boolean)
+      .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((d) => d['kind'] === 'decision')
       .map((d) => [String(d['decision.id']), Number(d['decision.duration_ms'])] as const),
@@ -160,9 +178,9 @@ export async function envoyCounter(envoy: EnvoyProcess, name: string): Promise<n
 }
 
 /** Each request's split from the access log and the decision log; the warm ones as medians. */
-export function splitter(accessLog: string, decisionsFile: string | undefined): { timed(x: Sent): Timed; medianOf(xs: readonly Sent[]): Timed } {
+export function splitter(accessLog: string, decisionsFile: string | undefined, decisionsFrom = 0): { timed(x: Sent): Timed; medianOf(xs: readonly Sent[]): Timed } {
   const access = accessLogByRequest(accessLog);
-  const checks = decisionsFile === undefined ? new Map<string, number>() : checkMsByDecision(decisionsFile);
+  const checks = decisionsFile === undefined ? new Map<string, number>() : checkMsByDecision(decisionsFile, decisionsFrom);
   const timed = (x: Sent): Timed => {
     const a = access.get(x.requestId);
     return { clientMs: x.ms, envoyMs: a?.envoyMs ?? Number.NaN, extAuthzMs: a?.extAuthzMs ?? Number.NaN, checkMs: checks.get(x.decisionId) ?? Number.NaN };
