@@ -111,8 +111,8 @@ export async function measureGapCurve(v: Variant, dir: string, o: FreshOptions &
  * Envoy every `everyMs` on a connection of its own, from Envoy's start on (each probe a real
  * Check, logged and exported like any). The application's first request comes 1 s after the
  * start, then 200 back to back (the warm median, the prober still running), then `idleSeconds`
- * without any (the CPU of the rest of the machine read over it), one request, and `rounds - 1`
- * more, each after 5 s without any; then the prober stops and the same CPU is read over 30 s
+ * without any (Envoy's and llm-authz's CPU read over it), one request, and `rounds - 1` more,
+ * each after 5 s without any; then the prober stops and the same CPU is read over up to 30 s
  * without it. The prober is bounded in time.
  */
 export async function measureProber(v: Variant, dir: string, o: FreshOptions & { everyMs: number; idleSeconds: number; rounds?: number }): Promise<ProberResult> {
