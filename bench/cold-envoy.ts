@@ -28,7 +28,7 @@ import { renderEnvoyConfig, startEnvoy, type EnvoyPorts } from '../devstack/envo
 import { startMockProvider } from '../devstack/mock-provider.ts';
 import { envoyCounter, HEADER, post, row, sendDenied, splitter, warmClient, warmProvider, type Sent, type Timed } from './cold.ts';
 import { startFloor, startOpa, startOtlpSink } from './servers.ts';
-import { BENCH_ENV, BENCH_PROVIDER_KEEP, benchRequestBody, prepareBenchFiles, withServerKeys } from './setup.ts';
+import { BENCH_ENV, BENCH_PROVIDER_KEEP, benchRequestBody, prepareBenchFiles, withServerKeys, type BenchFiles } from './setup.ts';
 import { withoutAuthz, withoutAuthzHealthCheck, withoutOutcomes } from './through-envoy.ts';
 
 export const VARIANTS = ['off', 'floor', 'llm-authz no warm-up', 'llm-authz', 'llm-authz denied first', 'opa-envoy'] as const;
@@ -44,6 +44,20 @@ export interface VariantResult {
   readonly connections: number;
   /** With `idleSeconds` (ext_authz off and the floor only): one request after that long without any. */
   readonly afterIdle?: Timed;
+}
+
+/** What a fresh Envoy and its ext_authz server are started with: the benchmark's files, its request and llm-authz's environment. */
+export interface FreshOptions {
+  readonly config: string;
+  readonly jwt: string;
+  readonly body: Buffer;
+  readonly env: NodeJS.ProcessEnv;
+  readonly opa: { readonly policy: string; readonly data: string };
+}
+
+/** A fresh Envoy's options from the benchmark's files (bench/setup.ts): the 2 KB benchmark request. */
+export function freshOptions(files: BenchFiles, env: NodeJS.ProcessEnv): FreshOptions {
+  return { config: files.config, jwt: files.jwt, body: benchRequestBody(2048), env, opa: { policy: files.opaPolicy, data: files.opaData } };
 }
 
 export interface FreshEnvoy {
@@ -65,11 +79,7 @@ export interface FreshEnvoy {
  * few requests straight to it; nothing has gone through Envoy yet. `serverKeys` are llm-authz's
  * `server` keys (its warm-up follows the variant).
  */
-export async function startFreshEnvoy(
-  v: Variant,
-  dir: string,
-  o: { config: string; jwt: string; body: Buffer; env: NodeJS.ProcessEnv; opa: { policy: string; data: string }; serverKeys?: Readonly<Record<string, string | number | boolean>> },
-): Promise<FreshEnvoy> {
+export async function startFreshEnvoy(v: Variant, dir: string, o: FreshOptions & { serverKeys?: Readonly<Record<string, string | number | boolean>> }): Promise<FreshEnvoy> {
   mkdirSync(dir, { recursive: true });
   const stops: (() => Promise<unknown>)[] = [];
   const stop = async (): Promise<void> => {
@@ -146,11 +156,7 @@ export async function startFreshEnvoy(
 }
 
 /** The first request through a freshly started Envoy with `v` as its ext_authz, and its warm median. */
-export async function measureFreshEnvoy(
-  v: Variant,
-  dir: string,
-  o: { config: string; jwt: string; body: Buffer; env: NodeJS.ProcessEnv; idleSeconds?: number; opa: { policy: string; data: string } },
-): Promise<VariantResult> {
+export async function measureFreshEnvoy(v: Variant, dir: string, o: FreshOptions & { idleSeconds?: number }): Promise<VariantResult> {
   if (o.idleSeconds !== undefined && v.startsWith('llm-authz'))
     throw new Error('an idle spell is measured with ext_authz off, the floor or OPA-Envoy only (llm-authz here closes idle connections after 1 s)');
   const fresh = await startFreshEnvoy(v, dir, { ...o, serverKeys: { max_connection_idle_ms: 1000 } });
@@ -196,18 +202,12 @@ async function main(): Promise<void> {
     const files = await prepareBenchFiles(workDir, sink.port);
     const nodeOptions = (values['node-option'] ?? []).join(' ');
     const env = { ...BENCH_ENV, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) };
-    const body = benchRequestBody(2048);
-    const client = await warmClient(body);
+    const fresh = freshOptions(files, env);
+    const client = await warmClient(fresh.body);
     process.stdout.write(`the client's own first request (throwaway local server): ${client.firstMs.toFixed(2)} ms, warm ${client.warmMs.toFixed(2)} ms\n${HEADER}`);
     for (let round = 1; round <= Number(values.rounds); round++) {
       for (const v of VARIANTS) {
-        const r = await measureFreshEnvoy(v, path.join(workDir, `${v}-${round}`), {
-          config: files.config,
-          jwt: files.jwt,
-          body,
-          env,
-          opa: { policy: files.opaPolicy, data: files.opaData },
-        });
+        const r = await measureFreshEnvoy(v, path.join(workDir, `${v}-${round}`), fresh);
         const name = v.replace('llm-authz no warm-up', 'no warm-up');
         process.stdout.write(row(`${name} first`, r.first) + row(`${name} warm`, r.warm) + (r.reconnect ? row(`${name} reconnect`, r.reconnect) : ''));
         process.stdout.write(

@@ -18,16 +18,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { warmClient, type Sent, type Timed } from './cold.ts';
-import { startFreshEnvoy, VARIANTS, type Variant } from './cold-envoy.ts';
+import { freshOptions, startFreshEnvoy, VARIANTS, type FreshOptions, type Variant } from './cold-envoy.ts';
 import { startOtlpSink } from './servers.ts';
-import { BENCH_ENV, benchRequestBody, prepareBenchFiles } from './setup.ts';
+import { BENCH_ENV, prepareBenchFiles } from './setup.ts';
 
 export const GAPS_MS = [1, 5, 10, 20, 50, 100, 1000, 5000] as const;
 /** The prober's period in `npm run bench`: from the curve, the longest pause after which a request still costs under 2× at the client. */
 export const PROBE_EVERY_MS = 10;
 export const CURVE_VARIANTS = ['off', 'llm-authz', 'floor', 'opa-envoy'] as const satisfies readonly Variant[];
-
-type FreshOptions = Parameters<typeof startFreshEnvoy>[2];
 
 export interface GapPoint {
   readonly gapMs: number;
@@ -130,7 +128,7 @@ export async function measureProber(v: Variant, dir: string, o: FreshOptions & {
         await sleep(o.everyMs);
       }
     })();
-    let withProber = { envoy: Number.NaN, authz: Number.NaN };
+    let withProber: { envoy: number; authz: number };
     const after: Sent[] = [];
     let first: Sent;
     const warm: Sent[] = [];
@@ -174,12 +172,15 @@ export interface QuietSpells {
   readonly prober?: ProberResult;
 }
 
+const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
+/** `a` against `b`: "2.13×". */
+const x = (a: number, b: number): string => (b > 0 && Number.isFinite(a) ? `${(a / b).toFixed(2)}×` : 'n/a');
+
 const CURVE_NAMES: Record<(typeof CURVE_VARIANTS)[number], string> = { off: 'ext_authz off', 'llm-authz': 'llm-authz', floor: 'no-op floor', 'opa-envoy': 'OPA-Envoy' };
 
 /** BENCHMARKS.md's section on the quiet-spell curve and the prober's prototype. */
 export function quietSpellSection(q: QuietSpells | undefined): string[] {
   if (q === undefined) return [];
-  const x = (a: number, b: number): string => (b > 0 && Number.isFinite(a) ? `${(a / b).toFixed(2)}×` : 'n/a');
   const shown = CURVE_VARIANTS.filter((v) => q.curves[v] !== undefined);
   const first = q.curves[shown[0] ?? 'off'];
   if (first === undefined) return [];
@@ -193,7 +194,7 @@ export function quietSpellSection(q: QuietSpells | undefined): string[] {
     `| back to back, ms | ${shown
       .map((v) => {
         const c = q.curves[v] as GapCurve;
-        return `${f2(c.warm.clientMs)}${Number.isNaN(c.warm.extAuthzMs) ? '' : ` / ${f2(c.warm.extAuthzMs)}`}`;
+        return `${f2(c.warm.clientMs)}${!Number.isFinite(c.warm.extAuthzMs) ? '' : ` / ${f2(c.warm.extAuthzMs)}`}`;
       })
       .join(' | ')} |`,
   ];
@@ -204,7 +205,7 @@ export function quietSpellSection(q: QuietSpells | undefined): string[] {
           const c = q.curves[v] as GapCurve;
           const m = c.points[i]?.median;
           if (m === undefined) return 'n/a';
-          return `${x(m.clientMs, c.warm.clientMs)}${Number.isNaN(c.warm.extAuthzMs) ? '' : ` / ${x(m.extAuthzMs, c.warm.extAuthzMs)}`}`;
+          return `${x(m.clientMs, c.warm.clientMs)}${!Number.isFinite(c.warm.extAuthzMs) ? '' : ` / ${x(m.extAuthzMs, c.warm.extAuthzMs)}`}`;
         })
         .join(' | ')} |`,
     );
@@ -219,11 +220,6 @@ export function quietSpellSection(q: QuietSpells | undefined): string[] {
   }
   return out;
 }
-
-const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
-
-const ratio = (a: number, b: number): string => (Number.isNaN(a) || Number.isNaN(b) ? '-' : `${(a / b).toFixed(2)}x`);
-const ms = (x: number): string => (Number.isNaN(x) ? '-' : x.toFixed(2));
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -250,27 +246,26 @@ async function main(): Promise<void> {
   const sink = await startOtlpSink(workDir);
   try {
     const files = await prepareBenchFiles(workDir, sink.port);
-    const body = benchRequestBody(2048);
-    await warmClient(body);
-    const fresh = { config: files.config, jwt: files.jwt, body, env: BENCH_ENV, opa: { policy: files.opaPolicy, data: files.opaData } };
+    const fresh = freshOptions(files, BENCH_ENV);
+    await warmClient(fresh.body);
     process.stdout.write(`${rounds} rounds; per gap the median request against the back-to-back median, at the client and of the Check hop as Envoy times it\n`);
     for (const v of variants) {
       const c = await measureGapCurve(v, path.join(workDir, v), { ...fresh, gaps, rounds });
-      process.stdout.write(`\n${v}: back to back client ${ms(c.warm.clientMs)} ms, ext_authz ${ms(c.warm.extAuthzMs)} ms\n`);
+      process.stdout.write(`\n${v}: back to back client ${f2(c.warm.clientMs)} ms, ext_authz ${f2(c.warm.extAuthzMs)} ms\n`);
       process.stdout.write(`${'gap ms'.padStart(8)}${'client ms'.padStart(11)}${'ratio'.padStart(8)}${'ext_authz'.padStart(11)}${'ratio'.padStart(8)}${'worst'.padStart(8)}\n`);
       for (const p of c.points)
         process.stdout.write(
-          `${String(p.gapMs).padStart(8)}${ms(p.median.clientMs).padStart(11)}${ratio(p.median.clientMs, c.warm.clientMs).padStart(8)}${ms(p.median.extAuthzMs).padStart(11)}${ratio(p.median.extAuthzMs, c.warm.extAuthzMs).padStart(8)}${ratio(p.worstClientMs, c.warm.clientMs).padStart(8)}\n`,
+          `${String(p.gapMs).padStart(8)}${f2(p.median.clientMs).padStart(11)}${x(p.median.clientMs, c.warm.clientMs).padStart(8)}${f2(p.median.extAuthzMs).padStart(11)}${x(p.median.extAuthzMs, c.warm.extAuthzMs).padStart(8)}${x(p.worstClientMs, c.warm.clientMs).padStart(8)}\n`,
         );
     }
     if (probeMs !== undefined) {
       const p = await measureProber('llm-authz', path.join(workDir, 'prober'), { ...fresh, everyMs: probeMs, idleSeconds, rounds });
       process.stdout.write(
         [
-          `\nllm-authz with a prober every ${p.everyMs} ms through Envoy (${p.probes} probes): back to back client ${ms(p.warm.clientMs)} ms, ext_authz ${ms(p.warm.extAuthzMs)} ms`,
-          `  first after start     client ${ms(p.first.clientMs)} ms (${ratio(p.first.clientMs, p.warm.clientMs)}), ext_authz ${ratio(p.first.extAuthzMs, p.warm.extAuthzMs)}`,
-          `  after ${p.idleSeconds} s quiet    client ${ms(p.afterIdle.clientMs)} ms (${ratio(p.afterIdle.clientMs, p.warm.clientMs)}), ext_authz ${ratio(p.afterIdle.extAuthzMs, p.warm.extAuthzMs)}`,
-          `  after 5 s quiet       client ${ms(p.after5s.clientMs)} ms (${ratio(p.after5s.clientMs, p.warm.clientMs)}, median of ${p.after5sCount}, worst ${ratio(p.after5sWorstClientMs, p.warm.clientMs)}), ext_authz ${ratio(p.after5s.extAuthzMs, p.warm.extAuthzMs)}`,
+          `\nllm-authz with a prober every ${p.everyMs} ms through Envoy (${p.probes} probes): back to back client ${f2(p.warm.clientMs)} ms, ext_authz ${f2(p.warm.extAuthzMs)} ms`,
+          `  first after start     client ${f2(p.first.clientMs)} ms (${x(p.first.clientMs, p.warm.clientMs)}), ext_authz ${x(p.first.extAuthzMs, p.warm.extAuthzMs)}`,
+          `  after ${p.idleSeconds} s quiet    client ${f2(p.afterIdle.clientMs)} ms (${x(p.afterIdle.clientMs, p.warm.clientMs)}), ext_authz ${x(p.afterIdle.extAuthzMs, p.warm.extAuthzMs)}`,
+          `  after 5 s quiet       client ${f2(p.after5s.clientMs)} ms (${x(p.after5s.clientMs, p.warm.clientMs)}, median of ${p.after5sCount}, worst ${x(p.after5sWorstClientMs, p.warm.clientMs)}), ext_authz ${x(p.after5s.extAuthzMs, p.warm.extAuthzMs)}`,
           `  CPU ms per second while the application is quiet, Envoy / llm-authz: ${p.cpuMsPerSecond.withProber.envoy.toFixed(0)} / ${p.cpuMsPerSecond.withProber.authz.toFixed(0)} with the prober, ${p.cpuMsPerSecond.without.envoy.toFixed(0)} / ${p.cpuMsPerSecond.without.authz.toFixed(0)} without`,
           '',
         ].join('\n'),

@@ -17,7 +17,7 @@ import { benchEnvoyScenario, withoutAuthzHealthCheck } from './through-envoy.ts'
 import { NO_NODE_FLAGS, writeReport, type BenchResults, type Measured } from './report.ts';
 import { COLD_IDLE_SECONDS, MANIFEST_MEMORY_LIMIT_MIB, memoryLimited, TAIL_RATES, TARGET_MEMORY_LIMIT_MIB } from './targets.ts';
 import { AUTHZ_NODE_FLAGS } from '../src/inject/sidecars.ts';
-import { BENCH_ENV, BENCH_KEY, benchCheckRequest, benchRequestBody, IMAGE_NODE_FLAGS, prepareBenchFiles } from './setup.ts';
+import { BENCH_ENV, BENCH_KEY, benchCheckRequest, IMAGE_NODE_FLAGS, prepareBenchFiles } from './setup.ts';
 import { startOtlpSink } from './servers.ts';
 import { identityScaling, rulesScaling } from './scaling.ts';
 import { benchUds } from './uds.ts';
@@ -26,8 +26,8 @@ import { AUTHORINO, startAuthorino, withStringBody } from './authorino.ts';
 import { decisionCases, type DecisionCase } from './decision-cases.ts';
 import { measureAllocation } from './alloc.ts';
 import { measureCold } from './cold.ts';
-import { measureFreshEnvoy } from './cold-envoy.ts';
-import { CURVE_VARIANTS, GAPS_MS, measureGapCurve, measureProber, PROBE_EVERY_MS } from './gap-curve.ts';
+import { freshOptions, measureFreshEnvoy } from './cold-envoy.ts';
+import { CURVE_VARIANTS, GAPS_MS, measureGapCurve, measureProber, PROBE_EVERY_MS, type QuietSpells } from './gap-curve.ts';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const DURATION = QUICK ? 2 : 8;
@@ -329,7 +329,7 @@ async function main(): Promise<void> {
     // floor and to OPA-Envoy, and one after the same idle spell (bench/cold-envoy.ts): what any
     // ext_authz server starts from, and the peer's own figure.
     log(`through a fresh Envoy: the first request with ext_authz off, to the no-op floor and to OPA-Envoy, and after ${idleSeconds} s idle`);
-    const fresh = { config: files.config, jwt: files.jwt, body: benchRequestBody(2048), env: BENCH_ENV, opa: { policy: files.opaPolicy, data: files.opaData } };
+    const fresh = freshOptions(files, BENCH_ENV);
     results.coldBaselines = {
       off: await measureFreshEnvoy('off', mkdirp(path.join(workDir, 'cold-off')), { ...fresh, idleSeconds }),
       floor: await measureFreshEnvoy('floor', mkdirp(path.join(workDir, 'cold-floor')), { ...fresh, idleSeconds }),
@@ -338,7 +338,7 @@ async function main(): Promise<void> {
     // Target 7's attribution: the same request after quiet spells from 1 ms to 5 s through a fresh
     // Envoy with each ext_authz (bench/gap-curve.ts), and the prototype of keeping the path busy.
     log('through a fresh Envoy: one request after quiet spells of 1 ms to 5 s, with ext_authz off, to llm-authz, to the floor and to OPA-Envoy');
-    const curves: Record<string, Awaited<ReturnType<typeof measureGapCurve>>> = {};
+    const curves: { -readonly [V in keyof QuietSpells['curves']]: QuietSpells['curves'][V] } = {};
     for (const v of CURVE_VARIANTS)
       curves[v] = await measureGapCurve(v, mkdirp(path.join(workDir, `gap-${v}`)), { ...fresh, gaps: QUICK ? [1, 50] : GAPS_MS, rounds: QUICK ? 2 : 5 });
     log(`through a fresh Envoy: llm-authz with a prober every ${PROBE_EVERY_MS} ms, the application quiet for ${idleSeconds} s`);

@@ -222,14 +222,14 @@ function quietSpells(q: QuietSpells | undefined): string {
   const ours = q?.curves['llm-authz'];
   const off = q?.curves.off;
   if (q === undefined || ours === undefined) return '';
-  const at = (i: number) => ours.points[i];
   const i = ours.points.findIndex((p) => p.median.clientMs > 2 * ours.warm.clientMs);
-  const past = at(i);
+  const past = ours.points[i];
+  const before = i > 0 ? ours.points[i - 1] : undefined;
   const offPast = off?.points.find((p) => p.gapMs === past?.gapMs);
   const curve =
     past === undefined
       ? `; after every pause of section 4, up to ${ours.points.at(-1)?.gapMs ?? 'n/a'} ms, under 2× at the client`
-      : `; section 4: after a pause of ${past.gapMs} ms a request already costs ${times(past.median.clientMs, ours.warm.clientMs)} at the client${offPast && off ? ` (with ext_authz off ${times(offPast.median.clientMs, off.warm.clientMs)})` : ''}${i > 0 ? `, after ${at(i - 1)?.gapMs} ms ${times(at(i - 1)?.median.clientMs ?? Number.NaN, ours.warm.clientMs)}` : ''}`;
+      : `; section 4: after a pause of ${past.gapMs} ms a request already costs ${times(past.median.clientMs, ours.warm.clientMs)} at the client${offPast && off ? ` (with ext_authz off ${times(offPast.median.clientMs, off.warm.clientMs)})` : ''}${before ? `, after ${before.gapMs} ms ${times(before.median.clientMs, ours.warm.clientMs)}` : ''}`;
   const p = q.prober;
   return (
     curve +
